@@ -1,0 +1,187 @@
+"""Dataset: where data comes from, what it must look like, how often to re-read it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .common import (
+    DNS_SUBDOMAIN_PATTERN,
+    CommonStatus,
+    KadenceModel,
+    cel,
+    duration_field,
+    exactly_one_of,
+    require_exactly_one,
+)
+
+ColumnType = Literal["float", "int", "bool", "category", "string", "datetime"]
+DataFormat = Literal["csv", "parquet", "jsonl"]
+
+
+class ConfigMapKeyReference(KadenceModel):
+    """A key of a ConfigMap in the same namespace holding the data itself."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253, description="ConfigMap name.")
+    key: str = Field(min_length=1, max_length=253, description="Key inside the ConfigMap.")
+
+
+class DataSource(KadenceModel):
+    """Exactly one of `uri`, `inline` or `configMapRef`."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel(exactly_one_of("uri", "inline", "configMapRef"), "exactly one of uri, inline, configMapRef must be set"),
+    ]}}
+
+    uri: str | None = Field(
+        None,
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|https?://.+|file:///.+)$",
+        description="s3://bucket/key or s3://bucket/prefix/ (every file under it), http(s)://…, "
+        "or file:///abs/path (sandbox only).",
+    )
+    inline: str | None = Field(None, max_length=262144, description="The data itself, for tiny datasets.")
+    config_map_ref: ConfigMapKeyReference | None = Field(None, description="A ConfigMap key holding the data.")
+    credentials_secret: str | None = Field(
+        None,
+        pattern=DNS_SUBDOMAIN_PATTERN,
+        description="Secret with endpoint/accessKey/secretKey for an S3 source other than Kadence's own store.",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DataSource":
+        require_exactly_one(self, "uri", "inline", "config_map_ref")
+        return self
+
+
+class Column(KadenceModel):
+    """One column: its type and the constraints every row must meet."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.min) || !has(self.max) || self.min <= self.max", "min must not exceed max"),
+        cel("!has(self.allowedValues) || self.type == 'category' || self.type == 'string' || self.type == 'int'",
+            "allowedValues applies to category, string and int columns"),
+        cel("!has(self.regex) || self.type == 'string' || self.type == 'category'",
+            "regex applies to string and category columns"),
+    ]}}
+
+    name: str = Field(min_length=1, max_length=128, description="Column name in the source.")
+    type: ColumnType = Field(description="float, int, bool, category, string or datetime.")
+    nullable: bool = Field(True, description="Whether missing values are allowed at all.")
+    min: float | None = Field(None, description="Smallest allowed value (numeric columns).")
+    max: float | None = Field(None, description="Largest allowed value (numeric columns).")
+    allowed_values: list[str] | None = Field(None, max_length=1000, description="The only values allowed.")
+    regex: str | None = Field(None, max_length=1024, description="Every value must match this regular expression.")
+    description: str | None = Field(None, max_length=1024, description="What the column means.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Column":
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min must not exceed max")
+        if self.allowed_values is not None and self.type not in ("category", "string", "int"):
+            raise ValueError("allowedValues applies to category, string and int columns")
+        if self.regex is not None and self.type not in ("string", "category"):
+            raise ValueError("regex applies to string and category columns")
+        return self
+
+
+class DataSchema(KadenceModel):
+    """The columns, the target and the entity column."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.target) || self.columns.exists(c, c.name == self.target)",
+            "target must name one of the columns", "target"),
+        cel("!has(self.entityColumn) || self.columns.exists(c, c.name == self.entityColumn)",
+            "entityColumn must name one of the columns", "entityColumn"),
+    ]}}
+
+    columns: list[Column] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Every column the data must have.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    target: str | None = Field(None, max_length=128, description="The label column that models learn to predict.")
+    entity_column: str | None = Field(None, max_length=128, description="The id column identifying an entity (a customer, a row).")
+
+    @model_validator(mode="after")
+    def _references(self) -> "DataSchema":
+        names = {c.name for c in self.columns}
+        if len(names) != len(self.columns):
+            raise ValueError("column names must be unique")
+        if self.target is not None and self.target not in names:
+            raise ValueError(f"target {self.target!r} must name one of the columns")
+        if self.entity_column is not None and self.entity_column not in names:
+            raise ValueError(f"entityColumn {self.entity_column!r} must name one of the columns")
+        return self
+
+
+class ClassBalance(KadenceModel):
+    """Bounds on the share of each target class."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!has(self.minFraction) || !has(self.maxFraction) || self.minFraction <= self.maxFraction",
+            "minFraction must not exceed maxFraction"),
+    ]}}
+
+    min_fraction: float | None = Field(None, ge=0, le=1, description="Every class makes up at least this share.")
+    max_fraction: float | None = Field(None, ge=0, le=1, description="No class makes up more than this share.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "ClassBalance":
+        if self.min_fraction is not None and self.max_fraction is not None and self.min_fraction > self.max_fraction:
+            raise ValueError("minFraction must not exceed maxFraction")
+        return self
+
+
+class QualityRules(KadenceModel):
+    """Rules an ingested version must pass to become current."""
+
+    min_rows: int | None = Field(None, ge=0, description="At least this many rows, e.g. 1000.")
+    max_missing_fraction: float | None = Field(
+        None, ge=0, le=1, description="In any column, at most this share of values missing, e.g. 0.05."
+    )
+    max_missing_fraction_per_column: dict[str, float] | None = Field(
+        None,
+        description="Overrides of maxMissingFraction per column, e.g. {income: 0.2}.",
+        json_schema_extra={"additionalProperties": {"type": "number", "minimum": 0, "maximum": 1}},
+    )
+    max_duplicate_fraction: float | None = Field(
+        None, ge=0, le=1, description="At most this share of fully duplicated rows, e.g. 0.01."
+    )
+    class_balance: ClassBalance | None = Field(None, description="Bounds on the target classes' shares.")
+
+
+class DatasetSpec(KadenceModel):
+    """What data to ingest and what it must look like."""
+
+    source: DataSource = Field(description="Where the data comes from.")
+    format: DataFormat = Field("csv", description="csv, parquet or jsonl.")
+    schema_: DataSchema = Field(alias="schema", description="Columns and their constraints.")
+    quality: QualityRules | None = Field(None, description="Rules an ingested version must pass.")
+    refresh_interval: str | None = duration_field(
+        None, "Re-read the source this often, e.g. 1h; a new version appears only when the content changed."
+    )
+    retention: int = Field(10, ge=1, le=1000, description="How many versions to keep.")
+
+
+class DatasetVersion(KadenceModel):
+    id: str = Field(description="Content-derived version id.")
+    rows: int = Field(ge=0, description="Number of rows.")
+    created_at: str = Field(description="When it was ingested.", json_schema_extra={"format": "date-time"})
+    uri: str = Field(description="Where the snapshot lives.")
+    sha256: str | None = Field(None, description="sha256 of the content.")
+
+
+class RuleResult(KadenceModel):
+    rule: str = Field(description="Rule name, e.g. minRows or maxMissingFraction[income].")
+    passed: bool
+    message: str = Field("", description="What was observed against what was required.")
+
+
+class DatasetStatus(CommonStatus):
+    latest_version: str | None = Field(None, description="The current (last validated) version id.")
+    latest_rows: int | None = Field(None, ge=0, description="Rows in the current version.")
+    versions: list[DatasetVersion] | None = Field(None, max_length=1000, description="Kept versions, newest first.")
+    last_ingest: list[RuleResult] | None = Field(None, description="Rule results of the last ingest.")
+    last_ingest_time: str | None = Field(None, json_schema_extra={"format": "date-time"})

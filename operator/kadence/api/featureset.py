@@ -1,0 +1,123 @@
+"""FeatureSet: features defined once, used by training and serving alike."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .common import CommonStatus, KadenceModel, VersionedReference, cel, exactly_one_of, require_exactly_one
+
+TransformType = Literal["oneHot", "bucketize", "standardScale", "minMaxScale", "impute", "hash", "datePart"]
+ImputeStrategy = Literal["mean", "median", "constant", "mostFrequent"]
+DatePart = Literal["year", "month", "day", "dayOfWeek", "dayOfYear", "hour", "minute", "weekOfYear"]
+
+_TRANSFORM_RULES = [
+    cel("self.type != 'bucketize' || (has(self.boundaries) && size(self.boundaries) > 0)",
+        "bucketize needs boundaries", "boundaries"),
+    cel("self.type != 'datePart' || has(self.part)", "datePart needs part", "part"),
+    cel("self.type != 'impute' || has(self.strategy)", "impute needs strategy", "strategy"),
+    cel("!has(self.strategy) || self.strategy != 'constant' || has(self.fillValue)",
+        "the constant strategy needs fillValue", "fillValue"),
+]
+
+
+class Transform(KadenceModel):
+    """A fitted transform of one source column."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": _TRANSFORM_RULES}}
+
+    type: TransformType = Field(description="oneHot, bucketize, standardScale, minMaxScale, impute, hash or datePart.")
+    column: str = Field(min_length=1, max_length=128, description="The source column.")
+    max_categories: int | None = Field(
+        None, ge=1, le=1000, description="oneHot: keep the most frequent categories, the rest go to `other`."
+    )
+    other_bucket: bool = Field(True, description="oneHot: add an `other` column for unseen or rare categories.")
+    boundaries: list[float] | None = Field(
+        None, max_length=1000, description="bucketize: ascending bucket edges, e.g. [18, 30, 45, 65]."
+    )
+    strategy: ImputeStrategy | None = Field(None, description="impute: mean, median, constant or mostFrequent.")
+    fill_value: str | None = Field(None, description="impute with constant: the value (parsed to the column type).")
+    buckets: int | None = Field(None, ge=2, le=1048576, description="hash: number of hash buckets, e.g. 64.")
+    part: DatePart | None = Field(None, description="datePart: which part of the timestamp.")
+
+    @model_validator(mode="after")
+    def _parameters(self) -> "Transform":
+        if self.type == "bucketize":
+            if not self.boundaries:
+                raise ValueError("bucketize needs boundaries")
+            if list(self.boundaries) != sorted(set(self.boundaries)):
+                raise ValueError("boundaries must be strictly ascending")
+        if self.type == "datePart" and self.part is None:
+            raise ValueError("datePart needs part")
+        if self.type == "impute" and self.strategy is None:
+            raise ValueError("impute needs strategy")
+        if self.strategy == "constant" and self.fill_value is None:
+            raise ValueError("the constant strategy needs fillValue")
+        return self
+
+
+class Feature(KadenceModel):
+    """A named feature: a safe expression over columns, or a transform of one column."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel(exactly_one_of("expression", "transform"), "exactly one of expression, transform must be set"),
+    ]}}
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$", description="Feature name.")
+    expression: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="A safe expression, e.g. log1p(tenure) or where(age > 65, 1, 0).",
+    )
+    transform: Transform | None = Field(None, description="A fitted transform of one column.")
+    description: str | None = Field(None, max_length=1024)
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> "Feature":
+        require_exactly_one(self, "expression", "transform")
+        return self
+
+
+class FeatureSetSpec(KadenceModel):
+    """Features over a Dataset, compiled into one transformer for training and serving."""
+
+    dataset_ref: VersionedReference = Field(description="The Dataset, latest version unless pinned.")
+    entity_column: str | None = Field(None, max_length=128, description="The entity key column.")
+    target: str | None = Field(None, max_length=128, description="The label column; defaults to the Dataset's.")
+    features: list[Feature] = Field(
+        min_length=1,
+        max_length=1000,
+        description="The feature definitions.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> "FeatureSetSpec":
+        names = [f.name for f in self.features]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"feature names must be unique: {', '.join(duplicates)}")
+        return self
+
+
+class ResolvedFeature(KadenceModel):
+    name: str
+    type: str = Field(description="float, int, bool or category.")
+    source: str = Field(description="The expression or transform it comes from.")
+
+
+class FeatureSetVersion(KadenceModel):
+    id: str
+    dataset_version: str
+    rows: int | None = Field(None, ge=0)
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    uri: str
+
+
+class FeatureSetStatus(CommonStatus):
+    latest_version: str | None = Field(None, description="Hash of the definitions plus the dataset version.")
+    dataset_version: str | None = Field(None, description="The dataset version behind latestVersion.")
+    features: list[ResolvedFeature] | None = Field(None, description="The catalog: resolved features with types.")
+    versions: list[FeatureSetVersion] | None = Field(None, max_length=1000)

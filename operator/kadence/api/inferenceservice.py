@@ -1,0 +1,169 @@
+"""InferenceService: a model served behind canary, shadow and autoscaling."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .common import (
+    DNS_LABEL_PATTERN,
+    DNS_SUBDOMAIN_PATTERN,
+    CommonStatus,
+    KadenceModel,
+    ResourceRequirements,
+    at_most_one_of,
+    cel,
+    duration_field,
+    exactly_one_of,
+    require_at_most_one,
+    require_exactly_one,
+)
+
+QualityMetric = Literal["f1", "accuracy"]
+ScalingMetric = Literal["cpu", "requestRate"]
+RolloutPhase = Literal["Stable", "Progressing", "Paused", "Promoting", "RolledBack", "Degraded"]
+
+
+class CanaryStep(KadenceModel):
+    weight: int = Field(ge=1, le=100, description="Share of traffic for the canary, in percent.")
+    pause: str = duration_field("1m", "How long to hold this weight and analyse before the next step.")
+
+
+class QualityGate(KadenceModel):
+    """Judged only when enough labelled feedback exists for both versions."""
+
+    metric: QualityMetric = Field("f1", description="f1 or accuracy.")
+    max_drop: float = Field(0.0, ge=0, le=1, description="The canary may be at most this much worse than stable.")
+    min_labelled: int = Field(30, ge=1, description="Labelled requests each version needs before judging.")
+
+
+class Analysis(KadenceModel):
+    """How a canary step is judged against stable."""
+
+    interval: str = duration_field("30s", "How often to look at the metrics.")
+    min_requests: int = Field(50, ge=1, description="Requests the canary must serve before a step is judged.")
+    max_error_rate: float = Field(0.01, ge=0, le=1, description="Largest share of 5xx answers, e.g. 0.01.")
+    max_latency_p99_ratio: float = Field(
+        1.5, ge=1, le=100, description="The canary's p99 latency may be at most this multiple of stable's."
+    )
+    quality: QualityGate | None = None
+    max_wait: str = duration_field(
+        "30m", "A step without minRequests after this long pauses the rollout instead of promoting."
+    )
+
+
+class Canary(KadenceModel):
+    """A candidate version rolled out in steps, analysed at each."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("self.steps.all(s, s.weight < 100) || self.steps[size(self.steps) - 1].weight == 100",
+            "only the last step may send all traffic to the canary", "steps"),
+    ]}}
+
+    version: int = Field(ge=1, description="The candidate ModelVersion's version number.")
+    steps: list[CanaryStep] = Field(
+        default_factory=lambda: [CanaryStep(weight=10), CanaryStep(weight=50)],
+        min_length=1,
+        max_length=20,
+        description="Traffic steps, ascending, e.g. [{weight: 10}, {weight: 50}].",
+    )
+    analysis: Analysis = Field(default_factory=Analysis)
+    auto_promote: bool = Field(True, description="Promote after the last step passes; otherwise pause there.")
+
+    @model_validator(mode="after")
+    def _ascending(self) -> "Canary":
+        weights = [s.weight for s in self.steps]
+        if weights != sorted(set(weights)):
+            raise ValueError("step weights must be strictly ascending")
+        return self
+
+
+class Shadow(KadenceModel):
+    version: int = Field(ge=1, description="Gets a copy of the traffic; its answers are logged, never returned.")
+
+
+class Autoscaling(KadenceModel):
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("self.minReplicas <= self.maxReplicas", "minReplicas must not exceed maxReplicas", "minReplicas"),
+    ]}}
+
+    min_replicas: int = Field(1, ge=1, le=100)
+    max_replicas: int = Field(ge=1, le=100)
+    metric: ScalingMetric = Field("cpu", description="cpu (utilization %) or requestRate (per pod per second).")
+    target: int = Field(70, ge=1, le=100000, description="Target per pod, e.g. 70 (% CPU) or 200 (req/s).")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "Autoscaling":
+        if self.min_replicas > self.max_replicas:
+            raise ValueError("minReplicas must not exceed maxReplicas")
+        return self
+
+
+class PredictionLogging(KadenceModel):
+    enabled: bool = True
+    sample_rate: float = Field(1.0, ge=0, le=1, description="Share of requests logged, e.g. 0.1.")
+
+
+class GatewayRef(KadenceModel):
+    """Route through a Gateway API gateway with exact weights and mirroring."""
+
+    name: str = Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)
+    namespace: str | None = Field(None, pattern=DNS_LABEL_PATTERN, max_length=63)
+    hostname: str | None = Field(None, max_length=253)
+
+
+class ServerSettings(KadenceModel):
+    workers: int = Field(1, ge=1, le=32, description="Worker processes per pod.")
+    max_batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch of concurrent requests.")
+    max_batch_wait: str = duration_field("2ms", "Longest wait to fill a micro-batch.")
+
+
+class InferenceServiceSpec(KadenceModel):
+    """Serve one model: a fixed version or whatever holds a stage."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel(exactly_one_of("version", "stage"), "exactly one of version, stage must be set"),
+        cel(at_most_one_of("replicas", "autoscaling"), "set replicas or autoscaling, not both"),
+    ]}}
+
+    model: str = Field(pattern=DNS_LABEL_PATTERN, max_length=52, description="Registry name.")
+    version: int | None = Field(None, ge=1, description="Serve this version.")
+    stage: Literal["Staging", "Production"] | None = Field(
+        None, description="Track the version holding this stage; promotions roll out by themselves."
+    )
+    canary: Canary | None = None
+    shadow: Shadow | None = None
+    replicas: int | None = Field(None, ge=0, le=100, description="Stable replicas (1 when neither is set).")
+    autoscaling: Autoscaling | None = None
+    resources: ResourceRequirements | None = None
+    logging: PredictionLogging = Field(default_factory=PredictionLogging)
+    gateway: GatewayRef | None = None
+    server: ServerSettings = Field(default_factory=ServerSettings)
+
+    @model_validator(mode="after")
+    def _what_to_serve(self) -> "InferenceServiceSpec":
+        require_exactly_one(self, "version", "stage")
+        require_at_most_one(self, "replicas", "autoscaling")
+        return self
+
+
+class AnalysisResult(KadenceModel):
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    step: int = Field(ge=0)
+    requests: int = Field(ge=0)
+    error_rate: float | None = None
+    latency_p99_ratio: float | None = None
+    quality_delta: float | None = None
+    passed: bool
+    message: str = ""
+
+
+class InferenceServiceStatus(CommonStatus):
+    url: str | None = None
+    stable_version: int | None = None
+    canary_version: int | None = None
+    canary_weight: int | None = Field(None, ge=0, le=100)
+    current_step: int | None = Field(None, ge=0)
+    step_started_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    analysis: list[AnalysisResult] | None = Field(None, max_length=50, description="Latest analyses, newest last.")

@@ -1,0 +1,102 @@
+"""ModelVersion: one registered model with its artifact, metrics and lineage."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from .common import DNS_LABEL_PATTERN, SHA256_PATTERN, CommonStatus, KadenceModel, cel
+from .trainingrun import Stage, Task
+
+ArtifactFormat = Literal["skops"]
+CompiledFormat = Literal["onnx"]
+ColumnType = Literal["float", "int", "bool", "category", "string", "datetime"]
+
+
+class Artifact(KadenceModel):
+    """The stored model: a transformer + estimator pipeline in a safe format."""
+
+    uri: str = Field(pattern=r"^(s3://|file:///).+", description="Where the artifact lives.")
+    sha256: str = Field(pattern=SHA256_PATTERN, description="sha256 of the artifact bytes.")
+    format: ArtifactFormat = Field("skops", description="skops: loads without executing arbitrary pickles.")
+
+
+class CompiledArtifact(KadenceModel):
+    """A compiled inference path, used only when verified against scikit-learn."""
+
+    uri: str = Field(pattern=r"^(s3://|file:///).+")
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    format: CompiledFormat = "onnx"
+    max_abs_difference: float = Field(ge=0, description="Largest difference from scikit-learn on the hold-out.")
+    tolerance: float = Field(ge=0, description="The tolerance it was checked against.")
+    verified: bool = Field(description="True when maxAbsDifference <= tolerance.")
+
+
+class SignatureColumn(KadenceModel):
+    name: str = Field(min_length=1, max_length=128)
+    type: ColumnType
+
+
+class Signature(KadenceModel):
+    """The raw columns the model expects and what it returns."""
+
+    inputs: list[SignatureColumn] = Field(min_length=1, max_length=10000)
+    outputs: list[SignatureColumn] | None = None
+    classes: list[str] | None = Field(None, description="Class labels, for classifiers.")
+
+
+class Lineage(KadenceModel):
+    """Where the model came from: Dataset → FeatureSet → TrainingRun."""
+
+    training_run: str | None = None
+    dataset: str | None = None
+    dataset_version: str | None = None
+    feature_set: str | None = None
+    feature_set_version: str | None = None
+    seed: int | None = None
+    image: str | None = None
+    libraries: dict[str, str] | None = Field(None, description="Library versions, e.g. {scikit-learn: 1.9.1}.")
+
+
+class ModelVersionSpec(KadenceModel):
+    """A registered model version. The operator creates these; users may import their own."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("self.model == oldSelf.model", "model is immutable", "model"),
+        cel("self.version == oldSelf.version", "version is immutable", "version"),
+        cel("self.artifact == oldSelf.artifact", "artifact is immutable", "artifact"),
+    ]}}
+
+    model: str = Field(pattern=DNS_LABEL_PATTERN, max_length=52, description="Registry name.")
+    version: int = Field(ge=1, description="1, 2, 3 … per model.")
+    task: Task | None = None
+    artifact: Artifact
+    compiled: CompiledArtifact | None = None
+    metrics: dict[str, float] | None = Field(None, description="Hold-out metrics, e.g. {f1: 0.83}.")
+    primary_metric: str | None = Field(None, description="The metric the model was selected by.")
+    params: dict[str, Any] | None = Field(
+        None, description="Winning hyperparameters.", json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    signature: Signature | None = None
+    lineage: Lineage | None = None
+    stage: Stage = Field(
+        "Candidate",
+        description="Candidate, Staging, Production or Archived. Set it (with the kadence.dev/changed-by "
+        "and kadence.dev/reason annotations) to approve a promotion by hand.",
+    )
+
+
+class StageChange(KadenceModel):
+    stage: Stage
+    previous: Stage | None = None
+    at: str = Field(json_schema_extra={"format": "date-time"})
+    by: str = Field(description="Who or which policy changed it.")
+    reason: str = ""
+
+
+class ModelVersionStatus(CommonStatus):
+    stage: Stage | None = Field(None, description="The stage in force.")
+    verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
+    metric_summary: str | None = Field(None, description="e.g. f1=0.832, for kubectl get.")
+    history: list[StageChange] | None = Field(None, max_length=100, description="Stage changes, oldest first.")

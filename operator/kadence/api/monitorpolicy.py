@@ -1,0 +1,195 @@
+"""MonitorPolicy: drift and quality checks on an InferenceService, and when to retrain."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .common import (
+    CommonStatus,
+    KadenceModel,
+    LocalObjectReference,
+    SecretKeyReference,
+    cel,
+    duration_field,
+    exactly_one_of,
+    require_exactly_one,
+)
+from .trainingrun import PromotionPolicy, TrainingRunSpec
+
+DriftMethod = Literal["psi", "ks", "wasserstein", "jensenshannon", "chisquared"]
+PerformanceMetric = Literal["f1", "accuracy", "precision", "recall", "roc_auc", "rmse", "mae"]
+LOWER_IS_BETTER = ("rmse", "mae")
+
+
+class Window(KadenceModel):
+    """The predictions judged at each evaluation: a time span or the last N."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel(exactly_one_of("duration", "lastPredictions"), "exactly one of duration, lastPredictions must be set"),
+    ]}}
+
+    duration: str | None = duration_field(None, "Predictions of the last span, e.g. 24h.")
+    last_predictions: int | None = Field(None, ge=1, le=10_000_000, description="The last N predictions.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "Window":
+        require_exactly_one(self, "duration", "last_predictions")
+        return self
+
+
+class FeatureDrift(KadenceModel):
+    name: str = Field(min_length=1, max_length=128, description="Feature (raw input column) name.")
+    method: DriftMethod | None = Field(None, description="Overrides the policy's method for this feature.")
+    threshold: float | None = Field(None, ge=0, description="Overrides the policy's threshold for this feature.")
+
+
+class DriftReference(KadenceModel):
+    dataset: str | None = Field(None, description="Compare with this Dataset instead of the model's training data.")
+    version: str | None = None
+
+
+class DriftPolicy(KadenceModel):
+    """How drift is measured per feature and when the whole input counts as drifted."""
+
+    method: DriftMethod = Field("psi", description="psi, ks, wasserstein, jensenshannon or chisquared.")
+    threshold: float = Field(
+        0.2, ge=0, description="Score above which a feature drifted (for ks: p-value below it, e.g. 0.05)."
+    )
+    features: list[FeatureDrift] | None = Field(
+        None,
+        max_length=1000,
+        description="Per-feature overrides; every input column is checked either way.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that makes the input drifted.")
+    reference: DriftReference | None = Field(
+        None, description="Defaults to the profile of the serving model's training data."
+    )
+
+
+class PerformancePolicy(KadenceModel):
+    """Quality over labelled feedback, and the threshold that counts as a breach."""
+
+    metric: PerformanceMetric = Field(description="f1, accuracy, precision, recall, roc_auc, rmse or mae.")
+    threshold: float = Field(
+        ge=0, description="Breach when the metric falls below it (rises above it for rmse and mae), e.g. 0.55."
+    )
+    min_labelled: int = Field(50, ge=1, description="Labelled predictions needed before judging.")
+
+
+class Webhook(KadenceModel):
+    url: str = Field(pattern=r"^https?://.+", description="POSTed a JSON alert on every breach.")
+    secret_ref: SecretKeyReference | None = Field(None, description="Sent as a bearer token.")
+
+
+class AlertAction(KadenceModel):
+    event: bool = Field(True, description="Post a Warning Event.")
+    webhook: Webhook | None = None
+
+
+class RetrainAction(KadenceModel):
+    """A new TrainingRun when a trigger fires, bounded by cooldown and a daily budget."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("!self.enabled || " + exactly_one_of("template", "fromTrainingRun"),
+            "an enabled retrain needs exactly one of template, fromTrainingRun"),
+    ]}}
+
+    enabled: bool = True
+    template: TrainingRunSpec | None = Field(None, description="The spec of the TrainingRun to create.")
+    from_training_run: str | None = Field(None, description="Clone this TrainingRun's spec.")
+    include_feedback: bool = Field(
+        True, description="Add the window's labelled feedback to a new version of the Dataset first."
+    )
+    cooldown: str = duration_field("6h", "No retrain sooner than this after the last one.")
+    max_per_day: int = Field(3, ge=1, le=100, description="Budget of retrains per day.")
+    promotion: PromotionPolicy | None = Field(
+        None, description="Promotion policy of the retrained model (champion/challenger, then canary)."
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> "RetrainAction":
+        if self.enabled:
+            require_exactly_one(self, "template", "from_training_run")
+        return self
+
+
+class Actions(KadenceModel):
+    alert: AlertAction = Field(default_factory=AlertAction)
+    retrain: RetrainAction | None = None
+
+
+class Schedule(KadenceModel):
+    cron: str = Field(
+        pattern=r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$",
+        description="Cron syntax, e.g. '0 3 * * 1' (Mondays 03:00).",
+    )
+    time_zone: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Paris.")
+
+
+class NewDataTrigger(KadenceModel):
+    enabled: bool = True
+    min_new_rows: int | None = Field(None, ge=1, description="Only when the new version adds this many rows.")
+    min_growth_percent: float | None = Field(None, gt=0, le=10000, description="…or grows by this percentage.")
+
+
+class ProductionGapTrigger(KadenceModel):
+    margin: float = Field(gt=0, le=1, description="Live metric more than this below the offline hold-out metric.")
+    retrain: bool = Field(False, description="Retrain on a gap; otherwise only report it.")
+
+
+class Triggers(KadenceModel):
+    on_breach: bool = Field(True, description="Retrain when drift or quality breaches the policy.")
+    schedule: Schedule | None = None
+    on_new_data: NewDataTrigger | None = None
+    on_production_gap: ProductionGapTrigger | None = None
+
+
+class MonitorPolicySpec(KadenceModel):
+    """Watch an InferenceService; alert and retrain when it degrades."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("has(self.drift) || has(self.performance)", "set drift, performance or both"),
+    ]}}
+
+    inference_service_ref: LocalObjectReference
+    interval: str = duration_field("5m", "How often to evaluate, e.g. 5m.")
+    window: Window = Field(default_factory=lambda: Window(duration="1h"))
+    drift: DriftPolicy | None = None
+    performance: PerformancePolicy | None = None
+    actions: Actions = Field(default_factory=Actions)
+    triggers: Triggers = Field(default_factory=Triggers)
+
+    @model_validator(mode="after")
+    def _something_to_watch(self) -> "MonitorPolicySpec":
+        if self.drift is None and self.performance is None:
+            raise ValueError("set drift, performance or both")
+        return self
+
+
+class Evaluation(KadenceModel):
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    samples: int = Field(ge=0)
+    labelled_samples: int = Field(ge=0)
+    drift_scores: dict[str, float] | None = None
+    drifted_features: list[str] | None = None
+    metrics: dict[str, float] | None = None
+    breached: bool
+    reason: str = Field(description="Why it breached, or why it could not judge.")
+    report_uri: str | None = None
+
+
+class RetrainRecord(KadenceModel):
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    trigger: str = Field(description="breach, schedule, newData or productionGap.")
+    training_run: str
+
+
+class MonitorPolicyStatus(CommonStatus):
+    last_evaluation: Evaluation | None = None
+    history: list[Evaluation] | None = Field(None, max_length=100, description="Bounded, newest last.")
+    retrains: list[RetrainRecord] | None = Field(None, max_length=100)
+    metric_summary: str | None = Field(None, description="e.g. f1=0.61, for kubectl get.")
+    drift_summary: str | None = Field(None, description="e.g. 2/20 drifted, for kubectl get.")
