@@ -1,0 +1,148 @@
+"""The `kadence` command: one entry point, subcommands, `--help` everywhere.
+
+Workload subcommands live in `kadence.workloads.<name>`; each such module provides
+`configure(parser)` to declare its arguments and `run(args) -> int`. A workload
+whose module does not provide them yet is reported as not available, with no
+pretend output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+from . import __version__
+
+WORKLOADS = {
+    "ingest": "Ingest a Dataset version: fetch, validate, profile, snapshot (runs in a Job).",
+    "materialize": "Materialize a FeatureSet version for a dataset version (runs in a Job).",
+    "train": "Run a TrainingRun's AutoML search and register the winner (runs in a Job).",
+    "monitor": "Evaluate a MonitorPolicy over a window of predictions (runs in a Job).",
+    "serve": "Serve a ModelVersion over KServe v1 and Open Inference Protocol v2.",
+}
+
+# Commands that work with the registry and catalog; each lives in kadence.commands.<name>.
+TOOLS = {
+    "features": "List the feature catalog across namespaces.",
+    "models": "List the model registry and show a model's lineage.",
+    "demo": "Run the closed-loop demo on the sandbox.",
+}
+
+
+class NotAvailable(Exception):
+    pass
+
+
+def _load(module_name: str):
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name == module_name:
+            raise NotAvailable from error
+        raise
+    if not (hasattr(module, "configure") and hasattr(module, "run")):
+        raise NotAvailable
+    return module
+
+
+def _add_pluggable(subparsers, name: str, help_text: str, module_name: str) -> None:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    try:
+        module = _load(module_name)
+    except NotAvailable:
+        parser.set_defaults(handler=lambda args, _name=name: _not_available(_name))
+        return
+    module.configure(parser)
+    parser.set_defaults(handler=module.run)
+
+
+def _not_available(name: str) -> int:
+    print(f"kadence {name}: not available in this release of Kadence yet.", file=sys.stderr)
+    return 2
+
+
+def _version(args: argparse.Namespace) -> int:
+    print(f"kadence {__version__}")
+    return 0
+
+
+def _crds(args: argparse.Namespace) -> int:
+    from .api.crdgen import all_crds, render, write_crds
+
+    if args.write:
+        for path in write_crds(Path(args.write)):
+            print(path)
+        return 0
+    print("---\n".join(render(crd) for crd in all_crds()), end="")
+    return 0
+
+
+def _operator(args: argparse.Namespace) -> int:
+    from .handlers.main import run_operator
+
+    return run_operator(namespaces=args.namespace, all_namespaces=not args.namespace,
+                        standalone=args.standalone, liveness=args.liveness)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kadence",
+        description="Kadence runs the whole machine-learning loop on Kubernetes from declarative YAML.",
+    )
+    parser.add_argument("--version", action="version", version=f"kadence {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    version = subparsers.add_parser("version", help="Print the version.", description="Print the version.")
+    version.set_defaults(handler=_version)
+
+    crds = subparsers.add_parser(
+        "crds",
+        help="Print the CustomResourceDefinitions (pipe into `kubectl apply -f -`).",
+        description="Print the six CustomResourceDefinitions as one YAML stream.",
+    )
+    crds.add_argument("--write", metavar="DIR", help="Write one file per kind into DIR instead of printing.")
+    crds.set_defaults(handler=_crds)
+
+    operator = subparsers.add_parser(
+        "operator",
+        help="Run the Kadence operator (kopf) against the current kubeconfig.",
+        description="Run the Kadence operator against the cluster of the current kubeconfig or in-cluster config.",
+    )
+    operator.add_argument("--namespace", "-n", action="append", default=[],
+                          help="Watch only this namespace (repeatable); all namespaces when omitted.")
+    operator.add_argument("--standalone", action="store_true", help="Skip kopf peering (single replica).")
+    operator.add_argument("--liveness", metavar="URL", default=None,
+                          help="Serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
+    operator.set_defaults(handler=_operator)
+
+    for name, help_text in WORKLOADS.items():
+        _add_pluggable(subparsers, name, help_text, f"kadence.workloads.{name}")
+    for name, help_text in TOOLS.items():
+        _add_pluggable(subparsers, name, help_text, f"kadence.commands.{name}")
+
+    try:
+        from .sandbox.cli import register as register_sandbox
+    except ModuleNotFoundError as error:
+        if error.name != "kadence.sandbox.cli":
+            raise
+        sandbox = subparsers.add_parser("sandbox", help="The local sandbox (not available yet).")
+        sandbox.set_defaults(handler=lambda args: _not_available("sandbox"))
+    else:
+        register_sandbox(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    return int(handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

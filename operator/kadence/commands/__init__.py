@@ -1,0 +1,1 @@
+"""Registry and catalog commands of the kadence CLI."""
