@@ -82,8 +82,7 @@ def _crds(args: argparse.Namespace) -> int:
 def _operator(args: argparse.Namespace) -> int:
     from .handlers.main import run_operator
 
-    return run_operator(namespaces=args.namespace, all_namespaces=not args.namespace,
-                        standalone=args.standalone, liveness=args.liveness)
+    return run_operator(namespaces=args.namespace, peering=args.peering, liveness=args.liveness)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     operator.add_argument("--namespace", "-n", action="append", default=[],
                           help="Watch only this namespace (repeatable); all namespaces when omitted.")
-    operator.add_argument("--standalone", action="store_true", help="Skip kopf peering (single replica).")
+    operator.add_argument("--peering", metavar="NAME", default=None,
+                          help="Coordinate several replicas through this kopf peering object "
+                               "(needs kopf's peering CRDs); a single replica runs standalone when omitted.")
     operator.add_argument("--liveness", metavar="URL", default=None,
                           help="Serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
     operator.set_defaults(handler=_operator)

@@ -1,0 +1,49 @@
+"""Run the Kadence operator: kopf with one handler module per kind."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+
+import kopf
+
+HANDLER_MODULES = (
+    "dataset",
+    "featureset",
+    "trainingrun",
+    "modelversion",
+    "inferenceservice",
+    "monitorpolicy",
+)
+
+
+def load_handlers() -> None:
+    for name in HANDLER_MODULES:
+        importlib.import_module(f"kadence.handlers.{name}")
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_) -> None:
+    settings.posting.level = logging.INFO
+    settings.persistence.finalizer = "kadence.dev/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kadence.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kadence.dev", key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300
+
+
+def run_operator(namespaces: list[str], peering: str | None, liveness: str | None) -> int:
+    load_handlers()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces or None,
+            standalone=peering is None,
+            peering_name=peering,
+            liveness_endpoint=liveness,
+        )
+    )
+    return 0
