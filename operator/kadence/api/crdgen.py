@@ -47,6 +47,17 @@ def _drop_null_branch(node: dict) -> dict:
     return merged
 
 
+def _openapi_v3_0_bounds(node: dict) -> dict:
+    """JSON Schema's numeric `exclusiveMinimum: X` is OpenAPI 3.0's `minimum: X, exclusiveMinimum: true`."""
+    node = dict(node)
+    for exclusive, inclusive in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        bound = node.get(exclusive)
+        if isinstance(bound, (int, float)) and not isinstance(bound, bool):
+            node[inclusive] = bound
+            node[exclusive] = True
+    return node
+
+
 def structural(node: Any) -> Any:
     """Turn one resolved pydantic schema node into its structural OpenAPI form."""
     if isinstance(node, list):
@@ -60,6 +71,7 @@ def structural(node: Any) -> Any:
         node = {**node, "x-kubernetes-preserve-unknown-fields": True}
     if "enum" in node and "type" not in node:
         node = {**node, "type": "string"}
+    node = _openapi_v3_0_bounds(node)
     out: dict[str, Any] = {}
     for key, value in node.items():
         if key == "properties":
