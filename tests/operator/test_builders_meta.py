@@ -1,0 +1,45 @@
+import re
+
+import pytest
+
+from kadence.builders.meta import child_metadata, child_name, cut_name, owner_reference
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+OWNER = {"apiVersion": "kadence.dev/v1alpha1", "kind": "TrainingRun",
+         "metadata": {"name": "churn-initial", "namespace": "ml", "uid": "u-1"}}
+
+
+@pytest.mark.parametrize("name", ["short", "x" * 63, "y" * 64, "a-" * 50, "Mixed-Case-" * 10])
+def test_a_cut_name_is_a_dns_label_of_at_most_63_characters(name):
+    cut = cut_name(name)
+    assert len(cut) <= 63 and DNS_LABEL.match(cut)
+
+
+def test_a_short_name_is_kept_as_it_is():
+    assert cut_name("churn-train-1") == "churn-train-1"
+
+
+def test_two_long_names_sharing_a_prefix_stay_distinct():
+    assert cut_name("p" * 70 + "-1") != cut_name("p" * 70 + "-2")
+
+
+def test_the_same_long_name_always_cuts_the_same_way():
+    assert cut_name("q" * 100) == cut_name("q" * 100)
+
+
+def test_child_names_join_the_parts():
+    assert child_name("churn", "train", 2) == "churn-train-2"
+
+
+def test_children_are_owned_by_their_parent_as_controller():
+    reference = owner_reference(OWNER)
+    assert reference == {"apiVersion": "kadence.dev/v1alpha1", "kind": "TrainingRun", "name": "churn-initial",
+                         "uid": "u-1", "controller": True, "blockOwnerDeletion": True}
+
+
+def test_child_metadata_lives_in_the_owners_namespace_with_selector_labels():
+    meta = child_metadata(OWNER, "churn-initial-train-1", "train", {"kadence.dev/attempt": "1"})
+    assert meta["namespace"] == "ml"
+    assert meta["labels"]["kadence.dev/owner-kind"] == "trainingrun"
+    assert meta["labels"]["kadence.dev/owner-name"] == "churn-initial"
+    assert meta["labels"]["kadence.dev/attempt"] == "1"
