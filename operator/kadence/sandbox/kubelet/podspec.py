@@ -1,0 +1,279 @@
+"""Pure decisions about pods: selectors, environment, command lines, restarts and phases."""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+PORT_ANNOTATION = "sandbox.kadence.dev/port"
+PROXY_PORT_ANNOTATION = "sandbox.kadence.dev/proxy-port"
+POD_IP = "127.0.0.1"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# ---- label selectors ----------------------------------------------------------------------
+
+def selector_matches(selector: dict | None, labels: dict | None) -> bool:
+    """A metav1.LabelSelector (matchLabels + matchExpressions) against labels.
+
+    An empty or missing selector matches nothing, as controllers treat it
+    (a Service without a selector has no endpoints; a Deployment must have one).
+    """
+    if not selector:
+        return False
+    labels = labels or {}
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+
+
+def service_selector_matches(selector: dict | None, labels: dict | None) -> bool:
+    """A Service's plain map selector; an empty one selects nothing."""
+    if not selector:
+        return False
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def controller_uid(obj: dict) -> str | None:
+    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("uid")
+    return None
+
+
+def owner_reference(owner: dict, kind: str, api_version: str) -> dict:
+    return {
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+# ---- environment --------------------------------------------------------------------------
+
+class EnvError(Exception):
+    """A referenced ConfigMap/Secret/key is missing: the container cannot start yet."""
+
+
+_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes `$(VAR)` expansion: defined names are replaced, `$$` escapes, others stay."""
+    def replace(match: re.Match) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        name = match.group(1)
+        return env[name] if name in env else match.group(0)
+    return _VAR_REF.sub(replace, text)
+
+
+Lookup = Callable[[str, str], dict | None]  # (namespace, name) -> object or None
+
+
+def _decode_secret(secret: dict) -> dict[str, str]:
+    data = {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.get("data") or {}).items()}
+    data.update(secret.get("stringData") or {})
+    return data
+
+
+def _field_ref(pod: dict, path: str) -> str:
+    meta = pod.get("metadata") or {}
+    simple = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": (pod.get("spec") or {}).get("nodeName") or "kadence-sandbox",
+        "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName") or "default",
+        "status.podIP": POD_IP,
+        "status.hostIP": POD_IP,
+        "status.podIPs": POD_IP,
+        "status.hostIPs": POD_IP,
+    }
+    if path in simple:
+        return simple[path]
+    for prefix, source in (("metadata.labels", meta.get("labels") or {}),
+                           ("metadata.annotations", meta.get("annotations") or {})):
+        if path == prefix:
+            return "\n".join(f'{k}="{v}"' for k, v in sorted(source.items()))
+        match = re.fullmatch(re.escape(prefix) + r"\['(.+)'\]", path)
+        if match:
+            return source.get(match.group(1), "")
+    raise EnvError(f"unsupported fieldRef fieldPath {path!r}")
+
+
+def _resource_ref(container: dict, ref: dict) -> str:
+    resource = ref.get("resource", "")
+    kind, _, what = resource.partition(".")
+    value = ((container.get("resources") or {}).get(kind) or {}).get(what)
+    if value is None and what == "cpu":
+        return "2"
+    return str(value) if value is not None else "0"
+
+
+def resolve_env(pod: dict, container: dict, configmap: Lookup, secret: Lookup) -> dict[str, str]:
+    """The container's environment from envFrom then env (later entries win), as the kubelet builds it."""
+    namespace = (pod.get("metadata") or {}).get("namespace") or "default"
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix") or ""
+        if "configMapRef" in source:
+            ref = source["configMapRef"]
+            obj = configmap(namespace, ref.get("name", ""))
+            if obj is None:
+                if ref.get("optional"):
+                    continue
+                raise EnvError(f'configmap "{ref.get("name")}" not found')
+            values = dict(obj.get("data") or {})
+        elif "secretRef" in source:
+            ref = source["secretRef"]
+            obj = secret(namespace, ref.get("name", ""))
+            if obj is None:
+                if ref.get("optional"):
+                    continue
+                raise EnvError(f'secret "{ref.get("name")}" not found')
+            values = _decode_secret(obj)
+        else:
+            continue
+        for key, value in values.items():
+            env[prefix + key] = value
+    for var in container.get("env") or []:
+        name = var.get("name")
+        if not name:
+            continue
+        if "valueFrom" not in var:
+            env[name] = expand(str(var.get("value", "")), env)
+            continue
+        source = var["valueFrom"]
+        if "configMapKeyRef" in source:
+            ref = source["configMapKeyRef"]
+            obj = configmap(namespace, ref.get("name", ""))
+            data = (obj or {}).get("data") or {}
+            if obj is None or ref.get("key") not in data:
+                if ref.get("optional"):
+                    continue
+                missing = f'configmap "{ref.get("name")}"' if obj is None else \
+                    f'couldn\'t find key {ref.get("key")} in ConfigMap {namespace}/{ref.get("name")}'
+                raise EnvError(missing + (" not found" if obj is None else ""))
+            env[name] = data[ref["key"]]
+        elif "secretKeyRef" in source:
+            ref = source["secretKeyRef"]
+            obj = secret(namespace, ref.get("name", ""))
+            data = _decode_secret(obj) if obj is not None else {}
+            if obj is None or ref.get("key") not in data:
+                if ref.get("optional"):
+                    continue
+                missing = f'secret "{ref.get("name")}" not found' if obj is None else \
+                    f'couldn\'t find key {ref.get("key")} in Secret {namespace}/{ref.get("name")}'
+                raise EnvError(missing)
+            env[name] = data[ref["key"]]
+        elif "fieldRef" in source:
+            env[name] = _field_ref(pod, source["fieldRef"].get("fieldPath", ""))
+        elif "resourceFieldRef" in source:
+            env[name] = _resource_ref(container, source["resourceFieldRef"])
+    return env
+
+
+def service_link_env(services: list[dict]) -> dict[str, str]:
+    """`<NAME>_SERVICE_HOST`/`_PORT` for each Service of the pod's namespace, pointing at its local proxy port."""
+    env: dict[str, str] = {}
+    for svc in services:
+        meta = svc.get("metadata") or {}
+        port = (meta.get("annotations") or {}).get(PROXY_PORT_ANNOTATION)
+        if not port:
+            continue
+        prefix = meta["name"].upper().replace("-", "_")
+        env[f"{prefix}_SERVICE_HOST"] = POD_IP
+        env[f"{prefix}_SERVICE_PORT"] = str(port)
+        env[f"{prefix}_PORT"] = f"tcp://{POD_IP}:{port}"
+    return env
+
+
+def container_argv(container: dict, env: dict[str, str]) -> list[str]:
+    """command + args with `$(VAR)` expanded; the image's entrypoint is unknown in the sandbox."""
+    command = [expand(str(part), env) for part in container.get("command") or []]
+    args = [expand(str(part), env) for part in container.get("args") or []]
+    if not command:
+        raise EnvError(
+            f"container {container.get('name')!r} has no command: the sandbox runs commands from the "
+            f"installed package, not image entrypoints (image {container.get('image')!r})"
+        )
+    return command + args
+
+
+# ---- restarts and phases ------------------------------------------------------------------
+
+def restart_wanted(policy: str, exit_code: int) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Crash-loop back-off: base × 2^(restarts-1), capped (the kubelet uses 10 s and 300 s)."""
+
+    base: float = 1.0
+    cap: float = 60.0
+
+    def delay(self, restarts_so_far: int) -> float:
+        if restarts_so_far <= 0:
+            return 0.0
+        return min(self.cap, self.base * 2 ** (restarts_so_far - 1))
+
+
+def pod_phase(states: list[str], init_done: bool = True, init_failed: bool = False) -> str:
+    """The pod phase from its containers' states: each "waiting" (not started yet), "running",
+    "backoff" (waiting to be restarted after a run), "succeeded" or "failed" (terminated for good).
+
+    A crash-looping container keeps the pod Running, as on a cluster.
+    """
+    if init_failed:
+        return "Failed"
+    if not init_done:
+        return "Pending"
+    if not states or all(state == "waiting" for state in states):
+        return "Pending"
+    if any(state in ("running", "backoff", "waiting") for state in states):
+        return "Running"
+    if "failed" in states:
+        return "Failed"
+    return "Succeeded"
+
+
+def grace_period_seconds(pod: dict) -> int:
+    meta = pod.get("metadata") or {}
+    if meta.get("deletionGracePeriodSeconds") is not None:
+        return int(meta["deletionGracePeriodSeconds"])
+    spec = pod.get("spec") or {}
+    value = spec.get("terminationGracePeriodSeconds")
+    return 30 if value is None else int(value)

@@ -1,0 +1,180 @@
+"""The Service proxy: a local port per Service, forwarding connections round-robin to ready pods.
+
+Like kube-proxy it balances connections, not requests, over the pods that the
+Service's selector picks and that are Ready, so replica ratios split traffic.
+A Service with no ready pod refuses the connection (reset), as kube-proxy's
+REJECT rule does.  Each Service's port is kept in the annotation
+`sandbox.kadence.dev/proxy-port`, which survives a restart of the sandbox, and
+reused when still free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+
+from .kubelet import podspec
+from .kubelet.api import SERVICES, ApiClient, ApiError
+from .kubelet.informer import Informer
+from .supervisor import free_port
+
+log = logging.getLogger(__name__)
+
+Endpoint = tuple[str, int]  # (pod name, local port)
+
+
+def ready_endpoints(service: dict, pods: list[dict]) -> list[Endpoint]:
+    """The (pod, port) pairs a Service forwards to: selected, Ready, not being deleted, with a port."""
+    selector = (service.get("spec") or {}).get("selector")
+    endpoints = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp"):
+            continue
+        if not podspec.service_selector_matches(selector, meta.get("labels")):
+            continue
+        if not any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (pod.get("status") or {}).get("conditions") or []):
+            continue
+        port = (meta.get("annotations") or {}).get(podspec.PORT_ANNOTATION)
+        if not port or not port.isdigit():
+            continue
+        endpoints.append((meta["name"], int(port)))
+    return sorted(endpoints)
+
+
+class RoundRobin:
+    """Hands out endpoints in turn; the turn survives changes of the endpoint list."""
+
+    def __init__(self) -> None:
+        self._turn = 0
+
+    def pick(self, endpoints: list[Endpoint]) -> Endpoint | None:
+        if not endpoints:
+            return None
+        endpoint = endpoints[self._turn % len(endpoints)]
+        self._turn += 1
+        return endpoint
+
+
+class _Listener:
+    def __init__(self, server: asyncio.AbstractServer, port: int):
+        self.server = server
+        self.port = port
+        self.balancer = RoundRobin()
+
+
+class ServiceProxy:
+    def __init__(self, client: ApiClient, services: Informer, pods: Informer, host: str = "127.0.0.1"):
+        self.client = client
+        self.services = services
+        self.pods = pods
+        self.host = host
+        self.listeners: dict[tuple[str, str], _Listener] = {}
+        self._pending: set[tuple[str, str]] = set()
+        self._tasks: set[asyncio.Task] = set()
+        services.add_handler(self._on_service)
+
+    def _on_service(self, kind: str, service: dict, old: dict | None) -> None:
+        meta = service["metadata"]
+        key = (meta.get("namespace") or "default", meta["name"])
+        if kind == "DELETED":
+            listener = self.listeners.pop(key, None)
+            if listener is not None:
+                listener.server.close()
+            return
+        listener = self.listeners.get(key)
+        annotated = (meta.get("annotations") or {}).get(podspec.PROXY_PORT_ANNOTATION)
+        if listener is not None:
+            if annotated != str(listener.port):
+                self._spawn(self._annotate(key, listener.port))
+            return
+        if key not in self._pending:
+            self._pending.add(key)
+            self._spawn(self._open(key, int(annotated) if annotated and annotated.isdigit() else None))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _open(self, key: tuple[str, str], wanted: int | None) -> None:
+        try:
+            server = None
+            if wanted:
+                with contextlib.suppress(OSError):
+                    server = await self._listen(key, wanted)
+            if server is None:
+                server = await self._listen(key, free_port(self.host))
+            port = server.sockets[0].getsockname()[1]
+            self.listeners[key] = _Listener(server, port)
+            if port != wanted:
+                await self._annotate(key, port)
+        finally:
+            self._pending.discard(key)
+
+    async def _listen(self, key: tuple[str, str], port: int) -> asyncio.AbstractServer:
+        async def handle(reader, writer):
+            await self._forward(key, reader, writer)
+        return await asyncio.start_server(handle, self.host, port, reuse_address=True)
+
+    async def _annotate(self, key: tuple[str, str], port: int) -> None:
+        namespace, name = key
+        try:
+            await self.client.merge_patch(SERVICES, namespace, name,
+                                          {"metadata": {"annotations": {podspec.PROXY_PORT_ANNOTATION: str(port)}}})
+        except ApiError as exc:
+            if exc.status != 404:
+                log.warning("annotating service %s/%s: %s", namespace, name, exc)
+
+    async def _forward(self, key: tuple[str, str], reader: asyncio.StreamReader,
+                       writer: asyncio.StreamWriter) -> None:
+        listener = self.listeners.get(key)
+        service = self.services.get(*key)
+        endpoint = None
+        if listener is not None and service is not None:
+            endpoint = listener.balancer.pick(ready_endpoints(service, self.pods.objects(key[0])))
+        if endpoint is None:
+            _reset(writer)
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(podspec.POD_IP, endpoint[1])
+        except OSError:
+            _reset(writer)
+            return
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
+        for w in (writer, up_writer):
+            with contextlib.suppress(Exception):
+                w.close()
+
+    async def close(self) -> None:
+        for listener in self.listeners.values():
+            listener.server.close()
+        self.listeners.clear()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except (ConnectionError, OSError):
+        with contextlib.suppress(Exception):
+            writer.close()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with RST so the client sees the connection refused/reset, not an empty answer."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.close()

