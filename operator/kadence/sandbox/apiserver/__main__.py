@@ -1,0 +1,23 @@
+"""`python -m kadence.sandbox.apiserver --host 127.0.0.1 --port P --state-dir DIR`"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+
+from . import run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m kadence.sandbox.apiserver",
+                                     description="The Kadence sandbox's Kubernetes API server.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=6443)
+    parser.add_argument("--state-dir", type=pathlib.Path, required=True,
+                        help="where the state snapshot lives (and the kubelet's pod logs)")
+    args = parser.parse_args(argv)
+    run(args.host, args.port, args.state_dir)
+
+
+if __name__ == "__main__":
+    main()
