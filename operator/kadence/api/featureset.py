@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .common import CommonStatus, KadenceModel, VersionedReference, cel, exactly_one_of, require_exactly_one
 
@@ -41,13 +41,17 @@ class Transform(KadenceModel):
     buckets: int | None = Field(None, ge=2, le=1048576, description="hash: number of hash buckets, e.g. 64.")
     part: DatePart | None = Field(None, description="datePart: which part of the timestamp.")
 
+    @field_validator("boundaries")
+    @classmethod
+    def _ascending(cls, boundaries: list[float] | None) -> list[float] | None:
+        if boundaries is not None and list(boundaries) != sorted(set(boundaries)):
+            raise ValueError("boundaries must be strictly ascending")
+        return boundaries
+
     @model_validator(mode="after")
     def _parameters(self) -> "Transform":
-        if self.type == "bucketize":
-            if not self.boundaries:
-                raise ValueError("bucketize needs boundaries")
-            if list(self.boundaries) != sorted(set(self.boundaries)):
-                raise ValueError("boundaries must be strictly ascending")
+        if self.type == "bucketize" and not self.boundaries:
+            raise ValueError("bucketize needs boundaries")
         if self.type == "datePart" and self.part is None:
             raise ValueError("datePart needs part")
         if self.type == "impute" and self.strategy is None:

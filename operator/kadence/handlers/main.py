@@ -40,7 +40,7 @@ def run_operator(namespaces: list[str], peering: str | None, liveness: str | Non
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,
-            namespaces=namespaces or None,
+            namespaces=namespaces,
             standalone=peering is None,
             peering_name=peering,
             liveness_endpoint=liveness,
