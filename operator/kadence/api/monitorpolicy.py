@@ -54,8 +54,11 @@ class DriftPolicy(KadenceModel):
     """How drift is measured per feature and when the whole input counts as drifted."""
 
     method: DriftMethod = Field("psi", description="psi, ks, wasserstein, jensenshannon or chisquared.")
-    threshold: float = Field(
-        0.2, ge=0, description="Score above which a feature drifted (for ks: p-value below it, e.g. 0.05)."
+    threshold: float | None = Field(
+        None, ge=0,
+        description="Score above which a feature drifted; for ks and chisquared the p-value below which it"
+                    " drifted. Defaults per method: psi 0.2, ks 0.05, wasserstein 0.1, jensenshannon 0.1,"
+                    " chisquared 0.05.",
     )
     features: list[FeatureDrift] | None = Field(
         None,
@@ -64,6 +67,10 @@ class DriftPolicy(KadenceModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     drift_share: float = Field(0.5, gt=0, le=1, description="Share of drifted features that makes the input drifted.")
+    multiple_testing: Literal["bonferroni", "none"] = Field(
+        "bonferroni", description="Divide the p-value threshold of ks/chisquared by the number of features tested."
+    )
+    min_samples: int = Field(100, ge=1, description="Predictions needed in the window before judging drift.")
     reference: DriftReference | None = Field(
         None, description="Defaults to the profile of the serving model's training data."
     )
