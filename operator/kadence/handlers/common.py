@@ -16,6 +16,8 @@ from ..api.conditions import ConditionUpdate, apply_all, find, now_rfc3339, read
 from ..api.common import GROUP, VERSION
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
+from ..k8s.apply import apply, delete
+from ..planners.plan import Plan
 
 INVALID_SPEC = "InvalidSpec"
 
@@ -99,3 +101,19 @@ def register_spec_validation(kind: Kind) -> None:
     def validate_spec(spec, status, meta, patch, body, **_):
         accept_spec(kind, spec, status, meta, patch, body)
         report_not_reconciled_yet(kind, status, meta, patch, body)
+
+
+def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kopf.Patch, body: kopf.Body) -> None:
+    """Carry out a planner's Plan: children, deletions, status, conditions, Events, requeue."""
+    for child in plan.children:
+        apply(child)
+    for ref in plan.delete:
+        delete(ref.api_version, ref.kind, meta["namespace"], ref.name)
+    for key, value in plan.status.items():
+        patch.status[key] = value
+    if plan.conditions or plan.phase is not None:
+        update_conditions(status, patch, body, plan.conditions, meta.get("generation"), plan.phase)
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if plan.requeue_after is not None:
+        raise kopf.TemporaryError("waiting for the next look", delay=plan.requeue_after)
