@@ -1,0 +1,30 @@
+"""Schemas for the sandbox's API server: CRD structural validation, pruning, defaulting and
+validation of custom objects (OpenAPI keywords and CEL rules), and the OpenAPI v2/v3
+documents kubectl reads.
+
+Entry points (the interface the server core uses):
+
+- `validate_custom_resource(crd, obj, old=None) -> (obj pruned and defaulted, causes)`
+- `validate_crd(crd) -> causes`
+- `openapi_routes(get_crds) -> [aiohttp RouteDef]`
+
+and, for the server's field validation and reads:
+
+- `unknown_fields(crd, obj) -> ["spec.foo", ...]` (what `fieldValidation=Strict` rejects)
+- `default_custom_resource(crd, obj) -> obj` (defaults applied on read of stored objects)
+- `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
+"""
+
+from .crd import validate_crd
+from .crd import with_defaults as crd_with_defaults
+from .custom_resource import default_custom_resource, unknown_fields, validate_custom_resource
+from .openapi import openapi_routes
+
+__all__ = [
+    "crd_with_defaults",
+    "default_custom_resource",
+    "openapi_routes",
+    "unknown_fields",
+    "validate_crd",
+    "validate_custom_resource",
+]

@@ -1,0 +1,592 @@
+"""CEL `x-kubernetes-validations` rules, evaluated with cel-python (`celpy`).
+
+cel-python implements the CEL standard library and macros (`has`, `all`, `exists`,
+`exists_one`, `map`, `filter`, `size`, `matches`, `startsWith`, `endsWith`, `contains`,
+timestamps, durations). The Kubernetes extension libraries are added here: strings
+(`lowerAscii`, `upperAscii`, `indexOf`, `lastIndexOf`, `split`, `join`, `replace`,
+`substring`, `trim`, `charAt`), lists (`isSorted`, `sum`, `min`, `max`, `indexOf`,
+`lastIndexOf`), URLs (`url`, `isURL`, `getScheme`, `getHost`, `getHostname`, `getPort`,
+`getEscapedPath`, `getQuery`) and quantities (`quantity`, `isQuantity`, `compareTo`,
+`isLessThan`, `isGreaterThan`, `asInteger`, `asApproximateFloat`, `sign`, `isInteger`,
+`add`, `sub`).
+
+Not supported (cel-python cannot parse or evaluate them): optional syntax (`self.?x`,
+`optional.of`, `optionalOldSelf`), `ip`/`cidr`, `format`, the regex `find`/`findAll`
+functions, `authorizer` and static type checking beyond undefined fields. A rule that
+needs one of them is not treated as passing silently: it is reported as skipped (one
+warning log line per rule) and counted in `SKIPPED_RULES`.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import decimal
+import functools
+import logging
+import re
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import celpy
+from celpy import celtypes
+from celpy.celparser import CELParseError
+from celpy.evaluation import CELEvalError
+
+from . import causes
+from .causes import Cause
+from .paths import Path
+from .values import schema_types
+
+log = logging.getLogger("kadence.sandbox.schema.cel")
+
+Schema = dict[str, Any]
+
+# Rules that could not be evaluated with cel-python, each logged once.
+SKIPPED_RULES: set[str] = set()
+
+_UNSUPPORTED_SYNTAX = re.compile(r"\.\?|\[\?|\boptional\.|\.orValue\(|\.hasValue\(")
+_OLD_SELF = re.compile(r"\boldSelf\b")
+_CEL_RESERVED = {
+    "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
+    "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
+    "void", "while",
+}
+
+
+class UnsupportedRule(Exception):
+    """The rule uses CEL that cel-python cannot evaluate."""
+
+
+# ---- the Kubernetes CEL libraries -------------------------------------------------------
+
+def _string_index_of(text: Any, sub: Any, start: Any = None) -> Any:
+    if isinstance(text, celtypes.ListType):
+        for position, item in enumerate(text):
+            if item == sub:
+                return celtypes.IntType(position)
+        return celtypes.IntType(-1)
+    offset = int(start) if start is not None else 0
+    if offset < 0 or offset > len(text):
+        raise ValueError(f"index out of range: {offset}")
+    return celtypes.IntType(str(text).find(str(sub), offset))
+
+
+def _last_index_of(text: Any, sub: Any, end: Any = None) -> Any:
+    if isinstance(text, celtypes.ListType):
+        for position in range(len(text) - 1, -1, -1):
+            if text[position] == sub:
+                return celtypes.IntType(position)
+        return celtypes.IntType(-1)
+    if end is None:
+        return celtypes.IntType(str(text).rfind(str(sub)))
+    return celtypes.IntType(str(text).rfind(str(sub), 0, int(end) + len(sub)))
+
+
+def _split(text: Any, separator: Any, limit: Any = None) -> Any:
+    count = -1 if limit is None else int(limit)
+    if count == 0:
+        return celtypes.ListType([])
+    parts = str(text).split(str(separator), count - 1 if count > 0 else -1) if separator else list(text)
+    return celtypes.ListType([celtypes.StringType(part) for part in parts])
+
+
+def _join(items: Any, separator: Any = None) -> Any:
+    return celtypes.StringType(("" if separator is None else str(separator)).join(
+        str(item) for item in items))
+
+
+def _replace(text: Any, old: Any, new: Any, limit: Any = None) -> Any:
+    count = -1 if limit is None else int(limit)
+    return celtypes.StringType(str(text).replace(str(old), str(new), count))
+
+
+def _substring(text: Any, start: Any, end: Any = None) -> Any:
+    stop = len(text) if end is None else int(end)
+    if not 0 <= int(start) <= stop <= len(text):
+        raise ValueError(f"index out of range: {int(start)}")
+    return celtypes.StringType(str(text)[int(start):stop])
+
+
+def _char_at(text: Any, position: Any) -> Any:
+    index = int(position)
+    if not 0 <= index <= len(text):
+        raise ValueError(f"index out of range: {index}")
+    return celtypes.StringType(str(text)[index:index + 1])
+
+
+def _is_sorted(items: Any) -> Any:
+    return celtypes.BoolType(all(items[i] <= items[i + 1] for i in range(len(items) - 1)))
+
+
+def _sum(items: Any) -> Any:
+    total = items[0] if items else celtypes.IntType(0)
+    for item in list(items)[1:]:
+        total = total + item
+    return total
+
+
+def _min(items: Any) -> Any:
+    if not items:
+        raise ValueError("min called on empty list")
+    return min(items)
+
+
+def _max(items: Any) -> Any:
+    if not items:
+        raise ValueError("max called on empty list")
+    return max(items)
+
+
+@dataclasses.dataclass(frozen=True)
+class _URL:
+    parts: Any
+
+
+def _url(text: Any) -> Any:
+    parsed = urlsplit(str(text))
+    if not parsed.scheme and not str(text).startswith("/"):
+        raise ValueError(f"URL is not absolute: {text}")
+    return _URL(parsed)
+
+
+def _is_url(text: Any) -> Any:
+    try:
+        _url(text)
+    except ValueError:
+        return celtypes.BoolType(False)
+    return celtypes.BoolType(True)
+
+
+_QUANTITY = re.compile(r"^([+-]?(\d+(\.\d*)?|\.\d+))(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+_SUFFIX = {
+    None: decimal.Decimal(1), "n": decimal.Decimal("1e-9"), "u": decimal.Decimal("1e-6"),
+    "m": decimal.Decimal("1e-3"), "k": decimal.Decimal("1e3"), "M": decimal.Decimal("1e6"),
+    "G": decimal.Decimal("1e9"), "T": decimal.Decimal("1e12"), "P": decimal.Decimal("1e15"),
+    "E": decimal.Decimal("1e18"), "Ki": decimal.Decimal(2 ** 10), "Mi": decimal.Decimal(2 ** 20),
+    "Gi": decimal.Decimal(2 ** 30), "Ti": decimal.Decimal(2 ** 40), "Pi": decimal.Decimal(2 ** 50),
+    "Ei": decimal.Decimal(2 ** 60),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Quantity:
+    value: decimal.Decimal
+
+
+def parse_quantity(text: str) -> decimal.Decimal:
+    match = _QUANTITY.match(text)
+    if not match:
+        raise ValueError(f"quantities must match the regular expression '{_QUANTITY.pattern}'")
+    number = decimal.Decimal(match[1])
+    suffix = match[4]
+    if suffix and suffix[0] in "eE":
+        return number * (decimal.Decimal(10) ** int(suffix[1:]))
+    return number * _SUFFIX[suffix]
+
+
+def _quantity(text: Any) -> Any:
+    return _Quantity(parse_quantity(str(text)))
+
+
+def _is_quantity(text: Any) -> Any:
+    try:
+        parse_quantity(str(text))
+    except ValueError:
+        return celtypes.BoolType(False)
+    return celtypes.BoolType(True)
+
+
+def _compare(left: Any, right: Any) -> int:
+    return (left.value > right.value) - (left.value < right.value)
+
+
+def _add(left: Any, right: Any) -> Any:
+    other = right.value if isinstance(right, _Quantity) else decimal.Decimal(int(right))
+    return _Quantity(left.value + other)
+
+
+def _sub(left: Any, right: Any) -> Any:
+    other = right.value if isinstance(right, _Quantity) else decimal.Decimal(int(right))
+    return _Quantity(left.value - other)
+
+
+def _url_part(name: str) -> Callable[[Any], Any]:
+    def getter(url: Any) -> Any:
+        parts = url.parts
+        value = {
+            "getScheme": parts.scheme,
+            "getHost": parts.netloc.rsplit("@", 1)[-1],
+            "getHostname": parts.hostname or "",
+            "getPort": str(parts.port) if parts.port else "",
+            "getEscapedPath": parts.path,
+            "getQuery": None,
+        }[name]
+        if name == "getQuery":
+            from urllib.parse import parse_qs
+            return celtypes.MapType({
+                celtypes.StringType(key): celtypes.ListType([celtypes.StringType(v) for v in vals])
+                for key, vals in parse_qs(parts.query).items()
+            })
+        return celtypes.StringType(value)
+    return getter
+
+
+KUBERNETES_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "lowerAscii": lambda text: celtypes.StringType(str(text).lower()),
+    "upperAscii": lambda text: celtypes.StringType(str(text).upper()),
+    "trim": lambda text: celtypes.StringType(str(text).strip()),
+    "indexOf": _string_index_of,
+    "lastIndexOf": _last_index_of,
+    "split": _split,
+    "join": _join,
+    "replace": _replace,
+    "substring": _substring,
+    "charAt": _char_at,
+    "isSorted": _is_sorted,
+    "sum": _sum,
+    "min": _min,
+    "max": _max,
+    "url": _url,
+    "isURL": _is_url,
+    **{name: _url_part(name) for name in
+       ("getScheme", "getHost", "getHostname", "getPort", "getEscapedPath", "getQuery")},
+    "quantity": _quantity,
+    "isQuantity": _is_quantity,
+    "compareTo": lambda left, right: celtypes.IntType(_compare(left, right)),
+    "isLessThan": lambda left, right: celtypes.BoolType(_compare(left, right) < 0),
+    "isGreaterThan": lambda left, right: celtypes.BoolType(_compare(left, right) > 0),
+    "asInteger": lambda quantity: celtypes.IntType(int(quantity.value)),
+    "asApproximateFloat": lambda quantity: celtypes.DoubleType(float(quantity.value)),
+    "isInteger": lambda quantity: celtypes.BoolType(quantity.value == quantity.value.to_integral()),
+    "sign": lambda quantity: celtypes.IntType((quantity.value > 0) - (quantity.value < 0)),
+    "add": _add,
+    "sub": _sub,
+}
+
+_ENVIRONMENT = celpy.Environment()
+
+
+# ---- compiling --------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4096)
+def _compile_expression(expression: str) -> Any:
+    """A celpy program, or raises CELParseError / UnsupportedRule."""
+    if _UNSUPPORTED_SYNTAX.search(expression):
+        raise UnsupportedRule("optional types are not supported by cel-python")
+    ast = _ENVIRONMENT.compile(expression)
+    return _ENVIRONMENT.program(ast, functions=KUBERNETES_FUNCTIONS)
+
+
+def parse_error_text(expression: str, error: CELParseError) -> str:
+    line = getattr(error, "line", None) or 1
+    column = getattr(error, "column", None) or 0
+    pointer = str(error.args[0]) if error.args else ""
+    return (f"ERROR: <input>:{line}:{column}: Syntax error: {pointer.strip() or expression}")
+
+
+def compile_errors(rule: dict[str, Any], schema: Schema) -> list[str]:
+    """What keeps a rule from compiling, worded as the apiserver's CEL compiler reports it."""
+    problems = []
+    for key in ("rule", "messageExpression"):
+        expression = rule.get(key)
+        if not expression:
+            continue
+        try:
+            _compile_expression(expression)
+        except CELParseError as error:
+            problems.append(f"{key}: compilation failed: {parse_error_text(expression, error)}")
+        except UnsupportedRule:
+            continue
+        for name in undefined_fields(expression, schema):
+            problems.append(
+                f"{key}: compilation failed: ERROR: <input>: undefined field '{name}'")
+    if rule.get("optionalOldSelf") and not _OLD_SELF.search(rule.get("rule", "")):
+        problems.append("optionalOldSelf: may not be set if oldSelf is not used in rule")
+    return problems
+
+
+_SELF_CHAIN = re.compile(r"\b(?:self|oldSelf)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
+def undefined_fields(expression: str, schema: Schema) -> list[str]:
+    """Field selections on `self`/`oldSelf` that the schema cannot have (the apiserver's type
+    checker rejects them at CRD creation)."""
+    without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", '""', expression)
+    missing = []
+    for match in _SELF_CHAIN.finditer(without_strings):
+        node = schema
+        for name in match[1].split(".")[1:]:
+            if node is None:
+                break
+            properties = node.get("properties")
+            if properties is not None or (
+                "object" in schema_types(node) and not node.get("additionalProperties")
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+            ):
+                unescaped = unescape_property_name(name)
+                if unescaped in (properties or {}):
+                    node = properties[unescaped]
+                    continue
+                if _is_function_call(without_strings, match, name):
+                    break
+                if node.get("x-kubernetes-preserve-unknown-fields") or node.get("additionalProperties"):
+                    break
+                missing.append(name)
+                break
+            additional = node.get("additionalProperties")
+            node = additional if isinstance(additional, dict) else None
+    return missing
+
+
+def _is_function_call(text: str, match: re.Match[str], name: str) -> bool:
+    end = match.start(1) + match[1].index("." + name) + len(name) + 1
+    return text[end:end + 1] == "("
+
+
+def escape_property_name(name: str) -> str:
+    """Property names as CEL sees them (`x-y` is `x__dash__y`, `in` is `__in__`)."""
+    if name in _CEL_RESERVED:
+        return f"__{name}__"
+    return (name.replace("__", "__underscores__").replace(".", "__dot__")
+            .replace("-", "__dash__").replace("/", "__slash__"))
+
+
+def unescape_property_name(name: str) -> str:
+    if name.startswith("__") and name.endswith("__") and name[2:-2] in _CEL_RESERVED:
+        return name[2:-2]
+    return (name.replace("__dot__", ".").replace("__dash__", "-").replace("__slash__", "/")
+            .replace("__underscores__", "__"))
+
+
+# ---- values ----------------------------------------------------------------------------
+
+def to_cel(value: Any, schema: Schema | None) -> Any:
+    """A JSON value as the typed CEL value the apiserver builds from the schema."""
+    schema = schema or {}
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        converted = {}
+        for key, item in value.items():
+            if key in properties:
+                converted[celtypes.StringType(escape_property_name(key))] = to_cel(item, properties[key])
+            else:
+                sub = additional if isinstance(additional, dict) else None
+                converted[celtypes.StringType(key)] = to_cel(item, sub)
+        return celtypes.MapType(converted)
+    if isinstance(value, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else None
+        return celtypes.ListType([to_cel(item, items) for item in value])
+    if isinstance(value, bool):
+        return celtypes.BoolType(value)
+    types = schema_types(schema)
+    if isinstance(value, (int, float)):
+        if "number" in types or isinstance(value, float) and not float(value).is_integer():
+            return celtypes.DoubleType(value)
+        return celtypes.IntType(int(value))
+    if isinstance(value, str):
+        format_name = schema.get("format")
+        try:
+            if format_name in ("date-time", "datetime"):
+                return celtypes.TimestampType(value)
+            if format_name == "duration":
+                return celtypes.DurationType(value)
+            if format_name == "byte":
+                return celtypes.BytesType(base64.b64decode(value))
+        except (ValueError, TypeError):
+            pass
+        return celtypes.StringType(value)
+    return value
+
+
+# ---- evaluating ------------------------------------------------------------------------
+
+def _eval_error_text(error: BaseException) -> str:
+    """celpy's error as a short text in the words of cel-go where they differ."""
+    if isinstance(error, CELEvalError) and error.args:
+        text = str(error.args[0])
+        member = re.match(r"no such member in mapping: '(.*)'", text)
+        if member:
+            return f"no such key: {member[1]}"
+        if text == "invalid_argument" and len(error.args) > 2 and error.args[2]:
+            detail = str(error.args[2][0]) if error.args[2] else text
+            if "index out of range" in detail:
+                return "index out of bounds"
+            return detail
+        if text.startswith("found no matching overload"):
+            return "no such overload"
+        return text
+    return str(error)
+
+
+def _is_unsupported(error: BaseException) -> bool:
+    text = str(error.args[0]) if error.args else ""
+    return text.startswith("undeclared reference to")
+
+
+def _skip(rule_text: str, why: str) -> None:
+    if rule_text not in SKIPPED_RULES:
+        SKIPPED_RULES.add(rule_text)
+        log.warning("CEL rule not evaluated (%s), treated as skipped: %s", why, rule_text)
+
+
+def _run(program: Any, activation: dict[str, Any]) -> Any:
+    result = program.evaluate(activation)
+    if isinstance(result, CELEvalError):
+        raise result
+    return result
+
+
+def evaluate_rules(value: Any, schema: Schema, path: Path, old: Any = None,
+                   has_old: bool = False) -> list[Cause]:
+    """The errors of the `x-kubernetes-validations` rules on `value` and everything below it.
+
+    `old` is the correlated previous value (updates only); rules that use `oldSelf` run only
+    when there is one.
+    """
+    found: list[Cause] = []
+    if value is None:
+        return found
+    rules = schema.get("x-kubernetes-validations") or []
+    if rules:
+        self_value = to_cel(value, schema)
+        old_value = to_cel(old, schema) if has_old else None
+        for rule in rules:
+            found.extend(_evaluate_rule(rule, schema, path, self_value, old_value, has_old))
+    found.extend(_evaluate_children(value, schema, path, old, has_old))
+    return found
+
+
+def _evaluate_rule(rule: dict[str, Any], schema: Schema, path: Path, self_value: Any,
+                   old_value: Any, has_old: bool) -> list[Cause]:
+    rule_text = rule.get("rule", "")
+    uses_old = bool(_OLD_SELF.search(rule_text))
+    if uses_old and rule.get("optionalOldSelf"):
+        _skip(rule_text, "optionalOldSelf needs CEL optionals")
+        return []
+    if uses_old and not has_old:
+        return []
+    try:
+        program = _compile_expression(rule_text)
+    except UnsupportedRule as error:
+        _skip(rule_text, str(error))
+        return []
+    except CELParseError as error:
+        return [causes.invalid(path.field, _type_name(schema),
+                               f"compilation failed: {parse_error_text(rule_text, error)}")]
+    activation = {"self": self_value}
+    if uses_old:
+        activation["oldSelf"] = old_value
+    node_type = _type_name(schema)
+    try:
+        result = _run(program, activation)
+    except (CELEvalError, ValueError, TypeError, ZeroDivisionError) as error:
+        if _is_unsupported(error):
+            _skip(rule_text, _eval_error_text(error))
+            return []
+        text = _eval_error_text(error)
+        if text == "no such overload":
+            detail = (f"'{text}': call arguments did not match a supported operator, function or "
+                      f"macro signature for rule: {_rule_error_string(rule)}")
+        else:
+            detail = f"{text} evaluating rule: {_rule_error_string(rule)}"
+        return [causes.invalid(path.field, node_type, detail)]
+    if result is True or (isinstance(result, celtypes.BoolType) and bool(result)):
+        return []
+    field_path = path
+    normalized = (rule.get("fieldPath") or "").lstrip(".")
+    if normalized:
+        field_path = Path(path.openapi + "." + normalized if path.openapi else normalized,
+                          path.field + "." + normalized if path.field else normalized)
+    message = _message(rule, activation)
+    return [causes.for_reason(rule.get("reason"), field_path.field, node_type, message)]
+
+
+def _message(rule: dict[str, Any], activation: dict[str, Any]) -> str:
+    expression = rule.get("messageExpression")
+    if expression:
+        try:
+            text = _run(_compile_expression(expression), activation)
+        except (CELEvalError, CELParseError, UnsupportedRule, ValueError, TypeError):
+            text = None
+        if isinstance(text, str) and text.strip():
+            return str(text)
+    return _rule_message_or_default(rule)
+
+
+def _rule_error_string(rule: dict[str, Any]) -> str:
+    return (rule.get("message") or rule.get("rule", "")).strip()
+
+
+def _rule_message_or_default(rule: dict[str, Any]) -> str:
+    if rule.get("message"):
+        return rule["message"].strip()
+    return f"failed rule: {_rule_error_string(rule)}"
+
+
+def _type_name(schema: Schema) -> str:
+    types = schema_types(schema)
+    if schema.get("x-kubernetes-int-or-string"):
+        return ""
+    return types[0] if types else ""
+
+
+def _evaluate_children(value: Any, schema: Schema, path: Path, old: Any,
+                       has_old: bool) -> list[Cause]:
+    found: list[Cause] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        old_map = old if has_old and isinstance(old, dict) else None
+        for key, item in value.items():
+            if key in properties:
+                sub_schema, sub_path = properties[key], path.child(key)
+            elif isinstance(additional, dict):
+                sub_schema, sub_path = additional, path.key(key)
+            else:
+                continue
+            found.extend(evaluate_rules(
+                item, sub_schema, sub_path,
+                old_map.get(key) if old_map is not None else None,
+                old_map is not None and key in old_map))
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if not isinstance(items, dict):
+            return found
+        old_by_key = _correlate_list(schema, old if has_old else None)
+        map_keys = schema.get("x-kubernetes-list-map-keys") or []
+        for position, item in enumerate(value):
+            old_item, item_has_old = None, False
+            if old_by_key is not None and isinstance(item, dict):
+                identity = tuple(repr(item.get(key)) for key in map_keys)
+                if identity in old_by_key:
+                    old_item, item_has_old = old_by_key[identity], True
+            found.extend(evaluate_rules(item, items, path.index(position), old_item,
+                                        item_has_old))
+    return found
+
+
+def _correlate_list(schema: Schema, old: Any) -> dict[tuple[str, ...], Any] | None:
+    """Old items of a `map` list by their keys; other lists do not correlate items."""
+    if schema.get("x-kubernetes-list-type") != "map" or not isinstance(old, list):
+        return None
+    map_keys = schema.get("x-kubernetes-list-map-keys") or []
+    return {
+        tuple(repr(item.get(key)) for key in map_keys): item
+        for item in old if isinstance(item, dict)
+    }
+
+
+def has_rules(schema: Any) -> bool:
+    """Whether any node of the schema carries `x-kubernetes-validations`."""
+    if isinstance(schema, dict):
+        if schema.get("x-kubernetes-validations"):
+            return True
+        return any(has_rules(item) for item in schema.values())
+    if isinstance(schema, list):
+        return any(has_rules(item) for item in schema)
+    return False
+

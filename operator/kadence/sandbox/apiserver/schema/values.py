@@ -1,0 +1,298 @@
+"""Validation of a value against an OpenAPI v3 schema, as kube-apiserver does for custom
+resources (kube-openapi's validator, then apiextensions' list-type and embedded checks).
+
+Messages follow kube-openapi (`spec.replicas in body should be greater than or equal to 0`)
+and the causes follow apiextensions' translation of them into field errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any
+
+from . import causes, formats
+from .causes import Cause
+from .paths import Path
+
+Schema = dict[str, Any]
+
+
+def json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def schema_types(schema: Schema) -> list[str]:
+    """The types a schema allows; int-or-string means both (as the apiserver converts it)."""
+    if schema.get("x-kubernetes-int-or-string") and not schema.get("type"):
+        return ["integer", "string"]
+    declared = schema.get("type")
+    if not declared:
+        return []
+    return declared if isinstance(declared, list) else [declared]
+
+
+def _type_matches(value: Any, types: list[str]) -> bool:
+    actual = json_type(value)
+    if actual in types:
+        return True
+    if actual == "number" and "integer" in types and float(value).is_integer():
+        return True
+    return actual == "integer" and "number" in types
+
+
+def _name(path: Path) -> str:
+    return path.openapi
+
+
+def _in_body(path: Path, text: str) -> str:
+    """kube-openapi's message, with or without the `in body` part (none at the root)."""
+    return f"{path.openapi} in body {text}" if path.openapi else f"{text}"
+
+
+def validate(value: Any, schema: Schema, path: Path) -> list[Cause]:
+    """All the errors kube-openapi finds for `value` (already pruned and defaulted)."""
+    found: list[Cause] = []
+    if value is None:
+        types = schema_types(schema)
+        if types and "null" not in types and not schema.get("nullable"):
+            found.append(_type_error(path, ",".join(types), "null"))
+        found.extend(_enum(value, schema, path))
+        return found
+
+    types = schema_types(schema)
+    if types and not _type_matches(value, types):
+        found.append(_type_error(path, ",".join(types), json_type(value)))
+        found.extend(_enum(value, schema, path))
+        return found
+
+    found.extend(_junctors(value, schema, path))
+    if isinstance(value, str):
+        found.extend(_string(value, schema, path))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        found.extend(_number(value, schema, path))
+    elif isinstance(value, list):
+        found.extend(_array(value, schema, path))
+    found.extend(_enum(value, schema, path))
+    if isinstance(value, dict):
+        found.extend(_object(value, schema, path))
+    return found
+
+
+def _type_error(path: Path, expected: str, actual: str) -> Cause:
+    message = _in_body(path, f"must be of type {expected}: {causes.go_quote(actual)}")
+    return causes.type_invalid(path.field, actual, message)
+
+
+def _string(value: str, schema: Schema, path: Path) -> list[Cause]:
+    found = []
+    length = len(value)
+    if "maxLength" in schema and length > schema["maxLength"]:
+        found.append(causes.too_long(path.field, int(schema["maxLength"])))
+    if "minLength" in schema and length < schema["minLength"]:
+        message = _in_body(path, f"should be at least {int(schema['minLength'])} chars long")
+        found.append(causes.invalid(path.field, value, message))
+    if "pattern" in schema and not compiled_pattern(schema["pattern"]).search(value):
+        message = _in_body(path, f"should match '{schema['pattern']}'")
+        found.append(causes.invalid(path.field, value, message))
+    format_name = schema.get("format")
+    if format_name and not formats.check(format_name, value):
+        message = _in_body(path, f"must be of type {format_name}: {causes.go_quote(value)}")
+        found.append(causes.type_invalid(path.field, value, message))
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_pattern(pattern: str) -> re.Pattern[str]:
+    """A Go RE2 pattern compiled by Python (the common subset is identical)."""
+    return re.compile(pattern)
+
+
+def _number(value: int | float, schema: Schema, path: Path) -> list[Cause]:
+    found = []
+    factor = schema.get("multipleOf")
+    if factor and (value / factor) != int(value / factor):
+        message = _in_body(path, f"should be a multiple of {causes.go_float(float(factor))}")
+        found.append(causes.invalid(path.field, value, message))
+    if "maximum" in schema:
+        maximum = schema["maximum"]
+        shown = causes.go_float(float(maximum))
+        if schema.get("exclusiveMaximum") and value >= maximum:
+            found.append(causes.invalid(
+                path.field, value, _in_body(path, f"should be less than {shown}")))
+        elif value > maximum:
+            found.append(causes.invalid(
+                path.field, value, _in_body(path, f"should be less than or equal to {shown}")))
+    if "minimum" in schema:
+        minimum = schema["minimum"]
+        shown = causes.go_float(float(minimum))
+        if schema.get("exclusiveMinimum") and value <= minimum:
+            found.append(causes.invalid(
+                path.field, value, _in_body(path, f"should be greater than {shown}")))
+        elif value < minimum:
+            found.append(causes.invalid(
+                path.field, value,
+                _in_body(path, f"should be greater than or equal to {shown}")))
+    return found
+
+
+def _array(value: list[Any], schema: Schema, path: Path) -> list[Cause]:
+    found = []
+    items = schema.get("items")
+    if isinstance(items, dict):
+        for position, item in enumerate(value):
+            found.extend(validate(item, items, path.index(position)))
+    size = len(value)
+    if "minItems" in schema and size < schema["minItems"]:
+        message = _in_body(path, f"should have at least {int(schema['minItems'])} items")
+        found.append(causes.invalid(path.field, size, message))
+    if "maxItems" in schema and size > schema["maxItems"]:
+        found.append(causes.too_many(path.field, size, int(schema["maxItems"])))
+    if schema.get("uniqueItems") and _has_duplicates(value):
+        found.append(causes.invalid(path.field, "", _in_body(path, "shouldn't contain duplicates")))
+    return found
+
+
+def _canonical(value: Any) -> str:
+    """A key under which equal JSON values (1 and 1.0 included) collide."""
+    def normalize(item: Any) -> Any:
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {key: normalize(sub) for key, sub in item.items()}
+        if isinstance(item, list):
+            return [normalize(sub) for sub in item]
+        return item
+    return json.dumps(normalize(value), sort_keys=True)
+
+
+def _has_duplicates(items: list[Any]) -> bool:
+    keys = [_canonical(item) for item in items]
+    return len(set(keys)) != len(keys)
+
+
+def _enum(value: Any, schema: Schema, path: Path) -> list[Cause]:
+    allowed = schema.get("enum")
+    if not allowed:
+        return []
+    wanted = _canonical(value)
+    if any(_canonical(option) == wanted for option in allowed):
+        return []
+    shown = "" if value is None else value
+    return [causes.not_supported(path.field, shown, allowed)]
+
+
+def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
+    count = len(value)
+    if "minProperties" in schema and count < schema["minProperties"]:
+        message = _in_body(path, f"should have at least {int(schema['minProperties'])} properties")
+        return [causes.invalid(path.field, count, message)]
+    if "maxProperties" in schema and count > schema["maxProperties"]:
+        return [causes.too_many(path.field, count, int(schema["maxProperties"]))]
+    found = []
+    properties = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    for key, item in value.items():
+        if key in properties:
+            continue
+        if additional is False:
+            message = (
+                f"{path.openapi}.{key} in body is a forbidden property"
+                if path.openapi else f"{key} in body is a forbidden property"
+            )
+            found.append(causes.invalid(path.field, "", message))
+        elif isinstance(additional, dict):
+            found.extend(validate(item, additional, path.key(key)))
+    for name, sub_schema in properties.items():
+        if name in value:
+            found.extend(validate(value[name], sub_schema, path.child(name)))
+    for name in schema.get("required") or []:
+        if name not in value:
+            found.append(causes.required(path.child(name).field))
+    return found
+
+
+def _junctors(value: Any, schema: Schema, path: Path) -> list[Cause]:
+    """allOf / anyOf / oneOf / not, as kube-openapi reports them (composite errors have no
+    field, their best-matching branch's errors follow)."""
+    found: list[Cause] = []
+    quoted = causes.go_quote(path.openapi)
+    if schema.get("allOf"):
+        results = [validate(value, branch, path) for branch in schema["allOf"]]
+        valid = sum(1 for result in results if not result)
+        for result in results:
+            found.extend(result)
+        if valid == 0:
+            found.append(causes.invalid(
+                "", "", f"{quoted} must validate all the schemas (allOf). None validated"))
+        elif valid != len(results):
+            found.append(causes.invalid("", "", f"{quoted} must validate all the schemas (allOf)"))
+    if schema.get("anyOf"):
+        results = [validate(value, branch, path) for branch in schema["anyOf"]]
+        if all(results):
+            found.append(causes.invalid(
+                "", "", f"{quoted} must validate at least one schema (anyOf)"))
+            found.extend(min(results, key=len))
+    if schema.get("oneOf"):
+        results = [validate(value, branch, path) for branch in schema["oneOf"]]
+        valid = sum(1 for result in results if not result)
+        if valid != 1:
+            extra = "Found none valid" if valid == 0 else f"Found {valid} valid alternatives"
+            found.append(causes.invalid(
+                "", "", f"{quoted} must validate one and only one schema (oneOf). {extra}"))
+            if valid == 0:
+                found.extend(min(results, key=len))
+    if isinstance(schema.get("not"), dict) and not validate(value, schema["not"], path):
+        found.append(causes.invalid("", "", f"{quoted} must not validate the schema (not)"))
+    return found
+
+
+def validate_list_types(value: Any, schema: Schema, path: Path) -> list[Cause]:
+    """Duplicates in `x-kubernetes-list-type: set` and `map` lists (apiextensions'
+    ValidateListSetsAndMaps), everywhere in `value`."""
+    found: list[Cause] = []
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key in properties:
+                found.extend(validate_list_types(item, properties[key], path.child(key)))
+            elif isinstance(additional, dict):
+                found.extend(validate_list_types(item, additional, path.key(key)))
+    elif isinstance(value, list):
+        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        list_type = schema.get("x-kubernetes-list-type")
+        if list_type == "set":
+            seen: set[str] = set()
+            for position, item in enumerate(value):
+                key = _canonical(item)
+                if key in seen:
+                    found.append(causes.duplicate(path.index(position).field, item))
+                seen.add(key)
+        elif list_type == "map":
+            map_keys = schema.get("x-kubernetes-list-map-keys") or []
+            seen = set()
+            for position, item in enumerate(value):
+                if not isinstance(item, dict):
+                    continue
+                identity = {key: item[key] for key in map_keys if key in item}
+                key = _canonical(identity)
+                if key in seen:
+                    found.append(causes.duplicate(path.index(position).field, identity))
+                seen.add(key)
+        for position, item in enumerate(value):
+            found.extend(validate_list_types(item, items, path.index(position)))
+    return found
