@@ -1,0 +1,325 @@
+"""Column profiles: the summary of a Dataset version (and of a feature table) that
+drift detection compares live traffic with.
+
+How it is computed without holding the data: `Profiler.update(batch)` is called once per
+batch/file (pass 1) and keeps, per column,
+- exact counts, missing counts, min and max, and mean/variance as (n, mean, M2) merged
+  with Chan et al.'s parallel formula;
+- a bottom-k sample of SAMPLE_SIZE values keyed by each row's content hash (the rows whose
+  hashes are smallest). That is a uniform sample that does not depend on how the rows were
+  split into files or batches, and two samples merge by keeping the k smallest keys.
+  Quantiles come from it; they are exact whenever a column has at most SAMPLE_SIZE values
+  (`quantilesExact`);
+- exact value counts of categorical columns (pruned to the most frequent PRUNE_TO values if
+  more than MAX_TRACKED distinct values show up; `topCategoriesExact` then turns false).
+Histograms need the final min/max for their edges, so they take a second pass:
+`Profiler.start_histograms()` fixes equal-width edges over [min, max], then
+`update_histograms(batch)` is fed the same batches again (the ingest reads its local Parquet
+snapshot for that), and counts are exact. `profile_frame(frame)` does both passes over an
+in-memory frame.
+
+The JSON shape (`Profiler.result()`, written as profile.json):
+
+    {
+      "kind": "kadence.dev/profile", "version": 1,
+      "rows": 1000,
+      "columns": {
+        "<numeric column (float, int, bool)>": {
+          "type": "float", "count": 990, "missing": 10,
+          "min": 0.0, "max": 9.5, "mean": 4.1, "std": 2.0,        # std with ddof=1, as pandas
+          "quantiles": {"0.01": …, "0.05": …, "0.25": …, "0.5": …, "0.75": …, "0.95": …, "0.99": …},
+          "quantilesExact": true,
+          "histogram": {"edges": [21 ascending numbers], "counts": [20 integers]}
+                       # np.histogram convention: bins [e_i, e_i+1), the last one closed
+        },
+        "<categorical column (category, string, bool)>": {
+          "type": "category", "count": 990, "missing": 10, "distinct": 3,
+          "topCategories": [{"value": "a", "count": 500}, …],   # at most TOP_CATEGORIES, by count desc
+          "otherCount": 0,                                     # count of values not listed
+          "topCategoriesExact": true
+        },
+        "<datetime column>": {"type": "datetime", "count": …, "missing": …,
+                              "min": "2024-01-01T00:00:00+00:00", "max": "…"}
+      }
+    }
+
+Bool columns get both the numeric fields (mean = share of true) and the categorical ones.
+A column whose values are all missing has count 0 and null statistics.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .versioning import row_hashes
+
+PROFILE_KIND = "kadence.dev/profile"
+SAMPLE_SIZE = 100_000
+HISTOGRAM_BINS = 20
+TOP_CATEGORIES = 20
+MAX_TRACKED = 50_000
+PRUNE_TO = 10_000
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+NUMERIC = ("float", "int", "bool")
+CATEGORICAL = ("category", "string", "bool")
+
+
+def _float_values(series: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(series.dtype):
+        return series.to_numpy(dtype="float64", na_value=np.nan)
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _clean(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+class _NumericAccumulator:
+    def __init__(self) -> None:
+        self.count = 0
+        self.missing = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self.sample_keys = np.empty(0, dtype=np.uint64)
+        self.sample_values = np.empty(0, dtype=np.float64)
+        self.edges: np.ndarray | None = None
+        self.counts: np.ndarray | None = None
+
+    def update(self, values: np.ndarray, keys: np.ndarray) -> None:
+        present = ~np.isnan(values)
+        values, keys = values[present], keys[present]
+        self.missing += int((~present).sum())
+        n = len(values)
+        if n == 0:
+            return
+        batch_mean = float(values.mean())
+        batch_m2 = float(((values - batch_mean) ** 2).sum())
+        self._merge_moments(n, batch_mean, batch_m2)
+        self.min = min(self.min, float(values.min()))
+        self.max = max(self.max, float(values.max()))
+        self._merge_sample(keys, values)
+
+    def _merge_moments(self, n: int, mean: float, m2: float) -> None:
+        total = self.count + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.count * n / total
+        self.count = total
+
+    def _merge_sample(self, keys: np.ndarray, values: np.ndarray) -> None:
+        if len(self.sample_keys) >= SAMPLE_SIZE:
+            threshold = self.sample_keys.max()
+            keep = keys < threshold
+            keys, values = keys[keep], values[keep]
+        all_keys = np.concatenate([self.sample_keys, keys])
+        all_values = np.concatenate([self.sample_values, values])
+        if len(all_keys) > SAMPLE_SIZE:
+            # ties between equal keys (duplicate rows) are broken by value so the result is order-free
+            order = np.lexsort((all_values, all_keys))[:SAMPLE_SIZE]
+            all_keys, all_values = all_keys[order], all_values[order]
+        self.sample_keys, self.sample_values = all_keys, all_values
+
+    def merge(self, other: "_NumericAccumulator") -> None:
+        self.missing += other.missing
+        if other.count:
+            self._merge_moments(other.count, other.mean, other.m2)
+            self.min, self.max = min(self.min, other.min), max(self.max, other.max)
+            self._merge_sample(other.sample_keys, other.sample_values)
+
+    def start_histogram(self, bins: int) -> None:
+        if self.count == 0:
+            return
+        low, high = self.min, self.max
+        if low == high:
+            low, high = low - 0.5, high + 0.5
+        self.edges = np.linspace(low, high, bins + 1)
+        self.counts = np.zeros(bins, dtype=np.int64)
+
+    def update_histogram(self, values: np.ndarray) -> None:
+        if self.edges is None:
+            return
+        values = values[~np.isnan(values)]
+        counts, _ = np.histogram(values, bins=self.edges)
+        self.counts += counts
+
+    def result(self) -> dict:
+        out: dict[str, Any] = {"count": self.count, "missing": self.missing}
+        if self.count == 0:
+            out.update({"min": None, "max": None, "mean": None, "std": None, "quantiles": None,
+                        "quantilesExact": True, "histogram": None})
+            return out
+        std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
+        quantiles = np.quantile(self.sample_values, QUANTILES)
+        out.update({
+            "min": _clean(self.min), "max": _clean(self.max), "mean": _clean(self.mean), "std": _clean(std),
+            "quantiles": {str(q): _clean(float(v)) for q, v in zip(QUANTILES, quantiles)},
+            "quantilesExact": self.count <= SAMPLE_SIZE,
+        })
+        if self.edges is not None and self.counts is not None:
+            out["histogram"] = {"edges": [float(e) for e in self.edges], "counts": [int(c) for c in self.counts]}
+        return out
+
+
+class _CategoryAccumulator:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.count = 0
+        self.missing = 0
+        self.exact = True
+
+    def update(self, series: pd.Series) -> None:
+        present = series.dropna()
+        self.missing += len(series) - len(present)
+        self.count += len(present)
+        if len(present) == 0:
+            return
+        if pd.api.types.is_bool_dtype(present.dtype):
+            present = present.map({True: "true", False: "false"})
+        self.counts.update(present.astype(str).value_counts().to_dict())
+        self._prune()
+
+    def merge(self, other: "_CategoryAccumulator") -> None:
+        self.count += other.count
+        self.missing += other.missing
+        self.exact = self.exact and other.exact
+        self.counts.update(other.counts)
+        self._prune()
+
+    def _prune(self) -> None:
+        if len(self.counts) > MAX_TRACKED:
+            self.counts = Counter(dict(self._ranked()[:PRUNE_TO]))
+            self.exact = False
+
+    def _ranked(self) -> list[tuple[str, int]]:
+        return sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))
+
+    def result(self) -> dict:
+        top = self._ranked()[:TOP_CATEGORIES]
+        listed = sum(count for _, count in top)
+        return {
+            "count": self.count,
+            "missing": self.missing,
+            "distinct": len(self.counts),
+            "topCategories": [{"value": value, "count": int(count)} for value, count in top],
+            "otherCount": int(self.count - listed),
+            "topCategoriesExact": self.exact,
+        }
+
+
+class _DatetimeAccumulator:
+    def __init__(self) -> None:
+        self.count = 0
+        self.missing = 0
+        self.min: pd.Timestamp | None = None
+        self.max: pd.Timestamp | None = None
+
+    def update(self, series: pd.Series) -> None:
+        present = series.dropna()
+        self.missing += len(series) - len(present)
+        self.count += len(present)
+        if len(present):
+            low, high = present.min(), present.max()
+            self.min = low if self.min is None else min(self.min, low)
+            self.max = high if self.max is None else max(self.max, high)
+
+    def merge(self, other: "_DatetimeAccumulator") -> None:
+        self.count += other.count
+        self.missing += other.missing
+        for value in (other.min, other.max):
+            if value is not None:
+                self.min = value if self.min is None else min(self.min, value)
+                self.max = value if self.max is None else max(self.max, value)
+
+    def result(self) -> dict:
+        return {"count": self.count, "missing": self.missing,
+                "min": self.min.isoformat() if self.min is not None else None,
+                "max": self.max.isoformat() if self.max is not None else None}
+
+
+class Profiler:
+    """Accumulates a profile over batches; mergeable (`merge`) across files or workers."""
+
+    def __init__(self, column_types: Mapping[str, str], bins: int = HISTOGRAM_BINS):
+        self.column_types = dict(column_types)
+        self.bins = bins
+        self.rows = 0
+        self.numeric = {c: _NumericAccumulator() for c, t in self.column_types.items() if t in NUMERIC}
+        self.categorical = {c: _CategoryAccumulator() for c, t in self.column_types.items() if t in CATEGORICAL}
+        self.datetimes = {c: _DatetimeAccumulator() for c, t in self.column_types.items() if t == "datetime"}
+
+    def update(self, frame: pd.DataFrame, hashes: np.ndarray | None = None) -> None:
+        """Pass 1 over one batch. `hashes` are the batch's row hashes when already known."""
+        keys = row_hashes(frame) if hashes is None else hashes
+        self.rows += len(frame)
+        for column, accumulator in self.numeric.items():
+            accumulator.update(_float_values(frame[column]), keys)
+        for column, accumulator in self.categorical.items():
+            accumulator.update(frame[column])
+        for column, accumulator in self.datetimes.items():
+            accumulator.update(frame[column])
+
+    def merge(self, other: "Profiler") -> "Profiler":
+        if other.column_types != self.column_types:
+            raise ValueError("cannot merge profiles of different columns")
+        self.rows += other.rows
+        for group, other_group in ((self.numeric, other.numeric), (self.categorical, other.categorical),
+                                   (self.datetimes, other.datetimes)):
+            for column, accumulator in group.items():
+                accumulator.merge(other_group[column])
+        return self
+
+    def start_histograms(self) -> None:
+        for accumulator in self.numeric.values():
+            accumulator.start_histogram(self.bins)
+
+    def update_histograms(self, frame: pd.DataFrame) -> None:
+        """Pass 2 over one batch (after start_histograms)."""
+        for column, accumulator in self.numeric.items():
+            accumulator.update_histogram(_float_values(frame[column]))
+
+    def column(self, name: str) -> dict:
+        kind = self.column_types[name]
+        out: dict[str, Any] = {"type": kind}
+        if name in self.numeric:
+            out.update(self.numeric[name].result())
+        if name in self.categorical:
+            out.update(self.categorical[name].result())
+        if name in self.datetimes:
+            out.update(self.datetimes[name].result())
+        return out
+
+    def result(self) -> dict:
+        return {"kind": PROFILE_KIND, "version": 1, "rows": self.rows,
+                "columns": {name: self.column(name) for name in self.column_types}}
+
+
+def profile_batches(batches: Iterable[pd.DataFrame], column_types: Mapping[str, str],
+                    bins: int = HISTOGRAM_BINS) -> dict:
+    """Both passes over a re-iterable collection of batches (e.g. a list of frames)."""
+    batches = list(batches) if not isinstance(batches, (list, tuple)) else batches
+    profiler = Profiler(column_types, bins)
+    for batch in batches:
+        profiler.update(batch)
+    profiler.start_histograms()
+    for batch in batches:
+        profiler.update_histograms(batch)
+    return profiler.result()
+
+
+def profile_frame(frame: pd.DataFrame, column_types: Mapping[str, str] | None = None,
+                  bins: int = HISTOGRAM_BINS) -> dict:
+    """The profile of an in-memory frame; types are inferred when not given."""
+    if column_types is None:
+        from .transforms import infer_column_types
+
+        column_types = infer_column_types(frame)
+    return profile_batches([frame], column_types, bins)

@@ -1,0 +1,246 @@
+"""Quality rules of a Dataset: the checks a version must pass to become current.
+
+Each rule gives a `RuleResult(rule, passed, message)`; the message carries the observed
+numbers and the threshold, e.g. "maxMissingFraction[income]: 0.12 of values missing
+(120 of 1000), at most 0.05 allowed". Rule names:
+
+  schema[columns]             every declared column is present
+  schema[types]               every value parses as its column's type
+  nullable[COL]               no missing values in a column declared nullable: false
+  min[COL] / max[COL]         no value below min / above max
+  allowedValues[COL]          every value is one of allowedValues
+  regex[COL]                  every value matches the regex as a whole
+  minRows                     at least minRows rows
+  maxMissingFraction[COL]     per column, the share of missing values (default threshold or
+                              the per-column override)
+  maxDuplicateFraction        the share of rows that repeat an earlier row exactly
+  classBalance[min]/[max]     each target class's share within the bounds
+
+`QualityChecker.update(batch, hashes)` gathers what the per-row rules need batch by batch
+(counts of violations and a few examples, the row hashes for duplicates, the target's class
+counts); `results(profile)` evaluates every rule from that and the profile's counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    rule: str
+    passed: bool
+    message: str
+
+    def wire(self) -> dict:
+        return {"rule": self.rule, "passed": self.passed, "message": self.message}
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+# -- pure rule functions (observed numbers and threshold in, result out) -----------------
+
+def check_min_rows(rows: int, minimum: int) -> RuleResult:
+    passed = rows >= minimum
+    return RuleResult("minRows", passed, f"minRows: {rows} rows, at least {minimum} required")
+
+
+def check_missing_fraction(column: str, missing: int, rows: int, maximum: float) -> RuleResult:
+    fraction = missing / rows if rows else 0.0
+    return RuleResult(
+        f"maxMissingFraction[{column}]", fraction <= maximum,
+        f"maxMissingFraction[{column}]: {_fmt(fraction)} of values missing ({missing} of {rows}), "
+        f"at most {_fmt(maximum)} allowed")
+
+
+def check_duplicate_fraction(duplicates: int, rows: int, maximum: float) -> RuleResult:
+    fraction = duplicates / rows if rows else 0.0
+    return RuleResult(
+        "maxDuplicateFraction", fraction <= maximum,
+        f"maxDuplicateFraction: {_fmt(fraction)} of rows are duplicates ({duplicates} of {rows}), "
+        f"at most {_fmt(maximum)} allowed")
+
+
+def check_nullable(column: str, missing: int) -> RuleResult:
+    return RuleResult(f"nullable[{column}]", missing == 0,
+                      f"nullable[{column}]: {missing} missing values, none allowed (nullable: false)")
+
+
+def check_bound(column: str, side: str, violations: int, worst: float | None, bound: float) -> RuleResult:
+    relation = "below the minimum" if side == "min" else "above the maximum"
+    detail = f" (the most extreme is {_fmt(worst)})" if violations and worst is not None else ""
+    return RuleResult(f"{side}[{column}]", violations == 0,
+                      f"{side}[{column}]: {violations} values {relation} {_fmt(bound)}{detail}")
+
+
+def check_allowed_values(column: str, violations: int, examples: list[str], allowed: list[str]) -> RuleResult:
+    shown = ", ".join(repr(e) for e in examples)
+    listed = ", ".join(allowed[:10]) + (", …" if len(allowed) > 10 else "")
+    detail = f", e.g. {shown}" if violations else ""
+    return RuleResult(f"allowedValues[{column}]", violations == 0,
+                      f"allowedValues[{column}]: {violations} values outside [{listed}]{detail}")
+
+
+def check_regex(column: str, violations: int, examples: list[str], pattern: str) -> RuleResult:
+    detail = f", e.g. {', '.join(repr(e) for e in examples)}" if violations else ""
+    return RuleResult(f"regex[{column}]", violations == 0,
+                      f"regex[{column}]: {violations} values do not match {pattern!r}{detail}")
+
+
+def check_class_balance(counts: dict[str, int], minimum: float | None, maximum: float | None) -> list[RuleResult]:
+    total = sum(counts.values())
+    results = []
+    if total == 0:
+        return [RuleResult("classBalance", False, "classBalance: the target has no values")]
+    shares = {label: count / total for label, count in counts.items()}
+    if minimum is not None:
+        label, share = min(shares.items(), key=lambda item: (item[1], item[0]))
+        results.append(RuleResult("classBalance[min]", share >= minimum,
+                                  f"classBalance[min]: the rarest class {label!r} is {_fmt(share)} of rows "
+                                  f"({counts[label]} of {total}), at least {_fmt(minimum)} required"))
+    if maximum is not None:
+        label, share = max(shares.items(), key=lambda item: (item[1], item[0]))
+        results.append(RuleResult("classBalance[max]", share <= maximum,
+                                  f"classBalance[max]: the most common class {label!r} is {_fmt(share)} of rows "
+                                  f"({counts[label]} of {total}), at most {_fmt(maximum)} allowed"))
+    return results
+
+
+def schema_failure(rule: str, message: str) -> RuleResult:
+    return RuleResult(rule, False, f"{rule}: {message}")
+
+
+# -- the accumulator -------------------------------------------------------------------
+
+@dataclass
+class _ColumnViolations:
+    below: int = 0
+    lowest: float | None = None
+    above: int = 0
+    highest: float | None = None
+    not_allowed: int = 0
+    not_allowed_examples: list[str] = field(default_factory=list)
+    no_match: int = 0
+    no_match_examples: list[str] = field(default_factory=list)
+
+
+def _spec_dict(model: Any) -> dict:
+    if model is None:
+        return {}
+    return model.model_dump(by_alias=False) if hasattr(model, "model_dump") else dict(model)
+
+
+class QualityChecker:
+    """Collects rule inputs batch by batch. `schema` and `rules` are the Dataset spec's
+    DataSchema and QualityRules (pydantic models or their snake_case dicts)."""
+
+    def __init__(self, schema: Any, rules: Any = None):
+        self.schema = _spec_dict(schema)
+        self.rules = _spec_dict(rules)
+        self.columns = {c["name"]: c for c in self.schema["columns"]}
+        self.violations = {name: _ColumnViolations() for name in self.columns}
+        self.patterns = {name: re.compile(c["regex"]) for name, c in self.columns.items() if c.get("regex")}
+        self.hashes: list[np.ndarray] = []
+        self.target_counts: Counter[str] = Counter()
+
+    def update(self, frame: pd.DataFrame, hashes: np.ndarray) -> None:
+        if self.rules.get("max_duplicate_fraction") is not None:
+            self.hashes.append(hashes)
+        for name, column in self.columns.items():
+            self._check_column(frame[name], column, self.violations[name])
+        target = self.schema.get("target")
+        if target and self.rules.get("class_balance"):
+            values = frame[target].dropna()
+            if pd.api.types.is_float_dtype(values.dtype):
+                values = values.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+            self.target_counts.update(values.astype(str).value_counts().to_dict())
+
+    def _check_column(self, series: pd.Series, column: dict, found: _ColumnViolations) -> None:
+        kind = column["type"]
+        if kind in ("float", "int") and (column.get("min") is not None or column.get("max") is not None):
+            values = series.to_numpy(dtype="float64", na_value=np.nan)
+            if column.get("min") is not None:
+                below = values < column["min"]
+                if below.any():
+                    found.below += int(below.sum())
+                    lowest = float(values[below].min())
+                    found.lowest = lowest if found.lowest is None else min(found.lowest, lowest)
+            if column.get("max") is not None:
+                above = values > column["max"]
+                if above.any():
+                    found.above += int(above.sum())
+                    highest = float(values[above].max())
+                    found.highest = highest if found.highest is None else max(found.highest, highest)
+        present = series.dropna()
+        if column.get("allowed_values") is not None and len(present):
+            text = present.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+            bad = text[~text.isin(set(column["allowed_values"]))]
+            found.not_allowed += len(bad)
+            _add_examples(found.not_allowed_examples, bad)
+        pattern = self.patterns.get(column["name"])
+        if pattern is not None and len(present):
+            text = present.astype(str)
+            bad = text[~text.map(lambda v: pattern.fullmatch(v) is not None).astype(bool)]
+            found.no_match += len(bad)
+            _add_examples(found.no_match_examples, bad)
+
+    def duplicates(self) -> int:
+        if not self.hashes:
+            return 0
+        hashes = np.concatenate(self.hashes)
+        return int(len(hashes) - len(np.unique(hashes)))
+
+    def results(self, profile: dict) -> list[RuleResult]:
+        rows = profile["rows"]
+        results: list[RuleResult] = []
+        for name, column in self.columns.items():
+            stats = profile["columns"][name]
+            found = self.violations[name]
+            if not column.get("nullable", True):
+                results.append(check_nullable(name, stats["missing"]))
+            if column.get("min") is not None and column["type"] in ("float", "int"):
+                results.append(check_bound(name, "min", found.below, found.lowest, column["min"]))
+            if column.get("max") is not None and column["type"] in ("float", "int"):
+                results.append(check_bound(name, "max", found.above, found.highest, column["max"]))
+            if column.get("allowed_values") is not None:
+                results.append(check_allowed_values(name, found.not_allowed, found.not_allowed_examples,
+                                                    column["allowed_values"]))
+            if column.get("regex"):
+                results.append(check_regex(name, found.no_match, found.no_match_examples, column["regex"]))
+        if self.rules.get("min_rows") is not None:
+            results.append(check_min_rows(rows, self.rules["min_rows"]))
+        default_missing = self.rules.get("max_missing_fraction")
+        overrides = self.rules.get("max_missing_fraction_per_column") or {}
+        for column in overrides:
+            if column not in self.columns:
+                results.append(schema_failure(f"maxMissingFraction[{column}]", f"no column named {column!r}"))
+        for name in self.columns:
+            threshold = overrides.get(name, default_missing)
+            if threshold is not None:
+                results.append(check_missing_fraction(name, profile["columns"][name]["missing"], rows, threshold))
+        if self.rules.get("max_duplicate_fraction") is not None:
+            results.append(check_duplicate_fraction(self.duplicates(), rows, self.rules["max_duplicate_fraction"]))
+        balance = self.rules.get("class_balance")
+        if balance:
+            if not self.schema.get("target"):
+                results.append(schema_failure("classBalance", "classBalance needs schema.target"))
+            else:
+                results.extend(check_class_balance(dict(self.target_counts), balance.get("min_fraction"),
+                                                   balance.get("max_fraction")))
+        return results
+
+
+def _add_examples(examples: list[str], bad: pd.Series) -> None:
+    for value in bad.head(EXAMPLES - len(examples)).tolist() if len(examples) < EXAMPLES else []:
+        if value not in examples:
+            examples.append(value)

@@ -1,0 +1,280 @@
+"""Reading Dataset sources file by file and batch by batch, typed by the schema.
+
+Sources are fetched one file at a time into a work directory (S3 objects and HTTP
+bodies are streamed to disk, never held in memory), read in record batches of about
+BLOCK_SIZE bytes with pyarrow, cast to the schema's canonical Arrow types, and the local
+copy is deleted before the next file is fetched.
+
+Canonical types: float -> float64, int -> int64, bool -> bool, category/string -> string,
+datetime -> timestamp[us, UTC] (ISO-8601 text; a value without an offset is read as UTC).
+In pandas they become float64, Int64, boolean, str and datetime64[us, UTC].
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from ..storage import ObjectStore, StorageConfig, split_s3_uri
+
+BLOCK_SIZE = 32 << 20
+PARQUET_BATCH_ROWS = 262_144
+HTTP_TIMEOUT_S = 120
+SOURCE_ENV_PREFIX = "KADENCE_SOURCE_S3_"
+
+ARROW_TYPES = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "bool": pa.bool_(),
+    "category": pa.string(),
+    "string": pa.string(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+}
+_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}
+TRUE_VALUES = ["true", "True", "TRUE", "1", "yes", "Yes", "YES"]
+FALSE_VALUES = ["false", "False", "FALSE", "0", "no", "No", "NO"]
+
+
+class SchemaProblem(Exception):
+    """The data does not fit the schema; carries the rule name (schema[columns] or schema[types])."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+
+
+class SourceError(Exception):
+    """The source cannot be read at all."""
+
+
+def arrow_schema(columns: list[tuple[str, str]]) -> pa.Schema:
+    return pa.schema([pa.field(name, ARROW_TYPES[kind]) for name, kind in columns])
+
+
+def to_pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
+    """The canonical pandas form of a snapshot batch (nullable ints and bools stay typed)."""
+    return batch.to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+# -- fetching ---------------------------------------------------------------------------
+
+def _source_store(bucket: str, store: ObjectStore | None) -> ObjectStore:
+    if os.environ.get(SOURCE_ENV_PREFIX + "ENDPOINT"):
+        env = {k.replace(SOURCE_ENV_PREFIX, "KADENCE_S3_"): v for k, v in os.environ.items()
+               if k.startswith(SOURCE_ENV_PREFIX)}
+        return ObjectStore(replace(StorageConfig.from_env(env), bucket=bucket))
+    if store is None:
+        raise SourceError("an s3:// source needs object storage: set KADENCE_S3_ENDPOINT and its keys")
+    if store.bucket == bucket:
+        return store
+    return ObjectStore(replace(store.config, bucket=bucket), client=store.client)
+
+
+def _skipped(name: str) -> bool:
+    base = name.rstrip("/").rsplit("/", 1)[-1]
+    return not base or base.startswith(("_", "."))
+
+
+def fetch_sources(uri: str | None, inline: str | None, store: ObjectStore | None,
+                  workdir: Path) -> Iterator[tuple[str, Path]]:
+    """Yield (source name, local path) one file at a time; a downloaded file is deleted when
+    the caller asks for the next one."""
+    if uri is None:
+        if inline is None:
+            raise SourceError("the source has no data: neither uri nor inline data is set")
+        path = workdir / "inline.data"
+        path.write_text(inline, encoding="utf-8")
+        yield "inline", path
+        path.unlink(missing_ok=True)
+        return
+    scheme = urlparse(uri).scheme
+    if scheme == "file":
+        yield from _file_sources(Path(unquote(urlparse(uri).path)))
+    elif scheme in ("http", "https"):
+        path = workdir / "download.data"
+        try:
+            with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_S) as response, open(path, "wb") as out:
+                shutil.copyfileobj(response, out, 1 << 20)
+        except OSError as error:
+            raise SourceError(f"cannot download {uri}: {error}") from None
+        yield uri, path
+        path.unlink(missing_ok=True)
+    elif scheme == "s3":
+        yield from _s3_sources(uri, store, workdir)
+    else:
+        raise SourceError(f"unsupported source scheme {scheme!r} in {uri}")
+
+
+def _file_sources(path: Path) -> Iterator[tuple[str, Path]]:
+    if path.is_file():
+        yield path.as_uri(), path
+        return
+    if not path.is_dir():
+        raise SourceError(f"no such file or directory: {path}")
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _skipped(str(p.relative_to(path))))
+    if not files:
+        raise SourceError(f"the directory {path} holds no data files")
+    for file in files:
+        yield file.as_uri(), file
+
+
+def _s3_sources(uri: str, store: ObjectStore | None, workdir: Path) -> Iterator[tuple[str, Path]]:
+    bucket, key = split_s3_uri(uri)
+    source = _source_store(bucket, store)
+    if key and not key.endswith("/") and source.exists(key):
+        keys = [key]
+    else:
+        prefix = key if not key or key.endswith("/") else key + "/"
+        try:
+            keys = sorted(k for k in source.list_keys(prefix) if not _skipped(k[len(prefix):]))
+        except Exception as error:  # minio raises S3Error for a missing bucket, urllib3 errors for the network
+            raise SourceError(f"cannot list {uri}: {error}") from None
+        if not keys:
+            raise SourceError(f"no object or files under {uri}")
+    for index, object_key in enumerate(keys):
+        path = workdir / f"object-{index}{''.join(Path(object_key).suffixes[-2:])}"
+        try:
+            source.get_file(object_key, str(path))
+        except Exception as error:
+            raise SourceError(f"cannot download {source.uri(object_key)}: {error}") from None
+        yield source.uri(object_key), path
+        path.unlink(missing_ok=True)
+
+
+# -- reading ----------------------------------------------------------------------------
+
+def read_batches(path: Path, data_format: str, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
+    """Typed record batches of one local file, declared columns only, in schema order."""
+    try:
+        if data_format == "csv":
+            raw = _csv_batches(path, columns)
+        elif data_format == "jsonl":
+            raw = _jsonl_batches(path, columns)
+        elif data_format == "parquet":
+            raw = _parquet_batches(path, columns)
+        else:
+            raise SourceError(f"unsupported format {data_format!r}")
+        for batch in raw:
+            yield _canonical(batch, columns)
+    except pa.ArrowInvalid as error:
+        raise SchemaProblem("schema[types]", _arrow_message(error)) from None
+
+
+def _arrow_message(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def _csv_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
+    names = [name for name, _ in columns]
+    convert = pacsv.ConvertOptions(
+        column_types={name: (pa.string() if kind == "datetime" else ARROW_TYPES[kind]) for name, kind in columns},
+        include_columns=names,
+        strings_can_be_null=True,
+        true_values=TRUE_VALUES,
+        false_values=FALSE_VALUES,
+    )
+    try:
+        reader = pacsv.open_csv(str(path), read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
+                                convert_options=convert)
+    except (pa.ArrowInvalid, KeyError) as error:
+        message = _arrow_message(error)
+        if "include_columns" in message or "does not exist" in message:
+            header = _csv_header(path)
+            missing = [n for n in names if n not in header]
+            raise SchemaProblem("schema[columns]",
+                                f"missing column(s) {', '.join(missing)} (the file has: {', '.join(header)})") from None
+        raise
+    yield from reader
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        table = pacsv.read_csv(str(path), read_options=pacsv.ReadOptions(block_size=1 << 16),
+                               convert_options=pacsv.ConvertOptions(column_types={}))
+        return table.column_names
+    except pa.ArrowInvalid:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.readline().strip().split(",")
+
+
+def _jsonl_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
+    schema = pa.schema([pa.field(n, pa.string() if k in ("datetime",) else ARROW_TYPES[k]) for n, k in columns])
+    parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    reader = pajson.open_json(str(path), read_options=pajson.ReadOptions(block_size=BLOCK_SIZE), parse_options=parse)
+    yield from reader
+
+
+def _parquet_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
+    file = pq.ParquetFile(str(path))
+    present = file.schema_arrow.names
+    missing = [name for name, _ in columns if name not in present]
+    if missing:
+        raise SchemaProblem("schema[columns]",
+                            f"missing column(s) {', '.join(missing)} (the file has: {', '.join(present)})")
+    yield from file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[name for name, _ in columns])
+
+
+def _canonical(batch: pa.RecordBatch, columns: list[tuple[str, str]]) -> pa.RecordBatch:
+    arrays = []
+    for name, kind in columns:
+        index = batch.schema.get_field_index(name)
+        if index < 0:
+            raise SchemaProblem("schema[columns]", f"missing column {name}")
+        array = batch.column(index)
+        target = ARROW_TYPES[kind]
+        if array.type == target:
+            arrays.append(array)
+        elif kind == "datetime":
+            arrays.append(_timestamps(name, array))
+        else:
+            try:
+                arrays.append(array.cast(target))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise SchemaProblem("schema[types]", f"column {name!r} does not hold {kind} values: "
+                                    f"{_arrow_message(error)}") from None
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(columns))
+
+
+def _timestamps(name: str, array: pa.Array) -> pa.Array:
+    if pa.types.is_timestamp(array.type):
+        series = array.to_pandas()
+        series = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
+    else:
+        text = array.cast(pa.string()).to_pandas()
+        try:
+            series = pd.to_datetime(text, utc=True, format="ISO8601")
+        except (ValueError, TypeError) as error:
+            raise SchemaProblem("schema[types]", f"column {name!r} does not hold ISO-8601 datetimes: "
+                                f"{str(error).splitlines()[0]}") from None
+    return pa.array(series.astype("datetime64[us, UTC]"), type=ARROW_TYPES["datetime"])
+
+
+def make_workdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="kadence-data-"))
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+__all__ = ["SchemaProblem", "SourceError", "arrow_schema", "fetch_sources", "file_sha256", "make_workdir",
+           "read_batches", "to_pandas"]

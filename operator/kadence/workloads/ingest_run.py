@@ -1,0 +1,196 @@
+"""The ingest itself (imported by `kadence ingest` at run time, so `--help` stays light)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ValidationError
+
+from ..api.dataset import RuleResult as RuleResultModel
+from ..domain.data.profile import Profiler
+from ..domain.data.quality import QualityChecker, RuleResult, schema_failure
+from ..domain.data.versioning import ContentHash, canonical_json, row_hashes
+from ..storage import ObjectExistsWithOtherContent, ObjectStore, StorageError
+from .data_tasks import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    EXIT_VALID,
+    ColumnInfo,
+    IngestResult,
+    IngestTask,
+    dataset_prefix,
+)
+from .dataio import SchemaProblem, SourceError, arrow_schema, fetch_sources, file_sha256, make_workdir, read_batches, to_pandas
+
+MANIFEST_KIND = "kadence.dev/dataset-snapshot"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def load_task(model: type[BaseModel], path: str | None, env_name: str) -> Any:
+    """The task from a JSON file or from the JSON in an environment variable."""
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+    elif os.environ.get(env_name):
+        text = os.environ[env_name]
+    else:
+        raise ValueError(f"no task: pass --task FILE or set {env_name}")
+    return model.model_validate(json.loads(text))
+
+
+def emit(result: BaseModel, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:
+    """Write the result to object storage (when there is one) and print it as the last line."""
+    line = json.dumps(result.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True)
+    if store is not None and key:
+        store.put_bytes(key, line.encode(), "application/json")
+    out.write(line + "\n")
+    out.flush()
+
+
+def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
+    try:
+        task = load_task(IngestTask, args.task, env_name)
+        if args.source:
+            spec = task.spec.model_copy(update={"source": task.spec.source.model_copy(
+                update={"uri": args.source, "inline": None, "config_map_ref": None})})
+            task = task.model_copy(update={"spec": spec})
+    except (OSError, ValueError, ValidationError) as error:
+        result = IngestResult(outcome="Error", valid=False, message=f"bad task: {error}")
+        emit(result, None, None, out)
+        return EXIT_ERROR
+    store = None
+    if not args.no_store or (task.spec.source.uri or "").startswith("s3://"):
+        try:
+            store = ObjectStore.from_env()
+        except StorageError as error:
+            emit(IngestResult(outcome="Error", valid=False, message=str(error)), None, None, out)
+            return EXIT_ERROR
+    result = ingest(task, store, write=not args.no_store, output_dir=Path(args.output) if args.output else None)
+    emit(result, store if not args.no_store else None, task.resolved_result_key(), out)
+    return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
+
+
+def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,
+           output_dir: Path | None = None) -> IngestResult:
+    """Fetch, validate, profile and (when valid and `write`) store the snapshot."""
+    workdir = make_workdir()
+    try:
+        return _ingest(task, store, write, output_dir, workdir)
+    except SourceError as error:
+        return IngestResult(outcome="Error", valid=False, message=str(error))
+    except StorageError as error:
+        return IngestResult(outcome="Error", valid=False, message=f"object storage: {error}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None,
+            workdir: Path) -> IngestResult:
+    spec = task.spec
+    columns = [(c.name, c.type) for c in spec.schema_.columns]
+    column_info = [ColumnInfo(name=n, type=t) for n, t in columns]
+    content = ContentHash(columns)
+    profiler = Profiler(dict(columns))
+    checker = QualityChecker(spec.schema_, spec.quality)
+    local = workdir / "data.parquet"
+    inline = spec.source.inline if spec.source.inline is not None else task.inline_data
+    if spec.source.config_map_ref is not None and task.inline_data is None:
+        raise SourceError(f"the ConfigMap {spec.source.config_map_ref.name!r} was not resolved into the task")
+    files: list[str] = []
+    with pq.ParquetWriter(str(local), arrow_schema(columns), compression="zstd") as writer:
+        try:
+            for name, path in fetch_sources(spec.source.uri, inline, store, workdir):
+                files.append(name)
+                for batch in read_batches(path, spec.format, columns):
+                    writer.write_batch(batch)
+                    frame = to_pandas(batch)
+                    hashes = row_hashes(frame)
+                    content.update_hashes(hashes)
+                    profiler.update(frame, hashes)
+                    checker.update(frame, hashes)
+        except SchemaProblem as problem:
+            where = f" in {files[-1]}" if files else ""
+            failed = schema_failure(problem.rule, problem.message + where)
+            return _invalid([failed], files, column_info, None, None, None)
+    profiler.start_histograms()
+    for batch in pq.ParquetFile(str(local)).iter_batches(batch_size=262_144):
+        profiler.update_histograms(to_pandas(batch))
+    profile = profiler.result()
+    results = [RuleResult("schema[columns]", True, "schema[columns]: all declared columns present"),
+               RuleResult("schema[types]", True, "schema[types]: every value fits its column type"),
+               *checker.results(profile)]
+    version, sha256, rows = content.version(), content.hexdigest(), content.rows
+    if not all(r.passed for r in results):
+        return _invalid(results, files, column_info, version, sha256, rows)
+    manifest = {
+        "kind": MANIFEST_KIND,
+        "namespace": task.namespace,
+        "name": task.name,
+        "version": version,
+        "sha256": sha256,
+        "rows": rows,
+        "columns": [c.model_dump() for c in column_info],
+        "target": spec.schema_.target,
+        "entityColumn": spec.schema_.entity_column,
+        "format": spec.format,
+        "source": {"uri": spec.source.uri, "inline": spec.source.inline is not None,
+                   "configMapRef": spec.source.config_map_ref.wire() if spec.source.config_map_ref else None,
+                   "files": files},
+        "dataFile": "data.parquet",
+        "dataFileSha256": file_sha256(local),
+        "profileFile": "profile.json",
+        "ruleResults": [r.wire() for r in results],
+        "createdAt": now_iso(),
+    }
+    profile_bytes = canonical_json(profile).encode()
+    if output_dir is not None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(local, output_dir / "data.parquet")
+        (output_dir / "profile.json").write_bytes(profile_bytes)
+        (output_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    created, uri, created_at = False, None, manifest["createdAt"]
+    if write and store is not None:
+        created, created_at = _store_snapshot(store, task, version, local, profile_bytes, manifest)
+        uri = store.uri(dataset_prefix(task.namespace, task.name, version))
+    return IngestResult(
+        outcome="Valid", valid=True, version=version, sha256=sha256, rows=rows, uri=uri, created=created,
+        created_at=created_at, source_files=files, columns=column_info,
+        rule_results=[RuleResultModel(**r.wire()) for r in results],
+        message=f"version {version}: {rows} rows, {len(results)} rules passed"
+        + ("" if created or not write else " (already stored; nothing rewritten)"),
+    )
+
+
+def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: Path, profile: bytes,
+                    manifest: dict) -> tuple[bool, str]:
+    """Upload data, profile, then the write-once manifest. Returns (created, createdAt)."""
+    prefix = dataset_prefix(task.namespace, task.name, version)
+    manifest_key = prefix + "manifest.json"
+    if store.exists(manifest_key):
+        return False, json.loads(store.get_bytes(manifest_key)).get("createdAt", "")
+    store.put_file(prefix + "data.parquet", str(local), "application/vnd.apache.parquet")
+    store.put_bytes(prefix + "profile.json", profile, "application/json")
+    try:
+        store.put_once(manifest_key, json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")
+    except ObjectExistsWithOtherContent:  # a concurrent run finished the same version first
+        return False, json.loads(store.get_bytes(manifest_key)).get("createdAt", "")
+    return True, manifest["createdAt"]
+
+
+def _invalid(results: list[RuleResult], files: list[str], columns: list[ColumnInfo], version: str | None,
+             sha256: str | None, rows: int | None) -> IngestResult:
+    failed = [r for r in results if not r.passed]
+    return IngestResult(
+        outcome="Invalid", valid=False, version=version, sha256=sha256, rows=rows, source_files=files,
+        columns=columns, rule_results=[RuleResultModel(**r.wire()) for r in results],
+        failed_rules=[r.rule for r in failed],
+        message="; ".join(r.message for r in failed),
+    )
