@@ -313,7 +313,7 @@ def replicaset_pod(rs: dict) -> dict:
             "annotations": dict(pod_meta.get("annotations") or {}),
             "ownerReferences": [podspec.owner_reference(rs, "ReplicaSet", "apps/v1")],
         },
-        "spec": template.get("spec") or {},
+        "spec": {**(template.get("spec") or {}), "nodeName": podspec.NODE_NAME},
     }
 
 

@@ -189,6 +189,7 @@ def job_pod(job: dict) -> dict:
     })
     spec = template.get("spec") or {}
     spec.setdefault("restartPolicy", "Never")
+    spec.setdefault("nodeName", podspec.NODE_NAME)
     return {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -11,6 +11,7 @@ from typing import Callable
 PORT_ANNOTATION = "sandbox.kadence.dev/port"
 PROXY_PORT_ANNOTATION = "sandbox.kadence.dev/proxy-port"
 POD_IP = "127.0.0.1"
+NODE_NAME = "kadence-sandbox"
 
 
 def now_iso() -> str:
@@ -110,7 +111,7 @@ def _field_ref(pod: dict, path: str) -> str:
         "metadata.name": meta.get("name", ""),
         "metadata.namespace": meta.get("namespace", ""),
         "metadata.uid": meta.get("uid", ""),
-        "spec.nodeName": (pod.get("spec") or {}).get("nodeName") or "kadence-sandbox",
+        "spec.nodeName": (pod.get("spec") or {}).get("nodeName") or NODE_NAME,
         "spec.serviceAccountName": (pod.get("spec") or {}).get("serviceAccountName") or "default",
         "status.podIP": POD_IP,
         "status.hostIP": POD_IP,

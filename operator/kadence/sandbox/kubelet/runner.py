@@ -90,7 +90,7 @@ class ContainerRun:
             "image": self.spec.get("image", ""),
             "imageID": "",
             "ready": self.ready,
-            "started": self.started,
+            "started": "running" in self.state,
             "restartCount": self.restart_count,
             "state": self.state,
             "lastState": self.last_state,
@@ -215,7 +215,7 @@ class PodWorker:
         try:
             await self._assign_port()
             self.kubelet.event(self.pod, "Scheduled", f"Successfully assigned {self.namespace}/{self.name} "
-                                                      "to kadence-sandbox")
+                                                      f"to {podspec.NODE_NAME}")
             self.changed()
             if not self.init_done:
                 await self._run_init_containers()
@@ -234,10 +234,13 @@ class PodWorker:
         wanted = annotations.get(podspec.PORT_ANNOTATION)
         port = self.kubelet.allocate_port(int(wanted) if wanted and wanted.isdigit() else None)
         self.port = port
+        patch: dict = {}
         if str(port) != wanted:
-            await self.kubelet.client.merge_patch(
-                PODS, self.namespace, self.name,
-                {"metadata": {"annotations": {podspec.PORT_ANNOTATION: str(port)}}})
+            patch["metadata"] = {"annotations": {podspec.PORT_ANNOTATION: str(port)}}
+        if not (self.pod.get("spec") or {}).get("nodeName"):
+            patch["spec"] = {"nodeName": podspec.NODE_NAME}  # bound to the sandbox's one node
+        if patch:
+            await self.kubelet.client.merge_patch(PODS, self.namespace, self.name, patch)
 
     async def _run_init_containers(self) -> None:
         for run in self.init_containers:
@@ -567,9 +570,9 @@ class Kubelet:
             "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
                                "namespace": meta.get("namespace") or "default", "uid": meta.get("uid")},
             "reason": reason, "message": message, "type": kind,
-            "source": {"component": "kubelet", "host": "kadence-sandbox"},
+            "source": {"component": "kubelet", "host": podspec.NODE_NAME},
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
-            "reportingComponent": "kubelet", "reportingInstance": "kadence-sandbox",
+            "reportingComponent": "kubelet", "reportingInstance": podspec.NODE_NAME,
         }
         self._spawn(self._post_event(body))
 

