@@ -1,0 +1,149 @@
+"""Prometheus metrics of the model server, labelled by model and version.
+
+Per-feature input summaries (count, sum, sum of squares, missing; category counts)
+let monitoring compute means and spreads per window from plain counters. With several
+worker processes the metrics go through prometheus_client's multiprocess mode
+(PROMETHEUS_MULTIPROC_DIR), so one scrape sees all workers.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+MAX_CATEGORIES_PER_FEATURE = 50
+OTHER_CATEGORY = "__other__"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class ServerMetrics:
+    def __init__(self, model: str, version: str, columns, classes=None):
+        self.registry = CollectorRegistry()
+        self.model, self.version = model, version
+        labels = ("model", "version")
+        r = self.registry
+        self.requests = Counter("kadence_serving_requests", "Requests answered, by protocol, endpoint and HTTP status.",
+                                (*labels, "protocol", "endpoint", "code"), registry=r)
+        self.errors = Counter("kadence_serving_errors", "Requests refused or failed, by reason.",
+                              (*labels, "protocol", "reason"), registry=r)
+        self.latency = Histogram("kadence_serving_request_duration_seconds", "Time from request to response.",
+                                 (*labels, "protocol"), buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_rows = Histogram("kadence_serving_batch_rows", "Rows per predict call (after micro-batching).",
+                                    labels, buckets=BATCH_BUCKETS, registry=r)
+        self.in_flight = Gauge("kadence_serving_in_flight", "Prediction requests being handled.", labels,
+                               registry=r, multiprocess_mode="livesum")
+        self.rows = Counter("kadence_serving_rows", "Rows predicted.", labels, registry=r)
+        self.classes_total = Counter("kadence_serving_predicted_class", "Predictions per class.",
+                                     (*labels, "class"), registry=r)
+        self.values = Histogram("kadence_serving_prediction_value", "Predicted values (regressors).", labels,
+                                buckets=(-1e6, -1e4, -1e2, -10, -1, 0, 1, 10, 1e2, 1e4, 1e6), registry=r)
+        feature = (*labels, "feature")
+        self.feature_count = Counter("kadence_serving_feature_values", "Non-missing input values per feature.", feature, registry=r)
+        # A gauge: sums of negative values go down, which a counter may not.
+        self.feature_sum = Gauge("kadence_serving_feature_sum", "Sum of numeric input values per feature.", feature,
+                                 registry=r, multiprocess_mode="sum")
+        self.feature_squares = Counter("kadence_serving_feature_squares", "Sum of squared numeric input values per feature.", feature, registry=r)
+        self.feature_missing = Counter("kadence_serving_feature_missing", "Missing input values per feature.", feature, registry=r)
+        self.feature_category = Counter("kadence_serving_feature_category", "Input values per category (top 50, then __other__).",
+                                        (*feature, "value"), registry=r)
+        self.log_records = Counter("kadence_serving_prediction_log_records", "Prediction log records, by outcome.",
+                                   (*labels, "outcome"), registry=r)
+        self.info = Gauge("kadence_serving_model_info", "The model this server serves (value 1).",
+                          (*labels, "engine", "role"), registry=r, multiprocess_mode="max")
+        self._numeric = [c.name for c in columns if c.type in ("float", "int", "bool")]
+        self._categorical = [c.name for c in columns if c.type in ("string", "category")]
+        self._seen_categories: dict[str, set] = {name: set() for name in self._categorical}
+        self._in_flight = self.in_flight.labels(model, version)
+        self._batch_rows = self.batch_rows.labels(model, version)
+        self._rows = self.rows.labels(model, version)
+        self._latency: dict[str, object] = {}
+        self._requests: dict[tuple, object] = {}
+        self._feature_children = {
+            name: (self.feature_count.labels(model, version, name), self.feature_sum.labels(model, version, name),
+                   self.feature_squares.labels(model, version, name), self.feature_missing.labels(model, version, name))
+            for name in self._numeric + self._categorical
+        }
+        self._class_children = {}
+        if classes is not None:
+            for value in classes:
+                self._class_children[str(value)] = self.classes_total.labels(model, version, str(value))
+
+    def request(self, protocol: str, endpoint: str, code: int, seconds: float | None) -> None:
+        key = (protocol, endpoint, code)
+        child = self._requests.get(key)
+        if child is None:
+            child = self._requests[key] = self.requests.labels(self.model, self.version, protocol, endpoint, str(code))
+        child.inc()
+        if seconds is not None:
+            latency = self._latency.get(protocol)
+            if latency is None:
+                latency = self._latency[protocol] = self.latency.labels(self.model, self.version, protocol)
+            latency.observe(seconds)
+
+    def error(self, protocol: str, reason: str) -> None:
+        self.errors.labels(self.model, self.version, protocol, reason).inc()
+
+    def enter(self) -> None:
+        self._in_flight.inc()
+
+    def leave(self) -> None:
+        self._in_flight.dec()
+
+    def observe_batch(self, rows: int, columns: dict, prediction) -> None:
+        self._batch_rows.observe(rows)
+        self._rows.inc(rows)
+        values = prediction.values
+        if self._class_children:
+            labels, counts = np.unique(values, return_counts=True)
+            for label, count in zip(labels.tolist(), counts.tolist()):
+                child = self._class_children.get(str(label))
+                if child is not None:
+                    child.inc(count)
+        else:
+            for value in np.asarray(values, dtype=np.float64).ravel()[:4096]:
+                self.values.labels(self.model, self.version).observe(float(value))
+        for name in self._numeric:
+            array = columns[name]
+            if array.dtype == object:
+                array = np.array([np.nan if v is None else float(v) for v in array], dtype=np.float64)
+            else:
+                array = array.astype(np.float64, copy=False)
+            present = array[~np.isnan(array)]
+            count, total, squares, missing = self._feature_children[name]
+            count.inc(len(present))
+            total.inc(float(present.sum()))
+            squares.inc(float(np.dot(present, present)))
+            if len(present) != len(array):
+                missing.inc(len(array) - len(present))
+        for name in self._categorical:
+            array = columns[name]
+            count, _, _, missing = self._feature_children[name]
+            present = [v for v in array if v is not None]
+            count.inc(len(present))
+            if len(present) != len(array):
+                missing.inc(len(array) - len(present))
+            seen = self._seen_categories[name]
+            for value in present:
+                if value not in seen and len(seen) >= MAX_CATEGORIES_PER_FEATURE:
+                    value = OTHER_CATEGORY
+                else:
+                    seen.add(value)
+                self.feature_category.labels(self.model, self.version, name, value).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        directory = multiprocess_dir()
+        if directory:
+            from prometheus_client import multiprocess
+
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, path=directory)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
