@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .common import (
     CommonStatus,
@@ -135,6 +135,26 @@ class Schedule(KadenceModel):
     )
     time_zone: str = Field("UTC", max_length=64, description="IANA time zone, e.g. Europe/Paris.")
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"not a valid cron expression: {value!r}")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+        return value
+
 
 class NewDataTrigger(KadenceModel):
     enabled: bool = True
@@ -143,7 +163,11 @@ class NewDataTrigger(KadenceModel):
 
 
 class ProductionGapTrigger(KadenceModel):
-    margin: float = Field(gt=0, le=1, description="Live metric more than this below the offline hold-out metric.")
+    margin: float = Field(
+        gt=0, le=1,
+        description="Live metric more than this below the offline hold-out metric (for rmse and mae: more than"
+                    " this fraction above it, e.g. 0.2 for 20 % larger errors).",
+    )
     retrain: bool = Field(False, description="Retrain on a gap; otherwise only report it.")
 
 
