@@ -5,7 +5,7 @@ KADENCE_TASK variable) and read the results back from object storage (`resultKey
 the last line of the Job's log. Object layout:
 
   datasets/<namespace>/<name>/<version>/data.parquet | profile.json | manifest.json
-  features/<namespace>/<name>/<version>/features.parquet | transformer.skops | profile.json | manifest.json
+  features/<namespace>/<name>/<version>/features.parquet | transformer-<sha>.skops | profile.json | manifest.json
 
 A snapshot is complete when its manifest.json exists (written last, write-once).
 """

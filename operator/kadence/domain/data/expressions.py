@@ -69,10 +69,10 @@ def _datetime(value: Any, what: str) -> pd.Series:
     raise ExpressionError(f"{what} needs a datetime column")
 
 
-def _date_part(part: str) -> Callable[[Any], Any]:
+def _date_part(name: str, attribute: str) -> Callable[[Any], Any]:
     def apply(value: Any) -> Any:
-        series = _datetime(value, f"{part}()")
-        return getattr(series.dt, part).astype("float64")
+        series = _datetime(value, f"{name}()")
+        return getattr(series.dt, attribute).astype("float64")
 
     return apply
 
@@ -144,11 +144,11 @@ FUNCTIONS: dict[str, Function] = {
     "max": _pairwise("max", np.maximum),
     "isnull": Function(1, 1, _isnull, "isnull(x)"),
     "fillna": Function(2, 2, _fillna, "fillna(x, value)"),
-    "year": Function(1, 1, _date_part("year"), "year(t)"),
-    "month": Function(1, 1, _date_part("month"), "month(t)"),
-    "day": Function(1, 1, _date_part("day"), "day(t)"),
-    "dayofweek": Function(1, 1, _date_part("dayofweek"), "dayofweek(t) (Monday=0)"),
-    "hour": Function(1, 1, _date_part("hour"), "hour(t)"),
+    "year": Function(1, 1, _date_part("year", "year"), "year(t)"),
+    "month": Function(1, 1, _date_part("month", "month"), "month(t)"),
+    "day": Function(1, 1, _date_part("day", "day"), "day(t)"),
+    "dayofweek": Function(1, 1, _date_part("dayofweek", "day_of_week"), "dayofweek(t) (Monday=0)"),
+    "hour": Function(1, 1, _date_part("hour", "hour"), "hour(t)"),
 }
 
 _BINARY = {
@@ -287,7 +287,7 @@ class _Checker:
     def _call(self, node: ast.Call, depth: int) -> None:
         if not isinstance(node.func, ast.Name):
             if isinstance(node.func, ast.Attribute):
-                raise ExpressionError("attribute access (`.name`) is not allowed")
+                raise ExpressionError(f"not allowed in an expression: {_REFUSED[ast.Attribute]}")
             raise ExpressionError("only the whitelisted functions can be called")
         name = node.func.id
         self._name(name)
