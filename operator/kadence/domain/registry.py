@@ -1,0 +1,147 @@
+"""The model registry's rules, pure: stage changes, their history, artifact checks.
+
+A model has at most one Production version. Moving a version to Production is
+planned as one set of changes: the new Production version, and every other
+version of the same model that is in Production moves to Archived. The operator
+applies the archive changes first, then the promotion, so that at no moment are
+two versions Production (a reader may briefly see none, never two).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+STAGES = ("Candidate", "Staging", "Production", "Archived")
+CHANGED_BY_ANNOTATION = "kadence.dev/changed-by"
+REASON_ANNOTATION = "kadence.dev/reason"
+MAX_HISTORY = 100
+
+# Which stage may follow which. Archived versions can come back (a rollback).
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    "Candidate": frozenset({"Staging", "Production", "Archived"}),
+    "Staging": frozenset({"Candidate", "Production", "Archived"}),
+    "Production": frozenset({"Staging", "Archived"}),
+    "Archived": frozenset({"Candidate", "Staging", "Production"}),
+}
+
+
+class TransitionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class VersionState:
+    """What the registry needs to know about one ModelVersion."""
+
+    name: str
+    model: str
+    version: int
+    stage: str  # the stage in force (status.stage, or spec.stage for a new one)
+
+
+@dataclass(frozen=True)
+class StageChange:
+    name: str
+    previous: str
+    stage: str
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    by: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TransitionPlan:
+    changes: tuple[StageChange, ...] = field(default=())
+
+    @property
+    def archives(self) -> tuple[StageChange, ...]:
+        return tuple(c for c in self.changes if c.stage == "Archived" and c.previous == "Production")
+
+    def ordered(self) -> list[StageChange]:
+        """Archive the old Production first, then the rest."""
+        return sorted(self.changes, key=lambda c: 0 if c in self.archives else 1)
+
+
+def actor_from_annotations(annotations: Mapping[str, str] | None, default_by: str, default_reason: str = "") -> Actor:
+    annotations = annotations or {}
+    by = (annotations.get(CHANGED_BY_ANNOTATION) or "").strip() or default_by
+    reason = (annotations.get(REASON_ANNOTATION) or "").strip() or default_reason
+    return Actor(by=by, reason=reason)
+
+
+def check_transition(previous: str, stage: str) -> None:
+    for value in (previous, stage):
+        if value not in STAGES:
+            raise TransitionError(f"unknown stage {value!r}: expected one of {', '.join(STAGES)}")
+    if stage != previous and stage not in ALLOWED_TRANSITIONS[previous]:
+        allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[previous]))
+        raise TransitionError(f"a {previous} version cannot move to {stage} (allowed: {allowed})")
+
+
+def plan_stage_change(target: VersionState, stage: str, siblings: Iterable[VersionState], actor: Actor) -> TransitionPlan:
+    """The changes that move `target` to `stage`; `siblings` are the other versions of
+    the same model (any including `target` itself are ignored)."""
+    check_transition(target.stage, stage)
+    if stage == target.stage:
+        return TransitionPlan()
+    changes: list[StageChange] = []
+    if stage == "Production":
+        for other in sorted(siblings, key=lambda v: v.version):
+            if other.name == target.name or other.model != target.model:
+                continue
+            if other.stage == "Production":
+                changes.append(StageChange(
+                    other.name, "Production", "Archived", actor.by,
+                    f"replaced in Production by {target.name}" + (f": {actor.reason}" if actor.reason else ""),
+                ))
+    changes.append(StageChange(target.name, target.stage, stage, actor.by, actor.reason))
+    return TransitionPlan(tuple(changes))
+
+
+def production_conflicts(versions: Iterable[VersionState]) -> dict[str, list[str]]:
+    """Models with more than one Production version (by model, names in version order):
+    a state the operator repairs by keeping the highest version."""
+    by_model: dict[str, list[VersionState]] = {}
+    for v in versions:
+        if v.stage == "Production":
+            by_model.setdefault(v.model, []).append(v)
+    return {m: [v.name for v in sorted(vs, key=lambda v: v.version)] for m, vs in by_model.items() if len(vs) > 1}
+
+
+def history_entry(change: StageChange, at: str) -> dict:
+    """A `status.history` item (wire format)."""
+    return {"stage": change.stage, "previous": change.previous, "at": at, "by": change.by, "reason": change.reason}
+
+
+def append_history(history: list[dict] | None, entry: dict, limit: int = MAX_HISTORY) -> list[dict]:
+    """Oldest first, at most `limit` entries (the oldest drop out)."""
+    return (list(history or []) + [entry])[-limit:]
+
+
+def event_message(change: StageChange) -> str:
+    text = f"{change.name}: {change.previous} → {change.stage} by {change.by}"
+    return f"{text}: {change.reason}" if change.reason else text
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    actual: str
+    reason: str  # CamelCase
+    message: str
+
+
+def verify_artifact(data: bytes, expected_sha256: str) -> Verification:
+    """Check the stored bytes against the sha256 recorded in the ModelVersion."""
+    actual = hashlib.sha256(data).hexdigest()
+    if actual == expected_sha256.lower():
+        return Verification(True, actual, "ArtifactVerified", f"sha256 {actual} matches ({len(data)} bytes)")
+    return Verification(False, actual, "ArtifactChecksumMismatch",
+                        f"stored artifact has sha256 {actual}, the ModelVersion expects {expected_sha256}")

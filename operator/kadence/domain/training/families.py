@@ -1,0 +1,273 @@
+"""The scikit-learn model families: which tasks they fit, their default search
+spaces, and how a set of sampled parameters becomes an estimator.
+
+A search space maps an estimator parameter to a `ParameterRange` (numeric bounds,
+integer and/or log scale, or a list of choices). A user narrows a family's space
+with `space` overrides: a known parameter's range is replaced, a new estimator
+parameter is added (it must be one the estimator accepts).
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ...api.trainingrun import ParameterRange
+
+R = ParameterRange  # short alias for the tables below
+
+
+class FamilyError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    tasks: tuple[str, ...]
+    # (task) -> estimator class
+    estimator_class: Callable[[str], type]
+    # (task) -> default space
+    default_space: Callable[[str], dict[str, ParameterRange]]
+    # fixed parameters that are not searched: (task, metric, seed, threads) -> kwargs
+    fixed: Callable[[str, str, int, int], dict[str, Any]] = lambda task, metric, seed, threads: {}
+    # scale-sensitive: distances, margins or penalties depend on feature scale
+    needs_scaling: bool = False
+    # left out of the default family list above this many training rows (fits grow
+    # faster than linearly with rows); listing the family explicitly still uses it
+    default_max_rows: int | None = None
+    # metrics this family cannot produce for the task (e.g. no probabilities)
+    unsupported_metrics: Callable[[str, int], frozenset[str]] = lambda task, n_classes: frozenset()
+    # no predict_proba of its own: wrapped in a sigmoid calibration when a metric needs
+    # probabilities (log_loss; roc_auc with more than two classes)
+    calibrate_for_probabilities: bool = False
+    notes: str = ""
+
+
+def _import(path: str) -> type:
+    module, _, name = path.rpartition(".")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def _by_task(classification: str | None, regression: str | None) -> Callable[[str], type]:
+    def pick(task: str) -> type:
+        path = classification if task == "classification" else regression
+        if path is None:
+            raise FamilyError(f"no estimator for task {task}")
+        return _import(path)
+
+    return pick
+
+
+def _trees_space(task: str) -> dict[str, ParameterRange]:
+    return {
+        "n_estimators": R(low=50, high=300, integer=True),
+        "max_depth": R(low=3, high=30, integer=True),
+        "min_samples_leaf": R(low=1, high=20, integer=True, log=True),
+        "max_features": R(low=0.1, high=1.0),
+    }
+
+
+def _with_seed(task, metric, seed, threads):
+    return {"random_state": seed}
+
+
+def _forest_fixed(task, metric, seed, threads):
+    return {"random_state": seed, "n_jobs": threads}
+
+
+FAMILIES: dict[str, Family] = {
+    family.name: family
+    for family in (
+        Family(
+            name="logistic_regression",
+            tasks=("classification",),
+            estimator_class=_by_task("sklearn.linear_model.LogisticRegression", None),
+            default_space=lambda task: {
+                "C": R(low=1e-3, high=100.0, log=True),
+                "class_weight": R(choices=[None, "balanced"]),
+            },
+            fixed=lambda task, metric, seed, threads: {"max_iter": 2000, "random_state": seed},
+            needs_scaling=True,
+        ),
+        Family(
+            name="linear_regression",
+            tasks=("regression",),
+            estimator_class=_by_task(None, "sklearn.linear_model.LinearRegression"),
+            default_space=lambda task: {"fit_intercept": R(choices=[True, False])},
+            needs_scaling=True,
+        ),
+        Family(
+            name="ridge",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.linear_model.RidgeClassifier", "sklearn.linear_model.Ridge"),
+            default_space=lambda task: {"alpha": R(low=1e-3, high=1000.0, log=True)},
+            fixed=lambda task, metric, seed, threads: {"random_state": seed},
+            needs_scaling=True,
+            # RidgeClassifier has a decision function but no probabilities.
+            unsupported_metrics=lambda task, n_classes: (
+                frozenset({"log_loss"} | ({"roc_auc"} if n_classes > 2 else set()))
+                if task == "classification" else frozenset()
+            ),
+        ),
+        Family(
+            name="random_forest",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.ensemble.RandomForestClassifier",
+                                     "sklearn.ensemble.RandomForestRegressor"),
+            default_space=_trees_space,
+            fixed=_forest_fixed,
+        ),
+        Family(
+            name="extra_trees",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.ensemble.ExtraTreesClassifier", "sklearn.ensemble.ExtraTreesRegressor"),
+            default_space=_trees_space,
+            fixed=_forest_fixed,
+        ),
+        Family(
+            name="gradient_boosting",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.ensemble.GradientBoostingClassifier",
+                                     "sklearn.ensemble.GradientBoostingRegressor"),
+            default_space=lambda task: {
+                "n_estimators": R(low=50, high=300, integer=True),
+                "learning_rate": R(low=0.01, high=0.3, log=True),
+                "max_depth": R(low=2, high=6, integer=True),
+                "subsample": R(low=0.5, high=1.0),
+            },
+            fixed=_with_seed,
+            default_max_rows=200_000,
+        ),
+        Family(
+            name="hist_gradient_boosting",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.ensemble.HistGradientBoostingClassifier",
+                                     "sklearn.ensemble.HistGradientBoostingRegressor"),
+            default_space=lambda task: {
+                "learning_rate": R(low=0.01, high=0.3, log=True),
+                "max_iter": R(low=50, high=500, integer=True),
+                "max_leaf_nodes": R(low=8, high=128, integer=True, log=True),
+                "min_samples_leaf": R(low=5, high=100, integer=True, log=True),
+                "l2_regularization": R(low=1e-6, high=10.0, log=True),
+            },
+            fixed=_with_seed,
+        ),
+        Family(
+            name="knn",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.neighbors.KNeighborsClassifier",
+                                     "sklearn.neighbors.KNeighborsRegressor"),
+            default_space=lambda task: {
+                "n_neighbors": R(low=3, high=50, integer=True, log=True),
+                "weights": R(choices=["uniform", "distance"]),
+                "p": R(choices=[1, 2]),
+            },
+            fixed=lambda task, metric, seed, threads: {"n_jobs": threads},
+            needs_scaling=True,
+            default_max_rows=50_000,
+        ),
+        Family(
+            name="svm",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("sklearn.svm.SVC", "sklearn.svm.SVR"),
+            default_space=lambda task: (
+                {"C": R(low=1e-2, high=100.0, log=True), "gamma": R(low=1e-4, high=1.0, log=True)}
+                if task == "classification" else
+                {"C": R(low=1e-2, high=100.0, log=True), "gamma": R(low=1e-4, high=1.0, log=True),
+                 "epsilon": R(low=1e-3, high=1.0, log=True)}
+            ),
+            fixed=lambda task, metric, seed, threads: (
+                {"kernel": "rbf", "random_state": seed} if task == "classification" else {"kernel": "rbf"}
+            ),
+            calibrate_for_probabilities=True,
+            needs_scaling=True,
+            default_max_rows=20_000,
+            notes="kernel SVM fits grow quadratically with rows",
+        ),
+    )
+}
+
+
+def family(name: str) -> Family:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise FamilyError(f"unknown model family {name!r}; known: {', '.join(FAMILIES)}") from None
+
+
+def families_for_task(task: str) -> list[str]:
+    return [name for name, f in FAMILIES.items() if task in f.tasks]
+
+
+def default_families(task: str, metric: str, n_classes: int, training_rows: int) -> tuple[list[str], list[str]]:
+    """The families used when the spec lists none: every family fitting the task and
+    metric, minus those too slow for this many rows. Returns (chosen, left out with why)."""
+    chosen, left_out = [], []
+    for name in families_for_task(task):
+        f = FAMILIES[name]
+        if metric in f.unsupported_metrics(task, n_classes):
+            left_out.append(f"{name} (cannot compute {metric})")
+        elif f.default_max_rows is not None and training_rows > f.default_max_rows:
+            left_out.append(f"{name} ({training_rows} rows > {f.default_max_rows}; list it to use it anyway)")
+        else:
+            chosen.append(name)
+    return chosen, left_out
+
+
+def check_family_fits(name: str, task: str, metric: str, n_classes: int) -> None:
+    f = family(name)
+    if task not in f.tasks:
+        raise FamilyError(f"model family {name} does not fit the task {task} (it fits {', '.join(f.tasks)})")
+    if metric in f.unsupported_metrics(task, n_classes):
+        raise FamilyError(f"model family {name} cannot compute the metric {metric} for this task")
+
+
+def accepted_parameters(name: str, task: str) -> set[str]:
+    cls = family(name).estimator_class(task)
+    return set(inspect.signature(cls.__init__).parameters) - {"self"}
+
+
+def resolve_space(name: str, task: str, overrides: Mapping[str, ParameterRange] | None = None) -> dict[str, ParameterRange]:
+    """The family's default space with the user's overrides applied."""
+    f = family(name)
+    space = dict(f.default_space(task))
+    if overrides:
+        accepted = accepted_parameters(name, task)
+        fixed_keys = set(f.fixed(task, "", 0, 1))
+        for parameter, value in overrides.items():
+            if parameter not in accepted:
+                raise FamilyError(
+                    f"{name}: {parameter!r} is not a parameter of {f.estimator_class(task).__name__}"
+                )
+            if parameter in fixed_keys and parameter not in space:
+                raise FamilyError(f"{name}: {parameter!r} is set by Kadence and cannot be searched")
+            space[parameter] = value
+    return dict(sorted(space.items()))
+
+
+def needs_probabilities(metric: str, n_classes: int) -> bool:
+    return metric == "log_loss" or (metric == "roc_auc" and n_classes > 2)
+
+
+def build_estimator(name: str, task: str, params: Mapping[str, Any], *, metric: str, seed: int,
+                    threads: int = 1, scale: bool = False, n_classes: int = 2):
+    """An unfitted estimator (with a StandardScaler in front when `scale` and the family
+    is scale-sensitive)."""
+    f = family(name)
+    cls = f.estimator_class(task)
+    kwargs = {**f.fixed(task, metric, seed, threads), **params}
+    estimator = cls(**kwargs)
+    if task == "classification" and f.calibrate_for_probabilities and needs_probabilities(metric, n_classes):
+        from sklearn.calibration import CalibratedClassifierCV
+
+        estimator = CalibratedClassifierCV(estimator, method="sigmoid", cv=3, ensemble=False)
+    if scale and f.needs_scaling:
+        from sklearn.pipeline import Pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return Pipeline([("scale", StandardScaler()), ("estimator", estimator)])
+    return estimator

@@ -1,0 +1,60 @@
+"""`kadence train`: run a TrainingRun's AutoML search in a Job.
+
+The task spec (see `train_task.TrainTask`) comes from `--task FILE` or the
+KADENCE_TASK environment variable (JSON); object storage from the KADENCE_S3_*
+variables. The Job logs one line per trial and prints the result JSON as its last
+line; the same result is written to `runs/<ns>/<run>/result.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", metavar="FILE",
+                        help="Task spec as a JSON file (default: the KADENCE_TASK environment variable).")
+    parser.add_argument("--output-prefix", metavar="KEY",
+                        help="Write under this S3 key prefix instead of runs/<namespace>/<run>/.")
+
+
+def read_task_text(args: argparse.Namespace, env: dict[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    if args.task:
+        return Path(args.task).read_text()
+    if env.get("KADENCE_TASK"):
+        return env["KADENCE_TASK"]
+    raise ValueError("no task spec: pass --task FILE or set KADENCE_TASK")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .train_task import TrainTask
+
+    try:
+        task = TrainTask.model_validate(json.loads(read_task_text(args)))
+    except (ValueError, OSError, ValidationError) as error:
+        print(f"kadence train: invalid task spec: {error}", file=sys.stderr)
+        return 2
+    if args.output_prefix:
+        task = task.model_copy(update={"output_prefix": args.output_prefix})
+
+    from ..storage import ObjectStore, StorageError
+    from .trainer import TrainingError, train
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    try:
+        store = ObjectStore.from_env()
+        result = train(task, store, log=log)
+    except (TrainingError, StorageError) as error:
+        print(f"kadence train: failed: {error}", file=sys.stderr, flush=True)
+        return 1
+    print(json.dumps(result.wire(), separators=(",", ":")), flush=True)
+    return 0

@@ -1,0 +1,129 @@
+"""The `kadence train` contract: the task spec the operator hands the Job, and the
+result the Job writes back (to `runs/<ns>/<run>/result.json` and as its last log line).
+
+Both are pydantic models so the TrainingRun planner builds the task and parses the
+result with the same definitions the workload uses.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from ..api.common import KadenceModel
+from ..api.modelversion import Artifact, Lineage, Signature, SignatureColumn
+from ..api.trainingrun import TrainingRunSpec, TrialsSummary
+
+TASK_ENV = "KADENCE_TASK"
+IMAGE_ENV = "KADENCE_IMAGE"
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """'1h30m' -> 5400.0 seconds."""
+    parts = _DURATION_PART.findall(text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 30m, 1h30m)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+class TrainInput(KadenceModel):
+    """The resolved data: a Dataset snapshot or a materialized FeatureSet version."""
+
+    kind: Literal["Dataset", "FeatureSet"]
+    name: str = Field(description="The Dataset's or FeatureSet's name.")
+    version: str = Field(description="The resolved version id.")
+    data_uri: str = Field(pattern=r"^s3://.+", description="data.parquet (Dataset) or features.parquet (FeatureSet).")
+    target: str = Field(min_length=1, description="The label column.")
+    entity_column: str | None = Field(None, description="Id column, never used as a feature.")
+    columns: list[SignatureColumn] | None = Field(
+        None, description="Raw input columns and types (the Dataset schema); inferred from the data when unset."
+    )
+    transformer_uri: str | None = Field(None, pattern=r"^s3://.+", description="FeatureSet: the fitted transformer (skops).")
+    transformer_sha256: str | None = Field(None, pattern=r"^[a-f0-9]{64}$")
+    feature_columns: list[str] | None = Field(
+        None, description="FeatureSet: the feature columns; every column but target and entity when unset."
+    )
+    dataset: str | None = Field(None, description="FeatureSet: the Dataset behind it (lineage).")
+    dataset_version: str | None = Field(None, description="FeatureSet: the dataset version behind it (lineage).")
+
+    @model_validator(mode="after")
+    def _transformer_for_featuresets(self) -> "TrainInput":
+        if self.kind == "FeatureSet" and not self.transformer_uri:
+            raise ValueError("a FeatureSet input needs transformerUri (the fitted transformer)")
+        if self.kind == "Dataset" and self.transformer_uri:
+            raise ValueError("transformerUri is only for FeatureSet inputs")
+        return self
+
+
+class TrainTask(KadenceModel):
+    """Everything `kadence train` needs; no Kubernetes API access required."""
+
+    namespace: str
+    run: str = Field(description="The TrainingRun's name.")
+    run_uid: str | None = None
+    attempt: int = Field(1, ge=1)
+    spec: TrainingRunSpec
+    input: TrainInput
+    output_prefix: str | None = Field(None, description="Where to write; runs/<namespace>/<run>/ when unset.")
+
+    @property
+    def prefix(self) -> str:
+        prefix = self.output_prefix or f"runs/{self.namespace}/{self.run}/"
+        return prefix if prefix.endswith("/") else prefix + "/"
+
+
+class BestTrial(KadenceModel):
+    number: int
+    family: str
+    params: dict[str, Any]
+    cv_score: float
+    fold_scores: list[float]
+
+
+class ResultFiles(KadenceModel):
+    trials: str
+    metrics: str
+    model_card: str
+    progress: str
+    spec: str
+
+
+class TrainResult(KadenceModel):
+    """What the run produced: enough for the operator to register a ModelVersion."""
+
+    namespace: str
+    run: str
+    attempt: int
+    model: str
+    task: str
+    metric: str
+    direction: str
+    best: BestTrial
+    metrics: dict[str, float] = Field(description="Hold-out metrics of the refitted winner.")
+    trials: TrialsSummary
+    stopped_by: str
+    artifact: Artifact
+    signature: Signature
+    lineage: Lineage
+    files: ResultFiles
+    started_at: str
+    finished_at: str
+    duration_seconds: float
+
+
+class Progress(KadenceModel):
+    """Written every few trials so the operator can show progress while the Job runs."""
+
+    done: int
+    total: int
+    pruned: int = 0
+    failed: int = 0
+    best_score: float | None = None
+    best_family: str | None = None
+    phase: str = "Searching"  # Loading, Searching, Refitting, Writing, Succeeded
+    updated_at: str

@@ -1,0 +1,420 @@
+"""The training workload's work: resolve the data, search, refit, evaluate, write.
+
+Imported by `kadence.workloads.train.run` only (it pulls in pandas, scikit-learn,
+Optuna and skops). Reads and writes object storage only.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..api.modelversion import Artifact, Lineage, Signature, SignatureColumn
+from ..api.trainingrun import TrialsSummary
+from ..domain.training import artifact as artifacts
+from ..domain.training import families as fam
+from ..domain.training.evaluation import classification_details, holdout_metrics, residual_summary
+from ..domain.training.metrics import direction, make_metric_scorer
+from ..domain.training.preprocessing import ColumnSpec, feature_preprocessor, raw_preprocessor
+from ..domain.training.search import (
+    COMPLETE,
+    FAILED,
+    PRUNED,
+    Fold,
+    SearchResult,
+    SearchSettings,
+    TrialRecord,
+    run_search,
+)
+from ..storage import ObjectStore
+from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask, parse_duration
+
+
+class TrainingError(RuntimeError):
+    """The run cannot succeed with this spec and data; the message says why."""
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def library_versions() -> dict[str, str]:
+    import optuna
+    import sklearn
+    import skops
+
+    return {
+        "kadence": __version__,
+        "scikit-learn": sklearn.__version__,
+        "optuna": optuna.__version__,
+        "skops": skops.__version__,
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+    }
+
+
+def available_cpus() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------- data
+
+
+def infer_column_type(series: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(series):
+        return "bool"
+    if pd.api.types.is_integer_dtype(series):
+        return "int"
+    if pd.api.types.is_float_dtype(series):
+        return "float"
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "datetime"
+    return "category"
+
+
+@dataclass
+class TrainingData:
+    X: pd.DataFrame  # what the search trains on (raw columns, or features)
+    y: pd.Series
+    signature_inputs: list[SignatureColumn]  # the raw columns the artifact expects
+    raw_columns: list[ColumnSpec] | None  # Dataset route: how to preprocess
+    transformer: Any | None  # FeatureSet route: the fitted FeatureSet transformer
+
+
+def read_parquet(store: ObjectStore, uri: str) -> pd.DataFrame:
+    try:
+        data = store.get_bytes(store.key_of(uri))
+    except FileNotFoundError:
+        raise TrainingError(f"the training data {uri} does not exist") from None
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def _target(frame: pd.DataFrame, task: TrainTask) -> pd.Series:
+    target = task.input.target
+    if target not in frame.columns:
+        raise TrainingError(f"the target column {target!r} is not in {task.input.data_uri} "
+                            f"(columns: {', '.join(map(str, frame.columns))})")
+    y = frame[target]
+    if y.isna().any():
+        raise TrainingError(f"the target column {target!r} has {int(y.isna().sum())} missing values")
+    if task.spec.task == "regression" and not pd.api.types.is_numeric_dtype(y):
+        raise TrainingError(f"regression needs a numeric target; {target!r} is {y.dtype}")
+    return y
+
+
+def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
+    frame = read_parquet(store, task.input.data_uri)
+    y = _target(frame, task)
+    excluded = {task.input.target, task.input.entity_column}
+    if task.input.kind == "Dataset":
+        if task.input.columns:
+            declared = [c for c in task.input.columns if c.name not in excluded]
+            missing = [c.name for c in declared if c.name not in frame.columns]
+            if missing:
+                raise TrainingError(f"columns of the schema missing from the data: {', '.join(missing)}")
+            inputs = declared
+        else:
+            inputs = [SignatureColumn(name=str(c), type=infer_column_type(frame[c]))
+                      for c in frame.columns if c not in excluded]
+        raw = [ColumnSpec(c.name, c.type) for c in inputs]
+        return TrainingData(frame[[c.name for c in inputs]], y, inputs, raw, None)
+
+    # FeatureSet: train on the materialized features; the artifact starts with the
+    # FeatureSet's own fitted transformer, so serving computes the same features.
+    transformer_bytes = store.get_bytes(store.key_of(task.input.transformer_uri))
+    try:
+        transformer = artifacts.loads(transformer_bytes, expected_sha256=task.input.transformer_sha256)
+    except (artifacts.UntrustedArtifact, artifacts.ArtifactIntegrityError) as error:
+        raise TrainingError(f"the FeatureSet transformer {task.input.transformer_uri} was refused: {error}") from error
+    feature_columns = task.input.feature_columns or [c for c in frame.columns if c not in excluded]
+    missing = [c for c in feature_columns if c not in frame.columns]
+    if missing:
+        raise TrainingError(f"feature columns missing from {task.input.data_uri}: {', '.join(missing)}")
+    X = frame[feature_columns]
+    non_numeric = [c for c in feature_columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+    if non_numeric:
+        raise TrainingError(f"FeatureSet features must be numeric; these are not: {', '.join(non_numeric)}")
+    if task.input.columns:
+        inputs = list(task.input.columns)
+    else:
+        names = getattr(transformer, "feature_names_in_", None)
+        if names is None:
+            raise TrainingError("the FeatureSet input lists no raw columns and the transformer does not name its inputs")
+        inputs = [SignatureColumn(name=str(n), type="float") for n in names]
+    return TrainingData(X.astype(float), y, inputs, None, transformer)
+
+
+# ---------------------------------------------------------------- pipeline
+
+
+def make_preprocessor(data: TrainingData):
+    if data.raw_columns is not None:
+        return raw_preprocessor(data.raw_columns)
+    return feature_preprocessor(bool(data.X.isna().any().any()))
+
+
+def fit_transform(preprocessor, X_train, X_other):
+    if preprocessor is None:
+        return np.asarray(X_train, dtype=float), np.asarray(X_other, dtype=float)
+    from sklearn.base import clone
+
+    fitted = clone(preprocessor).fit(X_train)
+    return fitted.transform(X_train), fitted.transform(X_other)
+
+
+def split(data: TrainingData, task: TrainTask):
+    from sklearn.model_selection import train_test_split
+
+    spec = task.spec
+    stratify = None
+    if spec.task == "classification":
+        counts = data.y.value_counts()
+        if len(counts) < 2:
+            raise TrainingError(f"classification needs at least two classes; the target has only {list(counts.index)}")
+        if spec.split.stratify:
+            stratify = data.y
+        smallest = int(counts.min())
+        needed = spec.cv_folds + 1
+        if smallest < needed:
+            raise TrainingError(
+                f"the class {counts.idxmin()!r} has {smallest} rows; {spec.cv_folds}-fold cross-validation "
+                f"plus a hold-out needs at least {needed} rows of every class")
+    if len(data.y) < 2 * spec.cv_folds:
+        raise TrainingError(f"{len(data.y)} rows are too few for {spec.cv_folds}-fold cross-validation")
+    return train_test_split(data.X, data.y, test_size=spec.split.test_fraction, stratify=stratify,
+                            random_state=spec.split.seed)
+
+
+def make_folds(preprocessor, X_train, y_train, task: TrainTask) -> list[Fold]:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    spec = task.spec
+    if spec.task == "classification":
+        splitter = StratifiedKFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
+    else:
+        splitter = KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
+    folds = []
+    y_values = np.asarray(y_train)
+    for train_index, valid_index in splitter.split(X_train, y_values):
+        Xt, Xv = fit_transform(preprocessor, X_train.iloc[train_index], X_train.iloc[valid_index])
+        folds.append(Fold(Xt, y_values[train_index], Xv, y_values[valid_index]))
+    return folds
+
+
+def resolve_spaces(task: TrainTask, n_classes: int, training_rows: int) -> tuple[dict, list[str]]:
+    spec = task.spec
+    metric = spec.objective.metric
+    if spec.search.families:
+        spaces = {}
+        for entry in spec.search.families:
+            try:
+                fam.check_family_fits(entry.name, spec.task, metric, n_classes)
+                spaces[entry.name] = fam.resolve_space(entry.name, spec.task, entry.space)
+            except fam.FamilyError as error:
+                raise TrainingError(str(error)) from error
+        return spaces, []
+    chosen, left_out = fam.default_families(spec.task, metric, n_classes, training_rows)
+    return {name: fam.resolve_space(name, spec.task) for name in chosen}, left_out
+
+
+def assemble_pipeline(data: TrainingData, fitted_preprocessor, fitted_estimator):
+    from sklearn.pipeline import Pipeline
+
+    steps = []
+    if data.transformer is not None:
+        steps.append(("features", data.transformer))
+    if fitted_preprocessor is not None:
+        steps.append(("preprocess", fitted_preprocessor))
+    steps.append(("model", fitted_estimator))
+    return Pipeline(steps)
+
+
+# ---------------------------------------------------------------- the run
+
+
+def _trial_line(record: TrialRecord, result: SearchResult, metric: str) -> str:
+    params = json.dumps(record.params, sort_keys=True, default=str)
+    score = "-" if record.score is None else f"{record.score:.6f}"
+    best = "-" if result.best is None else f"{result.best.score:.6f}"
+    line = (f"trial {record.number + 1}/{result.planned} family={record.family} params={params} "
+            f"cv_{metric}={score} folds={len(record.fold_scores)} duration={record.duration_s:.2f}s "
+            f"state={record.state} best={best}")
+    if record.error:
+        line += f" error={record.error!r}"
+    return line
+
+
+class ProgressWriter:
+    """Writes progress.json every `every` trials and at least every `seconds`."""
+
+    def __init__(self, store: ObjectStore, key: str, every: int, seconds: float = 5.0):
+        self.store, self.key, self.every, self.seconds = store, key, max(1, every), seconds
+        self.last_write = 0.0
+
+    def write(self, progress: Progress) -> None:
+        self.store.put_bytes(self.key, json.dumps(progress.wire()).encode(), "application/json")
+        self.last_write = time.monotonic()
+
+    def maybe_write(self, result: SearchResult) -> None:
+        done = len(result.trials)
+        if done % self.every == 0 or time.monotonic() - self.last_write >= self.seconds:
+            self.write(progress_of(result, "Searching"))
+
+
+def progress_of(result: SearchResult, phase: str) -> Progress:
+    states = [t.state for t in result.trials]
+    return Progress(
+        done=len(result.trials), total=result.planned, pruned=states.count(PRUNED), failed=states.count(FAILED),
+        best_score=None if result.best is None else result.best.score,
+        best_family=None if result.best is None else result.best.family,
+        phase=phase, updated_at=now_rfc3339(),
+    )
+
+
+def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = print) -> TrainResult:
+    started_at, began = now_rfc3339(), time.monotonic()
+    spec = task.spec
+    metric = spec.objective.metric
+    prefix = task.prefix
+    keys = {name: prefix + name for name in ("trials.json", "metrics.json", "model_card.html", "progress.json",
+                                              "spec.json", "result.json")}
+    store.put_bytes(keys["spec.json"], json.dumps(task.wire(), indent=2, sort_keys=True).encode(), "application/json")
+    progress = ProgressWriter(store, keys["progress.json"], every=max(1, min(5, spec.search.max_trials // 20)))
+    progress.write(Progress(done=0, total=spec.search.max_trials, phase="Loading", updated_at=now_rfc3339()))
+
+    data = load_training_data(store, task)
+    log(f"loaded {task.input.kind} {task.input.name} version {task.input.version}: "
+        f"{len(data.X)} rows, {data.X.shape[1]} {'features' if data.transformer is not None else 'columns'}")
+    X_train, X_test, y_train, y_test = split(data, task)
+    classes = sorted(pd.unique(data.y).tolist()) if spec.task == "classification" else None
+    n_classes = len(classes) if classes else 0
+    spaces, left_out = resolve_spaces(task, n_classes, len(X_train))
+    if left_out:
+        log(f"families left out of the default list: {'; '.join(left_out)}")
+    if not spaces:
+        raise TrainingError(f"no model family fits the task {spec.task} with the metric {metric}")
+    preprocessor = make_preprocessor(data)
+    folds = make_folds(preprocessor, X_train, y_train, task)
+    parallelism = spec.search.parallelism
+    settings = SearchSettings(
+        task=spec.task, metric=metric, strategy=spec.search.strategy, spaces=spaces,
+        max_trials=spec.search.max_trials, seed=spec.split.seed,
+        timeout_s=parse_duration(spec.search.timeout) if spec.search.timeout else None,
+        parallelism=parallelism, pruning=spec.search.pruning,
+        threads_per_trial=max(1, available_cpus() // parallelism),
+        scale=data.transformer is not None, n_classes=max(n_classes, 2),
+    )
+    log(f"search: strategy={settings.strategy} families={','.join(spaces)} maxTrials={settings.max_trials} "
+        f"cvFolds={spec.cv_folds} metric={metric} ({direction(metric)}) seed={settings.seed} "
+        f"parallelism={parallelism} train={len(X_train)} holdout={len(X_test)}")
+    scorer = make_metric_scorer(metric, classes)
+
+    def on_trial(record: TrialRecord, result: SearchResult) -> None:
+        log(_trial_line(record, result, metric))
+        progress.maybe_write(result)
+
+    from ..domain.training.search import SearchError
+
+    try:
+        search = run_search(settings, folds, scorer, on_trial=on_trial)
+    except SearchError as error:
+        raise TrainingError(str(error)) from error
+    best = search.best
+    log(f"best: trial {best.number + 1} family={best.family} cv_{metric}={best.score:.6f} "
+        f"({search.counts.get(COMPLETE, 0)} complete, {search.counts.get(PRUNED, 0)} pruned, "
+        f"{search.counts.get(FAILED, 0)} failed, stopped by {search.stopped_by})")
+    progress.write(progress_of(search, "Refitting"))
+
+    # Refit the winner on the whole training split, evaluate on the hold-out.
+    from sklearn.base import clone
+
+    fitted_preprocessor = None if preprocessor is None else clone(preprocessor).fit(X_train)
+    transform = (lambda X: np.asarray(X, dtype=float)) if fitted_preprocessor is None else fitted_preprocessor.transform
+    estimator = fam.build_estimator(best.family, spec.task, best.params, metric=metric, seed=settings.seed,
+                                    threads=available_cpus(), scale=settings.scale, n_classes=settings.n_classes)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator.fit(transform(X_train), np.asarray(y_train))
+    X_test_model = transform(X_test)
+    metrics = holdout_metrics(estimator, X_test_model, np.asarray(y_test), spec.task, classes)
+    y_pred = estimator.predict(X_test_model)
+    details = (classification_details(np.asarray(y_test), y_pred, classes) if spec.task == "classification"
+               else {"residuals": residual_summary(np.asarray(y_test), y_pred)})
+    log("holdout: " + " ".join(f"{k}={v:.6f}" for k, v in sorted(metrics.items())))
+
+    pipeline = assemble_pipeline(data, fitted_preprocessor, estimator)
+    progress.write(progress_of(search, "Writing"))
+    model_bytes = artifacts.dumps(pipeline)
+    sha = artifacts.sha256_hex(model_bytes)
+    # Write-once and content-addressed: a retried attempt never replaces a model.
+    model_uri = store.put_once(f"{prefix}artifacts/{sha}/{artifacts.ARTIFACT_FILENAME}", model_bytes)
+    # A model that will not load again is no model: check the round trip now.
+    reloaded = artifacts.loads(store.get_bytes(store.key_of(model_uri)), expected_sha256=sha)
+    sample = X_test.iloc[:50]
+    # On a FeatureSet the sample already holds features: skip the transformer step.
+    skip = 1 if data.transformer is not None else 0
+    if not np.array_equal(np.asarray(reloaded[skip:].predict(sample)), np.asarray(pipeline[skip:].predict(sample))):
+        raise TrainingError("the stored artifact predicts differently from the trained pipeline")
+
+    trials_doc = {"metric": metric, "direction": search.direction, "strategy": settings.strategy,
+                  "planned": search.planned, "stoppedBy": search.stopped_by,
+                  "trials": [t.as_dict() for t in search.trials]}
+    store.put_bytes(keys["trials.json"], json.dumps(trials_doc, indent=2, default=str).encode(), "application/json")
+    metrics_doc = {"metric": metric, "direction": search.direction, "cvScore": best.score, "holdout": metrics, **details,
+                   "rows": {"train": int(len(X_train)), "holdout": int(len(X_test))}}
+    store.put_bytes(keys["metrics.json"], json.dumps(metrics_doc, indent=2).encode(), "application/json")
+
+    signature = Signature(
+        inputs=data.signature_inputs,
+        outputs=[SignatureColumn(name="prediction", type="category" if classes else "float")],
+        classes=[str(c) for c in classes] if classes else None,
+    )
+    lineage = Lineage(
+        training_run=task.run,
+        dataset=task.input.name if task.input.kind == "Dataset" else task.input.dataset,
+        dataset_version=task.input.version if task.input.kind == "Dataset" else task.input.dataset_version,
+        feature_set=task.input.name if task.input.kind == "FeatureSet" else None,
+        feature_set_version=task.input.version if task.input.kind == "FeatureSet" else None,
+        seed=settings.seed,
+        image=os.environ.get("KADENCE_IMAGE") or None,
+        libraries=library_versions(),
+    )
+    from .model_card import render_model_card
+
+    card = render_model_card(task, search, metrics, details, signature, lineage, sha)
+    store.put_bytes(keys["model_card.html"], card.encode(), "text/html; charset=utf-8")
+
+    result = TrainResult(
+        namespace=task.namespace, run=task.run, attempt=task.attempt, model=spec.model, task=spec.task,
+        metric=metric, direction=search.direction,
+        best=BestTrial(number=best.number, family=best.family, params=best.params, cv_score=best.score,
+                       fold_scores=best.fold_scores),
+        metrics=metrics,
+        trials=TrialsSummary(done=len(search.trials), total=search.planned,
+                             pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),
+        stopped_by=search.stopped_by,
+        artifact=Artifact(uri=model_uri, sha256=sha, format=artifacts.ARTIFACT_FORMAT),
+        signature=signature, lineage=lineage,
+        files=ResultFiles(trials=store.uri(keys["trials.json"]), metrics=store.uri(keys["metrics.json"]),
+                          model_card=store.uri(keys["model_card.html"]), progress=store.uri(keys["progress.json"]),
+                          spec=store.uri(keys["spec.json"])),
+        started_at=started_at, finished_at=now_rfc3339(), duration_seconds=round(time.monotonic() - began, 3),
+    )
+    final = progress_of(search, "Succeeded")
+    progress.write(final)
+    store.put_bytes(keys["result.json"], json.dumps(result.wire(), indent=2).encode(), "application/json")
+    return result
