@@ -180,3 +180,28 @@ def sandbox_s3(tmp_path_factory) -> s3.S3Settings:
     record = s3.start(state_dir, settings)
     yield settings
     _stop(record, timeout=40)
+
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+def processes_with(marker: str) -> list[psutil.Process]:
+    """Live processes whose command line contains `marker` (tests tag pod commands with one)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and any(marker in part for part in proc.info["cmdline"] or []):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture
+def sandbox_namespace(kube, sandbox_node):
+    """A fresh namespace per test, deleted (with everything in it) afterwards."""
+    import uuid
+    name = "t-" + uuid.uuid4().hex[:8]
+    kube.create("v1", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    kube.delete("v1", "namespaces", None, name)

@@ -409,48 +409,53 @@ class PodWorker:
         await asyncio.sleep(probe.initial_delay)
         failures = 0
         while True:
-            if await self._probe_once(probe.spec, probe.timeout, env):
+            ok, _ = await self._probe_once(probe.spec, probe.timeout, env)
+            if ok:
                 return True
             failures += 1
             if failures >= probe.failure_threshold:
-                await self._kill_for_probe(run, "Startup")
+                await self._kill_for_probe(run, "Startup probe failed")
                 return False
             await asyncio.sleep(probe.period)
 
     async def _readiness(self, run: ContainerRun, probe: Probe, env: dict[str, str]) -> None:
         await asyncio.sleep(probe.initial_delay)
         successes = failures = 0
+        reported = None
         while True:
-            ok = await self._probe_once(probe.spec, probe.timeout, env)
+            ok, why = await self._probe_once(probe.spec, probe.timeout, env)
             successes, failures = (successes + 1, 0) if ok else (0, failures + 1)
+            if not ok and why != reported:  # once per distinct failure, not once per period
+                self.kubelet.event(self.pod, "Unhealthy", f"Readiness probe failed: {why}", "Warning")
+            reported = None if ok else why
             if ok and successes >= probe.success_threshold and not run.ready:
                 run.ready = True
                 self.changed()
             elif not ok and failures >= probe.failure_threshold and run.ready:
                 run.ready = False
                 self.changed()
-                self.kubelet.event(self.pod, "Unhealthy", "Readiness probe failed", "Warning")
             await asyncio.sleep(probe.period)
 
     async def _liveness(self, run: ContainerRun, probe: Probe, env: dict[str, str]) -> None:
         await asyncio.sleep(probe.initial_delay)
         failures = 0
         while True:
-            ok = await self._probe_once(probe.spec, probe.timeout, env)
+            ok, why = await self._probe_once(probe.spec, probe.timeout, env)
             failures = 0 if ok else failures + 1
             if failures >= probe.failure_threshold:
-                await self._kill_for_probe(run, "Liveness")
+                await self._kill_for_probe(run, f"Liveness probe failed: {why}")
                 return
             await asyncio.sleep(probe.period)
 
-    async def _kill_for_probe(self, run: ContainerRun, which: str) -> None:
-        self.kubelet.event(self.pod, "Unhealthy", f"{which} probe failed", "Warning")
-        self.kubelet.event(self.pod, "Killing", f"Container {run.name} failed {which.lower()} probe, "
+    async def _kill_for_probe(self, run: ContainerRun, why: str) -> None:
+        self.kubelet.event(self.pod, "Unhealthy", why, "Warning")
+        self.kubelet.event(self.pod, "Killing", f"Container {run.name} failed a probe ({why}), "
                                                 "will be restarted")
         if run.process is not None:
             await self._terminate_process(run.process, podspec.grace_period_seconds(self.pod))
 
-    async def _probe_once(self, spec: dict, timeout: float, env: dict[str, str]) -> bool:
+    async def _probe_once(self, spec: dict, timeout: float, env: dict[str, str]) -> tuple[bool, str]:
+        """(success, why it failed) for one HTTP GET, TCP or exec probe against the pod's port."""
         try:
             if "httpGet" in spec:
                 http = spec["httpGet"]
@@ -461,24 +466,28 @@ class PodWorker:
                 async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, ssl=False),
                                                  timeout=aiohttp.ClientTimeout(total=timeout)) as session:
                     async with session.get(url, headers=headers, allow_redirects=False) as resp:
-                        return 200 <= resp.status < 400
+                        ok = 200 <= resp.status < 400
+                        return ok, f"HTTP probe failed with statuscode: {resp.status}"
             if "tcpSocket" in spec or "grpc" in spec:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(podspec.POD_IP, self.port), timeout)
                 writer.close()
-                return True
+                return True, ""
             if "exec" in spec:
                 command = (spec["exec"] or {}).get("command") or []
                 proc = await asyncio.create_subprocess_exec(
                     *command, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
                     start_new_session=True)
                 try:
-                    return await asyncio.wait_for(proc.wait(), timeout) == 0
+                    code = await asyncio.wait_for(proc.wait(), timeout)
+                    return code == 0, f"command exited with {code}"
                 except asyncio.TimeoutError:
                     self._kill_group(proc.pid, signal.SIGKILL)
-                    return False
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return False
-        return True
+                    return False, f"command timed out after {timeout}s"
+        except asyncio.TimeoutError:
+            return False, f"timeout after {timeout}s"
+        except (aiohttp.ClientError, OSError) as exc:
+            return False, str(exc) or type(exc).__name__
+        return True, ""
 
     # ---- stopping -----------------------------------------------------------------------
 

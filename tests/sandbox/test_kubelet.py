@@ -1,0 +1,201 @@
+"""The node against the real API server: Jobs, Deployments and pods run as local processes."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+
+import psutil
+import pytest
+
+from kadence.sandbox.kubelet.podspec import PORT_ANNOTATION
+
+from .conftest import PROGRAMS, process_alive, processes_with, wait_for
+
+pytestmark = pytest.mark.sandbox
+
+
+def job_body(name: str, command: list[str], backoff_limit: int = 6, **spec) -> dict:
+    return {
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+        "spec": {"backoffLimit": backoff_limit, **spec, "template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "main", "image": "kadence:test", "command": command}]}}},
+    }
+
+
+def deployment_body(name: str, replicas: int, command: list[str], **container) -> dict:
+    return {
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                 "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                 "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [
+                     {"name": "main", "image": "kadence:test", "command": command, **container}]}}},
+    }
+
+
+def condition(obj: dict | None, kind: str) -> dict | None:
+    for c in ((obj or {}).get("status") or {}).get("conditions") or []:
+        if c["type"] == kind and c["status"] == "True":
+            return c
+    return None
+
+
+def pid_of(pod: dict) -> int | None:
+    for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        if "running" in (status.get("state") or {}) and status.get("containerID", "").startswith("sandbox://"):
+            return int(status["containerID"].removeprefix("sandbox://"))
+    return None
+
+
+def server_command(marker: str) -> list[str]:
+    return [sys.executable, str(PROGRAMS / "pod_server.py"), f"--marker={marker}"]
+
+
+def test_a_failing_job_is_retried_up_to_its_backoff_limit_and_fails_with_its_logs_kept(kube, kubectl,
+                                                                                        sandbox_namespace):
+    ns = sandbox_namespace
+    kube.create("batch/v1", "jobs", ns, job_body("fails", ["sh", "-c", "echo attempt $HOSTNAME; exit 3"],
+                                                 backoff_limit=2))
+    job = wait_for(lambda: condition(kube.get("batch/v1", "jobs", ns, "fails"), "Failed") and
+                   kube.get("batch/v1", "jobs", ns, "fails"), message="the Job to fail")
+    assert condition(job, "Failed")["reason"] == "BackoffLimitExceeded"
+    assert condition(job, "FailureTarget")["reason"] == "BackoffLimitExceeded"
+    assert job["status"]["failed"] == 3 and job["status"]["active"] == 0
+    pods = kube.pods_of(ns, "job-name=fails")
+    assert len(pods) == 3, "one pod per attempt: the first and two retries"
+    for pod in pods:
+        assert pod["status"]["phase"] == "Failed"
+        assert pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
+        logs = kubectl("logs", "-n", ns, pod["metadata"]["name"]).stdout
+        assert logs.strip() == f"attempt {pod['metadata']['name']}"
+
+
+def test_a_succeeding_job_completes_and_kubectl_logs_shows_its_resolved_environment(kube, kubectl,
+                                                                                     sandbox_namespace):
+    ns = sandbox_namespace
+    kube.create("v1", "configmaps", ns, {"metadata": {"name": "settings"}, "data": {"greeting": "hello"}})
+    kube.create("v1", "secrets", ns, {"metadata": {"name": "creds"}, "data": {"token": "czNjcjN0"}})
+    body = job_body("says", ["sh", "-c", "echo $GREETING $TOKEN $POD_NAMESPACE port=$PORT; pwd"])
+    body["spec"]["template"]["spec"]["containers"][0]["env"] = [
+        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+        {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+    ]
+    kube.create("batch/v1", "jobs", ns, body)
+    job = wait_for(lambda: condition(kube.get("batch/v1", "jobs", ns, "says"), "Complete") and
+                   kube.get("batch/v1", "jobs", ns, "says"), message="the Job to complete")
+    assert job["status"]["succeeded"] == 1 and job["status"].get("completionTime")
+    assert condition(job, "SuccessCriteriaMet")
+    [pod] = kube.pods_of(ns, "job-name=says")
+    port = pod["metadata"]["annotations"][PORT_ANNOTATION]
+    first_line, workdir = kubectl("logs", "-n", ns, "job/says").stdout.splitlines()
+    assert first_line == f"hello s3cr3t {ns} port={port}"
+    assert workdir.endswith(f"/pods/{ns}/{pod['metadata']['name']}"), "a per-pod scratch working directory"
+
+
+def test_a_deployment_whose_pod_crashes_is_restarted_with_its_previous_logs_kept(kube, kubectl,
+                                                                                 sandbox_namespace):
+    ns = sandbox_namespace
+    kube.create("apps/v1", "deployments", ns,
+                deployment_body("crashy", 1, ["sh", "-c", "echo run; sleep 0.2; exit 1"]))
+
+    def restarted_twice():
+        pods = kube.pods_of(ns, "app=crashy")
+        if pods and pods[0]["status"].get("containerStatuses") and \
+                pods[0]["status"]["containerStatuses"][0]["restartCount"] >= 2:
+            return pods[0]
+    pod = wait_for(restarted_twice, message="two restarts")
+    status = pod["status"]["containerStatuses"][0]
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert pod["status"]["phase"] == "Running", "a crash-looping pod stays Running, as on a cluster"
+    assert kubectl("logs", "-n", ns, pod["metadata"]["name"], "--previous").stdout.strip() == "run"
+
+
+def test_scaling_a_deployment_changes_how_many_processes_run(kube, sandbox_namespace):
+    ns, marker = sandbox_namespace, f"scale-{uuid.uuid4().hex[:8]}"
+    kube.create("apps/v1", "deployments", ns, deployment_body(
+        "scaled", 1, server_command(marker), readinessProbe={"httpGet": {"path": "/ready", "port": 8080},
+                                                             "periodSeconds": 1}))
+    wait_for(lambda: len(processes_with(marker)) == 1, message="one process")
+    kube.patch("apps/v1", "deployments", ns, "scaled", {"spec": {"replicas": 3}})
+    wait_for(lambda: len(processes_with(marker)) == 3, message="three processes")
+    deployment = wait_for(lambda: (d := kube.get("apps/v1", "deployments", ns, "scaled"))["status"].get(
+        "readyReplicas") == 3 and d, message="three ready replicas")
+    assert deployment["status"]["availableReplicas"] == 3
+    kube.patch("apps/v1", "deployments", ns, "scaled", {"spec": {"replicas": 1}})
+    wait_for(lambda: len(processes_with(marker)) == 1, message="back to one process")
+    wait_for(lambda: len(kube.pods_of(ns, "app=scaled")) == 1, message="back to one pod")
+
+
+def test_a_template_change_rolls_every_pod_onto_a_new_replicaset(kube, kubectl, sandbox_namespace):
+    ns, marker = sandbox_namespace, f"roll-{uuid.uuid4().hex[:8]}"
+    kube.create("apps/v1", "deployments", ns, deployment_body("rolled", 2, server_command(marker)))
+    kubectl("rollout", "status", "-n", ns, "deployment/rolled", "--timeout=60s")
+    before = {p["metadata"]["name"] for p in kube.pods_of(ns, "app=rolled")}
+    kube.patch("apps/v1", "deployments", ns, "rolled", {"spec": {"template": {"spec": {"containers": [
+        {"name": "main", "image": "kadence:test", "command": server_command(marker),
+         "env": [{"name": "COLOR", "value": "blue"}]}]}}}})
+    kubectl("rollout", "status", "-n", ns, "deployment/rolled", "--timeout=60s")
+    wait_for(lambda: len(kube.pods_of(ns, "app=rolled")) == 2, message="old pods gone")
+    after = kube.pods_of(ns, "app=rolled")
+    assert not before & {p["metadata"]["name"] for p in after}
+    assert all(p["spec"]["containers"][0].get("env") == [{"name": "COLOR", "value": "blue"}] for p in after)
+    sets = kube.list("apps/v1", "replicasets", ns)
+    assert sorted(rs["spec"]["replicas"] for rs in sets) == [0, 2]
+    deployment = kube.get("apps/v1", "deployments", ns, "rolled")
+    assert deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+    assert deployment["status"]["updatedReplicas"] == 2
+    assert deployment["status"]["observedGeneration"] == deployment["metadata"]["generation"]
+    assert wait_for(lambda: len(processes_with(marker)) == 2, message="two processes")
+
+
+def test_deleting_a_deployment_stops_its_processes(kube, sandbox_namespace):
+    ns, marker = sandbox_namespace, f"del-{uuid.uuid4().hex[:8]}"
+    kube.create("apps/v1", "deployments", ns, deployment_body("doomed", 2, server_command(marker)))
+    pods = wait_for(lambda: (ps := kube.pods_of(ns, "app=doomed")) and len(ps) == 2 and all(map(pid_of, ps))
+                    and ps, message="two running pods")
+    pids = [pid_of(p) for p in pods]
+    assert all(process_alive(pid) for pid in pids)
+    kube.delete("apps/v1", "deployments", ns, "doomed", propagationPolicy="Background")
+    wait_for(lambda: not any(process_alive(pid) for pid in pids), message="the processes to stop")
+    wait_for(lambda: not kube.pods_of(ns, "app=doomed"), message="the pods to be removed")
+    assert not processes_with(marker)
+
+
+def test_a_deleted_pod_gets_sigterm_and_time_to_clean_up(kube, sandbox_namespace, tmp_path):
+    ns = sandbox_namespace
+    flag = tmp_path / "terminated"
+    script = f"trap 'echo bye > {flag}; exit 0' TERM; echo up; while true; do sleep 0.1; done"
+    kube.create("v1", "pods", ns, {"metadata": {"name": "graceful"}, "spec": {
+        "terminationGracePeriodSeconds": 20,
+        "containers": [{"name": "main", "image": "kadence:test", "command": ["sh", "-c", script]}]}})
+    pod = wait_for(lambda: pid_of(p := kube.get("v1", "pods", ns, "graceful") or {}) and p, message="running")
+    assert pod["spec"]["nodeName"] == "kadence-sandbox"
+    pid = pid_of(pod)
+    kube.delete("v1", "pods", ns, "graceful")
+    wait_for(lambda: kube.get("v1", "pods", ns, "graceful") is None, message="the pod to be removed")
+    assert flag.read_text().strip() == "bye"
+    assert not process_alive(pid)
+
+
+def test_a_failing_readiness_probe_keeps_the_pod_unready(kube, sandbox_namespace, tmp_path):
+    ns = sandbox_namespace
+    flag = tmp_path / "not-ready"
+    flag.write_text("")
+    kube.create("v1", "pods", ns, {"metadata": {"name": "probed"}, "spec": {"containers": [{
+        "name": "main", "image": "kadence:test", "command": server_command("probe"),
+        "env": [{"name": "NOT_READY_FLAG", "value": str(flag)}],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1}}]}})
+
+    def ready(pod):
+        return (pod.get("status") or {}).get("containerStatuses", [{}])[0].get("ready")
+    wait_for(lambda: pid_of(kube.get("v1", "pods", ns, "probed")), message="running")
+    wait_for(lambda: [e for e in kube.list("v1", "events", ns)
+                      if e["reason"] == "Unhealthy" and "statuscode: 503" in e["message"]],
+             message="a readiness probe answered 503")
+    assert not ready(kube.get("v1", "pods", ns, "probed"))
+    flag.unlink()
+    pod = wait_for(lambda: ready(p := kube.get("v1", "pods", ns, "probed")) and p, message="ready")
+    assert condition(pod, "Ready") and condition(pod, "ContainersReady")
+    assert psutil.pid_exists(pid_of(pod))
