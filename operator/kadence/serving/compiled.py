@@ -42,12 +42,12 @@ def _options(pipeline) -> dict:
     return {id(_final_estimator(pipeline)): {"zipmap": False}} if _is_classifier(pipeline) else {}
 
 
-def _tensor_type_for(series):
-    from skl2onnx.common.data_types import BooleanTensorType, DoubleTensorType, Int64TensorType, StringTensorType
+def _tensor_type_for(series, float_type):
+    from skl2onnx.common.data_types import BooleanTensorType, Int64TensorType, StringTensorType
 
     kind = series.dtype.kind
     if kind == "f":
-        return DoubleTensorType([None, 1])
+        return float_type([None, 1])
     if kind in "iu":
         return Int64TensorType([None, 1])
     if kind == "b":
@@ -71,76 +71,76 @@ def _with_metadata(onnx_model, scope: str, inputs: str, columns: list[str]) -> b
     return onnx_model.SerializeToString()
 
 
-def _runs(onnx_bytes: bytes, pipeline, X_sample) -> bytes:
-    """The bytes, once ONNX Runtime has loaded them and run a few rows (conversion alone can
-    succeed with a graph the runtime refuses, e.g. mixed float/double concatenation)."""
-    model = CompiledModel(onnx_bytes, pipeline)
-    sample = X_sample[:3]
-    model.run(_columns_of(sample, model.columns), sample)
-    return onnx_bytes
-
-
-def compile_pipeline(pipeline, X_sample) -> bytes:
-    """ONNX bytes for `pipeline`, trying raw-column inputs, then one matrix, then the estimator only."""
+def candidate_graphs(pipeline, X_sample):
+    """(description, thunk making ONNX bytes) for each way to compile `pipeline`, most complete first:
+    raw columns in, one numeric matrix in, or the estimator alone after the scikit-learn transformer.
+    Each comes in float64 and float32 inputs: scikit-learn's trees compare in float32, so for them
+    the float32 graph is the exact one, for linear models the float64 one."""
     import pandas as pd
-    from skl2onnx.common.data_types import DoubleTensorType
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
 
     options = _options(pipeline)
-    if isinstance(X_sample, pd.DataFrame):
-        columns = [str(c) for c in X_sample.columns]
-    else:
-        columns = [f"x{i}" for i in range(np.asarray(X_sample).shape[1])]
+    is_frame = isinstance(X_sample, pd.DataFrame)
+    columns = [str(c) for c in X_sample.columns] if is_frame else [f"x{i}" for i in range(np.asarray(X_sample).shape[1])]
 
-    def per_column():
-        types = [(name, _tensor_type_for(X_sample[name])) for name in columns]
+    def per_column(float_type):
+        types = [(name, _tensor_type_for(X_sample[name], float_type)) for name in columns]
         return _with_metadata(_convert(pipeline, types, options), "pipeline", "columns", columns)
 
-    def one_matrix():
-        if isinstance(X_sample, pd.DataFrame) and not all(X_sample[c].dtype.kind in "fiub" for c in columns):
+    def one_matrix(float_type):
+        if is_frame and not all(X_sample[c].dtype.kind in "fiub" for c in columns):
             raise CompiledUnavailable("not all columns are numeric")
-        onx = _convert(pipeline, [("X", DoubleTensorType([None, len(columns)]))], options)
+        onx = _convert(pipeline, [("X", float_type([None, len(columns)]))], options)
         return _with_metadata(onx, "pipeline", "matrix", columns)
 
-    def estimator_only():
+    def estimator_only(float_type):
         steps = getattr(pipeline, "steps", None)
         if not steps or len(steps) < 2:
             raise CompiledUnavailable("not a pipeline with a transformer")
-        features = np.asarray(pipeline[:-1].transform(X_sample[:2]), dtype=np.float64)
-        onx = _convert(steps[-1][1], [("X", DoubleTensorType([None, features.shape[1]]))], options)
+        width = np.asarray(pipeline[:-1].transform(X_sample[:2])).shape[1]
+        onx = _convert(steps[-1][1], [("X", float_type([None, width]))], options)
         return _with_metadata(onx, "estimator", "matrix", columns)
 
-    attempts = [("one matrix input", one_matrix), ("estimator only", estimator_only)]
-    if isinstance(X_sample, pd.DataFrame):
-        attempts.insert(0, ("per-column inputs", per_column))
-    errors = []
-    for what, attempt in attempts:
-        try:
-            return _runs(attempt(), pipeline, X_sample)
-        except Exception as error:  # noqa: BLE001 - skl2onnx/onnxruntime raise many types
-            errors.append(f"{what}: {error}")
-    raise CompiledUnavailable("; ".join(errors))
+    shapes = [("one matrix input", one_matrix), ("estimator only", estimator_only)]
+    if is_frame:
+        shapes.insert(0, ("per-column inputs", per_column))
+    for what, make in shapes:
+        for label, float_type in (("float64", DoubleTensorType), ("float32", FloatTensorType)):
+            yield f"{what}, {label}", lambda make=make, float_type=float_type: make(float_type)
+
+
+def _difference(pipeline, model: "CompiledModel", X) -> float:
+    """Largest absolute difference from scikit-learn (inf when a classifier's label differs)."""
+    labels, probabilities = model.run(_columns_of(X, model.columns), X)
+    if _is_classifier(pipeline):
+        expected_labels = np.asarray(pipeline.predict(X))
+        if not np.array_equal(np.asarray(labels).astype(str), expected_labels.astype(str)):
+            return math.inf
+        if probabilities is None:
+            return 0.0
+        return float(np.max(np.abs(probabilities - pipeline.predict_proba(X)))) if len(X) else 0.0
+    expected = np.asarray(pipeline.predict(X), dtype=np.float64).ravel()
+    got = np.asarray(labels, dtype=np.float64).ravel()
+    return float(np.max(np.abs(got - expected))) if len(expected) else 0.0
 
 
 def verify_compiled(pipeline, X_holdout, tolerance: float = DEFAULT_TOLERANCE) -> tuple[bool, float, bytes | None]:
-    """(ok, max_abs_diff, onnx_bytes): ok when ONNX Runtime's outputs are within `tolerance`
-    of scikit-learn's on `X_holdout` (and, for classifiers, every label agrees).
-    max_abs_diff is inf and onnx_bytes None when the pipeline cannot be converted."""
-    try:
-        onnx_bytes = compile_pipeline(pipeline, X_holdout)
-        model = CompiledModel(onnx_bytes, pipeline)
-    except Exception:  # noqa: BLE001 - anything unconvertible simply stays on scikit-learn
-        return False, math.inf, None
-    columns = _columns_of(X_holdout, model.columns)
-    labels, probabilities = model.run(columns, X_holdout)
-    if _is_classifier(pipeline):
-        expected_proba = pipeline.predict_proba(X_holdout)
-        expected_labels = pipeline.predict(X_holdout)
-        diff = float(np.max(np.abs(probabilities - expected_proba))) if len(expected_proba) else 0.0
-        labels_agree = bool(np.array_equal(np.asarray(labels).astype(str), np.asarray(expected_labels).astype(str)))
-        return (diff <= tolerance and labels_agree), diff, onnx_bytes
-    expected = np.asarray(pipeline.predict(X_holdout), dtype=np.float64).ravel()
-    diff = float(np.max(np.abs(np.asarray(labels, dtype=np.float64).ravel() - expected))) if len(expected) else 0.0
-    return diff <= tolerance, diff, onnx_bytes
+    """(ok, max_abs_diff, onnx_bytes): ok when ONNX Runtime's outputs are within `tolerance` of
+    scikit-learn's on `X_holdout` and, for classifiers, every predicted label agrees (a label
+    disagreement counts as an infinite difference). The first graph within tolerance wins;
+    otherwise the closest one is returned with ok False. (False, inf, None) when nothing converts."""
+    best: tuple[float, bytes | None] = (math.inf, None)
+    for _what, make in candidate_graphs(pipeline, X_holdout):
+        try:
+            onnx_bytes = make()
+            difference = _difference(pipeline, CompiledModel(onnx_bytes, pipeline), X_holdout)
+        except Exception:  # noqa: BLE001 - skl2onnx/onnxruntime raise many types for unsupported parts
+            continue
+        if difference <= tolerance:
+            return True, difference, onnx_bytes
+        if best[1] is None or difference < best[0]:
+            best = (difference, onnx_bytes)
+    return False, best[0], best[1]
 
 
 def _columns_of(X, names: list[str]) -> dict[str, np.ndarray]:
@@ -175,6 +175,7 @@ class CompiledModel:
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
         self.input_types = {i.name: i.type for i in self.session.get_inputs()}
+        self._matrix_dtype = np.float32 if self.input_types.get("X") == "tensor(float)" else np.float64
         outputs = [o.name for o in self.session.get_outputs()]
         self.label_output = outputs[0]
         self.proba_output = outputs[1] if len(outputs) > 1 else None
@@ -182,15 +183,17 @@ class CompiledModel:
     def _feeds(self, columns: dict[str, np.ndarray], frame_factory) -> dict[str, np.ndarray]:
         if self.scope == "estimator":
             frame = frame_factory() if callable(frame_factory) else frame_factory
-            return {"X": np.asarray(self.prefix.transform(frame), dtype=np.float64)}
+            return {"X": np.asarray(self.prefix.transform(frame), dtype=self._matrix_dtype)}
         if self.input_mode == "matrix":
-            return {"X": np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in self.columns])}
+            return {"X": np.column_stack([np.asarray(columns[c], dtype=self._matrix_dtype) for c in self.columns])}
         feeds = {}
         for name in self.columns:
             kind = self.input_types[name]
             values = columns[name]
             if kind == "tensor(double)":
                 values = np.asarray(values, dtype=np.float64)
+            elif kind == "tensor(float)":
+                values = np.asarray(values, dtype=np.float32)
             elif kind == "tensor(int64)":
                 values = np.asarray(values, dtype=np.int64)
             elif kind == "tensor(bool)":
