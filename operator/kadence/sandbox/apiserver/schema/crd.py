@@ -339,7 +339,10 @@ def _validate_default(schema: Schema, field: str) -> list[Cause]:
     found = [causes.invalid(f"{field}.default", default, "must not have unknown fields")
              for _ in unknown[:1]]
     for cause in values.validate(default, {k: v for k, v in schema.items() if k != "default"},
-                                 Path("default", f"{field}.default")):
+                                 Path()):
+        # The default is validated as a document of its own, its errors under `.default`.
+        inner = cause["field"]
+        cause["field"] = f"{field}.default" if inner == causes.NO_FIELD else f"{field}.default.{inner}"
         found.append(cause)
     return found
 

@@ -548,7 +548,7 @@ def _accepts_json(request: web.Request) -> bool:
 def _not_acceptable(request: web.Request) -> web.Response:
     body = {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": f"only the following media types are accepted: application/json",
+        "message": "only the following media types are accepted: application/json",
         "reason": "NotAcceptable", "code": 406,
     }
     return web.json_response(body, status=406)

@@ -62,10 +62,10 @@ def _prune_object(
     additional = schema.get("additionalProperties")
     preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
     for key in list(value):
+        if resource_root and key in _RESOURCE_ROOT_FIELDS:
+            continue  # metadata is pruned as ObjectMeta, whatever the schema says of it
         if key in properties:
             _prune(value[key], properties[key], path.child(key), unknown)
-        elif resource_root and key in _RESOURCE_ROOT_FIELDS:
-            continue
         elif isinstance(additional, dict):
             _prune(value[key], additional, path.key(key), unknown)
         elif additional is True or preserve:

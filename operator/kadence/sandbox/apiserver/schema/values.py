@@ -54,13 +54,9 @@ def _type_matches(value: Any, types: list[str]) -> bool:
     return actual == "integer" and "number" in types
 
 
-def _name(path: Path) -> str:
-    return path.openapi
-
-
 def _in_body(path: Path, text: str) -> str:
-    """kube-openapi's message, with or without the `in body` part (none at the root)."""
-    return f"{path.openapi} in body {text}" if path.openapi else f"{text}"
+    """kube-openapi's message: `<name> in body <text>` (Go leaves the blank name empty)."""
+    return f"{path.openapi} in body {text}"
 
 
 def validate(value: Any, schema: Schema, path: Path) -> list[Cause]:
@@ -94,24 +90,24 @@ def validate(value: Any, schema: Schema, path: Path) -> list[Cause]:
 
 def _type_error(path: Path, expected: str, actual: str) -> Cause:
     message = _in_body(path, f"must be of type {expected}: {causes.go_quote(actual)}")
-    return causes.type_invalid(path.field, actual, message)
+    return causes.type_invalid(path.openapi, actual, message)
 
 
 def _string(value: str, schema: Schema, path: Path) -> list[Cause]:
     found = []
     length = len(value)
     if "maxLength" in schema and length > schema["maxLength"]:
-        found.append(causes.too_long(path.field, int(schema["maxLength"])))
+        found.append(causes.too_long(path.openapi, int(schema["maxLength"])))
     if "minLength" in schema and length < schema["minLength"]:
         message = _in_body(path, f"should be at least {int(schema['minLength'])} chars long")
-        found.append(causes.invalid(path.field, value, message))
+        found.append(causes.invalid(path.openapi, value, message))
     if "pattern" in schema and not compiled_pattern(schema["pattern"]).search(value):
         message = _in_body(path, f"should match '{schema['pattern']}'")
-        found.append(causes.invalid(path.field, value, message))
+        found.append(causes.invalid(path.openapi, value, message))
     format_name = schema.get("format")
     if format_name and not formats.check(format_name, value):
         message = _in_body(path, f"must be of type {format_name}: {causes.go_quote(value)}")
-        found.append(causes.type_invalid(path.field, value, message))
+        found.append(causes.type_invalid(path.openapi, value, message))
     return found
 
 
@@ -126,25 +122,25 @@ def _number(value: int | float, schema: Schema, path: Path) -> list[Cause]:
     factor = schema.get("multipleOf")
     if factor and (value / factor) != int(value / factor):
         message = _in_body(path, f"should be a multiple of {causes.go_float(float(factor))}")
-        found.append(causes.invalid(path.field, value, message))
+        found.append(causes.invalid(path.openapi, value, message))
     if "maximum" in schema:
         maximum = schema["maximum"]
         shown = causes.go_float(float(maximum))
         if schema.get("exclusiveMaximum") and value >= maximum:
             found.append(causes.invalid(
-                path.field, value, _in_body(path, f"should be less than {shown}")))
+                path.openapi, value, _in_body(path, f"should be less than {shown}")))
         elif value > maximum:
             found.append(causes.invalid(
-                path.field, value, _in_body(path, f"should be less than or equal to {shown}")))
+                path.openapi, value, _in_body(path, f"should be less than or equal to {shown}")))
     if "minimum" in schema:
         minimum = schema["minimum"]
         shown = causes.go_float(float(minimum))
         if schema.get("exclusiveMinimum") and value <= minimum:
             found.append(causes.invalid(
-                path.field, value, _in_body(path, f"should be greater than {shown}")))
+                path.openapi, value, _in_body(path, f"should be greater than {shown}")))
         elif value < minimum:
             found.append(causes.invalid(
-                path.field, value,
+                path.openapi, value,
                 _in_body(path, f"should be greater than or equal to {shown}")))
     return found
 
@@ -158,11 +154,11 @@ def _array(value: list[Any], schema: Schema, path: Path) -> list[Cause]:
     size = len(value)
     if "minItems" in schema and size < schema["minItems"]:
         message = _in_body(path, f"should have at least {int(schema['minItems'])} items")
-        found.append(causes.invalid(path.field, size, message))
+        found.append(causes.invalid(path.openapi, size, message))
     if "maxItems" in schema and size > schema["maxItems"]:
-        found.append(causes.too_many(path.field, size, int(schema["maxItems"])))
+        found.append(causes.too_many(path.openapi, size, int(schema["maxItems"])))
     if schema.get("uniqueItems") and _has_duplicates(value):
-        found.append(causes.invalid(path.field, "", _in_body(path, "shouldn't contain duplicates")))
+        found.append(causes.invalid(path.openapi, "", _in_body(path, "shouldn't contain duplicates")))
     return found
 
 
@@ -192,16 +188,16 @@ def _enum(value: Any, schema: Schema, path: Path) -> list[Cause]:
     if any(_canonical(option) == wanted for option in allowed):
         return []
     shown = "" if value is None else value
-    return [causes.not_supported(path.field, shown, allowed)]
+    return [causes.not_supported(path.openapi, shown, allowed)]
 
 
 def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
     count = len(value)
     if "minProperties" in schema and count < schema["minProperties"]:
         message = _in_body(path, f"should have at least {int(schema['minProperties'])} properties")
-        return [causes.invalid(path.field, count, message)]
+        return [causes.invalid(path.openapi, count, message)]
     if "maxProperties" in schema and count > schema["maxProperties"]:
-        return [causes.too_many(path.field, count, int(schema["maxProperties"]))]
+        return [causes.too_many(path.openapi, count, int(schema["maxProperties"]))]
     found = []
     properties = schema.get("properties") or {}
     additional = schema.get("additionalProperties")
@@ -209,11 +205,8 @@ def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
         if key in properties:
             continue
         if additional is False:
-            message = (
-                f"{path.openapi}.{key} in body is a forbidden property"
-                if path.openapi else f"{key} in body is a forbidden property"
-            )
-            found.append(causes.invalid(path.field, "", message))
+            message = f"{path.openapi}.{key} in body is a forbidden property"
+            found.append(causes.invalid(path.openapi, "", message))
         elif isinstance(additional, dict):
             found.extend(validate(item, additional, path.key(key)))
     for name, sub_schema in properties.items():
@@ -221,7 +214,7 @@ def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
             found.extend(validate(value[name], sub_schema, path.child(name)))
     for name in schema.get("required") or []:
         if name not in value:
-            found.append(causes.required(path.child(name).field))
+            found.append(causes.required(path.child(name).openapi))
     return found
 
 

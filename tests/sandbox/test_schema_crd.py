@@ -1,0 +1,337 @@
+"""The checks a CRD must pass before the API server accepts it (names, versions, structural
+schema, CEL rules that compile), and the project's own CRDs and examples against them."""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from kadence.sandbox.apiserver.schema import crd_with_defaults, validate_crd, validate_custom_resource
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE_CRD = Path(__file__).parent / "fixtures" / "schema" / "widgets-crd.yaml"
+
+
+def base_crd() -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.test.kadence.dev"},
+        "spec": {
+            "group": "test.kadence.dev", "scope": "Namespaced",
+            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                    "type": "object", "properties": {"size": {"type": "string"}}}}}}}],
+        },
+    }
+
+
+def spec_schema(crd: dict[str, Any]) -> dict[str, Any]:
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+
+def change(edit: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+    crd = base_crd()
+    edit(crd)
+    return crd
+
+
+SCHEMA = "spec.versions[0].schema.openAPIV3Schema"
+SPEC = SCHEMA + ".properties[spec]"
+
+
+def cause(reason: str, field: str, message: str) -> dict[str, str]:
+    return {"reason": reason, "field": field, "message": message}
+
+
+CASES = [
+    ("a_field_without_type_is_not_structural",
+     lambda c: spec_schema(c)["properties"].update(size={"description": "untyped"}),
+     [cause("FieldValueRequired", SPEC + ".properties[size].type",
+            "Required value: must not be empty for specified object fields")]),
+    ("array_items_without_type_are_not_structural",
+     lambda c: spec_schema(c)["properties"].update(tags={"type": "array", "items": {}}),
+     [cause("FieldValueRequired", SPEC + ".properties[tags].items.type",
+            "Required value: must not be empty for specified array items")]),
+    ("preserve_unknown_fields_and_int_or_string_need_no_type",
+     lambda c: spec_schema(c)["properties"].update(
+         free={"x-kubernetes-preserve-unknown-fields": True},
+         port={"x-kubernetes-int-or-string": True}), []),
+    ("a_ref_is_not_supported",
+     lambda c: spec_schema(c)["properties"].update(size={"type": "string", "$ref": "#/x"}),
+     [cause("FieldValueForbidden", SPEC + ".properties[size].$ref", "Forbidden: $ref is not supported")]),
+    ("unique_items_is_forbidden",
+     lambda c: spec_schema(c)["properties"].update(
+         tags={"type": "array", "uniqueItems": True, "items": {"type": "string"}}),
+     [cause("FieldValueForbidden", SPEC + ".properties[tags].uniqueItems",
+            "Forbidden: uniqueItems cannot be set to true since the runtime complexity becomes quadratic")]),
+    ("additional_properties_false_is_forbidden",
+     lambda c: spec_schema(c).update(additionalProperties=False),
+     [cause("FieldValueForbidden", SPEC + ".additionalProperties",
+            "Forbidden: additionalProperties cannot be set to false")]),
+    ("additional_properties_and_properties_together_are_forbidden",
+     lambda c: spec_schema(c).update(additionalProperties={"type": "string"}),
+     [cause("FieldValueForbidden", SPEC + ".additionalProperties",
+            "Forbidden: additionalProperties and properties are mutual exclusive")]),
+    ("preserve_unknown_fields_false_is_invalid",
+     lambda c: spec_schema(c).update({"x-kubernetes-preserve-unknown-fields": False}),
+     [cause("FieldValueInvalid", SPEC + ".x-kubernetes-preserve-unknown-fields",
+            "Invalid value: false: must be true or undefined")]),
+    ("the_root_must_be_an_object",
+     lambda c: c["spec"]["versions"][0]["schema"]["openAPIV3Schema"].update(type="string"),
+     [cause("FieldValueInvalid", SCHEMA + ".type", 'Invalid value: "string": must be object at the root')]),
+    ("metadata_may_only_constrain_name_and_generate_name",
+     lambda c: c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"].update(
+         metadata={"type": "object", "properties": {"labels": {"type": "object"}}}),
+     [cause("FieldValueForbidden", SCHEMA + ".properties[metadata]",
+            "Forbidden: must not specify anything other than name and generateName, but "
+            "metadata is implicitly specified")]),
+    ("metadata_name_constraints_are_allowed",
+     lambda c: c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"].update(
+         metadata={"type": "object", "properties": {"name": {"type": "string", "maxLength": 20}}}),
+     []),
+    ("an_unknown_type_is_not_supported",
+     lambda c: spec_schema(c)["properties"].update(size={"type": "text"}),
+     [cause("FieldValueNotSupported", SPEC + ".properties[size].type",
+            'Unsupported value: "text": supported values: "array", "boolean", "integer", "number", '
+            '"object", "string"')]),
+    ("a_type_inside_any_of_is_not_structural",
+     lambda c: spec_schema(c)["properties"].update(
+         size={"type": "string", "anyOf": [{"type": "string", "maxLength": 3}]}),
+     [cause("FieldValueForbidden", SPEC + ".properties[size].anyOf[0].type",
+            "Forbidden: must be empty to be structural")]),
+    ("value_validations_inside_any_of_are_fine",
+     lambda c: spec_schema(c)["properties"].update(
+         size={"type": "string", "anyOf": [{"maxLength": 3}, {"pattern": "^x"}]}), []),
+    ("a_map_list_needs_map_keys",
+     lambda c: spec_schema(c)["properties"].update(items={
+         "type": "array", "x-kubernetes-list-type": "map",
+         "items": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+     [cause("FieldValueRequired", SPEC + ".properties[items].x-kubernetes-list-map-keys",
+            "Required value: must not be empty if x-kubernetes-list-type is map")]),
+    ("map_keys_must_be_item_properties",
+     lambda c: spec_schema(c)["properties"].update(items={
+         "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
+         "items": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+     [cause("FieldValueInvalid", SPEC + ".properties[items].x-kubernetes-list-map-keys[0]",
+            'Invalid value: "id": entries must all be names of item properties')]),
+    ("map_keys_must_be_required_or_defaulted",
+     lambda c: spec_schema(c)["properties"].update(items={
+         "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+         "items": {"type": "object", "properties": {"name": {"type": "string"}}}}),
+     [cause("FieldValueRequired", SPEC + ".properties[items].items.properties[name]",
+            "Required value: all map keys must be required or have a default value")]),
+    ("an_unknown_list_type_is_not_supported",
+     lambda c: spec_schema(c)["properties"].update(tags={
+         "type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}}),
+     [cause("FieldValueNotSupported", SPEC + ".properties[tags].x-kubernetes-list-type",
+            'Unsupported value: "bag": supported values: "atomic", "map", "set"')]),
+    ("a_default_that_breaks_the_schema_is_invalid",
+     lambda c: spec_schema(c)["properties"].update(replicas={
+         "type": "integer", "minimum": 1, "default": 0}),
+     [cause("FieldValueInvalid", SPEC + ".properties[replicas].default",
+            "Invalid value: 0:  in body should be greater than or equal to 1")]),
+    ("a_default_with_unknown_fields_is_invalid",
+     lambda c: spec_schema(c)["properties"].update(opts={
+         "type": "object", "properties": {"a": {"type": "string"}}, "default": {"b": "x"}}),
+     [cause("FieldValueInvalid", SPEC + ".properties[opts].default",
+            'Invalid value: map[string]interface {}{"b":"x"}: must not have unknown fields')]),
+    ("a_cel_rule_naming_an_undeclared_field_does_not_compile",
+     lambda c: spec_schema(c).update({"x-kubernetes-validations": [{"rule": "self.colour == 'red'"}]}),
+     [cause("FieldValueInvalid", SPEC + ".x-kubernetes-validations[0].rule",
+            'Invalid value: apiextensions.ValidationRule{Rule:"self.colour == \'red\'", '
+            'Message:"", MessageExpression:"", Reason:(*apiextensions.FieldValueErrorReason)(nil), '
+            'FieldPath:"", OptionalOldSelf:(*bool)(nil)}: compilation failed: ERROR: <input>: '
+            "undefined field 'colour'")]),
+    ("a_rule_reason_must_be_a_field_error_type",
+     lambda c: spec_schema(c).update({"x-kubernetes-validations": [
+         {"rule": "has(self.size)", "reason": "Oops"}]}),
+     [cause("FieldValueNotSupported", SPEC + ".x-kubernetes-validations[0].reason",
+            'Unsupported value: "Oops": supported values: "FieldValueDuplicate", '
+            '"FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"')]),
+    ("a_rule_field_path_must_exist",
+     lambda c: spec_schema(c).update({"x-kubernetes-validations": [
+         {"rule": "has(self.size)", "fieldPath": ".colour"}]}),
+     [cause("FieldValueInvalid", SPEC + ".x-kubernetes-validations[0].fieldPath",
+            'Invalid value: ".colour": fieldPath must be a valid path')]),
+    ("the_name_must_be_plural_dot_group",
+     lambda c: c["metadata"].update(name="thing.test.kadence.dev"),
+     [cause("FieldValueInvalid", "metadata.name",
+            'Invalid value: "thing.test.kadence.dev": must be spec.names.plural+"."+spec.group')]),
+    ("a_group_needs_a_dot",
+     lambda c: (c["spec"].update(group="test"), c["metadata"].update(name="things.test")),
+     [cause("FieldValueInvalid", "spec.group",
+            'Invalid value: "test": should be a domain with at least one dot')]),
+    ("kind_and_list_kind_may_not_be_the_same",
+     lambda c: c["spec"]["names"].update(listKind="Thing"),
+     [cause("FieldValueInvalid", "spec.names.listKind",
+            'Invalid value: "Thing": kind and listKind may not be the same')]),
+    ("a_plural_must_be_a_dns_label",
+     lambda c: (c["spec"]["names"].update(plural="Things"),
+                c["metadata"].update(name="Things.test.kadence.dev")),
+     [cause("FieldValueInvalid", "metadata.name",
+            'Invalid value: "Things.test.kadence.dev": a lowercase RFC 1123 subdomain must '
+            "consist of lower case alphanumeric characters, '-' or '.', and must start and end "
+            "with an alphanumeric character (e.g. 'example.com', regex used for validation is "
+            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
+      cause("FieldValueInvalid", "spec.names.plural",
+            'Invalid value: "Things": a DNS-1035 label must consist of lower case alphanumeric '
+            "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+            "character (e.g. 'my-name',  or 'abc-123', regex used for validation is "
+            "'[a-z]([-a-z0-9]*[a-z0-9])?')")]),
+    ("a_short_name_must_be_a_dns_label",
+     lambda c: c["spec"]["names"].update(shortNames=["th_1"]),
+     [cause("FieldValueInvalid", "spec.names.shortNames[0]",
+            'Invalid value: "th_1": a DNS-1035 label must consist of lower case alphanumeric '
+            "characters or '-', start with an alphabetic character, and end with an alphanumeric "
+            "character (e.g. 'my-name',  or 'abc-123', regex used for validation is "
+            "'[a-z]([-a-z0-9]*[a-z0-9])?')")]),
+    ("the_scope_is_cluster_or_namespaced",
+     lambda c: c["spec"].update(scope="Global"),
+     [cause("FieldValueNotSupported", "spec.scope",
+            'Unsupported value: "Global": supported values: "Cluster", "Namespaced"')]),
+    ("exactly_one_storage_version",
+     lambda c: c["spec"]["versions"].append({**copy.deepcopy(c["spec"]["versions"][0]), "name": "v2"}),
+     [cause("FieldValueInvalid", "spec.versions",
+            'Invalid value: []interface {}{"v1", "v2"}: must have exactly one version marked as '
+            "storage version")]),
+    ("a_version_needs_a_schema",
+     lambda c: c["spec"]["versions"][0].pop("schema"),
+     [cause("FieldValueRequired", "spec.versions[0].schema.openAPIV3Schema",
+            "Required value: schemas are required")]),
+    ("printer_column_types_are_limited",
+     lambda c: c["spec"]["versions"][0].update(additionalPrinterColumns=[
+         {"name": "Size", "type": "text", "jsonPath": ".spec.size"}]),
+     [cause("FieldValueNotSupported", "spec.versions[0].additionalPrinterColumns[0].type",
+            'Unsupported value: "text": supported values: "boolean", "date", "integer", '
+            '"number", "string"')]),
+]
+
+
+@pytest.mark.parametrize(("edit", "expected"), [case[1:] for case in CASES],
+                         ids=[case[0] for case in CASES])
+def test_crd_check(edit, expected):
+    assert validate_crd(change(edit)) == expected
+
+
+RULE_SYNTAX_CASES = [
+    ("a_cel_rule_with_a_syntax_error_does_not_compile",
+     {"rule": "self.size =="}, "rule",
+     'apiextensions.ValidationRule{Rule:"self.size ==", Message:"", MessageExpression:"", '
+     'Reason:(*apiextensions.FieldValueErrorReason)(nil), FieldPath:"", '
+     "OptionalOldSelf:(*bool)(nil)}"),
+    ("a_message_expression_with_a_syntax_error_does_not_compile",
+     {"rule": "has(self.size)", "messageExpression": "'a' +", "reason": "FieldValueForbidden"},
+     "messageExpression",
+     'apiextensions.ValidationRule{Rule:"has(self.size)", Message:"", MessageExpression:"\'a\' +", '
+     'Reason:(*apiextensions.FieldValueErrorReason)("FieldValueForbidden"), FieldPath:"", '
+     "OptionalOldSelf:(*bool)(nil)}"),
+]
+
+
+@pytest.mark.parametrize(("rule", "key", "printed_rule"), [case[1:] for case in RULE_SYNTAX_CASES],
+                         ids=[case[0] for case in RULE_SYNTAX_CASES])
+def test_a_cel_syntax_error_is_reported_at_the_expression(rule, key, printed_rule):
+    causes = validate_crd(change(lambda c: spec_schema(c).update(
+        {"x-kubernetes-validations": [rule]})))
+    assert len(causes) == 1
+    assert causes[0]["field"] == f"{SPEC}.x-kubernetes-validations[0].{key}"
+    # The line:column and wording after "Syntax error" are cel-python's, not cel-go's.
+    assert causes[0]["message"].startswith(
+        f"Invalid value: {printed_rule}: compilation failed: ERROR: <input>:1:")
+    assert "Syntax error" in causes[0]["message"]
+
+
+def test_the_base_crd_and_the_fixture_crd_are_acceptable():
+    assert validate_crd(base_crd()) == []
+    assert validate_crd(yaml.safe_load(FIXTURE_CRD.read_text())) == []
+
+
+def test_the_apiserver_defaults_singular_and_list_kind():
+    crd = base_crd()
+    del crd["spec"]["names"]["singular"]
+    names = crd_with_defaults(crd)["spec"]["names"]
+    assert (names["singular"], names["listKind"]) == ("thing", "ThingList")
+
+
+# ---- the project's CRDs and examples ----------------------------------------------------
+
+PROJECT_CRDS = sorted((REPO / "crds").glob("*.yaml"))
+EXAMPLE_FILES = sorted(
+    path for path in (REPO / "examples").rglob("*.yaml")
+    if "invalid" not in path.name and "invalid" not in path.parent.name)
+INVALID_FILES = sorted(
+    path for path in (REPO / "examples").rglob("*.yaml")
+    if "invalid" in path.name or "invalid" in path.parent.name)
+
+
+@functools.lru_cache(maxsize=1)
+def project_crds() -> dict[tuple[str, str], dict[str, Any]]:
+    crds = {}
+    for path in PROJECT_CRDS:
+        crd = yaml.safe_load(path.read_text())
+        crds[(crd["spec"]["group"], crd["spec"]["names"]["kind"])] = crd
+    return crds
+
+
+@functools.lru_cache(maxsize=4)
+def _custom_objects(paths: tuple[Path, ...]) -> list[tuple[str, dict[str, Any]]]:
+    crds = project_crds()
+    found = []
+    for path in paths:
+        for document in yaml.safe_load_all(path.read_text()):
+            if not document:
+                continue
+            group = document["apiVersion"].rsplit("/", 1)[0]
+            if (group, document["kind"]) in crds:
+                found.append((f"{path.name}:{document['metadata']['name']}", document))
+    return found
+
+
+def custom_objects(paths: list[Path]) -> list[tuple[str, dict[str, Any]]]:
+    return copy.deepcopy(_custom_objects(tuple(paths)))
+
+
+@pytest.mark.skipif(not PROJECT_CRDS, reason="the project's CRDs are not committed yet")
+@pytest.mark.parametrize("path", PROJECT_CRDS, ids=lambda p: p.name)
+def test_a_project_crd_is_acceptable(path):
+    assert validate_crd(yaml.safe_load(path.read_text())) == []
+
+
+def test_there_are_six_project_crds():
+    assert len(PROJECT_CRDS) == 6
+
+
+@pytest.mark.parametrize(("name", "document"), custom_objects(EXAMPLE_FILES),
+                         ids=[name for name, _ in custom_objects(EXAMPLE_FILES)])
+def test_an_example_is_valid(name, document):
+    crd = project_crds()[(document["apiVersion"].rsplit("/", 1)[0], document["kind"])]
+    assert validate_custom_resource(crd, document)[1] == []
+
+
+@pytest.mark.parametrize(("name", "document"), custom_objects(INVALID_FILES),
+                         ids=[name for name, _ in custom_objects(INVALID_FILES)])
+def test_an_invalid_example_is_refused_with_its_field_named(name, document):
+    crd = project_crds()[(document["apiVersion"].rsplit("/", 1)[0], document["kind"])]
+    causes = validate_custom_resource(crd, document)[1]
+    assert causes, f"{name} was accepted"
+    expected = (document["metadata"].get("annotations") or {}).get("kadence.dev/expected-field")
+    if expected:
+        # The annotations write a map key as `.key`; the apiserver's CEL errors say `[key]`.
+        fields = [re.sub(r"\[([^\]0-9][^\]]*)\]", r".\1", cause["field"]) for cause in causes]
+        assert expected in fields
+
+
+def test_an_error_in_a_map_value_names_the_key_in_brackets_as_the_apiserver_does():
+    """CEL errors under additionalProperties are at `fldPath.Key(k)`: `space[max_depth]`."""
+    crd = project_crds()[("kadence.dev", "TrainingRun")]
+    document = dict(custom_objects(INVALID_FILES))["invalid-manifests.yaml:range-upside-down"]
+    fields = [cause["field"] for cause in validate_custom_resource(crd, document)[1]]
+    assert fields == ["spec.search.families[0].space[max_depth]"]
