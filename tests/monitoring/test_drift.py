@@ -334,3 +334,31 @@ def test_a_categorical_profile_lumps_values_beyond_its_top_categories_into_other
 def test_a_malformed_profile_is_refused_with_a_specific_message(profile, message):
     with pytest.raises(ReferenceFormatError, match=message):
         reference_from_profile(profile)
+
+
+def test_a_profile_written_by_the_ingest_profiler_is_a_usable_reference():
+    from kadence.domain.data.profile import profile_frame
+
+    rng = np.random.default_rng(5)
+
+    def frame(shift, share_b, flag_rate, size=5000):
+        return pd.DataFrame({
+            "x": rng.normal(shift, 1, size),
+            "plan": rng.choice(["a", "b"], size, p=[1 - share_b, share_b]),
+            "flag": rng.random(size) < flag_rate,
+            "n": rng.integers(0, 5, size),
+            "when": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 100, size), "D"),
+        })
+
+    reference = reference_from_profile(profile_frame(frame(0, 0.5, 0.3)))
+    assert {n: c.kind for n, c in reference.columns.items()} == {
+        "x": "numeric", "plan": "categorical", "flag": "categorical", "n": "numeric"}
+    same = evaluate_drift(reference, frame(0, 0.5, 0.3), DriftSettings(method="psi"))
+    assert same.drifted_features == []
+    assert {f.feature: f.status for f in same.features}["when"] == NO_REFERENCE
+    moved = evaluate_drift(reference, frame(0.5, 0.8, 0.6), DriftSettings(method="psi"))
+    assert moved.drifted_features == ["x", "plan", "flag"]
+    for method in ("ks", "wasserstein", "jensenshannon", "chisquared"):
+        result = evaluate_drift(reference, frame(0.5, 0.8, 0.6), DriftSettings(method=method))
+        assert {"x", "plan", "flag"} <= set(result.drifted_features) or method == "chisquared", method
+        assert "n" not in result.drifted_features, method

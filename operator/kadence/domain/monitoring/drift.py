@@ -101,15 +101,20 @@ class NumericReference:
     def cdf(self, x: np.ndarray) -> np.ndarray:
         if self.sorted_values is not None:
             return np.searchsorted(self.sorted_values, x, side="right") / self.count
-        return np.interp(x, self.cdf_values, self.cdf_levels, left=0.0, right=1.0)
+        values, _, right = _cdf_sides(self.cdf_values, self.cdf_levels)
+        return np.interp(x, values, right, left=0.0, right=1.0)
+
+    def cdf_before(self, x: np.ndarray) -> np.ndarray:
+        """The CDF's left limit (differs from `cdf` at a point mass)."""
+        if self.sorted_values is not None:
+            return np.searchsorted(self.sorted_values, x, side="left") / self.count
+        values, left, _ = _cdf_sides(self.cdf_values, self.cdf_levels)
+        return np.interp(x, values, left, left=0.0, right=1.0)
 
     def quantile(self, levels: np.ndarray) -> np.ndarray:
         if self.sorted_values is not None:
             return np.quantile(self.sorted_values, levels)
-        # the inverse of the piecewise-linear CDF; flat stretches of the CDF cannot be
-        # inverted by interp, so take the first value at each level
-        levels_unique, first = np.unique(self.cdf_levels, return_index=True)
-        return np.interp(levels, levels_unique, self.cdf_values[first])
+        return _inverse_cdf(self.cdf_values, self.cdf_levels, levels)
 
 
 @dataclass(frozen=True)
@@ -167,6 +172,9 @@ def _categories(values: Any) -> tuple[np.ndarray, int]:
 
     series = pd.Series(values)
     present = series[series.notna()]
+    if pd.api.types.is_bool_dtype(present.dtype) or present.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+        # JSON spelling, as the profile writes booleans
+        present = present.map(lambda v: ("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v)
     return present.astype(str).to_numpy(dtype=object), len(series) - len(present)
 
 
@@ -233,8 +241,9 @@ def _number(column: Mapping[str, Any], key: str, name: str, default: Any = None)
 
 
 def _profile_cdf_points(column: Mapping[str, Any], name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values, levels) of the reference CDF from a profile column's quantiles, else its
-    histogram, always anchored at min (level 0) and max (level 1)."""
+    """(values, levels) of the reference CDF, sorted by value, from a profile column's
+    quantiles and histogram (both when present: the histogram's counts are exact, the
+    quantiles resolve the tails), anchored at min (level 0) and max (level 1)."""
     low, high = _number(column, "min", name), _number(column, "max", name)
     points: list[tuple[float, float]] = []
     quantiles = column.get("quantiles")
@@ -246,8 +255,8 @@ def _profile_cdf_points(column: Mapping[str, Any], name: str) -> tuple[np.ndarra
                 points.append((float(value), float(level)))
             except (TypeError, ValueError) as error:
                 raise ReferenceFormatError(f"profile column {name!r}: bad quantile {level!r}: {value!r}") from error
-    elif histogram:
-        edges = np.asarray(histogram.get("bins") or histogram.get("edges") or [], dtype=float)
+    if histogram:
+        edges = np.asarray(histogram.get("edges") or histogram.get("bins") or [], dtype=float)
         counts = np.asarray(histogram.get("counts") or [], dtype=float)
         if len(edges) != len(counts) + 1 or len(counts) == 0 or counts.sum() <= 0:
             raise ReferenceFormatError(
@@ -260,31 +269,65 @@ def _profile_cdf_points(column: Mapping[str, Any], name: str) -> tuple[np.ndarra
         points.append((float(high), 1.0))
     if not points:
         raise ReferenceFormatError(f"profile column {name!r} has neither quantiles, a histogram nor min/max")
-    points.sort(key=lambda p: (p[1], p[0]))
-    values = np.maximum.accumulate(np.array([p[0] for p in points]))
-    levels = np.array([p[1] for p in points])
-    if levels[0] < 0 or levels[-1] > 1:
+    if any(not 0 <= level <= 1 for _, level in points):
         raise ReferenceFormatError(f"profile column {name!r}: quantile levels must lie in [0, 1]")
-    if levels[0] > 0:
+    points.sort()
+    values = np.array([p[0] for p in points])
+    # a sampled quantile may disagree slightly with exact histogram counts: keep the CDF monotone
+    levels = np.maximum.accumulate(np.array([p[1] for p in points]))
+    if low is None:
         values, levels = np.concatenate([[values[0]], values]), np.concatenate([[0.0], levels])
-    if levels[-1] < 1:
+    if high is None:
         values, levels = np.concatenate([values, [values[-1]]]), np.concatenate([levels, [1.0]])
     return values, levels
 
 
-def _shares_from_cdf(values: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cut points and bucket shares from CDF points: mass at a repeated value is a point mass,
-    mass between two distinct values lies strictly between them."""
-    cut_points = np.unique(values)
-    first = np.searchsorted(values, cut_points, side="left")
-    last = np.searchsorted(values, cut_points, side="right") - 1
-    point_mass = levels[last] - levels[first]
-    between = levels[first[1:]] - levels[last[:-1]]
-    shares = np.zeros(2 * len(cut_points) + 1)
-    shares[1::2] = point_mass
-    shares[2:-1:2] = between
-    total = shares.sum()
-    return cut_points, (shares / total if total > 0 else shares)
+def _inverse_cdf(values: np.ndarray, levels: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The quantile function of CDF points sorted by value (non-decreasing levels): linear
+    between points, and a jump (the same value at two levels) maps a whole range of levels
+    to its value."""
+    return np.interp(at, levels, values)
+
+
+def _cdf_sides(values: np.ndarray, levels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct values with the CDF's left limit and value there (they differ at a point mass)."""
+    distinct, first = np.unique(values, return_index=True)
+    last = np.append(first[1:] - 1, len(values) - 1)
+    return distinct, levels[first], levels[last]
+
+
+def _shares_from_cdf(values: np.ndarray, levels: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut points at the CDF's deciles (like a sample's) and the reference share of each bucket."""
+    distinct, left, right = _cdf_sides(values, levels)
+    cut_points = np.unique(_inverse_cdf(values, levels, np.linspace(0, 1, bins + 1)))
+    below = np.interp(cut_points, distinct, left, left=0.0, right=1.0)  # F(c-)
+    upto = np.interp(cut_points, distinct, right, left=0.0, right=1.0)  # F(c)
+    shares = np.empty(2 * len(cut_points) + 1)
+    shares[0] = below[0]
+    shares[1::2] = upto - below
+    shares[2:-1:2] = below[1:] - upto[:-1]
+    shares[-1] = 1.0 - upto[-1]
+    return cut_points, np.clip(shares, 0.0, None)
+
+
+def _integer_point_masses(column: Mapping[str, Any]) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """A step CDF for an integer column whose histogram bins are narrower than 1, so that each
+    bin holds at most one integer and its count is that integer's exact count. Otherwise
+    (wider bins) None, and the column is treated as continuous."""
+    histogram = column.get("histogram") or {}
+    edges = np.asarray(histogram.get("edges") or histogram.get("bins") or [], dtype=float)
+    counts = np.asarray(histogram.get("counts") or [], dtype=float)
+    if len(edges) != len(counts) + 1 or len(counts) == 0 or counts.sum() <= 0:
+        return None, None
+    if edges[-1] - edges[0] >= len(counts):
+        return None, None
+    integers = np.ceil(edges[:-1] - 1e-9)  # the one integer in [e_i, e_i+1), despite rounding of e_i
+    present = counts > 0
+    integers, counts = integers[present], counts[present]
+    after = np.cumsum(counts) / counts.sum()
+    before = np.concatenate([[0.0], after[:-1]])
+    # each integer appears twice: its left limit, then its value
+    return np.repeat(integers, 2), np.column_stack([before, after]).ravel()
 
 
 def numeric_reference_from_profile(column: Mapping[str, Any], name: str) -> NumericReference:
@@ -293,10 +336,12 @@ def numeric_reference_from_profile(column: Mapping[str, Any], name: str) -> Nume
     if count <= 0:
         return NumericReference(count=0, missing=missing, std=0.0, cut_points=np.empty(0),
                                 bucket_shares=np.ones(1), cdf_values=np.empty(0), cdf_levels=np.empty(0))
-    values, levels = _profile_cdf_points(column, name)
-    cut_points, shares = _shares_from_cdf(values, levels)
+    values, levels = _integer_point_masses(column) if column.get("type") == "int" else (None, None)
+    if values is None:
+        values, levels = _profile_cdf_points(column, name)
+    cut_points, shares = _shares_from_cdf(values, levels, DEFAULT_BINS)
     histogram = column.get("histogram") or {}
-    edges = histogram.get("bins") or histogram.get("edges")
+    edges = histogram.get("edges") or histogram.get("bins")
     return NumericReference(
         count=count, missing=missing, std=float(_number(column, "std", name, 0.0)), cut_points=cut_points,
         bucket_shares=shares, cdf_values=values, cdf_levels=levels,
@@ -323,9 +368,10 @@ def categorical_reference_from_profile(column: Mapping[str, Any], name: str) -> 
 
 
 def reference_from_profile(profile: Mapping[str, Any]) -> Reference:
-    """A reference from a Dataset profile: `{"columns": {name: column}}` or a list of columns
-    with a `name`. A column with quantiles or a histogram (or `kind: numeric`) is numeric;
-    one with top categories (or `kind: categorical`) is categorical."""
+    """A reference from a Dataset profile (`kadence.domain.data.profile`, profile.json):
+    `{"columns": {name: column}}` (or a list of columns with a `name`). Columns of type
+    float/int are numeric, category/string/bool categorical (as for a raw sample), datetime
+    columns are skipped; without a type, quantiles or a histogram mean numeric."""
     if not isinstance(profile, Mapping):
         raise ReferenceFormatError("a profile must be a JSON object")
     columns = profile.get("columns")
@@ -338,9 +384,12 @@ def reference_from_profile(profile: Mapping[str, Any]) -> Reference:
         if not isinstance(column, Mapping):
             raise ReferenceFormatError(f"profile column {name!r} must be an object")
         kind = column.get("kind") or column.get("type")
+        if kind == "datetime":
+            continue  # not judged for drift; reported as NoReference if it is an input
         numeric_like = any(column.get(k) is not None for k in ("quantiles", "histogram", "mean"))
         categorical_like = any(column.get(k) is not None for k in ("topCategories", "top_categories", "categories"))
-        if kind in ("numeric", "integer", "float", "number") or (kind is None and numeric_like and not categorical_like):
+        if kind in ("numeric", "int", "integer", "float", "number") or (
+                kind is None and numeric_like and not categorical_like):
             result[str(name)] = numeric_reference_from_profile(column, str(name))
         else:
             result[str(name)] = categorical_reference_from_profile(column, str(name))
@@ -402,12 +451,14 @@ def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float
         _, ref_cdf, cur_cdf = _merged_cdfs(reference.sorted_values, current_sorted)
         statistic = float(np.max(np.abs(ref_cdf - cur_cdf)))
     else:
-        # a continuous reference CDF: compare with the step CDF at and just below each value
+        # between two current values the step CDF is flat and the reference CDF monotone, so
+        # the largest gap lies at a current value or just below one
         n = len(current_sorted)
         ref_at = reference.cdf(current_sorted)
         after = np.searchsorted(current_sorted, current_sorted, side="right") / n
         before = np.searchsorted(current_sorted, current_sorted, side="left") / n
-        statistic = float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_at - before))))
+        ref_before = reference.cdf_before(current_sorted)
+        statistic = float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_before - before))))
     return _ks_p_value(statistic, reference.count, len(current_sorted))
 
 
