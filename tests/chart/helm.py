@@ -26,14 +26,16 @@ def load_chart() -> Chart:
 
 
 def render(
-    chart: Chart,
     values: dict[str, Any] | None = None,
     *,
     api_versions: tuple[str, ...] = (),
     release: str = "kadence",
     namespace: str = "kadence-system",
 ) -> dict[str, str]:
-    """Template path -> rendered text, like `helm template --api-versions … --kube-version …`."""
+    """Template path -> rendered text, like `helm template --api-versions … --kube-version …`.
+
+    The chart is loaded anew for each render: Helm drops disabled subcharts from the loaded
+    chart while rendering, so a loaded chart must not be reused across values."""
     options = {
         "name": release,
         "namespace": namespace,
@@ -41,9 +43,10 @@ def render(
         "kube_version": KUBE_VERSION,
         "api_versions": list(api_versions),
     }
-    rendered = _native.call_string(
-        "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(options)
-    )
+    with load_chart() as chart:
+        rendered = _native.call_string(
+            "helm_render", chart._raw(), json.dumps(values or {}), json.dumps(options)
+        )
     return json.loads(rendered)
 
 

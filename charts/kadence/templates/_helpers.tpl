@@ -107,7 +107,7 @@ With neither, the operator starts without storage and reports it on every object
 
 {{- define "kadence.storage.endpoint" -}}
 {{- if .Values.minio.enabled -}}
-{{- printf "%s-minio.%s.svc:%d" .Release.Name .Release.Namespace (int .Values.minio.service.port) -}}
+{{- printf "%s-minio.%s.svc:%d" .Release.Name .Release.Namespace (int (dig "service" "port" 9000 .Values.minio)) -}}
 {{- else -}}
 {{- .Values.storage.endpoint -}}
 {{- end -}}
