@@ -23,6 +23,8 @@ import base64
 import dataclasses
 import decimal
 import functools
+import hashlib
+import json
 import logging
 import re
 from typing import Any, Callable
@@ -452,57 +454,91 @@ def evaluate_rules(value: Any, schema: Schema, path: Path, old: Any = None,
         return found
     rules = schema.get("x-kubernetes-validations") or []
     if rules:
-        self_value = to_cel(value, schema)
-        old_value = to_cel(old, schema) if has_old else None
-        for rule in rules:
-            found.extend(_evaluate_rule(rule, schema, path, self_value, old_value, has_old))
+        fingerprint = _fingerprint(schema)
+        value_key = json.dumps(value, sort_keys=True)
+        old_key = json.dumps(old, sort_keys=True) if has_old else ""
+        for index, rule in enumerate(rules):
+            verdict = _verdict(fingerprint, index, value_key, old_key, has_old)
+            if verdict is not None:
+                found.append(_cause(verdict, rule, schema, path))
     found.extend(_evaluate_children(value, schema, path, old, has_old))
     return found
 
 
-def _evaluate_rule(rule: dict[str, Any], schema: Schema, path: Path, self_value: Any,
-                   old_value: Any, has_old: bool) -> list[Cause]:
+# Schema nodes by a fingerprint of their content, so that verdicts can be memoized across
+# objects (CEL rules are pure functions of self and oldSelf, and cel-python is slow).
+_SCHEMAS: dict[str, Schema] = {}
+_FINGERPRINTS: dict[int, tuple[Schema, str]] = {}
+_MAX_REMEMBERED_SCHEMAS = 2048
+
+
+def _fingerprint(schema: Schema) -> str:
+    remembered = _FINGERPRINTS.get(id(schema))
+    if remembered is not None and remembered[0] is schema:
+        return remembered[1]
+    if len(_FINGERPRINTS) >= _MAX_REMEMBERED_SCHEMAS:
+        _FINGERPRINTS.clear()
+    fingerprint = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+    # Holding the schema keeps its id from being reused while it is remembered.
+    _FINGERPRINTS[id(schema)] = (schema, fingerprint)
+    if fingerprint not in _SCHEMAS and len(_SCHEMAS) >= _MAX_REMEMBERED_SCHEMAS:
+        _SCHEMAS.clear()
+        _verdict.cache_clear()
+    _SCHEMAS.setdefault(fingerprint, schema)
+    return fingerprint
+
+
+Verdict = tuple[str, str]  # ("error", detail at the node) or ("failed", message)
+
+
+@functools.lru_cache(maxsize=8192)
+def _verdict(fingerprint: str, index: int, value_key: str, old_key: str,
+             has_old: bool) -> Verdict | None:
+    schema = _SCHEMAS[fingerprint]
+    rule = schema["x-kubernetes-validations"][index]
     rule_text = rule.get("rule", "")
     uses_old = bool(_OLD_SELF.search(rule_text))
     if uses_old and rule.get("optionalOldSelf"):
         _skip(rule_text, "optionalOldSelf needs CEL optionals")
-        return []
+        return None
     if uses_old and not has_old:
-        return []
+        return None
     try:
         program = _compile_expression(rule_text)
     except UnsupportedRule as error:
         _skip(rule_text, str(error))
-        return []
+        return None
     except CELParseError as error:
-        return [causes.invalid(path.field, _type_name(schema),
-                               f"compilation failed: {parse_error_text(rule_text, error)}")]
-    activation = {"self": self_value}
+        return ("error", f"compilation failed: {parse_error_text(rule_text, error)}")
+    activation = {"self": to_cel(json.loads(value_key), schema)}
     if uses_old:
-        activation["oldSelf"] = old_value
-    node_type = _type_name(schema)
+        activation["oldSelf"] = to_cel(json.loads(old_key), schema)
     try:
         result = _run(program, activation)
     except (CELEvalError, ValueError, TypeError, ZeroDivisionError) as error:
         if _is_unsupported(error):
             _skip(rule_text, _eval_error_text(error))
-            return []
+            return None
         text = _eval_error_text(error)
         if text == "no such overload":
-            detail = (f"'{text}': call arguments did not match a supported operator, function or "
-                      f"macro signature for rule: {_rule_error_string(rule)}")
-        else:
-            detail = f"{text} evaluating rule: {_rule_error_string(rule)}"
-        return [causes.invalid(path.field, node_type, detail)]
+            return ("error", f"'{text}': call arguments did not match a supported operator, "
+                             f"function or macro signature for rule: {_rule_error_string(rule)}")
+        return ("error", f"{text} evaluating rule: {_rule_error_string(rule)}")
     if result is True or (isinstance(result, celtypes.BoolType) and bool(result)):
-        return []
-    field_path = path
-    normalized = (rule.get("fieldPath") or "").lstrip(".")
-    if normalized:
-        field_path = Path(path.openapi + "." + normalized if path.openapi else normalized,
-                          path.field + "." + normalized if path.field else normalized)
-    message = _message(rule, activation)
-    return [causes.for_reason(rule.get("reason"), field_path.field, node_type, message)]
+        return None
+    return ("failed", _message(rule, activation))
+
+
+def _cause(verdict: Verdict, rule: dict[str, Any], schema: Schema, path: Path) -> Cause:
+    kind, text = verdict
+    node_type = _type_name(schema)
+    if kind == "error":
+        return causes.invalid(path.field, node_type, text)
+    field = path.field
+    relative = (rule.get("fieldPath") or "").lstrip(".")
+    if relative:
+        field = f"{field}.{relative}" if field else relative
+    return causes.for_reason(rule.get("reason"), field, node_type, text)
 
 
 def _message(rule: dict[str, Any], activation: dict[str, Any]) -> str:
