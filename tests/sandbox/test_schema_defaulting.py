@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from kadence.sandbox.apiserver.schema import (
-    default_custom_resource, unknown_fields, validate_custom_resource,
+    builtin_unknown_fields, default_custom_resource, strict_decoding_message, unknown_fields,
+    validate_custom_resource, warning_texts,
 )
 
 
@@ -157,3 +158,29 @@ def test_a_schema_without_status_prunes_a_status():
     result, causes = validate_custom_resource(crd_for(PRUNING_SCHEMA),
                                               thing({}, status={"phase": "x"}))
     assert causes == [] and "status" not in result
+
+
+# ---- unknown fields of built-in kinds (fieldValidation=Strict) ---------------------------
+
+def test_unknown_fields_of_a_built_in_kind_are_found_by_its_definition():
+    deployment = {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "labels": {"any-key": "is fine"}, "colour": "red"},
+        "spec": {"replicas": 1, "replicaz": 2, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                     {"name": "web", "image": "nginx", "resources": {"limits": {"cpu": "1"}}},
+                     {"name": "side", "imag": "busybox"}]}}},
+    }
+    assert builtin_unknown_fields(deployment) == [
+        "metadata.colour", "spec.replicaz", "spec.template.spec.containers[1].imag"]
+
+
+def test_a_kind_without_a_definition_has_no_unknown_fields_to_report():
+    assert builtin_unknown_fields({"apiVersion": "example.com/v1", "kind": "Thing", "x": 1}) == []
+
+
+def test_strict_decoding_errors_are_worded_as_the_apiserver_words_them():
+    assert strict_decoding_message("Widget", "v1", ["spec.colour", "spec.size2"]) == (
+        'Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
+        'unknown field "spec.colour", unknown field "spec.size2"')
+    assert warning_texts(["spec.colour"]) == ['299 - "unknown field \\"spec.colour\\""']

@@ -10,7 +10,10 @@ Entry points (the interface the server core uses):
 
 and, for the server's field validation and reads:
 
-- `unknown_fields(crd, obj) -> ["spec.foo", ...]` (what `fieldValidation=Strict` rejects)
+- `unknown_fields(crd, obj) -> ["spec.foo", ...]` (what `fieldValidation=Strict` rejects),
+  `builtin_unknown_fields(obj)` for built-in kinds, and the apiserver's words for them:
+  `strict_decoding_message(kind, version, paths)` (400 BadRequest), `warning_texts(paths)`
+  (`fieldValidation=Warn`); kubectl 1.37 sends `fieldValidation=Strict` by default
 - `default_custom_resource(crd, obj) -> obj` (defaults applied on read of stored objects)
 - `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
 """
@@ -19,12 +22,16 @@ from .crd import validate_crd
 from .crd import with_defaults as crd_with_defaults
 from .custom_resource import default_custom_resource, unknown_fields, validate_custom_resource
 from .openapi import openapi_routes
+from .strict import builtin_unknown_fields, strict_decoding_message, warning_texts
 
 __all__ = [
+    "builtin_unknown_fields",
     "crd_with_defaults",
     "default_custom_resource",
     "openapi_routes",
+    "strict_decoding_message",
     "unknown_fields",
     "validate_crd",
     "validate_custom_resource",
+    "warning_texts",
 ]
