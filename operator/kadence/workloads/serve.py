@@ -87,6 +87,32 @@ def build_app(task, predictor=None):
     return ServingApp(task, predictor=predictor, sink=sink, store=store)
 
 
+def _graceful_server_class():
+    import contextlib
+    import signal
+
+    import uvicorn
+
+    class GracefulServer(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its graceful shutdown, so the process would end
+        "killed by SIGTERM"; a stop that flushed everything exits 0 instead."""
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+    return GracefulServer
+
+
+def _GracefulServer(config):
+    return _graceful_server_class()(config)
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -97,8 +123,9 @@ def run(args: argparse.Namespace) -> int:
     common = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
                   access_log=False, timeout_graceful_shutdown=30, log_level="info")
     if task.workers == 1:
-        uvicorn.run(build_app(task), **common)
-        return 0
+        server = _GracefulServer(uvicorn.Config(build_app(task), **common))
+        server.run()
+        return 0 if server.started else 1
     # Several processes share the listening socket; each loads the model and batches on its own.
     import tempfile
 
