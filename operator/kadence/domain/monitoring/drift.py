@@ -157,7 +157,7 @@ def _bucket_counts_sorted(cut_points: np.ndarray, sorted_values: np.ndarray) -> 
     return np.diff(bounds)
 
 
-def _finite(values: Any) -> tuple[np.ndarray, int]:
+def finite_values(values: Any) -> tuple[np.ndarray, int]:
     """Finite floats of a column and how many entries were missing or not numeric."""
     import pandas as pd
 
@@ -167,7 +167,7 @@ def _finite(values: Any) -> tuple[np.ndarray, int]:
     return finite, len(array) - len(finite)
 
 
-def _categories(values: Any) -> tuple[np.ndarray, int]:
+def category_values(values: Any) -> tuple[np.ndarray, int]:
     import pandas as pd
 
     series = pd.Series(values)
@@ -185,7 +185,7 @@ def _is_numeric(series: Any) -> bool:
 
 
 def numeric_reference_from_values(values: Any, bins: int = DEFAULT_BINS) -> NumericReference:
-    finite, missing = _finite(values)
+    finite, missing = finite_values(values)
     if len(finite) == 0:
         return NumericReference(count=0, missing=missing, std=0.0, cut_points=np.empty(0),
                                 bucket_shares=np.ones(1), cdf_values=np.empty(0), cdf_levels=np.empty(0))
@@ -202,7 +202,7 @@ def numeric_reference_from_values(values: Any, bins: int = DEFAULT_BINS) -> Nume
 
 
 def categorical_reference_from_values(values: Any) -> CategoricalReference:
-    present, missing = _categories(values)
+    present, missing = category_values(values)
     names, counts = np.unique(present, return_counts=True) if len(present) else ([], [])
     return CategoricalReference(count=int(len(present)), missing=missing,
                                 category_counts={str(n): int(c) for n, c in zip(names, counts)})
@@ -673,10 +673,10 @@ def evaluate_drift(reference: Reference | None, current: Any, settings: DriftSet
             results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NOT_IN_WINDOW))
             continue
         if ref.kind == "numeric":
-            values, missing = _finite(current[name])
+            values, missing = finite_values(current[name])
             values = np.sort(values)
         else:
-            values, missing = _categories(current[name])
+            values, missing = category_values(current[name])
         base.update(current_count=len(values), current_missing_share=_missing_share(missing, len(values)))
         if len(values) == 0:
             results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NO_VALUES_IN_WINDOW))

@@ -1,0 +1,177 @@
+"""The monitor's HTML report: one self-contained page (inline SVG, no scripts, no external
+files) with the verdict, the metrics, the policy metric over time with its threshold, and
+per feature a histogram of reference versus current shares."""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..domain.monitoring.drift import CategoricalReference, NumericReference, category_values, finite_values
+
+REFERENCE_COLOUR = "#4c78a8"
+CURRENT_COLOUR = "#f58518"
+HISTOGRAM_BINS = 20
+TOP_CATEGORIES = 15
+
+
+def comparison_histogram(reference: NumericReference | CategoricalReference, current: Any) -> dict[str, Any] | None:
+    """Reference and current shares over common bins (numeric) or the most common categories;
+    None when either side has no values."""
+    if isinstance(reference, NumericReference):
+        values, _ = finite_values(current)
+        if reference.count == 0 or len(values) == 0:
+            return None
+        ref_low = reference.sorted_values[0] if reference.sorted_values is not None else reference.cdf_values[0]
+        ref_high = reference.sorted_values[-1] if reference.sorted_values is not None else reference.cdf_values[-1]
+        low, high = min(ref_low, values.min()), max(ref_high, values.max())
+        if high <= low:
+            high = low + 1.0
+        edges = np.linspace(low, high, HISTOGRAM_BINS + 1)
+        bounds = reference.cdf_before(edges)  # bins are [e_i, e_i+1), the last one closed
+        bounds[-1] = 1.0
+        ref_shares = np.diff(bounds)
+        cur_counts, _ = np.histogram(values, bins=edges)
+        labels = [f"{edges[i]:.3g}–{edges[i + 1]:.3g}" for i in range(HISTOGRAM_BINS)]
+        return {"kind": "numeric", "edges": edges.tolist(), "labels": labels,
+                "reference": np.clip(ref_shares, 0, None).tolist(), "current": (cur_counts / len(values)).tolist()}
+    values, _ = category_values(current)
+    if reference.count == 0 or len(values) == 0:
+        return None
+    names, counts = np.unique(values, return_counts=True)
+    current_shares = {str(n): c / len(values) for n, c in zip(names, counts)}
+    reference_shares = {k: v / reference.count for k, v in reference.category_counts.items()}
+    ranked = sorted(set(current_shares) | set(reference_shares),
+                    key=lambda c: -(reference_shares.get(c, 0) + current_shares.get(c, 0)))[:TOP_CATEGORIES]
+    return {"kind": "categorical", "labels": ranked,
+            "reference": [reference_shares.get(c, 0.0) for c in ranked],
+            "current": [current_shares.get(c, 0.0) for c in ranked]}
+
+
+def _bars_svg(histogram: dict[str, Any], width: int = 420, height: int = 160) -> str:
+    reference, current, labels = histogram["reference"], histogram["current"], histogram["labels"]
+    n = len(labels)
+    top = max(max(reference, default=0), max(current, default=0)) or 1.0
+    plot_h = height - 30
+    slot = (width - 10) / max(n, 1)
+    bar = max(slot / 2 - 1, 1)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    for i in range(n):
+        for j, (share, colour) in enumerate(((reference[i], REFERENCE_COLOUR), (current[i], CURRENT_COLOUR))):
+            h = plot_h * share / top
+            x = 5 + i * slot + j * bar
+            title = f"{labels[i]}: {'reference' if j == 0 else 'current'} {share:.1%}"
+            parts.append(f'<rect x="{x:.1f}" y="{plot_h - h + 5:.1f}" width="{bar:.1f}" height="{h:.1f}" '
+                         f'fill="{colour}"><title>{html.escape(title)}</title></rect>')
+    parts.append(f'<line x1="5" y1="{plot_h + 5}" x2="{width - 5}" y2="{plot_h + 5}" stroke="#333"/>')
+    first, last = html.escape(str(labels[0])), html.escape(str(labels[-1]))
+    parts.append(f'<text x="5" y="{height - 6}" font-size="10">{first}</text>')
+    parts.append(f'<text x="{width - 5}" y="{height - 6}" font-size="10" text-anchor="end">{last}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _line_svg(points: Sequence[tuple[str, float]], threshold: float | None, metric: str,
+              width: int = 640, height: int = 200) -> str:
+    values = [v for _, v in points] + ([threshold] if threshold is not None else [])
+    low, high = min(values), max(values)
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    pad = (high - low) * 0.1
+    low, high = low - pad, high + pad
+    plot_w, plot_h = width - 60, height - 40
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = 50 + (plot_w * i / max(len(points) - 1, 1))
+        return x, 10 + plot_h * (1 - (v - low) / (high - low))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    parts.append(f'<text x="5" y="15" font-size="11">{html.escape(metric)}</text>')
+    for v in (low + pad, high - pad):
+        _, y = xy(0, v)
+        parts.append(f'<text x="45" y="{y + 4:.1f}" font-size="10" text-anchor="end">{v:.3g}</text>')
+    if threshold is not None:
+        _, y = xy(0, threshold)
+        parts.append(f'<line x1="50" y1="{y:.1f}" x2="{50 + plot_w}" y2="{y:.1f}" stroke="#d62728" '
+                     f'stroke-dasharray="4 3"><title>threshold {threshold:g}</title></line>')
+    coords = [xy(i, v) for i, (_, v) in enumerate(points)]
+    parts.append('<polyline fill="none" stroke="#4c78a8" stroke-width="2" points="'
+                 + " ".join(f"{x:.1f},{y:.1f}" for x, y in coords) + '"/>')
+    for (x, y), (label, v) in zip(coords, points):
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4c78a8">'
+                     f'<title>{html.escape(label)}: {v:.4g}</title></circle>')
+    if points:
+        parts.append(f'<text x="50" y="{height - 8}" font-size="10">{html.escape(points[0][0])}</text>')
+        parts.append(f'<text x="{50 + plot_w}" y="{height - 8}" font-size="10" text-anchor="end">'
+                     f'{html.escape(points[-1][0])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return html.escape(str(value))
+
+
+def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dict[str, Any]],
+                metric: str | None, threshold: float | None, history: list[dict[str, Any]]) -> str:
+    """The page. `result` is the MonitorResult wire dict; `history` earlier results, oldest first."""
+    verdict_colour = "#d62728" if result.get("breached") else "#2ca02c"
+    rows = []
+    out = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
+        "table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+        ".feature{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}"
+        ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p><b style='color:{verdict_colour}'>{html.escape(str(result.get('reason')))}</b> — "
+        f"{html.escape(str(result.get('message')))}</p>",
+        f"<p>Evaluated at {_fmt(result.get('time'))}; window {_fmt(result.get('windowStart'))} to "
+        f"{_fmt(result.get('windowEnd'))}; {result.get('samples', 0)} predictions, "
+        f"{result.get('labelledSamples', 0)} labelled.</p>",
+    ]
+    if result.get("metrics") or result.get("unavailableMetrics"):
+        out.append("<h2>Quality</h2><table><tr><th>metric</th><th>value</th></tr>")
+        for name, value in sorted((result.get("metrics") or {}).items()):
+            out.append(f"<tr><td>{html.escape(name)}</td><td>{_fmt(value)}</td></tr>")
+        for name, why in sorted((result.get("unavailableMetrics") or {}).items()):
+            out.append(f"<tr><td>{html.escape(name)}</td><td>not available: {html.escape(why)}</td></tr>")
+        out.append("</table>")
+    if metric:
+        points = [(str(r.get("time")), float(r["metrics"][metric])) for r in history + [result]
+                  if (r.get("metrics") or {}).get(metric) is not None]
+        if points:
+            out.append(f"<h2>{html.escape(metric)} over time</h2>")
+            out.append(_line_svg(points, threshold, metric))
+    features = result.get("features") or []
+    if features:
+        out.append("<h2>Drift</h2>")
+        if result.get("drift"):
+            out.append(f"<p>{html.escape(result['drift']['message'])}</p>")
+        out.append("<table><tr><th>feature</th><th>method</th><th>score</th><th>threshold</th><th>drifted</th>"
+                   "<th>status</th><th>missing (ref / current)</th></tr>")
+        for f in features:
+            missing = f"{_fmt(f.get('referenceMissingShare'))} / {_fmt(f.get('currentMissingShare'))}"
+            rows.append(f"<tr><td>{html.escape(f['feature'])}</td><td>{_fmt(f.get('method'))}</td>"
+                        f"<td>{_fmt(f.get('score'))}</td><td>{_fmt(f.get('threshold'))}</td>"
+                        f"<td>{'yes' if f.get('drifted') else 'no'}</td><td>{html.escape(f['status'])}</td>"
+                        f"<td>{missing}</td></tr>")
+        out.extend(rows)
+        out.append("</table>")
+        out.append(f"<p class='legend'><span style='background:{REFERENCE_COLOUR}'></span>reference"
+                   f"<span style='background:{CURRENT_COLOUR}'></span>current</p>")
+        for f in features:
+            histogram = histograms.get(f["feature"])
+            if histogram is None:
+                continue
+            mark = " (drifted)" if f.get("drifted") else ""
+            out.append(f"<div class='feature'><h3>{html.escape(f['feature'])}{mark}</h3>{_bars_svg(histogram)}</div>")
+    out.append("</body></html>")
+    return "\n".join(out)

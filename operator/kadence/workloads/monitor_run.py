@@ -1,0 +1,183 @@
+"""What `kadence monitor` does: read the window's prediction logs and feedback, join them by
+request id, compute drift per feature and the quality metrics, judge them against the
+policy, and write report.json, report.html and result.json under
+`monitoring/<namespace>/<policy>/<stamp>/`."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from ..domain.monitoring import policy as verdicts
+from ..domain.monitoring.drift import DriftConfigError, DriftSettings, ReferenceFormatError, evaluate_drift
+from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
+from ..domain.monitoring.quality import QualityError, quality_for
+from ..domain.monitoring.triggers import production_gap
+from ..storage import ObjectStore, StorageError
+from .monitor_io import (
+    LogWindow,
+    ReferenceNotFound,
+    join_feedback,
+    load_reference,
+    previous_results,
+    read_feedback,
+    read_prediction_logs,
+)
+from .monitor_report import comparison_histogram, render_html
+from .monitor_task import (
+    EXIT_ERROR,
+    EXIT_EVALUATED,
+    FeatureDriftReport,
+    MonitorResult,
+    MonitorTask,
+    Verdict,
+    monitoring_prefix,
+)
+
+
+def load_task(path: str | None, env_name: str) -> MonitorTask:
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    elif os.environ.get(env_name):
+        text = os.environ[env_name]
+    else:
+        raise ValueError(f"no task: pass --task FILE or set {env_name}")
+    return MonitorTask.model_validate(json.loads(text))
+
+
+def _wire(model) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def _iso(moment) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict[str, Any], str]:
+    """Compute everything; returns (result, the full report document, the HTML page)."""
+    window = LogWindow(end=task.time, duration=task.window.duration, last=task.window.last_predictions)
+    log = read_prediction_logs(store, predictions_prefix(task.namespace, task.inference_service), window,
+                               task.model_versions)
+    samples = len(log)
+    window_start = task.time - task.window.duration if task.window.duration else (
+        log.meta["time"].min().to_pydatetime() if samples else None)
+    feedback = read_feedback(store, feedback_prefix(task.namespace, task.inference_service),
+                             window_start, task.time)
+    labelled = join_feedback(log, feedback)
+
+    result: dict[str, Any] = {
+        "outcome": "Evaluated", "time": _iso(task.time), "window_end": _iso(task.time),
+        "window_start": _iso(window_start) if window_start is not None else None,
+        "samples": samples, "labelled_samples": len(labelled),
+        "model_versions": {str(k): int(v) for k, v in log.meta["model_version"].value_counts().items()},
+    }
+    histograms: dict[str, dict[str, Any]] = {}
+    drift_verdict = quality_verdict = None
+
+    if task.drift is not None:
+        reference = None
+        reference_problem = "no drift reference was given"
+        if task.reference_uri:
+            try:
+                reference = load_reference(store, task.reference_uri)
+            except (ReferenceNotFound, ReferenceFormatError) as error:
+                reference_problem = str(error)
+        inputs = log.inputs.drop(columns=[c for c in task.exclude_columns if c in log.inputs.columns])
+        features = task.features
+        if features is None and reference is not None:
+            features = [c for c in reference.columns if c not in task.exclude_columns]
+            features += [c for c in inputs.columns if c not in reference.columns]
+        drift = evaluate_drift(reference, inputs, DriftSettings.from_policy(task.drift), features)
+        result.update(
+            drift_scores=drift.scores, drifted_features=drift.drifted_features, drifted_share=drift.share_drifted,
+            features=[FeatureDriftReport(**{k: getattr(f, k) for k in FeatureDriftReport.model_fields})
+                      for f in drift.features],
+        )
+        decision = verdicts.judge_drift(samples=samples, min_samples=task.drift.min_samples,
+                                        reference_available=reference is not None,
+                                        judged_features=len(drift.judged), drifted_features=drift.drifted_features,
+                                        drift_share=task.drift.drift_share)
+        if decision.reason == verdicts.MISSING_REFERENCE:
+            decision = verdicts.Decision(decision.reason, f"no drift reference: {reference_problem}", False)
+        drift_verdict = decision
+        if reference is not None:
+            for f in drift.features:
+                column = reference.columns.get(f.feature)
+                if column is not None and f.feature in inputs.columns:
+                    histogram = comparison_histogram(column, inputs[f.feature])
+                    if histogram is not None:
+                        histograms[f.feature] = histogram
+
+    if task.performance is not None:
+        metric = task.performance.metric
+        probabilities = labelled["probabilities"].tolist()
+        if any(p is None for p in probabilities):
+            probabilities = None
+        quality = quality_for(metric, labelled["label"].tolist(), labelled["prediction"].tolist(),
+                              probabilities, task.classes)
+        result.update(metrics=quality.metrics, unavailable_metrics=quality.unavailable)
+        value = quality.metrics.get(metric)
+        quality_verdict = verdicts.judge_quality(metric=metric, threshold=task.performance.threshold, value=value,
+                                                 labelled=len(labelled), min_labelled=task.performance.min_labelled,
+                                                 unavailable_because=quality.unavailable.get(metric))
+        if value is not None and task.offline_metric is not None and quality_verdict.judged:
+            result["production_gap"] = production_gap(metric, task.offline_metric, value)
+
+    overall = verdicts.judge_evaluation(drift_verdict, quality_verdict)
+    result.update(
+        drift=Verdict(**vars(drift_verdict)) if drift_verdict else None,
+        quality=Verdict(**vars(quality_verdict)) if quality_verdict else None,
+        breached=overall.breached, reason=overall.reason, message=overall.message,
+        report_uri=store.uri(f"{task.prefix}report.html"), result_uri=store.uri(task.resolved_result_key()),
+    )
+    monitor_result = MonitorResult(**result)
+    wire = _wire(monitor_result)
+    history = previous_results(store, monitoring_prefix(task.namespace, task.policy), task.resolved_result_key(),
+                               task.history)
+    report = {"task": _wire(task), "result": wire, "histograms": histograms,
+              "history": [{"time": h.get("time"), "metrics": h.get("metrics"), "reason": h.get("reason"),
+                           "breached": h.get("breached")} for h in history]}
+    page = render_html(
+        title=f"Monitor {task.namespace}/{task.policy} — {task.inference_service}", result=wire,
+        histograms=histograms, metric=task.performance.metric if task.performance else None,
+        threshold=task.performance.threshold if task.performance else None, history=history)
+    return monitor_result, report, page
+
+
+def emit(result: MonitorResult, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:
+    line = json.dumps(_wire(result), sort_keys=True)
+    if store is not None and key:
+        store.put_bytes(key, line.encode(), "application/json")
+    out.write(line + "\n")
+    out.flush()
+
+
+def _error(task: MonitorTask | None, message: str) -> MonitorResult:
+    time = _iso(task.time) if task is not None else ""
+    return MonitorResult(outcome="Error", time=time, reason="MonitorError", message=message)
+
+
+def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
+    try:
+        task = load_task(args.task, env_name)
+    except (OSError, ValueError, ValidationError) as error:
+        emit(_error(None, f"bad task: {error}"), None, None, out)
+        return EXIT_ERROR
+    try:
+        store = ObjectStore.from_env()
+    except StorageError as error:
+        emit(_error(task, str(error)), None, None, out)
+        return EXIT_ERROR
+    try:
+        result, report, page = evaluate(task, store)
+    except (LogFormatError, DriftConfigError, QualityError, ValueError) as error:
+        emit(_error(task, f"{type(error).__name__}: {error}"), store, task.resolved_result_key(), out)
+        return EXIT_ERROR
+    store.put_bytes(f"{task.prefix}report.json", json.dumps(report, sort_keys=True).encode(), "application/json")
+    store.put_bytes(f"{task.prefix}report.html", page.encode(), "text/html; charset=utf-8")
+    emit(result, store, task.resolved_result_key(), out)
+    return EXIT_EVALUATED

@@ -1,0 +1,139 @@
+"""Task and result of the monitor workload (`kadence monitor`), built and read by the
+MonitorPolicy planner.
+
+Object layout of one evaluation (the stamp is the evaluation time, `20261123T001000Z`):
+
+  monitoring/<namespace>/<policy>/<stamp>/report.json   everything computed
+  monitoring/<namespace>/<policy>/<stamp>/report.html   histograms and the metric over time
+  monitoring/<namespace>/<policy>/<stamp>/result.json   MonitorResult, for the operator
+
+The result is also printed as the last line of the Job's log.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ..api.common import KadenceModel, require_exactly_one
+from ..api.monitorpolicy import DriftPolicy, PerformancePolicy
+
+EXIT_EVALUATED = 0  # judged or reported why not; a breach is not a failure of the Job
+EXIT_ERROR = 2  # the task could not run: bad task, storage failure, unreadable logs
+
+RESULT_KIND = "kadence.dev/monitor-result"
+
+
+def stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def monitoring_prefix(namespace: str, policy: str) -> str:
+    return f"monitoring/{namespace}/{policy}/"
+
+
+def evaluation_prefix(namespace: str, policy: str, moment: datetime) -> str:
+    return f"{monitoring_prefix(namespace, policy)}{stamp(moment)}/"
+
+
+class TaskWindow(KadenceModel):
+    """The predictions judged: those of the last `durationSeconds` before the evaluation time,
+    or the last N predictions up to it."""
+
+    duration_seconds: float | None = Field(None, gt=0)
+    last_predictions: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one(self) -> "TaskWindow":
+        require_exactly_one(self, "duration_seconds", "last_predictions")
+        return self
+
+    @property
+    def duration(self) -> timedelta | None:
+        return timedelta(seconds=self.duration_seconds) if self.duration_seconds is not None else None
+
+
+class MonitorTask(KadenceModel):
+    namespace: str = Field(min_length=1)
+    policy: str = Field(min_length=1)
+    inference_service: str = Field(min_length=1)
+    time: datetime = Field(description="The evaluation time: the window's end, and the report's stamp.")
+    window: TaskWindow
+    model_versions: list[str] | None = Field(None, description="Only these model versions' predictions (all when unset).")
+    drift: DriftPolicy | None = None
+    performance: PerformancePolicy | None = None
+    reference_uri: str | None = Field(
+        None, description="s3:// URI of the drift reference: a profile.json, or a sample (.parquet, .csv).")
+    features: list[str] | None = Field(None, description="Judge only these inputs (default: the reference's columns).")
+    exclude_columns: list[str] = Field(default_factory=list, description="Never judged for drift, e.g. the target.")
+    classes: list[Any] | None = Field(None, description="The model's classes, in the order of logged probabilities.")
+    offline_metric: float | None = Field(None, description="The Production model's hold-out value of the policy metric.")
+    history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
+    result_key: str | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time must carry a time zone")
+        return value.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _something(self) -> "MonitorTask":
+        if self.drift is None and self.performance is None:
+            raise ValueError("set drift, performance or both")
+        return self
+
+    @property
+    def prefix(self) -> str:
+        return evaluation_prefix(self.namespace, self.policy, self.time)
+
+    def resolved_result_key(self) -> str:
+        return self.result_key or f"{self.prefix}result.json"
+
+
+class FeatureDriftReport(KadenceModel):
+    feature: str
+    kind: str | None = None
+    method: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    drifted: bool = False
+    status: str
+    reference_count: int = 0
+    current_count: int = 0
+    reference_missing_share: float | None = None
+    current_missing_share: float | None = None
+
+
+class Verdict(KadenceModel):
+    reason: str
+    message: str
+    breached: bool
+
+
+class MonitorResult(KadenceModel):
+    kind: Literal["kadence.dev/monitor-result"] = RESULT_KIND
+    outcome: Literal["Evaluated", "Error"]
+    time: str
+    window_start: str | None = None
+    window_end: str | None = None
+    samples: int = 0
+    labelled_samples: int = 0
+    model_versions: dict[str, int] = Field(default_factory=dict, description="Predictions per model version.")
+    drift_scores: dict[str, float] = Field(default_factory=dict)
+    drifted_features: list[str] = Field(default_factory=list)
+    drifted_share: float | None = None
+    features: list[FeatureDriftReport] = Field(default_factory=list)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    unavailable_metrics: dict[str, str] = Field(default_factory=dict)
+    drift: Verdict | None = None
+    quality: Verdict | None = None
+    production_gap: float | None = Field(None, description="Hold-out minus live policy metric, positive when worse.")
+    breached: bool = False
+    reason: str
+    message: str
+    report_uri: str | None = None
+    result_uri: str | None = None
