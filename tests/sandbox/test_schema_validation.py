@@ -310,3 +310,48 @@ def test_floats_print_as_go_prints_them(number, printed):
 def test_maps_print_as_go_prints_an_interface_map_with_sorted_keys():
     assert go_sharp_v({"b": 1, "a": "x", "c": [True, None]}) == (
         'map[string]interface {}{"a":"x", "b":1, "c":[]interface {}{true, interface {}(nil)}}')
+
+
+# ---- ratcheting: on update, values equal to the stored ones are not checked again ---------
+
+RATCHET = obj({
+    "name": {"type": "string", "maxLength": 3},
+    "ports": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+              "items": obj({"name": {"type": "string"}, "number": {"type": "integer", "minimum": 1}},
+                           required=["name"])},
+    "size": {"type": "integer", "x-kubernetes-validations": [
+        {"rule": "self < 10", "message": "under 10"}]},
+})
+
+
+def update_causes(spec: Any, old_spec: Any) -> list[dict[str, str]]:
+    _, causes = validate_custom_resource(crd_for(RATCHET), thing(spec), thing(old_spec))
+    return causes
+
+
+def test_an_unchanged_invalid_value_is_allowed_on_update():
+    assert update_causes({"name": "too-long", "size": 20, "other": 1},
+                         {"name": "too-long", "size": 20}) == []
+
+
+def test_a_changed_invalid_value_is_refused_on_update():
+    assert update_causes({"name": "longer"}, {"name": "too-long"}) == [
+        cause("FieldValueTooLong", "spec.name", "Too long: may not be more than 3 bytes")]
+
+
+def test_a_changed_value_breaking_a_cel_rule_is_refused_on_update():
+    assert update_causes({"size": 30}, {"size": 20}) == [
+        cause("FieldValueInvalid", "spec.size", 'Invalid value: "integer": under 10')]
+
+
+def test_map_list_items_ratchet_by_their_keys():
+    old = {"ports": [{"name": "a", "number": 0}, {"name": "b", "number": 5}]}
+    new = {"ports": [{"name": "b", "number": -1}, {"name": "a", "number": 0}]}
+    assert update_causes(new, old) == [
+        cause("FieldValueInvalid", "spec.ports[0].number",
+              "Invalid value: -1: spec.ports[0].number in body should be greater than or equal to 1")]
+
+
+def test_a_create_checks_everything():
+    _, causes = validate_custom_resource(crd_for(RATCHET), thing({"name": "too-long"}))
+    assert causes == [cause("FieldValueTooLong", "spec.name", "Too long: may not be more than 3 bytes")]

@@ -38,7 +38,7 @@ from celpy.evaluation import CELEvalError
 from . import causes
 from .causes import Cause
 from .paths import Path
-from .values import schema_types
+from .values import same, schema_types
 
 log = logging.getLogger("kadence.sandbox.schema.cel")
 
@@ -457,7 +457,10 @@ def evaluate_rules(value: Any, schema: Schema, path: Path, old: Any = None,
         fingerprint = _fingerprint(schema)
         value_key = json.dumps(value, sort_keys=True)
         old_key = json.dumps(old, sort_keys=True) if has_old else ""
+        unchanged = has_old and same(value, old)
         for index, rule in enumerate(rules):
+            if unchanged and not _OLD_SELF.search(rule.get("rule", "")):
+                continue  # ratcheting: an unchanged value is not checked again
             verdict = _verdict(fingerprint, index, value_key, old_key, has_old)
             if verdict is not None:
                 found.append(_cause(verdict, rule, schema, path))

@@ -68,17 +68,27 @@ def process(crd: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None
     structural.prune_non_nullable_nulls(result, schema)
     structural.apply_defaults(result, schema)
 
+    previous = values.ABSENT
+    if old is not None:
+        # The stored object as this schema reads it, for ratcheting and transition rules.
+        previous = copy.deepcopy(old)
+        structural.prune(previous, schema)
+        structural.prune_non_nullable_nulls(previous, schema)
+        structural.apply_defaults(previous, schema)
+
     found = objectmeta.validate_object_meta(result.get("metadata"))
-    found.extend(values.validate(_with_schema_metadata_only(result), schema, ROOT))
+    found.extend(values.validate(
+        _with_schema_metadata_only(result), schema, ROOT,
+        values.ABSENT if old is None else _with_schema_metadata_only(previous)))
     found.extend(_validate_embedded_resources(result, schema, ROOT))
-    found.extend(values.validate_list_types(result, schema, ROOT))
+    found.extend(values.validate_list_types(result, schema, ROOT, previous))
     if cel.has_rules(schema):
         if any(cause["reason"] in ("FieldValueTypeInvalid", "FieldValueNotSupported")
                for cause in found):
             found.append(causes.invalid("", None, _RULES_NOT_CHECKED))
         else:
             found.extend(cel.evaluate_rules(
-                result, schema, ROOT, old, has_old=old is not None))
+                result, schema, ROOT, None if old is None else previous, has_old=old is not None))
     return Outcome(result, found, unknown)
 
 

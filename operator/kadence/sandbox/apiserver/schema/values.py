@@ -59,8 +59,59 @@ def _in_body(path: Path, text: str) -> str:
     return f"{path.openapi} in body {text}"
 
 
-def validate(value: Any, schema: Schema, path: Path) -> list[Cause]:
-    """All the errors kube-openapi finds for `value` (already pruned and defaulted)."""
+class _Absent:
+    """No correlated old value: the field is new, or this is a create."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Any = _Absent()
+
+
+def same(left: Any, right: Any) -> bool:
+    """JSON equality (1 == 1.0, but true is not 1)."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return isinstance(left, bool) and isinstance(right, bool) and left == right
+    if isinstance(left, dict):
+        return (isinstance(right, dict) and left.keys() == right.keys()
+                and all(same(left[key], right[key]) for key in left))
+    if isinstance(left, list):
+        return (isinstance(right, list) and len(left) == len(right)
+                and all(same(a, b) for a, b in zip(left, right)))
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return left == right
+    return type(left) is type(right) and left == right
+
+
+def correlated_item(schema: Schema, item: Any, old_list: Any) -> Any:
+    """The old item of a `map` list with the same keys as `item` (others do not correlate)."""
+    if (old_list is ABSENT or not isinstance(old_list, list) or not isinstance(item, dict)
+            or schema.get("x-kubernetes-list-type") != "map"):
+        return ABSENT
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    for candidate in old_list:
+        if isinstance(candidate, dict) and all(
+                same(candidate.get(key), item.get(key)) for key in keys):
+            return candidate
+    return ABSENT
+
+
+def correlated_key(old: Any, key: str) -> Any:
+    if isinstance(old, dict) and key in old:
+        return old[key]
+    return ABSENT
+
+
+def validate(value: Any, schema: Schema, path: Path, old: Any = ABSENT) -> list[Cause]:
+    """All the errors kube-openapi finds for `value` (already pruned and defaulted).
+
+    On updates `old` is the correlated previous value: a value equal to it is not checked
+    again (validation ratcheting, on by default since Kubernetes 1.30), so a stricter CRD
+    does not lock existing objects.
+    """
+    if old is not ABSENT and same(value, old):
+        return []
     found: list[Cause] = []
     if value is None:
         types = schema_types(schema)
@@ -81,10 +132,10 @@ def validate(value: Any, schema: Schema, path: Path) -> list[Cause]:
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         found.extend(_number(value, schema, path))
     elif isinstance(value, list):
-        found.extend(_array(value, schema, path))
+        found.extend(_array(value, schema, path, old))
     found.extend(_enum(value, schema, path))
     if isinstance(value, dict):
-        found.extend(_object(value, schema, path))
+        found.extend(_object(value, schema, path, old))
     return found
 
 
@@ -145,12 +196,13 @@ def _number(value: int | float, schema: Schema, path: Path) -> list[Cause]:
     return found
 
 
-def _array(value: list[Any], schema: Schema, path: Path) -> list[Cause]:
+def _array(value: list[Any], schema: Schema, path: Path, old: Any) -> list[Cause]:
     found = []
     items = schema.get("items")
     if isinstance(items, dict):
         for position, item in enumerate(value):
-            found.extend(validate(item, items, path.index(position)))
+            found.extend(validate(item, items, path.index(position),
+                                  correlated_item(schema, item, old)))
     size = len(value)
     if "minItems" in schema and size < schema["minItems"]:
         message = _in_body(path, f"should have at least {int(schema['minItems'])} items")
@@ -191,7 +243,7 @@ def _enum(value: Any, schema: Schema, path: Path) -> list[Cause]:
     return [causes.not_supported(path.openapi, shown, allowed)]
 
 
-def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
+def _object(value: dict[str, Any], schema: Schema, path: Path, old: Any) -> list[Cause]:
     count = len(value)
     if "minProperties" in schema and count < schema["minProperties"]:
         message = _in_body(path, f"should have at least {int(schema['minProperties'])} properties")
@@ -208,10 +260,11 @@ def _object(value: dict[str, Any], schema: Schema, path: Path) -> list[Cause]:
             message = f"{path.openapi}.{key} in body is a forbidden property"
             found.append(causes.invalid(path.openapi, "", message))
         elif isinstance(additional, dict):
-            found.extend(validate(item, additional, path.key(key)))
+            found.extend(validate(item, additional, path.key(key), correlated_key(old, key)))
     for name, sub_schema in properties.items():
         if name in value:
-            found.extend(validate(value[name], sub_schema, path.child(name)))
+            found.extend(validate(value[name], sub_schema, path.child(name),
+                                  correlated_key(old, name)))
     for name in schema.get("required") or []:
         if name not in value:
             found.append(causes.required(path.child(name).openapi))
@@ -253,18 +306,22 @@ def _junctors(value: Any, schema: Schema, path: Path) -> list[Cause]:
     return found
 
 
-def validate_list_types(value: Any, schema: Schema, path: Path) -> list[Cause]:
+def validate_list_types(value: Any, schema: Schema, path: Path, old: Any = ABSENT) -> list[Cause]:
     """Duplicates in `x-kubernetes-list-type: set` and `map` lists (apiextensions'
-    ValidateListSetsAndMaps), everywhere in `value`."""
+    ValidateListSetsAndMaps), everywhere in `value` that differs from `old`."""
     found: list[Cause] = []
+    if old is not ABSENT and same(value, old):
+        return found
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
         additional = schema.get("additionalProperties")
         for key, item in value.items():
             if key in properties:
-                found.extend(validate_list_types(item, properties[key], path.child(key)))
+                found.extend(validate_list_types(item, properties[key], path.child(key),
+                                                 correlated_key(old, key)))
             elif isinstance(additional, dict):
-                found.extend(validate_list_types(item, additional, path.key(key)))
+                found.extend(validate_list_types(item, additional, path.key(key),
+                                                 correlated_key(old, key)))
     elif isinstance(value, list):
         items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
         list_type = schema.get("x-kubernetes-list-type")
@@ -287,5 +344,6 @@ def validate_list_types(value: Any, schema: Schema, path: Path) -> list[Cause]:
                     found.append(causes.duplicate(path.index(position).field, identity))
                 seen.add(key)
         for position, item in enumerate(value):
-            found.extend(validate_list_types(item, items, path.index(position)))
+            found.extend(validate_list_types(item, items, path.index(position),
+                                             correlated_item(schema, item, old)))
     return found
