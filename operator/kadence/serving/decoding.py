@@ -4,7 +4,7 @@ Pure functions: no I/O, no server. Every refusal raises `InputError` with a mess
 that names the place (`instances[2].age`, `inputs[0] 'plan' data[3]`) and the reason.
 
 Columns are NumPy arrays keyed by the model's raw column names:
-float -> float64, int -> int64 (float64 with NaN when nullable), bool -> bool
+float -> float64, int -> int64 (float64 with NaN when a value is missing), bool -> bool
 (object when nullable), string/category -> object (str), datetime -> datetime64[ns].
 """
 
@@ -109,9 +109,11 @@ def first_problem(column: ServeColumn, values: Sequence[Any]) -> tuple[int, str]
 def to_array(column: ServeColumn, values: Sequence[Any]) -> np.ndarray:
     """The typed array of already-checked values."""
     kind = column.type
-    if kind == "float" or (kind == "int" and column.nullable):
+    if kind == "float":
         return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     if kind == "int":
+        if column.nullable and any(v is None for v in values):
+            return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
         return np.array(values, dtype=np.int64)
     if kind == "bool":
         if column.nullable and any(v is None for v in values):
@@ -258,11 +260,12 @@ def _flatten(data: Any, place: str) -> list:
 
 
 def _check_datatype_values(datatype: str, values: list, place: str) -> None:
+    # null passes here for every datatype; the column's nullability decides later.
     if datatype == "BOOL":
-        ok = lambda v: type(v) is bool  # noqa: E731
+        ok = lambda v: type(v) is bool or v is None  # noqa: E731
         wanted = "true or false"
     elif datatype in INT_DATATYPES:
-        ok = lambda v: type(v) is int  # noqa: E731
+        ok = lambda v: type(v) is int or v is None  # noqa: E731
         wanted = f"an integer ({datatype})"
     elif datatype in FLOAT_DATATYPES:
         ok = lambda v: _is_number(v) or v is None  # noqa: E731
@@ -400,7 +403,8 @@ def concat_columns(parts: Sequence[Columns], columns: Sequence[ServeColumn]) -> 
     merged = {}
     for c in columns:
         arrays = [p[c.name] for p in parts]
-        if any(a.dtype != arrays[0].dtype for a in arrays):
+        # int64 and float64 parts (a nullable int column) promote to float64; anything else mixed to object.
+        if any(a.dtype != arrays[0].dtype for a in arrays) and not all(a.dtype.kind in "if" for a in arrays):
             arrays = [a.astype(object) for a in arrays]
         merged[c.name] = np.concatenate(arrays)
     return merged
