@@ -1,0 +1,401 @@
+"""`kadence sandbox up|status|down|kubeconfig`: the whole sandbox on one machine.
+
+`up` starts, in order: SeaweedFS (S3), the API server, the node (kubelet,
+controllers, Service proxy) and the Kadence operator, each a process in its own
+session recorded under `<state_dir>/run/`.  `down` stops only processes whose
+pid *and* start time match those records, and waits until they and their ports
+are gone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from . import s3, supervisor
+from .kubeconfig import CONTEXT, kubeconfig_path, write_kubeconfig
+
+DEFAULT_API_PORT = 6443
+COMPONENT_ORDER = ("s3", "apiserver", "node", "operator")
+
+
+class SandboxError(Exception):
+    pass
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("KADENCE_SANDBOX_DIR") or Path.home() / ".kadence" / "sandbox")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "sandbox", help="Run a local Kubernetes API, kubelet, Service proxy, S3 and the operator.",
+        description="The Kadence sandbox: everything the operator needs, on this machine, no cluster needed.")
+    parser.set_defaults(handler=lambda args: (parser.print_help(), 0)[1])
+    commands = parser.add_subparsers(dest="sandbox_command", metavar="COMMAND")
+
+    def state_dir_option(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--state-dir", type=Path, default=None,
+                       help="where state, logs and the kubeconfig live "
+                            "(default: $KADENCE_SANDBOX_DIR or ~/.kadence/sandbox)")
+
+    up = commands.add_parser("up", help="Start the sandbox.", description="Start the sandbox.")
+    state_dir_option(up)
+    up.add_argument("--detach", "-d", action="store_true", help="return once everything runs")
+    up.add_argument("--port", type=int, default=None,
+                    help=f"API server port (default {DEFAULT_API_PORT}, or a free one if that is taken; "
+                         "0 for any free port)")
+    up.add_argument("--no-operator", action="store_true", help="do not start the Kadence operator")
+    up.set_defaults(handler=cmd_up)
+
+    status = commands.add_parser("status", help="Show what runs.", description="Show each component and "
+                                                                                 "each Service's local port.")
+    state_dir_option(status)
+    status.set_defaults(handler=cmd_status)
+
+    down = commands.add_parser("down", help="Stop the sandbox.", description="Stop what `up` started.")
+    state_dir_option(down)
+    down.set_defaults(handler=cmd_down)
+
+    kubeconfig = commands.add_parser("kubeconfig", help="Print the kubeconfig.",
+                                     description="Print the sandbox's kubeconfig (or only its path).")
+    state_dir_option(kubeconfig)
+    kubeconfig.add_argument("--path", action="store_true", help="print only the file's path")
+    kubeconfig.set_defaults(handler=cmd_kubeconfig)
+
+
+def _state_dir(args) -> Path:
+    return (args.state_dir or default_state_dir()).expanduser().resolve()
+
+
+# ---- up ---------------------------------------------------------------------------------------
+
+def _choose_api_port(requested: int | None) -> int:
+    if requested == 0:
+        return supervisor.free_port()
+    if requested is not None:
+        if not supervisor.port_is_free(requested):
+            raise SandboxError(f"port {requested} is already in use; choose another with --port")
+        return requested
+    return DEFAULT_API_PORT if supervisor.port_is_free(DEFAULT_API_PORT) else supervisor.free_port()
+
+
+def _api_answers(url: str) -> bool:
+    try:
+        return httpx.get(url + "/version", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _apply(client: httpx.Client, path: str, body: dict) -> None:
+    """Create, or replace if it exists (with the stored resourceVersion)."""
+    name = body["metadata"]["name"]
+    created = client.post(path, json=body)
+    if created.status_code == 409:
+        current = client.get(f"{path}/{name}")
+        current.raise_for_status()
+        body = {**body, "metadata": {**body["metadata"],
+                                     "resourceVersion": current.json()["metadata"]["resourceVersion"]}}
+        client.put(f"{path}/{name}", json=body).raise_for_status()
+    elif created.status_code >= 400:
+        raise SandboxError(f"creating {path}/{name} failed: {created.status_code} {created.text[:300]}")
+
+
+def _bootstrap(url: str, settings: s3.S3Settings) -> list[str]:
+    """Namespaces, the storage Secret, and the Kadence CRDs; returns notes for the user."""
+    notes = []
+    with httpx.Client(base_url=url, timeout=30) as client:
+        for namespace in s3.SECRET_NAMESPACES:
+            response = client.post("/api/v1/namespaces", json={
+                "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+            if response.status_code not in (201, 200, 409):
+                raise SandboxError(f"creating namespace {namespace} failed: {response.text[:300]}")
+            _apply(client, f"/api/v1/namespaces/{namespace}/secrets", s3.secret_manifest(settings, namespace))
+        try:
+            from kadence.api.crdgen import all_crds
+        except ImportError:
+            notes.append("Kadence CRDs not installed: this installation has no CRD generator.")
+        else:
+            for crd in all_crds():
+                _apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    return notes
+
+
+def _operator_available() -> bool:
+    try:
+        import kadence.handlers.main  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _python_env(extra: dict[str, str]) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
+              backoff: tuple[float, float] | None = None, out=sys.stdout) -> dict:
+    """Start every component; on any failure stop what was started and raise SandboxError."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = [r for r in supervisor.read_records(state_dir) if r.alive()]
+    if running:
+        listing = ", ".join(f"{r.name} (pid {r.pid}{f', port {r.port}' if r.port else ''})" for r in running)
+        raise SandboxError(f"the sandbox in {state_dir} is already running: {listing}. "
+                           "Use `kadence sandbox status` or `kadence sandbox down`.")
+    for record in supervisor.read_records(state_dir):
+        supervisor.remove_record(state_dir, record.name)
+    from .kubelet.runner import kill_registered_processes
+    kill_registered_processes(state_dir)
+
+    api_port = _choose_api_port(port)
+    url = f"http://127.0.0.1:{api_port}"
+    summary: dict = {"state_dir": str(state_dir), "server": url, "notes": []}
+    try:
+        settings = s3.load_or_create_settings(state_dir)
+        s3.prepare(state_dir, settings)
+        s3_record, _ = supervisor.start_component(state_dir, "s3", s3.weed_argv(settings, state_dir),
+                                                  port=settings.s3_port, extra={"ports": settings.ports()})
+        print(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port} ...", file=out, flush=True)
+        api_record, _ = supervisor.start_component(
+            state_dir, "apiserver",
+            [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(api_port),
+             "--state-dir", str(state_dir)], env=_python_env({}), port=api_port)
+        print(f"starting the API server on {url} ...", file=out, flush=True)
+        supervisor.wait_until(lambda: _api_answers(url), timeout=60, record=api_record, what="the API server")
+        supervisor.wait_until(lambda: s3.answers(settings), timeout=90, record=s3_record, what="SeaweedFS S3")
+        supervisor.wait_until(lambda: s3._try(s3.ensure_bucket, settings), timeout=60, record=s3_record,
+                              what="the S3 bucket")
+        kubeconfig = write_kubeconfig(state_dir, url)
+        summary["notes"] += _bootstrap(url, settings)
+
+        node_argv = [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", url, "--state-dir", str(state_dir)]
+        if backoff:
+            node_argv += ["--backoff-base", str(backoff[0]), "--backoff-cap", str(backoff[1])]
+        node_record, _ = supervisor.start_component(state_dir, "node", node_argv, env=_python_env({}))
+        print("starting the node (kubelet, controllers, Service proxy) ...", file=out, flush=True)
+        from .kubelet.node import ready_marker
+        marker = ready_marker(state_dir)
+        supervisor.wait_until(lambda: marker.exists() and marker.read_text() == str(node_record.pid),
+                              timeout=60, record=node_record, what="the sandbox node")
+
+        summary["operator"] = "not started"
+        if not with_operator:
+            summary["notes"].append("The operator was not started (--no-operator).")
+        elif not _operator_available():
+            summary["notes"].append("The Kadence operator is not available in this installation "
+                                    "(kadence.handlers.main is missing): it was not started.")
+        else:
+            env = _python_env({"KUBECONFIG": str(kubeconfig), **settings.env()})
+            op_record, _ = supervisor.start_component(
+                state_dir, "operator", [sys.executable, "-m", "kadence", "operator"], env=env)
+            print("starting the Kadence operator ...", file=out, flush=True)
+            time.sleep(2)  # an operator that cannot start fails within this
+            if op_record.alive():
+                summary["operator"] = "running"
+            else:
+                summary["notes"].append("The Kadence operator exited right after starting; see "
+                                        f"{op_record.log}:\n{supervisor.tail(op_record.log)}")
+                supervisor.remove_record(state_dir, "operator")
+        summary["kubeconfig"] = str(kubeconfig)
+        summary["s3"] = settings.endpoint
+        return summary
+    except BaseException as exc:
+        stop_all(state_dir, out=io.StringIO())
+        if isinstance(exc, supervisor.ComponentFailed):
+            raise SandboxError(str(exc)) from exc
+        raise
+
+
+def _print_usage(summary: dict, out=sys.stdout) -> None:
+    print(f"""
+The Kadence sandbox is running (state in {summary['state_dir']}).
+  API server:  {summary['server']}   (context {CONTEXT})
+  S3 storage:  {summary['s3']}   (Secret kadence-storage in default and kadence-system)
+  operator:    {summary['operator']}
+
+Use it:
+  export KUBECONFIG={summary['kubeconfig']}
+  kubectl apply -f examples/
+  kubectl get kadence
+  kadence sandbox status      # components and each Service's local port
+  kadence sandbox down""", file=out)
+    for note in summary["notes"]:
+        print(f"\nNote: {note}", file=out)
+
+
+def cmd_up(args) -> int:
+    state_dir = _state_dir(args)
+    try:
+        summary = start_all(state_dir, args.port, with_operator=not args.no_operator)
+    except SandboxError as exc:
+        print(f"kadence sandbox up: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; everything started so far was stopped", file=sys.stderr)
+        return 130
+    _print_usage(summary)
+    if args.detach:
+        return 0
+    print("\nRunning in the foreground; press Ctrl-C to stop everything.", flush=True)
+    stopping = {"now": False}
+
+    def request_stop(signum, frame):
+        stopping["now"] = True
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    reported: set[str] = set()
+    while not stopping["now"]:
+        for record in supervisor.read_records(state_dir):
+            if record.name not in reported and not record.alive():
+                reported.add(record.name)
+                print(f"warning: {record.name} (pid {record.pid}) stopped; see {record.log}", file=sys.stderr)
+        time.sleep(0.5)
+    print("\nstopping the sandbox ...", flush=True)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop_all(state_dir)
+    return 0
+
+
+# ---- down -------------------------------------------------------------------------------------
+
+def _wait_ports_free(ports: list[int], timeout: float) -> list[int]:
+    deadline = time.monotonic() + timeout
+    busy = ports
+    while time.monotonic() < deadline:
+        busy = [p for p in ports if not supervisor.port_is_free(p)]
+        if not busy:
+            return []
+        time.sleep(0.2)
+    return busy
+
+
+def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
+    """Stop every recorded component that is still the process we started; returns problems left."""
+    records = {r.name: r for r in supervisor.read_records(state_dir)}
+    procs = {name: r.process() for name, r in records.items()}
+    problems: list[str] = []
+    # SeaweedFS needs 20-30 s to exit: ask it first and collect it last.
+    if procs.get("s3") is not None:
+        supervisor.signal_group(procs["s3"], signal.SIGTERM)
+    for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15)):
+        proc = procs.get(name)
+        if proc is None:
+            continue
+        print(f"stopping {name} (pid {proc.pid}) ...", file=out, flush=True)
+        left = supervisor.stop_processes([proc], timeout=timeout)
+        if left:
+            problems.append(f"{name}: pids {[p.pid for p in left]} did not exit")
+    from .kubelet.runner import kill_registered_processes
+    kill_registered_processes(state_dir)
+    if procs.get("s3") is not None:
+        print(f"stopping s3 (pid {procs['s3'].pid}; SeaweedFS takes up to 30 s) ...", file=out, flush=True)
+        left = supervisor.stop_processes([procs["s3"]], timeout=40)
+        if left:
+            problems.append(f"s3: pids {[p.pid for p in left]} did not exit")
+    ports = []
+    for record in records.values():
+        ports += [record.port] if record.port else []
+        ports += record.extra.get("ports", [])
+    busy = _wait_ports_free(sorted(set(ports)), timeout=10)
+    if busy:
+        problems.append(f"ports still in use: {busy}")
+    for name in records:
+        supervisor.remove_record(state_dir, name)
+    return problems
+
+
+def cmd_down(args) -> int:
+    state_dir = _state_dir(args)
+    records = supervisor.read_records(state_dir)
+    if not any(r.alive() for r in records):
+        for record in records:
+            supervisor.remove_record(state_dir, record.name)
+        print(f"The sandbox in {state_dir} is not running.")
+        return 0
+    problems = stop_all(state_dir)
+    if problems:
+        for problem in problems:
+            print(f"kadence sandbox down: {problem}", file=sys.stderr)
+        return 1
+    print("The sandbox is stopped; its state stays in " + str(state_dir))
+    return 0
+
+
+# ---- status / kubeconfig ----------------------------------------------------------------------
+
+def _services(url: str) -> list[tuple[str, str, str]]:
+    try:
+        items = httpx.get(url + "/api/v1/services", timeout=5).json().get("items", [])
+    except (httpx.HTTPError, ValueError):
+        return []
+    rows = []
+    for svc in items:
+        meta = svc["metadata"]
+        port = (meta.get("annotations") or {}).get("sandbox.kadence.dev/proxy-port", "-")
+        rows.append((meta.get("namespace", ""), meta["name"], port))
+    return sorted(rows)
+
+
+def collect_status(state_dir: Path) -> dict:
+    records = {r.name: r for r in supervisor.read_records(state_dir)}
+    components = []
+    for name in COMPONENT_ORDER:
+        record = records.get(name)
+        if record is None:
+            components.append({"name": name, "pid": None, "port": None, "alive": False})
+        else:
+            components.append({"name": name, "pid": record.pid, "port": record.port, "alive": record.alive(),
+                               "log": record.log})
+    api = records.get("apiserver")
+    services = _services(f"http://127.0.0.1:{api.port}") if api is not None and api.alive() else []
+    return {"components": components, "services": services}
+
+
+def cmd_status(args) -> int:
+    state_dir = _state_dir(args)
+    status = collect_status(state_dir)
+    print(f"Kadence sandbox in {state_dir}")
+    print(f"{'COMPONENT':<11} {'PID':>8} {'PORT':>6}  STATE")
+    for c in status["components"]:
+        state = "running" if c["alive"] else ("stopped" if c["pid"] else "not started")
+        print(f"{c['name']:<11} {c['pid'] or '-':>8} {c['port'] or '-':>6}  {state}")
+    if status["services"]:
+        print(f"\n{'NAMESPACE':<20} {'SERVICE':<30} LOCAL PORT")
+        for namespace, name, port in status["services"]:
+            print(f"{namespace:<20} {name:<30} {port}")
+    path = kubeconfig_path(state_dir)
+    if path.exists():
+        print(f"\nexport KUBECONFIG={path}")
+    return 0 if any(c["alive"] for c in status["components"]) else 3
+
+
+def cmd_kubeconfig(args) -> int:
+    path = kubeconfig_path(_state_dir(args))
+    if not path.exists():
+        print(f"kadence sandbox kubeconfig: no kubeconfig at {path}; run `kadence sandbox up` first",
+              file=sys.stderr)
+        return 1
+    print(str(path) if args.path else path.read_text(), end="\n" if args.path else "")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kadence")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
