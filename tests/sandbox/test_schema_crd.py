@@ -335,3 +335,16 @@ def test_an_error_in_a_map_value_names_the_key_in_brackets_as_the_apiserver_does
     document = dict(custom_objects(INVALID_FILES))["invalid-manifests.yaml:range-upside-down"]
     fields = [cause["field"] for cause in validate_custom_resource(crd, document)[1]]
     assert fields == ["spec.search.families[0].space[max_depth]"]
+
+
+def test_a_root_rule_may_select_the_implicit_metadata_name():
+    def edit(crd):
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [
+            {"rule": "self.metadata.name.startsWith('t') && self.kind == 'Thing'"}]
+    assert validate_crd(change(edit)) == []
+
+
+def test_a_rule_may_select_any_key_of_a_map():
+    assert validate_crd(change(lambda c: spec_schema(c)["properties"].update(labels={
+        "type": "object", "additionalProperties": {"type": "string"},
+        "x-kubernetes-validations": [{"rule": "self.team == 'ml'"}]}))) == []

@@ -287,7 +287,7 @@ def parse_error_text(expression: str, error: CELParseError) -> str:
     return (f"ERROR: <input>:{line}:{column}: Syntax error: {pointer.strip() or expression}")
 
 
-def compile_errors(rule: dict[str, Any], schema: Schema) -> list[str]:
+def compile_errors(rule: dict[str, Any], schema: Schema, resource_root: bool = False) -> list[str]:
     """What keeps a rule from compiling, worded as the apiserver's CEL compiler reports it."""
     problems = []
     for key in ("rule", "messageExpression"):
@@ -300,7 +300,7 @@ def compile_errors(rule: dict[str, Any], schema: Schema) -> list[str]:
             problems.append(f"{key}: compilation failed: {parse_error_text(expression, error)}")
         except UnsupportedRule:
             continue
-        for name in undefined_fields(expression, schema):
+        for name in undefined_fields(expression, schema, resource_root):
             problems.append(
                 f"{key}: compilation failed: ERROR: <input>: undefined field '{name}'")
     if rule.get("optionalOldSelf") and not _OLD_SELF.search(rule.get("rule", "")):
@@ -311,33 +311,34 @@ def compile_errors(rule: dict[str, Any], schema: Schema) -> list[str]:
 _SELF_CHAIN = re.compile(r"\b(?:self|oldSelf)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
-def undefined_fields(expression: str, schema: Schema) -> list[str]:
+_RESOURCE_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+
+
+def undefined_fields(expression: str, schema: Schema, resource_root: bool = False) -> list[str]:
     """Field selections on `self`/`oldSelf` that the schema cannot have (the apiserver's type
-    checker rejects them at CRD creation)."""
+    checker rejects them at CRD creation). A resource root (or embedded resource) always has
+    apiVersion, kind and metadata."""
     without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", '""', expression)
     missing = []
     for match in _SELF_CHAIN.finditer(without_strings):
-        node = schema
-        for name in match[1].split(".")[1:]:
-            if node is None:
+        node: Schema | None = schema
+        for step, name in enumerate(match[1].split(".")[1:]):
+            if node is None or _is_function_call(without_strings, match, name):
                 break
-            properties = node.get("properties")
-            if properties is not None or (
-                "object" in schema_types(node) and not node.get("additionalProperties")
-                and not node.get("x-kubernetes-preserve-unknown-fields")
-            ):
-                unescaped = unescape_property_name(name)
-                if unescaped in (properties or {}):
-                    node = properties[unescaped]
-                    continue
-                if _is_function_call(without_strings, match, name):
-                    break
-                if node.get("x-kubernetes-preserve-unknown-fields") or node.get("additionalProperties"):
-                    break
+            properties = dict(node.get("properties") or {})
+            if step == 0 and (resource_root or node.get("x-kubernetes-embedded-resource")):
+                properties = {**_RESOURCE_FIELDS, **properties}
+            additional = node.get("additionalProperties")
+            if isinstance(additional, dict):
+                node = additional  # a map: any key may be selected
+            elif unescape_property_name(name) in properties:
+                node = properties[unescape_property_name(name)]
+            elif node.get("x-kubernetes-preserve-unknown-fields") or "object" not in schema_types(node):
+                break  # untyped (dyn) or not an object: the type checker cannot tell
+            else:
                 missing.append(name)
                 break
-            additional = node.get("additionalProperties")
-            node = additional if isinstance(additional, dict) else None
     return missing
 
 

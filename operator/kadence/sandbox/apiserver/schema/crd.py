@@ -270,7 +270,7 @@ def _validate_node(schema: Schema, field: str, root: Schema, at_root: bool = Fal
         found.extend(_validate_default(schema, field))
     found.extend(_validate_list_type(schema, field))
     found.extend(_validate_map_type(schema, field))
-    found.extend(_validate_rules(schema, field))
+    found.extend(_validate_rules(schema, field, resource_root=at_root))
 
     properties = schema.get("properties") or {}
     for key, sub in properties.items():
@@ -419,7 +419,7 @@ def go_validation_rule(rule: dict[str, Any]) -> str:
     )
 
 
-def _validate_rules(schema: Schema, field: str) -> list[Cause]:
+def _validate_rules(schema: Schema, field: str, resource_root: bool = False) -> list[Cause]:
     found: list[Cause] = []
     for position, rule in enumerate(schema.get("x-kubernetes-validations") or []):
         base = f"{field}.x-kubernetes-validations[{position}]"
@@ -435,7 +435,7 @@ def _validate_rules(schema: Schema, field: str) -> list[Cause]:
         if rule.get("message", "") and rule["message"].strip() == "":
             found.append(causes.invalid(f"{base}.message", rule["message"],
                                         "message must be non-empty if specified"))
-        for problem in cel.compile_errors(rule, schema):
+        for problem in cel.compile_errors(rule, schema, resource_root):
             key, _, text = problem.partition(": ")
             found.append(_rule_error(f"{base}.{key}", rule, text))
     return found
