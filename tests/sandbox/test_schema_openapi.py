@@ -234,3 +234,9 @@ def test_v2_is_json_and_refuses_protobuf_only_clients_with_406(crd):
         return response.status, (await response.json())["reason"]
 
     assert serve([crd], as_json, as_protobuf) == [(200, True), (406, "NotAcceptable")]
+
+
+def test_v3_unfolds_int_or_string_and_embedded_resources_as_the_apiserver_does(v3):
+    spec = v3["apis/test.kadence.dev/v1"]["components"]["schemas"][WIDGET]["properties"]["spec"]
+    assert spec["properties"]["port"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
+    assert set(spec["properties"]["template"]["properties"]) >= {"apiVersion", "kind", "metadata"}

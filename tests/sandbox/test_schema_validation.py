@@ -265,6 +265,24 @@ META_CASES = [
     ("no_name_and_no_generate_name", {},
      [cause("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]),
     ("a_generate_name_alone_is_enough", {"generateName": "thing-"}, []),
+    ("a_finalizer_must_be_a_qualified_name", {"name": "ok", "finalizers": ["bad finalizer"]},
+     [cause("FieldValueInvalid", "metadata.finalizers",
+            'Invalid value: "bad finalizer": name part must consist of alphanumeric characters, '
+            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")]),
+    ("an_owner_reference_needs_its_uid", {"name": "ok", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "cm"}]},
+     [cause("FieldValueInvalid", "metadata.ownerReferences.uid",
+            'Invalid value: "": uid must not be empty')]),
+    ("only_one_owner_may_be_the_controller", {"name": "ok", "ownerReferences": [
+        {"apiVersion": "v1", "kind": "A", "name": "a", "uid": "1", "controller": True},
+        {"apiVersion": "v1", "kind": "B", "name": "b", "uid": "2", "controller": True}]},
+     [cause("FieldValueInvalid", "metadata.ownerReferences",
+            'Invalid value: []interface {}{map[string]interface {}{"apiVersion":"v1", '
+            '"controller":true, "kind":"A", "name":"a", "uid":"1"}, map[string]interface {}'
+            '{"apiVersion":"v1", "controller":true, "kind":"B", "name":"b", "uid":"2"}}: Only one '
+            'reference can have Controller set to true. Found "true" in references for A/a and B/b')]),
     ("a_label_value_with_spaces", {"name": "ok", "labels": {"app": "two words"}},
      [cause("FieldValueInvalid", "metadata.labels",
             'Invalid value: "two words": a valid label must be an empty string or consist of '

@@ -121,6 +121,9 @@ def validate_object_meta(meta: Any, field: str = "metadata") -> list[Cause]:
                 found.append(causes.invalid(f"{field}.labels", key, message))
             for message in label_value_errors(str(value)):
                 found.append(causes.invalid(f"{field}.labels", value, message))
+    found.extend(_finalizer_causes(meta.get("finalizers") or [], f"{field}.finalizers"))
+    found.extend(_owner_reference_causes(meta.get("ownerReferences") or [],
+                                         f"{field}.ownerReferences"))
     annotations = meta.get("annotations") or {}
     if isinstance(annotations, dict):
         for key in annotations:
@@ -131,3 +134,39 @@ def validate_object_meta(meta: Any, field: str = "metadata") -> list[Cause]:
             found.append(causes.too_long(f"{field}.annotations", _TOTAL_ANNOTATION_SIZE_LIMIT))
     return found
 
+
+
+def _finalizer_causes(finalizers: list[Any], field: str) -> list[Cause]:
+    found = []
+    for finalizer in finalizers:
+        for message in qualified_name_errors(str(finalizer)):
+            found.append(causes.invalid(field, finalizer, message))
+    if "orphan" in finalizers and "foregroundDeletion" in finalizers:
+        found.append(causes.invalid(
+            field, finalizers, "finalizer orphan and foregroundDeletion cannot be both set"))
+    return found
+
+
+def _owner_reference_causes(references: list[Any], field: str) -> list[Cause]:
+    found = []
+    first_controller = ""
+    for reference in references:
+        if not isinstance(reference, dict):
+            continue
+        version = str(reference.get("apiVersion") or "").rpartition("/")[2]
+        if not version:
+            found.append(causes.invalid(f"{field}.apiVersion", reference.get("apiVersion", ""),
+                                        "version must not be empty"))
+        for key in ("kind", "name", "uid"):
+            if not reference.get(key):
+                found.append(causes.invalid(f"{field}.{key}", reference.get(key, ""),
+                                            f"{key} must not be empty"))
+        if reference.get("controller"):
+            current = f"{reference.get('kind', '')}/{reference.get('name', '')}"
+            if first_controller:
+                found.append(causes.invalid(
+                    field, references, "Only one reference can have Controller set to true. "
+                    f'Found "true" in references for {first_controller} and {current}'))
+            else:
+                first_controller = current
+    return found

@@ -214,8 +214,31 @@ def _v2_published(schema: Any) -> Any:
 
 
 def _v3_published(schema: Any) -> Any:
-    """The schema as /openapi/v3 shows it (kept whole, defaults included)."""
-    return schema
+    """The schema as /openapi/v3 shows it: whole, with the Kubernetes shorthands unfolded as
+    the apiserver unfolds them (int-or-string as `anyOf` integer/string, embedded resources
+    with their apiVersion, kind and metadata)."""
+    if isinstance(schema, list):
+        return [_v3_published(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {}
+    for key, value in schema.items():
+        if key == "properties":
+            result[key] = {name: _v3_published(sub) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not"):
+            result[key] = _v3_published(value)
+        elif key in ("allOf", "anyOf", "oneOf"):
+            result[key] = [_v3_published(item) for item in value]
+        else:
+            result[key] = value
+    if result.get("x-kubernetes-int-or-string") and "anyOf" not in result:
+        result["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if result.get("x-kubernetes-embedded-resource"):
+        properties = result.setdefault("properties", {})
+        properties.setdefault("apiVersion", {"type": "string"})
+        properties.setdefault("kind", {"type": "string"})
+        properties.setdefault("metadata", {"type": "object"})
+    return result
 
 
 def _builtin_v3_schema(definition: Schema) -> Schema:
