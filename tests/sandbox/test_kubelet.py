@@ -199,3 +199,34 @@ def test_a_failing_readiness_probe_keeps_the_pod_unready(kube, sandbox_namespace
     pod = wait_for(lambda: ready(p := kube.get("v1", "pods", ns, "probed")) and p, message="ready")
     assert condition(pod, "Ready") and condition(pod, "ContainersReady")
     assert psutil.pid_exists(pid_of(pod))
+
+
+def test_a_job_past_its_active_deadline_is_stopped_and_failed(kube, sandbox_namespace):
+    ns, marker = sandbox_namespace, f"deadline-{uuid.uuid4().hex[:8]}"
+    kube.create("batch/v1", "jobs", ns, job_body("slow", ["sh", "-c", f"sleep 300 # {marker}"],
+                                                 activeDeadlineSeconds=2))
+    wait_for(lambda: processes_with(marker), message="the Job's process")
+    job = wait_for(lambda: condition(j := kube.get("batch/v1", "jobs", ns, "slow"), "Failed") and j,
+                   message="the Job to fail")
+    assert condition(job, "Failed")["reason"] == "DeadlineExceeded"
+    wait_for(lambda: not processes_with(marker), message="the process to be stopped")
+
+
+def test_a_failing_liveness_probe_restarts_the_container(kube, sandbox_namespace, tmp_path):
+    ns = sandbox_namespace
+    flag = tmp_path / "sick"
+    flag.write_text("")
+    kube.create("v1", "pods", ns, {"metadata": {"name": "sick"}, "spec": {
+        "terminationGracePeriodSeconds": 2, "containers": [{
+            "name": "main", "image": "kadence:test", "command": server_command("live"),
+            "env": [{"name": "NOT_READY_FLAG", "value": str(flag)}],
+            "livenessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1,
+                              "failureThreshold": 2}}]}})
+
+    def restarts():
+        statuses = ((kube.get("v1", "pods", ns, "sick") or {}).get("status") or {}).get("containerStatuses")
+        return statuses[0]["restartCount"] if statuses else 0
+    wait_for(lambda: restarts() >= 1, message="a restart after failed liveness probes")
+    flag.unlink()
+    reasons = {e["reason"] for e in kube.list("v1", "events", ns)}
+    assert {"Unhealthy", "Killing"} <= reasons

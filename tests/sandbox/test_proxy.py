@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kadence.sandbox.kubelet.podspec import PROXY_PORT_ANNOTATION
-from kadence.sandbox.proxy import RoundRobin, ready_endpoints
+from kadence.sandbox.proxy import RoundRobin, endpoint_subsets, ready_endpoints
 
 from .conftest import PROGRAMS, wait_for
 
@@ -40,6 +40,17 @@ def test_a_service_forwards_only_to_selected_ready_pods_with_a_port(pods, expect
 
 def test_a_service_without_a_selector_has_no_endpoints():
     assert ready_endpoints({"spec": {}}, [pod("a", {"app": "m"})]) == []
+
+
+def test_endpoints_list_ready_and_unready_pods_each_with_its_own_port():
+    service = {"spec": {"selector": {"app": "m"}, "ports": [{"name": "http", "port": 80}]}}
+    pods = [pod("b", {"app": "m"}, ready=False, port="2"), pod("a", {"app": "m"}, port="1"),
+            pod("c", {"app": "other"}, port="3")]
+    subsets = endpoint_subsets(service, pods)
+    assert [(list(s)[0], s[list(s)[0]][0]["targetRef"]["name"], s["ports"]) for s in subsets] == [
+        ("addresses", "a", [{"name": "http", "port": 1, "protocol": "TCP"}]),
+        ("notReadyAddresses", "b", [{"name": "http", "port": 2, "protocol": "TCP"}]),
+    ]
 
 
 def test_round_robin_takes_each_endpoint_in_turn_and_none_when_empty():
@@ -88,6 +99,10 @@ def test_traffic_splits_across_deployments_by_replica_ratio(kube, sandbox_namesp
                                        "spec": {"selector": {"app": "m"}, "ports": [{"port": 80}]}})
     port = service_port(kube, ns, "model")
     wait_for(lambda: ready_count(kube, ns, "app=m") == 4, message="four ready pods")
+    endpoints = wait_for(lambda: (e := kube.get("v1", "endpoints", ns, "model")) and len(
+        [s for s in e.get("subsets") or [] if s.get("addresses")]) == 4 and e, message="four endpoints")
+    assert {s["addresses"][0]["targetRef"]["name"].split("-")[0] for s in endpoints["subsets"]} == {
+        "stable", "canary"}
     counts = answers(port, 80)
     assert len(counts) == 4, f"every ready pod gets traffic: {counts}"
     canary = sum(n for name, n in counts.items() if name.startswith("canary-"))

@@ -129,11 +129,11 @@ def _bootstrap(url: str, settings: s3.S3Settings) -> list[str]:
 
 
 def _operator_available() -> bool:
+    import importlib.util
     try:
-        import kadence.handlers.main  # noqa: F401
+        return importlib.util.find_spec("kadence.handlers.main") is not None
     except ImportError:
         return False
-    return True
 
 
 def _python_env(extra: dict[str, str]) -> dict[str, str]:

@@ -17,8 +17,8 @@ import socket
 import struct
 
 from .kubelet import podspec
-from .kubelet.api import SERVICES, ApiClient, ApiError
-from .kubelet.informer import Informer
+from .kubelet.api import ENDPOINTS, SERVICES, ApiClient, ApiError
+from .kubelet.informer import Informer, WorkQueue, key_of
 from .supervisor import free_port
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,30 @@ def ready_endpoints(service: dict, pods: list[dict]) -> list[Endpoint]:
             continue
         endpoints.append((meta["name"], int(port)))
     return sorted(endpoints)
+
+
+def endpoint_subsets(service: dict, pods: list[dict]) -> list[dict]:
+    """core/v1 Endpoints subsets: one per pod, since every pod has its own port on 127.0.0.1."""
+    selector = (service.get("spec") or {}).get("selector")
+    service_ports = (service.get("spec") or {}).get("ports") or [{}]
+    ready = {name for name, _ in ready_endpoints(service, pods)}
+    subsets = []
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        meta = pod["metadata"]
+        port = (meta.get("annotations") or {}).get(podspec.PORT_ANNOTATION)
+        if meta.get("deletionTimestamp") or not port or not port.isdigit() or \
+                (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") or \
+                not podspec.service_selector_matches(selector, meta.get("labels")):
+            continue
+        address = {"ip": podspec.POD_IP, "nodeName": podspec.NODE_NAME,
+                   "targetRef": {"kind": "Pod", "namespace": meta.get("namespace"), "name": meta["name"],
+                                 "uid": meta.get("uid")}}
+        ports = [{k: v for k, v in {"name": p.get("name"), "port": int(port),
+                                    "protocol": p.get("protocol", "TCP")}.items() if v is not None}
+                 for p in service_ports]
+        key = "addresses" if meta["name"] in ready else "notReadyAddresses"
+        subsets.append({key: [address], "ports": ports})
+    return subsets
 
 
 class RoundRobin:
@@ -76,11 +100,49 @@ class ServiceProxy:
         self.listeners: dict[tuple[str, str], _Listener] = {}
         self._pending: set[tuple[str, str]] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._endpoints_written: dict[tuple[str, str], list[dict]] = {}
+        self.endpoints_queue = WorkQueue("endpoints", self._sync_endpoints)
         services.add_handler(self._on_service)
+        pods.add_handler(self._on_pod)
+
+    def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
+        namespace = pod["metadata"].get("namespace") or "default"
+        for service in self.services.objects(namespace):
+            if (service.get("spec") or {}).get("selector"):
+                self.endpoints_queue.add(key_of(service))
+
+    async def run(self) -> None:
+        await self.endpoints_queue.run()
+
+    async def _sync_endpoints(self, key: tuple[str, str]) -> None:
+        """Keep the Service's Endpoints object in step, as the endpoints controller does."""
+        namespace, name = key
+        service = self.services.get(namespace, name)
+        if service is None:
+            self._endpoints_written.pop(key, None)
+            await self.client.delete(ENDPOINTS, namespace, name)
+            return
+        if not (service.get("spec") or {}).get("selector"):
+            return  # Endpoints of a selector-less Service belong to whoever manages them
+        subsets = endpoint_subsets(service, self.pods.objects(namespace))
+        if self._endpoints_written.get(key) == subsets:
+            return
+        body = {"apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": name, "namespace": namespace,
+                             "labels": dict(service["metadata"].get("labels") or {})},
+                "subsets": subsets}
+        try:
+            await self.client.create(ENDPOINTS, namespace, body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            await self.client.merge_patch(ENDPOINTS, namespace, name, {"subsets": subsets})
+        self._endpoints_written[key] = subsets
 
     def _on_service(self, kind: str, service: dict, old: dict | None) -> None:
         meta = service["metadata"]
         key = (meta.get("namespace") or "default", meta["name"])
+        self.endpoints_queue.add(key)
         if kind == "DELETED":
             listener = self.listeners.pop(key, None)
             if listener is not None:

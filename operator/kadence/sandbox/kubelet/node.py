@@ -61,7 +61,7 @@ class Node:
         self._tasks += [asyncio.create_task(i.run()) for i in rest]
         await asyncio.gather(*(i.synced.wait() for i in rest))
         self._tasks += [asyncio.create_task(c.run()) for c in
-                        (self.job_controller, self.replicaset_controller, self.deployment_controller)]
+                        (self.job_controller, self.replicaset_controller, self.deployment_controller, self.proxy)]
         marker = ready_marker(self.state_dir)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(os.getpid()))
