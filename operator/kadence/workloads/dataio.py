@@ -253,6 +253,9 @@ def _timestamps(name: str, array: pa.Array) -> pa.Array:
         series = array.to_pandas()
         series = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
     else:
+        fast = _arrow_timestamps(array)
+        if fast is not None:
+            return fast
         text = array.cast(pa.string()).to_pandas()
         try:
             series = pd.to_datetime(text, utc=True, format="ISO8601")
@@ -260,6 +263,27 @@ def _timestamps(name: str, array: pa.Array) -> pa.Array:
             raise SchemaProblem("schema[types]", f"column {name!r} does not hold ISO-8601 datetimes: "
                                 f"{str(error).splitlines()[0]}") from None
     return pa.array(series.astype("datetime64[us, UTC]"), type=ARROW_TYPES["datetime"])
+
+
+def _arrow_timestamps(array: pa.Array) -> pa.Array | None:
+    """Arrow's own ISO-8601 parser, when every value of the batch has an offset or none has
+    (values without one are UTC); None when the batch mixes them or needs pandas' parser."""
+    utc = ARROW_TYPES["datetime"]
+    for target in (pa.timestamp("us"), utc):
+        try:
+            return array.cast(target).cast(utc)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            continue
+    return None
+
+
+def numeric_arrays(batch: pa.RecordBatch, names: list[str]) -> dict:
+    """float64 numpy arrays (missing -> NaN) of numeric/bool columns, without pandas."""
+    out = {}
+    for name in names:
+        column = batch.column(batch.schema.get_field_index(name))
+        out[name] = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return out
 
 
 def make_workdir() -> Path:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import shutil
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
@@ -26,7 +29,17 @@ from .data_tasks import (
     IngestTask,
     dataset_prefix,
 )
-from .dataio import SchemaProblem, SourceError, arrow_schema, fetch_sources, file_sha256, make_workdir, read_batches, to_pandas
+from .dataio import (
+    SchemaProblem,
+    SourceError,
+    arrow_schema,
+    fetch_sources,
+    file_sha256,
+    make_workdir,
+    numeric_arrays,
+    read_batches,
+    to_pandas,
+)
 
 MANIFEST_KIND = "kadence.dev/dataset-snapshot"
 
@@ -105,7 +118,7 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     if spec.source.config_map_ref is not None and task.inline_data is None:
         raise SourceError(f"the ConfigMap {spec.source.config_map_ref.name!r} was not resolved into the task")
     files: list[str] = []
-    with pq.ParquetWriter(str(local), arrow_schema(columns), compression="zstd") as writer:
+    with BackgroundParquetWriter(local, arrow_schema(columns)) as writer:
         try:
             for name, path in fetch_sources(spec.source.uri, inline, store, workdir):
                 files.append(name)
@@ -121,8 +134,10 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
             failed = schema_failure(problem.rule, problem.message + where)
             return _invalid([failed], files, column_info, None, None, None)
     profiler.start_histograms()
-    for batch in pq.ParquetFile(str(local)).iter_batches(batch_size=262_144):
-        profiler.update_histograms(to_pandas(batch))
+    numeric = profiler.numeric_columns()
+    if numeric:
+        for batch in pq.ParquetFile(str(local)).iter_batches(batch_size=262_144, columns=numeric):
+            profiler.update_histogram_arrays(numeric_arrays(batch, numeric))
     profile = profiler.result()
     results = [RuleResult("schema[columns]", True, "schema[columns]: all declared columns present"),
                RuleResult("schema[types]", True, "schema[types]: every value fits its column type"),
@@ -167,6 +182,46 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
         message=f"version {version}: {rows} rows, {len(results)} rules passed"
         + ("" if created or not write else " (already stored; nothing rewritten)"),
     )
+
+
+class BackgroundParquetWriter:
+    """Writes record batches to a Parquet file on a thread of its own: pyarrow releases the GIL
+    while it encodes and compresses, so writing overlaps with validating and profiling."""
+
+    def __init__(self, path: Path, schema: Any):
+        # dictionary encoding pays off for text; for floats it costs more time than it saves space
+        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+        self._writer = pq.ParquetWriter(str(path), schema, compression="snappy", use_dictionary=text)
+        self._queue: queue.Queue = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (batch := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._writer.write_batch(batch)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller in close()
+                    self._error = error
+
+    def write_batch(self, batch: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(batch)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.close()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> "BackgroundParquetWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: Path, profile: bytes,

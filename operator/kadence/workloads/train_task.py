@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from ..api.common import KadenceModel
-from ..api.modelversion import Artifact, Lineage, Signature, SignatureColumn
+from ..api.modelversion import Artifact, Lineage, Signature
 from ..api.trainingrun import TrainingRunSpec, TrialsSummary
 
 TASK_ENV = "KADENCE_TASK"
@@ -32,32 +32,19 @@ def parse_duration(text: str) -> float:
 
 
 class TrainInput(KadenceModel):
-    """The resolved data: a Dataset snapshot or a materialized FeatureSet version."""
+    """The resolved data: a Dataset snapshot or a materialized FeatureSet version.
+
+    The snapshot's manifest.json (written last by `kadence ingest` / `kadence
+    materialize`) names the data file and its sha256, the columns and their types,
+    the target and the entity column; for a FeatureSet also the feature columns and
+    the fitted transformer (file and sha256) and the dataset version behind it."""
 
     kind: Literal["Dataset", "FeatureSet"]
     name: str = Field(description="The Dataset's or FeatureSet's name.")
     version: str = Field(description="The resolved version id.")
-    data_uri: str = Field(pattern=r"^s3://.+", description="data.parquet (Dataset) or features.parquet (FeatureSet).")
-    target: str = Field(min_length=1, description="The label column.")
-    entity_column: str | None = Field(None, description="Id column, never used as a feature.")
-    columns: list[SignatureColumn] | None = Field(
-        None, description="Raw input columns and types (the Dataset schema); inferred from the data when unset."
-    )
-    transformer_uri: str | None = Field(None, pattern=r"^s3://.+", description="FeatureSet: the fitted transformer (skops).")
-    transformer_sha256: str | None = Field(None, pattern=r"^[a-f0-9]{64}$")
-    feature_columns: list[str] | None = Field(
-        None, description="FeatureSet: the feature columns; every column but target and entity when unset."
-    )
-    dataset: str | None = Field(None, description="FeatureSet: the Dataset behind it (lineage).")
-    dataset_version: str | None = Field(None, description="FeatureSet: the dataset version behind it (lineage).")
-
-    @model_validator(mode="after")
-    def _transformer_for_featuresets(self) -> "TrainInput":
-        if self.kind == "FeatureSet" and not self.transformer_uri:
-            raise ValueError("a FeatureSet input needs transformerUri (the fitted transformer)")
-        if self.kind == "Dataset" and self.transformer_uri:
-            raise ValueError("transformerUri is only for FeatureSet inputs")
-        return self
+    uri: str = Field(pattern=r"^s3://.+/$", description="The snapshot prefix (holding manifest.json), ending in /.")
+    target: str | None = Field(None, description="The label column; the manifest's when unset.")
+    entity_column: str | None = Field(None, description="Id column, never a feature; the manifest's when unset.")
 
 
 class TrainTask(KadenceModel):

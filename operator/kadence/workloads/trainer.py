@@ -91,21 +91,35 @@ class TrainingData:
     signature_inputs: list[SignatureColumn]  # the raw columns the artifact expects
     raw_columns: list[ColumnSpec] | None  # Dataset route: how to preprocess
     transformer: Any | None  # FeatureSet route: the fitted FeatureSet transformer
+    target: str
+    dataset: str | None = None  # lineage of a FeatureSet input
+    dataset_version: str | None = None
 
 
-def read_parquet(store: ObjectStore, uri: str) -> pd.DataFrame:
+def read_manifest(store: ObjectStore, prefix_uri: str) -> dict:
+    key = store.key_of(prefix_uri) + "manifest.json"
     try:
-        data = store.get_bytes(store.key_of(uri))
+        return json.loads(store.get_bytes(key))
     except FileNotFoundError:
-        raise TrainingError(f"the training data {uri} does not exist") from None
-    return pd.read_parquet(io.BytesIO(data))
+        raise TrainingError(f"the snapshot {prefix_uri} is incomplete or missing: no manifest.json") from None
 
 
-def _target(frame: pd.DataFrame, task: TrainTask) -> pd.Series:
-    target = task.input.target
+def read_verified(store: ObjectStore, key: str, sha256: str | None) -> bytes:
+    try:
+        data = store.get_bytes(key)
+    except FileNotFoundError:
+        raise TrainingError(f"{store.uri(key)} does not exist") from None
+    if sha256 and artifacts.sha256_hex(data) != sha256:
+        raise TrainingError(f"{store.uri(key)} does not match the sha256 recorded in its manifest")
+    return data
+
+
+def _target(frame: pd.DataFrame, target: str | None, task: TrainTask) -> pd.Series:
+    if not target:
+        raise TrainingError(f"no target column: the {task.input.kind} {task.input.name} names none")
     if target not in frame.columns:
-        raise TrainingError(f"the target column {target!r} is not in {task.input.data_uri} "
-                            f"(columns: {', '.join(map(str, frame.columns))})")
+        raise TrainingError(f"the target column {target!r} is not in {task.input.kind} {task.input.name} "
+                            f"version {task.input.version} (columns: {', '.join(map(str, frame.columns))})")
     y = frame[target]
     if y.isna().any():
         raise TrainingError(f"the target column {target!r} has {int(y.isna().sum())} missing values")
@@ -115,45 +129,60 @@ def _target(frame: pd.DataFrame, task: TrainTask) -> pd.Series:
 
 
 def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
-    frame = read_parquet(store, task.input.data_uri)
-    y = _target(frame, task)
-    excluded = {task.input.target, task.input.entity_column}
-    if task.input.kind == "Dataset":
-        if task.input.columns:
-            declared = [c for c in task.input.columns if c.name not in excluded]
-            missing = [c.name for c in declared if c.name not in frame.columns]
-            if missing:
-                raise TrainingError(f"columns of the schema missing from the data: {', '.join(missing)}")
-            inputs = declared
-        else:
-            inputs = [SignatureColumn(name=str(c), type=infer_column_type(frame[c]))
-                      for c in frame.columns if c not in excluded]
+    source = task.input
+    manifest = read_manifest(store, source.uri)
+    prefix = store.key_of(source.uri)
+    data = read_verified(store, prefix + manifest.get("dataFile", "data.parquet"), manifest.get("dataFileSha256"))
+    frame = pd.read_parquet(io.BytesIO(data))
+    target = source.target or manifest.get("target")
+    entity = source.entity_column or manifest.get("entityColumn")
+    y = _target(frame, target, task)
+    excluded = {target, entity}
+    if source.kind == "Dataset":
+        declared = manifest.get("columns") or [{"name": str(c), "type": infer_column_type(frame[c])} for c in frame.columns]
+        inputs = [SignatureColumn(name=c["name"], type=c["type"]) for c in declared if c["name"] not in excluded]
+        missing = [c.name for c in inputs if c.name not in frame.columns]
+        if missing:
+            raise TrainingError(f"columns of the manifest missing from the data: {', '.join(missing)}")
         raw = [ColumnSpec(c.name, c.type) for c in inputs]
-        return TrainingData(frame[[c.name for c in inputs]], y, inputs, raw, None)
+        return TrainingData(frame[[c.name for c in inputs]], y, inputs, raw, None, target)
 
     # FeatureSet: train on the materialized features; the artifact starts with the
-    # FeatureSet's own fitted transformer, so serving computes the same features.
-    transformer_bytes = store.get_bytes(store.key_of(task.input.transformer_uri))
+    # FeatureSet's own fitted transformer, so serving computes the very same features.
+    described = manifest.get("transformer") or {}
+    if not described.get("file"):
+        raise TrainingError(f"the FeatureSet snapshot {source.uri} names no transformer")
+    transformer_bytes = read_verified(store, prefix + described["file"], described.get("sha256"))
     try:
-        transformer = artifacts.loads(transformer_bytes, expected_sha256=task.input.transformer_sha256)
-    except (artifacts.UntrustedArtifact, artifacts.ArtifactIntegrityError) as error:
-        raise TrainingError(f"the FeatureSet transformer {task.input.transformer_uri} was refused: {error}") from error
-    feature_columns = task.input.feature_columns or [c for c in frame.columns if c not in excluded]
+        transformer = artifacts.loads(transformer_bytes)
+    except artifacts.UntrustedArtifact as error:
+        raise TrainingError(f"the FeatureSet transformer of {source.uri} was refused: {error}") from error
+    feature_columns = manifest.get("featureColumns") or [c for c in frame.columns if c not in excluded]
     missing = [c for c in feature_columns if c not in frame.columns]
     if missing:
-        raise TrainingError(f"feature columns missing from {task.input.data_uri}: {', '.join(missing)}")
+        raise TrainingError(f"feature columns missing from {source.uri}: {', '.join(missing)}")
     X = frame[feature_columns]
-    non_numeric = [c for c in feature_columns if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
+    non_numeric = [c for c in feature_columns
+                   if not (pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c]))]
     if non_numeric:
         raise TrainingError(f"FeatureSet features must be numeric; these are not: {', '.join(non_numeric)}")
-    if task.input.columns:
-        inputs = list(task.input.columns)
+    input_types = getattr(transformer, "input_types_", None)
+    if input_types:
+        inputs = [SignatureColumn(name=str(n), type=str(t)) for n, t in input_types.items()]
     else:
         names = getattr(transformer, "feature_names_in_", None)
         if names is None:
-            raise TrainingError("the FeatureSet input lists no raw columns and the transformer does not name its inputs")
+            raise TrainingError("the FeatureSet transformer does not name its input columns")
         inputs = [SignatureColumn(name=str(n), type="float") for n in names]
-    return TrainingData(X.astype(float), y, inputs, None, transformer)
+    return TrainingData(X.astype(float), y, inputs, None, transformer, target,
+                        dataset=manifest.get("dataset") or _dataset_name(manifest),
+                        dataset_version=manifest.get("datasetVersion"))
+
+
+def _dataset_name(manifest: dict) -> str | None:
+    """The dataset's name from its snapshot URI .../datasets/<ns>/<name>/<version>/."""
+    parts = (manifest.get("datasetUri") or "").rstrip("/").split("/")
+    return parts[-2] if len(parts) >= 4 and parts[-4] == "datasets" else None
 
 
 # ---------------------------------------------------------------- pipeline
@@ -367,6 +396,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     sample = X_test.iloc[:50]
     # On a FeatureSet the sample already holds features: skip the transformer step.
     skip = 1 if data.transformer is not None else 0
+    if skip:
+        sample = np.asarray(sample, dtype=float)
     if not np.array_equal(np.asarray(reloaded[skip:].predict(sample)), np.asarray(pipeline[skip:].predict(sample))):
         raise TrainingError("the stored artifact predicts differently from the trained pipeline")
 
@@ -385,8 +416,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     )
     lineage = Lineage(
         training_run=task.run,
-        dataset=task.input.name if task.input.kind == "Dataset" else task.input.dataset,
-        dataset_version=task.input.version if task.input.kind == "Dataset" else task.input.dataset_version,
+        dataset=task.input.name if task.input.kind == "Dataset" else data.dataset,
+        dataset_version=task.input.version if task.input.kind == "Dataset" else data.dataset_version,
         feature_set=task.input.name if task.input.kind == "FeatureSet" else None,
         feature_set_version=task.input.version if task.input.kind == "FeatureSet" else None,
         seed=settings.seed,

@@ -5,11 +5,11 @@ How it is computed without holding the data: `Profiler.update(batch)` is called 
 batch/file (pass 1) and keeps, per column,
 - exact counts, missing counts, min and max, and mean/variance as (n, mean, M2) merged
   with Chan et al.'s parallel formula;
-- a bottom-k sample of SAMPLE_SIZE values keyed by each row's content hash (the rows whose
-  hashes are smallest). That is a uniform sample that does not depend on how the rows were
-  split into files or batches, and two samples merge by keeping the k smallest keys.
-  Quantiles come from it; they are exact whenever a column has at most SAMPLE_SIZE values
-  (`quantilesExact`);
+- (for all numeric columns together) a bottom-k sample of SAMPLE_SIZE rows keyed by each
+  row's content hash (the rows whose hashes are smallest). That is a uniform sample that
+  does not depend on how the rows were split into files or batches, and two samples merge
+  by keeping the k smallest keys. Quantiles come from its non-missing values; they are
+  exact whenever the data has at most SAMPLE_SIZE rows (`quantilesExact`);
 - exact value counts of categorical columns (pruned to the most frequent PRUNE_TO values if
   more than MAX_TRACKED distinct values show up; `topCategoriesExact` then turns false).
 Histograms need the final min/max for their edges, so they take a second pass:
@@ -89,14 +89,13 @@ class _NumericAccumulator:
         self.m2 = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.sample_keys = np.empty(0, dtype=np.uint64)
-        self.sample_values = np.empty(0, dtype=np.float64)
-        self.edges: np.ndarray | None = None
+        self.sample = np.empty(0, dtype=np.float64)  # set by the Profiler from its row sample
+        self.range: tuple[float, float] | None = None
         self.counts: np.ndarray | None = None
 
-    def update(self, values: np.ndarray, keys: np.ndarray) -> None:
+    def update(self, values: np.ndarray) -> None:
         present = ~np.isnan(values)
-        values, keys = values[present], keys[present]
+        values = values[present]
         self.missing += int((~present).sum())
         n = len(values)
         if n == 0:
@@ -106,7 +105,6 @@ class _NumericAccumulator:
         self._merge_moments(n, batch_mean, batch_m2)
         self.min = min(self.min, float(values.min()))
         self.max = max(self.max, float(values.max()))
-        self._merge_sample(keys, values)
 
     def _merge_moments(self, n: int, mean: float, m2: float) -> None:
         total = self.count + n
@@ -115,25 +113,11 @@ class _NumericAccumulator:
         self.m2 += m2 + delta * delta * self.count * n / total
         self.count = total
 
-    def _merge_sample(self, keys: np.ndarray, values: np.ndarray) -> None:
-        if len(self.sample_keys) >= SAMPLE_SIZE:
-            threshold = self.sample_keys.max()
-            keep = keys < threshold
-            keys, values = keys[keep], values[keep]
-        all_keys = np.concatenate([self.sample_keys, keys])
-        all_values = np.concatenate([self.sample_values, values])
-        if len(all_keys) > SAMPLE_SIZE:
-            # ties between equal keys (duplicate rows) are broken by value so the result is order-free
-            order = np.lexsort((all_values, all_keys))[:SAMPLE_SIZE]
-            all_keys, all_values = all_keys[order], all_values[order]
-        self.sample_keys, self.sample_values = all_keys, all_values
-
     def merge(self, other: "_NumericAccumulator") -> None:
         self.missing += other.missing
         if other.count:
             self._merge_moments(other.count, other.mean, other.m2)
             self.min, self.max = min(self.min, other.min), max(self.max, other.max)
-            self._merge_sample(other.sample_keys, other.sample_values)
 
     def start_histogram(self, bins: int) -> None:
         if self.count == 0:
@@ -141,31 +125,34 @@ class _NumericAccumulator:
         low, high = self.min, self.max
         if low == high:
             low, high = low - 0.5, high + 0.5
-        self.edges = np.linspace(low, high, bins + 1)
+        self.range = (low, high)
         self.counts = np.zeros(bins, dtype=np.int64)
 
     def update_histogram(self, values: np.ndarray) -> None:
-        if self.edges is None:
+        if self.range is None or self.counts is None:
             return
         values = values[~np.isnan(values)]
-        counts, _ = np.histogram(values, bins=self.edges)
+        # bins + range (not an edges array) takes numpy's equal-width path, which needs no sort
+        counts, _ = np.histogram(values, bins=len(self.counts), range=self.range)
         self.counts += counts
 
-    def result(self) -> dict:
+    def result(self, sample_exact: bool) -> dict:
         out: dict[str, Any] = {"count": self.count, "missing": self.missing}
         if self.count == 0:
             out.update({"min": None, "max": None, "mean": None, "std": None, "quantiles": None,
                         "quantilesExact": True, "histogram": None})
             return out
         std = math.sqrt(self.m2 / (self.count - 1)) if self.count > 1 else 0.0
-        quantiles = np.quantile(self.sample_values, QUANTILES)
+        sample = self.sample[~np.isnan(self.sample)]
+        quantiles = np.quantile(sample, QUANTILES) if len(sample) else [math.nan] * len(QUANTILES)
         out.update({
             "min": _clean(self.min), "max": _clean(self.max), "mean": _clean(self.mean), "std": _clean(std),
             "quantiles": {str(q): _clean(float(v)) for q, v in zip(QUANTILES, quantiles)},
-            "quantilesExact": self.count <= SAMPLE_SIZE,
+            "quantilesExact": sample_exact,
         })
-        if self.edges is not None and self.counts is not None:
-            out["histogram"] = {"edges": [float(e) for e in self.edges], "counts": [int(c) for c in self.counts]}
+        if self.range is not None and self.counts is not None:
+            edges = np.linspace(self.range[0], self.range[1], len(self.counts) + 1)
+            out["histogram"] = {"edges": [float(e) for e in edges], "counts": [int(c) for c in self.counts]}
         return out
 
 
@@ -255,22 +242,42 @@ class Profiler:
         self.numeric = {c: _NumericAccumulator() for c, t in self.column_types.items() if t in NUMERIC}
         self.categorical = {c: _CategoryAccumulator() for c, t in self.column_types.items() if t in CATEGORICAL}
         self.datetimes = {c: _DatetimeAccumulator() for c, t in self.column_types.items() if t == "datetime"}
+        self.sample_keys = np.empty(0, dtype=np.uint64)
+        self.sample_values = {c: np.empty(0, dtype=np.float64) for c in self.numeric}
 
     def update(self, frame: pd.DataFrame, hashes: np.ndarray | None = None) -> None:
         """Pass 1 over one batch. `hashes` are the batch's row hashes when already known."""
         keys = row_hashes(frame) if hashes is None else hashes
         self.rows += len(frame)
+        values = {column: _float_values(frame[column]) for column in self.numeric}
         for column, accumulator in self.numeric.items():
-            accumulator.update(_float_values(frame[column]), keys)
+            accumulator.update(values[column])
+        self._merge_sample(keys, values)
         for column, accumulator in self.categorical.items():
             accumulator.update(frame[column])
         for column, accumulator in self.datetimes.items():
             accumulator.update(frame[column])
 
+    def _merge_sample(self, keys: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Keep the SAMPLE_SIZE rows with the smallest row hashes. Rows with equal hashes are
+        identical rows, so which of them is kept does not change the sample's values."""
+        if len(self.sample_keys) >= SAMPLE_SIZE:
+            keep = keys < self.sample_keys.max()
+            keys = keys[keep]
+            values = {c: v[keep] for c, v in values.items()}
+        all_keys = np.concatenate([self.sample_keys, keys])
+        all_values = {c: np.concatenate([self.sample_values[c], values[c]]) for c in self.sample_values}
+        if len(all_keys) > SAMPLE_SIZE:
+            chosen = np.argpartition(all_keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE]
+            all_keys = all_keys[chosen]
+            all_values = {c: v[chosen] for c, v in all_values.items()}
+        self.sample_keys, self.sample_values = all_keys, all_values
+
     def merge(self, other: "Profiler") -> "Profiler":
         if other.column_types != self.column_types:
             raise ValueError("cannot merge profiles of different columns")
         self.rows += other.rows
+        self._merge_sample(other.sample_keys, other.sample_values)
         for group, other_group in ((self.numeric, other.numeric), (self.categorical, other.categorical),
                                    (self.datetimes, other.datetimes)):
             for column, accumulator in group.items():
@@ -281,16 +288,25 @@ class Profiler:
         for accumulator in self.numeric.values():
             accumulator.start_histogram(self.bins)
 
+    def numeric_columns(self) -> list[str]:
+        return list(self.numeric)
+
     def update_histograms(self, frame: pd.DataFrame) -> None:
         """Pass 2 over one batch (after start_histograms)."""
+        self.update_histogram_arrays({column: _float_values(frame[column]) for column in self.numeric})
+
+    def update_histogram_arrays(self, values: Mapping[str, np.ndarray]) -> None:
+        """Pass 2 over one batch given as float64 arrays (NaN = missing) of the numeric columns."""
         for column, accumulator in self.numeric.items():
-            accumulator.update_histogram(_float_values(frame[column]))
+            accumulator.update_histogram(values[column])
 
     def column(self, name: str) -> dict:
         kind = self.column_types[name]
         out: dict[str, Any] = {"type": kind}
         if name in self.numeric:
-            out.update(self.numeric[name].result())
+            accumulator = self.numeric[name]
+            accumulator.sample = self.sample_values[name]
+            out.update(accumulator.result(sample_exact=self.rows <= SAMPLE_SIZE))
         if name in self.categorical:
             out.update(self.categorical[name].result())
         if name in self.datetimes:

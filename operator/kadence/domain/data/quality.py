@@ -161,9 +161,7 @@ class QualityChecker:
         target = self.schema.get("target")
         if target and self.rules.get("class_balance"):
             values = frame[target].dropna()
-            if pd.api.types.is_float_dtype(values.dtype):
-                values = values.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
-            self.target_counts.update(values.astype(str).value_counts().to_dict())
+            self.target_counts.update(_as_text(values).value_counts().to_dict())
 
     def _check_column(self, series: pd.Series, column: dict, found: _ColumnViolations) -> None:
         kind = column["type"]
@@ -183,8 +181,7 @@ class QualityChecker:
                     found.highest = highest if found.highest is None else max(found.highest, highest)
         present = series.dropna()
         if column.get("allowed_values") is not None and len(present):
-            text = present.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
-            bad = text[~text.isin(set(column["allowed_values"]))]
+            bad = present[~_as_text(present).isin(set(column["allowed_values"]))]
             found.not_allowed += len(bad)
             _add_examples(found.not_allowed_examples, bad)
         pattern = self.patterns.get(column["name"])
@@ -197,8 +194,8 @@ class QualityChecker:
     def duplicates(self) -> int:
         if not self.hashes:
             return 0
-        hashes = np.concatenate(self.hashes)
-        return int(len(hashes) - len(np.unique(hashes)))
+        hashes = np.sort(np.concatenate(self.hashes))
+        return int((hashes[1:] == hashes[:-1]).sum())
 
     def results(self, profile: dict) -> list[RuleResult]:
         rows = profile["rows"]
@@ -238,6 +235,17 @@ class QualityChecker:
                 results.extend(check_class_balance(dict(self.target_counts), balance.get("min_fraction"),
                                                    balance.get("max_fraction")))
         return results
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as category text; integral floats print without `.0` (an int column read as float)."""
+    if pd.api.types.is_string_dtype(values.dtype):
+        return values
+    if pd.api.types.is_float_dtype(values.dtype):
+        return values.map(lambda v: str(int(v)) if float(v).is_integer() else str(v))
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return values.map({True: "true", False: "false"})
+    return values.astype(str)
 
 
 def _add_examples(examples: list[str], bad: pd.Series) -> None:
