@@ -160,9 +160,6 @@ def _validate_versions(versions: list[dict[str, Any]]) -> list[Cause]:
         found.append(causes.invalid(
             "spec.versions", [v.get("name") for v in versions],
             "must have exactly one version marked as storage version"))
-    if not any(version.get("served") for version in versions):
-        found.append(causes.invalid("spec.versions", [v.get("name") for v in versions],
-                                    "must have at least one served version"))
     return found
 
 
@@ -300,7 +297,10 @@ def _validate_node(schema: Schema, field: str, root: Schema, at_root: bool = Fal
 
     for junctor in _JUNCTORS:
         for position, branch in enumerate(schema.get(junctor) or []):
-            found.extend(_validate_value_validation(branch, f"{field}.{junctor}[{position}]", root))
+            branch_field = f"{field}.{junctor}[{position}]"
+            if schema.get("x-kubernetes-int-or-string") and _is_int_or_string_branch(branch):
+                continue  # the documented `anyOf: [{type: integer}, {type: string}]` pattern
+            found.extend(_validate_value_validation(branch, branch_field, root))
     if isinstance(schema.get("not"), dict):
         found.extend(_validate_value_validation(schema["not"], f"{field}.not", root))
     return found
@@ -312,6 +312,17 @@ def _require_type(schema: Schema, field: str, message: str) -> list[Cause]:
     if schema.get("x-kubernetes-int-or-string") or schema.get("x-kubernetes-preserve-unknown-fields"):
         return []
     return [causes.required(f"{field}.type", message)]
+
+
+def _is_int_or_string_branch(branch: Any) -> bool:
+    """`{type: integer}`, `{type: string}` or `{anyOf: [those]}` under int-or-string."""
+    if not isinstance(branch, dict):
+        return False
+    if set(branch) == {"type"}:
+        return branch["type"] in ("integer", "string")
+    if set(branch) == {"anyOf"}:
+        return all(_is_int_or_string_branch(item) for item in branch["anyOf"])
+    return False
 
 
 def _validate_value_validation(schema: Schema, field: str, root: Schema) -> list[Cause]:
@@ -377,8 +388,9 @@ def _validate_list_type(schema: Schema, field: str) -> list[Cause]:
                 found.append(causes.invalid(key_field, key, "must be a scalar type"))
             elif key not in (items.get("required") or []) and "default" not in key_schema:
                 found.append(causes.required(
-                    f"{field}.items.properties[{key}]",
-                    "all map keys must be required or have a default value"))
+                    f"{field}.items.properties[{key}].default",
+                    "this property is in x-kubernetes-list-map-keys, so it must have a default "
+                    "or be a required property"))
     elif map_keys:
         found.append(causes.forbidden(f"{field}.x-kubernetes-list-map-keys",
                                       "must be empty if x-kubernetes-list-type is not map"))

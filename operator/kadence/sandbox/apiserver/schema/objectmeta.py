@@ -111,8 +111,9 @@ def validate_object_meta(meta: Any, field: str = "metadata") -> list[Cause]:
         for message in dns1123_subdomain_errors(name):
             found.append(causes.invalid(f"{field}.name", name, message))
     elif generate_name:
-        # generateName may end with '-': the random suffix completes it.
-        for message in dns1123_subdomain_errors(generate_name.rstrip("-") or "a"):
+        # A prefix may end with '-' (the random suffix completes it): the apiserver masks it.
+        masked = generate_name[:-1] + "a" if generate_name.endswith("-") else generate_name
+        for message in dns1123_subdomain_errors(masked):
             found.append(causes.invalid(f"{field}.generateName", generate_name, message))
     labels = meta.get("labels") or {}
     if isinstance(labels, dict):
