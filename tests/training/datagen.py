@@ -1,12 +1,29 @@
-"""Small, seeded data sets written where the ingest workload puts Dataset snapshots."""
+"""Small, seeded data sets written the way `kadence ingest` stores Dataset snapshots
+(data.parquet, profile.json, then manifest.json)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
 import numpy as np
 import pandas as pd
+
+CHURN_COLUMNS = [
+    {"name": "customer_id", "type": "string"},
+    {"name": "tenure", "type": "int"},
+    {"name": "monthly_charges", "type": "float"},
+    {"name": "plan", "type": "category"},
+    {"name": "paperless", "type": "bool"},
+    {"name": "churned", "type": "category"},
+]
+HOUSES_COLUMNS = [
+    {"name": "area", "type": "float"},
+    {"name": "rooms", "type": "int"},
+    {"name": "district", "type": "category"},
+    {"name": "price", "type": "float"},
+]
 
 
 def churn_frame(rows: int = 300, seed: int = 0, classes: int = 2) -> pd.DataFrame:
@@ -43,12 +60,20 @@ def houses_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame({"area": area, "rooms": rooms, "district": district, "price": price.round(0)})
 
 
-def put_dataset(store, namespace: str, name: str, version: str, frame: pd.DataFrame) -> str:
-    """Write data.parquet and a profile.json; returns the data URI."""
+def put_dataset(store, namespace: str, name: str, version: str, frame: pd.DataFrame, columns: list[dict],
+                target: str | None, entity: str | None = None) -> str:
+    """Write a Dataset snapshot; returns its prefix URI (ending in /)."""
     prefix = f"datasets/{namespace}/{name}/{version}/"
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    uri = store.put_bytes(prefix + "data.parquet", buffer.getvalue())
-    profile = {"rows": len(frame), "columns": {c: {"dtype": str(frame[c].dtype)} for c in frame.columns}}
-    store.put_bytes(prefix + "profile.json", json.dumps(profile).encode(), "application/json")
-    return uri
+    data = buffer.getvalue()
+    store.put_bytes(prefix + "data.parquet", data)
+    store.put_bytes(prefix + "profile.json", json.dumps({"rows": len(frame)}).encode(), "application/json")
+    manifest = {
+        "kind": "kadence.dev/dataset-snapshot", "namespace": namespace, "name": name, "version": version,
+        "rows": len(frame), "columns": columns, "target": target, "entityColumn": entity,
+        "dataFile": "data.parquet", "dataFileSha256": hashlib.sha256(data).hexdigest(),
+        "profileFile": "profile.json", "createdAt": "2026-01-01T00:00:00Z",
+    }
+    store.put_bytes(prefix + "manifest.json", json.dumps(manifest).encode(), "application/json")
+    return store.uri(prefix)

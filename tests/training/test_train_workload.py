@@ -10,24 +10,15 @@ import sys
 import numpy as np
 import pytest
 
-from .datagen import churn_frame, houses_frame, put_dataset
+from .datagen import CHURN_COLUMNS, HOUSES_COLUMNS, churn_frame, houses_frame, put_dataset
 from kadence.domain.training import artifact as artifacts
 from kadence.workloads.train_task import TrainResult, TrainTask
 from kadence.workloads.trainer import TrainingError, train
 
-SCHEMA = [
-    {"name": "customer_id", "type": "string"},
-    {"name": "tenure", "type": "int"},
-    {"name": "monthly_charges", "type": "float"},
-    {"name": "plan", "type": "category"},
-    {"name": "paperless", "type": "bool"},
-    {"name": "churned", "type": "category"},
-]
-
-
 def churn_task(store, run: str, *, strategy: str = "tpe", trials: int = 8, metric: str = "f1",
                families=("logistic_regression", "random_forest", "hist_gradient_boosting"), **spec_extra) -> TrainTask:
-    uri = put_dataset(store, "ml", "churn", "v1abc", churn_frame(rows=300, seed=1))
+    uri = put_dataset(store, "ml", "churn", "v1abc", churn_frame(rows=300, seed=1), CHURN_COLUMNS, "churned",
+                      "customer_id")
     return TrainTask.model_validate({
         "namespace": "ml",
         "run": run,
@@ -41,8 +32,7 @@ def churn_task(store, run: str, *, strategy: str = "tpe", trials: int = 8, metri
             "model": "churn",
             **spec_extra,
         },
-        "input": {"kind": "Dataset", "name": "churn", "version": "v1abc", "dataUri": uri,
-                  "target": "churned", "entityColumn": "customer_id", "columns": SCHEMA},
+        "input": {"kind": "Dataset", "name": "churn", "version": "v1abc", "uri": uri},
     })
 
 
@@ -117,7 +107,7 @@ def test_the_same_spec_on_the_same_data_gives_the_same_model_and_metrics(store, 
 
 
 def test_a_regression_run_reports_residuals(store):
-    uri = put_dataset(store, "ml", "houses", "h1", houses_frame(rows=200, seed=2))
+    uri = put_dataset(store, "ml", "houses", "h1", houses_frame(rows=200, seed=2), HOUSES_COLUMNS, "price")
     task = TrainTask.model_validate({
         "namespace": "ml", "run": "houses",
         "spec": {"datasetRef": {"name": "houses"}, "task": "regression", "objective": {"metric": "rmse"},
@@ -125,7 +115,7 @@ def test_a_regression_run_reports_residuals(store):
                             "families": [{"name": "ridge"}, {"name": "hist_gradient_boosting",
                                                              "space": {"max_iter": {"low": 20, "high": 60, "integer": True}}}]},
                  "cvFolds": 3, "model": "houses"},
-        "input": {"kind": "Dataset", "name": "houses", "version": "h1", "dataUri": uri, "target": "price"},
+        "input": {"kind": "Dataset", "name": "houses", "version": "h1", "uri": uri},
     })
     result = train(task, store, log=quiet)
     assert result.direction == "minimize"
@@ -137,8 +127,8 @@ def test_a_regression_run_reports_residuals(store):
 
 def test_a_missing_target_column_fails_with_a_clear_message(store):
     task = churn_task(store, "churn-bad")
-    task = task.model_copy(update={"input": task.input.model_copy(update={"target": "cancelled", "columns": None})})
-    with pytest.raises(TrainingError, match="target column 'cancelled' is not in"):
+    task = task.model_copy(update={"input": task.input.model_copy(update={"target": "cancelled"})})
+    with pytest.raises(TrainingError, match="target column 'cancelled' is not in Dataset churn"):
         train(task, store, log=quiet)
 
 
@@ -175,3 +165,46 @@ def test_train_help_describes_the_task_option():
                           timeout=120)
     assert done.returncode == 0
     assert "--task" in done.stdout and "KADENCE_TASK" in done.stdout
+
+
+@pytest.fixture(scope="module")
+def churn_features(store):
+    """A FeatureSet materialized by the real `kadence materialize` code from a churn snapshot."""
+    from kadence.workloads.data_tasks import MaterializeTask
+    from kadence.workloads.materialize_run import materialize
+
+    dataset_uri = put_dataset(store, "ml", "churn-raw", "d7", churn_frame(rows=300, seed=3), CHURN_COLUMNS,
+                              "churned", "customer_id")
+    task = MaterializeTask.model_validate({
+        "namespace": "ml", "name": "churn-features", "datasetUri": dataset_uri,
+        "spec": {"datasetRef": {"name": "churn-raw"}, "entityColumn": "customer_id", "features": [
+            {"name": "log_tenure", "expression": "log1p(tenure)"},
+            {"name": "charges", "transform": {"type": "impute", "column": "monthly_charges", "strategy": "median"}},
+            {"name": "plan", "transform": {"type": "oneHot", "column": "plan"}},
+        ]},
+    })
+    result = materialize(task, store)
+    assert result.valid, result.message
+    return result
+
+
+def test_a_featureset_run_ships_the_featureset_transformer_in_front_of_the_model(store, churn_features):
+    task = TrainTask.model_validate({
+        "namespace": "ml", "run": "churn-fs",
+        "spec": {"featureSetRef": {"name": "churn-features"}, "task": "classification",
+                 "objective": {"metric": "roc_auc"},
+                 "search": {"strategy": "tpe", "maxTrials": 6,
+                            "families": [{"name": "logistic_regression"}, {"name": "knn"}]},
+                 "cvFolds": 3, "model": "churn"},
+        "input": {"kind": "FeatureSet", "name": "churn-features", "version": churn_features.version,
+                  "uri": churn_features.uri},
+    })
+    result = train(task, store, log=quiet)
+    assert result.lineage.feature_set == "churn-features"
+    assert result.lineage.feature_set_version == churn_features.version
+    assert result.lineage.dataset == "churn-raw" and result.lineage.dataset_version == "d7"
+    assert {c.name for c in result.signature.inputs} == {"tenure", "monthly_charges", "plan"}
+    model = artifacts.loads(store.get_bytes(store.key_of(result.artifact.uri)), result.artifact.sha256)
+    assert [name for name, _ in model.steps][0] == "features"
+    raw = churn_frame(rows=15, seed=11)[["tenure", "monthly_charges", "plan"]]
+    assert model.predict_proba(raw).shape == (15, 2)

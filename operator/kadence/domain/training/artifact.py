@@ -7,9 +7,8 @@ internal types our pipelines contain are listed here by exact name. Anything els
 — a pickled function, an unknown class, a tampered file naming `builtins.eval` —
 is refused before any object is built.
 
-The FeatureSet transformer's classes are trusted by listing them in
-`EXTRA_TRUSTED_TYPES` (exact names, added by the module that defines them through
-`trust_types`).
+Kadence's own FeatureSet transformer (`kadence.domain.data.transforms`) is trusted
+by the exact names that module lists in its `TRUSTED_TYPES`.
 """
 
 from __future__ import annotations
@@ -65,7 +64,9 @@ def trust_types(names: Iterable[str]) -> None:
 
 
 def trusted_types() -> frozenset[str]:
-    return TRUSTED_TYPES | frozenset(_extra_trusted)
+    from ..data.transforms import TRUSTED_TYPES as FEATURESET_TYPES
+
+    return TRUSTED_TYPES | frozenset(FEATURESET_TYPES) | frozenset(_extra_trusted)
 
 
 def sha256_hex(data: bytes) -> str:
@@ -145,9 +146,13 @@ def loads(data: bytes, expected_sha256: str | None = None):
         actual = sha256_hex(data)
         if actual != expected_sha256:
             raise ArtifactIntegrityError(f"artifact sha256 {actual} does not match the expected {expected_sha256}")
-    refused = untrusted_types(data)
+    try:
+        found = sio.get_untrusted_types(data=data)
+    except Exception as error:  # noqa: BLE001 - not a readable skops file at all
+        raise UntrustedArtifact(f"not a readable skops artifact: {type(error).__name__}: {error}") from error
+    allowed = trusted_types()
+    refused = sorted(t for t in found if t not in allowed)
     if refused:
         raise UntrustedArtifact(f"artifact contains untrusted types: {', '.join(refused)}")
-    found = sio.get_untrusted_types(data=data)
     # Pass only the types we checked, by exact name: skops refuses everything else.
     return sio.loads(data, trusted=sorted(found))

@@ -4,8 +4,8 @@ One engine serves the three strategies; only where the next parameters come from
 differs:
 - `tpe`: Optuna's Tree-structured Parzen Estimator (multivariate, grouped by family,
   so each family's parameters are modelled together) with median pruning: after each
-  fold a trial reports its running mean score and is stopped when it is worse than
-  the median of completed trials at the same fold.
+  fold a trial reports its running mean score and is stopped when it is clearly worse
+  than the median of completed trials at the same fold (see `clearly_worse`).
 - `random`: Optuna's random sampler, with the same pruning.
 - `grid`: a finite grid derived from each family's space within the trial budget
   (see `space.grid_plan`), enqueued in order, never pruned.
@@ -125,12 +125,43 @@ def _sampler(strategy: str, seed: int, parallel: bool, n_startup: int):
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+PRUNING_STARTUP_TRIALS = 5
+PRUNING_TOLERANCE = 0.005
+
+
+def clearly_worse(metric_direction: str, value: float, completed_at_step: Sequence[float],
+                  startup: int = PRUNING_STARTUP_TRIALS, tolerance: float = PRUNING_TOLERANCE) -> bool:
+    """The median stopping rule with a tolerance: a trial is clearly worse when its running
+    mean at a fold is worse than the median of the completed trials at the same fold by
+    more than `tolerance` of the median's size. A trial as good as the median, give or
+    take fold noise, goes on."""
+    if len(completed_at_step) < startup or math.isnan(value):
+        return False
+    ordered = sorted(completed_at_step)
+    middle = len(ordered) // 2
+    median = ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    gap = tolerance * max(abs(median), 1e-12)
+    return value < median - gap if metric_direction == "maximize" else value > median + gap
+
+
 def _pruner(settings: SearchSettings):
     import optuna
 
     if settings.strategy == "grid" or not settings.pruning:
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0, interval_steps=1)
+    metric_direction = direction(settings.metric)
+
+    class MedianWithTolerancePruner(optuna.pruners.BasePruner):
+        def prune(self, study, trial) -> bool:
+            step = trial.last_step
+            if step is None:
+                return False
+            completed = [t.intermediate_values[step]
+                         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                         if step in t.intermediate_values]
+            return clearly_worse(metric_direction, trial.intermediate_values[step], completed)
+
+    return MedianWithTolerancePruner()
 
 
 def startup_trials(max_trials: int) -> int:
@@ -219,7 +250,10 @@ def run_search(
                 state, scores, error = evaluate_trial(family, params, settings, folds, scorer, report)
                 return state, scores, error, time.perf_counter() - began
 
-            for (trial, family, params), (state, scores, error, seconds) in zip(batch, pool.map(work, batch)):
+            # Wait for the whole batch before telling any of it: a trial told early would
+            # change what the pruner compares the rest of the batch against.
+            outcomes = list(pool.map(work, batch))
+            for (trial, family, params), (state, scores, error, seconds) in zip(batch, outcomes):
                 mean = sum(scores) / len(scores) if scores and state != FAILED else None
                 if state == COMPLETE:
                     study.tell(trial, mean)
