@@ -185,3 +185,4 @@ class DatasetStatus(CommonStatus):
     versions: list[DatasetVersion] | None = Field(None, max_length=1000, description="Kept versions, newest first.")
     last_ingest: list[RuleResult] | None = Field(None, description="Rule results of the last ingest.")
     last_ingest_time: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    last_job: str | None = Field(None, description="The ingest Job whose result this status reflects.")

@@ -117,7 +117,9 @@ class FeatureSetVersion(KadenceModel):
     dataset_version: str
     rows: int | None = Field(None, ge=0)
     created_at: str = Field(json_schema_extra={"format": "date-time"})
-    uri: str
+    uri: str = Field(description="The feature table's prefix (features.parquet, manifest.json, profile.json).")
+    transformer_uri: str | None = Field(None, description="The fitted transformer (skops).")
+    transformer_sha256: str | None = Field(None, description="sha256 of the transformer artifact.")
 
 
 class FeatureSetStatus(CommonStatus):
@@ -125,3 +127,4 @@ class FeatureSetStatus(CommonStatus):
     dataset_version: str | None = Field(None, description="The dataset version behind latestVersion.")
     features: list[ResolvedFeature] | None = Field(None, description="The catalog: resolved features with types.")
     versions: list[FeatureSetVersion] | None = Field(None, max_length=1000)
+    last_job: str | None = Field(None, description="The materialize Job whose result this status reflects.")
