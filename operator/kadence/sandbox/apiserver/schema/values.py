@@ -145,14 +145,16 @@ def _type_error(path: Path, expected: str, actual: str) -> Cause:
 
 
 def _string(value: str, schema: Schema, path: Path) -> list[Cause]:
+    """maxLength, minLength, pattern (only the first that fails, as kube-openapi stops
+    there), then format, which is a validator of its own."""
     found = []
-    length = len(value)
+    length = len(value)  # characters, not bytes
     if "maxLength" in schema and length > schema["maxLength"]:
         found.append(causes.too_long(path.openapi, int(schema["maxLength"])))
-    if "minLength" in schema and length < schema["minLength"]:
+    elif "minLength" in schema and length < schema["minLength"]:
         message = _in_body(path, f"should be at least {int(schema['minLength'])} chars long")
         found.append(causes.invalid(path.openapi, value, message))
-    if "pattern" in schema and not compiled_pattern(schema["pattern"]).search(value):
+    elif "pattern" in schema and not compiled_pattern(schema["pattern"]).search(value):
         message = _in_body(path, f"should match '{schema['pattern']}'")
         found.append(causes.invalid(path.openapi, value, message))
     format_name = schema.get("format")
@@ -169,30 +171,43 @@ def compiled_pattern(pattern: str) -> re.Pattern[str]:
 
 
 def _number(value: int | float, schema: Schema, path: Path) -> list[Cause]:
+    """multipleOf, minimum, maximum (kube-openapi's order). An integer is compared with the
+    bound truncated to an integer, and the bound printed so, as Go's int64 path does."""
     found = []
+    is_int = isinstance(value, int)
+
+    def bound(number: float) -> tuple[float, str]:
+        if is_int:
+            return int(number), str(int(number))
+        return float(number), causes.go_float(float(number))
+
     factor = schema.get("multipleOf")
-    if factor and (value / factor) != int(value / factor):
-        message = _in_body(path, f"should be a multiple of {causes.go_float(float(factor))}")
-        found.append(causes.invalid(path.openapi, value, message))
-    if "maximum" in schema:
-        maximum = schema["maximum"]
-        shown = causes.go_float(float(maximum))
-        if schema.get("exclusiveMaximum") and value >= maximum:
-            found.append(causes.invalid(
-                path.openapi, value, _in_body(path, f"should be less than {shown}")))
-        elif value > maximum:
-            found.append(causes.invalid(
-                path.openapi, value, _in_body(path, f"should be less than or equal to {shown}")))
+    if factor:
+        if is_int:
+            wrong = int(factor) != 0 and value % int(factor) != 0
+        else:
+            quotient = (1 / factor * value) if factor < 1 else (value / factor)
+            wrong = not float(quotient).is_integer()
+        if wrong:
+            message = _in_body(path, f"should be a multiple of {bound(factor)[1]}")
+            found.append(causes.invalid(path.openapi, value, message))
     if "minimum" in schema:
-        minimum = schema["minimum"]
-        shown = causes.go_float(float(minimum))
+        minimum, shown = bound(schema["minimum"])
         if schema.get("exclusiveMinimum") and value <= minimum:
             found.append(causes.invalid(
                 path.openapi, value, _in_body(path, f"should be greater than {shown}")))
-        elif value < minimum:
+        elif not schema.get("exclusiveMinimum") and value < minimum:
             found.append(causes.invalid(
                 path.openapi, value,
                 _in_body(path, f"should be greater than or equal to {shown}")))
+    if "maximum" in schema:
+        maximum, shown = bound(schema["maximum"])
+        if schema.get("exclusiveMaximum") and value >= maximum:
+            found.append(causes.invalid(
+                path.openapi, value, _in_body(path, f"should be less than {shown}")))
+        elif not schema.get("exclusiveMaximum") and value > maximum:
+            found.append(causes.invalid(
+                path.openapi, value, _in_body(path, f"should be less than or equal to {shown}")))
     return found
 
 
@@ -239,8 +254,7 @@ def _enum(value: Any, schema: Schema, path: Path) -> list[Cause]:
     wanted = _canonical(value)
     if any(_canonical(option) == wanted for option in allowed):
         return []
-    shown = "" if value is None else value
-    return [causes.not_supported(path.openapi, shown, allowed)]
+    return [causes.not_supported(path.openapi, value, allowed)]
 
 
 def _object(value: dict[str, Any], schema: Schema, path: Path, old: Any) -> list[Cause]:
