@@ -205,3 +205,24 @@ def sandbox_namespace(kube, sandbox_node):
     kube.create("v1", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     kube.delete("v1", "namespaces", None, name)
+
+
+# ---- API server conformance fixtures (S1) --------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def apiserver_http(sandbox_apiserver):
+    """An httpx client on the shared sandbox API server, for raw wire-protocol assertions."""
+    with httpx.Client(base_url=sandbox_apiserver.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture()
+def apiserver_namespace(apiserver_http):
+    """A fresh namespace per test, deleted afterwards (without waiting for it to go)."""
+    import uuid
+
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    response = apiserver_http.post("/api/v1/namespaces", json={"metadata": {"name": name}})
+    assert response.status_code == 201, response.text
+    yield name
+    apiserver_http.delete(f"/api/v1/namespaces/{name}")
