@@ -25,3 +25,7 @@ def external_storage_render() -> dict[str, str]:
 def full_render() -> dict[str, str]:
     """Every feature at once (tests/chart/values-full.yaml) on a cluster with the Prometheus Operator."""
     return render(values_file("values-full.yaml"), api_versions=(PROMETHEUS_OPERATOR,))
+
+
+# The sandbox's real API server and kubectl, for installing the rendered chart into it.
+from tests.sandbox.conftest import kubectl, sandbox_apiserver, sandbox_kubeconfig, sandbox_state_dir  # noqa: E402,F401
