@@ -217,3 +217,28 @@ def test_a_function_cel_python_lacks_is_skipped_not_failed():
     schema = with_rules({"name": {"type": "string"}}, {"rule": rule})
     assert causes_of(schema, {"name": "y"}) == []
     assert rule in cel.SKIPPED_RULES
+
+
+def test_a_message_expression_is_trimmed_and_a_multi_line_one_falls_back_to_the_message():
+    trimmed = with_rules(RANGE, {"rule": "self.min <= self.max",
+                                 "messageExpression": "'  padded  '"})
+    multi_line = with_rules(RANGE, {"rule": "self.min <= self.max", "message": "fallback",
+                                    "messageExpression": "'two\\nlines'"})
+    assert causes_of(trimmed, {"min": 3, "max": 2}) == [invalid("spec", "padded")]
+    assert causes_of(multi_line, {"min": 3, "max": 2}) == [invalid("spec", "fallback")]
+
+
+def test_a_field_path_with_a_quoted_map_key_is_normalized():
+    schema = {"type": "object", "properties": {"labels": {
+        "type": "object", "additionalProperties": {"type": "string"}}},
+        "x-kubernetes-validations": [{"rule": "!('a.b' in self.labels)", "message": "no a.b",
+                                      "fieldPath": ".labels['a.b']"}]}
+    assert causes_of(schema, {"labels": {"a.b": "x"}}) == [invalid("spec.labels[a.b]", "no a.b")]
+
+
+def test_a_failing_rule_at_the_resource_root_names_no_field():
+    crd = crd_for({"type": "object"})
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [
+        {"rule": "self.metadata.name.size() < 5", "message": "name too long"}]
+    _, causes = validate_custom_resource(crd, thing({}))
+    assert causes == [invalid("<nil>", "name too long")]

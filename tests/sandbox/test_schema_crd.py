@@ -350,3 +350,17 @@ def test_a_rule_may_select_any_key_of_a_map():
     assert validate_crd(change(lambda c: spec_schema(c)["properties"].update(labels={
         "type": "object", "additionalProperties": {"type": "string"},
         "x-kubernetes-validations": [{"rule": "self.team == 'ml'"}]}))) == []
+
+
+@pytest.mark.parametrize(("field_path", "valid"), [
+    (".size", True), (".labels['a.b']", True), (".labels.team", True),
+    ("size", False), (".colour", False), (".size.deeper", False),
+])
+def test_a_rule_field_path_must_start_with_a_dot_and_name_a_field(field_path, valid):
+    def edit(crd):
+        spec_schema(crd)["properties"]["labels"] = {
+            "type": "object", "additionalProperties": {"type": "string"}}
+        spec_schema(crd)["x-kubernetes-validations"] = [
+            {"rule": "has(self.size)", "fieldPath": field_path}]
+    causes = validate_crd(change(edit))
+    assert (causes == []) == valid, causes

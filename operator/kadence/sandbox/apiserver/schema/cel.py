@@ -49,6 +49,8 @@ SKIPPED_RULES: set[str] = set()
 
 _UNSUPPORTED_SYNTAX = re.compile(r"\.\?|\[\?|\boptional\.|\.orValue\(|\.hasValue\(")
 _OLD_SELF = re.compile(r"\boldSelf\b")
+_MAX_MESSAGE_EXPRESSION_BYTES = 5 * 1024
+_QUOTED_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
 _CEL_RESERVED = {
     "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
     "function", "if", "import", "let", "loop", "package", "namespace", "return", "var",
@@ -539,7 +541,8 @@ def _cause(verdict: Verdict, rule: dict[str, Any], schema: Schema, path: Path) -
     if kind == "error":
         return causes.invalid(path.field, node_type, text)
     field = path.field
-    relative = (rule.get("fieldPath") or "").lstrip(".")
+    # `.spec['a.b']` is normalized as field.Path prints it: `spec[a.b]`.
+    relative = _QUOTED_KEY.sub(r"[\1]", (rule.get("fieldPath") or "")).lstrip(".")
     if relative:
         field = f"{field}.{relative}" if field else relative
     return causes.for_reason(rule.get("reason"), field, node_type, text)
@@ -552,8 +555,9 @@ def _message(rule: dict[str, Any], activation: dict[str, Any]) -> str:
             text = _run(_compile_expression(expression), activation)
         except (CELEvalError, CELParseError, UnsupportedRule, ValueError, TypeError):
             text = None
-        if isinstance(text, str) and text.strip():
-            return str(text)
+        trimmed = str(text).strip() if isinstance(text, str) else ""
+        if trimmed and "\n" not in trimmed and len(trimmed) <= _MAX_MESSAGE_EXPRESSION_BYTES:
+            return trimmed
     return _rule_message_or_default(rule)
 
 

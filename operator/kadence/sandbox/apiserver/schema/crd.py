@@ -459,19 +459,25 @@ def _rule_error(field: str, rule: dict[str, Any], detail: str) -> Cause:
     return cause
 
 
+_FIELD_PATH_TOKEN = re.compile(r"\.([^.\[\]]+)|\['((?:[^'\\]|\\.)*)'\]")
+
+
 def _field_path_exists(schema: Schema, field_path: str) -> bool:
+    """A rule's fieldPath (`.a.b`, `.m['key']`) names a field of the schema (ValidFieldPath)."""
     node: Any = schema
-    for part in field_path.lstrip(".").split("."):
-        name = part.split("[", 1)[0]
-        if not isinstance(node, dict):
+    position = 0
+    while position < len(field_path):
+        match = _FIELD_PATH_TOKEN.match(field_path, position)
+        if match is None or not isinstance(node, dict):
             return False
-        properties = node.get("properties") or {}
-        if name in properties:
-            node = properties[name]
+        position = match.end()
+        name = match[1] if match[1] is not None else match[2]
+        if node.get("properties") is not None:
+            if name not in node["properties"]:
+                return False
+            node = node["properties"][name]
         elif isinstance(node.get("additionalProperties"), dict):
             node = node["additionalProperties"]
         else:
             return False
-        if "[" in part and isinstance(node, dict) and isinstance(node.get("items"), dict):
-            node = node["items"]
     return True
