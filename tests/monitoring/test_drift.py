@@ -75,14 +75,19 @@ def test_ks_p_value_of_large_samples_is_within_half_a_percent_of_scipy(shift):
     assert judge(NORMAL_REF, current, "ks").score == pytest.approx(expected, rel=5e-3)
 
 
-def test_ks_treats_ties_like_scipy():
-    reference = np.repeat(np.arange(10.0), 1500)
-    current = np.repeat(np.arange(10.0), 1600)[: 15_000]
-    current[:300] = 9.0
-    expected_statistic = stats.ks_2samp(reference, current).statistic
-    from kadence.domain.monitoring.drift import _merged_cdfs
-    _, ref_cdf, cur_cdf = _merged_cdfs(np.sort(reference), np.sort(current))
-    assert np.max(np.abs(ref_cdf - cur_cdf)) == pytest.approx(expected_statistic)
+@pytest.mark.parametrize("m, n, ties", [(5, 3, False), (100, 37, False), (12_345, 6_789, False),
+                                         (1000, 700, True), (20_000, 20_000, True)])
+def test_the_ks_statistic_and_wasserstein_distance_of_sorted_samples_match_scipy(m, n, ties):
+    from kadence.domain.monitoring.drift import ks_statistic, wasserstein_sorted
+
+    rng = np.random.default_rng(m + n)
+    if ties:
+        a, b = rng.integers(0, 5, m).astype(float), rng.integers(0, 6, n).astype(float)
+    else:
+        a, b = rng.normal(0, 1, m), rng.normal(0.3, 1.2, n)
+    a, b = np.sort(a), np.sort(b)
+    assert ks_statistic(a, b) == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    assert wasserstein_sorted(a, b) == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-9)
 
 
 def test_wasserstein_is_scipys_distance_over_the_reference_std():

@@ -94,8 +94,6 @@ class NumericReference:
     cdf_values: np.ndarray
     cdf_levels: np.ndarray
     sorted_values: np.ndarray | None = None
-    histogram_edges: np.ndarray | None = None  # for the report's pictures
-    histogram_counts: np.ndarray | None = None
     kind: Kind = "numeric"
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
@@ -192,12 +190,10 @@ def numeric_reference_from_values(values: Any, bins: int = DEFAULT_BINS) -> Nume
     ordered = np.sort(finite)
     cut_points = np.unique(np.quantile(ordered, np.linspace(0, 1, bins + 1)))
     shares = _bucket_counts_sorted(cut_points, ordered) / len(ordered)
-    edges = np.histogram_bin_edges(ordered, bins=20)
-    counts, _ = np.histogram(ordered, bins=edges)
     return NumericReference(
         count=len(ordered), missing=missing, std=float(np.std(ordered)), cut_points=cut_points,
         bucket_shares=shares, cdf_values=ordered[[0, -1]], cdf_levels=np.array([0.0, 1.0]),
-        sorted_values=ordered, histogram_edges=edges, histogram_counts=counts,
+        sorted_values=ordered,
     )
 
 
@@ -340,13 +336,9 @@ def numeric_reference_from_profile(column: Mapping[str, Any], name: str) -> Nume
     if values is None:
         values, levels = _profile_cdf_points(column, name)
     cut_points, shares = _shares_from_cdf(values, levels, DEFAULT_BINS)
-    histogram = column.get("histogram") or {}
-    edges = histogram.get("edges") or histogram.get("bins")
     return NumericReference(
         count=count, missing=missing, std=float(_number(column, "std", name, 0.0)), cut_points=cut_points,
         bucket_shares=shares, cdf_values=values, cdf_levels=levels,
-        histogram_edges=np.asarray(edges, dtype=float) if edges else None,
-        histogram_counts=np.asarray(histogram.get("counts"), dtype=float) if edges else None,
     )
 
 
@@ -426,18 +418,38 @@ def _ks_p_value(statistic: float, n_reference: int, n_current: int) -> float:
     return float(np.clip(kstwobign.sf(statistic * (root + 0.12 + 0.11 / root)), 0.0, 1.0))
 
 
-def _merged_cdfs(reference_sorted: np.ndarray, current_sorted: np.ndarray):
-    """Both empirical CDFs at every distinct value of the two samples (after all ties), and
-    the gaps between consecutive distinct values, from one stable merge of sorted arrays."""
-    values = np.concatenate([reference_sorted, current_sorted])
-    order = np.argsort(values, kind="stable")
-    merged = values[order]
-    from_reference = order < len(reference_sorted)
-    ref_cdf = np.cumsum(from_reference) / len(reference_sorted)
-    cur_cdf = np.cumsum(~from_reference) / len(current_sorted)
-    gaps = np.diff(merged)
-    group_end = np.append(gaps > 0, True)
-    return merged[group_end], ref_cdf[group_end], cur_cdf[group_end]
+def _has_ties(sorted_values: np.ndarray) -> bool:
+    return len(sorted_values) > 1 and bool(np.any(sorted_values[1:] == sorted_values[:-1]))
+
+
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+    """sup |F_a - F_b| of two sorted samples. Both ECDFs are right-continuous steps, so the
+    supremum is reached at a value of one of the samples; evaluating there with searchsorted
+    on the sorted arrays avoids sorting the pooled sample."""
+    m, n = len(a), len(b)
+    a_at_a = np.searchsorted(a, a, side="right") if _has_ties(a) else np.arange(1, m + 1)
+    b_at_b = np.searchsorted(b, b, side="right") if _has_ties(b) else np.arange(1, n + 1)
+    at_b = np.max(np.abs(np.searchsorted(a, b, side="right") / m - b_at_b / n))
+    at_a = np.max(np.abs(a_at_a / m - np.searchsorted(b, a, side="right") / n))
+    return float(max(at_a, at_b))
+
+
+def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
+    """W1 of two sorted samples as the integral of |Q_a(u) - Q_b(u)| over u in (0, 1]. The
+    quantile functions are steps at the levels i/m and j/n; each merged segment ends at one
+    such level and its width and the two quantiles on it follow from integer arithmetic, so no
+    pooled sort is needed (for m == n it is mean |a - b|). At a shared level the a-segment
+    takes the width and the b-segment is empty."""
+    m, n = len(a), len(b)
+    i, j = np.arange(1, m + 1), np.arange(1, n + 1)
+    b_below_i = -(-i * n // m) - 1  # b levels strictly below i/m; also Q_b's index at i/m
+    a_upto_j = j * m // n  # a levels at or below j/n
+    a_at_j = -(-j * m // n) - 1  # Q_a's index at j/n
+    ends_a = np.maximum((i - 1) / m, b_below_i / n)
+    ends_b = np.maximum((j - 1) / n, a_upto_j / m)
+    from_a = np.sum((i / m - ends_a) * np.abs(a - b[b_below_i]))
+    from_b = np.sum((j / n - ends_b) * np.abs(a[a_at_j] - b))
+    return float(from_a + from_b)
 
 
 def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float:
@@ -448,8 +460,7 @@ def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float
 
         return float(ks_2samp(reference.sorted_values, current_sorted).pvalue)
     if reference.sorted_values is not None:
-        _, ref_cdf, cur_cdf = _merged_cdfs(reference.sorted_values, current_sorted)
-        statistic = float(np.max(np.abs(ref_cdf - cur_cdf)))
+        statistic = ks_statistic(reference.sorted_values, current_sorted)
     else:
         # between two current values the step CDF is flat and the reference CDF monotone, so
         # the largest gap lies at a current value or just below one
@@ -466,8 +477,7 @@ def wasserstein_numeric(reference: NumericReference, current_sorted: np.ndarray)
     """Earth mover's distance / max(reference std, 0.001)."""
     scale = max(reference.std, MIN_STD)
     if reference.sorted_values is not None:
-        values, ref_cdf, cur_cdf = _merged_cdfs(reference.sorted_values, current_sorted)
-        return float(np.sum(np.abs(ref_cdf[:-1] - cur_cdf[:-1]) * np.diff(values)) / scale)
+        return wasserstein_sorted(reference.sorted_values, current_sorted) / scale
     # Profile: integrate |Q_ref(u) - Q_cur(u)| over u on a fine grid of levels.
     levels = (np.arange(2000) + 0.5) / 2000
     distance = np.mean(np.abs(reference.quantile(levels) - np.quantile(current_sorted, levels)))
@@ -627,18 +637,46 @@ def _missing_share(missing: int, count: int) -> float | None:
     return missing / total if total else None
 
 
+class CurrentWindow:
+    """The window of inputs, each column cleaned (and sorted, when numeric) once however many
+    methods judge it."""
+
+    def __init__(self, frame: Any):
+        import pandas as pd
+
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"the current window must be a DataFrame, not {type(frame).__name__}")
+        self.frame = frame
+        self.columns = {str(c) for c in frame.columns}
+        self._numeric: dict[str, tuple[np.ndarray, int]] = {}
+        self._categorical: dict[str, tuple[np.ndarray, int]] = {}
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def numeric(self, name: str) -> tuple[np.ndarray, int]:
+        if name not in self._numeric:
+            values, missing = finite_values(self.frame[name])
+            self._numeric[name] = (np.sort(values), missing)
+        return self._numeric[name]
+
+    def categorical(self, name: str) -> tuple[np.ndarray, int]:
+        if name not in self._categorical:
+            self._categorical[name] = category_values(self.frame[name])
+        return self._categorical[name]
+
+
 def evaluate_drift(reference: Reference | None, current: Any, settings: DriftSettings,
                    features: Iterable[str] | None = None) -> DriftResult:
     """Judge every feature of the reference (or `features`) in the current window (a
-    DataFrame of inputs). Columns of the window that the reference lacks are reported as
-    `NoReference`, as are all features when there is no reference at all."""
-    import pandas as pd
-
-    if not isinstance(current, pd.DataFrame):
-        raise TypeError(f"the current window must be a DataFrame, not {type(current).__name__}")
+    DataFrame of inputs, or a CurrentWindow to reuse across evaluations). Columns of the
+    window that the reference lacks are reported as `NoReference`, as are all features when
+    there is no reference at all."""
+    if not isinstance(current, CurrentWindow):
+        current = CurrentWindow(current)
     reference_columns = reference.columns if reference is not None else {}
     if features is None:
-        names = list(reference_columns) + [str(c) for c in current.columns if str(c) not in reference_columns]
+        names = list(reference_columns) + [str(c) for c in current.frame.columns if str(c) not in reference_columns]
     else:
         names = list(features)
 
@@ -672,11 +710,7 @@ def evaluate_drift(reference: Reference | None, current: Any, settings: DriftSet
         if name not in current.columns:
             results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NOT_IN_WINDOW))
             continue
-        if ref.kind == "numeric":
-            values, missing = finite_values(current[name])
-            values = np.sort(values)
-        else:
-            values, missing = category_values(current[name])
+        values, missing = current.numeric(name) if ref.kind == "numeric" else current.categorical(name)
         base.update(current_count=len(values), current_missing_share=_missing_share(missing, len(values)))
         if len(values) == 0:
             results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NO_VALUES_IN_WINDOW))
