@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 
+import promql_parser
 import pytest
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
@@ -19,7 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from kadence.domain.monitoring.metrics import MonitorMetrics
 from kadence.serving.metrics import ServerMetrics
 
-from .helm import CHART
+from .helm import CHART, PROMETHEUS_OPERATOR, objects, render
 from .test_render import by_kind
 
 # Labels Prometheus attaches to every scraped series (ServiceMonitor/PodMonitor targets).
@@ -158,3 +159,37 @@ def test_every_label_a_query_uses_is_a_label_of_its_metrics_or_of_the_scrape_tar
 def test_a_misspelled_metric_is_caught(exported):
     query = Query("probe", 'sum by (model) (rate(kadence_serving_request_total[5m]))')
     assert used_names([query]) - exported.keys() == {"kadence_serving_request_total"}
+
+
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__range": "6h", "$__interval": "1m"}
+
+
+def test_every_query_is_valid_promql(queries):
+    invalid = []
+    for query in queries:
+        if query.where.startswith("variable"):
+            continue  # label_values(...) is Grafana's, not PromQL
+        expr = query.expr
+        for variable, value in GRAFANA_VARIABLES.items():
+            expr = expr.replace(variable, value)
+        try:
+            promql_parser.parse(expr)
+        except ValueError as error:
+            invalid.append((query.where, str(error)))
+    assert invalid == []
+
+
+def test_a_broken_query_is_refused_by_the_parser():
+    with pytest.raises(ValueError):
+        promql_parser.parse("sum by (namespace (rate(kadence_serving_requests_total[5m]))")
+
+
+def test_monitoring_objects_need_the_prometheus_operator_and_their_switches(default_render, chart_without):
+    assert not [o for o in objects(default_render) if o["apiVersion"] == "monitoring.coreos.com/v1"]
+    assert [o["kind"] for o in objects(chart_without) if o["apiVersion"] == "monitoring.coreos.com/v1"] == ["ServiceMonitor"]
+
+
+@pytest.fixture(scope="module")
+def chart_without():
+    return render({"monitoring": {"podMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}},
+                  api_versions=(PROMETHEUS_OPERATOR,))
