@@ -15,8 +15,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=6443)
     parser.add_argument("--state-dir", type=pathlib.Path, required=True,
                         help="where the state snapshot lives (and the kubelet's pod logs)")
+    parser.add_argument("--watch-history", type=int, default=None,
+                        help="events kept for watches to resume from (default 5000); older "
+                             "resourceVersions answer 410 Gone")
     args = parser.parse_args(argv)
-    run(args.host, args.port, args.state_dir)
+    run(args.host, args.port, args.state_dir, args.watch_history)
 
 
 if __name__ == "__main__":

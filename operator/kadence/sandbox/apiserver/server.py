@@ -707,11 +707,14 @@ async def _snapshot_loop(api: Api, state_dir: pathlib.Path) -> None:
                 log.exception("could not write the API server snapshot")
 
 
-def create_app(state_dir: pathlib.Path) -> web.Application:
-    """The API server as an aiohttp application; state is loaded from and saved to state_dir."""
+def create_app(state_dir: pathlib.Path, watch_history: int | None = None) -> web.Application:
+    """The API server as an aiohttp application; state is loaded from and saved to state_dir.
+
+    `watch_history` bounds how many past events a watch can resume from (older versions get
+    410 Gone)."""
     state_dir = pathlib.Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
-    api = Api()
+    api = Api(watch_history)
     if persistence.load(api.store, state_dir):
         api.rebuild_indexes()
     api.bootstrap()
@@ -764,8 +767,8 @@ def create_app(state_dir: pathlib.Path) -> web.Application:
     return app
 
 
-def run(host: str, port: int, state_dir: pathlib.Path) -> None:
+def run(host: str, port: int, state_dir: pathlib.Path, watch_history: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT; the state is snapshotted on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(pathlib.Path(state_dir))
+    app = create_app(pathlib.Path(state_dir), watch_history)
     web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5)
