@@ -193,3 +193,32 @@ def test_monitoring_objects_need_the_prometheus_operator_and_their_switches(defa
 def chart_without():
     return render({"monitoring": {"podMonitor": {"enabled": False}, "prometheusRule": {"enabled": False}}},
                   api_versions=(PROMETHEUS_OPERATOR,))
+
+
+def test_the_dashboard_is_a_well_formed_grafana_dashboard():
+    dashboard = json.loads((CHART / "dashboards" / "kadence-overview.json").read_text())
+    assert dashboard["uid"] == "kadence-overview" and dashboard["title"] == "Kadence / Loop overview"
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids are unique"
+    cells = set()
+    for panel in panels:
+        grid = panel["gridPos"]
+        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        for x in range(grid["x"], grid["x"] + grid["w"]):
+            for y in range(grid["y"], grid["y"] + grid["h"]):
+                assert (x, y) not in cells, f"{panel['title']!r} overlaps another panel"
+                cells.add((x, y))
+        if panel["type"] != "row":
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}
+            assert panel["targets"], panel["title"]
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    used = {v for p in panels for t in p.get("targets", []) for v in re.findall(r"\$([a-z]+)\b", t["expr"])}
+    assert used <= variables
+
+
+def test_the_dashboard_configmap_carries_the_json_unchanged(full_render):
+    configmap = next(o for o in objects(full_render) if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "kadence-dashboard")
+    assert configmap["metadata"]["namespace"] == "monitoring"
+    assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(configmap["data"]["kadence-overview.json"]) == json.loads(
+        (CHART / "dashboards" / "kadence-overview.json").read_text())
