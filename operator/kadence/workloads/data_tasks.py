@@ -34,18 +34,28 @@ def features_prefix(namespace: str, name: str, version: str) -> str:
     return f"features/{namespace}/{name}/{version}/"
 
 
+def ingest_result_key(namespace: str, name: str, run_id: str) -> str:
+    return f"datasets/{namespace}/{name}/runs/{run_id}/result.json"
+
+
+def materialize_result_key(namespace: str, name: str, run_id: str) -> str:
+    return f"features/{namespace}/{name}/runs/{run_id}/result.json"
+
+
 class IngestTask(KadenceModel):
     """What an ingest Job is asked to do."""
 
     namespace: str
     name: str
     spec: DatasetSpec
-    inline_data: str | None = Field(None, description="The data of a configMapRef source, resolved by the operator.")
+    inline_data: str | None = Field(
+        None, description="The data of a configMapRef source; when unset the Job reads it from $KADENCE_INLINE_DATA "
+        "(an env var the Job takes from the ConfigMap key).")
     result_key: str | None = Field(None, description="Where to write the result; default datasets/<ns>/<name>/runs/<runId>/result.json.")
     run_id: str = Field("latest", pattern=r"^[A-Za-z0-9._-]{1,128}$", description="Names this run (the Job name).")
 
     def resolved_result_key(self) -> str:
-        return self.result_key or f"datasets/{self.namespace}/{self.name}/runs/{self.run_id}/result.json"
+        return self.result_key or ingest_result_key(self.namespace, self.name, self.run_id)
 
 
 class ColumnInfo(KadenceModel):
@@ -83,7 +93,7 @@ class MaterializeTask(KadenceModel):
     run_id: str = Field("latest", pattern=r"^[A-Za-z0-9._-]{1,128}$")
 
     def resolved_result_key(self) -> str:
-        return self.result_key or f"features/{self.namespace}/{self.name}/runs/{self.run_id}/result.json"
+        return self.result_key or materialize_result_key(self.namespace, self.name, self.run_id)
 
 
 class MaterializeResult(KadenceModel):

@@ -42,6 +42,7 @@ from .dataio import (
 )
 
 MANIFEST_KIND = "kadence.dev/dataset-snapshot"
+INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # a configMapRef source's data, put there by the Job's env
 
 
 def now_iso() -> str:
@@ -114,9 +115,13 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     profiler = Profiler(dict(columns))
     checker = QualityChecker(spec.schema_, spec.quality)
     local = workdir / "data.parquet"
-    inline = spec.source.inline if spec.source.inline is not None else task.inline_data
-    if spec.source.config_map_ref is not None and task.inline_data is None:
-        raise SourceError(f"the ConfigMap {spec.source.config_map_ref.name!r} was not resolved into the task")
+    inline = spec.source.inline
+    if spec.source.config_map_ref is not None:
+        inline = task.inline_data if task.inline_data is not None else os.environ.get(INLINE_DATA_ENV)
+        if inline is None:
+            ref = spec.source.config_map_ref
+            raise SourceError(f"the data of ConfigMap {ref.name!r} key {ref.key!r} did not reach the Job "
+                              f"(neither inlineData in the task nor ${INLINE_DATA_ENV})")
     files: list[str] = []
     with BackgroundParquetWriter(local, arrow_schema(columns)) as writer:
         try:

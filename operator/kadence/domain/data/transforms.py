@@ -137,16 +137,18 @@ def _check_transform(name: str, kind: str, column_type: str, transform: dict) ->
 
 
 def _describe(transform: dict) -> str:
-    kind, column = transform["type"], transform["column"]
-    details = {
-        "oneHot": lambda: f"maxCategories={transform.get('maxCategories')}, otherBucket={transform.get('otherBucket', True)}",
-        "bucketize": lambda: f"boundaries={transform.get('boundaries')}",
-        "impute": lambda: f"strategy={transform.get('strategy')}"
-        + (f", fillValue={transform.get('fillValue')}" if transform.get("strategy") == "constant" else ""),
-        "hash": lambda: f"buckets={transform.get('buckets')}",
-        "datePart": lambda: f"part={transform.get('part')}",
-    }.get(kind)
-    return f"{kind}({column}{', ' + details() if details else ''})"
+    """E.g. oneHot(plan, maxCategories=5, otherBucket=True) or bucketize(age, boundaries=[18, 65])."""
+    parameters = {
+        "oneHot": ("maxCategories", "otherBucket"),
+        "bucketize": ("boundaries",),
+        "impute": ("strategy", "fillValue"),
+        "hash": ("buckets",),
+        "datePart": ("part",),
+    }.get(transform["type"], ())
+    defaults = {"otherBucket": True}
+    shown = [f"{key}={transform.get(key, defaults.get(key))}" for key in parameters
+             if transform.get(key, defaults.get(key)) is not None]
+    return f"{transform['type']}({', '.join([transform['column'], *shown])})"
 
 
 def infer_column_types(frame: pd.DataFrame) -> dict[str, str]:

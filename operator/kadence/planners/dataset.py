@@ -1,0 +1,185 @@
+"""Dataset planner: (Dataset, its ingest Jobs and their results, clock) -> Plan.
+
+How the handler uses it on every reconcile (create/update/resume/timer):
+1. list the Jobs and ConfigMaps labelled kadence.dev/owner-kind=dataset,
+   kadence.dev/owner-name=<name> in the namespace;
+2. `results_to_fetch(body, jobs)` names the finished Jobs whose result the status does not
+   reflect yet, with the S3 key of each; read those keys (JSON) — a missing key is simply
+   left out of `results`;
+3. `plan_dataset(body, DatasetObservation(jobs, results), now)`; apply `plan.children`
+   (ConfigMap with the task, then the Job), delete `plan.delete`, merge `plan.status` into
+   .status (a merge patch: the keys given replace those in status), set `plan.conditions`,
+   post `plan.events`, and look again after `plan.requeue_after` seconds when it is set.
+
+One ingest Job per (generation, refresh slot): a spec change or a new refresh slot makes a
+new Job; the Job's name is in status.lastJob once its result is in status, so a result is
+handled (and its Event posted) once. The version id comes from the content, so a refresh of
+unchanged data lists no new version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ..api.conditions import ConditionUpdate
+from ..api.dataset import DatasetSpec
+from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
+from ..builders.meta import child_name
+from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
+from .plan import ChildRef, EventSpec, Plan
+
+COMPONENT = "ingest"
+RUNNING_RECHECK_S = 15.0
+INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # read by kadence ingest for configMapRef sources
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration such as 1h30m or 45s (the API's duration pattern)."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+@dataclass
+class DatasetObservation:
+    jobs: list[dict] = field(default_factory=list)
+    results: dict[str, dict] = field(default_factory=dict)  # Job name -> the result JSON it wrote
+
+
+def refresh_slot(spec: DatasetSpec, now: datetime) -> int:
+    if not spec.refresh_interval:
+        return 0
+    return int(now.timestamp() // parse_duration(spec.refresh_interval))
+
+
+def ingest_job_name(name: str, generation: int, slot: int) -> str:
+    return child_name(name, COMPONENT, f"g{generation}", slot) if slot else child_name(name, COMPONENT, f"g{generation}")
+
+
+def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
+    """Finished Jobs whose result the status does not reflect yet -> the S3 key of their result."""
+    meta, status = body["metadata"], body.get("status") or {}
+    wanted = {}
+    for job in jobs:
+        job_name = job["metadata"]["name"]
+        if job_state(job) != "Running" and job_name != status.get("lastJob"):
+            wanted[job_name] = ingest_result_key(meta["namespace"], meta["name"], job_name)
+    return wanted
+
+
+def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: WorkloadSettings) -> list[dict]:
+    meta = body["metadata"]
+    task = IngestTask(namespace=meta["namespace"], name=meta["name"], spec=spec, run_id=job_name)
+    extra_env = []
+    if spec.source.config_map_ref is not None:
+        ref = spec.source.config_map_ref
+        extra_env.append({"name": INLINE_DATA_ENV, "valueFrom": {"configMapKeyRef": {"name": ref.name, "key": ref.key}}})
+    if spec.source.credentials_secret:
+        secret = spec.source.credentials_secret
+        extra_env += [{"name": f"KADENCE_SOURCE_S3_{env}", "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+                      for env, key in (("ENDPOINT", "endpoint"), ("ACCESS_KEY", "accessKey"),
+                                       ("SECRET_KEY", "secretKey"))]
+    return [
+        task_configmap(body, job_name, COMPONENT, task.wire()),
+        workload_job(body, job_name, COMPONENT, ["kadence", "ingest"], settings, extra_env=extra_env),
+    ]
+
+
+def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
+                 settings: WorkloadSettings = WorkloadSettings()) -> Plan:
+    meta, status = body["metadata"], body.get("status") or {}
+    spec = DatasetSpec.model_validate(body["spec"])
+    generation = int(meta.get("generation") or 1)
+    slot = refresh_slot(spec, now)
+    job_name = ingest_job_name(meta["name"], generation, slot)
+    plan = Plan()
+    plan.requeue_after = _until_next_slot(spec, now)
+    jobs = {job["metadata"]["name"]: job for job in observed.jobs}
+    for other in sorted(jobs):
+        if other != job_name:  # superseded by a newer generation or refresh slot
+            plan.delete += [ChildRef("batch/v1", "Job", other), ChildRef("v1", "ConfigMap", other)]
+    if status.get("lastJob") == job_name:
+        return plan
+    job = jobs.get(job_name)
+    if job is None:
+        plan.children = build_ingest(body, spec, job_name, settings)
+        _ingesting(plan, status, f"ingest Job {job_name} started")
+        return plan
+    state = job_state(job)
+    if state == "Running":
+        _ingesting(plan, status, f"ingest Job {job_name} is running")
+        plan.requeue_after = min(RUNNING_RECHECK_S, plan.requeue_after or RUNNING_RECHECK_S)
+        return plan
+    raw = observed.results.get(job_name)
+    if raw is None:
+        if state == "Succeeded":  # the result may not be readable yet; look again soon
+            plan.requeue_after = RUNNING_RECHECK_S
+            return plan
+        result = IngestResult(outcome="Error", valid=False,
+                              message=f"the ingest Job {job_name} failed without a result; see its logs")
+    else:
+        result = IngestResult.model_validate(raw)
+    apply_result(plan, status, result, job_name, spec.retention, now)
+    return plan
+
+
+def _until_next_slot(spec: DatasetSpec, now: datetime) -> float | None:
+    if not spec.refresh_interval:
+        return None
+    interval = parse_duration(spec.refresh_interval)
+    return interval - (now.timestamp() % interval)
+
+
+def _ingesting(plan: Plan, status: dict, message: str) -> None:
+    plan.phase = "Ingesting"
+    if not status.get("latestVersion"):
+        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Ingesting", message))
+
+
+def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, retention: int,
+                 now: datetime) -> None:
+    """Turn one finished ingest into status, conditions and Events."""
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    plan.status.update({
+        "lastJob": job_name,
+        "lastIngestTime": stamp,
+        "lastIngest": [r.model_dump(by_alias=True, mode="json") for r in result.rule_results],
+    })
+    current = status.get("latestVersion")
+    if result.outcome == "Valid":
+        entry = {"id": result.version, "rows": result.rows, "createdAt": result.created_at or stamp,
+                 "uri": result.uri, "sha256": result.sha256}
+        kept = [v for v in status.get("versions") or [] if v.get("id") != result.version]
+        plan.status.update({"latestVersion": result.version, "latestRows": result.rows,
+                            "versions": [entry, *kept][:retention]})
+        passed = len(result.rule_results)
+        plan.conditions += [
+            ConditionUpdate("Validated", "True", "RulesPassed", f"version {result.version}: all {passed} rules passed"),
+            ConditionUpdate("Ready", "True", "Ingested",
+                            f"version {result.version}: {result.rows} rows"
+                            + ("" if result.created else " (content unchanged)")),
+        ]
+        plan.phase = "Ready"
+        if result.created:
+            plan.events.append(EventSpec("Normal", "VersionCreated",
+                                         f"version {result.version} with {result.rows} rows at {result.uri}"))
+        return
+    if result.outcome == "Invalid":
+        reason, condition = "ValidationFailed", ConditionUpdate("Validated", "False", "ValidationFailed", result.message)
+        plan.conditions.append(condition)
+        plan.phase = "Invalid"
+    else:
+        reason = "IngestFailed"
+        plan.phase = "Failed"
+    plan.events.append(EventSpec("Warning", reason, result.message))
+    if current:
+        plan.conditions.append(ConditionUpdate(
+            "Ready", "True", "PreviousVersionCurrent",
+            f"version {current} stays current; the last ingest failed: {result.message}"))
+    else:
+        plan.conditions.append(ConditionUpdate("Ready", "False", reason, result.message))
