@@ -109,3 +109,41 @@ def test_data_that_does_not_fit_the_schema_is_invalid_with_the_column_named(stor
 def test_a_missing_source_is_an_error_not_a_crash(store):
     result = ingest(task({"uri": "s3://kadence/raw/does-not-exist.csv"}), store)
     assert result.outcome == "Error" and "no object or files under s3://kadence/raw/does-not-exist.csv" in result.message
+
+
+def test_an_http_source_is_downloaded_and_ingested(store, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "data.csv").write_text(CSV)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.csv"
+        result = ingest(task({"uri": url}), store)
+        missing = ingest(task({"uri": url.replace("data.csv", "nope.csv")}), store)
+    finally:
+        server.shutdown()
+    assert result.outcome == "Valid" and result.rows == 3 and result.source_files == [url]
+    assert missing.outcome == "Error" and "HTTP Error 404" in missing.message
+
+
+def test_an_object_in_another_bucket_of_the_same_endpoint_is_read(store):
+    if not store.client.bucket_exists("landing"):
+        store.client.make_bucket("landing")
+    store.client.put_object("landing", "users.csv", io.BytesIO(CSV.encode()), len(CSV))
+    result = ingest(task({"uri": "s3://landing/users.csv"}), store)
+    assert result.outcome == "Valid" and result.source_files == ["s3://landing/users.csv"]
+    assert result.uri.startswith("s3://kadence/datasets/team-a/")
+
+
+def test_a_configmap_source_is_read_from_the_job_environment(store, monkeypatch):
+    monkeypatch.setenv("KADENCE_INLINE_DATA", CSV)
+    result = ingest(task({"configMapRef": {"name": "tiny", "key": "data.csv"}}), store)
+    assert result.outcome == "Valid" and result.rows == 3 and result.source_files == ["inline"]
+    monkeypatch.delenv("KADENCE_INLINE_DATA")
+    missing = ingest(task({"configMapRef": {"name": "tiny", "key": "data.csv"}}), store)
+    assert missing.outcome == "Error" and "ConfigMap 'tiny' key 'data.csv' did not reach the Job" in missing.message
