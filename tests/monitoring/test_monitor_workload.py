@@ -207,3 +207,61 @@ def test_the_kadence_monitor_command_runs_in_its_own_process(store, s3_env, tmp_
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["samples"] == 200 and result["outcome"] == "Evaluated"
+
+
+def _publish_model(store, key: str, shift: float, seed: int) -> dict:
+    """A logistic regression trained on the concept of `shift` (label = x + noise > shift)."""
+    import hashlib
+
+    import skops.io as sio
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(shift, 1, 2000)
+    frame = pd.DataFrame({"x": x, "y": rng.normal(5, 2, 2000)})
+    target = (x + rng.normal(0, 0.5, 2000) > shift).astype(int)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression()).fit(frame, target)
+    data = sio.dumps(pipeline)
+    return {"version": key.split("/")[-2], "uri": store.put_bytes(key, data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_a_challenger_that_learned_the_new_concept_beats_the_champion_on_the_same_rows(store, s3_env, tmp_path,
+                                                                                      reference_uri):
+    champion = _publish_model(store, "models/compare/churn/1/model.skops", shift=0.0, seed=11)
+    challenger = _publish_model(store, "models/compare/churn/2/model.skops", shift=1.0, seed=12)
+    write_traffic(store, "compare", "churn", n=400, start=T - HOUR, end=T, shift=1.0, accuracy=0.5)
+    body = task("compare", reference_uri, compare={"champion": champion, "challenger": challenger},
+                exportLabelledAs="churned")
+    code, result = run_monitor(tmp_path, body)
+    assert code == 0, result["message"]
+    comparison = result["comparison"]
+    assert comparison["reason"] == "ChallengerBeatsChampion" and comparison["allowed"] is True
+    assert comparison["challenger"] > comparison["champion"] + 0.05
+    assert comparison["labelled"] == result["labelledSamples"]
+    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["labelledDataUri"]))))
+    assert list(exported.columns) == ["x", "y", "plan", "churned"]
+    assert len(exported) == result["labelledRows"] == result["labelledSamples"]
+
+
+def test_a_challenger_no_better_than_the_champion_is_refused_with_both_scores(store, s3_env, tmp_path, reference_uri):
+    champion = _publish_model(store, "models/tie/churn/1/model.skops", shift=0.0, seed=11)
+    write_traffic(store, "tie", "churn", n=300, start=T - HOUR, end=T)
+    code, result = run_monitor(tmp_path, task("tie", reference_uri,
+                                              compare={"champion": champion, "challenger": champion}))
+    assert code == 0
+    comparison = result["comparison"]
+    assert comparison["reason"] == "ChallengerNotBetter" and comparison["allowed"] is False
+    assert comparison["champion"] == comparison["challenger"]
+    assert f"vs Production {comparison['champion']:.4g}" in comparison["message"]
+
+
+def test_a_challenger_whose_artifact_does_not_match_its_sha256_fails_the_job(store, s3_env, tmp_path, reference_uri):
+    champion = _publish_model(store, "models/tampered/churn/1/model.skops", shift=0.0, seed=11)
+    write_traffic(store, "tampered", "churn", n=100, start=T - HOUR, end=T)
+    tampered = champion | {"sha256": "0" * 64}
+    code, result = run_monitor(tmp_path, task("tampered", reference_uri,
+                                              compare={"champion": champion, "challenger": tampered}))
+    assert code == 2 and "sha256" in result["message"]

@@ -16,6 +16,7 @@ from ..domain.monitoring.drift import DriftConfigError, DriftSettings, Reference
 from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
 from ..domain.monitoring.quality import QualityError, quality_for
 from ..domain.monitoring.triggers import production_gap
+from ..serving.artifact import ArtifactRefused
 from ..storage import ObjectStore, StorageError
 from .monitor_io import (
     LogWindow,
@@ -28,6 +29,7 @@ from .monitor_io import (
 )
 from .monitor_report import comparison_histogram, render_html
 from .monitor_task import (
+    ComparisonResult,
     EXIT_ERROR,
     EXIT_EVALUATED,
     FeatureDriftReport,
@@ -127,6 +129,17 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         if value is not None and task.offline_metric is not None and quality_verdict.judged:
             result["production_gap"] = production_gap(metric, task.offline_metric, value)
 
+    if task.compare is not None or task.export_labelled_as:
+        labelled_inputs = labelled[["request_id"]].merge(
+            log.meta[["request_id"]].join(log.inputs), on="request_id", how="left").drop(columns=["request_id"])
+    if task.compare is not None:
+        result["comparison"] = compare_models(task, store, labelled_inputs, labelled["label"].tolist())
+    if task.export_labelled_as and len(labelled):
+        exported = labelled_inputs.assign(**{task.export_labelled_as: labelled["label"].to_numpy()})
+        key = f"{task.prefix}labelled.parquet"
+        result["labelled_data_uri"] = store.put_bytes(key, _parquet(exported), "application/vnd.apache.parquet")
+        result["labelled_rows"] = len(exported)
+
     overall = verdicts.judge_evaluation(drift_verdict, quality_verdict)
     result.update(
         drift=Verdict(**vars(drift_verdict)) if drift_verdict else None,
@@ -146,6 +159,51 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         histograms=histograms, metric=task.performance.metric if task.performance else None,
         threshold=task.performance.threshold if task.performance else None, history=history)
     return monitor_result, report, page
+
+
+def _parquet(frame) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:
+    """The policy metric of a pipeline re-run on the labelled inputs."""
+    from ..serving.predictor import final_estimator
+
+    names = getattr(pipeline, "feature_names_in_", None)
+    frame = inputs[list(names)] if names is not None else inputs
+    predictions = pipeline.predict(frame).tolist()
+    classes = getattr(final_estimator(pipeline), "classes_", None)
+    probabilities = pipeline.predict_proba(frame).tolist() if hasattr(pipeline, "predict_proba") else None
+    quality = quality_for(metric, labels, predictions, probabilities,
+                          classes.tolist() if classes is not None else None)
+    return quality.metrics.get(metric)
+
+
+def compare_models(task: MonitorTask, store: ObjectStore, inputs, labels: list) -> ComparisonResult:
+    """Champion/challenger on the same labelled rows of the window."""
+    from ..serving.artifact import load_verified_pipeline
+
+    compare, metric = task.compare, task.performance.metric
+    scores: dict[str, float | None] = {"champion": None, "challenger": None}
+    if len(labels):
+        for role in ("champion", "challenger"):
+            ref = getattr(compare, role)
+            if ref is not None:
+                scores[role] = score_model(load_verified_pipeline(ref.uri, ref.sha256, store), inputs, labels, metric)
+    gate = verdicts.challenger_gate(metric=metric, champion=scores["champion"], challenger=scores["challenger"],
+                                    labelled=len(labels), min_labelled=task.performance.min_labelled,
+                                    margin=compare.margin)
+    if not len(labels):
+        gate = verdicts.Gate(verdicts.TOO_FEW_LABELS_TO_COMPARE, "no labelled predictions in the window", False)
+    return ComparisonResult(metric=metric, labelled=len(labels),
+                            champion_version=compare.champion.version if compare.champion else None,
+                            challenger_version=compare.challenger.version, champion=scores["champion"],
+                            challenger=scores["challenger"], reason=gate.reason, message=gate.message,
+                            allowed=gate.allowed)
 
 
 def emit(result: MonitorResult, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:
@@ -174,7 +232,7 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
         return EXIT_ERROR
     try:
         result, report, page = evaluate(task, store)
-    except (LogFormatError, DriftConfigError, QualityError, ValueError) as error:
+    except (LogFormatError, DriftConfigError, QualityError, ValueError, FileNotFoundError, ArtifactRefused) as error:
         emit(_error(task, f"{type(error).__name__}: {error}"), store, task.resolved_result_key(), out)
         return EXIT_ERROR
     store.put_bytes(f"{task.prefix}report.json", json.dumps(report, sort_keys=True).encode(), "application/json")

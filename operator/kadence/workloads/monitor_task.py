@@ -55,6 +55,23 @@ class TaskWindow(KadenceModel):
         return timedelta(seconds=self.duration_seconds) if self.duration_seconds is not None else None
 
 
+class ModelRef(KadenceModel):
+    """A registered model artifact (a skops pipeline taking the raw inputs)."""
+
+    version: str = Field(min_length=1)
+    uri: str = Field(pattern=r"^(s3|file)://.+")
+    sha256: str = Field(pattern=r"^[a-f0-9]{64}$")
+
+
+class Comparison(KadenceModel):
+    """Champion/challenger: score both models on the window's labelled predictions (the same
+    rows for both) with the policy metric; the challenger must win by more than `margin`."""
+
+    champion: ModelRef | None = Field(None, description="The Production model; none means nothing to beat.")
+    challenger: ModelRef
+    margin: float = Field(0.0, ge=0)
+
+
 class MonitorTask(KadenceModel):
     namespace: str = Field(min_length=1)
     policy: str = Field(min_length=1)
@@ -71,6 +88,11 @@ class MonitorTask(KadenceModel):
     classes: list[Any] | None = Field(None, description="The model's classes, in the order of logged probabilities.")
     offline_metric: float | None = Field(None, description="The Production model's hold-out value of the policy metric.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
+    compare: Comparison | None = Field(None, description="Also judge a retrained candidate against Production.")
+    export_labelled_as: str | None = Field(
+        None, min_length=1,
+        description="Write the window's labelled predictions (inputs plus the label under this column name) to "
+                    "labelled.parquet, for a new Dataset version that includes the feedback.")
     result_key: str | None = None
 
     @field_validator("time")
@@ -84,6 +106,12 @@ class MonitorTask(KadenceModel):
     def _something(self) -> "MonitorTask":
         if self.drift is None and self.performance is None:
             raise ValueError("set drift, performance or both")
+        return self
+
+    @model_validator(mode="after")
+    def _comparison_needs_a_metric(self) -> "MonitorTask":
+        if self.compare is not None and self.performance is None:
+            raise ValueError("compare needs performance (the metric both models are judged by)")
         return self
 
     @property
@@ -114,6 +142,18 @@ class Verdict(KadenceModel):
     breached: bool
 
 
+class ComparisonResult(KadenceModel):
+    metric: str
+    labelled: int
+    champion_version: str | None = None
+    challenger_version: str
+    champion: float | None = None
+    challenger: float | None = None
+    reason: str
+    message: str
+    allowed: bool
+
+
 class MonitorResult(KadenceModel):
     kind: Literal["kadence.dev/monitor-result"] = RESULT_KIND
     outcome: Literal["Evaluated", "Error"]
@@ -135,5 +175,8 @@ class MonitorResult(KadenceModel):
     breached: bool = False
     reason: str
     message: str
+    comparison: ComparisonResult | None = None
+    labelled_data_uri: str | None = None
+    labelled_rows: int | None = None
     report_uri: str | None = None
     result_uri: str | None = None
