@@ -16,16 +16,21 @@ and, for the server's field validation and reads:
   (`fieldValidation=Warn`); kubectl 1.37 sends `fieldValidation=Strict` by default
 - `default_custom_resource(crd, obj) -> obj` (defaults applied on read of stored objects)
 - `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
+- `crd_list_strategy(crd, version)`, `builtin_list_strategy(api_version, kind)`: how each
+  list field merges (map lists by key, sets, atomic), read from the schemas
 """
 
 from .crd import validate_crd
 from .crd import with_defaults as crd_with_defaults
 from .custom_resource import default_custom_resource, unknown_fields, validate_custom_resource
+from .lists import builtin_list_strategy, crd_list_strategy
 from .openapi import openapi_routes
 from .strict import builtin_unknown_fields, strict_decoding_message, warning_texts
 
 __all__ = [
+    "builtin_list_strategy",
     "builtin_unknown_fields",
+    "crd_list_strategy",
     "crd_with_defaults",
     "default_custom_resource",
     "openapi_routes",

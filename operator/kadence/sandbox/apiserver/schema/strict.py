@@ -18,7 +18,7 @@ Schema = dict[str, Any]
 
 
 @functools.lru_cache(maxsize=1)
-def _definitions_by_gvk() -> dict[tuple[str, str, str], str]:
+def definitions_by_gvk() -> dict[tuple[str, str, str], str]:
     found = {}
     for name, definition in builtin_definitions().items():
         for gvk in definition.get("x-kubernetes-group-version-kind", []):
@@ -31,7 +31,7 @@ def builtin_unknown_fields(obj: dict[str, Any]) -> list[str]:
     that its kind does not have; [] for kinds without a published definition."""
     api_version = str(obj.get("apiVersion") or "")
     group, _, version = api_version.rpartition("/")
-    name = _definitions_by_gvk().get((group, version, str(obj.get("kind") or "")))
+    name = definitions_by_gvk().get((group, version, str(obj.get("kind") or "")))
     if name is None:
         return []
     found: list[str] = []
