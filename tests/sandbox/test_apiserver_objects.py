@@ -294,3 +294,22 @@ def test_a_job_gets_a_selector_on_its_uid_and_matching_template_labels(apiserver
     assert job["spec"]["selector"] == {"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}
     assert job["spec"]["template"]["metadata"]["labels"]["job-name"] == "j"
     assert job["spec"]["backoffLimit"] == 6 and job["spec"]["completions"] == 1
+
+
+def test_strict_field_validation_refuses_unknown_fields_and_warn_reports_them(apiserver_http,
+                                                                             widgets):
+    body = widget("w", spec={"size": 1, "colour": "red"})
+    strict = apiserver_http.post(widgets, json=body, params={"fieldValidation": "Strict"})
+    assert strict.status_code == 400
+    assert 'strict decoding error: unknown field "spec.colour"' in strict.json()["message"]
+    warned = apiserver_http.post(widgets, json=body, params={"fieldValidation": "Warn"})
+    assert warned.status_code == 201
+    assert 'unknown field \\"spec.colour\\"' in warned.headers["Warning"]
+    assert "colour" not in warned.json()["spec"]
+
+
+def test_strict_field_validation_applies_to_built_in_kinds(apiserver_http, configmaps):
+    response = apiserver_http.post(configmaps, params={"fieldValidation": "Strict"},
+                                   json={**configmap("c"), "extra": 1})
+    assert response.status_code == 400
+    assert 'unknown field "extra"' in response.json()["message"]

@@ -171,7 +171,9 @@ class Api:
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Any, *,
                dry_run: bool = False, field_manager: str = "unknown",
-               managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+               managed_fields: list[dict[str, Any]] | None = None,
+               field_validation: str = "Warn",
+               warnings: list[str] | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         self._check_kind(rtype, body)
@@ -206,6 +208,7 @@ class Api:
             metadata["generation"] = 1
         obj = {"apiVersion": rtype.group_version, "kind": rtype.kind, "metadata": metadata,
                **{k: v for k, v in body.items() if k not in ("apiVersion", "kind", "metadata")}}
+        self._check_fields(rtype, obj, field_validation, warnings)
         obj = apply_defaults(rtype.key, obj, uid)
         status = initial_status(rtype.key, obj) if rtype.builtin else None
         if rtype.has_status and not (rtype.key == CRD_TYPE.key):
@@ -246,6 +249,28 @@ class Api:
                 raise bad_request(f"the API version in the data ({api_version}) does not match "
                                   f"the expected API version ({rtype.group_version})")
 
+    def _unknown_fields(self, rtype: ResourceType, obj: dict[str, Any]) -> list[str]:
+        if schema is None:
+            return []
+        if rtype.builtin:
+            return schema.builtin_unknown_fields(obj)
+        crd = self.crd_for(rtype)
+        return schema.unknown_fields(crd, obj) if crd is not None else []
+
+    def _check_fields(self, rtype: ResourceType, obj: dict[str, Any], validation: str,
+                      warnings: list[str] | None) -> None:
+        """fieldValidation: Strict refuses unknown fields (400), Warn reports them in
+        Warning headers, Ignore drops them silently (pruning does that for custom kinds)."""
+        if validation == "Ignore":
+            return
+        unknown = self._unknown_fields(rtype, obj)
+        if not unknown:
+            return
+        if validation == "Strict":
+            raise bad_request(schema.strict_decoding_message(rtype.kind, rtype.version, unknown))
+        if warnings is not None:
+            warnings.extend(schema.warning_texts(unknown))
+
     def _generated_name(self, rtype: ResourceType, namespace: str, prefix: str) -> str:
         for _ in range(100):
             suffix = "".join(random.choice(_NAME_SUFFIX_ALPHABET) for _ in range(5))
@@ -279,7 +304,8 @@ class Api:
 
     def update(self, rtype: ResourceType, namespace: str | None, name: str, body: Any, *,
                subresource: str | None = None, dry_run: bool = False,
-               field_manager: str = "unknown") -> dict[str, Any]:
+               field_manager: str = "unknown", field_validation: str = "Warn",
+               warnings: list[str] | None = None) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a JSON object")
         self._check_kind(rtype, body)
@@ -295,6 +321,8 @@ class Api:
             raise conflict(rtype.group, rtype.plural, name,
                            "the object has been modified; please apply your changes to the "
                            "latest version and try again")
+        self._check_fields(rtype, {**body, "apiVersion": rtype.group_version, "kind": rtype.kind},
+                           field_validation, warnings)
         return self._write_update(rtype, old, body, subresource=subresource, dry_run=dry_run,
                                   field_manager=field_manager)
 
@@ -377,7 +405,8 @@ class Api:
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, content_type: str,
               raw: bytes, *, subresource: str | None = None, dry_run: bool = False,
               field_manager: str | None = None, force: bool = False,
-              user_agent: str | None = None) -> tuple[int, dict[str, Any]]:
+              user_agent: str | None = None, field_validation: str = "Warn",
+              warnings: list[str] | None = None) -> tuple[int, dict[str, Any]]:
         """Returns (HTTP status, object): 201 when an apply created the object."""
         if content_type not in PATCH_TYPES:
             raise ApiError(415, f"the body of the request was in an unknown format - accepted "
@@ -391,7 +420,8 @@ class Api:
                     "reason": "FieldValueRequired", "field": "fieldManager",
                     "message": "Required value: is required for apply patch"}])
             return self._apply(rtype, namespace, name, raw, subresource=subresource,
-                               dry_run=dry_run, field_manager=field_manager, force=force)
+                               dry_run=dry_run, field_manager=field_manager, force=force,
+                               field_validation=field_validation, warnings=warnings)
         try:
             document = json.loads(raw or b"null")
         except ValueError as error:
@@ -419,13 +449,15 @@ class Api:
         if patched_name and patched_name != name:
             raise bad_request(f"the name of the object ({patched_name}) does not match the name "
                               f"on the URL ({name})")
+        self._check_fields(rtype, patched, field_validation, warnings)
         manager = field_manager or manager_from_user_agent(user_agent)
         return 200, self._write_update(rtype, old, patched, subresource=subresource,
                                        dry_run=dry_run, field_manager=manager)
 
     def _apply(self, rtype: ResourceType, namespace: str | None, name: str, raw: bytes, *,
                subresource: str | None, dry_run: bool, field_manager: str,
-               force: bool) -> tuple[int, dict[str, Any]]:
+               force: bool, field_validation: str = "Warn",
+               warnings: list[str] | None = None) -> tuple[int, dict[str, Any]]:
         try:
             applied = yaml.safe_load(raw.decode("utf-8")) if raw else None
         except (yaml.YAMLError, UnicodeDecodeError) as error:
@@ -439,6 +471,14 @@ class Api:
         if applied_meta.get("name") not in (None, name):
             raise bad_request(f"the name of the object ({applied_meta.get('name')}) does not "
                               f"match the name on the URL ({name})")
+        unknown = self._unknown_fields(rtype, applied)
+        if unknown and field_validation == "Strict":
+            raise bad_request(
+                f"failed to create typed patch object ({namespace + '/' if namespace else ''}"
+                f"{name}; {rtype.group_version}, Kind={rtype.kind}): "
+                + schema.server_side_apply_message(unknown))
+        if unknown and field_validation == "Warn" and warnings is not None:
+            warnings.extend(schema.warning_texts(unknown))
         old = self.store.get(rtype.key, namespace or "", name)
         now = now_rfc3339()
         strategy = self.strategy(rtype)

@@ -48,6 +48,12 @@ def json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=dumps(body), status=status, content_type=JSON)
 
 
+def _with_warnings(response: web.Response, warnings: list[str]) -> web.Response:
+    for warning in warnings:
+        response.headers.add("Warning", warning)
+    return response
+
+
 def error_response(error: ApiError) -> web.Response:
     return json_response(error.status(), error.code)
 
@@ -244,11 +250,14 @@ class Handlers:
             return json_response(obj)
         if method == "PUT":
             self._require_verb(rtype, "update")
+            validation = self._field_validation(request)
             body = await _read_body(request)
+            warnings: list[str] = []
             obj = self.api.update(rtype, target.namespace, target.name, body,
                                   dry_run=self._dry_run(request),
-                                  field_manager=self._manager(request))
-            return json_response(obj)
+                                  field_manager=self._manager(request),
+                                  field_validation=validation, warnings=warnings)
+            return _with_warnings(json_response(obj), warnings)
         if method == "PATCH":
             self._require_verb(rtype, "patch")
             return await self._patch(request, rtype, target, None)
@@ -277,30 +286,36 @@ class Handlers:
             request.headers.get("User-Agent"))
 
     @staticmethod
-    def _check_field_validation(request: web.Request) -> None:
-        value = request.query.get("fieldValidation")
-        if value not in (None, "", "Ignore", "Warn", "Strict"):
-            raise bad_request(f"fieldValidation: Unsupported value: \"{value}\"")
+    def _field_validation(request: web.Request) -> str:
+        value = request.query.get("fieldValidation") or "Warn"
+        if value not in ("Ignore", "Warn", "Strict"):
+            raise bad_request(f"fieldValidation: Unsupported value: \"{value}\": supported "
+                              "values: \"Ignore\", \"Strict\", \"Warn\"")
+        return value
 
     async def _create(self, request: web.Request, rtype: ResourceType,
                       namespace: str | None) -> web.Response:
-        self._check_field_validation(request)
+        validation = self._field_validation(request)
         body = await _read_body(request)
+        warnings: list[str] = []
         obj = self.api.create(rtype, namespace, body, dry_run=self._dry_run(request),
-                              field_manager=self._manager(request))
-        return json_response(obj, 201)
+                              field_manager=self._manager(request), field_validation=validation,
+                              warnings=warnings)
+        return _with_warnings(json_response(obj, 201), warnings)
 
     async def _patch(self, request: web.Request, rtype: ResourceType, target: Target,
                      subresource: str | None) -> web.Response:
-        self._check_field_validation(request)
+        validation = self._field_validation(request)
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         raw = await request.read()
+        warnings: list[str] = []
         status, obj = self.api.patch(
             rtype, target.namespace, target.name or "", content_type, raw,
             subresource=subresource, dry_run=self._dry_run(request),
             field_manager=request.query.get("fieldManager"), force=_flag(request, "force"),
-            user_agent=request.headers.get("User-Agent"))
-        return json_response(obj, status)
+            user_agent=request.headers.get("User-Agent"), field_validation=validation,
+            warnings=warnings)
+        return _with_warnings(json_response(obj, status), warnings)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         options: dict[str, Any] = {}
