@@ -179,7 +179,7 @@ def sandbox_s3(tmp_path_factory) -> s3.S3Settings:
     settings = s3.load_or_create_settings(state_dir)
     record = s3.start(state_dir, settings)
     yield settings
-    _stop(record, timeout=40)
+    _stop(record, timeout=s3.STOP_GRACE_SECONDS)
 
 
 PROGRAMS = Path(__file__).parent / "programs"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import signal
 import subprocess
@@ -12,6 +14,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from minio import Minio
 
 from kadence.sandbox import supervisor
 
@@ -82,6 +85,15 @@ def state_dir(tmp_path):
         stop_all(directory)
 
 
+def storage_client(server: str) -> dict:
+    """A minio client built only from the `kadence-storage` Secret, as a workload would build it."""
+    secret = httpx.get(server + "/api/v1/namespaces/kadence-system/secrets/kadence-storage", timeout=5).json()
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    client = Minio(data["endpoint"], access_key=data["accessKey"], secret_key=data["secretKey"],
+                   secure=data["secure"] == "true")
+    return {"client": client, "bucket": data["bucket"]}
+
+
 def assert_all_gone(pids: set[int], ports: set[int]) -> None:
     left = [pid for pid in pids if process_alive(pid)]
     assert not left, f"processes left behind: {[psutil.Process(p).cmdline() for p in left if process_alive(p)]}"
@@ -110,6 +122,9 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
                    if line.strip()), f"{name} not running:\n{status}"
     assert any(line.split()[:3] == ["default", "web", str(port)] for line in status.splitlines()), status
 
+    storage = storage_client(server)
+    storage["client"].put_object(storage["bucket"], "kept.txt", io.BytesIO(b"kept"), 4)
+
     pids, ports = everything_started(state_dir)
     assert len(processes_with(marker)) == 2
     sandbox(state_dir, "down")
@@ -122,6 +137,8 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
     server = yaml.safe_load(sandbox(state_dir, "kubeconfig").stdout)["clusters"][0]["cluster"]["server"]
     wait_for(lambda: len(processes_with(marker)) == 2, message="the restored Deployment's pods")
     assert proxy_port(server) == port
+    storage = storage_client(server)
+    assert storage["client"].get_object(storage["bucket"], "kept.txt").read() == b"kept"
     wait_for(lambda: answer(port).startswith("web-"),
              message="the Service to answer again")
     pids, ports = everything_started(state_dir)

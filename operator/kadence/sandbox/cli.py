@@ -123,8 +123,13 @@ def _bootstrap(url: str, settings: s3.S3Settings) -> list[str]:
         except ImportError:
             notes.append("Kadence CRDs not installed: this installation has no CRD generator.")
         else:
+            # A CRD the API server refuses must not keep the rest of the sandbox from starting.
             for crd in all_crds():
-                _apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+                try:
+                    _apply(client, "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+                except (SandboxError, httpx.HTTPStatusError) as exc:
+                    detail = exc.response.text[:500] if isinstance(exc, httpx.HTTPStatusError) else str(exc)
+                    notes.append(f"CRD {crd['metadata']['name']} was not installed: {detail}")
     return notes
 
 
@@ -285,7 +290,7 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     records = {r.name: r for r in supervisor.read_records(state_dir)}
     procs = {name: r.process() for name, r in records.items()}
     problems: list[str] = []
-    # SeaweedFS needs 20-30 s to exit: ask it first and collect it last.
+    # SeaweedFS is slow to exit (see s3.STOP_GRACE_SECONDS): ask it first, collect it last.
     if procs.get("s3") is not None:
         supervisor.signal_group(procs["s3"], signal.SIGTERM)
     for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15)):
@@ -299,8 +304,8 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     from .kubelet.runner import kill_registered_processes
     kill_registered_processes(state_dir)
     if procs.get("s3") is not None:
-        print(f"stopping s3 (pid {procs['s3'].pid}; SeaweedFS takes up to 30 s) ...", file=out, flush=True)
-        left = supervisor.stop_processes([procs["s3"]], timeout=40)
+        print(f"stopping s3 (pid {procs['s3'].pid}) ...", file=out, flush=True)
+        left = supervisor.stop_processes([procs["s3"]], timeout=s3.STOP_GRACE_SECONDS)
         if left:
             problems.append(f"s3: pids {[p.pid for p in left]} did not exit")
     ports = []

@@ -213,6 +213,12 @@ def start(state_dir: Path, settings: S3Settings, timeout: float = 90) -> supervi
     return record
 
 
+# On SIGTERM the filer closes its metadata store within a second; the remaining 20-30 s
+# are the master and volume server waiting out heartbeats.  Volume files are append-only
+# and recovered on start, so after this bound the process is killed (data kept).
+STOP_GRACE_SECONDS = 6.0
+
+
 def _try(fn, *args) -> bool:
     try:
         fn(*args)
