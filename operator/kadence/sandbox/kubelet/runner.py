@@ -240,7 +240,15 @@ class PodWorker:
         if not (self.pod.get("spec") or {}).get("nodeName"):
             patch["spec"] = {"nodeName": podspec.NODE_NAME}  # bound to the sandbox's one node
         if patch:
-            await self.kubelet.client.merge_patch(PODS, self.namespace, self.name, patch)
+            try:
+                await self.kubelet.client.merge_patch(PODS, self.namespace, self.name, patch)
+            except ApiError as exc:
+                if exc.status != 422 or "spec" not in patch:
+                    raise
+                # A server that keeps pod specs immutable: the port annotation alone will do.
+                patch.pop("spec")
+                if patch:
+                    await self.kubelet.client.merge_patch(PODS, self.namespace, self.name, patch)
 
     async def _run_init_containers(self) -> None:
         for run in self.init_containers:
@@ -331,7 +339,7 @@ class PodWorker:
             return None
         log_path = self.kubelet.log_path(self.namespace, self.name, run.name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        if log_path.exists() and log_path.stat().st_size >= 0 and (run.started or run.restart_count):
+        if log_path.exists() and (run.started or run.restart_count):  # keep the last run for --previous
             log_path.replace(log_path.with_name(f"{run.name}.previous.log"))
         executable = shutil.which(argv[0], path=env.get("PATH")) or argv[0]
         started_at = podspec.now_iso()
