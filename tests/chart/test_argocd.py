@@ -12,7 +12,7 @@ from lupa import lua51
 from kadence.api.inferenceservice import RolloutPhase
 from kadence.api.kinds import KINDS
 
-from .helm import CHART, REPO
+from .helm import CHART, REPO, objects, render
 
 SCRIPT = (CHART / "argocd" / "health" / "kadence.lua").read_text()
 KIND_NAMES = [kind.kind for kind in KINDS]
@@ -111,3 +111,12 @@ def test_the_example_application_installs_this_chart_with_self_heal():
     assert application["kind"] == "Application"
     assert application["spec"]["source"]["path"] == "charts/kadence"
     assert application["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+def test_the_example_applications_values_pass_the_chart_schema_and_render():
+    application = yaml.safe_load((REPO / "examples" / "argocd" / "application.yaml").read_text())
+    values = application["spec"]["source"]["helm"]["valuesObject"]
+    rendered = objects(render(values))
+    deployment = next(o for o in rendered if o["kind"] == "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--namespace=ml-team-a" in args
