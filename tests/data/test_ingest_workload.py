@@ -147,3 +147,16 @@ def test_a_configmap_source_is_read_from_the_job_environment(store, monkeypatch)
     monkeypatch.delenv("KADENCE_INLINE_DATA")
     missing = ingest(task({"configMapRef": {"name": "tiny", "key": "data.csv"}}), store)
     assert missing.outcome == "Error" and "ConfigMap 'tiny' key 'data.csv' did not reach the Job" in missing.message
+
+
+def test_the_histogram_pass_re_reads_the_snapshot_when_the_data_is_too_big_to_keep(tmp_path, monkeypatch):
+    from kadence.workloads import ingest_run
+
+    rows = "".join(f"{i},{i % 90},{'basic' if i % 3 else 'pro'},2024-01-01,{i % 2}\n" for i in range(1000))
+    spec = task({"inline": "id,age,plan,joined,churn\n" + rows})
+    ingest(spec, None, write=False, output_dir=tmp_path / "kept")
+    monkeypatch.setattr(ingest_run, "KEEP_FOR_HISTOGRAMS_BYTES", 0)
+    ingest(spec, None, write=False, output_dir=tmp_path / "reread")
+    kept = json.loads((tmp_path / "kept" / "profile.json").read_text())
+    assert kept == json.loads((tmp_path / "reread" / "profile.json").read_text())
+    assert sum(kept["columns"]["age"]["histogram"]["counts"]) == 1000

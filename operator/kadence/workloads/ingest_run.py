@@ -43,6 +43,9 @@ from .dataio import (
 
 MANIFEST_KIND = "kadence.dev/dataset-snapshot"
 INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # a configMapRef source's data, put there by the Job's env
+# The histogram pass reuses the numeric columns of pass 1 while they take at most this much
+# memory; for bigger data it re-reads them from the local Parquet snapshot.
+KEEP_FOR_HISTOGRAMS_BYTES = 256 << 20
 
 
 def now_iso() -> str:
@@ -123,6 +126,8 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
             raise SourceError(f"the data of ConfigMap {ref.name!r} key {ref.key!r} did not reach the Job "
                               f"(neither inlineData in the task nor ${INLINE_DATA_ENV})")
     files: list[str] = []
+    kept: list[dict] = []  # numeric columns of each batch for the histogram pass, while they fit
+    kept_bytes = 0
     with BackgroundParquetWriter(local, arrow_schema(columns)) as writer:
         try:
             for name, path in fetch_sources(spec.source.uri, inline, store, workdir):
@@ -132,17 +137,26 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
                     frame = to_pandas(batch)
                     hashes = row_hashes(frame)
                     content.update_hashes(hashes)
-                    profiler.update(frame, hashes)
+                    numeric_values = profiler.update(frame, hashes)
                     checker.update(frame, hashes)
+                    kept_bytes += sum(v.nbytes for v in numeric_values.values())
+                    if kept_bytes <= KEEP_FOR_HISTOGRAMS_BYTES:
+                        kept.append(numeric_values)
+                    else:
+                        kept = []  # too big to keep: pass 2 re-reads the local snapshot instead
         except SchemaProblem as problem:
             where = f" in {files[-1]}" if files else ""
             failed = schema_failure(problem.rule, problem.message + where)
             return _invalid([failed], files, column_info, None, None, None)
     profiler.start_histograms()
     numeric = profiler.numeric_columns()
-    if numeric:
+    if numeric and kept_bytes <= KEEP_FOR_HISTOGRAMS_BYTES:
+        for values in kept:
+            profiler.update_histogram_arrays(values)
+    elif numeric:
         for batch in pq.ParquetFile(str(local)).iter_batches(batch_size=262_144, columns=numeric):
             profiler.update_histogram_arrays(numeric_arrays(batch, numeric))
+    del kept
     profile = profiler.result()
     results = [RuleResult("schema[columns]", True, "schema[columns]: all declared columns present"),
                RuleResult("schema[types]", True, "schema[types]: every value fits its column type"),

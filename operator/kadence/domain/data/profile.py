@@ -245,8 +245,9 @@ class Profiler:
         self.sample_keys = np.empty(0, dtype=np.uint64)
         self.sample_values = {c: np.empty(0, dtype=np.float64) for c in self.numeric}
 
-    def update(self, frame: pd.DataFrame, hashes: np.ndarray | None = None) -> None:
-        """Pass 1 over one batch. `hashes` are the batch's row hashes when already known."""
+    def update(self, frame: pd.DataFrame, hashes: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Pass 1 over one batch. `hashes` are the batch's row hashes when already known.
+        Returns the numeric columns as float64 arrays (what pass 2 needs, if the caller keeps them)."""
         keys = row_hashes(frame) if hashes is None else hashes
         self.rows += len(frame)
         values = {column: _float_values(frame[column]) for column in self.numeric}
@@ -257,6 +258,7 @@ class Profiler:
             accumulator.update(frame[column])
         for column, accumulator in self.datetimes.items():
             accumulator.update(frame[column])
+        return values
 
     def _merge_sample(self, keys: np.ndarray, values: dict[str, np.ndarray]) -> None:
         """Keep the SAMPLE_SIZE rows with the smallest row hashes. Rows with equal hashes are
