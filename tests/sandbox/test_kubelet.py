@@ -163,7 +163,7 @@ def test_deleting_a_deployment_stops_its_processes(kube, sandbox_namespace):
     assert not processes_with(marker)
 
 
-def test_a_deleted_pod_gets_sigterm_and_time_to_clean_up(kube, sandbox_namespace, tmp_path):
+def test_a_deleted_pod_gets_sigterm_and_time_to_clean_up(kube, sandbox_namespace, sandbox_apiserver, tmp_path):
     ns = sandbox_namespace
     flag = tmp_path / "terminated"
     script = f"trap 'echo bye > {flag}; exit 0' TERM; echo up; while true; do sleep 0.1; done"
@@ -173,10 +173,13 @@ def test_a_deleted_pod_gets_sigterm_and_time_to_clean_up(kube, sandbox_namespace
     pod = wait_for(lambda: pid_of(p := kube.get("v1", "pods", ns, "graceful") or {}) and p, message="running")
     assert pod["spec"]["nodeName"] == "kadence-sandbox"
     pid = pid_of(pod)
+    logs = sandbox_apiserver.state_dir / "logs" / ns / "graceful"
+    assert (logs / "main.log").exists()
     kube.delete("v1", "pods", ns, "graceful")
     wait_for(lambda: kube.get("v1", "pods", ns, "graceful") is None, message="the pod to be removed")
     assert flag.read_text().strip() == "bye"
     assert not process_alive(pid)
+    wait_for(lambda: not logs.exists(), message="the removed pod's logs to be dropped, as a kubelet does")
 
 
 def test_a_failing_readiness_probe_keeps_the_pod_unready(kube, sandbox_namespace, tmp_path):

@@ -336,6 +336,7 @@ class ReplicaSetController:
                 if podspec.controller_uid(pod) == uid and not pod["metadata"].get("deletionTimestamp"):
                     self.queue.add(("__orphan__", f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"))
             self.expectations.forget(uid)
+            self._written.pop(uid, None)
             return
         self.queue.add(key_of(rs))
 
@@ -405,6 +406,7 @@ class DeploymentController:
                 if podspec.controller_uid(rs) == uid:
                     self.queue.add(("__orphan__", f"{namespace}/{rs['metadata']['name']}"))
             self.expectations.forget(uid)
+            self._written.pop(uid, None)
             return
         self.queue.add(key_of(deployment))
 

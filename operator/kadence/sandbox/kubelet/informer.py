@@ -193,7 +193,11 @@ class Expectations:
                    if n not in seen and now - t < self.patience}
         deletes = {n: t for n, t in self._deletes.get(owner, {}).items()
                    if n in seen and not seen[n]["metadata"].get("deletionTimestamp") and now - t < self.patience}
-        self._creates[owner], self._deletes[owner] = creates, deletes
+        for table, pending in ((self._creates, creates), (self._deletes, deletes)):
+            if pending:
+                table[owner] = pending
+            else:
+                table.pop(owner, None)
         return not creates and not deletes
 
     def forget(self, owner: str) -> None:

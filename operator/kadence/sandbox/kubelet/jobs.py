@@ -213,8 +213,16 @@ class JobController:
         self.expectations = Expectations()
         self._written: dict[str, dict] = {}
         self.queue = WorkQueue("job", self.reconcile, workers=2)
-        jobs.add_handler(lambda kind, obj, old: self.queue.add(key_of(obj)))
+        jobs.add_handler(self._on_job)
         pods.add_handler(self._on_pod)
+
+    def _on_job(self, kind: str, job: dict, old: dict | None) -> None:
+        if kind == "DELETED":
+            uid = job["metadata"].get("uid", "")
+            self._written.pop(uid, None)
+            self.expectations.forget(uid)
+            return
+        self.queue.add(key_of(job))
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
         for ref in pod["metadata"].get("ownerReferences") or []:

@@ -631,8 +631,7 @@ class Kubelet:
         if kind == "DELETED":
             worker = self.workers.pop(uid, None)
             self._finished.discard(uid)
-            if worker is not None:
-                self._spawn(self._stop_worker(worker, min(2, podspec.grace_period_seconds(pod))))
+            self._spawn(self._forget(pod, worker))
             return
         if meta.get("deletionTimestamp"):
             if uid not in self._finalizing:
@@ -659,6 +658,18 @@ class Kubelet:
                 self._finished.add(worker.uid)
                 self.workers.pop(worker.uid, None)
                 self.release_port(worker.port)
+
+    async def _forget(self, pod: dict, worker: PodWorker | None) -> None:
+        """The pod object is gone: stop what may still run, then drop its logs and scratch space."""
+        meta = pod["metadata"]
+        namespace = meta.get("namespace") or "default"
+        if worker is not None:
+            await self._stop_worker(worker, min(2, podspec.grace_period_seconds(pod)))
+        current = self.pods.get(namespace, meta["name"])
+        if current is not None and current["metadata"].get("uid") != meta.get("uid"):
+            return  # a new pod with the same name already uses these paths
+        for path in (self.state_dir / "logs" / namespace / meta["name"], self.scratch_dir(namespace, meta["name"])):
+            shutil.rmtree(path, ignore_errors=True)
 
     async def _stop_worker(self, worker: PodWorker, grace: float) -> None:
         await worker.stop(grace)
