@@ -74,7 +74,9 @@ CASES = [
     ("additional_properties_false_is_forbidden",
      lambda c: spec_schema(c).update(additionalProperties=False),
      [cause("FieldValueForbidden", SPEC + ".additionalProperties",
-            "Forbidden: additionalProperties cannot be set to false")]),
+            "Forbidden: additionalProperties cannot be set to false"),
+      cause("FieldValueForbidden", SPEC + ".additionalProperties",
+            "Forbidden: additionalProperties and properties are mutual exclusive")]),
     ("additional_properties_and_properties_together_are_forbidden",
      lambda c: spec_schema(c).update(additionalProperties={"type": "string"}),
      [cause("FieldValueForbidden", SPEC + ".additionalProperties",
@@ -123,8 +125,8 @@ CASES = [
      lambda c: spec_schema(c)["properties"].update(items={
          "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"],
          "items": {"type": "object", "properties": {"name": {"type": "string"}}}}),
-     [cause("FieldValueInvalid", SPEC + ".properties[items].x-kubernetes-list-map-keys[0]",
-            'Invalid value: "id": entries must all be names of item properties')]),
+     [cause("FieldValueInvalid", SPEC + ".properties[items].x-kubernetes-list-map-keys",
+            'Invalid value: []interface {}{"id"}: entries must all be names of item properties')]),
     ("map_keys_must_be_required_or_defaulted",
      lambda c: spec_schema(c)["properties"].update(items={
          "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
@@ -136,7 +138,7 @@ CASES = [
      lambda c: spec_schema(c)["properties"].update(tags={
          "type": "array", "x-kubernetes-list-type": "bag", "items": {"type": "string"}}),
      [cause("FieldValueNotSupported", SPEC + ".properties[tags].x-kubernetes-list-type",
-            'Unsupported value: "bag": supported values: "atomic", "map", "set"')]),
+            'Unsupported value: "bag": supported values: "atomic", "set", "map"')]),
     ("a_default_that_breaks_the_schema_is_invalid",
      lambda c: spec_schema(c)["properties"].update(replicas={
          "type": "integer", "minimum": 1, "default": 0}),
@@ -152,8 +154,8 @@ CASES = [
      [cause("FieldValueInvalid", SPEC + ".x-kubernetes-validations[0].rule",
             'Invalid value: apiextensions.ValidationRule{Rule:"self.colour == \'red\'", '
             'Message:"", MessageExpression:"", Reason:(*apiextensions.FieldValueErrorReason)(nil), '
-            'FieldPath:"", OptionalOldSelf:(*bool)(nil)}: compilation failed: ERROR: <input>: '
-            "undefined field 'colour'")]),
+            'FieldPath:"", OptionalOldSelf:(*bool)(nil)}: compilation failed: ERROR: <input>:1:5: '
+            "undefined field 'colour'\n | self.colour == 'red'\n | ....^")]),
     ("a_rule_reason_must_be_a_field_error_type",
      lambda c: spec_schema(c).update({"x-kubernetes-validations": [
          {"rule": "has(self.size)", "reason": "Oops"}]}),
@@ -165,6 +167,64 @@ CASES = [
          {"rule": "has(self.size)", "fieldPath": ".colour"}]}),
      [cause("FieldValueInvalid", SPEC + ".x-kubernetes-validations[0].fieldPath",
             'Invalid value: ".colour": fieldPath must be a valid path')]),
+    ("additional_properties_at_the_root_are_forbidden",
+     lambda c: c["spec"]["versions"][0]["schema"]["openAPIV3Schema"].update(
+         properties={}, additionalProperties={"type": "string"}),
+     [cause("FieldValueForbidden", SCHEMA + ".additionalProperties",
+            "Forbidden: must not be used at the root")]),
+    ("a_description_inside_a_junctor_is_not_structural",
+     lambda c: spec_schema(c)["properties"].update(
+         size={"type": "string", "oneOf": [{"description": "short", "maxLength": 3}]}),
+     [cause("FieldValueForbidden", SPEC + ".properties[size].oneOf[0].description",
+            "Forbidden: must be empty to be structural")]),
+    ("a_junctor_may_not_name_a_field_the_structure_lacks",
+     lambda c: spec_schema(c).update(anyOf=[{"required": ["colour"],
+                                             "properties": {"colour": {"maxLength": 3}}}]),
+     [cause("FieldValueRequired", SPEC + ".properties[colour]",
+            "Required value: because it is defined in " + SPEC + ".anyOf[0].properties[colour]")]),
+    ("metadata_may_not_be_reasoned_about_inside_a_junctor",
+     lambda c: spec_schema(c)["properties"].update(metadata={
+         "type": "object", "x-kubernetes-preserve-unknown-fields": True,
+         "allOf": [{"properties": {"metadata": {"maxProperties": 1}}}]}),
+     [cause("FieldValueForbidden", SPEC + ".properties[metadata].allOf[0].properties[metadata]",
+            "Forbidden: must not be specified in a nested context"),
+      cause("FieldValueRequired", SPEC + ".properties[metadata].properties[metadata]",
+            "Required value: because it is defined in " + SPEC
+            + ".properties[metadata].allOf[0].properties[metadata]")]),
+    ("a_pattern_go_cannot_compile_is_invalid",
+     lambda c: spec_schema(c)["properties"].update(size={"type": "string", "pattern": "^(?!x)"}),
+     [cause("FieldValueInvalid", SPEC + ".properties[size].pattern",
+            'Invalid value: "^(?!x)": must be a valid regular expression, but isn\'t: error '
+            "parsing regexp: invalid or unsupported Perl syntax: `(?!`")]),
+    ("an_embedded_resource_needs_properties_or_preserved_fields",
+     lambda c: spec_schema(c)["properties"].update(template={
+         "type": "object", "x-kubernetes-embedded-resource": True}),
+     [cause("FieldValueRequired", SPEC + ".properties[template].properties",
+            "Required value: must not be empty if x-kubernetes-embedded-resource is true "
+            "without x-kubernetes-preserve-unknown-fields")]),
+    ("map_keys_need_a_map_list",
+     lambda c: spec_schema(c)["properties"].update(items={
+         "type": "array", "x-kubernetes-list-map-keys": ["name"],
+         "items": {"type": "object", "required": ["name"],
+                   "properties": {"name": {"type": "string"}}}}),
+     [cause("FieldValueRequired", SPEC + ".properties[items].x-kubernetes-list-type",
+            "Required value: must be map if x-kubernetes-list-map-keys is non-empty")]),
+    ("a_list_type_needs_an_array",
+     lambda c: spec_schema(c)["properties"].update(size={
+         "type": "string", "x-kubernetes-list-type": "set"}),
+     [cause("FieldValueInvalid", SPEC + ".properties[size].type",
+            'Invalid value: "string": must be array if x-kubernetes-list-type is specified')]),
+    ("a_default_must_pass_the_rules_of_its_field",
+     lambda c: spec_schema(c)["properties"].update(replicas={
+         "type": "integer", "default": 0,
+         "x-kubernetes-validations": [{"rule": "self >= 1"}]}),
+     [cause("FieldValueInvalid", SPEC + ".properties[replicas].default",
+            'Invalid value: "integer": failed rule: self >= 1')]),
+    ("a_default_in_top_level_metadata_is_forbidden",
+     lambda c: c["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"].update(
+         metadata={"type": "object", "properties": {"name": {"type": "string", "default": "x"}}}),
+     [cause("FieldValueForbidden", SCHEMA + ".properties[metadata].properties[name].default",
+            "Forbidden: must not be set in top-level metadata")]),
     ("the_name_must_be_plural_dot_group",
      lambda c: c["metadata"].update(name="thing.test.kadence.dev"),
      [cause("FieldValueInvalid", "metadata.name",
@@ -247,10 +307,13 @@ def test_a_cel_syntax_error_is_reported_at_the_expression(rule, key, printed_rul
         {"x-kubernetes-validations": [rule]})))
     assert len(causes) == 1
     assert causes[0]["field"] == f"{SPEC}.x-kubernetes-validations[0].{key}"
-    # The line:column and wording after "Syntax error" are cel-python's, not cel-go's.
+    prefix = "compilation failed" if key == "rule" else "messageExpression compilation failed"
+    # cel-go's layout; the column and the words after "Syntax error" are cel-python's.
     assert causes[0]["message"].startswith(
-        f"Invalid value: {printed_rule}: compilation failed: ERROR: <input>:1:")
-    assert "Syntax error" in causes[0]["message"]
+        f"Invalid value: {printed_rule}: {prefix}: ERROR: <input>:1:")
+    assert "Syntax error: mismatched input" in causes[0]["message"]
+    assert causes[0]["message"].endswith(f"\n | {rule[key]}\n | " + "." * (
+        int(causes[0]["message"].split("<input>:1:")[1].split(":")[0]) - 1) + "^")
 
 
 def test_the_base_crd_and_the_fixture_crd_are_acceptable():

@@ -282,34 +282,53 @@ def _compile_expression(expression: str) -> Any:
     return _ENVIRONMENT.program(ast, functions=KUBERNETES_FUNCTIONS)
 
 
+def cel_go_issue(expression: str, line: int, column: int, message: str) -> str:
+    """An issue as cel-go prints it: position, message, the source line and a caret."""
+    lines = expression.split("\n")
+    source = lines[line - 1] if 0 < line <= len(lines) else expression
+    return (f"ERROR: <input>:{line}:{column}: {message}\n | {source}\n | "
+            f"{'.' * max(column - 1, 0)}^")
+
+
 def parse_error_text(expression: str, error: CELParseError) -> str:
+    """A cel-python parse error in cel-go's layout (the wording after "Syntax error" is an
+    approximation: cel-python does not say what it expected)."""
     line = getattr(error, "line", None) or 1
-    column = getattr(error, "column", None) or 0
-    pointer = str(error.args[0]) if error.args else ""
-    return (f"ERROR: <input>:{line}:{column}: Syntax error: {pointer.strip() or expression}")
+    column = getattr(error, "column", None) or 1
+    source = expression.split("\n")[line - 1] if expression else ""
+    token = re.match(r"[A-Za-z_][A-Za-z0-9_]*|\S", source[column - 1:]) if source else None
+    shown = token[0] if token else "<EOF>"
+    return cel_go_issue(expression, line, column, f"Syntax error: mismatched input '{shown}'")
 
 
-def compile_errors(rule: dict[str, Any], schema: Schema, resource_root: bool = False) -> list[str]:
-    """What keeps a rule from compiling, worded as the apiserver's CEL compiler reports it."""
+def compile_errors(rule: dict[str, Any], schema: Schema,
+                   resource_root: bool = False) -> list[tuple[str, str]]:
+    """(key, detail) for what keeps a rule from compiling, worded as the apiserver's CEL
+    compiler reports it: syntax errors and selections of fields the schema cannot have."""
     problems = []
-    for key in ("rule", "messageExpression"):
+    for key, prefix in (("rule", "compilation failed: "),
+                        ("messageExpression", "messageExpression compilation failed: ")):
         expression = rule.get(key)
         if not expression:
             continue
         try:
             _compile_expression(expression)
         except CELParseError as error:
-            problems.append(f"{key}: compilation failed: {parse_error_text(expression, error)}")
+            problems.append((key, prefix + parse_error_text(expression, error)))
+            continue
         except UnsupportedRule:
             continue
-        for name in undefined_fields(expression, schema, resource_root):
-            problems.append(
-                f"{key}: compilation failed: ERROR: <input>: undefined field '{name}'")
+        for name, offset in undefined_fields(expression, schema, resource_root):
+            line = expression.count("\n", 0, offset) + 1
+            column = offset - (expression.rfind("\n", 0, offset) + 1) + 1
+            problems.append((key, prefix + cel_go_issue(
+                expression, line, column, f"undefined field '{name}'")))
     if rule.get("optionalOldSelf") and not _OLD_SELF.search(rule.get("rule", "")):
-        problems.append("optionalOldSelf: may not be set if oldSelf is not used in rule")
+        problems.append(("optionalOldSelf", "may not be set if oldSelf is not used in rule"))
     return problems
 
 
+_STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _SELF_CHAIN = re.compile(r"\b(?:self|oldSelf)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
@@ -317,11 +336,14 @@ _RESOURCE_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}
                     "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
 
 
-def undefined_fields(expression: str, schema: Schema, resource_root: bool = False) -> list[str]:
+def undefined_fields(expression: str, schema: Schema,
+                     resource_root: bool = False) -> list[tuple[str, int]]:
     """Field selections on `self`/`oldSelf` that the schema cannot have (the apiserver's type
     checker rejects them at CRD creation). A resource root (or embedded resource) always has
     apiVersion, kind and metadata."""
-    without_strings = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", '""', expression)
+    # String literals blanked out, same length, so offsets still point into `expression`.
+    without_strings = _STRING_LITERAL.sub(
+        lambda literal: literal[0][0] + " " * (len(literal[0]) - 2) + literal[0][-1], expression)
     missing = []
     for match in _SELF_CHAIN.finditer(without_strings):
         node: Schema | None = schema
@@ -339,9 +361,17 @@ def undefined_fields(expression: str, schema: Schema, resource_root: bool = Fals
             elif node.get("x-kubernetes-preserve-unknown-fields") or "object" not in schema_types(node):
                 break  # untyped (dyn) or not an object: the type checker cannot tell
             else:
-                missing.append(name)
+                missing.append((name, _dot_offset(match, step)))
                 break
     return missing
+
+
+def _dot_offset(match: re.Match[str], step: int) -> int:
+    """Where the `.` before the step-th selected name is in the expression."""
+    offset = match.start(1)
+    for _ in range(step):
+        offset = match.string.index(".", offset + 1)
+    return offset
 
 
 def _is_function_call(text: str, match: re.Match[str], name: str) -> bool:

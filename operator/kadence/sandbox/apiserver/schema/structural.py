@@ -30,6 +30,13 @@ def prune(obj: dict[str, Any], schema: Schema) -> list[str]:
     return unknown
 
 
+def unknown_fields_of(value: Any, schema: Schema) -> list[str]:
+    """Paths of what pruning would drop from `value` (a copy is pruned, not `value`)."""
+    unknown: list[str] = []
+    _prune(copy.deepcopy(value), schema, Path(), unknown)
+    return unknown
+
+
 def _prune_object_meta(obj: dict[str, Any], path: Path, unknown: list[str]) -> None:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
