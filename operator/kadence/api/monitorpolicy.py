@@ -209,13 +209,51 @@ class Evaluation(KadenceModel):
     metrics: dict[str, float] | None = None
     breached: bool
     reason: str = Field(description="Why it breached, or why it could not judge.")
+    message: str | None = Field(None, description="The verdict in words, e.g. f1=0.51 < 0.55 over 120 labelled.")
     report_uri: str | None = None
+    job: str | None = Field(None, description="The monitor Job that evaluated it.")
 
 
 class RetrainRecord(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
-    trigger: str = Field(description="breach, schedule, newData or productionGap.")
+    trigger: str = Field(description="The triggers that fired together, primary first: breach, productionGap, "
+                                     "newData, schedule (comma-separated).")
     training_run: str
+    message: str | None = Field(None, description="Why each trigger fired.")
+
+
+class RetrainDecision(KadenceModel):
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    reason: str = Field(description="RetrainAllowed, CooldownActive, DailyBudgetExhausted, RetrainDisabled.")
+    message: str
+    trigger: str | None = None
+
+
+class Comparison(KadenceModel):
+    """Champion/challenger: a retrained candidate against the Production model on the same
+    recent labelled predictions."""
+
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    candidate: str = Field(description="The candidate ModelVersion.")
+    champion: str | None = Field(None, description="The Production ModelVersion, if any.")
+    metric: str
+    candidate_score: float | None = None
+    champion_score: float | None = None
+    labelled: int = Field(0, ge=0)
+    allowed: bool = Field(description="True when the candidate may go on to canary.")
+    reason: str
+    message: str
+    job: str | None = None
+
+
+class ProductionGap(KadenceModel):
+    time: str = Field(json_schema_extra={"format": "date-time"})
+    metric: str
+    offline: float = Field(description="The Production model's hold-out metric at training time.")
+    live: float
+    gap: float = Field(description="Hold-out minus live (relative for rmse/mae), positive when production is worse.")
+    margin: float
+    exceeded: bool
 
 
 class MonitorPolicyStatus(CommonStatus):
@@ -224,3 +262,10 @@ class MonitorPolicyStatus(CommonStatus):
     retrains: list[RetrainRecord] | None = Field(None, max_length=100)
     metric_summary: str | None = Field(None, description="e.g. f1=0.61, for kubectl get.")
     drift_summary: str | None = Field(None, description="e.g. 2/20 drifted, for kubectl get.")
+    last_job: str | None = Field(None, description="The last monitor Job whose result is in status.")
+    last_scheduled_run: str | None = Field(None, description="The schedule slot last consumed (run or held).",
+                                           json_schema_extra={"format": "date-time"})
+    data_version_baseline: str | None = Field(None, description="Dataset version the new-data trigger compares with.")
+    last_retrain_decision: RetrainDecision | None = None
+    last_comparison: Comparison | None = None
+    production_gap: ProductionGap | None = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import posixpath
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -126,10 +127,11 @@ def load_reference(store, uri: str):
 
 
 def previous_results(store, prefix: str, before_key: str, limit: int) -> list[dict[str, Any]]:
-    """Up to `limit` earlier result.json documents under `prefix`, oldest first."""
+    """Up to `limit` earlier evaluations' result.json (`<prefix><stamp>/result.json`), oldest first."""
     if limit <= 0:
         return []
-    keys = sorted(k for k in store.list_keys(prefix) if k.endswith("/result.json") and k < before_key)
+    evaluation = re.compile(re.escape(prefix) + r"\d{8}T\d{6}Z/result\.json$")
+    keys = sorted(k for k in store.list_keys(prefix) if evaluation.match(k) and k < before_key)
     results = []
     for key in keys[-limit:]:
         try:
