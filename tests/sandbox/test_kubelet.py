@@ -71,6 +71,18 @@ def test_a_failing_job_is_retried_up_to_its_backoff_limit_and_fails_with_its_log
         assert logs.strip() == f"attempt {pod['metadata']['name']}"
 
 
+def test_a_pod_failure_policy_fails_the_job_on_its_first_matching_exit(kube, sandbox_namespace):
+    ns = sandbox_namespace
+    body = job_body("invalid", ["sh", "-c", "exit 3"], backoff_limit=5, podFailurePolicy={"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [3]}}]})
+    kube.create("batch/v1", "jobs", ns, body)
+    job = wait_for(lambda: condition(j := kube.get("batch/v1", "jobs", ns, "invalid"), "Failed") and j,
+                   message="the Job to fail")
+    assert condition(job, "Failed")["reason"] == "PodFailurePolicy"
+    assert "failed with exit code 3 matching FailJob rule at index 0" in condition(job, "Failed")["message"]
+    assert len(kube.pods_of(ns, "job-name=invalid")) == 1
+
+
 def test_a_succeeding_job_completes_and_kubectl_logs_shows_its_resolved_environment(kube, kubectl,
                                                                                      sandbox_namespace):
     ns = sandbox_namespace

@@ -11,7 +11,7 @@ from kadence.sandbox.kubelet import podspec
 from kadence.sandbox.kubelet.deployments import (
     SetView, plan_replicaset, plan_rolling, resolve_int_or_percent, surge_and_unavailable, template_hash,
 )
-from kadence.sandbox.kubelet.jobs import job_pod, plan_job
+from kadence.sandbox.kubelet.jobs import job_pod, plan_job, pod_failure_action
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 POD = {"metadata": {"name": "p-1", "namespace": "ml", "uid": "u-1", "labels": {"app": "x", "tier": "web"},
@@ -237,6 +237,41 @@ def test_a_finished_job_with_a_ttl_is_deleted_once_the_ttl_has_passed():
     done["status"]["completionTime"] = "2026-01-01T11:59:50Z"
     plan = plan_job(done, [], NOW, BACKOFF)
     assert not plan.delete_job and plan.requeue_after == pytest.approx(20)
+
+
+def exited(code: int, container: str = "train", name: str = "p") -> dict:
+    return {"metadata": {"name": name, "namespace": "ml"},
+            "status": {"phase": "Failed", "containerStatuses": [
+                {"name": container, "state": {"terminated": {"exitCode": code, "finishedAt": "2026-01-01T11:00:00Z"}}}]}}
+
+
+FAIL_ON_3 = {"rules": [{"action": "FailJob", "onExitCodes": {"containerName": "train", "operator": "In",
+                                                             "values": [3]}},
+                       {"action": "Ignore", "onExitCodes": {"operator": "In", "values": [143]}},
+                       {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1]}}]}
+
+
+@pytest.mark.parametrize("pod_, action", [
+    (exited(3), "FailJob"),
+    (exited(3, container="sidecar"), "Count"),
+    (exited(143), "Ignore"),
+    (exited(2), "Count"),
+    (exited(1), "Count"),
+])
+def test_pod_failure_policy_rules_match_in_order(pod_, action):
+    assert pod_failure_action(FAIL_ON_3, pod_)[0] == action
+
+
+def test_a_fail_job_rule_fails_the_job_at_once_whatever_the_backoff_limit():
+    plan = plan_job(job(backoffLimit=6, podFailurePolicy=FAIL_ON_3), [exited(3)], NOW, BACKOFF)
+    assert condition_types(plan.status) == [("FailureTarget", "PodFailurePolicy"), ("Failed", "PodFailurePolicy")]
+    assert plan.status["conditions"][0]["message"] == (
+        "Container train for pod ml/p failed with exit code 3 matching FailJob rule at index 0")
+
+
+def test_an_ignored_failure_is_not_counted_and_the_pod_is_replaced_at_once():
+    plan = plan_job(job(backoffLimit=0, podFailurePolicy=FAIL_ON_3), [exited(143)], NOW, BACKOFF)
+    assert plan.status["failed"] == 0 and plan.create == 1 and not plan.status["conditions"]
 
 
 def test_job_pods_carry_the_job_labels_and_a_controller_owner_reference():

@@ -61,6 +61,31 @@ def _finished_at(pod: dict) -> datetime | None:
     return max(times) if times else None
 
 
+def pod_failure_action(policy: dict | None, pod: dict) -> tuple[str, str]:
+    """(action, message) of the first podFailurePolicy rule the failed pod matches; ("Count", "") if none."""
+    meta = pod.get("metadata") or {}
+    where = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+    for index, rule in enumerate((policy or {}).get("rules") or []):
+        action = rule.get("action", "Count")
+        exit_codes = rule.get("onExitCodes")
+        if exit_codes:
+            wanted = set(exit_codes.get("values") or [])
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                if exit_codes.get("containerName") and status.get("name") != exit_codes["containerName"]:
+                    continue
+                code = ((status.get("state") or {}).get("terminated") or {}).get("exitCode")
+                if code is None or code == 0:
+                    continue
+                if (exit_codes.get("operator") == "In") == (code in wanted):
+                    return action, (f"Container {status.get('name')} for pod {where} failed with exit code "
+                                    f"{code} matching {action} rule at index {index}")
+        for wanted in rule.get("onPodConditions") or []:
+            for cond in (pod.get("status") or {}).get("conditions") or []:
+                if cond.get("type") == wanted.get("type") and cond.get("status") == wanted.get("status", "True"):
+                    return action, f"Pod {where} has condition {cond['type']} matching {action} rule at index {index}"
+    return "Count", ""
+
+
 def plan_job(job: dict, pods: list[dict], now: datetime, backoff: podspec.Backoff) -> JobPlan:
     """What the controller should do for `job` given its pods: new status, pods to create/delete."""
     spec = job.get("spec") or {}
@@ -83,6 +108,15 @@ def plan_job(job: dict, pods: list[dict], now: datetime, backoff: podspec.Backof
             terminating.append(pod)
         else:
             active.append(pod)
+    fail_job_message = None
+    counted_failures = []
+    for failed_pod in failed_pods:
+        action, message = pod_failure_action(spec.get("podFailurePolicy"), failed_pod)
+        if action == "FailJob" and fail_job_message is None:
+            fail_job_message = message
+        if action != "Ignore":  # an ignored failure neither counts nor uses up the backoffLimit
+            counted_failures.append(failed_pod)
+    failed_pods = counted_failures
     succeeded = max(int(previous.get("succeeded") or 0), len(succeeded_pods))
     failed = max(int(previous.get("failed") or 0), len(failed_pods))
 
@@ -128,7 +162,9 @@ def plan_job(job: dict, pods: list[dict], now: datetime, backoff: podspec.Backof
         restarts = sum(int(s.get("restartCount") or 0) for p in active
                        for s in (p.get("status") or {}).get("containerStatuses") or [])
         deadline = spec.get("activeDeadlineSeconds")
-        if failed > backoff_limit or (restart_policy == "OnFailure" and backoff_limit and restarts >= backoff_limit)\
+        if fail_job_message is not None:
+            conditions = _with_condition(conditions, "FailureTarget", "PodFailurePolicy", fail_job_message, now)
+        elif failed > backoff_limit or (restart_policy == "OnFailure" and backoff_limit and restarts >= backoff_limit)\
                 or (restart_policy == "OnFailure" and backoff_limit == 0 and restarts > 0):
             conditions = _with_condition(conditions, "FailureTarget", "BackoffLimitExceeded",
                                          BACKOFF_LIMIT_MESSAGE, now)
@@ -164,7 +200,7 @@ def plan_job(job: dict, pods: list[dict], now: datetime, backoff: podspec.Backof
         return plan
 
     missing = wanted_active - len(active)
-    if missing > 0 and failed_pods:
+    if missing > 0 and failed_pods and failed:
         last_failure = max((_finished_at(p) or now for p in failed_pods), default=now)
         wait = (last_failure + timedelta(seconds=backoff.delay(failed)) - now).total_seconds()
         if wait > 0:
