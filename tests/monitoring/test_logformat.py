@@ -126,3 +126,12 @@ def test_the_latest_label_of_a_request_wins():
 def test_a_null_label_is_refused():
     with pytest.raises(LogFormatError, match="label"):
         parse_feedback("k", [{"requestId": "a", "time": "2026-11-23T00:00:00Z", "label": None}])
+
+
+def test_a_request_logged_twice_counts_once_as_its_latest_record():
+    first = prediction("r1", time=T0)
+    again = PredictionRecord(request_id="r1", time=T0.replace(second=50), model_version="4",
+                             inputs={"tenure": 1}, outputs={"prediction": 0})
+    log = predictions_frame([again, first, prediction("r2", time=T0.replace(second=45))])
+    assert log.meta["request_id"].tolist() == ["r2", "r1"]
+    assert log.meta["model_version"].tolist() == ["3", "4"]

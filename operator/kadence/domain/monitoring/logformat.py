@@ -236,9 +236,12 @@ class PredictionLog:
 
 
 def predictions_frame(records: list[PredictionRecord]) -> PredictionLog:
+    """Oldest first; a request id logged more than once (a retried write) counts once, as
+    its latest record."""
     import pandas as pd
 
-    ordered = sorted(records, key=lambda r: (r.time, r.request_id))
+    latest = {r.request_id: r for r in sorted(records, key=lambda r: r.time)}
+    ordered = sorted(latest.values(), key=lambda r: (r.time, r.request_id))
     meta = pd.DataFrame({
         "request_id": pd.Series([r.request_id for r in ordered], dtype=object),
         "time": pd.to_datetime(pd.Series([r.time for r in ordered], dtype=object), utc=True),
