@@ -83,14 +83,21 @@ def test_apply_of_a_valid_custom_object_stores_it_defaulted(kubectl, widgets):
     assert stored["spec"] == {"size": "small", "replicas": 1}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the server core does not yet refuse unknown fields under fieldValidation=Strict; "
-    "schema.unknown_fields / schema.strict_decoding_message provide them"))
 def test_apply_with_validate_strict_refuses_an_unknown_field(kubectl, widgets):
     result = kubectl("apply", "--validate=strict", "-f", "-", check=False,
                      input=widget("colourful-widget", "{size: small, colour: red}"))
     assert result.returncode != 0
-    assert 'unknown field "spec.colour"' in result.stderr
+    assert ('Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
+            'unknown field "spec.colour"') in result.stderr
+    assert kubectl("get", "widget", "colourful-widget", check=False).returncode != 0
+
+
+def test_apply_with_validate_strict_refuses_an_unknown_field_of_a_built_in_kind(kubectl):
+    manifest = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: strict-cm\n"
+                "  namespace: default\ndata: {a: b}\ncolour: red\n")
+    result = kubectl("apply", "--validate=strict", "-f", "-", check=False, input=manifest)
+    assert result.returncode != 0
+    assert 'unknown field "colour"' in result.stderr
 
 
 def test_apply_with_validate_false_prunes_an_unknown_field(kubectl, widgets):
