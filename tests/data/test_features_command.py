@@ -40,3 +40,54 @@ def test_without_a_cluster_the_command_fails_with_a_message(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.startswith("kadence features list: ")
+
+
+def test_the_catalog_is_listed_from_a_real_api_server(tmp_path):
+    """Against the sandbox's API server with Kadence's CRDs: FeatureSets in two namespaces."""
+    import json
+    from pathlib import Path
+
+    import httpx
+
+    from kadence.sandbox import kubeconfig as kubeconfig_module
+    from kadence.sandbox import supervisor
+
+    port = supervisor.free_port()
+    record, _ = supervisor.start_component(
+        tmp_path, "apiserver", [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1",
+                                "--port", str(port), "--state-dir", str(tmp_path)], port=port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        def answers() -> bool:
+            try:
+                return httpx.get(url + "/version", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        supervisor.wait_until(answers, timeout=60, record=record, what="API server")
+        kubeconfig = kubeconfig_module.write_kubeconfig(tmp_path, url)
+        kubectl = [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(kubeconfig)]
+        crds = Path(__file__).resolve().parents[2] / "crds"
+        applied = subprocess.run([*kubectl, "apply", "-f", str(crds / "kadence.dev_featuresets.yaml")],
+                                 capture_output=True, text=True, timeout=60)
+        assert applied.returncode == 0, applied.stderr
+        for namespace, name, expression in (("team-a", "churn", "log1p(tenure)"), ("team-b", "users", "age * 2")):
+            subprocess.run([*kubectl, "create", "namespace", namespace], check=True, capture_output=True, timeout=60)
+            body = {"apiVersion": "kadence.dev/v1alpha1", "kind": "FeatureSet",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"datasetRef": {"name": "d"}, "features": [{"name": "f", "expression": expression}]}}
+            subprocess.run([*kubectl, "apply", "-f", "-"], input=json.dumps(body), check=True, capture_output=True,
+                           text=True, timeout=60)
+
+        def listing(*scope):
+            done = subprocess.run([sys.executable, "-m", "kadence", "features", "list", *scope, "-o", "json",
+                                   "--kubeconfig", str(kubeconfig)], capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr
+            return [(row["namespace"], row["featureset"], row["source"]) for row in json.loads(done.stdout)]
+
+        assert listing("-A") == [("team-a", "churn", "log1p(tenure)"), ("team-b", "users", "age * 2")]
+        assert listing("-n", "team-b") == [("team-b", "users", "age * 2")]
+    finally:
+        proc = record.process()
+        if proc is not None:
+            supervisor.stop_processes([proc], timeout=15)
