@@ -3,9 +3,12 @@ kube-apiserver's exact causes (reason, message, field)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
 
 from kadence.sandbox.apiserver.schema import validate_custom_resource
 from kadence.sandbox.apiserver.schema.causes import go_float, go_sharp_v
@@ -400,3 +403,30 @@ def test_map_list_items_ratchet_by_their_keys():
 def test_a_create_checks_everything():
     _, causes = validate_custom_resource(crd_for(RATCHET), thing({"name": "too-long"}))
     assert causes == [cause("FieldValueTooLong", "spec.name", "Too long: may not be more than 3 bytes")]
+
+
+# ---- robustness: any JSON body gives causes, never an exception ----------------------------
+
+WIDGETS_CRD = yaml.safe_load(
+    (Path(__file__).parent / "fixtures" / "schema" / "widgets-crd.yaml").read_text())
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=False,
+                                                                       allow_infinity=False)
+    | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["size", "replicas", "tags", "labels", "families", "name", "port",
+                         "startAt", "choice", "a", "b", "x"]), children, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=100, deadline=None)
+@given(spec=JSON_VALUES, old_spec=st.none() | JSON_VALUES)
+def test_any_json_spec_gives_well_formed_causes_and_never_raises(spec, old_spec):
+    body = {"apiVersion": "test.kadence.dev/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "spec": spec}
+    old = None if old_spec is None else {**body, "spec": old_spec}
+    result, causes = validate_custom_resource(WIDGETS_CRD, body, old)
+    assert isinstance(result, dict)
+    for found in causes:
+        assert set(found) == {"reason", "message", "field"}
+        assert all(isinstance(found[key], str) and found[key] for key in found)
