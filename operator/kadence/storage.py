@@ -142,3 +142,15 @@ class ObjectStore:
         for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
             if not item.is_dir:
                 yield item.object_name
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix` (which must end with "/"); returns how many."""
+        if not prefix.endswith("/"):
+            raise StorageError(f"refusing to delete a prefix that does not end with '/': {prefix!r}")
+        from minio.deleteobjects import DeleteObject
+
+        keys = list(self.list_keys(prefix))
+        errors = list(self.client.remove_objects(self.bucket, (DeleteObject(k) for k in keys)))
+        if errors:
+            raise StorageError(f"could not delete {len(errors)} objects under {self.uri(prefix)}: {errors[0]}")
+        return len(keys)

@@ -160,3 +160,16 @@ def test_the_histogram_pass_re_reads_the_snapshot_when_the_data_is_too_big_to_ke
     kept = json.loads((tmp_path / "kept" / "profile.json").read_text())
     assert kept == json.loads((tmp_path / "reread" / "profile.json").read_text())
     assert sum(kept["columns"]["age"]["histogram"]["counts"]) == 1000
+
+
+def test_snapshots_beyond_retention_are_pruned_oldest_first(store):
+    spec = task({"inline": CSV}, name="kept")
+    spec.spec.retention = 2
+    versions = []
+    for extra in range(3):
+        spec.spec.source.inline = CSV + f"{10 + extra},40,pro,2024-05-01,1\n"
+        result = ingest(spec, store)
+        versions.append(result.version)
+    assert result.pruned_versions == [versions[0]]
+    stored = {k.split("/")[3] for k in store.list_keys("datasets/team-a/kept/") if not k.split("/")[3] == "runs"}
+    assert stored == set(versions[1:])

@@ -76,6 +76,7 @@ class IngestResult(KadenceModel):
     created: bool = Field(False, description="True when this run wrote the snapshot; False when it already existed.")
     created_at: str | None = None
     source_files: list[str] = Field(default_factory=list)
+    pruned_versions: list[str] = Field(default_factory=list, description="Old snapshots deleted to keep `retention`.")
     columns: list[ColumnInfo] = Field(default_factory=list)
     rule_results: list[RuleResult] = Field(default_factory=list)
     failed_rules: list[str] = Field(default_factory=list)

@@ -49,7 +49,8 @@ KEEP_FOR_HISTOGRAMS_BYTES = 256 << 20
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 with microseconds, so snapshots made within one second still order by creation."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def load_task(model: type[BaseModel], path: str | None, env_name: str) -> Any:
@@ -190,13 +191,14 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
         shutil.copyfile(local, output_dir / "data.parquet")
         (output_dir / "profile.json").write_bytes(profile_bytes)
         (output_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    created, uri, created_at = False, None, manifest["createdAt"]
+    created, uri, created_at, pruned = False, None, manifest["createdAt"], []
     if write and store is not None:
         created, created_at = _store_snapshot(store, task, version, local, profile_bytes, manifest)
         uri = store.uri(dataset_prefix(task.namespace, task.name, version))
+        pruned = prune_versions(store, task.namespace, task.name, keep=spec.retention, current=version)
     return IngestResult(
         outcome="Valid", valid=True, version=version, sha256=sha256, rows=rows, uri=uri, created=created,
-        created_at=created_at, source_files=files, columns=column_info,
+        created_at=created_at, source_files=files, columns=column_info, pruned_versions=pruned,
         rule_results=[RuleResultModel(**r.wire()) for r in results],
         message=f"version {version}: {rows} rows, {len(results)} rules passed"
         + ("" if created or not write else " (already stored; nothing rewritten)"),
@@ -241,6 +243,26 @@ class BackgroundParquetWriter:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def prune_versions(store: ObjectStore, namespace: str, name: str, keep: int, current: str) -> list[str]:
+    """Delete the oldest snapshots (by createdAt) beyond `keep`; never the current one.
+    Returns the pruned version ids."""
+    root = f"datasets/{namespace}/{name}/"
+    snapshots = []
+    for key in store.list_keys(root):
+        parts = key[len(root):].split("/")
+        if len(parts) == 2 and parts[1] == "manifest.json" and parts[0] != "runs":
+            created = json.loads(store.get_bytes(key)).get("createdAt", "")
+            snapshots.append((created, parts[0]))
+    snapshots.sort(reverse=True)
+    survivors = {current, *(version for _, version in snapshots[:keep])}
+    pruned = [version for _, version in snapshots if version not in survivors]
+    for version in pruned:
+        # the manifest goes first, so a half-deleted snapshot is never taken for a complete one
+        store.client.remove_object(store.bucket, dataset_prefix(namespace, name, version) + "manifest.json")
+        store.delete_prefix(dataset_prefix(namespace, name, version))
+    return pruned
 
 
 def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: Path, profile: bytes,
