@@ -31,10 +31,10 @@ CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
 
 
 def cel(rule: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict:
-    """One `x-kubernetes-validations` entry."""
+    """One `x-kubernetes-validations` entry; `field_path` is relative to the node, e.g. "target"."""
     entry: dict[str, Any] = {"rule": rule, "message": message}
     if field_path:
-        entry["fieldPath"] = field_path
+        entry["fieldPath"] = "." + field_path
     if reason:
         entry["reason"] = reason
     return entry
