@@ -18,15 +18,22 @@ def snapshot_path(state_dir: pathlib.Path) -> pathlib.Path:
     return state_dir / SNAPSHOT_NAME
 
 
-def save(store: Store, state_dir: pathlib.Path) -> pathlib.Path:
-    """Write every object and the resourceVersion counter; replace the old file atomically."""
-    state_dir.mkdir(parents=True, exist_ok=True)
+def capture(store: Store) -> dict[str, Any]:
+    """The snapshot document, taken on the event loop's thread. Stored objects are never
+    mutated, so the document can then be written from another thread."""
     document = {
         "format": FORMAT_VERSION,
         "resourceVersion": store.resource_version,
         "objects": [{"group": key[0], "plural": key[1], "object": obj}
                     for key, obj in store.iter_all()],
     }
+    store.dirty = False
+    return document
+
+
+def write(document: dict[str, Any], state_dir: pathlib.Path) -> pathlib.Path:
+    """Replace the snapshot file atomically (write a temporary file, fsync, rename)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
     path = snapshot_path(state_dir)
     temporary = path.with_suffix(".tmp")
     with open(temporary, "wb") as handle:
@@ -34,8 +41,11 @@ def save(store: Store, state_dir: pathlib.Path) -> pathlib.Path:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
-    store.dirty = False
     return path
+
+
+def save(store: Store, state_dir: pathlib.Path) -> pathlib.Path:
+    return write(capture(store), state_dir)
 
 
 def load(store: Store, state_dir: pathlib.Path) -> bool:

@@ -715,10 +715,12 @@ async def _snapshot_loop(api: Api, state_dir: pathlib.Path) -> None:
     while True:
         await asyncio.sleep(SNAPSHOT_INTERVAL)
         if api.store.dirty:
+            document = persistence.capture(api.store)
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    None, persistence.save, api.store, state_dir)
-            except Exception:  # noqa: BLE001
+                    None, persistence.write, document, state_dir)
+            except Exception:  # noqa: BLE001 - keep serving; the next snapshot retries
+                api.store.dirty = True
                 log.exception("could not write the API server snapshot")
 
 
