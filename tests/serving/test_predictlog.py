@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timezone
 
 from kadence.domain.monitoring import logformat
-from kadence.serving.predictlog import DirectorySink, PredictionLogger, prediction_record, write_feedback
+from kadence.serving.predictlog import DirectorySink, PredictionLogger, json_lines, prediction_record, write_feedback
 
 MOMENT = datetime(2026, 11, 23, 0, 4, 42, 123000, tzinfo=timezone.utc)
 
@@ -67,7 +67,7 @@ def test_close_writes_everything_buffered():
     sink = MemorySink()
     logger = PredictionLogger(sink, "ns", "isvc", "3", flush_records=1000, flush_seconds=3600)
     for i in range(2500):
-        logger.add(lambda i=i: [record(i)], 1)
+        logger.add(json_lines([record(i)]), 1)
     logger.close()
     assert sorted(r.request_id for r in sink.records()) == sorted(f"r{i}" for i in range(2500))
     assert logger.written_records == 2500 and logger.dropped_records == 0
@@ -97,3 +97,11 @@ def test_feedback_goes_to_its_own_prefix_in_the_monitoring_format(tmp_path):
     assert key.startswith("feedback/ns/isvc/2026/11/23/")
     records = logformat.parse_feedback(key, logformat.decode_batch(key, (tmp_path / key).read_bytes()))
     assert [(r.request_id, r.label) for r in records] == [("r1", 1), ("r2", 0)]
+
+
+def test_the_fast_encoder_writes_what_the_monitoring_format_reads():
+    from kadence.serving.predictlog import encode_records
+
+    records = [record(i) for i in range(3)] + [prediction_record("n", MOMENT, "3", {"x": None, "s": "é"}, "a")]
+    key = "predictions/ns/isvc/3/2026/11/23/b.jsonl.gz"
+    assert logformat.decode_batch(key, encode_records(records)) == logformat.decode_batch(key, logformat.encode_batch(records))

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-INLINE_BELOW_SECONDS = 0.0005
+INLINE_BELOW_SECONDS = 0.001
 
 
 @dataclass

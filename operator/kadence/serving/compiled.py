@@ -185,6 +185,9 @@ class CompiledModel:
             frame = frame_factory() if callable(frame_factory) else frame_factory
             return {"X": np.asarray(self.prefix.transform(frame), dtype=self._matrix_dtype)}
         if self.input_mode == "matrix":
+            matrix = getattr(columns, "matrix", None)
+            if matrix is not None and matrix.shape[1] == len(self.columns):
+                return {"X": matrix.astype(self._matrix_dtype, copy=False)}
             return {"X": np.column_stack([np.asarray(columns[c], dtype=self._matrix_dtype) for c in self.columns])}
         feeds = {}
         for name in self.columns:

@@ -10,15 +10,59 @@ float -> float64, int -> int64 (float64 with NaN when a value is missing), bool 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numpy as np
 
 from .task import ServeColumn
 
-Columns = dict[str, np.ndarray]
+
+
+class Columns(Mapping):
+    """Typed arrays by column name. When every column is float and the rows arrived as one
+    block, `matrix` holds them as one float64 [rows, columns] array in signature order and
+    the columns are views made on first use, so the fast paths never split and re-stack it."""
+
+    def __init__(self, arrays=(), matrix: np.ndarray | None = None, index: dict[str, int] | None = None):
+        self._arrays: dict[str, np.ndarray] = dict(arrays)
+        self.matrix = matrix
+        self._index = index if matrix is not None else {}
+
+    @classmethod
+    def of_matrix(cls, matrix: np.ndarray, columns: Sequence[ServeColumn]) -> "Columns":
+        return cls(matrix=matrix, index=_column_index(tuple(c.name for c in columns)))
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None:
+            array = self._arrays[name] = self.matrix[:, self._index[name]]
+        return array
+
+    def __setitem__(self, name: str, array: np.ndarray) -> None:
+        self._arrays[name] = array
+
+    def __iter__(self):
+        return iter(self._index or self._arrays)
+
+    def __len__(self) -> int:
+        return len(self._index or self._arrays)
+
+    def __contains__(self, name) -> bool:
+        return name in self._index or name in self._arrays
+
+    def __repr__(self) -> str:
+        return f"Columns({dict(self)!r})"
+
+
+@functools.lru_cache(maxsize=64)
+def _column_index(names: tuple[str, ...]) -> dict[str, int]:
+    return {name: j for j, name in enumerate(names)}
+
 
 NUMERIC_TYPES = ("float", "int")
 TEXT_TYPES = ("string", "category", "datetime")
@@ -127,8 +171,36 @@ def to_array(column: ServeColumn, values: Sequence[Any]) -> np.ndarray:
     return array
 
 
+# Column types whose values, when all of these Python types, convert in one NumPy call.
+_FAST_TYPES = {"float": {float, int}, "int": {int}, "bool": {bool}, "string": {str}, "category": {str}}
+
+
+def _fast_array(column: ServeColumn, values: Sequence[Any]) -> np.ndarray | None:
+    """The array when every value plainly fits (checked at C speed), else None for the careful path."""
+    allowed = _FAST_TYPES.get(column.type)
+    if allowed is None or not set(map(type, values)) <= allowed:
+        return None
+    kind = column.type
+    if kind == "float":
+        array = np.array(values, dtype=np.float64)
+        return array if np.isfinite(array).all() else None
+    if kind == "int":
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            return None
+    if kind == "bool":
+        return np.array(values, dtype=bool)
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def coerce(column: ServeColumn, values: Sequence[Any], place) -> np.ndarray:
     """Check and convert one column; `place(row)` names row `row` in an error."""
+    fast = _fast_array(column, values)
+    if fast is not None:
+        return fast
     found = first_problem(column, values)
     if found is not None:
         row, problem = found
@@ -181,10 +253,10 @@ def _decode_rows(rows: Any, columns: Sequence[ServeColumn], field_name: str) -> 
                     raise InputError(f"{field_name}[{index}]: unknown column {unknown[0]!r} (expected: {_expected(columns)})")
                 missing = [n for n in names if n not in row]
                 raise InputError(f"{field_name}[{index}]: missing column {missing[0]!r}")
-        decoded = {
-            c.name: coerce(c, [row[c.name] for row in rows], lambda i, c=c: f"{field_name}[{i}].{c.name}")
+        decoded = Columns(
+            (c.name, coerce(c, [row[c.name] for row in rows], lambda i, c=c: f"{field_name}[{i}].{c.name}"))
             for c in columns
-        }
+        )
         return decoded, len(rows)
     if isinstance(first, list):
         for index, row in enumerate(rows):
@@ -192,18 +264,30 @@ def _decode_rows(rows: Any, columns: Sequence[ServeColumn], field_name: str) -> 
                 raise InputError(f"{field_name}[{index}] is {describe(row)}, but {field_name}[0] is a list; use one form for all rows")
             if len(row) != width:
                 raise InputError(f"{field_name}[{index}] has {len(row)} values; the model takes {width} ({_expected(columns)})")
+        if all(c.type == "float" for c in columns):
+            matrix = _float_matrix(rows)
+            if matrix is not None:
+                return Columns.of_matrix(matrix, columns), len(rows)
         by_column = list(zip(*rows))
-        decoded = {
-            c.name: coerce(c, by_column[j], lambda i, c=c, j=j: f"{field_name}[{i}][{j}] (column {c.name!r})")
+        decoded = Columns(
+            (c.name, coerce(c, by_column[j], lambda i, c=c, j=j: f"{field_name}[{i}][{j}] (column {c.name!r})"))
             for j, c in enumerate(columns)
-        }
+        )
         return decoded, len(rows)
     if width == 1:
         c = columns[0]
-        return {c.name: coerce(c, rows, lambda i: f"{field_name}[{i}] (column {c.name!r})")}, len(rows)
+        return Columns({c.name: coerce(c, rows, lambda i: f"{field_name}[{i}] (column {c.name!r})")}), len(rows)
     raise InputError(
         f"{field_name}[0] is {describe(first)}; each row must be a list of {width} values or an object keyed by column name"
     )
+
+
+def _float_matrix(rows: list[list]) -> np.ndarray | None:
+    """Rows of plain finite numbers as one float64 matrix (the common all-numeric case), else None."""
+    if not set(map(type, itertools.chain.from_iterable(rows))) <= {float, int}:
+        return None
+    matrix = np.array(rows, dtype=np.float64)
+    return matrix if np.isfinite(matrix).all() else None
 
 
 def _decode_columnar(data: dict, columns: Sequence[ServeColumn], field_name: str) -> tuple[Columns, int]:
@@ -211,7 +295,7 @@ def _decode_columnar(data: dict, columns: Sequence[ServeColumn], field_name: str
     for key in data:
         if key not in names:
             raise InputError(f"{field_name}: unknown column {key!r} (expected: {_expected(columns)})")
-    decoded: Columns = {}
+    decoded = Columns()
     rows = None
     for c in columns:
         if c.name not in data:
@@ -348,7 +432,7 @@ def _requested_outputs(raw: Any, output_names: Sequence[str]) -> list[str] | Non
 def _decode_per_column(parsed, columns, by_name) -> tuple[Columns, int]:
     seen: dict[str, int] = {}
     rows = None
-    decoded: Columns = {}
+    decoded = Columns()
     for index, (name, shape, datatype, data) in enumerate(parsed):
         place = f"inputs[{index}] {name!r}"
         column = by_name.get(name)
@@ -387,7 +471,11 @@ def _decode_matrix(parsed, columns) -> tuple[Columns, int]:
     if datatype not in FLOAT_DATATYPES + INT_DATATYPES:
         raise InputError(f"{place}: a 2-D tensor of numeric columns needs a numeric datatype, got {datatype}")
     rows = shape[0]
-    decoded: Columns = {}
+    if all(c.type == "float" for c in columns) and set(map(type, data)) <= {float, int}:
+        matrix = np.array(data, dtype=np.float64).reshape(rows, width)
+        if np.isfinite(matrix).all():
+            return Columns.of_matrix(matrix, columns), rows
+    decoded = Columns()
     for j, column in enumerate(columns):
         values = data[j::width]
         decoded[column.name] = coerce(column, values, lambda i, j=j, c=column: f"{place} data[{i * width + j}] (column {c.name!r})")
@@ -400,7 +488,9 @@ def _decode_matrix(parsed, columns) -> tuple[Columns, int]:
 def concat_columns(parts: Sequence[Columns], columns: Sequence[ServeColumn]) -> Columns:
     if len(parts) == 1:
         return parts[0]
-    merged = {}
+    if all(getattr(p, "matrix", None) is not None for p in parts):
+        return Columns.of_matrix(np.concatenate([p.matrix for p in parts]), columns)
+    merged = Columns()
     for c in columns:
         arrays = [p[c.name] for p in parts]
         # int64 and float64 parts (a nullable int column) promote to float64; anything else mixed to object.

@@ -9,6 +9,8 @@ worker processes the metrics go through prometheus_client's multiprocess mode
 from __future__ import annotations
 
 import os
+import threading
+import time
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -18,6 +20,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5,
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MAX_CATEGORIES_PER_FEATURE = 50
 OTHER_CATEGORY = "__other__"
+PUSH_INTERVAL_SECONDS = 1.0
 
 
 def multiprocess_dir() -> str | None:
@@ -71,6 +74,13 @@ class ServerMetrics:
                    self.feature_squares.labels(model, version, name), self.feature_missing.labels(model, version, name))
             for name in self._numeric + self._categorical
         }
+        self._value_child = self.values.labels(model, version)
+        self._pending_lock = threading.Lock()
+        self._pending_classes: dict = {}
+        self._pending_values: list[float] = []
+        self._pending_categories: dict[str, dict] = {name: {} for name in self._categorical}
+        self._reset_numeric()
+        self._last_push = time.monotonic()
         self._class_children = {}
         if classes is not None:
             for value in classes:
@@ -98,47 +108,89 @@ class ServerMetrics:
         self._in_flight.dec()
 
     def observe_batch(self, rows: int, columns: dict, prediction) -> None:
+        """Per predict call. Feature and class tallies are summed in NumPy here and handed to
+        the Prometheus counters at most once a second (and before every scrape): a counter
+        update takes a lock, and per-feature updates per request would cost more than the
+        prediction itself."""
         self._batch_rows.observe(rows)
         self._rows.inc(rows)
-        values = prediction.values
-        if self._class_children:
-            labels, counts = np.unique(values, return_counts=True)
-            for label, count in zip(labels.tolist(), counts.tolist()):
-                child = self._class_children.get(str(label))
-                if child is not None:
-                    child.inc(count)
-        else:
-            for value in np.asarray(values, dtype=np.float64).ravel()[:4096]:
-                self.values.labels(self.model, self.version).observe(float(value))
-        for name in self._numeric:
-            array = columns[name]
-            if array.dtype == object:
-                array = np.array([np.nan if v is None else float(v) for v in array], dtype=np.float64)
+        with self._pending_lock:
+            values = prediction.values
+            if self._class_children:
+                for label in np.asarray(values).tolist():
+                    self._pending_classes[label] = self._pending_classes.get(label, 0) + 1
             else:
-                array = array.astype(np.float64, copy=False)
-            present = array[~np.isnan(array)]
+                self._pending_values.extend(np.asarray(values, dtype=np.float64).ravel()[:4096].tolist())
+            if self._numeric:
+                matrix = getattr(columns, "matrix", None)
+                if matrix is None or matrix.shape[1] != len(self._numeric):
+                    matrix = np.column_stack([self._as_float(columns[name]) for name in self._numeric])
+                present = ~np.isnan(matrix)
+                clean = np.where(present, matrix, 0.0)
+                self._pending_count += present.sum(axis=0)
+                self._pending_sum += clean.sum(axis=0)
+                self._pending_squares += (clean * clean).sum(axis=0)
+                self._pending_missing += matrix.shape[0] - present.sum(axis=0)
+            for name in self._categorical:
+                tally = self._pending_categories[name]
+                for value in columns[name].tolist():
+                    tally[value] = tally.get(value, 0) + 1
+        if time.monotonic() - self._last_push >= PUSH_INTERVAL_SECONDS:
+            self.push()
+
+    @staticmethod
+    def _as_float(array: np.ndarray) -> np.ndarray:
+        if array.dtype == object:
+            return np.array([np.nan if v is None else float(v) for v in array], dtype=np.float64)
+        return array.astype(np.float64, copy=False)
+
+    def push(self) -> None:
+        """Move the tallies into the Prometheus metrics."""
+        with self._pending_lock:
+            self._last_push = time.monotonic()
+            classes, self._pending_classes = self._pending_classes, {}
+            values, self._pending_values = self._pending_values, []
+            numeric = (self._pending_count, self._pending_sum, self._pending_squares, self._pending_missing)
+            self._reset_numeric()
+            categories = self._pending_categories
+            self._pending_categories = {name: {} for name in self._categorical}
+        for label, count in classes.items():
+            child = self._class_children.get(str(label))
+            if child is not None:
+                child.inc(count)
+        for value in values:
+            self._value_child.observe(value)
+        for j, name in enumerate(self._numeric):
             count, total, squares, missing = self._feature_children[name]
-            count.inc(len(present))
-            total.inc(float(present.sum()))
-            squares.inc(float(np.dot(present, present)))
-            if len(present) != len(array):
-                missing.inc(len(array) - len(present))
-        for name in self._categorical:
-            array = columns[name]
+            if numeric[0][j]:
+                count.inc(float(numeric[0][j]))
+                total.inc(float(numeric[1][j]))
+                squares.inc(float(numeric[2][j]))
+            if numeric[3][j]:
+                missing.inc(float(numeric[3][j]))
+        for name, tally in categories.items():
             count, _, _, missing = self._feature_children[name]
-            present = [v for v in array if v is not None]
-            count.inc(len(present))
-            if len(present) != len(array):
-                missing.inc(len(array) - len(present))
             seen = self._seen_categories[name]
-            for value in present:
+            for value, n in tally.items():
+                if value is None:
+                    missing.inc(n)
+                    continue
+                count.inc(n)
                 if value not in seen and len(seen) >= MAX_CATEGORIES_PER_FEATURE:
                     value = OTHER_CATEGORY
                 else:
                     seen.add(value)
-                self.feature_category.labels(self.model, self.version, name, value).inc()
+                self.feature_category.labels(self.model, self.version, name, str(value)).inc(n)
+
+    def _reset_numeric(self) -> None:
+        k = len(self._numeric)
+        self._pending_count = np.zeros(k)
+        self._pending_sum = np.zeros(k)
+        self._pending_squares = np.zeros(k)
+        self._pending_missing = np.zeros(k)
 
     def exposition(self) -> tuple[bytes, str]:
+        self.push()
         directory = multiprocess_dir()
         if directory:
             from prometheus_client import multiprocess

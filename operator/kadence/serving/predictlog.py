@@ -1,7 +1,11 @@
 """Prediction logs and feedback, written to object storage in the monitoring log format.
 
-Records are appended to a bounded in-memory buffer by the request path (cheap: no
-serialization there) and written by one background thread as gzip JSON-lines batches,
+The request path encodes its records to JSON lines at once (orjson, microseconds) and
+appends the bytes to a bounded in-memory buffer; one background thread joins, gzips and
+writes them as batches. That thread does no Python-level work per record on purpose: a
+CPU-bound second thread makes the event loop wait for the GIL after every I/O call (the
+convoy effect), which showed as 150 ms p99 latencies; zlib and socket I/O release the GIL.
+Batches are written
 when `flush_records` have gathered or the oldest is `flush_seconds` old. A failed write
 keeps its batch and retries with backoff. When storage stays down and the buffer is full,
 new records are refused and counted as dropped: the server keeps answering. `close()`
@@ -10,6 +14,7 @@ writes everything still buffered, so a clean stop loses nothing it accepted.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import threading
 import time
@@ -18,8 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+import orjson
+
 from ..domain.monitoring.logformat import (
-    encode_batch,
     feedback_batch_key,
     format_time,
     new_batch_id,
@@ -73,11 +79,12 @@ class PredictionLogger:
         self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
         self._thread.start()
 
-    def add(self, records, count: int | None = None) -> bool:
-        """Buffer the records of one request: a list of record dicts, or a function that makes
-        them (called on the writer thread, keeping serialization off the request path) with
-        their `count`. False (and counted as dropped) when the buffer is full."""
-        count = len(records) if count is None else count
+    def add(self, records: list[dict] | bytes, count: int | None = None) -> bool:
+        """Buffer the records of one request: record dicts, or their JSON lines (each ending in a
+        newline) with their `count`. False (and counted as dropped) when the buffer is full."""
+        if not isinstance(records, bytes):
+            count = len(records)
+            records = json_lines(records)
         with self._lock:
             if self._closing or self._count + count > self.buffer_records:
                 self.dropped_records += count
@@ -97,12 +104,12 @@ class PredictionLogger:
         with self._lock:
             return self._count
 
-    def _take(self, limit: int) -> list[dict]:
-        taken: list = []
+    def _take(self, limit: int) -> list[tuple[int, bytes]]:
+        taken: list[tuple[int, bytes]] = []
         count = 0
         while self._buffer and count < limit:
-            n, records = self._buffer.popleft()
-            taken.append(records)
+            n, lines = self._buffer.popleft()
+            taken.append((n, lines))
             count += n
         self._count -= count
         self._oldest = time.monotonic() if self._buffer else None
@@ -123,40 +130,36 @@ class PredictionLogger:
                     timeout = None if self._oldest is None else max(0.0, self.flush_seconds - (time.monotonic() - self._oldest))
                     self._wake.wait(timeout)
                 entries = self._take(self.flush_records)
-            batch: list[dict] = []
-            for records in entries:
-                try:
-                    batch.extend(records() if callable(records) else records)
-                except Exception:  # noqa: BLE001 - one unencodable request must not stop the writer
-                    log.exception("could not build prediction log records; dropping them")
-            if batch:
-                self._write_with_retries(batch)
+            if entries:
+                self._write_with_retries(entries)
 
-    def _write_with_retries(self, batch: list[dict]) -> None:
+    def _write_with_retries(self, entries: list[tuple[int, bytes]]) -> None:
+        count = sum(n for n, _ in entries)
+        data = gzip.compress(b"".join(lines for _, lines in entries), compresslevel=6, mtime=0)
+        first_time = _first_time(entries[0][1])
         delay = 0.5
         while True:
             try:
-                self._write(batch)
+                self._write(data, count, first_time)
                 return
             except Exception as error:  # noqa: BLE001 - storage errors of any kind are retried
-                log.warning("writing %d prediction log records failed (%s); retrying in %.1fs", len(batch), error, delay)
+                log.warning("writing %d prediction log records failed (%s); retrying in %.1fs", count, error, delay)
                 with self._lock:
                     if self._closing and delay > 8:
-                        self.dropped_records += len(batch)
-                        self._on_dropped(len(batch))
-                        log.error("giving up on %d prediction log records at shutdown", len(batch))
+                        self.dropped_records += count
+                        self._on_dropped(count)
+                        log.error("giving up on %d prediction log records at shutdown", count)
                         return
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
-    def _write(self, batch: list[dict]) -> None:
-        first = datetime.fromisoformat(batch[0]["time"].replace("Z", "+00:00"))
-        key = prediction_batch_key(self.namespace, self.inference_service, self.model_version, first,
-                                   new_batch_id(first))
-        self.sink.put_bytes(key, encode_batch(batch), "application/gzip")
-        self.written_records += len(batch)
+    def _write(self, data: bytes, count: int, first_time: datetime) -> None:
+        key = prediction_batch_key(self.namespace, self.inference_service, self.model_version, first_time,
+                                   new_batch_id(first_time))
+        self.sink.put_bytes(key, data, "application/gzip")
+        self.written_records += count
         self.written_keys.append(key)
-        self._on_written(len(batch))
+        self._on_written(count)
 
     def close(self, timeout: float = 60.0) -> None:
         """Write everything buffered, then stop."""
@@ -164,6 +167,24 @@ class PredictionLogger:
             self._closing = True
             self._wake.notify()
         self._thread.join(timeout)
+
+
+def json_lines(records: list[dict]) -> bytes:
+    """Records as JSON lines, each ending in a newline (NaN as null, like json.dumps would not)."""
+    return b"".join(orjson.dumps(record, default=str) + b"\n" for record in records)
+
+
+def _first_time(lines: bytes) -> datetime:
+    record = orjson.loads(lines[: lines.index(b"\n")])
+    return datetime.fromisoformat(record["time"].replace("Z", "+00:00"))
+
+
+def encode_records(records: list[dict]) -> bytes:
+    """The format of `logformat.encode_batch` (gzip JSON lines, compact separators, NaN as
+    null), written with orjson and zlib's default level: several times faster, and zlib
+    releases the GIL while it compresses."""
+    lines = b"\n".join(orjson.dumps(record, default=str) for record in records)
+    return gzip.compress(lines + b"\n" if records else b"", compresslevel=6, mtime=0)
 
 
 def prediction_record(request_id: str, moment: datetime, model_version: str, inputs: dict,
@@ -182,5 +203,5 @@ def write_feedback(sink, namespace: str, inference_service: str, labels: list[tu
     stamp = format_time(moment)
     records = [{"requestId": request_id, "time": stamp, "label": label} for request_id, label in labels]
     key = feedback_batch_key(namespace, inference_service, moment, new_batch_id(moment))
-    sink.put_bytes(key, encode_batch(records), "application/gzip")
+    sink.put_bytes(key, encode_records(records), "application/gzip")
     return key

@@ -67,6 +67,9 @@ class Predictor:
             import pandas as pd
 
             return pd.DataFrame({name: columns[name] for name in self.column_names}, copy=False)
+        matrix = getattr(columns, "matrix", None)
+        if matrix is not None:
+            return matrix
         return np.column_stack([columns[name] for name in self.column_names])
 
     def predict(self, columns: dict[str, np.ndarray], want_probabilities: bool = True) -> Prediction:
@@ -100,7 +103,10 @@ def load_predictor(task: ServeTask, store=None) -> Predictor:
             from .compiled import CompiledModel
 
             compiled = CompiledModel(load_verified_bytes(task.compiled.uri, task.compiled.sha256, store), pipeline)
-            if compiled.columns != [c.name for c in columns] and compiled.scope == "pipeline":
+            names = [c.name for c in columns]
+            if not hasattr(pipeline, "feature_names_in_") and len(compiled.columns) == len(names):
+                compiled.columns = names  # fit on a plain matrix: columns are positional
+            if compiled.columns != names and compiled.scope == "pipeline":
                 raise ValueError(f"the compiled graph takes columns {compiled.columns}, the task lists "
                                  f"{[c.name for c in columns]}")
         else:
