@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -24,11 +26,13 @@ def operator_process(sandbox_apiserver, sandbox_kubeconfig, kubectl):
     kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
     kubectl("create", "namespace", NAMESPACE)
     log = open(sandbox_apiserver.state_dir / "skeleton-operator.log", "w")
+    metrics_port = supervisor.free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kadence", "operator", "--namespace", NAMESPACE],
-        env={**os.environ, "KUBECONFIG": str(sandbox_kubeconfig)},
+        env={**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), "KADENCE_METRICS_PORT": str(metrics_port)},
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
+    process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     yield process
     supervisor.stop_processes([supervisor.psutil.Process(process.pid)], timeout=15)
     log.close()
@@ -88,6 +92,21 @@ def test_a_spec_that_passes_admission_but_not_the_operator_gets_invalid_spec_nam
         timeout=30, message="InvalidSpec event")
     assert events[0]["type"] == "Warning"
     assert "boundaries" in events[0]["message"]
+
+
+def test_the_operator_counts_invalid_specs_on_its_metrics_endpoint(operator_process, kubectl):
+    kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps({**BAD_BANDS, "metadata": {"name": "bad-bands-2"}}))
+    pattern = re.compile(r'^kadence_operator_reconcile_errors_total\{kind="FeatureSet",namespace="skeleton",'
+                         r'reason="InvalidSpec"\} ([0-9.]+)$', re.M)
+
+    def counted() -> float:
+        try:
+            match = pattern.search(httpx.get(operator_process.metrics_url, timeout=2).text)
+        except httpx.HTTPError:
+            return 0.0
+        return float(match.group(1)) if match else 0.0
+
+    assert wait_for(counted, timeout=60, message="reconcile error counted") >= 1
 
 
 def test_fixing_the_spec_flips_ready_and_moves_its_transition_time(operator_process, kubectl):

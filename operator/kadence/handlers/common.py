@@ -17,6 +17,7 @@ from ..api.common import GROUP, VERSION
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
 from ..k8s.apply import apply, delete
+from ..metrics import reconcile_errors
 from ..planners.plan import Plan
 
 INVALID_SPEC = "InvalidSpec"
@@ -59,6 +60,7 @@ def accept_spec(
     if parsed is not None:
         return parsed
     message = f"invalid {kind.kind} spec: {summarize(problems)}"
+    reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""), reason=INVALID_SPEC).inc()
     previous = find(status.get("conditions"), "Ready") or {}
     already_reported = previous.get("reason") == INVALID_SPEC and previous.get("message") == message
     transition = update_conditions(

@@ -8,6 +8,8 @@ import logging
 
 import kopf
 
+from ..metrics import serve_from_env
+
 HANDLER_MODULES = (
     "dataset",
     "featureset",
@@ -36,6 +38,7 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
 
 def run_operator(namespaces: list[str], peering: str | None, liveness: str | None) -> int:
     load_handlers()
+    serve_from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     asyncio.run(
         kopf.operator(

@@ -1,0 +1,46 @@
+"""The operator's own Prometheus metrics, served on KADENCE_METRICS_PORT.
+
+| name | type | labels |
+|---|---|---|
+| kadence_operator_reconcile_errors_total | counter | kind, namespace, reason |
+| kadence_canary_rollbacks_total | counter | namespace, inferenceservice |
+
+The MonitorPolicy metrics (`kadence.domain.monitoring.metrics`) are registered into
+the same registry by `monitor_metrics()` the first time the operator needs them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from prometheus_client import REGISTRY, Counter, start_http_server
+
+reconcile_errors = Counter(
+    "kadence_operator_reconcile_errors",
+    "Reconciliations that ended in an error, by kind and reason (InvalidSpec, or the exception's class).",
+    ("kind", "namespace", "reason"),
+)
+
+canary_rollbacks = Counter(
+    "kadence_canary_rollbacks",
+    "Canaries rolled back to the stable version after a failed analysis.",
+    ("namespace", "inferenceservice"),
+)
+
+
+@functools.lru_cache(maxsize=1)
+def monitor_metrics():
+    from .domain.monitoring.metrics import MonitorMetrics
+
+    return MonitorMetrics(REGISTRY)
+
+
+def serve_from_env(env: dict[str, str] | None = None) -> int | None:
+    """Start the /metrics endpoint when KADENCE_METRICS_PORT is set; return the port."""
+    env = os.environ if env is None else env
+    port = env.get("KADENCE_METRICS_PORT")
+    if not port:
+        return None
+    start_http_server(int(port), addr=env.get("KADENCE_METRICS_ADDRESS", "0.0.0.0"))
+    return int(port)
