@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .apiserver_helpers import (JSON_PATCH, MERGE, STRATEGIC, WIDGETS, configmap,
+from .apiserver_helpers import (JSON_PATCH, MERGE, STRATEGIC, WIDGETS, configmap, wait_for,
                                 ensure_widget_crd, widget)
 
 
@@ -313,3 +313,9 @@ def test_strict_field_validation_applies_to_built_in_kinds(apiserver_http, confi
                                    json={**configmap("c"), "extra": 1})
     assert response.status_code == 400
     assert 'unknown field "extra"' in response.json()["message"]
+
+
+def test_every_new_namespace_gets_a_default_service_account(apiserver_http, apiserver_namespace):
+    wait_for(lambda: apiserver_http.get(f"/api/v1/namespaces/{apiserver_namespace}/"
+                                        "serviceaccounts/default").status_code == 200,
+             "the default service account")

@@ -79,6 +79,8 @@ class Api:
         self.deleting: set[tuple[tuple[str, str], str, str]] = set()
         self.store.add_listener(self.owners.observe)
         self.store.add_listener(self._track_deleting)
+        self.store.add_listener(self._track_new_namespaces)
+        self.new_namespaces: list[str] = []
         self._ip_allocator = ClusterIPAllocator()
         self.work_pending = None  # an asyncio.Event set by the server; wakes the controllers
 
@@ -104,9 +106,29 @@ class Api:
             }, field_manager="kube-apiserver")
 
     def rebuild_indexes(self) -> None:
+        self.new_namespaces = [ns["metadata"]["name"] for ns in self.store.list(NAMESPACE_TYPE.key)]
         for store_key, obj in self.store.iter_all():
             self.owners.observe(Event(0, store_key, "ADDED", obj, None))
             self._track_deleting(Event(0, store_key, "ADDED", obj, None))
+
+    def _track_new_namespaces(self, event: Event) -> None:
+        if event.store_key == NAMESPACE_TYPE.key and event.type == "ADDED":
+            self.new_namespaces.append(event.object["metadata"]["name"])
+            if self.work_pending is not None:
+                self.work_pending.set()
+
+    def create_default_service_accounts(self) -> None:
+        """What the service-account controller does: a `default` ServiceAccount in every
+        new namespace."""
+        names, self.new_namespaces = self.new_namespaces, []
+        sa_type = self.registry.get("", "v1", "serviceaccounts")
+        for name in names:
+            namespace = self.store.get(NAMESPACE_TYPE.key, "", name)
+            if namespace is None or namespace["metadata"].get("deletionTimestamp"):
+                continue
+            if self.store.get(sa_type.key, name, "default") is None:
+                self.create(sa_type, name, {"metadata": {"name": "default"}},
+                            field_manager="kube-controller-manager")
 
     def _track_deleting(self, event: Event) -> None:
         metadata = event.object["metadata"]

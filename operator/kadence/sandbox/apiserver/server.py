@@ -705,6 +705,7 @@ async def _controller_loop(api: Api) -> None:
                 before = api.store.resource_version
                 api.collect_garbage()
                 api.progress_deletions()
+                api.create_default_service_accounts()
                 if api.store.resource_version == before:
                     break
         except Exception:  # noqa: BLE001 - a controller bug must not stop the server
