@@ -24,8 +24,7 @@ def comparison_histogram(reference: NumericReference | CategoricalReference, cur
         values, _ = finite_values(current)
         if reference.count == 0 or len(values) == 0:
             return None
-        ref_low = reference.sorted_values[0] if reference.sorted_values is not None else reference.cdf_values[0]
-        ref_high = reference.sorted_values[-1] if reference.sorted_values is not None else reference.cdf_values[-1]
+        ref_low, ref_high = reference.cdf_values[0], reference.cdf_values[-1]  # min and max
         low, high = min(ref_low, values.min()), max(ref_high, values.max())
         if high <= low:
             high = low + 1.0

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
@@ -82,8 +83,8 @@ class NumericReference:
     """What drift needs to know about one numeric column of the reference.
 
     `cdf_values`/`cdf_levels` are points of the reference CDF (increasing values, levels in
-    [0, 1] from 0 at the minimum to 1 at the maximum); with a raw sample `sorted_values`
-    holds the sample itself and is used wherever an exact answer is cheap.
+    [0, 1] from 0 at the minimum to 1 at the maximum); with a raw sample, `sample` holds
+    its finite values and is used (sorted on first need) wherever an exact answer is cheap.
     """
 
     count: int
@@ -93,24 +94,29 @@ class NumericReference:
     bucket_shares: np.ndarray  # len 2 * len(cut_points) + 1, see `_bucket_index`
     cdf_values: np.ndarray
     cdf_levels: np.ndarray
-    sorted_values: np.ndarray | None = None
+    sample: np.ndarray | None = None  # the raw sample's finite values, unsorted
     kind: Kind = "numeric"
 
+    @cached_property
+    def sorted_values(self) -> np.ndarray | None:
+        """The sample sorted, on first use (only KS and Wasserstein need it)."""
+        return np.sort(self.sample) if self.sample is not None else None
+
     def cdf(self, x: np.ndarray) -> np.ndarray:
-        if self.sorted_values is not None:
+        if self.sample is not None:
             return np.searchsorted(self.sorted_values, x, side="right") / self.count
         values, _, right = _cdf_sides(self.cdf_values, self.cdf_levels)
         return np.interp(x, values, right, left=0.0, right=1.0)
 
     def cdf_before(self, x: np.ndarray) -> np.ndarray:
         """The CDF's left limit (differs from `cdf` at a point mass)."""
-        if self.sorted_values is not None:
+        if self.sample is not None:
             return np.searchsorted(self.sorted_values, x, side="left") / self.count
         values, left, _ = _cdf_sides(self.cdf_values, self.cdf_levels)
         return np.interp(x, values, left, left=0.0, right=1.0)
 
     def quantile(self, levels: np.ndarray) -> np.ndarray:
-        if self.sorted_values is not None:
+        if self.sample is not None:
             return np.quantile(self.sorted_values, levels)
         return _inverse_cdf(self.cdf_values, self.cdf_levels, levels)
 
@@ -140,19 +146,15 @@ class Reference:
 def _bucket_index(cut_points: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Bucket 2i+1 holds values equal to cut point i; bucket 2i values strictly between cut
     points i-1 and i (bucket 0: below the first, bucket 2k: above the last)."""
-    return np.searchsorted(cut_points, values, side="left") + np.searchsorted(cut_points, values, side="right")
+    upto = np.searchsorted(cut_points, values, side="right")  # cut points <= value
+    on_cut = upto > 0
+    on_cut[on_cut] = cut_points[upto[on_cut] - 1] == values[on_cut]
+    return 2 * upto - on_cut  # = (cut points < value) + (cut points <= value)
 
 
-def _bucket_counts_sorted(cut_points: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
-    """Bucket counts of already sorted values, in O(k log n)."""
-    left = np.searchsorted(sorted_values, cut_points, side="left")  # values < cut
-    right = np.searchsorted(sorted_values, cut_points, side="right")  # values <= cut
-    bounds = np.empty(2 * len(cut_points) + 2, dtype=np.int64)
-    bounds[0] = 0
-    bounds[1:-1:2] = left
-    bounds[2:-1:2] = right
-    bounds[-1] = len(sorted_values)
-    return np.diff(bounds)
+def _bucket_counts(cut_points: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Bucket counts of values in any order, in O(n log k)."""
+    return np.bincount(_bucket_index(cut_points, values), minlength=2 * len(cut_points) + 1)
 
 
 def finite_values(values: Any) -> tuple[np.ndarray, int]:
@@ -187,13 +189,12 @@ def numeric_reference_from_values(values: Any, bins: int = DEFAULT_BINS) -> Nume
     if len(finite) == 0:
         return NumericReference(count=0, missing=missing, std=0.0, cut_points=np.empty(0),
                                 bucket_shares=np.ones(1), cdf_values=np.empty(0), cdf_levels=np.empty(0))
-    ordered = np.sort(finite)
-    cut_points = np.unique(np.quantile(ordered, np.linspace(0, 1, bins + 1)))
-    shares = _bucket_counts_sorted(cut_points, ordered) / len(ordered)
+    cut_points = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
+    shares = _bucket_counts(cut_points, finite) / len(finite)
     return NumericReference(
-        count=len(ordered), missing=missing, std=float(np.std(ordered)), cut_points=cut_points,
-        bucket_shares=shares, cdf_values=ordered[[0, -1]], cdf_levels=np.array([0.0, 1.0]),
-        sorted_values=ordered,
+        count=len(finite), missing=missing, std=float(np.std(finite)), cut_points=cut_points,
+        bucket_shares=shares, cdf_values=np.array([finite.min(), finite.max()]), cdf_levels=np.array([0.0, 1.0]),
+        sample=finite,
     )
 
 
@@ -455,11 +456,11 @@ def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
 def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float:
     """Two-sided two-sample KS p-value: scipy's exact test for samples of at most 10,000
     values, else the statistic from sorted arrays and `_ks_p_value`."""
-    if reference.sorted_values is not None and max(reference.count, len(current_sorted)) <= 10_000:
+    if reference.sample is not None and max(reference.count, len(current_sorted)) <= 10_000:
         from scipy.stats import ks_2samp
 
         return float(ks_2samp(reference.sorted_values, current_sorted).pvalue)
-    if reference.sorted_values is not None:
+    if reference.sample is not None:
         statistic = ks_statistic(reference.sorted_values, current_sorted)
     else:
         # between two current values the step CDF is flat and the reference CDF monotone, so
@@ -476,7 +477,7 @@ def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float
 def wasserstein_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float:
     """Earth mover's distance / max(reference std, 0.001)."""
     scale = max(reference.std, MIN_STD)
-    if reference.sorted_values is not None:
+    if reference.sample is not None:
         return wasserstein_sorted(reference.sorted_values, current_sorted) / scale
     # Profile: integrate |Q_ref(u) - Q_cur(u)| over u on a fine grid of levels.
     levels = (np.arange(2000) + 0.5) / 2000
@@ -597,12 +598,13 @@ class DriftSettings:
         return method, (threshold if threshold is not None else DEFAULT_THRESHOLDS[method])
 
 
-def _score_numeric(method: str, reference: NumericReference, current_sorted: np.ndarray) -> float:
+def _score_numeric(method: str, reference: NumericReference, current: "CurrentWindow", name: str) -> float:
     if method == "ks":
-        return ks_numeric(reference, current_sorted)
+        return ks_numeric(reference, current.numeric_sorted(name))
     if method == "wasserstein":
-        return wasserstein_numeric(reference, current_sorted)
-    current_shares = _bucket_counts_sorted(reference.cut_points, current_sorted) / len(current_sorted)
+        return wasserstein_numeric(reference, current.numeric_sorted(name))
+    values, _ = current.numeric(name)
+    current_shares = _bucket_counts(reference.cut_points, values) / len(values)
     if method == "psi":
         return psi(reference.bucket_shares, current_shares)
     if method == "jensenshannon":
@@ -649,16 +651,22 @@ class CurrentWindow:
         self.frame = frame
         self.columns = {str(c) for c in frame.columns}
         self._numeric: dict[str, tuple[np.ndarray, int]] = {}
+        self._sorted: dict[str, np.ndarray] = {}
         self._categorical: dict[str, tuple[np.ndarray, int]] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
 
     def numeric(self, name: str) -> tuple[np.ndarray, int]:
+        """The finite values (in window order) and how many were missing."""
         if name not in self._numeric:
-            values, missing = finite_values(self.frame[name])
-            self._numeric[name] = (np.sort(values), missing)
+            self._numeric[name] = finite_values(self.frame[name])
         return self._numeric[name]
+
+    def numeric_sorted(self, name: str) -> np.ndarray:
+        if name not in self._sorted:
+            self._sorted[name] = np.sort(self.numeric(name)[0])
+        return self._sorted[name]
 
     def categorical(self, name: str) -> tuple[np.ndarray, int]:
         if name not in self._categorical:
@@ -716,7 +724,7 @@ def evaluate_drift(reference: Reference | None, current: Any, settings: DriftSet
             results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NO_VALUES_IN_WINDOW))
             continue
         if ref.kind == "numeric":
-            score = _score_numeric(method, ref, values)
+            score = _score_numeric(method, ref, current, name)
         else:
             score = _score_categorical(method, ref, values)
         drifted = score < effective if method in P_VALUE_METHODS else score > effective
