@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kadence.sandbox.apiserver.schema import crd_with_defaults, validate_crd, validate_custom_resource
 
@@ -427,3 +428,29 @@ def test_a_rule_field_path_must_start_with_a_dot_and_name_a_field(field_path, va
             {"rule": "has(self.size)", "fieldPath": field_path}]
     causes = validate_crd(change(edit))
     assert (causes == []) == valid, causes
+
+
+# ---- robustness: any JSON gives causes, never an exception ---------------------------------
+
+_KEYWORDS = ["type", "properties", "items", "additionalProperties", "required", "enum",
+             "default", "x-kubernetes-validations", "x-kubernetes-list-type",
+             "x-kubernetes-list-map-keys", "x-kubernetes-preserve-unknown-fields",
+             "x-kubernetes-int-or-string", "x-kubernetes-embedded-resource", "anyOf", "allOf",
+             "not", "pattern", "metadata", "rule", "fieldPath", "maxLength", "names", "versions",
+             "schema", "openAPIV3Schema", "name", "plural", "kind", "spec"]
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3)
+    | st.sampled_from(["object", "array", "string", "map", "set", "self.x > 1", ".name", "x"]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(_KEYWORDS), children, max_size=4),
+    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(schema=_JSON, top=_JSON)
+def test_any_json_schema_or_crd_gives_causes_and_never_raises(schema, top):
+    crd = base_crd()
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"] = schema
+    for candidate in (crd, top if isinstance(top, dict) else {"spec": top}):
+        for found in validate_crd(candidate):
+            assert set(found) == {"reason", "message", "field"}

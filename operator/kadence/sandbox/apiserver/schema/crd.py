@@ -31,11 +31,13 @@ def dns1035_label_errors(value: str) -> list[str]:
 
 
 def with_defaults(crd: dict[str, Any]) -> dict[str, Any]:
-    """The CRD with the fields the apiserver defaults (singular, listKind, scope...)."""
+    """The CRD with the fields the apiserver defaults (singular, listKind, conversion)."""
     result = copy.deepcopy(crd)
     spec = result.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return result
     names = spec.setdefault("names", {})
-    if names.get("kind"):
+    if isinstance(names, dict) and isinstance(names.get("kind"), str) and names["kind"]:
         names.setdefault("singular", names["kind"].lower())
         names.setdefault("listKind", names["kind"] + "List")
     spec.setdefault("conversion", {"strategy": "None"})
@@ -44,6 +46,9 @@ def with_defaults(crd: dict[str, Any]) -> dict[str, Any]:
 
 def validate_crd(crd: dict[str, Any]) -> list[Cause]:
     """The causes for which kube-apiserver would refuse this CRD ([] when acceptable)."""
+    malformed = _shape_errors(crd)
+    if malformed:
+        return malformed
     crd = with_defaults(crd)
     found: list[Cause] = []
     meta = crd.get("metadata") or {}
@@ -71,6 +76,74 @@ def validate_crd(crd: dict[str, Any]) -> list[Cause]:
             "cannot set to true, set x-kubernetes-preserve-unknown-fields to true in "
             "spec.versions[*].schema instead"))
     found.extend(_validate_versions(spec.get("versions") or []))
+    return found
+
+
+def _shape_errors(crd: Any) -> list[Cause]:
+    """Fields of the wrong JSON type (the apiserver could not decode such a CRD at all)."""
+    def wrong(field: str, value: Any, expected: str) -> Cause:
+        return causes.invalid(field, value, f"must be of type {expected}")
+
+    if not isinstance(crd, dict):
+        return [wrong("<root>", crd, "object")]
+    found = []
+    for key in ("metadata", "spec"):
+        if key in crd and not isinstance(crd[key], dict):
+            found.append(wrong(key, crd[key], "object"))
+    meta = crd.get("metadata") if isinstance(crd.get("metadata"), dict) else {}
+    if "name" in meta and not isinstance(meta["name"], str):
+        found.append(wrong("metadata.name", meta["name"], "string"))
+    spec = crd.get("spec") if isinstance(crd.get("spec"), dict) else {}
+    for key in ("group", "scope"):
+        if key in spec and not isinstance(spec[key], str):
+            found.append(wrong(f"spec.{key}", spec[key], "string"))
+    names = spec.get("names", {})
+    if not isinstance(names, dict):
+        found.append(wrong("spec.names", names, "object"))
+    else:
+        for key in ("plural", "singular", "kind", "listKind"):
+            if key in names and not isinstance(names[key], str):
+                found.append(wrong(f"spec.names.{key}", names[key], "string"))
+        for key in ("shortNames", "categories"):
+            value = names.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                found.append(wrong(f"spec.names.{key}", value, "array of strings"))
+    versions = spec.get("versions", [])
+    if not isinstance(versions, list):
+        found.append(wrong("spec.versions", versions, "array"))
+        return found
+    for position, version in enumerate(versions):
+        field = f"spec.versions[{position}]"
+        if not isinstance(version, dict):
+            found.append(wrong(field, version, "object"))
+            continue
+        if "name" in version and not isinstance(version["name"], str):
+            found.append(wrong(f"{field}.name", version["name"], "string"))
+        for key in ("served", "storage"):
+            if key in version and not isinstance(version[key], bool):
+                found.append(wrong(f"{field}.{key}", version[key], "boolean"))
+        for key in ("schema", "subresources"):
+            if key in version and not isinstance(version[key], (dict, type(None))):
+                found.append(wrong(f"{field}.{key}", version[key], "object"))
+        schema = version.get("schema")
+        if isinstance(schema, dict) and not isinstance(schema.get("openAPIV3Schema", {}), (dict, type(None))):
+            found.append(wrong(f"{field}.schema.openAPIV3Schema", schema["openAPIV3Schema"], "object"))
+        subresources = version.get("subresources")
+        if isinstance(subresources, dict) and not isinstance(subresources.get("scale", {}), (dict, type(None))):
+            found.append(wrong(f"{field}.subresources.scale", subresources["scale"], "object"))
+        scale = subresources.get("scale") if isinstance(subresources, dict) else None
+        for key in ("specReplicasPath", "statusReplicasPath", "labelSelectorPath"):
+            if isinstance(scale, dict) and key in scale and not isinstance(scale[key], str):
+                found.append(wrong(f"{field}.subresources.scale.{key}", scale[key], "string"))
+        columns = version.get("additionalPrinterColumns", [])
+        if not isinstance(columns, list) or not all(isinstance(column, dict) for column in columns):
+            found.append(wrong(f"{field}.additionalPrinterColumns", columns, "array of objects"))
+            continue
+        for index, column in enumerate(columns):
+            for key in ("name", "type", "jsonPath", "format", "description"):
+                if key in column and not isinstance(column[key], str):
+                    found.append(wrong(f"{field}.additionalPrinterColumns[{index}].{key}",
+                                       column[key], "string"))
     return found
 
 

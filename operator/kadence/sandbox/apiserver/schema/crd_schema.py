@@ -48,6 +48,9 @@ _LOOKAROUND = re.compile(r"\(\?(=|!|<=|<!)|\\[1-9]")
 
 def validate_version_schema(root: Schema, field: str) -> list[Cause]:
     """All causes for one version's openAPIV3Schema at `field`."""
+    malformed = shape_errors(root, field)
+    if malformed:
+        return malformed
     openapi_errors = _openapi_checks(root, field, is_root=True, inside_meta=False,
                                      defaults_forbidden=None)
     structural_errors = sorted(_structural_checks(root, field),
@@ -55,6 +58,90 @@ def validate_version_schema(root: Schema, field: str) -> list[Cause]:
     found = openapi_errors + structural_errors
     if not found:
         found.extend(_default_checks(root, field, is_root=True))
+    return found
+
+
+# ---- stage 0: what the apiserver could not even decode into JSONSchemaProps --------------
+
+_STRING_KEYWORDS = ("type", "format", "pattern", "description", "title", "$ref", "id",
+                    "$schema", "x-kubernetes-list-type", "x-kubernetes-map-type")
+_INTEGER_KEYWORDS = ("maxLength", "minLength", "maxItems", "minItems", "maxProperties",
+                     "minProperties")
+_NUMBER_KEYWORDS = ("maximum", "minimum", "multipleOf")
+_BOOLEAN_KEYWORDS = ("exclusiveMaximum", "exclusiveMinimum", "uniqueItems", "nullable",
+                     "x-kubernetes-preserve-unknown-fields", "x-kubernetes-embedded-resource",
+                     "x-kubernetes-int-or-string")
+_SCHEMA_MAP_KEYWORDS = ("properties", "patternProperties", "definitions")
+_SCHEMA_LIST_KEYWORDS = ("allOf", "anyOf", "oneOf")
+_STRING_LIST_KEYWORDS = ("required", "x-kubernetes-list-map-keys")
+_RULE_STRING_FIELDS = ("rule", "message", "messageExpression", "fieldPath", "reason")
+
+
+def _wrong_type(field: str, value: Any, expected: str) -> Cause:
+    """A keyword of the wrong JSON type (the apiserver's decoder refuses it)."""
+    return causes.invalid(field, value, f"must be of type {expected}")
+
+
+def shape_errors(schema: Any, field: str) -> list[Cause]:
+    """Keywords whose values have the wrong JSON type, so that the checks after this one
+    can rely on the shapes (kube-apiserver fails to decode such a CRD at all)."""
+    if not isinstance(schema, dict):
+        return [_wrong_type(field, schema, "object")]
+    found: list[Cause] = []
+
+    def check(key: str, valid: bool, expected: str) -> bool:
+        if key in schema and not valid:
+            found.append(_wrong_type(f"{field}.{key}", schema[key], expected))
+            return False
+        return key in schema
+
+    for key in _STRING_KEYWORDS:
+        check(key, isinstance(schema.get(key), str), "string")
+    for key in _INTEGER_KEYWORDS:
+        value = schema.get(key)
+        check(key, isinstance(value, int) and not isinstance(value, bool), "integer")
+    for key in _NUMBER_KEYWORDS:
+        value = schema.get(key)
+        check(key, isinstance(value, (int, float)) and not isinstance(value, bool), "number")
+    for key in _BOOLEAN_KEYWORDS:
+        check(key, isinstance(schema.get(key), bool), "boolean")
+    for key in _STRING_LIST_KEYWORDS:
+        value = schema.get(key)
+        check(key, isinstance(value, list) and all(isinstance(item, str) for item in value),
+              "array of strings")
+    check("enum", isinstance(schema.get("enum"), list), "array")
+    for key in _SCHEMA_MAP_KEYWORDS:
+        if check(key, isinstance(schema.get(key), dict), "object"):
+            for name, sub in schema[key].items():
+                found.extend(shape_errors(sub, f"{field}.{key}[{name}]"))
+    for key in _SCHEMA_LIST_KEYWORDS:
+        if check(key, isinstance(schema.get(key), list), "array"):
+            for position, sub in enumerate(schema[key]):
+                found.extend(shape_errors(sub, f"{field}.{key}[{position}]"))
+    if check("not", isinstance(schema.get("not"), dict), "object"):
+        found.extend(shape_errors(schema["not"], f"{field}.not"))
+    items = schema.get("items")
+    if check("items", isinstance(items, (dict, list)), "object or array"):
+        for position, sub in enumerate(items if isinstance(items, list) else [items]):
+            found.extend(shape_errors(
+                sub, f"{field}.items[{position}]" if isinstance(items, list) else f"{field}.items"))
+    for key in ("additionalProperties", "additionalItems"):
+        value = schema.get(key)
+        if check(key, isinstance(value, (bool, dict)), "boolean or object") and isinstance(value, dict):
+            found.extend(shape_errors(value, f"{field}.{key}"))
+    rules = schema.get("x-kubernetes-validations")
+    if check("x-kubernetes-validations", isinstance(rules, list), "array"):
+        for position, rule in enumerate(rules):
+            rule_field = f"{field}.x-kubernetes-validations[{position}]"
+            if not isinstance(rule, dict):
+                found.append(_wrong_type(rule_field, rule, "object"))
+                continue
+            for key in _RULE_STRING_FIELDS:
+                if key in rule and not isinstance(rule[key], str):
+                    found.append(_wrong_type(f"{rule_field}.{key}", rule[key], "string"))
+            if "optionalOldSelf" in rule and not isinstance(rule["optionalOldSelf"], bool):
+                found.append(_wrong_type(f"{rule_field}.optionalOldSelf", rule["optionalOldSelf"],
+                                         "boolean"))
     return found
 
 

@@ -103,6 +103,17 @@ def validate_object_meta(meta: Any, field: str = "metadata") -> list[Cause]:
     if not isinstance(meta, dict):
         return [causes.required(field, "")]
     found: list[Cause] = []
+    for key in ("name", "generateName", "namespace"):
+        if meta.get(key) is not None and not isinstance(meta[key], str):
+            found.append(causes.invalid(f"{field}.{key}", meta[key], "must be of type string"))
+    for key in ("labels", "annotations"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            found.append(causes.invalid(f"{field}.{key}", meta[key], "must be of type object"))
+    for key in ("finalizers", "ownerReferences"):
+        if meta.get(key) is not None and not isinstance(meta[key], list):
+            found.append(causes.invalid(f"{field}.{key}", meta[key], "must be of type array"))
+    if found:
+        return found
     name = meta.get("name") or ""
     generate_name = meta.get("generateName") or ""
     if not name and not generate_name:
