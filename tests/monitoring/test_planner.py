@@ -389,3 +389,19 @@ def test_an_unusable_schedule_is_refused_by_the_spec_naming_the_field():
 
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         plan_with(jobs=[], triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "Mars/Olympus"}})
+
+
+def test_the_churn_example_policy_plans_its_first_monitor_job():
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    example = yaml.safe_load((Path(__file__).parents[2] / "examples/churn/05-monitorpolicy.yaml").read_text())
+    example["metadata"].update(namespace="default", uid="uid-2", generation=1,
+                               creationTimestamp="2026-11-01T00:00:00Z")
+    plan = plan_monitorpolicy(example, MonitorObservation(), context(), NOW)
+    task = json.loads(plan.children[0]["data"]["task.json"])
+    assert task["window"] == {"durationSeconds": 86400.0}
+    assert task["drift"]["features"] == [{"name": "monthly_charges", "method": "ks", "threshold": 0.01}]
+    assert task["exportLabelledAs"] == "churned"
