@@ -10,7 +10,7 @@ predictions.
 
     .venv/bin/python benchmarks/serving.py                # 15 s runs, 3 repeats
     .venv/bin/python benchmarks/serving.py --quick        # 3 s runs, 1 repeat
-    .venv/bin/python benchmarks/serving.py --only kadence
+    .venv/bin/python benchmarks/serving.py --only kadence,kserve
 
 Rivals live in their own virtual environments under benchmarks/.venvs/ (created on first
 use: PyPI `kserve` 0.21 with a minimal `kserve.Model` subclass, and `mlserver` +
@@ -171,7 +171,7 @@ class Server:
             self.proc.wait(10)
 
 
-def kadence_server(model: Model, work: Path, log_dir: Path | None) -> Server:
+def kadence_server(model: Model, work: Path, log_dir: Path | None, name: str = "kadence") -> Server:
     task = {
         "namespace": "bench", "inferenceService": "rf", "model": MODEL_NAME, "version": 1,
         "artifact": {"uri": str(model.skops_path), "sha256": model.skops_sha256},
@@ -181,10 +181,11 @@ def kadence_server(model: Model, work: Path, log_dir: Path | None) -> Server:
     if model.onnx_path is not None:
         task["compiled"] = {"uri": str(model.onnx_path), "sha256": model.onnx_sha256, "verified": True,
                             "maxAbsDifference": model.onnx_difference, "tolerance": 1e-6}
-    (work / "kadence-task.json").write_text(json.dumps(task))
+    task_path = work / f"{name}-task.json"
+    task_path.write_text(json.dumps(task))
     port = free_port()
-    return Server("kadence", "v1", port, [str(MAIN_BIN / "kadence"), "serve", "--task", str(work / "kadence-task.json"),
-                                          "--host", "127.0.0.1", "--port", str(port)], work)
+    return Server(name, "v1", port, [str(MAIN_BIN / "kadence"), "serve", "--task", str(task_path),
+                                     "--host", "127.0.0.1", "--port", str(port)], work)
 
 
 KSERVE_MODEL = textwrap.dedent('''
@@ -216,8 +217,11 @@ def kserve_server(model: Model, work: Path) -> Server:
     python = ensure_venv("kserve")
     (work / "kserve_model.py").write_text(KSERVE_MODEL)
     port = free_port()
+    # Defaults otherwise (access log and request tracing on); only the per-request FastAPI
+    # deprecation warning is silenced, which would be unfair to count against it.
     return Server("kserve", "v1", port, [str(python), "kserve_model.py", str(model.joblib_path),
-                                         f"--http_port={port}", f"--grpc_port={free_port()}", "--workers=1"], work)
+                                         f"--http_port={port}", f"--grpc_port={free_port()}", "--workers=1"], work,
+                  env={"PYTHONWARNINGS": "ignore::DeprecationWarning"})
 
 
 def mlserver_server(model: Model, work: Path) -> Server:
@@ -343,8 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=15.0, help="Seconds per wrk run (default 15).")
     parser.add_argument("--repeats", type=int, default=3, help="Interleaved repeats (default 3).")
     parser.add_argument("--quick", action="store_true", help="3 s runs, 1 repeat, a shorter verification.")
-    parser.add_argument("--only", default="kadence,kserve,mlserver", help="Comma-separated servers to run.")
-    parser.add_argument("--no-logging", action="store_true", help="Run Kadence without prediction logging.")
+    parser.add_argument("--only", default="kadence,kadence-log,kserve,mlserver",
+                        help="Comma-separated servers: kadence (no prediction log, like the rivals), kadence-log "
+                             "(every request logged, to a local directory), kserve, mlserver.")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.repeats = 3.0, 1
@@ -357,9 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     model = build_model(work / "model")
     print(f"model: RandomForestClassifier(100 trees, depth 8) on 20 features; ONNX verified: "
           f"{model.onnx_path is not None} (max |difference| {model.onnx_difference:.2e}, tolerance 1e-6)")
-    log_dir = None if args.no_logging else work / "prediction-logs"
-    makers = {"kadence": lambda: kadence_server(model, work, log_dir), "kserve": lambda: kserve_server(model, work),
-              "mlserver": lambda: mlserver_server(model, work)}
+    log_dir = work / "prediction-logs"
+    makers = {"kadence": lambda: kadence_server(model, work, None),
+              "kadence-log": lambda: kadence_server(model, work, log_dir, "kadence-log"),
+              "kserve": lambda: kserve_server(model, work), "mlserver": lambda: mlserver_server(model, work)}
     servers = [makers[name]() for name in names]
     results: dict[tuple, list[dict]] = {}
     try:
@@ -386,9 +392,12 @@ def main(argv: list[str] | None = None) -> int:
         for server in servers:
             server.stop()
     print_table(servers, results, args)
-    if log_dir is not None and log_dir.exists():
-        logged = sum(1 for _ in log_dir.rglob("*.jsonl.gz"))
-        print(f"kadence wrote {logged} prediction-log batches under {log_dir}")
+    if log_dir.exists():
+        import gzip
+
+        batches = list(log_dir.rglob("*.jsonl.gz"))
+        records = sum(gzip.decompress(p.read_bytes()).count(b"\n") for p in batches)
+        print(f"kadence-log wrote {records} prediction-log records in {len(batches)} batches under {log_dir}")
     return 0
 
 
@@ -411,14 +420,14 @@ def print_table(servers, results, args) -> None:
             errors = sum(r["socket_errors"] + r["non_2xx"] for r in runs)
             print(f"{server.name:10s} {rows:4d} {connections:5d} {rps:10.1f} {rps * rows:10.1f} {p50:8.2f} {p99:8.2f} "
                   f"{checked:9d} {bad:5d} {errors:6d}")
-    names = [s.name for s in servers]
-    if "kadence" in names and "kserve" in names:
-        for connections in (8, 32):
-            ours = results.get(("kadence", 1, connections))
-            theirs = results.get(("kserve", 1, connections))
-            if ours and theirs:
-                ratio = statistics.median(r["rps"] for r in ours) / statistics.median(r["rps"] for r in theirs)
-                print(f"kadence / kserve, single rows, {connections} connections: {ratio:.1f}x")
+    for ours_name in ("kadence", "kadence-log"):
+        for rival in ("kserve", "mlserver"):
+            for connections in (8, 32):
+                ours = results.get((ours_name, 1, connections))
+                theirs = results.get((rival, 1, connections))
+                if ours and theirs:
+                    ratio = statistics.median(r["rps"] for r in ours) / statistics.median(r["rps"] for r in theirs)
+                    print(f"{ours_name} / {rival}, single rows, {connections} connections: {ratio:.1f}x")
 
 
 if __name__ == "__main__":
