@@ -49,6 +49,19 @@ def _batch_keys(store, prefix: str, first_day: date | None, last_day: date) -> l
     return sorted(keys, key=lambda k: (key_date(k), posixpath.basename(k)))
 
 
+FETCH_THREADS = 8
+
+
+def _fetch_all(store, keys: list[str]) -> list[tuple[str, bytes]]:
+    """GET many small objects concurrently (the latency of one S3 round trip dominates)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if len(keys) <= 1:
+        return [(k, store.get_bytes(k)) for k in keys]
+    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(keys))) as pool:
+        return list(zip(keys, pool.map(store.get_bytes, keys)))
+
+
 def read_prediction_logs(store, prefix: str, window: LogWindow, model_versions: list[str] | None = None
                          ) -> PredictionLog:
     """The window's predictions under `prefix` (`predictions/<ns>/<isvc>/`), oldest first.
@@ -66,8 +79,8 @@ def read_prediction_logs(store, prefix: str, window: LogWindow, model_versions: 
         start = window.end - window.duration
         keys = _batch_keys(store, prefix, start.date() - timedelta(days=1), end_day)
         records = []
-        for key in keys:
-            for record in parse_predictions(key, decode_batch(key, store.get_bytes(key))):
+        for key, data in _fetch_all(store, keys):
+            for record in parse_predictions(key, decode_batch(key, data)):
                 if start < record.time <= window.end and (model_versions is None or record.model_version in model_versions):
                     records.append(record)
         return predictions_frame(records)
@@ -91,8 +104,8 @@ def read_feedback(store, prefix: str, since: datetime | None, until: datetime):
     from the day before `since`; one row per request id, the latest label winning."""
     first_day = since.date() - timedelta(days=1) if since is not None else None
     records = []
-    for key in _batch_keys(store, prefix, first_day, until.date()):
-        records.extend(r for r in parse_feedback(key, decode_batch(key, store.get_bytes(key))) if r.time <= until)
+    for key, data in _fetch_all(store, _batch_keys(store, prefix, first_day, until.date())):
+        records.extend(r for r in parse_feedback(key, decode_batch(key, data)) if r.time <= until)
     return feedback_frame(records)
 
 
