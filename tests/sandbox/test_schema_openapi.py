@@ -240,3 +240,12 @@ def test_v3_unfolds_int_or_string_and_embedded_resources_as_the_apiserver_does(v
     spec = v3["apis/test.kadence.dev/v1"]["components"]["schemas"][WIDGET]["properties"]["spec"]
     assert spec["properties"]["port"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]
     assert set(spec["properties"]["template"]["properties"]) >= {"apiVersion", "kind", "metadata"}
+
+
+def test_v3_spells_int_or_string_and_quantity_with_one_of(v3):
+    schemas = v3["apis/apps/v1"]["components"]["schemas"]
+    int_or_string = schemas["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]
+    assert int_or_string["oneOf"] == [{"type": "integer"}, {"type": "string"}]
+    assert int_or_string["format"] == "int-or-string" and "type" not in int_or_string
+    assert schemas["io.k8s.apimachinery.pkg.api.resource.Quantity"]["oneOf"] == [
+        {"type": "string"}, {"type": "number"}]

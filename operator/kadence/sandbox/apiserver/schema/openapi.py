@@ -241,8 +241,20 @@ def _v3_published(schema: Any) -> Any:
     return result
 
 
-def _builtin_v3_schema(definition: Schema) -> Schema:
-    """A v2 definition rewritten for v3: refs to components, refs with siblings in allOf."""
+# Types that OpenAPI v3 can spell exactly where v2 had to say "string".
+_V3_ONE_OF = {
+    "io.k8s.apimachinery.pkg.util.intstr.IntOrString": [{"type": "integer"}, {"type": "string"}],
+    "io.k8s.apimachinery.pkg.api.resource.Quantity": [{"type": "string"}, {"type": "number"}],
+}
+
+
+def _builtin_v3_schema(name: str, definition: Schema) -> Schema:
+    """A v2 definition rewritten for v3: refs to components, refs with siblings in allOf,
+    int-or-string and quantity as `oneOf` (so kubectl explain names them)."""
+    if name in _V3_ONE_OF:
+        spelled = {key: value for key, value in definition.items() if key != "type"}
+        spelled["oneOf"] = _V3_ONE_OF[name]
+        return spelled
     def convert(node: Any) -> Any:
         if isinstance(node, list):
             return [convert(item) for item in node]
@@ -491,7 +503,7 @@ def build_v3(crds: list[dict[str, Any]]) -> dict[str, Schema]:
                 roots.append(list_name)
         schemas = {}
         for name, schema in sorted(_closure(roots, everything).items()):
-            schemas[name] = schema if name in crd_schemas else _builtin_v3_schema(schema)
+            schemas[name] = schema if name in crd_schemas else _builtin_v3_schema(name, schema)
         documents[gv_path] = {
             "openapi": "3.0.0", "info": _info(), "paths": paths,
             "components": {"schemas": schemas, "securitySchemes": {"BearerToken": {
