@@ -454,3 +454,12 @@ def test_any_json_schema_or_crd_gives_causes_and_never_raises(schema, top):
     for candidate in (crd, top if isinstance(top, dict) else {"spec": top}):
         for found in validate_crd(candidate):
             assert set(found) == {"reason", "message", "field"}
+
+
+def test_a_root_rule_sees_only_name_and_generate_name_of_metadata():
+    def edit(crd):
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] = [
+            {"rule": "has(self.metadata.labels)"}]
+    [found] = validate_crd(change(edit))
+    assert found["field"] == SCHEMA + ".x-kubernetes-validations[0].rule"
+    assert "compilation failed: ERROR: <input>:1:18: undefined field 'labels'" in found["message"]

@@ -18,6 +18,19 @@ and, for the server's field validation and reads:
 - `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
 - `crd_list_strategy(crd, version)`, `builtin_list_strategy(api_version, kind)`: how each
   list field merges (map lists by key, sets, atomic), read from the schemas
+
+Fidelity limits (what a real kube-apiserver does that this package does not):
+
+- CEL: no static type checking beyond undefined fields, no cost estimation (rules that a
+  cluster refuses as too expensive are accepted), no optionals (`self.?x`,
+  `optionalOldSelf`), no `ip`/`cidr`/`format`/regex `find` libraries: such rules are
+  logged once and skipped, never silently passed (see `cel.SKIPPED_RULES`). Syntax errors
+  are found by cel-python, so their column and wording can differ from cel-go's.
+- Regular expressions (`pattern`) run on Python's `re`; RE2-only syntax may differ.
+- `/openapi/v2` is served as JSON only; a protobuf-only client gets 406 (kubectl then
+  falls back, as it does for a server without the protobuf form).
+- Ratcheting is applied by correlating properties, map keys and map-list keys; ratcheted
+  CEL failures are dropped, not turned into warnings.
 """
 
 from .crd import validate_crd

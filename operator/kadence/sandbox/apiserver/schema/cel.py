@@ -332,8 +332,10 @@ _STRING_LITERAL = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 _SELF_CHAIN = re.compile(r"\b(?:self|oldSelf)((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
+# What a rule at a resource root sees besides the schema: only metadata.name/generateName.
 _RESOURCE_FIELDS = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
-                    "metadata": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}
+                    "metadata": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "generateName": {"type": "string"}}}}
 
 
 def undefined_fields(expression: str, schema: Schema,
@@ -352,7 +354,7 @@ def undefined_fields(expression: str, schema: Schema,
                 break
             properties = dict(node.get("properties") or {})
             if step == 0 and (resource_root or node.get("x-kubernetes-embedded-resource")):
-                properties = {**_RESOURCE_FIELDS, **properties}
+                properties = {**properties, **_RESOURCE_FIELDS}
             additional = node.get("additionalProperties")
             if isinstance(additional, dict):
                 node = additional  # a map: any key may be selected
