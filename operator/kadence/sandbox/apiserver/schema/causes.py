@@ -144,10 +144,6 @@ def too_many(field: str, actual: int, maximum: int) -> Cause:
     return make_cause("FieldValueTooMany", field, actual, f"must have at most {maximum} {unit}")
 
 
-def internal(field: str, detail: str) -> Cause:
-    return make_cause("InternalError", field, detail=detail)
-
-
 def for_reason(reason: str | None, field: str, value: Any, detail: str) -> Cause:
     """The error a CEL rule with `reason` raises (as apiextensions' fieldErrorForReason)."""
     if reason == "FieldValueForbidden":
@@ -157,9 +153,3 @@ def for_reason(reason: str | None, field: str, value: Any, detail: str) -> Cause
     if reason == "FieldValueDuplicate":
         return duplicate(field, value)
     return invalid(field, value, detail)
-
-
-def summary(causes: list[Cause]) -> str:
-    """The causes joined as kube-apiserver joins them after `... is invalid: `."""
-    parts = [f"{cause['field']}: {cause['message']}" for cause in causes]
-    return parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
