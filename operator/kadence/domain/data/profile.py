@@ -243,7 +243,8 @@ class Profiler:
         self.categorical = {c: _CategoryAccumulator() for c, t in self.column_types.items() if t in CATEGORICAL}
         self.datetimes = {c: _DatetimeAccumulator() for c, t in self.column_types.items() if t == "datetime"}
         self.sample_keys = np.empty(0, dtype=np.uint64)
-        self.sample_values = {c: np.empty(0, dtype=np.float64) for c in self.numeric}
+        # one row per sampled row, one column per numeric column (in self.numeric's order)
+        self.sample_rows = np.empty((0, len(self.numeric)), dtype=np.float64)
 
     def update(self, frame: pd.DataFrame, hashes: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Pass 1 over one batch. `hashes` are the batch's row hashes when already known.
@@ -253,33 +254,39 @@ class Profiler:
         values = {column: _float_values(frame[column]) for column in self.numeric}
         for column, accumulator in self.numeric.items():
             accumulator.update(values[column])
-        self._merge_sample(keys, values)
+        self._sample_batch(keys, values)
         for column, accumulator in self.categorical.items():
             accumulator.update(frame[column])
         for column, accumulator in self.datetimes.items():
             accumulator.update(frame[column])
         return values
 
-    def _merge_sample(self, keys: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    def _sample_batch(self, keys: np.ndarray, values: dict[str, np.ndarray]) -> None:
+        """Offer a batch's rows to the sample; only rows that can enter it are gathered."""
+        if len(self.sample_keys) >= SAMPLE_SIZE:
+            candidates = np.flatnonzero(keys < self.sample_keys.max())
+        else:
+            candidates = np.arange(len(keys))
+        rows = np.empty((len(candidates), len(self.numeric)), dtype=np.float64)
+        for index, column in enumerate(self.numeric):
+            rows[:, index] = values[column][candidates]
+        self._merge_sample(keys[candidates], rows)
+
+    def _merge_sample(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Keep the SAMPLE_SIZE rows with the smallest row hashes. Rows with equal hashes are
         identical rows, so which of them is kept does not change the sample's values."""
-        if len(self.sample_keys) >= SAMPLE_SIZE:
-            keep = keys < self.sample_keys.max()
-            keys = keys[keep]
-            values = {c: v[keep] for c, v in values.items()}
         all_keys = np.concatenate([self.sample_keys, keys])
-        all_values = {c: np.concatenate([self.sample_values[c], values[c]]) for c in self.sample_values}
+        all_rows = np.concatenate([self.sample_rows, rows])
         if len(all_keys) > SAMPLE_SIZE:
             chosen = np.argpartition(all_keys, SAMPLE_SIZE - 1)[:SAMPLE_SIZE]
-            all_keys = all_keys[chosen]
-            all_values = {c: v[chosen] for c, v in all_values.items()}
-        self.sample_keys, self.sample_values = all_keys, all_values
+            all_keys, all_rows = all_keys[chosen], all_rows[chosen]
+        self.sample_keys, self.sample_rows = all_keys, all_rows
 
     def merge(self, other: "Profiler") -> "Profiler":
         if other.column_types != self.column_types:
             raise ValueError("cannot merge profiles of different columns")
         self.rows += other.rows
-        self._merge_sample(other.sample_keys, other.sample_values)
+        self._merge_sample(other.sample_keys, other.sample_rows)
         for group, other_group in ((self.numeric, other.numeric), (self.categorical, other.categorical),
                                    (self.datetimes, other.datetimes)):
             for column, accumulator in group.items():
@@ -307,7 +314,7 @@ class Profiler:
         out: dict[str, Any] = {"type": kind}
         if name in self.numeric:
             accumulator = self.numeric[name]
-            accumulator.sample = self.sample_values[name]
+            accumulator.sample = self.sample_rows[:, list(self.numeric).index(name)]
             out.update(accumulator.result(sample_exact=self.rows <= SAMPLE_SIZE))
         if name in self.categorical:
             out.update(self.categorical[name].result())
