@@ -132,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
     os.environ["KADENCE_SERVE_TASK"] = task.model_dump_json(by_alias=True)
     metrics_dir = tempfile.mkdtemp(prefix="kadence-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    uvicorn.run("kadence.serving.app:app_from_environment", factory=True, workers=task.workers, **common)
+    try:
+        uvicorn.run("kadence.serving.app:app_from_environment", factory=True, workers=task.workers, **common)
+    finally:
+        import shutil
+
+        shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 
