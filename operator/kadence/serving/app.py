@@ -18,6 +18,11 @@ Every response carries `X-Request-Id` (the caller's, or v2's body `id`, or a new
 A request of several rows logs one record per row with the id `<request id>-<row index>`;
 a single-row request logs under the request id itself. Errors are `{"error": "..."}` with
 400 (bad input), 404, 405, 413 (body too large) or 503 (not ready); never a crash.
+
+A plain ASGI callable rather than Starlette: on this machine a trivial JSON POST route
+answered about 20,000 req/s raw against 5,000-10,000 through Starlette's routing and
+Request/Response objects (uvicorn + httptools + uvloop, wrk at 32 connections), and the
+model server's whole budget per request is a few hundred microseconds.
 """
 
 from __future__ import annotations
