@@ -1,7 +1,8 @@
 import gzip
 import io
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -64,6 +65,7 @@ def test_a_batch_round_trips_through_gzip_json_lines():
     parsed = parse_predictions(key, decode_batch(key, data))
     assert [p.request_id for p in parsed] == ["r1", "r2"]
     assert parsed[0].time == T0.replace(microsecond=123000)
+    assert parsed[0].time.utcoffset() == timedelta(0)
     assert decode_batch(key, data)[0]["time"] == "2026-11-23T00:04:42.123Z"
 
 
@@ -77,7 +79,7 @@ def test_a_parquet_batch_is_read_like_json_lines():
 
 def test_a_record_without_a_time_zone_is_refused_naming_the_record_and_field():
     raw = prediction().wire() | {"time": "2026-11-23T00:00:00"}
-    with pytest.raises(LogFormatError, match=r"k record 1: time: .*time zone"):
+    with pytest.raises(LogFormatError, match=r"k record 1: time: .*timezone"):
         parse_predictions("k", [raw])
 
 
@@ -135,3 +137,10 @@ def test_a_request_logged_twice_counts_once_as_its_latest_record():
     log = predictions_frame([again, first, prediction("r2", time=T0.replace(second=45))])
     assert log.meta["request_id"].tolist() == ["r2", "r1"]
     assert log.meta["model_version"].tolist() == ["3", "4"]
+
+
+def test_a_time_in_another_zone_is_kept_as_the_same_instant():
+    raw = prediction().wire() | {"time": "2026-11-23T01:04:42.123+01:00"}
+    parsed = parse_predictions("k", [raw])[0]
+    assert parsed.time == T0.replace(microsecond=123000)
+    assert predictions_frame([parsed]).meta["time"].iloc[0] == pd.Timestamp("2026-11-23T00:04:42.123Z")
