@@ -17,6 +17,7 @@ _TRANSFORM_RULES = [
         "bucketize needs boundaries", "boundaries"),
     cel("self.type != 'datePart' || has(self.part)", "datePart needs part", "part"),
     cel("self.type != 'impute' || has(self.strategy)", "impute needs strategy", "strategy"),
+    cel("self.type != 'hash' || has(self.buckets)", "hash needs buckets", "buckets"),
     cel("!has(self.strategy) || self.strategy != 'constant' || has(self.fillValue)",
         "the constant strategy needs fillValue", "fillValue"),
 ]
@@ -38,7 +39,8 @@ class Transform(KadenceModel):
     )
     strategy: ImputeStrategy | None = Field(None, description="impute: mean, median, constant or mostFrequent.")
     fill_value: str | None = Field(None, description="impute with constant: the value (parsed to the column type).")
-    buckets: int | None = Field(None, ge=2, le=1048576, description="hash: number of hash buckets, e.g. 64.")
+    buckets: int | None = Field(None, ge=2, le=4096, description="hash: number of hash buckets (one indicator "
+                                "column each), e.g. 64.")
     part: DatePart | None = Field(None, description="datePart: which part of the timestamp.")
 
     @field_validator("boundaries")
@@ -56,6 +58,8 @@ class Transform(KadenceModel):
             raise ValueError("datePart needs part")
         if self.type == "impute" and self.strategy is None:
             raise ValueError("impute needs strategy")
+        if self.type == "hash" and self.buckets is None:
+            raise ValueError("hash needs buckets")
         if self.strategy == "constant" and self.fill_value is None:
             raise ValueError("the constant strategy needs fillValue")
         return self
