@@ -58,6 +58,13 @@ def test_explain_of_a_built_in_field(kubectl):
     assert "Number of desired pods." in output
 
 
+@pytest.mark.parametrize("resource", ["widgets.spec.size", "deployment.spec.replicas"])
+def test_explain_through_openapi_v2_in_protobuf(kubectl, widgets, resource):
+    output = kubectl("explain", "--output", "plaintext-openapiv2", resource).stdout
+    assert "DESCRIPTION:" in output
+    assert ("How big the widget is." in output) or ("Number of desired pods." in output)
+
+
 def test_apply_of_an_invalid_custom_object_is_refused_with_the_fields_named(kubectl, widgets):
     result = kubectl("apply", "-f", "-", check=False,
                      input=widget("bad-widget", "{size: enormous, replicas: -1}"))

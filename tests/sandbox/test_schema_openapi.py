@@ -223,17 +223,16 @@ def test_an_unknown_group_version_is_not_found(crd):
     assert serve([crd], unknown) == [404]
 
 
-def test_v2_is_json_and_refuses_protobuf_only_clients_with_406(crd):
+def test_v2_is_json_by_default_and_refuses_other_media_types_with_406(crd):
     async def as_json(client):
         response = await client.get("/openapi/v2", headers={"Accept": "application/json"})
         return response.status, WIDGET in json.loads(await response.read())["definitions"]
 
-    async def as_protobuf(client):
-        response = await client.get("/openapi/v2", headers={
-            "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    async def as_yaml(client):
+        response = await client.get("/openapi/v2", headers={"Accept": "application/yaml"})
         return response.status, (await response.json())["reason"]
 
-    assert serve([crd], as_json, as_protobuf) == [(200, True), (406, "NotAcceptable")]
+    assert serve([crd], as_json, as_yaml) == [(200, True), (406, "NotAcceptable")]
 
 
 def test_v3_unfolds_int_or_string_and_embedded_resources_as_the_apiserver_does(v3):
@@ -249,3 +248,59 @@ def test_v3_spells_int_or_string_and_quantity_with_one_of(v3):
     assert int_or_string["format"] == "int-or-string" and "type" not in int_or_string
     assert schemas["io.k8s.apimachinery.pkg.api.resource.Quantity"]["oneOf"] == [
         {"type": "string"}, {"type": "number"}]
+
+
+def _fields(payload: bytes) -> list[tuple[int, bytes | int]]:
+    """A protobuf message's (field number, value) pairs: a minimal wire-format reader."""
+    found: list[tuple[int, bytes | int]] = []
+    position = 0
+
+    def varint() -> int:
+        nonlocal position
+        shift = result = 0
+        while True:
+            byte = payload[position]
+            position += 1
+            result |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                return result
+
+    while position < len(payload):
+        key = varint()
+        number, wire_type = key >> 3, key & 7
+        if wire_type == 0:
+            found.append((number, varint()))
+        elif wire_type == 1:
+            found.append((number, payload[position:position + 8]))
+            position += 8
+        elif wire_type == 2:
+            length = varint()
+            found.append((number, payload[position:position + length]))
+            position += length
+        else:
+            raise AssertionError(f"unexpected wire type {wire_type}")
+    return found
+
+
+def test_v2_in_protobuf_is_a_gnostic_document_with_the_definitions(crd):
+    async def as_protobuf(client):
+        response = await client.get("/openapi/v2", headers={
+            "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+        return response.status, response.headers["Content-Type"], await response.read()
+
+    [(status, content_type, body)] = serve([crd], as_protobuf)
+    assert status == 200
+    assert content_type == "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    document = dict(_fields(body)[:2])
+    assert document[1] == b"2.0"
+    definitions = next(value for number, value in _fields(body) if number == 9)
+    names = {dict(_fields(named))[1].decode() for _, named in _fields(definitions)}
+    assert {WIDGET, "io.k8s.api.apps.v1.Deployment"} <= names
+    widget = next(dict(_fields(named))[2] for _, named in _fields(definitions)
+                  if dict(_fields(named))[1] == WIDGET.encode())
+    extensions = [dict(_fields(value)) for number, value in _fields(widget) if number == 31]
+    gvk = next(extension for extension in extensions
+               if extension[1] == b"x-kubernetes-group-version-kind")
+    assert json.loads(dict(_fields(gvk[2]))[2]) == [
+        {"group": "test.kadence.dev", "kind": "Widget", "version": "v1"}]

@@ -6,7 +6,8 @@ Entry points (the interface the server core uses):
 
 - `validate_custom_resource(crd, obj, old=None) -> (obj pruned and defaulted, causes)`
 - `validate_crd(crd) -> causes`
-- `openapi_routes(get_crds) -> [aiohttp RouteDef]`
+- `openapi_routes(get_crds) -> [aiohttp RouteDef]` (`/openapi/v2` as JSON or as gnostic
+  protobuf, which kubectl asks for; `/openapi/v3` index and group-version documents)
 
 and, for the server's field validation and reads:
 
@@ -27,8 +28,6 @@ Fidelity limits (what a real kube-apiserver does that this package does not):
   logged once and skipped, never silently passed (see `cel.SKIPPED_RULES`). Syntax errors
   are found by cel-python, so their column and wording can differ from cel-go's.
 - Regular expressions (`pattern`) run on Python's `re`; RE2-only syntax may differ.
-- `/openapi/v2` is served as JSON only; a protobuf-only client gets 406 (kubectl then
-  falls back, as it does for a server without the protobuf form).
 - Ratcheting is applied by correlating properties, map keys and map-list keys; ratcheted
   CEL failures are dropped, not turned into warnings.
 """

@@ -1,4 +1,4 @@
-"""`/openapi/v2` and `/openapi/v3` as kube-apiserver publishes them, for the built-in kinds
+"""`/openapi/v2` (JSON or protobuf) and `/openapi/v3` as kube-apiserver publishes them, for the built-in kinds
 the sandbox serves and every CRD version, rebuilt when the CRD list changes.
 
 kubectl uses them for: `kubectl explain` (v3 `components.schemas`), deciding whether the
@@ -18,6 +18,8 @@ import threading
 from typing import Any, Callable, Iterable
 
 from aiohttp import web
+
+from . import protobuf_v2
 
 Schema = dict[str, Any]
 
@@ -528,8 +530,10 @@ class _Documents:
     """Serialized documents, rebuilt only when the CRD list's hash changes."""
 
     def __init__(self, crds: list[dict[str, Any]]) -> None:
-        self.v2 = json.dumps(build_v2(crds), separators=(",", ":")).encode()
+        self._v2_document = build_v2(crds)
+        self.v2 = json.dumps(self._v2_document, separators=(",", ":")).encode()
         self.v2_etag = hashlib.sha512(self.v2).hexdigest()[:64].upper()
+        self._v2_protobuf: bytes | None = None
         self.v3: dict[str, bytes] = {}
         self.v3_hashes: dict[str, str] = {}
         for gv_path, document in build_v3(crds).items():
@@ -540,6 +544,14 @@ class _Documents:
             gv_path: {"serverRelativeURL": f"/openapi/v3/{gv_path}?hash={digest}"}
             for gv_path, digest in self.v3_hashes.items()
         }}).encode()
+
+
+    @property
+    def v2_protobuf(self) -> bytes:
+        """The v2 document as gnostic protobuf, encoded on first use."""
+        if self._v2_protobuf is None:
+            self._v2_protobuf = protobuf_v2.document(self._v2_document)
+        return self._v2_protobuf
 
 
 class OpenAPICache:
@@ -569,21 +581,29 @@ def _is_servable(crd: dict[str, Any]) -> bool:
 _PROTOBUF = "application/com.github.proto-openapi.spec"
 
 
-def _accepts_json(request: web.Request) -> bool:
+def _negotiate(request: web.Request) -> str | None:
+    """"json", "protobuf" (in the client's order of preference) or None (406)."""
     accept = request.headers.get("Accept", "")
-    if not accept:
-        return True
+    if not accept.strip():
+        return "json"
     for part in accept.split(","):
         media = part.split(";")[0].strip().lower()
-        if media in ("application/json", "*/*", "application/*", "") or media.endswith("+json"):
-            return True
-    return False
+        if media in protobuf_v2.ACCEPTED_MEDIA_TYPES:
+            return "protobuf"
+        if media in ("application/json", "*/*", "application/*") or media.endswith("+json"):
+            return "json"
+    return None
+
+
+def _accepts_json(request: web.Request) -> bool:
+    return _negotiate(request) == "json"
 
 
 def _not_acceptable(request: web.Request) -> web.Response:
     body = {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": "only the following media types are accepted: application/json",
+        "message": "only the following media types are accepted: application/json, "
+                   + protobuf_v2.MEDIA_TYPE,
         "reason": "NotAcceptable", "code": 406,
     }
     return web.json_response(body, status=406)
@@ -594,14 +614,18 @@ def openapi_routes(get_crds: Callable[[], list[dict[str, Any]]]) -> list[web.Rou
     cache = OpenAPICache(get_crds)
 
     async def v2(request: web.Request) -> web.StreamResponse:
-        if not _accepts_json(request):
+        form = _negotiate(request)
+        if form is None:
             return _not_acceptable(request)
         documents = cache.documents()
         etag = f'"{documents.v2_etag}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        return web.Response(body=documents.v2, content_type="application/json",
-                            headers={"ETag": etag, "Vary": "Accept"})
+        headers = {"ETag": etag, "Vary": "Accept"}
+        if form == "protobuf":
+            return web.Response(body=documents.v2_protobuf, headers={
+                **headers, "Content-Type": protobuf_v2.MEDIA_TYPE})
+        return web.Response(body=documents.v2, content_type="application/json", headers=headers)
 
     async def v3_index(request: web.Request) -> web.StreamResponse:
         return web.Response(body=cache.documents().v3_index, content_type="application/json")
