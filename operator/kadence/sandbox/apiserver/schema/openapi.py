@@ -1,5 +1,6 @@
-"""`/openapi/v2` (JSON or protobuf) and `/openapi/v3` as kube-apiserver publishes them, for the built-in kinds
-the sandbox serves and every CRD version, rebuilt when the CRD list changes.
+"""`/openapi/v2` (JSON or protobuf) and `/openapi/v3` as kube-apiserver publishes them, for
+the built-in kinds the sandbox serves and every CRD version, rebuilt when the CRD list
+changes.
 
 kubectl uses them for: `kubectl explain` (v3 `components.schemas`), deciding whether the
 server does field validation (a `fieldValidation` query parameter on the PATCH operation of
