@@ -225,8 +225,8 @@ def test_a_fixed_seed_gives_the_same_trials_and_winner(strategy):
 
 
 def test_parallel_trials_give_the_same_result_for_the_same_seed():
-    first = _run(_settings("tpe", trials=10, parallelism=3))
-    second = _run(_settings("tpe", trials=10, parallelism=3))
+    first = _run(_settings("tpe", trials=8, parallelism=2))
+    second = _run(_settings("tpe", trials=8, parallelism=2))
     assert _fingerprint(first) == _fingerprint(second)
 
 

@@ -10,12 +10,13 @@ differs:
 - `grid`: a finite grid derived from each family's space within the trial budget
   (see `space.grid_plan`), enqueued in order, never pruned.
 
-Determinism: trials are sampled in the main thread in trial-number order, evaluated
-in batches of `parallelism`, and told to the study in trial-number order. The pruner
-only compares against *completed* trials, which are the same for every trial of a
-batch whatever the timing, so a fixed seed gives the same trials, scores and winner
-for any parallelism. Only `timeout` (stop starting new trials after so long) can make
-a run depend on the machine's speed.
+Determinism: trials are sampled in the main process in trial-number order, evaluated
+in batches of `parallelism` (each trial fold by fold, in its own worker process when
+parallelism > 1), and told to the study in trial-number order. The pruner only
+compares against *completed* trials, which are the same for every trial of a batch
+whatever the timing, so a fixed seed gives the same trials, scores and winner for a
+given parallelism. Only `timeout` (stop starting new trials after so long) can make a
+run depend on the machine's speed.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import math
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -151,17 +152,28 @@ def _pruner(settings: SearchSettings):
         return optuna.pruners.NopPruner()
     metric_direction = direction(settings.metric)
 
+    window = sampling_window(settings.parallelism)
+
     class MedianWithTolerancePruner(optuna.pruners.BasePruner):
         def prune(self, study, trial) -> bool:
             step = trial.last_step
             if step is None:
                 return False
+            # Only trials that were told before this one was sampled: the same set
+            # whatever the timing of the trials running beside it.
             completed = [t.intermediate_values[step]
                          for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                         if step in t.intermediate_values]
+                         if step in t.intermediate_values and t.number <= trial.number - window]
             return clearly_worse(metric_direction, trial.intermediate_values[step], completed)
 
     return MedianWithTolerancePruner()
+
+
+def sampling_window(parallelism: int) -> int:
+    """Trial k is sampled once trials 0 … k-window are finished and told (and before
+    trial k-window+1 is told). 1 for sequential search; twice the parallelism otherwise,
+    so a worker rarely waits for a slow trial before it gets the next one."""
+    return 1 if parallelism == 1 else 2 * parallelism
 
 
 def startup_trials(max_trials: int) -> int:
@@ -169,35 +181,95 @@ def startup_trials(max_trials: int) -> int:
     return max(5, min(10, max_trials // 4))
 
 
-def evaluate_trial(
-    family: str,
-    params: Mapping[str, Any],
-    settings: SearchSettings,
-    folds: Sequence[Fold],
-    scorer: MetricScorer,
-    report: Callable[[float, int], bool] | None = None,
-) -> tuple[str, list[float], str | None]:
-    """Fit and score one parameter set fold by fold. `report(running_mean, fold)`
-    returns True when the trial should stop (pruned). Returns (state, fold scores, error)."""
-    scores: list[float] = []
-    for index, fold in enumerate(folds):
+@dataclass(frozen=True)
+class _Context:
+    """What a fold fit needs besides the parameters; sent once to each worker process."""
+
+    settings: SearchSettings
+    folds: Sequence[Fold]
+    scorer: MetricScorer
+
+
+def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any], index: int
+                       ) -> tuple[float | None, str | None, float]:
+    """Fit one parameter set on one fold and score it: (score, error, seconds)."""
+    from threadpoolctl import threadpool_limits
+
+    settings, fold = context.settings, context.folds[index]
+    began = time.perf_counter()
+    try:
         estimator = fam.build_estimator(
             family, settings.task, params, metric=settings.metric, seed=settings.seed,
             threads=settings.threads_per_trial, scale=settings.scale, n_classes=settings.n_classes,
         )
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in its score
-                estimator.fit(fold.X_train, fold.y_train)
-                score = scorer(estimator, fold.X_valid, fold.y_valid)
-        except Exception as error:  # noqa: BLE001 - a failing parameter set fails its trial, not the run
-            return FAILED, scores, f"{type(error).__name__}: {error}"
-        if not math.isfinite(score):
-            return FAILED, scores + [score], f"fold {index} scored {score}"
-        scores.append(score)
-        if report is not None and index < len(folds) - 1 and report(sum(scores) / len(scores), index):
-            return PRUNED, scores, None
-    return COMPLETE, scores, None
+        # OpenMP/BLAS threads of one fit: never more than its share of the cores
+        # (oversubscribed OpenMP spins and slows everything down).
+        with threadpool_limits(limits=settings.threads_per_trial), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in its score
+            estimator.fit(fold.X_train, fold.y_train)
+            score = context.scorer(estimator, fold.X_valid, fold.y_valid)
+    except Exception as error:  # noqa: BLE001 - a failing parameter set fails its trial, not the run
+        return None, f"{type(error).__name__}: {error}", time.perf_counter() - began
+    if not math.isfinite(score):
+        return None, f"fold {index} scored {score}", time.perf_counter() - began
+    return float(score), None, time.perf_counter() - began
+
+
+_PROCESS_CONTEXT: _Context | None = None
+
+
+def _init_process(context: _Context) -> None:
+    global _PROCESS_CONTEXT
+    _PROCESS_CONTEXT = context
+
+
+def _fit_in_process(family: str, params: Mapping[str, Any], index: int):
+    return fit_and_score_fold(_PROCESS_CONTEXT, family, params, index)
+
+
+class _Executor:
+    """Fold fits in this process (parallelism 1) or in worker processes, one per parallel
+    trial (scikit-learn's Python-level loops hold the GIL, so threads would not run
+    trials side by side). Workers are spawned, not forked: forking a process that has
+    started OpenMP threads can deadlock the child."""
+
+    def __init__(self, context: _Context):
+        self.context = context
+        if context.settings.parallelism == 1:
+            self.pool = ThreadPoolExecutor(max_workers=1)
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            # A fork server (a clean process that imported this module once) forks the
+            # workers: cheap to start, and it never ran OpenMP threads.
+            mp_context = multiprocessing.get_context("forkserver")
+            mp_context.set_forkserver_preload([__name__, "sklearn.ensemble", "sklearn.linear_model",
+                                               "sklearn.neighbors", "sklearn.svm"])
+            self.pool = ProcessPoolExecutor(max_workers=context.settings.parallelism, mp_context=mp_context,
+                                            initializer=_init_process, initargs=(context,))
+
+    def submit(self, family: str, params: Mapping[str, Any], index: int) -> Future:
+        if isinstance(self.pool, ThreadPoolExecutor):
+            return self.pool.submit(fit_and_score_fold, self.context, family, params, index)
+        return self.pool.submit(_fit_in_process, family, params, index)
+
+    def __enter__(self) -> "_Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@dataclass
+class _Running:
+    trial: Any  # optuna Trial
+    family: str
+    params: dict[str, Any]
+    scores: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    state: str | None = None
+    error: str | None = None
 
 
 def run_search(
@@ -224,49 +296,86 @@ def run_search(
     if plan is not None:
         for family, params in plan:
             study.enqueue_trial({"family": family, **{optuna_name(family, k): v for k, v in params.items()}})
+    pruning = settings.pruning and settings.strategy != "grid"
+    window = sampling_window(settings.parallelism)
+    n_folds = len(folds)
 
     result = SearchResult(trials=[], best=None, metric=settings.metric, direction=direction(settings.metric),
                           planned=planned, stopped_by="budget")
     started = clock()
-    with ThreadPoolExecutor(max_workers=settings.parallelism) as pool:
-        while len(result.trials) < planned:
-            if settings.timeout_s is not None and clock() - started >= settings.timeout_s:
-                result.stopped_by = "timeout"
-                break
-            batch = []
-            for _ in range(min(settings.parallelism, planned - len(result.trials))):
-                trial = study.ask()
-                family = trial.suggest_categorical("family", families)
-                batch.append((trial, family, suggest(trial, family, settings.spaces[family])))
+    trials: list[_Running] = []  # every sampled trial, by number
+    pending: dict[Future, _Running] = {}
 
-            def work(item):
-                trial, family, params = item
+    def tell(running: _Running) -> None:
+        scores = running.scores
+        mean = sum(scores) / len(scores) if scores and running.state != FAILED else None
+        if running.state == COMPLETE:
+            study.tell(running.trial, mean)
+        elif running.state == PRUNED:
+            study.tell(running.trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(running.trial, state=optuna.trial.TrialState.FAIL)
+        record = TrialRecord(running.trial.number, running.family, dict(running.params), running.state,
+                             mean, scores, running.seconds, running.error)
+        result.trials.append(record)
+        if running.state == COMPLETE and (result.best is None or is_better(settings.metric, mean, result.best.score)):
+            result.best = record
+        if on_trial is not None:
+            on_trial(record, result)
 
-                def report(value: float, step: int) -> bool:
-                    trial.report(value, step)
-                    return trial.should_prune()
+    def fold_done(running: _Running, score: float | None, error: str | None, seconds: float) -> None:
+        running.seconds += seconds
+        if error is not None:
+            running.state, running.error = FAILED, error
+            return
+        running.scores.append(score)
+        index = len(running.scores) - 1
+        if index == n_folds - 1:
+            running.state = COMPLETE
+            return
+        if pruning:
+            running.trial.report(sum(running.scores) / len(running.scores), index)
+            if running.trial.should_prune():
+                running.state = PRUNED
+                return
+        pending[executor.submit(running.family, running.params, index + 1)] = running
 
-                began = time.perf_counter()
-                state, scores, error = evaluate_trial(family, params, settings, folds, scorer, report)
-                return state, scores, error, time.perf_counter() - began
-
-            # Wait for the whole batch before telling any of it: a trial told early would
-            # change what the pruner compares the rest of the batch against.
-            outcomes = list(pool.map(work, batch))
-            for (trial, family, params), (state, scores, error, seconds) in zip(batch, outcomes):
-                mean = sum(scores) / len(scores) if scores and state != FAILED else None
-                if state == COMPLETE:
-                    study.tell(trial, mean)
-                elif state == PRUNED:
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+    with _Executor(_Context(settings, tuple(folds), scorer)) as executor:
+        sampling = True
+        while True:
+            # The strict order of events — tell(k - window), sample(k), tell(k - window + 1) —
+            # is what makes a seeded search repeatable with several trials in flight.
+            told = len(result.trials)
+            while sampling and len(pending) < settings.parallelism:
+                k = len(trials)
+                if k >= planned:
+                    sampling = False
+                elif settings.timeout_s is not None and clock() - started >= settings.timeout_s:
+                    result.stopped_by, sampling = "timeout", False
+                elif told >= k - window + 1:
+                    trial = study.ask()
+                    family = trial.suggest_categorical("family", families)
+                    running = _Running(trial, family, suggest(trial, family, settings.spaces[family]))
+                    trials.append(running)
+                    pending[executor.submit(family, running.params, 0)] = running
                 else:
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                record = TrialRecord(trial.number, family, dict(params), state, mean, scores, seconds, error)
-                result.trials.append(record)
-                if state == COMPLETE and (result.best is None or is_better(settings.metric, mean, result.best.score)):
-                    result.best = record
-                if on_trial is not None:
-                    on_trial(record, result)
+                    break
+            # Tell finished trials in order, but never trial k - window + 1 before trial k
+            # was sampled.
+            progressed = False
+            while told < len(trials) and trials[told].state is not None and (
+                    not sampling or told + window - 1 < len(trials)):
+                tell(trials[told])
+                told += 1
+                progressed = True
+            if progressed:
+                continue
+            if not pending:
+                break
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for future in sorted(done, key=lambda f: pending[f].trial.number):
+                running = pending.pop(future)
+                fold_done(running, *future.result())
 
     result.counts = {s: sum(1 for t in result.trials if t.state == s) for s in (COMPLETE, PRUNED, FAILED)}
     if result.best is None:
