@@ -35,7 +35,7 @@ from celpy import celtypes
 from celpy.celparser import CELParseError
 from celpy.evaluation import CELEvalError
 
-from . import causes
+from . import causes, values
 from .causes import Cause
 from .paths import Path
 from .values import same, schema_types
@@ -632,28 +632,13 @@ def _evaluate_children(value: Any, schema: Schema, path: Path, old: Any,
         items = schema.get("items")
         if not isinstance(items, dict):
             return found
-        old_by_key = _correlate_list(schema, old if has_old else None)
-        map_keys = schema.get("x-kubernetes-list-map-keys") or []
+        old_items = values.old_items_by_key(schema, old if has_old else values.ABSENT)
         for position, item in enumerate(value):
-            old_item, item_has_old = None, False
-            if old_by_key is not None and isinstance(item, dict):
-                identity = tuple(repr(item.get(key)) for key in map_keys)
-                if identity in old_by_key:
-                    old_item, item_has_old = old_by_key[identity], True
-            found.extend(evaluate_rules(item, items, path.index(position), old_item,
-                                        item_has_old))
+            old_item = values.correlated_item(schema, item, old_items)
+            found.extend(evaluate_rules(item, items, path.index(position),
+                                        None if old_item is values.ABSENT else old_item,
+                                        old_item is not values.ABSENT))
     return found
-
-
-def _correlate_list(schema: Schema, old: Any) -> dict[tuple[str, ...], Any] | None:
-    """Old items of a `map` list by their keys; other lists do not correlate items."""
-    if schema.get("x-kubernetes-list-type") != "map" or not isinstance(old, list):
-        return None
-    map_keys = schema.get("x-kubernetes-list-map-keys") or []
-    return {
-        tuple(repr(item.get(key)) for key in map_keys): item
-        for item in old if isinstance(item, dict)
-    }
 
 
 def has_rules(schema: Any) -> bool:

@@ -84,17 +84,25 @@ def same(left: Any, right: Any) -> bool:
     return type(left) is type(right) and left == right
 
 
-def correlated_item(schema: Schema, item: Any, old_list: Any) -> Any:
-    """The old item of a `map` list with the same keys as `item` (others do not correlate)."""
-    if (old_list is ABSENT or not isinstance(old_list, list) or not isinstance(item, dict)
+def old_items_by_key(schema: Schema, old_list: Any) -> dict[str, Any] | None:
+    """The old items of a `map` list by their keys (None: this list does not correlate)."""
+    if (old_list is ABSENT or not isinstance(old_list, list)
             or schema.get("x-kubernetes-list-type") != "map"):
+        return None
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    return {_item_key(item, keys): item for item in old_list if isinstance(item, dict)}
+
+
+def _item_key(item: dict[str, Any], keys: list[str]) -> str:
+    return _canonical([item.get(key) for key in keys])
+
+
+def correlated_item(schema: Schema, item: Any, old_items: dict[str, Any] | None) -> Any:
+    """The old item with the same map keys as `item`, or ABSENT."""
+    if old_items is None or not isinstance(item, dict):
         return ABSENT
     keys = schema.get("x-kubernetes-list-map-keys") or []
-    for candidate in old_list:
-        if isinstance(candidate, dict) and all(
-                same(candidate.get(key), item.get(key)) for key in keys):
-            return candidate
-    return ABSENT
+    return old_items.get(_item_key(item, keys), ABSENT)
 
 
 def correlated_key(old: Any, key: str) -> Any:
@@ -215,9 +223,10 @@ def _array(value: list[Any], schema: Schema, path: Path, old: Any) -> list[Cause
     found = []
     items = schema.get("items")
     if isinstance(items, dict):
+        old_items = old_items_by_key(schema, old)
         for position, item in enumerate(value):
             found.extend(validate(item, items, path.index(position),
-                                  correlated_item(schema, item, old)))
+                                  correlated_item(schema, item, old_items)))
     size = len(value)
     if "minItems" in schema and size < schema["minItems"]:
         message = _in_body(path, f"should have at least {int(schema['minItems'])} items")
@@ -357,7 +366,8 @@ def validate_list_types(value: Any, schema: Schema, path: Path, old: Any = ABSEN
                 if key in seen:
                     found.append(causes.duplicate(path.index(position).field, identity))
                 seen.add(key)
+        old_items = old_items_by_key(schema, old)
         for position, item in enumerate(value):
             found.extend(validate_list_types(item, items, path.index(position),
-                                             correlated_item(schema, item, old)))
+                                             correlated_item(schema, item, old_items)))
     return found
