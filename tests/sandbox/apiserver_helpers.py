@@ -1,5 +1,5 @@
 """Helpers shared by the API server conformance tests: raw HTTP calls, watch streams and a
-test CRD (Widget, with status and scale subresources, printer columns and a schema)."""
+test CRD (Gizmo, with status and scale subresources, printer columns and a schema)."""
 
 from __future__ import annotations
 
@@ -13,26 +13,26 @@ import httpx
 import yaml
 
 FIXTURES = Path(__file__).parent / "fixtures"
-WIDGETS = "/apis/test.kadence.dev/v1alpha1"
+GIZMOS = "/apis/conformance.kadence.dev/v1alpha1"
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io"
 MERGE = {"Content-Type": "application/merge-patch+json"}
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 STRATEGIC = {"Content-Type": "application/strategic-merge-patch+json"}
 
 
-def widget_crd() -> dict[str, Any]:
-    return yaml.safe_load((FIXTURES / "widgets-crd.yaml").read_text())
+def gizmo_crd() -> dict[str, Any]:
+    return yaml.safe_load((FIXTURES / "gizmos-crd.yaml").read_text())
 
 
-def ensure_widget_crd(http: httpx.Client) -> None:
+def ensure_gizmo_crd(http: httpx.Client) -> None:
     response = http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                         json=widget_crd())
+                         json=gizmo_crd())
     assert response.status_code in (201, 409), response.text
-    wait_for(lambda: http.get(WIDGETS).status_code == 200, "the Widget CRD to be served")
+    wait_for(lambda: http.get(GIZMOS).status_code == 200, "the Gizmo CRD to be served")
 
 
-def widget(name: str, size: int = 3, **extra: Any) -> dict[str, Any]:
-    body = {"apiVersion": "test.kadence.dev/v1alpha1", "kind": "Widget",
+def gizmo(name: str, size: int = 3, **extra: Any) -> dict[str, Any]:
+    body = {"apiVersion": "conformance.kadence.dev/v1alpha1", "kind": "Gizmo",
             "metadata": {"name": name}, "spec": {"size": size}}
     for key, value in extra.items():
         if key in ("labels", "finalizers", "ownerReferences", "annotations"):

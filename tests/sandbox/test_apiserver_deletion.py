@@ -7,8 +7,8 @@ import copy
 
 import pytest
 
-from .apiserver_helpers import (MERGE, WIDGETS, configmap, ensure_widget_crd, owner_ref, unique,
-                                wait_for, widget)
+from .apiserver_helpers import (MERGE, GIZMOS, configmap, ensure_gizmo_crd, owner_ref, unique,
+                                wait_for, gizmo)
 
 
 @pytest.fixture()
@@ -34,9 +34,9 @@ def test_an_object_with_finalizers_stays_until_they_are_removed(apiserver_http, 
 
 def test_setting_the_deletion_timestamp_bumps_the_generation(apiserver_http,
                                                              apiserver_namespace):
-    ensure_widget_crd(apiserver_http)
-    path = f"{WIDGETS}/namespaces/{apiserver_namespace}/widgets"
-    apiserver_http.post(path, json=widget("w", finalizers=["example.com/hold"]))
+    ensure_gizmo_crd(apiserver_http)
+    path = f"{GIZMOS}/namespaces/{apiserver_namespace}/gizmos"
+    apiserver_http.post(path, json=gizmo("w", finalizers=["example.com/hold"]))
     deleting = apiserver_http.delete(f"{path}/w").json()
     assert deleting["metadata"]["generation"] == 2
     apiserver_http.patch(f"{path}/w", json={"metadata": {"finalizers": None}}, headers=MERGE)
@@ -153,8 +153,8 @@ def test_a_crd_is_established_serves_its_kind_and_takes_its_objects_when_deleted
         apiserver_http, apiserver_namespace):
     crd = {
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "gadgets.test.kadence.dev"},
-        "spec": {"group": "test.kadence.dev", "scope": "Namespaced",
+        "metadata": {"name": "gadgets.conformance.kadence.dev"},
+        "spec": {"group": "conformance.kadence.dev", "scope": "Namespaced",
                  "names": {"plural": "gadgets", "kind": "Gadget"},
                  "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
                      "openAPIV3Schema": {"type": "object",
@@ -165,31 +165,31 @@ def test_a_crd_is_established_serves_its_kind_and_takes_its_objects_when_deleted
     conditions = {c["type"]: c["status"] for c in created.json()["status"]["conditions"]}
     assert conditions == {"NamesAccepted": "True", "Established": "True"}
     assert created.json()["status"]["acceptedNames"]["kind"] == "Gadget"
-    gadgets = f"/apis/test.kadence.dev/v1/namespaces/{apiserver_namespace}/gadgets"
-    assert apiserver_http.post(gadgets, json={"apiVersion": "test.kadence.dev/v1",
+    gadgets = f"/apis/conformance.kadence.dev/v1/namespaces/{apiserver_namespace}/gadgets"
+    assert apiserver_http.post(gadgets, json={"apiVersion": "conformance.kadence.dev/v1",
                                               "kind": "Gadget", "metadata": {"name": "g"},
                                               "anything": 1}).status_code == 201
     apiserver_http.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                          "gadgets.test.kadence.dev")
+                          "gadgets.conformance.kadence.dev")
     wait_for(lambda: apiserver_http.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                                        "gadgets.test.kadence.dev").status_code == 404,
+                                        "gadgets.conformance.kadence.dev").status_code == 404,
              "the CRD to be removed")
-    assert apiserver_http.get("/apis/test.kadence.dev/v1").status_code == 404  # no other v1 kind
+    assert apiserver_http.get("/apis/conformance.kadence.dev/v1").status_code == 404  # no other v1 kind
     assert apiserver_http.get(gadgets).status_code == 404
     recreated = apiserver_http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                     json=copy.deepcopy(crd))
     assert recreated.status_code == 201
     assert apiserver_http.get(gadgets).json()["items"] == []
     apiserver_http.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                          "gadgets.test.kadence.dev")
+                          "gadgets.conformance.kadence.dev")
 
 
 def test_a_crd_whose_kind_another_crd_of_its_group_uses_is_not_established(apiserver_http):
-    ensure_widget_crd(apiserver_http)
+    ensure_gizmo_crd(apiserver_http)
     crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-           "metadata": {"name": "widgettes.test.kadence.dev"},
-           "spec": {"group": "test.kadence.dev", "scope": "Namespaced",
-                    "names": {"plural": "widgettes", "kind": "Widget"},
+           "metadata": {"name": "gizmettes.conformance.kadence.dev"},
+           "spec": {"group": "conformance.kadence.dev", "scope": "Namespaced",
+                    "names": {"plural": "gizmettes", "kind": "Gizmo"},
                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
                         "openAPIV3Schema": {"type": "object"}}}]}}
     response = apiserver_http.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
@@ -199,9 +199,9 @@ def test_a_crd_whose_kind_another_crd_of_its_group_uses_is_not_established(apise
     assert conditions["NamesAccepted"]["status"] == "False"
     assert conditions["NamesAccepted"]["reason"] == "NameConflict"
     assert conditions["Established"]["status"] == "False"
-    assert apiserver_http.get("/apis/test.kadence.dev/v1/widgettes").status_code == 404
+    assert apiserver_http.get("/apis/conformance.kadence.dev/v1/gizmettes").status_code == 404
     apiserver_http.delete("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                          "widgettes.test.kadence.dev")
+                          "gizmettes.conformance.kadence.dev")
 
 
 def test_a_terminating_pod_on_a_node_waits_for_the_kubelet_to_confirm(apiserver_http,

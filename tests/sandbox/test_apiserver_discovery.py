@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .apiserver_helpers import TABLE_ACCEPT, WIDGETS, ensure_widget_crd, widget
+from .apiserver_helpers import TABLE_ACCEPT, GIZMOS, ensure_gizmo_crd, gizmo
 
 
 def test_the_core_group_is_advertised_as_v1(apiserver_http):
@@ -47,14 +47,14 @@ def test_subresources_are_listed_with_their_own_verbs(apiserver_http):
 
 
 def test_a_crd_appears_in_discovery_with_its_names_and_categories(apiserver_http):
-    ensure_widget_crd(apiserver_http)
+    ensure_gizmo_crd(apiserver_http)
     groups = {g["name"] for g in apiserver_http.get("/apis").json()["groups"]}
-    assert "test.kadence.dev" in groups
-    resources = {r["name"]: r for r in apiserver_http.get(WIDGETS).json()["resources"]}
-    assert resources["widgets"]["shortNames"] == ["wg"]
-    assert resources["widgets"]["categories"] == ["kadence-test"]
-    assert resources["widgets"]["kind"] == "Widget"
-    assert {"widgets/status", "widgets/scale"} <= set(resources)
+    assert "conformance.kadence.dev" in groups
+    resources = {r["name"]: r for r in apiserver_http.get(GIZMOS).json()["resources"]}
+    assert resources["gizmos"]["shortNames"] == ["gz"]
+    assert resources["gizmos"]["categories"] == ["kadence-conformance"]
+    assert resources["gizmos"]["kind"] == "Gizmo"
+    assert {"gizmos/status", "gizmos/scale"} <= set(resources)
 
 
 def test_version_and_health_endpoints_answer(apiserver_http):
@@ -73,9 +73,9 @@ def test_an_unknown_resource_answers_a_404_status(apiserver_http):
 
 def test_a_table_list_of_custom_resources_uses_the_printer_columns(apiserver_http,
                                                                    apiserver_namespace):
-    ensure_widget_crd(apiserver_http)
-    path = f"{WIDGETS}/namespaces/{apiserver_namespace}/widgets"
-    apiserver_http.post(path, json=widget("w1", size=4))
+    ensure_gizmo_crd(apiserver_http)
+    path = f"{GIZMOS}/namespaces/{apiserver_namespace}/gizmos"
+    apiserver_http.post(path, json=gizmo("w1", size=4))
     apiserver_http.patch(f"{path}/w1/status", json={"status": {"conditions": [
         {"type": "Ready", "status": "True"}]}},
         headers={"Content-Type": "application/merge-patch+json"})

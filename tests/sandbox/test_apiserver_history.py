@@ -13,7 +13,7 @@ import pytest
 
 from kadence.sandbox import supervisor
 
-from .apiserver_helpers import configmap, ensure_widget_crd, wait_for, watch, widget, WIDGETS
+from .apiserver_helpers import configmap, ensure_gizmo_crd, wait_for, watch, gizmo, GIZMOS
 
 HISTORY = 20
 
@@ -86,14 +86,14 @@ def test_a_continue_token_older_than_the_history_is_gone_with_410(server):
 
 def test_objects_crds_and_the_version_counter_survive_a_restart(server):
     http = server.start()
-    ensure_widget_crd(http)
-    http.post(f"{WIDGETS}/namespaces/default/widgets", json=widget("kept", size=2))
+    ensure_gizmo_crd(http)
+    http.post(f"{GIZMOS}/namespaces/default/gizmos", json=gizmo("kept", size=2))
     created = http.post("/api/v1/namespaces/default/configmaps", json=configmap("kept")).json()
     before = int(http.get("/api/v1/namespaces").json()["metadata"]["resourceVersion"])
     assert server.stop() == 0
     http = server.start()
     assert http.get("/api/v1/namespaces/default/configmaps/kept").json() == created
-    restored = http.get(f"{WIDGETS}/namespaces/default/widgets/kept").json()
+    restored = http.get(f"{GIZMOS}/namespaces/default/gizmos/kept").json()
     assert restored["spec"]["size"] == 2
     written = http.post("/api/v1/namespaces/default/configmaps", json=configmap("new")).json()
     assert int(written["metadata"]["resourceVersion"]) > before

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from .apiserver_helpers import (JSON_PATCH, MERGE, STRATEGIC, WIDGETS, configmap, wait_for,
-                                ensure_widget_crd, widget)
+from .apiserver_helpers import (JSON_PATCH, MERGE, STRATEGIC, GIZMOS, configmap, wait_for,
+                                ensure_gizmo_crd, gizmo)
 
 
 @pytest.fixture()
-def widgets(apiserver_http, apiserver_namespace):
-    ensure_widget_crd(apiserver_http)
-    return f"{WIDGETS}/namespaces/{apiserver_namespace}/widgets"
+def gizmos(apiserver_http, apiserver_namespace):
+    ensure_gizmo_crd(apiserver_http)
+    return f"{GIZMOS}/namespaces/{apiserver_namespace}/gizmos"
 
 
 @pytest.fixture()
@@ -136,34 +136,34 @@ def test_a_strategic_merge_patch_of_a_deployment_merges_containers_and_drops_dir
 
 
 def test_a_strategic_merge_patch_of_a_custom_resource_is_an_unsupported_media_type(
-        apiserver_http, widgets):
-    apiserver_http.post(widgets, json=widget("w"))
-    response = apiserver_http.patch(f"{widgets}/w", json={"spec": {"size": 2}}, headers=STRATEGIC)
+        apiserver_http, gizmos):
+    apiserver_http.post(gizmos, json=gizmo("w"))
+    response = apiserver_http.patch(f"{gizmos}/w", json={"spec": {"size": 2}}, headers=STRATEGIC)
     assert response.status_code == 415
 
 
 def test_an_invalid_custom_resource_is_refused_with_422_causes_naming_each_field(
-        apiserver_http, widgets):
-    response = apiserver_http.post(widgets, json=widget("bad", size=0,
+        apiserver_http, gizmos):
+    response = apiserver_http.post(gizmos, json=gizmo("bad", size=0,
                                                         spec={"size": 0, "color": "pink"}))
     assert response.status_code == 422
     status = response.json()
-    assert status["reason"] == "Invalid" and status["details"]["kind"] == "Widget"
+    assert status["reason"] == "Invalid" and status["details"]["kind"] == "Gizmo"
     fields = {cause["field"]: cause["reason"] for cause in status["details"]["causes"]}
     assert fields == {"spec.size": "FieldValueInvalid", "spec.color": "FieldValueNotSupported"}
-    assert status["message"].startswith('Widget.test.kadence.dev "bad" is invalid: ')
+    assert status["message"].startswith('Gizmo.conformance.kadence.dev "bad" is invalid: ')
 
 
 def test_an_invalid_patch_of_a_custom_resource_is_refused_and_changes_nothing(apiserver_http,
-                                                                              widgets):
-    created = apiserver_http.post(widgets, json=widget("w")).json()
-    response = apiserver_http.patch(f"{widgets}/w", json={"spec": {"size": -1}}, headers=MERGE)
+                                                                              gizmos):
+    created = apiserver_http.post(gizmos, json=gizmo("w")).json()
+    response = apiserver_http.patch(f"{gizmos}/w", json={"spec": {"size": -1}}, headers=MERGE)
     assert response.status_code == 422
-    assert apiserver_http.get(f"{widgets}/w").json() == created
+    assert apiserver_http.get(f"{gizmos}/w").json() == created
 
 
-def test_schema_defaults_are_filled_in_on_create(apiserver_http, widgets):
-    created = apiserver_http.post(widgets, json=widget("w")).json()
+def test_schema_defaults_are_filled_in_on_create(apiserver_http, gizmos):
+    created = apiserver_http.post(gizmos, json=gizmo("w")).json()
     assert created["spec"]["color"] == "blue"
 
 
@@ -173,15 +173,15 @@ def test_schema_defaults_are_filled_in_on_create(apiserver_http, widgets):
     ({"metadata": {"annotations": {"a": "b"}}}, False),
 ])
 def test_generation_of_a_custom_resource_moves_on_non_metadata_changes_only(
-        apiserver_http, widgets, change, bumps):
-    apiserver_http.post(widgets, json=widget("w"))
-    patched = apiserver_http.patch(f"{widgets}/w", json=change, headers=MERGE).json()
+        apiserver_http, gizmos, change, bumps):
+    apiserver_http.post(gizmos, json=gizmo("w"))
+    patched = apiserver_http.patch(f"{gizmos}/w", json=change, headers=MERGE).json()
     assert patched["metadata"]["generation"] == (2 if bumps else 1)
 
 
-def test_a_status_write_does_not_move_generation(apiserver_http, widgets):
-    apiserver_http.post(widgets, json=widget("w"))
-    patched = apiserver_http.patch(f"{widgets}/w/status", json={"status": {"replicas": 1}},
+def test_a_status_write_does_not_move_generation(apiserver_http, gizmos):
+    apiserver_http.post(gizmos, json=gizmo("w"))
+    patched = apiserver_http.patch(f"{gizmos}/w/status", json={"status": {"replicas": 1}},
                                    headers=MERGE).json()
     assert patched["metadata"]["generation"] == 1 and patched["status"] == {"replicas": 1}
 
@@ -201,26 +201,26 @@ def test_generation_of_a_deployment_moves_on_spec_changes_only(apiserver_http,
     assert scaled["metadata"]["generation"] == 2
 
 
-def test_create_drops_the_status_of_a_kind_with_a_status_subresource(apiserver_http, widgets):
-    created = apiserver_http.post(widgets, json=widget("w", status={"replicas": 5})).json()
+def test_create_drops_the_status_of_a_kind_with_a_status_subresource(apiserver_http, gizmos):
+    created = apiserver_http.post(gizmos, json=gizmo("w", status={"replicas": 5})).json()
     assert "status" not in created
 
 
-def test_a_main_resource_write_cannot_change_status(apiserver_http, widgets):
-    apiserver_http.post(widgets, json=widget("w"))
-    apiserver_http.patch(f"{widgets}/w/status", json={"status": {"replicas": 1}}, headers=MERGE)
-    response = apiserver_http.patch(f"{widgets}/w", headers=MERGE,
+def test_a_main_resource_write_cannot_change_status(apiserver_http, gizmos):
+    apiserver_http.post(gizmos, json=gizmo("w"))
+    apiserver_http.patch(f"{gizmos}/w/status", json={"status": {"replicas": 1}}, headers=MERGE)
+    response = apiserver_http.patch(f"{gizmos}/w", headers=MERGE,
                                     json={"spec": {"size": 4}, "status": {"replicas": 7}})
     assert response.json()["status"] == {"replicas": 1}
     assert response.json()["spec"]["size"] == 4
 
 
-def test_a_status_write_cannot_change_anything_but_status(apiserver_http, widgets):
-    apiserver_http.post(widgets, json=widget("w"))
-    current = apiserver_http.get(f"{widgets}/w").json()
+def test_a_status_write_cannot_change_anything_but_status(apiserver_http, gizmos):
+    apiserver_http.post(gizmos, json=gizmo("w"))
+    current = apiserver_http.get(f"{gizmos}/w").json()
     body = {**current, "spec": {"size": 99}, "status": {"replicas": 2}}
     body["metadata"] = {**current["metadata"], "labels": {"sneaky": "yes"}}
-    updated = apiserver_http.put(f"{widgets}/w/status", json=body).json()
+    updated = apiserver_http.put(f"{gizmos}/w/status", json=body).json()
     assert updated["spec"]["size"] == 3
     assert "labels" not in updated["metadata"]
     assert updated["status"] == {"replicas": 2}
@@ -238,14 +238,14 @@ def test_a_dry_run_delete_keeps_the_object(apiserver_http, configmaps):
     assert apiserver_http.get(f"{configmaps}/c").status_code == 200
 
 
-def test_the_scale_subresource_reads_and_writes_replicas(apiserver_http, widgets):
-    apiserver_http.post(widgets, json=widget("w", spec={"size": 1, "replicas": 2}))
-    scale = apiserver_http.get(f"{widgets}/w/scale").json()
+def test_the_scale_subresource_reads_and_writes_replicas(apiserver_http, gizmos):
+    apiserver_http.post(gizmos, json=gizmo("w", spec={"size": 1, "replicas": 2}))
+    scale = apiserver_http.get(f"{gizmos}/w/scale").json()
     assert (scale["kind"], scale["spec"]["replicas"]) == ("Scale", 2)
-    response = apiserver_http.patch(f"{widgets}/w/scale", json={"spec": {"replicas": 5}},
+    response = apiserver_http.patch(f"{gizmos}/w/scale", json={"spec": {"replicas": 5}},
                                     headers=MERGE)
     assert response.json()["spec"]["replicas"] == 5
-    assert apiserver_http.get(f"{widgets}/w").json()["spec"]["replicas"] == 5
+    assert apiserver_http.get(f"{gizmos}/w").json()["spec"]["replicas"] == 5
 
 
 def test_a_server_side_apply_creates_then_updates_and_reports_conflicts(apiserver_http,
@@ -297,12 +297,12 @@ def test_a_job_gets_a_selector_on_its_uid_and_matching_template_labels(apiserver
 
 
 def test_strict_field_validation_refuses_unknown_fields_and_warn_reports_them(apiserver_http,
-                                                                             widgets):
-    body = widget("w", spec={"size": 1, "colour": "red"})
-    strict = apiserver_http.post(widgets, json=body, params={"fieldValidation": "Strict"})
+                                                                             gizmos):
+    body = gizmo("w", spec={"size": 1, "colour": "red"})
+    strict = apiserver_http.post(gizmos, json=body, params={"fieldValidation": "Strict"})
     assert strict.status_code == 400
     assert 'strict decoding error: unknown field "spec.colour"' in strict.json()["message"]
-    warned = apiserver_http.post(widgets, json=body, params={"fieldValidation": "Warn"})
+    warned = apiserver_http.post(gizmos, json=body, params={"fieldValidation": "Warn"})
     assert warned.status_code == 201
     assert 'unknown field \\"spec.colour\\"' in warned.headers["Warning"]
     assert "colour" not in warned.json()["spec"]

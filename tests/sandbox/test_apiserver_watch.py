@@ -104,9 +104,9 @@ def test_events_can_be_selected_by_their_involved_object(apiserver_http, apiserv
     for name in ("w1", "w2"):
         apiserver_http.post(events_path, json={
             "metadata": {"generateName": "ev-"}, "reason": "Test", "message": name,
-            "involvedObject": {"kind": "Widget", "name": name, "namespace": apiserver_namespace}})
+            "involvedObject": {"kind": "Gizmo", "name": name, "namespace": apiserver_namespace}})
     listed = apiserver_http.get(events_path, params={
-        "fieldSelector": "involvedObject.kind=Widget,involvedObject.name=w2"}).json()
+        "fieldSelector": "involvedObject.kind=Gizmo,involvedObject.name=w2"}).json()
     assert [e["message"] for e in listed["items"]] == ["w2"]
 
 

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from .apiserver_helpers import MERGE, WIDGETS, ensure_widget_crd, wait_for, widget
+from .apiserver_helpers import MERGE, GIZMOS, ensure_gizmo_crd, wait_for, gizmo
 
 OPERATOR = textwrap.dedent('''
     import asyncio, json, os
     import kopf
 
     TRACE = os.environ["KOPF_TRACE"]
-    RESOURCE = ("test.kadence.dev", "v1alpha1", "widgets")
+    RESOURCE = ("conformance.kadence.dev", "v1alpha1", "gizmos")
 
     def trace(**record):
         with open(TRACE, "a") as handle:
@@ -93,7 +93,7 @@ class Operator:
 
 @pytest.fixture()
 def operator(tmp_path, sandbox_kubeconfig, apiserver_namespace, apiserver_http):
-    ensure_widget_crd(apiserver_http)
+    ensure_gizmo_crd(apiserver_http)
     running = Operator(tmp_path, sandbox_kubeconfig, apiserver_namespace)
     running.start()
     yield running
@@ -111,21 +111,21 @@ SHUTDOWN = re.compile(r"Unprocessed streams left|Stop-flag is raised|Operator is
 
 def test_a_kopf_operator_lives_its_whole_life_against_the_sandbox(operator, apiserver_http,
                                                                   apiserver_namespace):
-    widgets = f"{WIDGETS}/namespaces/{apiserver_namespace}/widgets"
-    apiserver_http.post(widgets, json=widget("w", size=2))
+    gizmos = f"{GIZMOS}/namespaces/{apiserver_namespace}/gizmos"
+    apiserver_http.post(gizmos, json=gizmo("w", size=2))
 
     def status():
-        return apiserver_http.get(f"{widgets}/w").json().get("status") or {}
+        return apiserver_http.get(f"{gizmos}/w").json().get("status") or {}
 
     # creation: handler result and status patch land in status, kopf's finalizer is added
     wait_for(lambda: status().get("phase") == "Created", "the create handler's status", 60)
     assert status()["created"] == {"size": 2}
-    obj = apiserver_http.get(f"{widgets}/w").json()
+    obj = apiserver_http.get(f"{gizmos}/w").json()
     assert "kopf.zalando.org/KopfFinalizerMarker" in obj["metadata"]["finalizers"]
 
     # the Event kopf posted (with generateName) is there for `kubectl describe`
     events = apiserver_http.get(f"/api/v1/namespaces/{apiserver_namespace}/events", params={
-        "fieldSelector": "involvedObject.name=w,involvedObject.kind=Widget"}).json()["items"]
+        "fieldSelector": "involvedObject.name=w,involvedObject.kind=Gizmo"}).json()["items"]
     assert any(e["reason"] == "Created" and e["message"] == "size 2" for e in events)
 
     # timers tick and daemons run
@@ -133,22 +133,22 @@ def test_a_kopf_operator_lives_its_whole_life_against_the_sandbox(operator, apis
     wait_for(lambda: operator.records("daemon-start"), "the daemon to start", 30)
 
     # update
-    apiserver_http.patch(f"{widgets}/w", json={"spec": {"size": 5}}, headers=MERGE)
+    apiserver_http.patch(f"{gizmos}/w", json={"spec": {"size": 5}}, headers=MERGE)
     wait_for(lambda: status().get("phase") == "Resized-5", "the update handler", 60)
 
     # restart: a change made while the operator is down is handled when it comes back,
     # and creation is not handled again
     assert operator.stop() == 0
-    apiserver_http.patch(f"{widgets}/w", json={"spec": {"size": 6}}, headers=MERGE)
+    apiserver_http.patch(f"{gizmos}/w", json={"spec": {"size": 6}}, headers=MERGE)
     operator.start()
     wait_for(lambda: status().get("phase") == "Resized-6", "the resumed update handler", 60)
     assert [r["size"] for r in operator.records("create")] == [2]
     assert [(r["old"], r["new"]) for r in operator.records("update")] == [(2, 5), (5, 6)]
 
     # deletion: the handler runs, the daemon stops, kopf's finalizer is released, object gone
-    apiserver_http.delete(f"{widgets}/w")
-    wait_for(lambda: apiserver_http.get(f"{widgets}/w").status_code == 404,
-             "the widget to be deleted once kopf released it", 60)
+    apiserver_http.delete(f"{gizmos}/w")
+    wait_for(lambda: apiserver_http.get(f"{gizmos}/w").status_code == 404,
+             "the gizmo to be deleted once kopf released it", 60)
     assert [r["name"] for r in operator.records("delete")] == ["w"]
     wait_for(lambda: operator.records("daemon-stop"), "the daemon to stop", 30)
     assert operator.stop() == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .apiserver_helpers import FIXTURES, MERGE, ensure_widget_crd, wait_for
+from .apiserver_helpers import FIXTURES, MERGE, ensure_gizmo_crd, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
@@ -90,25 +90,25 @@ def spawn_kubectl(kubeconfig: Path, *args: str) -> subprocess.Popen:
 
 
 def test_label_patch_and_wait_for_a_condition(kubectl, sandbox_kubeconfig, ns, apiserver_http):
-    ensure_widget_crd(apiserver_http)
-    kubectl("apply", "-n", ns, "-f", str(FIXTURES / "widget.yaml"))
-    kubectl("label", "-n", ns, "widget", "w1", "tier=gold")
-    assert kubectl("get", "-n", ns, "wg", "-l", "tier=gold", "-o", "name").stdout.strip() == \
-        "widget.test.kadence.dev/w1"
-    kubectl("patch", "-n", ns, "wg", "w1", "--type=merge", "-p", '{"spec":{"size":5}}')
-    kubectl("patch", "-n", ns, "wg", "w1", "--type=json",
+    ensure_gizmo_crd(apiserver_http)
+    kubectl("apply", "-n", ns, "-f", str(FIXTURES / "gizmo.yaml"))
+    kubectl("label", "-n", ns, "gizmo", "w1", "tier=gold")
+    assert kubectl("get", "-n", ns, "gz", "-l", "tier=gold", "-o", "name").stdout.strip() == \
+        "gizmo.conformance.kadence.dev/w1"
+    kubectl("patch", "-n", ns, "gz", "w1", "--type=merge", "-p", '{"spec":{"size":5}}')
+    kubectl("patch", "-n", ns, "gz", "w1", "--type=json",
             "-p", '[{"op":"add","path":"/spec/tags/-","value":"c"}]')
-    spec = json.loads(kubectl("get", "-n", ns, "wg", "w1", "-o", "json").stdout)["spec"]
+    spec = json.loads(kubectl("get", "-n", ns, "gz", "w1", "-o", "json").stdout)["spec"]
     assert (spec["size"], spec["tags"]) == (5, ["a", "b", "c"])
     waiting = spawn_kubectl(sandbox_kubeconfig, "wait", "-n", ns, "--for=condition=Ready",
-                            "wg/w1", "--timeout=30s")
+                            "gz/w1", "--timeout=30s")
     time.sleep(0.5)  # let the wait start watching before the condition appears
-    kubectl("patch", "-n", ns, "wg", "w1", "--subresource=status", "--type=merge",
+    kubectl("patch", "-n", ns, "gz", "w1", "--subresource=status", "--type=merge",
             "-p", '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}')
     out, err = waiting.communicate(timeout=40)
     assert waiting.returncode == 0, err
     assert "condition met" in out
-    row = kubectl("get", "-n", ns, "wg", "w1", "--no-headers").stdout.split()
+    row = kubectl("get", "-n", ns, "gz", "w1", "--no-headers").stdout.split()
     assert row[:3] == ["w1", "5", "True"]
 
 
@@ -138,13 +138,13 @@ def test_a_strategic_patch_of_a_deployment_and_scale(kubectl, ns):
 
 
 def test_get_watch_picks_up_a_change(kubectl, sandbox_kubeconfig, ns, apiserver_http):
-    ensure_widget_crd(apiserver_http)
-    kubectl("apply", "-n", ns, "-f", str(FIXTURES / "widget.yaml"))
-    watcher = spawn_kubectl(sandbox_kubeconfig, "get", "-n", ns, "widgets", "-w", "--no-headers")
+    ensure_gizmo_crd(apiserver_http)
+    kubectl("apply", "-n", ns, "-f", str(FIXTURES / "gizmo.yaml"))
+    watcher = spawn_kubectl(sandbox_kubeconfig, "get", "-n", ns, "gizmos", "-w", "--no-headers")
     try:
         first = _read_line(watcher, 20)
         assert first.split()[:2] == ["w1", "3"]
-        apiserver_http.patch(f"/apis/test.kadence.dev/v1alpha1/namespaces/{ns}/widgets/w1",
+        apiserver_http.patch(f"/apis/conformance.kadence.dev/v1alpha1/namespaces/{ns}/gizmos/w1",
                              json={"spec": {"size": 8}}, headers=MERGE)
         second = _read_line(watcher, 20)
         assert second.split()[:2] == ["w1", "8"]
