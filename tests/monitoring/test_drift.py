@@ -367,3 +367,15 @@ def test_a_profile_written_by_the_ingest_profiler_is_a_usable_reference():
         result = evaluate_drift(reference, frame(0.5, 0.8, 0.6), DriftSettings(method=method))
         assert {"x", "plan", "flag"} <= set(result.drifted_features) or method == "chisquared", method
         assert "n" not in result.drifted_features, method
+
+
+def test_bucket_shares_are_the_same_from_sorted_and_unsorted_values():
+    from kadence.domain.monitoring.drift import CurrentWindow
+
+    values = np.concatenate([NORMAL_SAME[:5000], [0.0] * 50])
+    cut_points = np.array([-1.0, 0.0, 0.5, 2.0])
+    unsorted = CurrentWindow(pd.DataFrame({"x": values}))
+    presorted = CurrentWindow(pd.DataFrame({"x": values}))
+    presorted.numeric_sorted("x")
+    np.testing.assert_allclose(unsorted.bucket_shares("x", cut_points), presorted.bucket_shares("x", cut_points))
+    assert unsorted.bucket_shares("x", cut_points)[3] >= 50 / len(values)  # the point bucket at 0.0

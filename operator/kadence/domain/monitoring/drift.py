@@ -603,8 +603,7 @@ def _score_numeric(method: str, reference: NumericReference, current: "CurrentWi
         return ks_numeric(reference, current.numeric_sorted(name))
     if method == "wasserstein":
         return wasserstein_numeric(reference, current.numeric_sorted(name))
-    values, _ = current.numeric(name)
-    current_shares = _bucket_counts(reference.cut_points, values) / len(values)
+    current_shares = current.bucket_shares(name, reference.cut_points)
     if method == "psi":
         return psi(reference.bucket_shares, current_shares)
     if method == "jensenshannon":
@@ -652,6 +651,7 @@ class CurrentWindow:
         self.columns = {str(c) for c in frame.columns}
         self._numeric: dict[str, tuple[np.ndarray, int]] = {}
         self._sorted: dict[str, np.ndarray] = {}
+        self._buckets: dict[tuple[str, bytes], np.ndarray] = {}
         self._categorical: dict[str, tuple[np.ndarray, int]] = {}
 
     def __len__(self) -> int:
@@ -662,6 +662,23 @@ class CurrentWindow:
         if name not in self._numeric:
             self._numeric[name] = finite_values(self.frame[name])
         return self._numeric[name]
+
+    def bucket_shares(self, name: str, cut_points: np.ndarray) -> np.ndarray:
+        """Shares of the column's values in the buckets of `cut_points` (PSI and JS share them)."""
+        key = (name, cut_points.tobytes())
+        if key not in self._buckets:
+            if name in self._sorted:
+                ordered = self._sorted[name]
+                bounds = np.empty(2 * len(cut_points) + 2, dtype=np.int64)
+                bounds[0], bounds[-1] = 0, len(ordered)
+                bounds[1:-1:2] = np.searchsorted(ordered, cut_points, side="left")
+                bounds[2:-1:2] = np.searchsorted(ordered, cut_points, side="right")
+                counts = np.diff(bounds)
+            else:
+                values, _ = self.numeric(name)
+                counts = _bucket_counts(cut_points, values)
+            self._buckets[key] = counts / counts.sum()
+        return self._buckets[key]
 
     def numeric_sorted(self, name: str) -> np.ndarray:
         if name not in self._sorted:
