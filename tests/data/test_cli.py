@@ -63,3 +63,18 @@ def test_ingest_without_storage_validates_a_local_file_and_writes_the_snapshot_f
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1])["rows"] == 3
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["data.parquet", "manifest.json", "profile.json"]
+
+
+def test_unreachable_storage_still_ends_with_an_error_result_line(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    env = {**__import__("os").environ, "KADENCE_S3_ENDPOINT": f"127.0.0.1:{port}", "KADENCE_S3_ACCESS_KEY": "a",
+           "KADENCE_S3_SECRET_KEY": "b"}
+    done = kadence("ingest", env={**env, "KADENCE_TASK": json.dumps(TASK)})
+    assert done.returncode == 2
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["outcome"] == "Error" and "ingest failed" in result["message"]
+    assert "could not write the result" in done.stderr

@@ -6,7 +6,9 @@ import json
 import os
 import queue
 import shutil
+import sys
 import threading
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
@@ -68,7 +70,10 @@ def emit(result: BaseModel, store: ObjectStore | None, key: str | None, out: IO[
     """Write the result to object storage (when there is one) and print it as the last line."""
     line = json.dumps(result.model_dump(by_alias=True, mode="json", exclude_none=True), sort_keys=True)
     if store is not None and key:
-        store.put_bytes(key, line.encode(), "application/json")
+        try:
+            store.put_bytes(key, line.encode(), "application/json")
+        except Exception as error:  # noqa: BLE001 - the log line below still carries the result
+            print(f"could not write the result to {store.uri(key)}: {type(error).__name__}: {error}", file=sys.stderr)
     out.write(line + "\n")
     out.flush()
 
@@ -91,7 +96,11 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
         except StorageError as error:
             emit(IngestResult(outcome="Error", valid=False, message=str(error)), None, None, out)
             return EXIT_ERROR
-    result = ingest(task, store, write=not args.no_store, output_dir=Path(args.output) if args.output else None)
+    try:
+        result = ingest(task, store, write=not args.no_store, output_dir=Path(args.output) if args.output else None)
+    except Exception as error:  # noqa: BLE001 - a Job must still leave a result the operator can read
+        traceback.print_exc()
+        result = IngestResult(outcome="Error", valid=False, message=f"ingest failed: {type(error).__name__}: {error}")
     emit(result, store if not args.no_store else None, task.resolved_result_key(), out)
     return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
 

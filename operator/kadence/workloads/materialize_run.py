@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import traceback
 from typing import IO, Any
 
 import pandas as pd
@@ -43,7 +44,12 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
     except StorageError as error:
         emit(MaterializeResult(outcome="Error", valid=False, message=str(error)), None, None, out)
         return EXIT_ERROR
-    result = materialize(task, store)
+    try:
+        result = materialize(task, store)
+    except Exception as error:  # noqa: BLE001 - a Job must still leave a result the operator can read
+        traceback.print_exc()
+        result = MaterializeResult(outcome="Error", valid=False,
+                                   message=f"materialize failed: {type(error).__name__}: {error}")
     emit(result, store, task.resolved_result_key(), out)
     return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
 
