@@ -405,3 +405,12 @@ def test_the_churn_example_policy_plans_its_first_monitor_job():
     assert task["window"] == {"durationSeconds": 86400.0}
     assert task["drift"]["features"] == [{"name": "monthly_charges", "method": "ks", "threshold": 0.01}]
     assert task["exportLabelledAs"] == "churned"
+
+
+def test_a_retrain_whose_source_run_cannot_be_resolved_is_held_and_says_which():
+    retrain = {"fromTrainingRun": "churn-initial", "cooldown": "6h"}
+    plan = plan_with(BREACH, actions={"retrain": retrain}, ctx=context(retrain_spec=None))
+    decision = plan.status["lastRetrainDecision"]
+    assert decision["reason"] == "RetrainSourceMissing"
+    assert "TrainingRun churn-initial could not be resolved" in decision["message"]
+    assert not any(c["kind"] == "TrainingRun" for c in plan.children)

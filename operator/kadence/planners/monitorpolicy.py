@@ -350,12 +350,18 @@ def _decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, cont
     if request is None:
         return
     retrain = spec.actions.retrain
-    enabled = retrain is not None and retrain.enabled and context.retrain_spec is not None
-    gate = verdicts.retrain_gate(
-        now=now, enabled=enabled, triggers=request.triggers,
-        past_retrains=verdicts.retrain_times(status.get("retrains") or []),
-        cooldown=verdicts.parse_duration(retrain.cooldown) if retrain else timedelta(0),
-        max_per_day=retrain.max_per_day if retrain else 0)
+    enabled = retrain is not None and retrain.enabled
+    if enabled and context.retrain_spec is None:
+        source = (f"TrainingRun {retrain.from_training_run}" if retrain.from_training_run
+                  else "the retrain template")
+        gate = verdicts.Gate("RetrainSourceMissing", f"{request.annotation} fired, but {source} could not be "
+                                                     "resolved into a TrainingRun spec", False)
+    else:
+        gate = verdicts.retrain_gate(
+            now=now, enabled=enabled, triggers=request.triggers,
+            past_retrains=verdicts.retrain_times(status.get("retrains") or []),
+            cooldown=verdicts.parse_duration(retrain.cooldown) if retrain else timedelta(0),
+            max_per_day=retrain.max_per_day if retrain else 0)
     decision = {"time": _iso(now), "reason": gate.reason, "message": gate.message, "trigger": request.annotation}
     plan.status["lastRetrainDecision"] = decision
     if not gate.allowed:
