@@ -236,6 +236,7 @@ def test_a_breach_starts_one_retrain_with_the_cause_chain_in_annotations():
                                         "trainingRun": run["metadata"]["name"],
                                         "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions"}]
     assert plan.retrain_trigger == "breach"
+    assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
     assert condition(plan, "Breached").status == "True"
     assert {e.reason for e in plan.events} == {"QualityBelowThreshold", "RetrainStarted"}
 
@@ -274,6 +275,8 @@ def test_breach_schedule_and_new_data_firing_together_make_one_retrain_with_ever
     runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
     assert len(runs) == 1
     assert runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach,newData,schedule"
+    assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
+    assert "newData: new validated Dataset version" in condition(plan, "Retraining").message
     assert plan.status["lastScheduledRun"] == "2026-11-23T03:00:00Z"
     assert plan.status["dataVersionBaseline"] == "v2"
 
@@ -312,6 +315,7 @@ def test_the_new_data_trigger(latest, baseline, fires):
     assert len(runs) == (1 if fires else 0)
     if fires:
         assert runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "newData"
+        assert condition(plan, "Retraining").reason == "RetrainedOnNewData"
 
 
 def test_a_production_gap_is_reported_even_when_it_does_not_retrain():

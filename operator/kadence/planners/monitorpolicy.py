@@ -380,8 +380,9 @@ def _decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, cont
     plan.retrain_trigger = request.primary
     plan.events.append(EventSpec("Normal", "RetrainStarted",
                                  f"TrainingRun {name} for {request.annotation}: {request.message}"))
-    plan.conditions.append(ConditionUpdate("Retraining", "True", "RetrainStarted",
-                                           f"TrainingRun {name} ({request.annotation})"))
+    reason = "RetrainedOn" + request.primary[0].upper() + request.primary[1:]  # e.g. RetrainedOnNewData
+    plan.conditions.append(ConditionUpdate("Retraining", "True", reason, f"TrainingRun {name} ({request.annotation}): "
+                                                                         f"{request.message}"[:1000]))
 
 
 def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: MonitorContext, now: datetime,
