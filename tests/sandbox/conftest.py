@@ -169,13 +169,15 @@ def kubectl(sandbox_kubeconfig, tmp_path_factory):
 def sandbox_node(sandbox_apiserver):
     """The node process (kubelet + Job/ReplicaSet/Deployment controllers + Service proxy).
 
-    Restart back-off is shortened (0.2 s, doubling, at most 2 s) so retries show up quickly.
+    Restart back-off is shortened (0.2 s, doubling, at most 2 s) and autoscalers are evaluated
+    every second, so retries and scaling show up quickly.
     """
     state_dir = sandbox_apiserver.state_dir
     record, _ = supervisor.start_component(
         state_dir, "node",
         [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", sandbox_apiserver.url,
-         "--state-dir", str(state_dir), "--backoff-base", "0.2", "--backoff-cap", "2"])
+         "--state-dir", str(state_dir), "--backoff-base", "0.2", "--backoff-cap", "2",
+         "--hpa-sync-period", "1"])
     from kadence.sandbox.kubelet.node import ready_marker
     supervisor.wait_until(lambda: ready_marker(state_dir).exists(), timeout=60, record=record,
                           what="sandbox node")

@@ -245,3 +245,30 @@ def test_a_failing_liveness_probe_restarts_the_container(kube, sandbox_namespace
     flag.unlink()
     reasons = {e["reason"] for e in kube.list("v1", "events", ns)}
     assert {"Unhealthy", "Killing"} <= reasons
+
+
+def test_a_cpu_autoscaler_scales_a_busy_deployment_up_and_an_idle_one_down(kube, sandbox_namespace, tmp_path):
+    ns = sandbox_namespace
+    busy = tmp_path / "busy"
+    busy.write_text("")
+    body = deployment_body("burner", 1, ["sh", "-c", f"while [ -e {busy} ]; do :; done; exec sleep 3600"],
+                           resources={"requests": {"cpu": "100m"}})
+    kube.create("apps/v1", "deployments", ns, body)
+    kube.create("autoscaling/v2", "horizontalpodautoscalers", ns, {
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "burner"},
+        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "burner"},
+                 "minReplicas": 1, "maxReplicas": 3,
+                 "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+                     "type": "Utilization", "averageUtilization": 50}}}],
+                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}})
+    # A busy loop uses far more than 50 % of 100m: the autoscaler goes to its maximum.
+    wait_for(lambda: kube.get("apps/v1", "deployments", ns, "burner")["spec"]["replicas"] == 3, timeout=90,
+             message="a scale-up to 3")
+    hpa = kube.get("autoscaling/v2", "horizontalpodautoscalers", ns, "burner")
+    assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 50
+    assert {c["type"]: c["reason"] for c in hpa["status"]["conditions"]}["ScalingLimited"] in (
+        "TooManyReplicas", "DesiredWithinRange", "ScaleUpLimit")
+    busy.unlink()
+    wait_for(lambda: kube.get("apps/v1", "deployments", ns, "burner")["spec"]["replicas"] == 1, timeout=90,
+             message="a scale-down to 1 once idle")
+    wait_for(lambda: len(kube.pods_of(ns, "app=burner")) == 1, message="one pod left")

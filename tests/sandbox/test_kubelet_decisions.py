@@ -11,6 +11,9 @@ from kadence.sandbox.kubelet import podspec
 from kadence.sandbox.kubelet.deployments import (
     SetView, plan_replicaset, plan_rolling, resolve_int_or_percent, surge_and_unavailable, template_hash,
 )
+from kadence.sandbox.kubelet.autoscaler import (
+    MetricTarget, clamp_and_limit, desired_replicas, metric_targets, parse_quantity, stabilized,
+)
 from kadence.sandbox.kubelet.jobs import job_pod, plan_job, pod_failure_action
 
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
@@ -348,3 +351,50 @@ def test_a_replicaset_replaces_finished_pods():
             {"metadata": {"name": "up"}, "status": {"phase": "Running"}}]
     plan = plan_replicaset(rs, pods, NOW)
     assert plan.delete == ["done"] and plan.create == 1
+
+
+# ---- HorizontalPodAutoscaler ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, value", [("250m", 0.25), ("2", 2.0), ("1.5", 1.5), ("512Mi", 512 * 2 ** 20),
+                                         ("1G", 1e9), ("100k", 1e5)])
+def test_quantities_parse_as_kubernetes_writes_them(text, value):
+    assert parse_quantity(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("current, ratio, desired", [
+    (2, 1.05, 2),   # within the 10 % tolerance: no change
+    (2, 0.95, 2),
+    (2, 1.5, 3),    # ceil(2 * 1.5)
+    (3, 0.2, 1),    # ceil(0.6)
+    (4, 0.0, 0),    # idle: the bounds decide
+])
+def test_desired_replicas_follow_the_usage_ratio_outside_the_tolerance(current, ratio, desired):
+    assert desired_replicas(current, ratio) == desired
+
+
+@pytest.mark.parametrize("current, wanted, bounds, result", [
+    (2, 3, (1, 5), (3, "DesiredWithinRange")),
+    (2, 9, (1, 5), (5, "TooManyReplicas")),
+    (2, 0, (1, 5), (1, "TooFewReplicas")),
+    (1, 20, (1, 50), (5, "ScaleUpLimit")),    # at most max(2x, +4) per step
+    (10, 30, (1, 50), (20, "ScaleUpLimit")),
+])
+def test_the_recommendation_is_clamped_and_rate_limited(current, wanted, bounds, result):
+    replicas, reason, _ = clamp_and_limit(current, wanted, *bounds)
+    assert (replicas, reason) == result
+
+
+def test_scale_down_waits_for_the_highest_recommendation_in_the_window():
+    history = [(100.0, 5), (200.0, 4), (290.0, 3)]
+    assert stabilized(history, now=300.0, window=150, wanted=2) == 4
+    assert stabilized(history, now=300.0, window=5, wanted=2) == 2
+
+
+def test_metric_targets_read_utilization_and_average_value_and_default_to_cpu_80():
+    hpa = {"spec": {"metrics": [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}},
+        {"type": "Resource", "resource": {"name": "memory", "target": {"type": "AverageValue", "averageValue": "1Gi"}}},
+        {"type": "Pods", "pods": {"metric": {"name": "requests"}}},
+    ]}}
+    assert metric_targets(hpa) == [MetricTarget("cpu", 60, None), MetricTarget("memory", None, 2 ** 30)]
+    assert metric_targets({"spec": {}}) == [MetricTarget("cpu", 80, None)]

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 
 from .. import proxy as proxy_module
 from . import api, podspec
+from .autoscaler import AutoscalerController
 from .deployments import DeploymentController, ReplicaSetController
 from .informer import Informer
 from .jobs import JobController
@@ -26,7 +27,7 @@ def ready_marker(state_dir: Path) -> Path:
 
 
 class Node:
-    def __init__(self, server: str, state_dir: Path, backoff: podspec.Backoff):
+    def __init__(self, server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0):
         self.server = server
         self.state_dir = state_dir
         self.client = api.ApiClient(server)
@@ -38,6 +39,7 @@ class Node:
         self.jobs = inform(api.JOBS)
         self.replicasets = inform(api.REPLICASETS)
         self.deployments = inform(api.DEPLOYMENTS)
+        self.hpas = inform(api.HPAS)
         url = urlparse(server)
         self.kubelet = Kubelet(self.client, state_dir, self.pods, self.configmaps, self.secrets, self.services,
                                backoff, extra_env={"KUBERNETES_SERVICE_HOST": url.hostname or "127.0.0.1",
@@ -47,6 +49,8 @@ class Node:
         self.deployment_controller = DeploymentController(self.client, self.deployments, self.replicasets,
                                                           self.pods)
         self.proxy = proxy_module.ServiceProxy(self.client, self.services, self.pods)
+        self.autoscaler = AutoscalerController(self.client, self.hpas, self.deployments, self.pods, self.kubelet,
+                                               hpa_sync_period)
         self._tasks: list[asyncio.Task] = []
 
     async def start(self) -> None:
@@ -57,11 +61,12 @@ class Node:
         first = [self.configmaps, self.secrets, self.services]
         self._tasks += [asyncio.create_task(i.run()) for i in first]
         await asyncio.gather(*(i.synced.wait() for i in first))
-        rest = [self.pods, self.jobs, self.replicasets, self.deployments]
+        rest = [self.pods, self.jobs, self.replicasets, self.deployments, self.hpas]
         self._tasks += [asyncio.create_task(i.run()) for i in rest]
         await asyncio.gather(*(i.synced.wait() for i in rest))
         self._tasks += [asyncio.create_task(c.run()) for c in
-                        (self.job_controller, self.replicaset_controller, self.deployment_controller, self.proxy)]
+                        (self.job_controller, self.replicaset_controller, self.deployment_controller, self.proxy,
+                         self.autoscaler)]
         marker = ready_marker(self.state_dir)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(os.getpid()))
@@ -76,8 +81,8 @@ class Node:
         await self.client.close()
 
 
-async def serve(server: str, state_dir: Path, backoff: podspec.Backoff) -> None:
-    node = Node(server, state_dir, backoff)
+async def serve(server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0) -> None:
+    node = Node(server, state_dir, backoff, hpa_sync_period)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -103,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="first restart/retry delay in seconds (Kubernetes uses 10)")
     parser.add_argument("--backoff-cap", type=float, default=60.0,
                         help="longest restart/retry delay in seconds (Kubernetes uses 300)")
+    parser.add_argument("--hpa-sync-period", type=float, default=15.0,
+                        help="seconds between autoscaler evaluations (Kubernetes uses 15)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve(args.server, args.state_dir, podspec.Backoff(args.backoff_base, args.backoff_cap)))
+    asyncio.run(serve(args.server, args.state_dir, podspec.Backoff(args.backoff_base, args.backoff_cap),
+                      args.hpa_sync_period))
     return 0
