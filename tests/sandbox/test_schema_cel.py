@@ -242,3 +242,22 @@ def test_a_failing_rule_at_the_resource_root_names_no_field():
         {"rule": "self.metadata.name.size() < 5", "message": "name too long"}]
     _, causes = validate_custom_resource(crd, thing({}))
     assert causes == [invalid("<nil>", "name too long")]
+
+
+def test_an_integer_beyond_int64_is_a_double_as_go_decodes_it():
+    schema = {"type": "object", "x-kubernetes-preserve-unknown-fields": True,
+              "x-kubernetes-validations": [{"rule": "self.n > 1.0", "message": "small"}]}
+    assert causes_of(schema, {"n": 2 ** 70}) == []
+
+
+def test_integer_overflow_is_an_evaluation_error():
+    schema = with_rules({"n": {"type": "integer"}}, {"rule": "self.n + 1 > 0"})
+    assert causes_of(schema, {"n": 2 ** 63 - 1}) == [
+        invalid("spec", "integer overflow evaluating rule: self.n + 1 > 0")]
+
+
+def test_a_library_function_given_the_wrong_kind_of_value_is_a_no_such_overload_error():
+    schema = with_rules({"s": {"type": "string"}}, {"rule": "url(self.s).getHost() == 'x'"})
+    assert causes_of(schema, {"s": "not a url"}) == [
+        invalid("spec", "URL is not absolute: not a url evaluating rule: "
+                        "url(self.s).getHost() == 'x'")]

@@ -50,6 +50,7 @@ SKIPPED_RULES: set[str] = set()
 _UNSUPPORTED_SYNTAX = re.compile(r"\.\?|\[\?|\boptional\.|\.orValue\(|\.hasValue\(")
 _OLD_SELF = re.compile(r"\boldSelf\b")
 _MAX_MESSAGE_EXPRESSION_BYTES = 5 * 1024
+_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _QUOTED_KEY = re.compile(r"\['((?:[^'\\]|\\.)*)'\]")
 _CEL_RESERVED = {
     "true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
@@ -421,9 +422,11 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
         return celtypes.BoolType(value)
     types = schema_types(schema)
     if isinstance(value, (int, float)):
-        if "number" in types or isinstance(value, float) and not float(value).is_integer():
-            return celtypes.DoubleType(value)
-        return celtypes.IntType(int(value))
+        # Go decodes JSON integers within int64 as int64, everything else as float64.
+        as_int = (isinstance(value, int) or ("integer" in types and float(value).is_integer()))
+        if as_int and "number" not in types and _INT64_MIN <= int(value) <= _INT64_MAX:
+            return celtypes.IntType(int(value))
+        return celtypes.DoubleType(value)
     if isinstance(value, str):
         format_name = schema.get("format")
         try:
@@ -453,9 +456,20 @@ def _eval_error_text(error: BaseException) -> str:
             if "index out of range" in detail:
                 return "index out of bounds"
             return detail
-        if text.startswith("found no matching overload"):
+        if text.startswith("found no matching overload") or text == "no such overload":
             return "no such overload"
+        if text == "modulus or divide by zero":
+            return "division by zero"
+        if text == "return error for overflow":  # celpy's wording for any ValueError
+            inner = error.args[2] if len(error.args) > 2 else ()
+            text = str(inner[0]) if inner else "overflow"
+        if text == "overflow":
+            return "integer overflow"
         return text
+    if isinstance(error, (TypeError, AttributeError)):
+        return "no such overload"  # a library function given the wrong kind of value
+    if isinstance(error, ZeroDivisionError):
+        return "division by zero"
     return str(error)
 
 
@@ -553,7 +567,7 @@ def _verdict(fingerprint: str, index: int, value_key: str, old_key: str,
         activation["oldSelf"] = to_cel(json.loads(old_key), schema)
     try:
         result = _run(program, activation)
-    except (CELEvalError, ValueError, TypeError, ZeroDivisionError) as error:
+    except Exception as error:  # noqa: BLE001 - any failure of the rule is the rule's error
         if _is_unsupported(error):
             _skip(rule_text, _eval_error_text(error))
             return None
@@ -585,7 +599,7 @@ def _message(rule: dict[str, Any], activation: dict[str, Any]) -> str:
     if expression:
         try:
             text = _run(_compile_expression(expression), activation)
-        except (CELEvalError, CELParseError, UnsupportedRule, ValueError, TypeError):
+        except Exception:  # noqa: BLE001 - a failing messageExpression falls back to message
             text = None
         trimmed = str(text).strip() if isinstance(text, str) else ""
         if trimmed and "\n" not in trimmed and len(trimmed) <= _MAX_MESSAGE_EXPRESSION_BYTES:
