@@ -265,3 +265,49 @@ def test_a_challenger_whose_artifact_does_not_match_its_sha256_fails_the_job(sto
     code, result = run_monitor(tmp_path, task("tampered", reference_uri,
                                               compare={"champion": champion, "challenger": tampered}))
     assert code == 2 and "sha256" in result["message"]
+
+
+def test_the_planners_task_runs_in_the_workload_and_its_result_drives_a_retrain(store, s3_env, tmp_path,
+                                                                                reference_uri):
+    """Planner -> task ConfigMap -> kadence monitor against S3 -> result.json -> planner."""
+    from kadence.planners.monitorpolicy import (
+        RESULT_KEY_ANNOTATION,
+        RETRAIN_TRIGGER_ANNOTATION,
+        ModelInfo,
+        MonitorContext,
+        MonitorObservation,
+        plan_monitorpolicy,
+    )
+
+    training = {"datasetRef": {"name": "churn"}, "task": "classification", "objective": {"metric": "f1"},
+                "model": "churn"}
+    body = {"apiVersion": "kadence.dev/v1alpha1", "kind": "MonitorPolicy",
+            "metadata": {"name": "loop", "namespace": "loop", "uid": "u", "generation": 1,
+                         "creationTimestamp": "2026-11-01T00:00:00Z"},
+            "spec": {"inferenceServiceRef": {"name": "churn"}, "interval": "5m", "window": {"duration": "1h"},
+                     "drift": {"method": "psi"}, "performance": {"metric": "f1", "threshold": 0.55},
+                     "actions": {"retrain": {"template": training}}},
+            "status": {}}
+    production = ModelInfo(model_version="churn-v1", version="1", uri="s3://kadence/m", sha256="c" * 64,
+                           holdout_metrics={"f1": 0.9}, reference_uri=reference_uri, target="label")
+    context = MonitorContext(production=production, retrain_spec=training)
+    now = T + timedelta(minutes=2)
+    write_traffic(store, "loop", "churn", n=500, start=T - HOUR, end=T, shift=1.0, accuracy=0.4)
+
+    first = plan_monitorpolicy(body, MonitorObservation(), context, now)
+    configmap, job = first.children[0], first.children[1]
+    task_path = tmp_path / "planned-task.json"
+    task_path.write_text(configmap["data"]["task.json"])
+    out = io.StringIO()
+    assert run_from_args(argparse.Namespace(task=str(task_path)), "KADENCE_TASK", out) == 0
+    key = job["metadata"]["annotations"][RESULT_KEY_ANNOTATION]
+    result = json.loads(store.get_bytes(key))
+    assert result["breached"] and "label" not in result["driftScores"]
+    assert result["labelledDataUri"].endswith("labelled.parquet")
+
+    job["status"] = {"succeeded": 1}
+    second = plan_monitorpolicy(body, MonitorObservation([job], {job["metadata"]["name"]: result}), context,
+                                now + timedelta(seconds=30))
+    runs = [c for c in second.children if c["kind"] == "TrainingRun"]
+    assert len(runs) == 1 and runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach"
+    assert second.status["lastEvaluation"]["reason"] == "DriftAndQualityBreached"
