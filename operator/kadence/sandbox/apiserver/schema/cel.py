@@ -561,7 +561,10 @@ def _verdict(fingerprint: str, index: int, value_key: str, old_key: str,
         _skip(rule_text, str(error))
         return None
     except CELParseError as error:
-        return ("error", f"compilation failed: {parse_error_text(rule_text, error)}")
+        return ("error", f"rule compile error: compilation failed: "
+                         f"{parse_error_text(rule_text, error)}")
+    except Exception as error:  # noqa: BLE001 - cel-python failing on odd input
+        return ("error", f"rule compile error: {error}")
     activation = {"self": to_cel(json.loads(value_key), schema)}
     if uses_old:
         activation["oldSelf"] = to_cel(json.loads(old_key), schema)
