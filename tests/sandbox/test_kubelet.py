@@ -122,6 +122,11 @@ def test_a_deployment_whose_pod_crashes_is_restarted_with_its_previous_logs_kept
     assert status["lastState"]["terminated"]["exitCode"] == 1
     assert pod["status"]["phase"] == "Running", "a crash-looping pod stays Running, as on a cluster"
     assert kubectl("logs", "-n", ns, pod["metadata"]["name"], "--previous").stdout.strip() == "run"
+    # Repeats are counted on one Event, as the kubelet's event correlator does.
+    backoffs = wait_for(lambda: [e for e in kube.list("v1", "events", ns) if e["reason"] == "BackOff"
+                                 and e["involvedObject"]["name"] == pod["metadata"]["name"] and e["count"] >= 2],
+                        message="a BackOff event counted twice")
+    assert len([e for e in kube.list("v1", "events", ns) if e["reason"] == "BackOff"]) == 1, backoffs
 
 
 def test_scaling_a_deployment_changes_how_many_processes_run(kube, sandbox_namespace):

@@ -231,7 +231,7 @@ The Kadence sandbox is running (state in {summary['state_dir']}).
 
 Use it:
   export KUBECONFIG={summary['kubeconfig']}
-  kubectl apply -f examples/
+  kubectl apply -f examples/churn/       # from a Kadence checkout, or your own manifests
   kubectl get kadence
   kadence sandbox status      # components and each Service's local port
   kadence sandbox down""", file=out)

@@ -88,11 +88,20 @@ class Informer:
         relist = True
         while True:
             try:
-                if relist:
-                    await self._relist()
-                    relist = False
-                async for kind, obj in self.client.watch(self.resource, self._resource_version):
-                    self._apply(kind, obj)
+                try:
+                    if relist:
+                        await self._relist()
+                        relist = False
+                    async for kind, obj in self.client.watch(self.resource, self._resource_version):
+                        self._apply(kind, obj)
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                    # The server does not serve this resource (yet): nothing to cache, look again later.
+                    log.warning("%s not served by the API server; retrying in 10 s", self.resource.plural)
+                    self.synced.set()
+                    relist = True
+                    await asyncio.sleep(10)
             except WatchExpired:
                 relist = True
             except asyncio.CancelledError:

@@ -546,6 +546,8 @@ class Kubelet:
         self._finalizing: set[str] = set()
         self._ports: set[int] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._events: dict[tuple[str, str, str], tuple[str, int]] = {}
+        self._event_lock = asyncio.Lock()
         self._registry = state_dir / "kubelet" / "processes.json"
         self._processes: dict[int, float] = {}
         pods.add_handler(self.on_pod)
@@ -591,11 +593,26 @@ class Kubelet:
             "firstTimestamp": now, "lastTimestamp": now, "count": 1,
             "reportingComponent": "kubelet", "reportingInstance": podspec.NODE_NAME,
         }
-        self._spawn(self._post_event(body))
+        self._spawn(self._post_event((meta.get("uid", ""), reason, message), body))
 
-    async def _post_event(self, body: dict) -> None:
-        with contextlib.suppress(ApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            await self.client.create(EVENTS, body["metadata"]["namespace"], body)
+    async def _post_event(self, key: tuple[str, str, str], body: dict) -> None:
+        """Create the Event, or count a repeat on the existing one as the kubelet's correlator does."""
+        namespace = body["metadata"]["namespace"]
+        async with self._event_lock:
+            with contextlib.suppress(ApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                known = self._events.get(key)
+                if known is not None:
+                    name, count = known
+                    try:
+                        await self.client.merge_patch(EVENTS, namespace, name, {
+                            "count": count + 1, "lastTimestamp": body["lastTimestamp"]})
+                        self._events[key] = (name, count + 1)
+                        return
+                    except ApiError as exc:
+                        if exc.status != 404:
+                            raise
+                created = await self.client.create(EVENTS, namespace, body)
+                self._events[key] = (created["metadata"]["name"], 1)
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.create_task(coro)
@@ -631,6 +648,8 @@ class Kubelet:
         if kind == "DELETED":
             worker = self.workers.pop(uid, None)
             self._finished.discard(uid)
+            for key in [k for k in self._events if k[0] == uid]:
+                del self._events[key]
             self._spawn(self._forget(pod, worker))
             return
         if meta.get("deletionTimestamp"):
