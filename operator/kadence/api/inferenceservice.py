@@ -166,4 +166,6 @@ class InferenceServiceStatus(CommonStatus):
     canary_weight: int | None = Field(None, ge=0, le=100)
     current_step: int | None = Field(None, ge=0)
     step_started_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    rollout_reason: str | None = Field(None, max_length=4096, description="Why the rollout is in its phase, e.g. "
+                                       "AnalysisFailed: error rate 0.0300 is above 0.01.")
     analysis: list[AnalysisResult] | None = Field(None, max_length=50, description="Latest analyses, newest last.")

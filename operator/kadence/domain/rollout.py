@@ -141,6 +141,7 @@ class Transition:
     event: tuple[str, str, str] | None = None  # (Normal|Warning, reason, message)
     promoted: int | None = None  # a canary version that just became stable
     requeue_after: float | None = None
+    judged_step: int = 0  # the step the judgement was about
 
 
 def _step_weight(canary: Canary, step: int) -> int:
@@ -246,13 +247,14 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
                       reason=f"step {step + 2} of {len(canary.steps)} at {weight}%")
         return Transition(nxt, judgement, ("Normal", "CanaryStepPassed",
                                            f"step {step + 1} passed ({judgement.message}); canary now at {weight}%"),
-                          requeue_after=interval)
+                          requeue_after=interval, judged_step=step)
     if canary.auto_promote or observed.promote_requested:
         return _promote(state, judgement)
     paused = replace(state, phase="Paused", reason="awaiting promotion: every step passed and autoPromote is off")
     return Transition(paused, judgement, ("Normal", "CanaryAwaitingPromotion",
                                           f"canary version {canary.version} passed every step ({judgement.message}); "
-                                          "annotate kadence.dev/promote=true to promote it"), requeue_after=interval)
+                                          "annotate kadence.dev/promote=true to promote it"), requeue_after=interval,
+                      judged_step=step)
 
 
 def _roll_back(state: RolloutState, judgement: Judgement, interval: float) -> Transition:
@@ -260,7 +262,8 @@ def _roll_back(state: RolloutState, judgement: Judgement, interval: float) -> Tr
                      reason=f"AnalysisFailed: {judgement.message}")
     return Transition(rolled, judgement, ("Warning", "RolledBack",
                                           f"canary version {state.canary_version} rolled back at "
-                                          f"{state.canary_weight}%: {judgement.message}"))
+                                          f"{state.canary_weight}%: {judgement.message}"),
+                      judged_step=state.current_step or 0)
 
 
 def _promote(state: RolloutState, judgement: Judgement) -> Transition:
@@ -269,7 +272,7 @@ def _promote(state: RolloutState, judgement: Judgement) -> Transition:
     return Transition(promoted, judgement, ("Normal", "Promoted",
                                             f"canary version {state.canary_version} promoted to stable "
                                             f"({judgement.message})"),
-                      promoted=state.canary_version, requeue_after=5.0)
+                      promoted=state.canary_version, requeue_after=5.0, judged_step=state.current_step or 0)
 
 
 # ------------------------------------------------------------------ traffic split
