@@ -9,7 +9,8 @@ import pytest
 
 from kadence.sandbox.kubelet import podspec
 from kadence.sandbox.kubelet.deployments import (
-    SetView, plan_replicaset, plan_rolling, resolve_int_or_percent, surge_and_unavailable, template_hash,
+    SetView, deployment_status, plan_recreate, plan_replicaset, plan_rolling, resolve_int_or_percent,
+    surge_and_unavailable, template_hash,
 )
 from kadence.sandbox.kubelet.autoscaler import (
     MetricTarget, clamp_and_limit, desired_replicas, metric_targets, parse_quantity, stabilized,
@@ -320,6 +321,66 @@ def test_zero_surge_and_zero_unavailable_still_allows_one_unavailable_pod():
 ])
 def test_a_rolling_update_moves_within_surge_and_unavailability(desired, surge, unavailable, new, olds, expected):
     assert plan_rolling(desired, surge, unavailable, new, olds) == expected
+
+
+@pytest.mark.parametrize("olds, old_pods_left, expected", [
+    ([SetView("old", 2, 2)], 2, {"old": 0, "new": 0}),   # first take every old pod down
+    ([SetView("old", 0, 0)], 1, {"old": 0, "new": 0}),   # ...and wait until they are gone
+    ([SetView("old", 0, 0)], 0, {"old": 0, "new": 3}),   # then bring the new ones up
+])
+def test_a_recreate_rollout_stops_all_old_pods_before_starting_new_ones(olds, old_pods_left, expected):
+    assert plan_recreate(3, SetView("new", 0, 0), olds, old_pods_left) == expected
+
+
+def running(name: str, ready: bool = True) -> dict:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False",
+                   "lastTransitionTime": "2026-01-01T11:00:00Z"}]
+    return {"metadata": {"name": name}, "status": {"phase": "Running", "conditions": conditions}}
+
+
+def deployment(replicas: int = 2, generation: int = 3) -> dict:
+    return {"metadata": {"name": "web", "generation": generation},
+            "spec": {"replicas": replicas, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}},
+            "status": {}}
+
+
+def test_a_rolled_out_deployment_is_available_and_has_progressed():
+    status = deployment_status(deployment(), "web-new", False, {"web-new": [running("a"), running("b")]},
+                               {"web-new": 2}, NOW)
+    assert (status["replicas"], status["updatedReplicas"], status["readyReplicas"], status["availableReplicas"],
+            status["observedGeneration"]) == (2, 2, 2, 2, 3)
+    assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
+        ("Available", "True", "MinimumReplicasAvailable"), ("Progressing", "True", "NewReplicaSetAvailable")]
+
+
+def test_a_deployment_mid_rollout_is_progressing_and_counts_old_pods_as_not_updated():
+    pods = {"web-new": [running("n", ready=False)], "web-old": [running("a"), running("b")]}
+    status = deployment_status(deployment(), "web-new", False, pods, {"web-new": 1, "web-old": 2}, NOW)
+    assert (status["replicas"], status["updatedReplicas"], status["availableReplicas"]) == (3, 1, 2)
+    assert [(c["type"], c["reason"]) for c in status["conditions"]] == [
+        ("Available", "MinimumReplicasAvailable"), ("Progressing", "ReplicaSetUpdated")]
+
+
+def test_a_deployment_without_enough_ready_pods_is_not_available():
+    status = deployment_status(deployment(), "web-new", True, {"web-new": [running("a", ready=False)]},
+                               {"web-new": 2}, NOW)
+    assert [(c["type"], c["status"], c["reason"]) for c in status["conditions"]] == [
+        ("Available", "False", "MinimumReplicasUnavailable"), ("Progressing", "True", "NewReplicaSetCreated")]
+
+
+def test_a_rollout_without_progress_past_its_deadline_reports_progress_deadline_exceeded():
+    stuck = deployment()
+    stuck["spec"]["progressDeadlineSeconds"] = 600
+    stuck["status"] = {"replicas": 1, "updatedReplicas": 1, "readyReplicas": 0, "availableReplicas": 0,
+                       "conditions": [{"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                                       "message": 'ReplicaSet "web-new" is progressing.',
+                                       "lastUpdateTime": "2026-01-01T11:48:00Z",
+                                       "lastTransitionTime": "2026-01-01T11:48:00Z"}]}
+    status = deployment_status(stuck, "web-new", False, {"web-new": [running("a", ready=False)]},
+                               {"web-new": 2}, NOW)
+    progressing = status["conditions"][1]
+    assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
+    assert progressing["message"] == 'ReplicaSet "web-new" has timed out progressing.'
 
 
 def test_the_template_hash_is_stable_and_changes_with_the_template():
