@@ -93,6 +93,7 @@ def test_a_succeeding_job_completes_and_kubectl_logs_shows_its_resolved_environm
         {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "greeting"}}},
         {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
         {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+        {"name": "PORT", "value": "8080"},  # the container port on a cluster; the pod's own port here
     ]
     kube.create("batch/v1", "jobs", ns, body)
     job = wait_for(lambda: condition(kube.get("batch/v1", "jobs", ns, "says"), "Complete") and

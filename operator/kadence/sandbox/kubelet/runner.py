@@ -319,6 +319,9 @@ class PodWorker:
         env["HOSTNAME"] = self.name
         env["PORT"] = str(self.port)
         env.update(podspec.resolve_env(self.pod, run.spec, k.lookup_configmap, k.lookup_secret))
+        # Every declared container port maps to the pod's one local port, so PORT is the
+        # sandbox's to set even when the pod declares it (e.g. PORT=8080 for its containerPort).
+        env["PORT"] = str(self.port)
         argv = podspec.container_argv(run.spec, env)
         workdir = run.spec.get("workingDir")
         cwd = Path(workdir) if workdir and Path(workdir).is_dir() else k.scratch_dir(self.namespace, self.name)
