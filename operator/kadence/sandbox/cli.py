@@ -217,7 +217,7 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         return summary
     except BaseException as exc:
         stop_all(state_dir, out=io.StringIO())
-        if isinstance(exc, supervisor.ComponentFailed):
+        if isinstance(exc, (supervisor.ComponentFailed, FileNotFoundError)):  # a part failed or is missing
             raise SandboxError(str(exc)) from exc
         raise
 
