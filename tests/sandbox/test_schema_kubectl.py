@@ -107,6 +107,13 @@ def test_apply_with_validate_strict_refuses_an_unknown_field_of_a_built_in_kind(
     assert 'unknown field "colour"' in result.stderr
 
 
+def test_server_side_apply_refuses_an_unknown_field(kubectl, widgets):
+    result = kubectl("apply", "--server-side", "-f", "-", check=False,
+                     input=widget("ssa-widget", "{size: small, colour: red}"))
+    assert result.returncode != 0
+    assert ".spec.colour: field not declared in schema" in result.stderr
+
+
 def test_apply_with_validate_false_prunes_an_unknown_field(kubectl, widgets):
     kubectl("apply", "--validate=false", "-f", "-",
             input=widget("pruned-widget", "{size: small, colour: red}"))

@@ -13,7 +13,8 @@ and, for the server's field validation and reads:
 
 - `unknown_fields(crd, obj) -> ["spec.foo", ...]` (what `fieldValidation=Strict` rejects),
   `builtin_unknown_fields(obj)` for built-in kinds, and the apiserver's words for them:
-  `strict_decoding_message(kind, version, paths)` (400 BadRequest), `warning_texts(paths)`
+  `strict_decoding_message(kind, version, paths)` (400 BadRequest),
+  `server_side_apply_message(paths)` (the same for apply patches), `warning_texts(paths)`
   (`fieldValidation=Warn`); kubectl 1.37 sends `fieldValidation=Strict` by default
 - `default_custom_resource(crd, obj) -> obj` (defaults applied on read of stored objects)
 - `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
@@ -37,7 +38,9 @@ from .crd import with_defaults as crd_with_defaults
 from .custom_resource import default_custom_resource, unknown_fields, validate_custom_resource
 from .lists import builtin_list_strategy, crd_list_strategy
 from .openapi import openapi_routes
-from .strict import builtin_unknown_fields, strict_decoding_message, warning_texts
+from .strict import (
+    builtin_unknown_fields, server_side_apply_message, strict_decoding_message, warning_texts,
+)
 
 __all__ = [
     "builtin_list_strategy",
@@ -46,6 +49,7 @@ __all__ = [
     "crd_with_defaults",
     "default_custom_resource",
     "openapi_routes",
+    "server_side_apply_message",
     "strict_decoding_message",
     "unknown_fields",
     "validate_crd",
