@@ -208,3 +208,14 @@ def test_a_featureset_run_ships_the_featureset_transformer_in_front_of_the_model
     assert [name for name, _ in model.steps][0] == "features"
     raw = churn_frame(rows=15, seed=11)[["tenure", "monthly_charges", "plan"]]
     assert model.predict_proba(raw).shape == (15, 2)
+
+
+def test_the_cli_exits_3_with_the_cause_when_the_data_cannot_give_a_model(store, s3_env, tmp_path):
+    task = churn_task(store, "churn-no-target")
+    task = task.model_copy(update={"input": task.input.model_copy(update={"target": "cancelled"})})
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(task.wire()))
+    done = subprocess.run([sys.executable, "-m", "kadence", "train", "--task", str(path)],
+                          env={**os.environ, **s3_env}, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 3
+    assert "kadence train: failed: the target column 'cancelled' is not in Dataset churn" in done.stderr

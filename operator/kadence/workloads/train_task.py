@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from ..api.common import KadenceModel
 from ..api.modelversion import Artifact, Lineage, Signature
@@ -18,6 +18,10 @@ from ..api.trainingrun import TrainingRunSpec, TrialsSummary
 
 TASK_ENV = "KADENCE_TASK"
 IMAGE_ENV = "KADENCE_IMAGE"
+EXIT_SUCCEEDED = 0
+EXIT_ERROR = 2  # bad task, storage trouble: worth another attempt only if the cause goes away
+EXIT_INVALID = 3  # the spec and the data cannot give a model (retrying cannot help)
+FAILURE_PREFIX = "kadence train: failed: "
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -42,9 +46,14 @@ class TrainInput(KadenceModel):
     kind: Literal["Dataset", "FeatureSet"]
     name: str = Field(description="The Dataset's or FeatureSet's name.")
     version: str = Field(description="The resolved version id.")
-    uri: str = Field(pattern=r"^s3://.+/$", description="The snapshot prefix (holding manifest.json), ending in /.")
+    uri: str = Field(pattern=r"^s3://.+", description="The snapshot prefix (holding manifest.json).")
     target: str | None = Field(None, description="The label column; the manifest's when unset.")
     entity_column: str | None = Field(None, description="Id column, never a feature; the manifest's when unset.")
+
+    @field_validator("uri")
+    @classmethod
+    def _prefix(cls, uri: str) -> str:
+        return uri if uri.endswith("/") else uri + "/"
 
 
 class TrainTask(KadenceModel):
@@ -60,8 +69,20 @@ class TrainTask(KadenceModel):
 
     @property
     def prefix(self) -> str:
-        prefix = self.output_prefix or f"runs/{self.namespace}/{self.run}/"
+        prefix = self.output_prefix or run_prefix(self.namespace, self.run)
         return prefix if prefix.endswith("/") else prefix + "/"
+
+
+def run_prefix(namespace: str, run: str) -> str:
+    return f"runs/{namespace}/{run}/"
+
+
+def result_key(namespace: str, run: str) -> str:
+    return run_prefix(namespace, run) + "result.json"
+
+
+def progress_key(namespace: str, run: str) -> str:
+    return run_prefix(namespace, run) + "progress.json"
 
 
 class BestTrial(KadenceModel):
