@@ -261,3 +261,27 @@ def test_a_library_function_given_the_wrong_kind_of_value_is_a_no_such_overload_
     assert causes_of(schema, {"s": "not a url"}) == [
         invalid("spec", "URL is not absolute: not a url evaluating rule: "
                         "url(self.s).getHost() == 'x'")]
+
+
+@pytest.mark.parametrize(("list_type", "reordered_is_equal"), [("set", True), ("map", True),
+                                                                ("atomic", False)])
+def test_set_and_map_lists_compare_ignoring_order(list_type, reordered_is_equal):
+    items: dict[str, Any] = {"type": "string"}
+    if list_type == "map":
+        items = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}
+    tags = {"type": "array", "x-kubernetes-list-type": list_type, "items": items,
+            "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "immutable"}]}
+    if list_type == "map":
+        tags["x-kubernetes-list-map-keys"] = ["name"]
+    old, new = (["a", "b"], ["b", "a"]) if list_type != "map" else (
+        [{"name": "a"}, {"name": "b"}], [{"name": "b"}, {"name": "a"}])
+    found = causes_of({"type": "object", "properties": {"tags": tags}}, {"tags": new},
+                      old_spec={"tags": old})
+    assert (found == []) == reordered_is_equal
+
+
+def test_a_set_list_equals_a_literal_in_any_order():
+    schema = {"type": "object", "properties": {"tags": {
+        "type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"},
+        "x-kubernetes-validations": [{"rule": "self == ['x', 'y']"}]}}}
+    assert causes_of(schema, {"tags": ["y", "x"]}) == []

@@ -399,6 +399,37 @@ def unescape_property_name(name: str) -> str:
 
 # ---- values ----------------------------------------------------------------------------
 
+class UnorderedList(celtypes.ListType):
+    """A `x-kubernetes-list-type: set` or `map` list: Kubernetes CEL compares such lists
+    ignoring the order of their elements ([1, 2] == [2, 1])."""
+
+    def __eq__(self, other: Any) -> bool:
+        if other is None:
+            return False
+        if not isinstance(other, list):
+            raise TypeError(f"no such overload: ListType == {type(other)}")
+        if len(self) != len(other):
+            return False
+        unmatched = list(other)
+        for item in self:
+            for position, candidate in enumerate(unmatched):
+                try:
+                    equal = bool(item == candidate)
+                except TypeError:
+                    equal = False
+                if equal:
+                    del unmatched[position]
+                    break
+            else:
+                return False
+        return True
+
+    def __ne__(self, other: Any) -> bool:
+        return not self.__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 def to_cel(value: Any, schema: Schema | None) -> Any:
     """A JSON value as the typed CEL value the apiserver builds from the schema."""
     schema = schema or {}
@@ -417,7 +448,10 @@ def to_cel(value: Any, schema: Schema | None) -> Any:
         return celtypes.MapType(converted)
     if isinstance(value, list):
         items = schema.get("items") if isinstance(schema.get("items"), dict) else None
-        return celtypes.ListType([to_cel(item, items) for item in value])
+        converted = [to_cel(item, items) for item in value]
+        if schema.get("x-kubernetes-list-type") in ("set", "map"):
+            return UnorderedList(converted)
+        return celtypes.ListType(converted)
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     types = schema_types(schema)
