@@ -12,7 +12,9 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kadence.sandbox.apiserver.schema import crd_with_defaults, validate_crd, validate_custom_resource
+from kadence.sandbox.apiserver.schema import (
+    crd_with_defaults, validate_crd, validate_crd_update, validate_custom_resource,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CRD = Path(__file__).parent / "fixtures" / "schema" / "widgets-crd.yaml"
@@ -463,3 +465,25 @@ def test_a_root_rule_sees_only_name_and_generate_name_of_metadata():
     [found] = validate_crd(change(edit))
     assert found["field"] == SCHEMA + ".x-kubernetes-validations[0].rule"
     assert "compilation failed: ERROR: <input>:1:18: undefined field 'labels'" in found["message"]
+
+
+def established(crd: dict[str, Any]) -> dict[str, Any]:
+    crd = copy.deepcopy(crd)
+    crd["status"] = {"conditions": [{"type": "Established", "status": "True"}]}
+    return crd
+
+
+@pytest.mark.parametrize(("edit", "old_is_established", "expected"), [
+    (lambda c: c["spec"]["versions"][0].update(served=True), True, []),
+    (lambda c: c["spec"].update(scope="Cluster"), True,
+     [cause("FieldValueInvalid", "spec.scope", 'Invalid value: "Cluster": field is immutable')]),
+    (lambda c: c["spec"].update(scope="Cluster"), False, []),
+    (lambda c: c["spec"]["names"].update(kind="Thingy", listKind="ThingyList"), True,
+     [cause("FieldValueInvalid", "spec.names.kind", 'Invalid value: "Thingy": field is immutable')]),
+], ids=["an_unchanged_crd_may_be_updated",
+        "the_scope_of_an_established_crd_is_immutable",
+        "the_scope_of_a_crd_not_yet_established_may_change",
+        "the_kind_of_an_established_crd_is_immutable"])
+def test_crd_update(edit, old_is_established, expected):
+    old = established(base_crd()) if old_is_established else base_crd()
+    assert validate_crd_update(change(edit), old) == expected

@@ -18,6 +18,8 @@ and, for the server's field validation and reads:
   (`fieldValidation=Warn`); kubectl 1.37 sends `fieldValidation=Strict` by default
 - `default_custom_resource(crd, obj) -> obj` (defaults applied on read of stored objects)
 - `crd_with_defaults(crd) -> crd` (singular, listKind... as the apiserver defaults them)
+- `validate_crd_update(crd, old) -> causes`: validate_crd plus the fields an update may not
+  change (group, plural; scope and kind once established)
 - `crd_list_strategy(crd, version)`, `builtin_list_strategy(api_version, kind)`: how each
   list field merges (map lists by key, sets, atomic), read from the schemas
 
@@ -33,7 +35,7 @@ Fidelity limits (what a real kube-apiserver does that this package does not):
   CEL failures are dropped, not turned into warnings.
 """
 
-from .crd import validate_crd
+from .crd import validate_crd, validate_crd_update
 from .crd import with_defaults as crd_with_defaults
 from .custom_resource import default_custom_resource, unknown_fields, validate_custom_resource
 from .lists import builtin_list_strategy, crd_list_strategy
@@ -53,6 +55,7 @@ __all__ = [
     "strict_decoding_message",
     "unknown_fields",
     "validate_crd",
+    "validate_crd_update",
     "validate_custom_resource",
     "warning_texts",
 ]

@@ -254,3 +254,30 @@ def _validate_printer_columns(columns: list[dict[str, Any]], field: str) -> list
         if not column.get("jsonPath"):
             found.append(causes.required(f"{base}.jsonPath"))
     return found
+
+
+def _is_established(crd: dict[str, Any]) -> bool:
+    conditions = ((crd.get("status") or {}).get("conditions")) or []
+    return any(isinstance(condition, dict) and condition.get("type") == "Established"
+               and condition.get("status") == "True" for condition in conditions)
+
+
+def validate_crd_update(crd: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    """validate_crd, plus what an update may not change: the group and plural (they make the
+    resource's name), and once the CRD is established, its scope and kind."""
+    found = validate_crd(crd)
+    if _shape_errors(old):
+        return found
+    spec = crd.get("spec") if isinstance(crd.get("spec"), dict) else {}
+    old_spec = old.get("spec") if isinstance(old.get("spec"), dict) else {}
+    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    old_names = old_spec.get("names") if isinstance(old_spec.get("names"), dict) else {}
+    immutable = [("spec.group", spec.get("group"), old_spec.get("group")),
+                 ("spec.names.plural", names.get("plural"), old_names.get("plural"))]
+    if _is_established(old):
+        immutable[:0] = [("spec.scope", spec.get("scope"), old_spec.get("scope")),
+                         ("spec.names.kind", names.get("kind"), old_names.get("kind"))]
+    for field, new_value, old_value in immutable:
+        if new_value != old_value:
+            found.append(causes.invalid(field, new_value, "field is immutable"))
+    return found
