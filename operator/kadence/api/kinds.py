@@ -66,7 +66,7 @@ KINDS: tuple[Kind, ...] = (
     Kind(
         kind="Dataset",
         plural="datasets",
-        short_names=("ds",),
+        short_names=("dset",),
         spec=DatasetSpec,
         status=DatasetStatus,
         description="A versioned, validated source of tabular data.",

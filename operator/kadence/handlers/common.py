@@ -1,26 +1,45 @@
-"""Glue shared by the per-kind handler modules: validate the spec, report it in status.
+"""Glue shared by the per-kind handler modules.
 
-Handlers stay thin: they call `accept_spec`, which either returns the parsed spec
-or reports `Ready=False, reason=InvalidSpec` naming the field, posts an Event, and
-raises `kopf.PermanentError` (a bad spec does not get better by retrying).
+Every kind is reconciled the same way: `accept_spec` parses the spec (or reports
+`Ready=False, reason=InvalidSpec` naming the field, posts an Event and raises
+`kopf.PermanentError` — a bad spec does not get better by retrying); the kind's
+module observes what it needs and calls its pure planner; `realize` carries out the
+Plan. `register_reconciler` hooks one reconcile function to create, update (of the
+spec), resume and a resync timer, so the loop is level-triggered: a missed event is
+caught at the next tick.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+import functools
+import json
+import logging
+import os
+from datetime import datetime, timezone
+from typing import Any, Callable
 
 import kopf
 from pydantic import BaseModel
 
-from ..api.conditions import ConditionUpdate, apply_all, find, now_rfc3339, ready_transition
 from ..api.common import GROUP, VERSION
+from ..api.conditions import ConditionUpdate, apply_all, find, now_rfc3339, ready_transition
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
-from ..k8s.apply import apply, delete
+from ..builders.jobs import WorkloadSettings
+from ..images import WORKLOAD_IMAGE
+from ..k8s.apply import apply, delete, list_children
 from ..metrics import reconcile_errors
 from ..planners.plan import Plan
+from ..storage import ObjectStore
 
 INVALID_SPEC = "InvalidSpec"
+RESYNC_SECONDS = float(os.environ.get("KADENCE_RESYNC_SECONDS", "5"))
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def update_conditions(
@@ -31,19 +50,21 @@ def update_conditions(
     generation: int | None,
     phase: str | None = None,
 ) -> tuple[str, str] | None:
-    """Write the conditions (and phase) into the status patch; post an Event when Ready changed.
+    """Write changed conditions (and phase) into the status patch; post an Event when Ready changed.
 
     Returns the (old, new) Ready status when it changed."""
     before = status.get("conditions") or []
     after = apply_all(before, updates, generation, now_rfc3339())
-    patch.status["conditions"] = after
-    patch.status["observedGeneration"] = generation
-    if phase is not None:
+    if after != before:
+        patch.status["conditions"] = after
+    if status.get("observedGeneration") != generation:
+        patch.status["observedGeneration"] = generation
+    if phase is not None and status.get("phase") != phase:
         patch.status["phase"] = phase
     transition = ready_transition(before, after)
     if transition is not None:
         ready = next(c for c in after if c["type"] == "Ready")
-        event_type = "Normal" if ready["status"] == "True" else "Warning"
+        event_type = "Warning" if ready["status"] == "False" else "Normal"
         kopf.event(body, type=event_type, reason=ready["reason"], message=ready["message"] or ready["reason"])
     return transition
 
@@ -60,7 +81,6 @@ def accept_spec(
     if parsed is not None:
         return parsed
     message = f"invalid {kind.kind} spec: {summarize(problems)}"
-    reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""), reason=INVALID_SPEC).inc()
     previous = find(status.get("conditions"), "Ready") or {}
     already_reported = previous.get("reason") == INVALID_SPEC and previous.get("message") == message
     transition = update_conditions(
@@ -71,10 +91,49 @@ def accept_spec(
         meta.get("generation"),
         phase="Invalid",
     )
-    if transition is None and not already_reported:
-        # Ready was already False for another reason: the new spec error still deserves its Event.
-        kopf.event(body, type="Warning", reason=INVALID_SPEC, message=message)
+    if not already_reported:
+        reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""), reason=INVALID_SPEC).inc()
+        if transition is None:
+            # Ready was already False for another reason: the new spec error still deserves its Event.
+            kopf.event(body, type="Warning", reason=INVALID_SPEC, message=message)
     raise kopf.PermanentError(message)
+
+
+def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kopf.Patch, body: kopf.Body) -> None:
+    """Carry out a planner's Plan: children, deletions, status, conditions, Events."""
+    for child in plan.children:
+        apply(child)
+    for ref in plan.delete:
+        delete(ref.api_version, ref.kind, meta["namespace"], ref.name)
+    for key, value in plan.status.items():
+        if status.get(key) != value:
+            patch.status[key] = value
+    update_conditions(status, patch, body, plan.conditions, meta.get("generation"), plan.phase)
+    for event in plan.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def register_reconciler(kind: Kind, reconcile: Callable[..., None]) -> None:
+    """Run `reconcile(obj, parsed_spec, body, patch)` on create, spec update, resume and every resync.
+
+    `obj` is a plain-dict copy of the object for the planner, `body` kopf's view for Events."""
+
+    def handler(body, spec, status, meta, patch, **_):
+        parsed = accept_spec(kind, spec, status, meta, patch, body)
+        try:
+            reconcile(obj=copy.deepcopy(dict(body)), spec=parsed, body=body, patch=patch)
+        except kopf.PermanentError:
+            raise
+        except Exception as error:
+            reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""),
+                                    reason=type(error).__name__).inc()
+            raise
+
+    kopf.on.resume(GROUP, VERSION, kind.plural, id="reconcile")(handler)
+    kopf.on.create(GROUP, VERSION, kind.plural, id="reconcile")(handler)
+    kopf.on.update(GROUP, VERSION, kind.plural, field="spec", id="reconcile")(handler)
+    kopf.timer(GROUP, VERSION, kind.plural, id="resync", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)(
+        handler)
 
 
 def report_not_reconciled_yet(kind: Kind, status: dict, meta: dict, patch: kopf.Patch, body: kopf.Body) -> None:
@@ -105,17 +164,39 @@ def register_spec_validation(kind: Kind) -> None:
         report_not_reconciled_yet(kind, status, meta, patch, body)
 
 
-def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kopf.Patch, body: kopf.Body) -> None:
-    """Carry out a planner's Plan: children, deletions, status, conditions, Events, requeue."""
-    for child in plan.children:
-        apply(child)
-    for ref in plan.delete:
-        delete(ref.api_version, ref.kind, meta["namespace"], ref.name)
-    for key, value in plan.status.items():
-        patch.status[key] = value
-    if plan.conditions or plan.phase is not None:
-        update_conditions(status, patch, body, plan.conditions, meta.get("generation"), plan.phase)
-    for event in plan.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
-    if plan.requeue_after is not None:
-        raise kopf.TemporaryError("waiting for the next look", delay=plan.requeue_after)
+# Observation helpers: the side effects planners need, kept here so kind modules stay thin.
+
+@functools.lru_cache(maxsize=1)
+def object_store() -> ObjectStore:
+    return ObjectStore.from_env()
+
+
+def owned_jobs(kind: Kind, body: dict) -> list[dict]:
+    meta = body["metadata"]
+    return list_children("batch/v1", "Job", meta["namespace"], kind.kind, meta["name"])
+
+
+def read_json_objects(keys: dict[str, str]) -> dict[str, dict]:
+    """{name: S3 key} -> {name: parsed JSON} for the keys that exist."""
+    found = {}
+    for name, key in keys.items():
+        try:
+            found[name] = json.loads(object_store().get_bytes(key))
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def read_json(key: str) -> dict | None:
+    return read_json_objects({key: key}).get(key)
+
+
+def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
+    """Workload Job settings from the operator's environment (set by the Helm chart or the sandbox)."""
+    env = os.environ if env is None else env
+    defaults = WorkloadSettings()
+    return WorkloadSettings(
+        image=env.get("KADENCE_WORKLOAD_IMAGE") or WORKLOAD_IMAGE,
+        storage_secret=env.get("KADENCE_S3_CREDENTIALS_SECRET") or defaults.storage_secret,
+        service_account=env.get("KADENCE_WORKLOAD_SERVICE_ACCOUNT") or None,
+    )

@@ -1,8 +1,20 @@
-"""FeatureSet handlers."""
+"""FeatureSet handlers: materialize features for the Dataset's current version."""
 
+from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND
-from .common import register_spec_validation
+from ..k8s.apply import get
+from ..planners.featureset import FeatureSetObservation, plan_featureset, results_to_fetch
+from .common import owned_jobs, read_json_objects, realize, register_reconciler, utcnow, workload_settings
 
 KIND = BY_KIND["FeatureSet"]
 
-register_spec_validation(KIND)
+
+def reconcile_featureset(obj, spec, body, patch):
+    dataset = get(API_VERSION, "Dataset", obj["metadata"]["namespace"], spec.dataset_ref.name)
+    jobs = owned_jobs(KIND, obj)
+    results = read_json_objects(results_to_fetch(obj, jobs))
+    plan = plan_featureset(obj, FeatureSetObservation(dataset, jobs, results), utcnow(), workload_settings())
+    realize(plan, obj.get("status") or {}, obj["metadata"], patch, body)
+
+
+register_reconciler(KIND, reconcile_featureset)
