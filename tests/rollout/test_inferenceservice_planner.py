@@ -171,3 +171,19 @@ def test_the_status_validates_against_the_api_model():
     plan = plan_inferenceservice(isvc({"version": 3, "canary": CANARY}, PROGRESSING), observation, CONTEXT,
                                  T0 + timedelta(minutes=1))
     InferenceServiceStatus.model_validate({**plan.status, "phase": plan.phase})
+
+
+def test_without_a_gateway_the_servers_mirror_to_the_shadow_service():
+    plan = plan_inferenceservice(isvc({"version": 3, "shadow": {"version": 5}}), ServingObservation(
+        deployments={"stable": ready(3)}), CONTEXT, T0)
+    stable_task = ServeTask.model_validate_json(children(plan, "ConfigMap")["churn-stable"]["data"]["task.json"])
+    assert stable_task.mirror_to == "http://churn-shadow.shop.svc.cluster.local"
+    assert children(plan, "Service")["churn-shadow"]["spec"]["selector"] == {build.ISVC_LABEL: "churn", build.ROLE_LABEL: "shadow"}
+    assert "HTTPRoute" not in {c["kind"] for c in plan.children}
+
+
+def test_a_shadow_equal_to_stable_is_not_deployed():
+    plan = plan_inferenceservice(isvc({"version": 3, "shadow": {"version": 3}}), ServingObservation(
+        deployments={"stable": ready(3)}), CONTEXT, T0)
+    assert "churn-shadow" not in children(plan, "Deployment")
+    assert ("apps/v1", "Deployment", "churn-shadow") in [(d.api_version, d.kind, d.name) for d in plan.delete]

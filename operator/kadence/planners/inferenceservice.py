@@ -199,8 +199,15 @@ def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context
     keep_canary = canary_live or state.phase == "Promoting"
     split = replica_split(_total_replicas(spec), state.canary_weight if canary_live else 0, exact)
 
+    shadow = spec.shadow is not None and spec.shadow.version != state.stable_version
+    namespace = body["metadata"]["namespace"]
+    mirror_to = (f"http://{build.role_service_name(body['metadata']['name'], 'shadow')}.{namespace}.svc.cluster.local"
+                 if shadow and not exact else None)
+
     def add(role: str, version: int, replicas: int | None) -> None:
         task = serve_task(body, context.versions[version], role, spec)
+        if mirror_to and role in ("stable", "canary"):
+            task["mirrorTo"] = mirror_to  # no gateway to mirror: the servers copy requests to the shadow
         plan.children.append(build.serving_configmap(body, role, task))
         plan.children.append(build.serving_deployment(body, role, version, task, replicas, settings, resources))
 
@@ -210,7 +217,6 @@ def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context
         add("canary", state.canary_version, split.canary_replicas)
     elif not keep_canary:
         _delete(plan, body, "canary")
-    shadow = spec.shadow is not None and spec.shadow.version != state.stable_version
     if shadow:
         add("shadow", spec.shadow.version, 1)
     else:
@@ -230,6 +236,10 @@ def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context
             plan.delete.append(ChildRef("v1", "Service", build.role_service_name(isvc, "canary")))
         if not shadow:
             plan.delete.append(ChildRef("v1", "Service", build.role_service_name(isvc, "shadow")))
+    elif shadow:
+        plan.children.append(build.role_service(body, "shadow"))
+    else:
+        plan.delete.append(ChildRef("v1", "Service", build.role_service_name(isvc, "shadow")))
     if spec.autoscaling is not None:
         plan.children.append(build.autoscaler(body, spec.autoscaling.wire()))
     plan.status["effectiveCanaryWeight"] = split.effective_weight

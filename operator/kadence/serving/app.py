@@ -41,10 +41,12 @@ import numpy as np
 import orjson
 
 from .. import __version__
+from ..domain.monitoring.logformat import format_time
 from .batching import MicroBatcher
 from .decoding import DATATYPE_OF_COLUMN, InputError, column_values, concat_columns, decode_v1, decode_v2
 from .metrics import ServerMetrics
-from .predictlog import PredictionLogger, json_lines, prediction_record, utc_now, write_feedback
+from .mirror import Mirror
+from .predictlog import PredictionLogger, utc_now, write_feedback
 from .task import ServeTask
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,7 @@ class ServingApp:
         self.batcher: MicroBatcher | None = None
         self.logger: PredictionLogger | None = None
         self.metrics: ServerMetrics | None = None
+        self.mirror: Mirror | None = None
         self._in_flight = 0
         self._model_metadata: bytes = b""
 
@@ -133,6 +136,11 @@ class ServingApp:
             observe_batch=self.metrics.observe_batch,
         )
         self.batcher.start()
+        if self.task.mirror_to:
+            metrics = self.metrics
+            self.mirror = Mirror(self.task.mirror_to,
+                                 lambda outcome: metrics.mirrored.labels(self.name, self.version, outcome).inc())
+            await self.mirror.start()
         self._model_metadata = orjson.dumps(self._metadata())
         # Everything loaded so far (libraries, the model) lives as long as the process: keep it
         # out of the garbage collector's full passes, which otherwise stall requests for
@@ -144,6 +152,8 @@ class ServingApp:
 
     async def shutdown(self) -> None:
         self.ready = False
+        if self.mirror is not None:
+            await self.mirror.close()
         if self.batcher is not None:
             await self.batcher.stop()
         if self.logger is not None:
@@ -364,11 +374,12 @@ class ServingApp:
         values = prediction.values[start:end]
         probabilities = prediction.probabilities[start:end] if prediction.probabilities is not None else None
         if logged:
-            self.logger.add(json_lines(self._log_records(request_id, columns, rows, values, probabilities)), rows)
+            self.logger.add(self._log_lines(request_id, columns, rows, values, probabilities), rows)
         return values, probabilities
 
-    def _log_records(self, request_id, columns, rows, values, probabilities):
-        moment = utc_now()
+    def _log_lines(self, request_id, columns, rows, values, probabilities) -> bytes:
+        """The request's prediction records (one per row, the monitoring log format) as JSON lines."""
+        stamp = format_time(utc_now())
         names = self.predictor.column_names
         matrix = getattr(columns, "matrix", None)
         if matrix is not None:
@@ -379,9 +390,16 @@ class ServingApp:
         predicted = column_values(np.asarray(values))
         probs = probabilities.tolist() if probabilities is not None else None
         ids = [request_id] if rows == 1 else [f"{request_id}-{i}" for i in range(rows)]
-        return [prediction_record(ids[i], moment, self.version, inputs[i], predicted[i],
-                                  probs[i] if probs is not None else None)
-                for i in range(rows)]
+        version, dumps = self.version, orjson.dumps
+        lines = []
+        for i in range(rows):
+            outputs = {"prediction": predicted[i]}
+            if probs is not None:
+                outputs["probabilities"] = probs[i]
+            lines.append(dumps({"requestId": ids[i], "time": stamp, "modelVersion": version, "inputs": inputs[i],
+                                "outputs": outputs}, default=str))
+        lines.append(b"")
+        return b"\n".join(lines)
 
     async def _v1_predict(self, scope, receive, state):
         self._check_ready()
@@ -396,6 +414,8 @@ class ServingApp:
                 raise HTTPError(400, str(error), "bad_input") from None
             request_id = state["id"] = state["id"] or uuid.uuid4().hex
             values, _ = await self._predict(columns, rows, request_id, want_probabilities=False)
+            if self.mirror is not None:
+                self.mirror.offer(f"/v1/models/{self.name}:predict", body, request_id)
             return 200, orjson.dumps({"predictions": _json_list(values)}), []
         finally:
             self._in_flight -= 1
@@ -426,6 +446,8 @@ class ServingApp:
                     outputs.append({"name": "predict_proba", "datatype": "FP64",
                                     "shape": [request.rows, probabilities.shape[1]],
                                     "data": probabilities.ravel().tolist()})
+            if self.mirror is not None:
+                self.mirror.offer(f"/v2/models/{self.name}/infer", body, request_id)
             response = {"model_name": self.name, "model_version": self.version, "id": request_id, "outputs": outputs}
             return 200, orjson.dumps(response), []
         finally:

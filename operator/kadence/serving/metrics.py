@@ -59,6 +59,8 @@ class ServerMetrics:
                                         (*feature, "value"), registry=r)
         self.log_records = Counter("kadence_serving_prediction_log_records", "Prediction log records, by outcome.",
                                    (*labels, "outcome"), registry=r)
+        self.mirrored = Counter("kadence_serving_mirrored_requests", "Copies sent to the shadow, by outcome.",
+                                (*labels, "outcome"), registry=r)
         self.info = Gauge("kadence_serving_model_info", "The model this server serves (value 1).",
                           (*labels, "engine", "role"), registry=r, multiprocess_mode="max")
         self._numeric = [c.name for c in columns if c.type in ("float", "int", "bool")]

@@ -63,6 +63,8 @@ class ServeTask(KadenceModel):
     max_batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch in rows.")
     max_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    mirror_to: str | None = Field(None, pattern=r"^https?://", description="Send a copy of every answered prediction "
+                                  "request to this shadow server (when no gateway mirrors the traffic).")
 
     @model_validator(mode="after")
     def _unique_columns(self) -> "ServeTask":

@@ -1,0 +1,67 @@
+"""Shadow traffic without a gateway: the server sends a copy of each answered prediction
+request to the shadow's URL, after answering, and drops the shadow's reply.
+
+The copies go through a bounded queue and a few concurrent senders; when the shadow is
+slow the queue fills and further copies are dropped and counted, never delaying or
+failing the caller's request. The copy keeps the caller's request id (header
+X-Request-Id; v2 bodies keep their `id`), so the shadow's prediction log joins the
+stable one by request id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+class Mirror:
+    def __init__(self, base_url: str, on_outcome: Callable[[str], None], queue_size: int = 1000,
+                 senders: int = 4, timeout: float = 10.0):
+        self.base_url = base_url.rstrip("/")
+        self._on_outcome = on_outcome
+        self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
+        self._senders = senders
+        self._timeout = timeout
+        self._tasks: list[asyncio.Task] = []
+        self._session = None
+
+    async def start(self) -> None:
+        import aiohttp
+
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
+        self._tasks = [asyncio.get_running_loop().create_task(self._send_forever()) for _ in range(self._senders)]
+
+    def offer(self, path: str, body: bytes, request_id: str) -> None:
+        try:
+            self._queue.put_nowait((path, body, request_id))
+        except asyncio.QueueFull:
+            self._on_outcome("dropped")
+
+    async def _send_forever(self) -> None:
+        while True:
+            path, body, request_id = await self._queue.get()
+            try:
+                async with self._session.post(self.base_url + path, data=body, headers={
+                        "content-type": "application/json", "x-request-id": request_id}) as response:
+                    await response.read()
+                    self._on_outcome("sent" if response.status < 400 else f"answered_{response.status // 100}xx")
+            except Exception as error:  # noqa: BLE001 - a failing shadow must never affect serving
+                log.debug("mirroring to the shadow failed: %s", error)
+                self._on_outcome("failed")
+            finally:
+                self._queue.task_done()
+
+    async def close(self, drain_seconds: float = 5.0) -> None:
+        """Send what is queued (up to `drain_seconds`), then stop."""
+        try:
+            await asyncio.wait_for(self._queue.join(), drain_seconds)
+        except TimeoutError:
+            pass
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
