@@ -205,11 +205,24 @@ def test_an_apply_keeps_a_field_another_manager_also_owns():
 def test_an_apply_that_changes_another_managers_field_conflicts_unless_forced():
     live, managed, _ = _apply({"spec": {}}, {"spec": {"a": 1}}, "other", [])
     _, _, conflicts = _apply(live, {"spec": {"a": 2}}, "me", managed)
-    assert conflicts == ['conflict with "other": .spec.a']
+    assert patching.conflict_message(conflicts) == 'Apply failed with 1 conflict: conflict with "other": .spec.a'
     forced, managed, conflicts = _apply(live, {"spec": {"a": 2}}, "me", managed, force=True)
     assert conflicts == [] and forced["spec"]["a"] == 2
     owners = {entry["manager"]: entry["fieldsV1"] for entry in managed}
     assert owners == {"me": {"f:spec": {"f:a": {}}}}
+
+
+def test_an_apply_may_take_over_the_fields_it_is_allowed_to_without_a_conflict():
+    live, managed, _ = _apply({"spec": {}}, {"spec": {"a": 1, "b": 1}}, "kubectl-client-side-apply", [])
+    taken, managed, conflicts = patching.server_side_apply(
+        live, {"spec": {"a": 2, "b": 2}}, "kubectl", managed, False,
+        patching.custom_list_strategy, "x.dev/v1", "now", takeover={("f:spec", "f:a")})
+    assert conflicts == [("kubectl-client-side-apply", ("f:spec", "f:b"))]
+
+
+def test_a_conflict_on_an_associative_list_item_names_its_key():
+    path = ("f:spec", "f:containers", 'k:{"name":"a"}', "f:image")
+    assert patching.dotted(path) == '.spec.containers[name="a"].image'
 
 
 def test_an_update_takes_ownership_of_the_fields_it_changed():

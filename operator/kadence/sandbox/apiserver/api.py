@@ -353,15 +353,21 @@ class Api:
                       managed_fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         new = self._prepare_update(rtype, old, body, subresource)
         now = now_rfc3339()
+        old_managed = old["metadata"].get("managedFields") or []
+        requested = (body.get("metadata") or {}).get("managedFields")
+        if managed_fields is None and subresource is None and isinstance(requested, list) \
+                and requested != old_managed:
+            managed_fields = requested  # the client rewrote them (kubectl does, after CSA->SSA)
         if managed_fields is None:
             managed_fields = patching.record_update(
-                old, new, field_manager, old["metadata"].get("managedFields") or [],
-                self.strategy(rtype), rtype.group_version, now, subresource)
+                old, new, field_manager, old_managed, self.strategy(rtype), rtype.group_version,
+                now, subresource)
         if managed_fields:
             new["metadata"]["managedFields"] = managed_fields
         else:
             new["metadata"].pop("managedFields", None)
-        if _without_server_fields(new) == _without_server_fields(old):
+        if _without_server_fields(new) == _without_server_fields(old) and \
+                _untimed(managed_fields) == _untimed(old_managed):
             return self.present(rtype, old)  # a no-op write changes nothing, not even the version
         if dry_run:
             return self.present(rtype, new)
@@ -523,18 +529,34 @@ class Api:
         merged, managed, conflicts = patching.server_side_apply(
             self.present(rtype, old), applied, field_manager,
             old["metadata"].get("managedFields") or [], force, strategy, rtype.group_version,
-            now, subresource)
+            now, subresource, takeover=self._client_side_applied_paths(old, strategy))
         if conflicts:
-            causes = [{"reason": "FieldManagerConflict", "message": c.split(": ", 1)[0],
-                       "field": c.split(": ", 1)[1]} for c in conflicts]
-            message = (f"Apply failed with {len(conflicts)} conflict"
-                       f"{'s' if len(conflicts) > 1 else ''}: " + "\n".join(conflicts))
-            raise ApiError(409, message, "Conflict",
+            causes = [{"reason": "FieldManagerConflict",
+                       "message": f'conflict with "{manager}"',
+                       "field": patching.dotted(path)} for manager, path in conflicts]
+            raise ApiError(409, patching.conflict_message(conflicts), "Conflict",
                            {"name": name, "group": rtype.group, "kind": rtype.plural,
                             "causes": causes})
         return 200, self._write_update(rtype, old, merged, subresource=subresource,
                                        dry_run=dry_run, field_manager=field_manager,
                                        managed_fields=managed)
+
+    @staticmethod
+    def _client_side_applied_paths(obj: dict[str, Any],
+                                   strategy: patching.StrategyLookup) -> set[tuple[str, ...]]:
+        """The fields of kubectl's last-applied annotation: an apply may take these over from
+        the client-side-apply manager without a conflict, as kube-apiserver allows when
+        `kubectl apply --server-side` follows a client-side `kubectl apply`."""
+        annotation = (obj["metadata"].get("annotations") or {}).get(
+            "kubectl.kubernetes.io/last-applied-configuration")
+        if not annotation:
+            return set()
+        try:
+            last_applied = json.loads(annotation)
+        except ValueError:
+            return set()
+        return patching.field_paths(last_applied, strategy) if isinstance(last_applied, dict) \
+            else set()
 
     # ---- delete -------------------------------------------------------------------------
 
@@ -806,6 +828,10 @@ class Api:
         if not self.store.list((group, plural)):
             self.registry.unregister_crd(crd["metadata"]["name"])
             self._drop_finalizer(CRD_TYPE.key, crd, CRD_FINALIZER)
+
+
+def _untimed(managed_fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in entry.items() if k != "time"} for entry in managed_fields]
 
 
 def _is_established(crd: dict[str, Any]) -> bool:

@@ -377,13 +377,14 @@ def server_side_apply(
     api_version: str,
     now: str,
     subresource: str | None = None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    takeover: set[FieldPath] | frozenset = frozenset(),
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[tuple[str, FieldPath]]]:
     """Apply a configuration for a manager.
 
-    Returns (new object, new managedFields, conflicts). Fields this manager applied before and
-    no longer applies are removed unless another manager also owns them. A field owned by
-    another manager whose value the configuration would change is a conflict, unless forced,
-    in which case ownership moves to this manager.
+    Returns (new object, new managedFields, conflicts as (other manager, path)). Fields this
+    manager applied before and no longer applies are removed unless another manager also owns
+    them. A field owned by another manager whose value the configuration would change is a
+    conflict, unless forced or listed in `takeover`; then ownership moves to this manager.
     """
     new_paths = field_paths(applied, strategy)
     owners: dict[str, set[FieldPath]] = {}
@@ -402,10 +403,10 @@ def server_side_apply(
             p for p in paths & new_paths
             if _value_at(live, p) != _value_at(applied, p)
         }
-        if contested and not force:
+        if not force:
             other_manager = entries[other_key].get("manager", "")
-            conflicts += [f'conflict with "{other_manager}": {_dotted(p)}' for p in sorted(contested)]
-        owners[other_key] = paths - contested if force else paths
+            conflicts += [(other_manager, p) for p in sorted(contested - set(takeover))]
+        owners[other_key] = paths - contested
     if conflicts:
         return live, managed_fields, conflicts
     others = set().union(*(p for k, p in owners.items() if k != own_key)) if owners else set()
@@ -470,12 +471,22 @@ def _managed_fields(entries: dict[str, dict[str, Any]],
     return result
 
 
-def _dotted(path: FieldPath) -> str:
+def conflict_message(conflicts: list[tuple[str, FieldPath]]) -> str:
+    lines = [f'conflict with "{manager}": {dotted(path)}' for manager, path in conflicts]
+    plural = "s" if len(lines) > 1 else ""
+    return f"Apply failed with {len(lines)} conflict{plural}: " + "\n".join(lines)
+
+
+def dotted(path: FieldPath) -> str:
+    """A field path as kube-apiserver prints it in conflicts: `.spec.containers[name="a"]`."""
     parts = []
     for part in path:
         prefix, _, name = part.partition(":")
         if prefix == "f":
             parts.append("." + name)
-        elif part != ".":
+        elif prefix == "k":
+            parts.append("[" + ",".join(f"{k}={json.dumps(v)}"
+                                        for k, v in json.loads(name).items()) + "]")
+        elif prefix == "v":
             parts.append(f"[{name}]")
     return "".join(parts)
