@@ -199,8 +199,10 @@ def coerce_column(series: pd.Series, column_type: str) -> pd.Series:
             return pd.to_datetime(series, utc=True, format="ISO8601")
         except (ValueError, TypeError) as error:
             raise InputError(f"column {name!r} must hold ISO-8601 timestamps: {error}") from None
-    return pd.Series([None if _missing(v) else str(v) for v in series.tolist()], index=series.index,
-                     name=name, dtype=object)
+    if series.dtype == object and pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        # mixed values, e.g. numbers sent as JSON for a category column: compare them as their text
+        return pd.Series([category_text(v) for v in series.tolist()], index=series.index, name=name, dtype=object)
+    return series
 
 
 def _missing(value: Any) -> bool:
@@ -215,6 +217,13 @@ def category_text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def category_codes(series: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(code of every value, text of every code): one hash pass over the column, then
+    `category_text` only of the distinct values. Missing values get code -1."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), [category_text(u) for u in np.asarray(uniques, dtype=object).tolist()]
 
 
 def _stable_hash(value: str, buckets: int) -> int:
@@ -262,7 +271,11 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
         series = frame[column]
         step: dict[str, Any] = {"name": name, "kind": kind, "column": column, "outputs": [name]}
         if kind == "oneHot":
-            counts = pd.Series([category_text(v) for v in series.tolist()], dtype=object).dropna().value_counts()
+            codes, texts = category_codes(series)
+            per_code = np.bincount(codes[codes >= 0], minlength=len(texts))
+            counts: dict[str, int] = {}
+            for text, count in zip(texts, per_code.tolist()):  # 1 and 1.0 (JSON) share the text "1"
+                counts[text] = counts.get(text, 0) + count
             ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
             limit = min(transform.get("maxCategories") or MAX_ONE_HOT_CATEGORIES, MAX_ONE_HOT_CATEGORIES)
             step["categories"] = [value for value, _ in ranked[:limit]]
@@ -311,50 +324,53 @@ class FeatureTransformer(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "steps_")
         frame = self._coerce(self._as_frame(X))
-        blocks = [self._transform_one(step, frame) for step in self.steps_]
-        if not blocks:
-            return np.empty((len(frame), 0))
-        return np.column_stack(blocks).astype("float64", copy=False)
+        # column-major: every feature fills its own contiguous columns in place
+        out = np.zeros((len(frame), len(self.feature_names_out_)), dtype="float64", order="F")
+        start = 0
+        for step in self.steps_:
+            width = len(step["outputs"])
+            self._transform_one(step, frame, out[:, start:start + width])
+            start += width
+        return out
 
-    def _transform_one(self, step: dict, frame: pd.DataFrame) -> np.ndarray:
+    def _transform_one(self, step: dict, frame: pd.DataFrame, out: np.ndarray) -> None:
+        """Write one feature's columns into `out` (zeros on entry)."""
         kind = step["kind"]
         if kind == "expression":
             values = compile_expression(step["expression"]).evaluate(frame)
-            return values.to_numpy(dtype="float64", na_value=np.nan).reshape(-1, 1)
+            out[:, 0] = values.to_numpy(dtype="float64", na_value=np.nan)
+            return
         series = frame[step["column"]]
-        if kind == "oneHot":
-            text = [category_text(v) for v in series.tolist()]
-            index = {c: i for i, c in enumerate(step["categories"])}
-            width = len(step["outputs"])
-            out = np.zeros((len(frame), width))
-            positions = np.array([index.get(v, -1) if v is not None else -1 for v in text], dtype=np.int64)
-            known = positions >= 0
-            out[np.nonzero(known)[0], positions[known]] = 1.0
-            if step["other"]:
-                out[~known, width - 1] = 1.0
-            return out
-        values = series.to_numpy(dtype="float64", na_value=np.nan) if kind not in ("hash", "datePart") else None
+        if kind in ("oneHot", "hash"):
+            codes, texts = category_codes(series)
+            if kind == "oneHot":
+                index = {c: i for i, c in enumerate(step["categories"])}
+                column_of = np.array([index.get(t, -1) for t in texts] + [-1], dtype=np.int64)
+                if step["other"]:
+                    column_of[column_of < 0] = out.shape[1] - 1  # unseen, rare and missing values
+            else:
+                column_of = np.array([_stable_hash(t, step["buckets"]) for t in texts] + [-1], dtype=np.int64)
+            columns = column_of[codes]  # code -1 (missing) picks the trailing entry
+            rows = np.flatnonzero(columns >= 0)
+            out[rows, columns[rows]] = 1.0
+            return
+        if kind == "datePart":
+            part = DATE_PART_ACCESSORS[step["part"]](series.dt)
+            out[:, 0] = pd.Series(part).to_numpy(dtype="float64", na_value=np.nan)
+            return
+        values = series.to_numpy(dtype="float64", na_value=np.nan)
         if kind == "bucketize":
             buckets = np.searchsorted(np.asarray(step["boundaries"]), values, side="right").astype("float64")
             buckets[np.isnan(values)] = np.nan
-            return buckets.reshape(-1, 1)
-        if kind == "standardScale":
-            return ((values - step["mean"]) / step["scale"]).reshape(-1, 1)
-        if kind == "minMaxScale":
-            return ((values - step["min"]) / step["range"]).reshape(-1, 1)
-        if kind == "impute":
-            return np.where(np.isnan(values), step["value"], values).reshape(-1, 1)
-        if kind == "hash":
-            out = np.zeros((len(frame), step["buckets"]))
-            for row, value in enumerate(series.tolist()):
-                text = category_text(value)
-                if text is not None:
-                    out[row, _stable_hash(text, step["buckets"])] = 1.0
-            return out
-        if kind == "datePart":
-            part = DATE_PART_ACCESSORS[step["part"]](series.dt)
-            return pd.Series(part).to_numpy(dtype="float64", na_value=np.nan).reshape(-1, 1)
-        raise FeatureDefinitionError(step["name"], f"unknown transform type {kind!r}")
+            out[:, 0] = buckets
+        elif kind == "standardScale":
+            out[:, 0] = (values - step["mean"]) / step["scale"]
+        elif kind == "minMaxScale":
+            out[:, 0] = (values - step["min"]) / step["range"]
+        elif kind == "impute":
+            out[:, 0] = np.where(np.isnan(values), step["value"], values)
+        else:
+            raise FeatureDefinitionError(step["name"], f"unknown transform type {kind!r}")
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "steps_")
