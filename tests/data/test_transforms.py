@@ -231,3 +231,14 @@ def test_an_integer_column_read_as_float_names_the_same_categories():
                                      column_types={"level": "int"}).fit(frame)
     assert list(transformer.get_feature_names_out()) == ["lvl=2", "lvl=1", "lvl=<other>"]
     np.testing.assert_array_equal(transformer.transform([{"level": 1.0}, {"level": "2"}]), [[0, 1, 0], [1, 0, 0]])
+
+
+def test_a_category_sent_as_a_json_number_matches_the_category_read_as_text():
+    frame = pd.DataFrame({"zone": pd.Series(["1", "2", "2", None], dtype="str")})
+    features = [{"name": "z", "transform": {"type": "oneHot", "column": "zone"}},
+                {"name": "h", "transform": {"type": "hash", "column": "zone", "buckets": 4}}]
+    transformer = FeatureTransformer(features=features, column_types={"zone": "category"}).fit(frame)
+    training = transformer.transform(frame)
+    served = transformer.transform([{"zone": 1}, {"zone": 2.0}, {"zone": "2"}, {"zone": None}])
+    np.testing.assert_array_equal(served, training)
+    assert training[3].tolist()[:3] == [0, 0, 1] and training[3, 3:].sum() == 0  # missing: other, no hash bucket
