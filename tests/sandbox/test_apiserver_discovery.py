@@ -112,3 +112,28 @@ def test_a_pod_table_shows_ready_status_and_restarts(apiserver_http, apiserver_n
     names = [c["name"] for c in table["columnDefinitions"] if c["priority"] == 0]
     assert names == ["Name", "Ready", "Status", "Restarts", "Age"]
     assert table["rows"][0]["cells"][:4] == ["p", "1/2", "CrashLoopBackOff", 3]
+
+
+AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def test_aggregated_discovery_is_served_when_asked_for(apiserver_http):
+    ensure_gizmo_crd(apiserver_http)
+    accept = f"{AGGREGATED},application/json"
+    groups = apiserver_http.get("/apis", headers={"Accept": accept})
+    assert groups.headers["Content-Type"] == AGGREGATED
+    by_name = {item["metadata"].get("name"): item for item in groups.json()["items"]}
+    gizmos = {r["resource"]: r for r in by_name["conformance.kadence.dev"]["versions"][0][
+        "resources"]}["gizmos"]
+    assert gizmos["scope"] == "Namespaced" and gizmos["shortNames"] == ["gz"]
+    assert gizmos["responseKind"] == {"group": "conformance.kadence.dev", "version": "v1alpha1",
+                                      "kind": "Gizmo"}
+    assert {s["subresource"] for s in gizmos["subresources"]} == {"status", "scale"}
+    core = apiserver_http.get("/api", headers={"Accept": accept}).json()
+    resources = {r["resource"] for r in core["items"][0]["versions"][0]["resources"]}
+    assert {"pods", "namespaces", "configmaps"} <= resources
+
+
+def test_plain_discovery_is_served_to_clients_that_do_not_ask_for_aggregation(apiserver_http):
+    response = apiserver_http.get("/apis", headers={"Accept": "application/json"})
+    assert response.json()["kind"] == "APIGroupList"

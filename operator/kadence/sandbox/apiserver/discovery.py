@@ -104,3 +104,64 @@ def resource_list(registry: Registry, group: str, version: str) -> dict[str, Any
         "groupVersion": f"{group}/{version}" if group else version,
         "resources": resources,
     }
+
+
+# ---- aggregated discovery (apidiscovery.k8s.io/v2): every group in one document -------------
+
+AGGREGATED_MEDIA_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+
+
+def wants_aggregated(accept: str) -> bool:
+    """Whether an Accept header asks for the v2 aggregated discovery document."""
+    for part in accept.split(","):
+        params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+        if (params.get("g"), params.get("v"), params.get("as")) == \
+                ("apidiscovery.k8s.io", "v2", "APIGroupDiscoveryList"):
+            return True
+    return False
+
+
+def _aggregated_resource(rtype: ResourceType) -> dict[str, Any]:
+    kind = {"group": rtype.group, "version": rtype.version, "kind": rtype.kind}
+    entry: dict[str, Any] = {
+        "resource": rtype.plural,
+        "responseKind": kind,
+        "scope": "Namespaced" if rtype.namespaced else "Cluster",
+        "singularResource": rtype.singular,
+        "verbs": list(rtype.verbs),
+    }
+    if rtype.short_names:
+        entry["shortNames"] = list(rtype.short_names)
+    if rtype.categories:
+        entry["categories"] = list(rtype.categories)
+    subresources = []
+    for sub in rtype.subresources:
+        response_kind = kind
+        if sub == "scale":
+            response_kind = {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+        subresources.append({"subresource": sub, "responseKind": response_kind,
+                             "verbs": _SUBRESOURCE_VERBS[sub]})
+    if rtype.key == ("", "namespaces"):
+        subresources.append({"subresource": "finalize", "responseKind": kind,
+                             "verbs": ["update"]})
+    if subresources:
+        entry["subresources"] = subresources
+    return entry
+
+
+def aggregated(registry: Registry, core: bool) -> dict[str, Any]:
+    """The /api (core=True) or /apis document in the aggregated form."""
+    items = []
+    for group_name, versions in registry.group_versions().items():
+        if (group_name == "") != core:
+            continue
+        metadata: dict[str, Any] = {"creationTimestamp": None}
+        if group_name:
+            metadata["name"] = group_name
+        items.append({"metadata": metadata, "versions": [
+            {"version": version, "freshness": "Current", "resources": [
+                _aggregated_resource(t) for t in sorted(registry.types_in(group_name, version),
+                                                        key=lambda t: t.plural)]}
+            for version in sorted(versions, key=version_priority)]})
+    return {"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+            "metadata": {}, "items": items}

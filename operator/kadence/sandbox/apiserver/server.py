@@ -167,11 +167,19 @@ class Handlers:
     # ---- discovery and health --------------------------------------------------------------
 
     async def core_versions(self, request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            return self._aggregated(core=True)
         host = request.host or "127.0.0.1"
         return json_response(discovery.core_versions(host))
 
     async def group_list(self, request: web.Request) -> web.Response:
+        if discovery.wants_aggregated(request.headers.get("Accept", "")):
+            return self._aggregated(core=False)
         return json_response(discovery.group_list(self.api.registry))
+
+    def _aggregated(self, core: bool) -> web.Response:
+        return web.Response(body=dumps(discovery.aggregated(self.api.registry, core)),
+                            headers={"Content-Type": discovery.AGGREGATED_MEDIA_TYPE})
 
     async def group(self, request: web.Request) -> web.Response:
         document = discovery.group(self.api.registry, request.match_info["group"])
