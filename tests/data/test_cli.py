@@ -78,3 +78,21 @@ def test_unreachable_storage_still_ends_with_an_error_result_line(tmp_path):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["outcome"] == "Error" and "ingest failed" in result["message"]
     assert "could not write the result" in done.stderr
+
+
+def test_a_real_materialize_run_follows_an_ingest_run(s3_env, store, tmp_path):
+    ingest_task = {**TASK, "name": "tiny-for-features", "runId": "job-i"}
+    done = kadence("ingest", env={**s3_env, "KADENCE_TASK": json.dumps(ingest_task)})
+    assert done.returncode == 0, done.stderr
+    dataset = json.loads(done.stdout.strip().splitlines()[-1])
+    task = {"namespace": "cli", "name": "tiny-features", "datasetUri": dataset["uri"], "runId": "job-m",
+            "spec": {"datasetRef": {"name": "tiny-for-features"},
+                     "features": [{"name": "double", "expression": "a * 2"},
+                                  {"name": "b", "transform": {"type": "oneHot", "column": "b"}}]}}
+    path = tmp_path / "materialize.json"
+    path.write_text(json.dumps(task))
+    done = kadence("materialize", "--task", str(path), env=s3_env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["featureColumns"] == ["double", "b=x", "b=y", "b=<other>"] and result["rows"] == 2
+    assert json.loads(store.get_bytes("features/cli/tiny-features/runs/job-m/result.json")) == result
