@@ -14,9 +14,10 @@ batch/file (pass 1) and keeps, per column,
   more than MAX_TRACKED distinct values show up; `topCategoriesExact` then turns false).
 Histograms need the final min/max for their edges, so they take a second pass:
 `Profiler.start_histograms()` fixes equal-width edges over [min, max], then
-`update_histograms(batch)` is fed the same batches again (the ingest reads its local Parquet
-snapshot for that), and counts are exact. `profile_frame(frame)` does both passes over an
-in-memory frame.
+`update_histograms(batch)` (or `update_histogram_arrays`) is fed the same batches again —
+the ingest keeps pass 1's numeric arrays while they fit a memory budget and otherwise re-reads
+its local Parquet snapshot — and counts are exact. A constant column gets the edges
+[v - 0.5, v + 0.5]. `profile_frame(frame)` does both passes over an in-memory frame.
 
 The JSON shape (`Profiler.result()`, written as profile.json):
 
