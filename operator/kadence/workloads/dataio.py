@@ -7,6 +7,10 @@ PARQUET_BATCH_ROWS rows), cast to the schema's canonical Arrow types, and the lo
 deleted before the next file is fetched. (A whole-file multi-threaded CSV parse was measured
 too: no faster end to end on two cores, and its memory grows with the file.)
 
+A declared column missing from a CSV header or Parquet schema fails schema[columns]; JSON
+lines often leave out null fields, so there a missing field reads as a missing value (which
+the nullable and maxMissingFraction rules judge). Undeclared columns are ignored.
+
 Canonical types: float -> float64, int -> int64, bool -> bool, category/string -> string,
 datetime -> timestamp[us, UTC] (ISO-8601 text; a value without an offset is read as UTC).
 In pandas they become float64, Int64, boolean, str and datetime64[us, UTC].
