@@ -127,6 +127,11 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
 
     pids, ports = everything_started(state_dir)
     assert len(processes_with(marker)) == 2
+    # Even a node killed outright leaves its pods' processes known to `down`.
+    node = next(r for r in supervisor.read_records(state_dir) if r.name == "node")
+    os.kill(node.pid, signal.SIGKILL)
+    wait_for(lambda: not process_alive(node.pid), message="the node to die")
+    assert len(processes_with(marker)) == 2, "pods run in their own sessions and outlive the node"
     sandbox(state_dir, "down")
     assert_all_gone(pids, ports | {port})
     assert not processes_with(marker)

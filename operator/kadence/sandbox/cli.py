@@ -291,6 +291,7 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     procs = {name: r.process() for name, r in records.items()}
     problems: list[str] = []
     # SeaweedFS is slow to exit (see s3.STOP_GRACE_SECONDS): ask it first, collect it last.
+    s3_asked_at = time.monotonic()
     if procs.get("s3") is not None:
         supervisor.signal_group(procs["s3"], signal.SIGTERM)
     for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15)):
@@ -305,7 +306,8 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     kill_registered_processes(state_dir)
     if procs.get("s3") is not None:
         print(f"stopping s3 (pid {procs['s3'].pid}) ...", file=out, flush=True)
-        left = supervisor.stop_processes([procs["s3"]], timeout=s3.STOP_GRACE_SECONDS)
+        grace_left = s3.STOP_GRACE_SECONDS - (time.monotonic() - s3_asked_at)
+        left = supervisor.stop_processes([procs["s3"]], timeout=max(0.5, grace_left))
         if left:
             problems.append(f"s3: pids {[p.pid for p in left]} did not exit")
     ports = []
