@@ -257,19 +257,17 @@ class Api:
         return self.present(rtype, stored)
 
     def _check_kind(self, rtype: ResourceType, body: dict[str, Any]) -> None:
-        kind = body.get("kind")
-        if kind and kind != rtype.kind:
-            raise bad_request(f"the API version in the data ({body.get('apiVersion')}) does not "
-                              f"match the expected API version ({rtype.group_version})"
-                              if body.get("apiVersion") not in (None, rtype.group_version)
-                              else f"Object '{kind}' in body does not match the expected kind "
-                                   f"'{rtype.kind}'")
-        api_version = body.get("apiVersion")
-        if api_version and api_version.split("/")[0] != (rtype.group or api_version) and \
-                api_version != rtype.group_version:
-            if rtype.builtin or api_version.rsplit("/", 1)[0] != rtype.group:
+        """The body's apiVersion and kind, when given, must name this resource (custom
+        resources may be sent in another served version of their group)."""
+        api_version, kind = body.get("apiVersion"), body.get("kind")
+        if api_version and api_version != rtype.group_version:
+            same_group = "/" in api_version and api_version.rsplit("/", 1)[0] == rtype.group
+            if rtype.builtin or not same_group:
                 raise bad_request(f"the API version in the data ({api_version}) does not match "
                                   f"the expected API version ({rtype.group_version})")
+        if kind and kind != rtype.kind:
+            raise bad_request(f"the kind in the data ({kind}) does not match the expected kind "
+                              f"({rtype.kind})")
 
     def _unknown_fields(self, rtype: ResourceType, obj: dict[str, Any]) -> list[str]:
         if schema is None:
@@ -640,6 +638,7 @@ class Api:
             group = obj["spec"]["group"]
             plural = obj["spec"]["names"]["plural"]
             self.store.drop_bucket((group, plural))
+            self.store.close_watchers((group, plural))
         return final
 
     def remove_now(self, store_key: tuple[str, str], namespace: str, name: str) -> None:

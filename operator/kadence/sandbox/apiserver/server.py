@@ -14,7 +14,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from . import discovery, logs, persistence, protobuf, selectors, tables
+from . import discovery, logs, patching, persistence, protobuf, selectors, tables
 from .api import Api, manager_from_user_agent
 from .errors import ApiError, bad_request, gone, status_object
 from .resources import ResourceType
@@ -350,12 +350,13 @@ class Handlers:
                       name: str) -> web.Response:
         options = await self._delete_options(request)
         status, obj = self.api.delete(rtype, namespace, name, options)
-        if status == 200 and obj.get("kind") != "Status" and not rtype.builtin:
-            return json_response(obj, 200)
-        if status == 200:
+        # Gone at once: custom resources and pods answer with the deleted object, other
+        # built-ins with a Success Status (their stores do not return deleted objects).
+        # Still waiting (finalizers, grace period): 202 with the object.
+        if status == 200 and rtype.builtin and rtype.key != ("", "pods"):
             return json_response(status_object(200, "", details={
                 "name": name, "group": rtype.group, "kind": rtype.plural,
-                "uid": obj["metadata"].get("uid")}) | {"status": "Success"}, 200)
+                "uid": obj["metadata"].get("uid")}), 200)
         return json_response(obj, status)
 
     async def _delete_collection(self, request: web.Request, rtype: ResourceType,
@@ -533,8 +534,7 @@ class Handlers:
 
     def close_watches(self) -> None:
         self.closing.set()
-        for watcher in list(self.api.store._watchers):
-            watcher.queue.put_nowait(None)
+        self.api.store.close_watchers()
 
     # ---- subresources --------------------------------------------------------------------
 
@@ -574,8 +574,6 @@ class Handlers:
         if request.method == "PUT":
             scale = await _read_body(request)
         elif request.method == "PATCH":
-            from . import patching
-
             content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
             document = orjson.loads(await request.read() or b"null")
             current = self._scale_of(rtype, obj)

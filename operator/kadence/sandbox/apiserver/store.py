@@ -178,6 +178,12 @@ class Store:
     def unsubscribe(self, watcher: Watcher) -> None:
         self._watchers.discard(watcher)
 
+    def close_watchers(self, store_key: StoreKey | None = None) -> None:
+        """End the watches of one resource (its CRD is gone) or all of them (shutdown)."""
+        for watcher in list(self._watchers):
+            if store_key is None or watcher.store_key == store_key:
+                watcher.queue.put_nowait(None)
+
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)

@@ -4,6 +4,7 @@ columns kube-apiserver prints for built-in kinds."""
 from __future__ import annotations
 
 import datetime
+import json
 from typing import Any, Callable
 
 from . import jsonpath
@@ -329,8 +330,6 @@ def _custom_cell(obj: dict[str, Any], column: dict[str, Any], now: datetime.date
     if kind in ("number", "boolean") and isinstance(value, (int, float, bool)):
         return value
     if isinstance(value, (dict, list)):
-        import json
-
         return json.dumps(value, separators=(",", ":"))
     if isinstance(value, bool):
         return "true" if value else "false"
