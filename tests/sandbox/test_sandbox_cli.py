@@ -144,6 +144,9 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
     assert proxy_port(server) == port
     storage = storage_client(server)
     assert storage["client"].get_object(storage["bucket"], "kept.txt").read() == b"kept"
+    storage["client"].put_object(storage["bucket"], "after.txt", io.BytesIO(b"after"), 5)
+    assert storage["client"].get_object(storage["bucket"], "kept.txt").read() == b"kept", \
+        "a write after the restart must not reuse the old object's file id"
     wait_for(lambda: answer(port).startswith("web-"),
              message="the Service to answer again")
     pids, ports = everything_started(state_dir)
