@@ -428,3 +428,20 @@ def test_a_selector_watch_sees_an_object_leave_and_enter_its_selection():
         return [watcher.queue.get_nowait()[0] for _ in range(watcher.queue.qsize())]
 
     assert asyncio.run(scenario()) == ["ADDED", "DELETED", "ADDED"]
+
+
+def test_events_not_written_within_the_ttl_expire_and_renewed_ones_stay():
+    from kadence.sandbox.apiserver.api import Api
+
+    api = Api()
+    api.bootstrap()
+    events = api.registry.get("", "v1", "events")
+    stale = api.create(events, "default", {"metadata": {"name": "stale"},
+                                           "involvedObject": {"kind": "Pod", "name": "p"}})
+    created = datetime.datetime.strptime(stale["metadata"]["creationTimestamp"],
+                                         "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    renewed_at = (created + datetime.timedelta(minutes=90)).isoformat()  # kopf's format
+    api.create(events, "default", {"metadata": {"name": "renewed"}, "lastTimestamp": renewed_at,
+                                   "involvedObject": {"kind": "Pod", "name": "p"}})
+    assert api.expire_events(created + datetime.timedelta(hours=2), ttl_seconds=3600) == 1
+    assert [e["metadata"]["name"] for e in api.store.list(events.key)] == ["renewed"]

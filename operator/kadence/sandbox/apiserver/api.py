@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 CRD_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 NAMESPACE_FINALIZER = "kubernetes"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+EVENT_STORES = (("", "events"), ("events.k8s.io", "events"))
+EVENT_TTL_SECONDS = 3600  # kube-apiserver's --event-ttl default: events do not pile up
 _NAME_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 PATCH_JSON = "application/json-patch+json"
@@ -720,6 +722,18 @@ class Api:
         if _is_established(crd) and not crd["metadata"].get("deletionTimestamp"):
             self.registry.register_crd(crd)
 
+    def expire_events(self, now: datetime.datetime,
+                      ttl_seconds: float = EVENT_TTL_SECONDS) -> int:
+        """Remove events last written more than the TTL ago; returns how many went."""
+        expired = 0
+        for store_key in EVENT_STORES:
+            for event in self.store.list(store_key):
+                if (now - _last_written(event)).total_seconds() > ttl_seconds:
+                    self.remove_now(store_key, event["metadata"].get("namespace", ""),
+                                    event["metadata"]["name"])
+                    expired += 1
+        return expired
+
     # ---- controllers' single steps (called by the controller loop) -----------------------
 
     def collect_garbage(self) -> None:
@@ -827,6 +841,29 @@ class Api:
         if not self.store.list((group, plural)):
             self.registry.unregister_crd(crd["metadata"]["name"])
             self._drop_finalizer(CRD_TYPE.key, crd, CRD_FINALIZER)
+
+
+def _last_written(event: dict[str, Any]) -> datetime.datetime:
+    """The latest of an event's own timestamps (clients write several formats)."""
+    latest = parse_rfc3339(event["metadata"]["creationTimestamp"])
+    for field in ("lastTimestamp", "eventTime", "deprecatedLastTimestamp"):
+        value = event.get(field)
+        if isinstance(value, str) and value:
+            try:
+                stamp = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                continue
+            if stamp.tzinfo is None:
+                stamp = stamp.replace(tzinfo=datetime.timezone.utc)
+            latest = max(latest, stamp)
+    series = event.get("series") or {}
+    if isinstance(series.get("lastObservedTime"), str):
+        try:
+            latest = max(latest, datetime.datetime.fromisoformat(
+                series["lastObservedTime"].replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    return latest
 
 
 def _untimed(managed_fields: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import datetime
 import logging
 import pathlib
 import random
@@ -696,9 +697,15 @@ def _container_finished(pod: dict[str, Any], container: str) -> bool:
     return False
 
 
+EVENT_EXPIRY_INTERVAL = 60.0
+
+
 async def _controller_loop(api: Api) -> None:
-    """The in-process controllers: garbage collector, namespace and CRD cleanup, pod grace."""
+    """The in-process controllers: garbage collector, namespace and CRD cleanup, pod grace,
+    default service accounts, event expiry."""
     assert api.work_pending is not None
+    loop = asyncio.get_running_loop()
+    next_expiry = loop.time()
     while True:
         try:
             await asyncio.wait_for(api.work_pending.wait(), timeout=CONTROLLER_INTERVAL)
@@ -714,6 +721,9 @@ async def _controller_loop(api: Api) -> None:
                 api.create_default_service_accounts()
                 if api.store.resource_version == before:
                     break
+            if loop.time() >= next_expiry:
+                next_expiry = loop.time() + EVENT_EXPIRY_INTERVAL
+                api.expire_events(datetime.datetime.now(datetime.timezone.utc))
         except Exception:  # noqa: BLE001 - a controller bug must not stop the server
             log.exception("sandbox controllers failed; retrying")
 
