@@ -189,3 +189,12 @@ def test_a_taken_port_is_refused_with_a_clear_message(tmp_path):
     assert result.returncode == 1
     assert "already in use" in result.stderr
     assert supervisor.read_records(tmp_path) == []
+
+
+def test_the_sandbox_runs_for_a_with_block_and_is_gone_after_it(tmp_path):
+    from kadence.sandbox.cli import running_sandbox
+    with running_sandbox(tmp_path / "sandbox", with_operator=False, backoff=(0.2, 2)) as summary:
+        assert httpx.get(summary["server"] + "/version", timeout=5).status_code == 200
+        assert summary["s3_env"]["KADENCE_S3_ENDPOINT"] == summary["s3"]
+        pids, ports = everything_started(tmp_path / "sandbox")
+    assert_all_gone(pids, ports)

@@ -10,12 +10,14 @@ are gone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import os
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -214,12 +216,25 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
                 supervisor.remove_record(state_dir, "operator")
         summary["kubeconfig"] = str(kubeconfig)
         summary["s3"] = settings.endpoint
+        summary["s3_env"] = settings.env()
         return summary
     except BaseException as exc:
         stop_all(state_dir, out=io.StringIO())
         if isinstance(exc, (supervisor.ComponentFailed, FileNotFoundError)):  # a part failed or is missing
             raise SandboxError(str(exc)) from exc
         raise
+
+
+@contextlib.contextmanager
+def running_sandbox(state_dir: Path, port: int | None = 0, with_operator: bool = True,
+                    backoff: tuple[float, float] | None = None) -> Iterator[dict]:
+    """The whole sandbox for the duration of a `with` block (tests, demos); yields start_all's summary:
+    state_dir, server, kubeconfig, s3 (endpoint), s3_env (KADENCE_S3_*), operator, notes."""
+    summary = start_all(state_dir, port, with_operator=with_operator, backoff=backoff, out=io.StringIO())
+    try:
+        yield summary
+    finally:
+        stop_all(state_dir, out=io.StringIO())
 
 
 def _print_usage(summary: dict, out=sys.stdout) -> None:
