@@ -61,9 +61,12 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
     container = {
         "name": "server",
         "image": settings.image,
-        "command": ["kadence", "serve", "--port", str(SERVER_PORT)],
+        # The port comes from PORT (kadence serve's default), not a flag: the sandbox kubelet
+        # gives each pod its own local port through PORT, which a --port flag would override.
+        "command": ["kadence", "serve"],
         "ports": [{"name": "http", "containerPort": SERVER_PORT}],
         "env": [
+            {"name": "PORT", "value": str(SERVER_PORT)},
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
             *storage_env(settings.storage_secret),
         ],
