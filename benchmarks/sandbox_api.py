@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import pathlib
 import socket
 import statistics
@@ -181,8 +182,10 @@ def main() -> int:
     rows = [asyncio.run(measure(size, args.concurrency, args.latency_samples))
             for size in args.sizes]
     columns = list(rows[0])
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     print("Sandbox API server (custom objects ≈ Kadence Dataset size, "
-          f"{args.concurrency} requests in flight, one client process)")
+          f"{args.concurrency} requests in flight, one client process on the same machine; "
+          f"load average {load} on {os.cpu_count()} CPUs)")
     print(" | ".join(f"{c:>13}" for c in columns))
     for row in rows:
         print(" | ".join(f"{row[c]:>13.1f}" if isinstance(row[c], float) else f"{row[c]:>13}"
