@@ -22,13 +22,13 @@ from typing import Any, Callable
 import kopf
 from pydantic import BaseModel
 
-from ..api.common import GROUP, VERSION
+from ..api.common import API_VERSION, GROUP, VERSION
 from ..api.conditions import ConditionUpdate, apply_all, find, now_rfc3339, ready_transition
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
 from ..builders.jobs import WorkloadSettings
 from ..images import WORKLOAD_IMAGE
-from ..k8s.apply import apply, delete, list_children
+from ..k8s.apply import apply, delete, list_children, list_objects
 from ..metrics import reconcile_errors
 from ..planners.plan import Plan
 from ..storage import ObjectStore
@@ -174,6 +174,12 @@ def object_store() -> ObjectStore:
 def owned_jobs(kind: Kind, body: dict) -> list[dict]:
     meta = body["metadata"]
     return list_children("batch/v1", "Job", meta["namespace"], kind.kind, meta["name"])
+
+
+def model_versions_of(namespace: str, model: str) -> list[dict]:
+    """Every ModelVersion of `model`, those users imported by hand (without labels) included."""
+    return [mv for mv in list_objects(API_VERSION, "ModelVersion", namespace)
+            if (mv.get("spec") or {}).get("model") == model]
 
 
 def read_json_objects(keys: dict[str, str]) -> dict[str, dict]:

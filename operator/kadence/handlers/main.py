@@ -40,6 +40,8 @@ def run_operator(namespaces: list[str], peering: str | None, liveness: str | Non
     load_handlers()
     serve_from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Every resync tick would otherwise log "Timer 'resync' succeeded"; failures still show.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     asyncio.run(
         kopf.operator(
             clusterwide=not namespaces,

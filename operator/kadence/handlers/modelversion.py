@@ -1,8 +1,31 @@
-"""ModelVersion handlers."""
+"""ModelVersion handlers: verify the artifact, keep one Production version per model."""
 
+from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND
-from .common import register_spec_validation
+from ..k8s.apply import merge_patch
+from ..planners.modelversion import ModelVersionObservation, needs_verification, plan_modelversion
+from .common import model_versions_of, object_store, realize, register_reconciler, utcnow
 
 KIND = BY_KIND["ModelVersion"]
 
-register_spec_validation(KIND)
+
+def observe(obj: dict, spec) -> ModelVersionObservation:
+    namespace = obj["metadata"]["namespace"]
+    observation = ModelVersionObservation(siblings=model_versions_of(namespace, spec.model))
+    if needs_verification(obj):
+        store = object_store()
+        try:
+            observation.artifact = store.get_bytes(store.key_of(spec.artifact.uri))
+        except FileNotFoundError:
+            observation.artifact_missing = True
+    return observation
+
+
+def reconcile_modelversion(obj, spec, body, patch):
+    plan = plan_modelversion(obj, observe(obj, spec), utcnow())
+    realize(plan, obj.get("status") or {}, obj["metadata"], patch, body)
+    for sibling in plan.sibling_patches:
+        merge_patch(API_VERSION, "ModelVersion", sibling.namespace, sibling.name, sibling.patch)
+
+
+register_reconciler(KIND, reconcile_modelversion)

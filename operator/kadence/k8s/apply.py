@@ -70,10 +70,51 @@ def get(api_version: str, kind: str, namespace: str, name: str, api: ApiClient |
         raise
 
 
+def create(body: dict, api: ApiClient | None = None) -> dict:
+    """Create `body`; an existing name raises ApiException with status 409."""
+    api = api or api_client()
+    meta = body["metadata"]
+    return _call(api, "POST", object_path(body["apiVersion"], body["kind"], meta.get("namespace")),
+                 query_params=[("fieldManager", FIELD_MANAGER)],
+                 header_params={"Content-Type": "application/json", "Accept": "application/json"}, body=body)
+
+
+def merge_patch(api_version: str, kind: str, namespace: str, name: str, patch: dict,
+                api: ApiClient | None = None) -> dict:
+    api = api or api_client()
+    return _call(api, "PATCH", object_path(api_version, kind, namespace, name),
+                 query_params=[("fieldManager", FIELD_MANAGER)],
+                 header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+                 body=patch)
+
+
+def list_objects(api_version: str, kind: str, namespace: str, selector: str | None = None,
+                 api: ApiClient | None = None) -> list[dict]:
+    api = api or api_client()
+    query = [("labelSelector", selector)] if selector else []
+    result = _call(api, "GET", object_path(api_version, kind, namespace), query_params=query,
+                   header_params={"Accept": "application/json"})
+    return result.get("items", [])
+
+
 def list_children(api_version: str, kind: str, namespace: str, owner_kind: str, owner_name: str,
                   api: ApiClient | None = None) -> list[dict]:
-    api = api or api_client()
     selector = f"kadence.dev/owner-kind={owner_kind.lower()},kadence.dev/owner-name={owner_name}"
-    result = _call(api, "GET", object_path(api_version, kind, namespace),
-                   query_params=[("labelSelector", selector)], header_params={"Accept": "application/json"})
-    return result.get("items", [])
+    return list_objects(api_version, kind, namespace, selector, api)
+
+
+def job_log_tail(namespace: str, job_name: str, lines: int = 20, api: ApiClient | None = None) -> str | None:
+    """The last lines of the newest pod of a Job, or None when it has no pod left."""
+    api = api or api_client()
+    pods = list_objects("v1", "Pod", namespace, f"job-name={job_name}", api)
+    if not pods:
+        return None
+    newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))
+    path = object_path("v1", "Pod", namespace, newest["metadata"]["name"]) + "/log"
+    serialized = api.param_serialize("GET", path, query_params=[("tailLines", str(lines))],
+                                     auth_settings=["BearerToken"])
+    response = api.call_api(*serialized)
+    response.read()
+    if not 200 <= response.status < 300:
+        return None
+    return response.data.decode("utf-8", errors="replace")

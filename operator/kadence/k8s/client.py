@@ -15,6 +15,7 @@ PLURALS = {
     ("v1", "Service"): "services",
     ("v1", "Secret"): "secrets",
     ("v1", "ServiceAccount"): "serviceaccounts",
+    ("v1", "Pod"): "pods",
     ("batch/v1", "Job"): "jobs",
     ("apps/v1", "Deployment"): "deployments",
     ("autoscaling/v2", "HorizontalPodAutoscaler"): "horizontalpodautoscalers",
