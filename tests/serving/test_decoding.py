@@ -162,3 +162,31 @@ def test_a_v2_id_must_be_a_string():
     with pytest.raises(InputError, match='"id" must be a non-empty string'):
         decode_v2({"id": 5, "inputs": [{"name": "a", "shape": [1], "datatype": "FP64", "data": [1.0]}]},
                   [ServeColumn(name="a", type="float")], OUTPUTS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, width=32), min_size=1, max_size=6), st.lists(st.text(max_size=6), min_size=1, max_size=6))
+def test_binary_tensors_decode_to_the_same_values_as_json_ones(numbers, texts):
+    from kadence.serving.decoding import attach_binary_inputs
+
+    raw_numbers = np.array(numbers, dtype="<f4").tobytes()
+    raw_texts = b"".join(len(t.encode()).to_bytes(4, "little") + t.encode() for t in texts)
+    body = {"inputs": [
+        {"name": "x", "shape": [len(numbers)], "datatype": "FP32", "parameters": {"binary_data_size": len(raw_numbers)}},
+        {"name": "s", "shape": [len(texts)], "datatype": "BYTES", "parameters": {"binary_data_size": len(raw_texts)}},
+    ]}
+    attached = attach_binary_inputs(body, raw_numbers + raw_texts)
+    assert attached["inputs"][0]["data"] == np.array(numbers, dtype=np.float32).tolist()
+    assert attached["inputs"][1]["data"] == texts
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64), st.integers(0, 70))
+def test_any_binary_tail_either_decodes_or_is_refused_with_an_input_error(tail, size):
+    from kadence.serving.decoding import attach_binary_inputs
+
+    body = {"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "parameters": {"binary_data_size": size}}]}
+    try:
+        attach_binary_inputs(body, tail)
+    except InputError as error:
+        assert str(error)

@@ -257,10 +257,45 @@ def test_v2_a_single_two_dimensional_tensor_needs_numeric_columns(http):
     assert "a single 2-D tensor only carries numeric columns, but 'plan' is category" in response.json()["error"]
 
 
-def test_v2_the_binary_extension_is_refused_clearly(http):
-    response = http.post("/v2/models/churn/infer", content=b"{}", headers={"Inference-Header-Content-Length": "2"})
+def binary_request(rows: list[dict]) -> tuple[bytes, int]:
+    """A request in the binary tensor data extension, built by hand as tritonclient does."""
+    tensors, chunks = [], []
+    for name, datatype, dtype in (("tenure", "INT64", "<i8"), ("charges", "FP64", "<f8"), ("plan", "BYTES", None),
+                                  ("paperless", "BOOL", "<u1"), ("age", "FP32", "<f4")):
+        values = [r[name] if r[name] is not None else 40.0 for r in rows]
+        if dtype is None:
+            raw = b"".join(len(v.encode()).to_bytes(4, "little") + v.encode() for v in values)
+        else:
+            raw = np.array(values, dtype=dtype).tobytes()
+        tensors.append({"name": name, "shape": [len(rows)], "datatype": datatype,
+                        "parameters": {"binary_data_size": len(raw)}})
+        chunks.append(raw)
+    head = json.dumps({"id": "bin-1", "inputs": tensors}).encode()
+    return head + b"".join(chunks), len(head)
+
+
+def test_v2_the_binary_tensor_extension_is_decoded(http, churn_model):
+    body, head_length = binary_request([ROW, OTHER])
+    response = http.post("/v2/models/churn/infer", content=body,
+                         headers={"Inference-Header-Content-Length": str(head_length)})
+    assert response.status_code == 200, response.text
+    labels, _ = expected(churn_model, [ROW, {**OTHER, "age": 40.0}])
+    assert response.json()["outputs"][0]["data"] == labels and response.json()["id"] == "bin-1"
+
+
+@pytest.mark.parametrize("cut, header, message", [
+    (2, None, "inputs[4] 'age': binary_data_size 4 does not fit the 2 bytes left"),
+    (0, "99999", "Inference-Header-Content-Length is 99999"),
+    (0, "x", "the Inference-Header-Content-Length header is not a number"),
+])
+def test_v2_a_broken_binary_request_is_a_400(http, cut, header, message):
+    body, head_length = binary_request([ROW])
+    if cut:
+        body = body[:-cut]  # the last tensor comes up short
+    response = http.post("/v2/models/churn/infer", content=body,
+                         headers={"Inference-Header-Content-Length": header or str(head_length)})
     assert response.status_code == 400
-    assert "binary tensor data extension is not supported" in response.json()["error"]
+    assert message in response.json()["error"]
 
 
 def test_an_unseen_category_is_ignored_by_the_one_hot_encoder(http):

@@ -58,3 +58,22 @@ def test_tritonclient_gets_the_servers_error_message(client):
     tensor.set_data_from_numpy(np.array([1], dtype=np.int64), binary_data=False)
     with pytest.raises(Exception, match="unknown input"):
         client.infer("churn", [tensor])
+
+
+def test_tritonclient_with_its_default_binary_tensors_works_unchanged(client, churn_model):
+    frame = churn_model.holdout.head(5).copy()
+    frame["age"] = frame.age.fillna(40.0)
+    tensors = []
+    for name, datatype, values in (
+        ("tenure", "INT64", frame.tenure.to_numpy(np.int64)),
+        ("charges", "FP32", frame.charges.to_numpy(np.float32)),
+        ("plan", "BYTES", frame.plan.to_numpy(object)),
+        ("paperless", "BOOL", frame.paperless.to_numpy(bool)),
+        ("age", "FP64", frame.age.to_numpy(np.float64)),
+    ):
+        tensor = httpclient.InferInput(name, [len(frame)], datatype)
+        tensor.set_data_from_numpy(values)  # binary_data=True is the client's default
+        tensors.append(tensor)
+    result = client.infer("churn", tensors, outputs=[httpclient.InferRequestedOutput("predict")])
+    frame["charges"] = frame.charges.astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(result.as_numpy("predict"), churn_model.pipeline.predict(frame))

@@ -43,7 +43,16 @@ import orjson
 from .. import __version__
 from ..domain.monitoring.logformat import format_time
 from .batching import MicroBatcher
-from .decoding import DATATYPE_OF_COLUMN, InputError, column_values, concat_columns, decode_v1, decode_v2
+from .decoding import (
+    DATATYPE_OF_COLUMN,
+    InputError,
+    attach_binary_inputs,
+    column_values,
+    concat_columns,
+    decode_v1,
+    decode_v2,
+    split_binary_request,
+)
 from .metrics import ServerMetrics
 from .mirror import Mirror
 from .predictlog import PredictionLogger, utc_now, write_feedback
@@ -119,6 +128,9 @@ class ServingApp:
         self.metrics = ServerMetrics(self.name, self.version, predictor.columns, predictor.classes)
         self.metrics.info.labels(self.name, self.version, predictor.engine, self.task.role).set(1)
         settings = self.task.logging
+        if settings.enabled and self.sink is None:
+            log.warning("prediction logging is on but no storage is configured (KADENCE_S3_* or a log "
+                        "directory): predictions are not logged and feedback is refused")
         if settings.enabled and self.sink is not None:
             self.logger = PredictionLogger(
                 self.sink, self.task.namespace, self.task.inference_service, self.version,
@@ -239,9 +251,6 @@ class ServingApp:
                     raise HTTPError(400, "the Content-Length header is not a number", "bad_header") from None
                 if declared > limit:
                     raise HTTPError(413, f"the request body has {declared} bytes; the limit is {limit}", "too_large")
-            elif key == b"inference-header-content-length":
-                raise HTTPError(400, "the binary tensor data extension is not supported; send the tensors as JSON "
-                                     "(binary_data=False)", "unsupported")
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -427,9 +436,14 @@ class ServingApp:
         self.metrics.enter()
         try:
             body = await self._read_body(scope, receive)
-            data = parse_json(body)
             predictor = self.predictor
             try:
+                header_length = _binary_header_length(scope)
+                if header_length is None:
+                    data = parse_json(body)
+                else:
+                    head, binary = split_binary_request(body, header_length)
+                    data = attach_binary_inputs(parse_json(head), binary)
                 request = decode_v2(data, predictor.columns, predictor.output_names)
             except InputError as error:
                 raise HTTPError(400, str(error), "bad_input") from None
@@ -447,7 +461,8 @@ class ServingApp:
                                     "shape": [request.rows, probabilities.shape[1]],
                                     "data": probabilities.ravel().tolist()})
             if self.mirror is not None:
-                self.mirror.offer(f"/v2/models/{self.name}/infer", body, request_id)
+                binary = {} if header_length is None else {"inference-header-content-length": str(header_length)}
+                self.mirror.offer(f"/v2/models/{self.name}/infer", body, request_id, binary)
             response = {"model_name": self.name, "model_version": self.version, "id": request_id, "outputs": outputs}
             return 200, orjson.dumps(response), []
         finally:
@@ -503,6 +518,16 @@ class ServingApp:
             log.warning("storing feedback failed: %s", error)
             raise HTTPError(503, f"feedback could not be stored right now: {error}", "storage") from None
         return 200, orjson.dumps({"stored": len(labels), "key": key}), []
+
+
+def _binary_header_length(scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"inference-header-content-length":
+            try:
+                return int(value)
+            except ValueError:
+                raise HTTPError(400, "the Inference-Header-Content-Length header is not a number", "bad_header") from None
+    return None
 
 
 def _allow(method: str, allowed: str) -> None:

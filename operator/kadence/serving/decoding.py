@@ -387,6 +387,72 @@ def _parse_input(raw: Any, index: int) -> tuple[str, list[int], str, list]:
     return name, shape, datatype, data
 
 
+_NUMPY_OF_DATATYPE = {"BOOL": "<u1", "INT8": "<i1", "INT16": "<i2", "INT32": "<i4", "INT64": "<i8", "UINT8": "<u1",
+                      "UINT16": "<u2", "UINT32": "<u4", "UINT64": "<u8", "FP16": "<f2", "FP32": "<f4", "FP64": "<f8"}
+
+
+def split_binary_request(payload: bytes, header_length: int) -> tuple[bytes, bytes]:
+    """The binary tensor data extension (Triton, tritonclient's default): the first
+    `header_length` bytes are the JSON request, the rest the tensors' raw bytes."""
+    if header_length < 0 or header_length > len(payload):
+        raise InputError(f"Inference-Header-Content-Length is {header_length}, but the body has {len(payload)} bytes")
+    return payload[:header_length], payload[header_length:]
+
+
+def attach_binary_inputs(body: Any, binary: bytes) -> Any:
+    """Turn inputs sent as raw bytes (parameters.binary_data_size, in input order) into
+    `data` lists, so they decode like JSON tensors."""
+    if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+        return body
+    offset = 0
+    for index, tensor in enumerate(body["inputs"]):
+        if not isinstance(tensor, dict):
+            continue
+        parameters = tensor.get("parameters")
+        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+        if size is None:
+            continue
+        place = f"inputs[{index}] {tensor.get('name')!r}"
+        if type(size) is not int or size < 0 or offset + size > len(binary):
+            raise InputError(f"{place}: binary_data_size {size!r} does not fit the {len(binary) - offset} bytes left")
+        if "data" in tensor:
+            raise InputError(f"{place}: give either \"data\" or binary_data_size, not both")
+        chunk = binary[offset:offset + size]
+        offset += size
+        datatype = tensor.get("datatype")
+        if datatype == "BYTES":
+            tensor["data"] = _bytes_elements(chunk, place)
+        elif datatype in _NUMPY_OF_DATATYPE:
+            dtype = np.dtype(_NUMPY_OF_DATATYPE[datatype])
+            if size % dtype.itemsize:
+                raise InputError(f"{place}: {size} bytes is not a whole number of {datatype} values")
+            values = np.frombuffer(chunk, dtype=dtype)
+            tensor["data"] = values.astype(bool).tolist() if datatype == "BOOL" else values.tolist()
+        else:
+            raise InputError(f"{place}: unknown datatype {datatype!r} (one of {', '.join(V2_DATATYPES)})")
+    if offset != len(binary):
+        raise InputError(f"{len(binary) - offset} bytes after the binary tensors belong to no input")
+    return body
+
+
+def _bytes_elements(chunk: bytes, place: str) -> list[str]:
+    """BYTES elements: each a 4-byte little-endian length, then that many bytes (UTF-8 here)."""
+    values, position = [], 0
+    while position < len(chunk):
+        if position + 4 > len(chunk):
+            raise InputError(f"{place}: truncated BYTES element length at byte {position}")
+        length = int.from_bytes(chunk[position:position + 4], "little")
+        position += 4
+        if position + length > len(chunk):
+            raise InputError(f"{place}: BYTES element of {length} bytes runs past the tensor's data")
+        try:
+            values.append(chunk[position:position + length].decode("utf-8"))
+        except UnicodeDecodeError:
+            raise InputError(f"{place}: BYTES element {len(values)} is not UTF-8 text") from None
+        position += length
+    return values
+
+
 def decode_v2(body: Any, columns: Sequence[ServeColumn], output_names: Sequence[str]) -> V2Request:
     """An inference request: one tensor per column (shape [n] or [n, 1]), or a single
     2-D tensor [n, columns] of numbers in column order."""

@@ -34,18 +34,18 @@ class Mirror:
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout))
         self._tasks = [asyncio.get_running_loop().create_task(self._send_forever()) for _ in range(self._senders)]
 
-    def offer(self, path: str, body: bytes, request_id: str) -> None:
+    def offer(self, path: str, body: bytes, request_id: str, headers: dict[str, str] | None = None) -> None:
         try:
-            self._queue.put_nowait((path, body, request_id))
+            self._queue.put_nowait((path, body, {"content-type": "application/json", "x-request-id": request_id,
+                                                 **(headers or {})}))
         except asyncio.QueueFull:
             self._on_outcome("dropped")
 
     async def _send_forever(self) -> None:
         while True:
-            path, body, request_id = await self._queue.get()
+            path, body, headers = await self._queue.get()
             try:
-                async with self._session.post(self.base_url + path, data=body, headers={
-                        "content-type": "application/json", "x-request-id": request_id}) as response:
+                async with self._session.post(self.base_url + path, data=body, headers=headers) as response:
                     await response.read()
                     self._on_outcome("sent" if response.status < 400 else f"answered_{response.status // 100}xx")
             except Exception as error:  # noqa: BLE001 - a failing shadow must never affect serving
