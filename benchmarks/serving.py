@@ -388,10 +388,15 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"  repeat {repeat + 1} {server.name:9s} rows={rows:<3d} conns={connections:<3d} "
                           f"{result['rps']:9.1f} req/s  p50 {result['p50_us'] / 1000:7.2f} ms  "
                           f"p99 {result['p99_us'] / 1000:7.2f} ms  bad {result['bad']}", flush=True)
+        batching = {s.name: micro_batching(s) for s in servers if s.name.startswith("kadence")}
     finally:
         for server in servers:
             server.stop()
     print_table(servers, results, args)
+    for name, (calls, rows) in batching.items():
+        if calls:
+            print(f"{name}: {rows:.0f} rows in {calls:.0f} predict calls, {rows / calls:.2f} rows per call "
+                  "(micro-batching of concurrent requests)")
     if log_dir.exists():
         import gzip
 
@@ -399,6 +404,20 @@ def main(argv: list[str] | None = None) -> int:
         records = sum(gzip.decompress(p.read_bytes()).count(b"\n") for p in batches)
         print(f"kadence-log wrote {records} prediction-log records in {len(batches)} batches under {log_dir}")
     return 0
+
+
+def micro_batching(server: Server) -> tuple[float, float]:
+    """(predict calls, rows) from the Kadence server's batch-size histogram."""
+    import httpx
+
+    text = httpx.get(server.url + "/metrics", timeout=10).text
+    calls = rows = 0.0
+    for line in text.splitlines():
+        if line.startswith("kadence_serving_batch_rows_count{"):
+            calls += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("kadence_serving_batch_rows_sum{"):
+            rows += float(line.rsplit(" ", 1)[1])
+    return calls, rows
 
 
 def print_table(servers, results, args) -> None:
