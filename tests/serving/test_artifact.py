@@ -46,10 +46,11 @@ def test_garbage_is_not_a_skops_file():
 
 
 @pytest.mark.parametrize("name, trusted", [
-    ("sklearn.tree._tree.Tree", True), ("numpy.float64", True), ("kadence.domain.features.Transformer", True),
-    ("builtins.eval", False), ("os.system", False), ("sklearnx.Evil", False),
+    ("sklearn.tree._tree.Tree", True), ("kadence.domain.data.transforms.FeatureTransformer", True),
+    ("builtins.eval", False), ("os.system", False), ("numpy.load", False), ("sklearn.tree._tree.TreeX", False),
+    ("kadence.domain.data.transforms.Other", False),
 ])
-def test_the_trust_list_covers_libraries_not_lookalikes(name, trusted):
+def test_the_trust_list_names_exact_types_not_whole_modules(name, trusted):
     assert is_trusted_type(name) is trusted
 
 

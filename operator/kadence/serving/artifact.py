@@ -1,7 +1,10 @@
 """Fetch a model artifact, check its sha256, and load it with skops under an explicit trust list.
 
-A skops file names every type it needs; anything that is not scikit-learn, NumPy, SciPy,
-pandas or Kadence's own transformers is refused before a single object is built.
+A skops file names every type it needs; anything that neither skops trusts by default nor
+the training side lists by exact name (`kadence.domain.training.artifact.trusted_types`:
+a few scikit-learn internals and Kadence's FeatureSet transformer) is refused before a
+single object is built. Training and serving share that one list, so whatever training
+saves, serving loads, and nothing else.
 """
 
 from __future__ import annotations
@@ -9,12 +12,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 from urllib.parse import unquote, urlparse
-
-# Module prefixes whose types may be rebuilt from an artifact. skops already trusts most of
-# scikit-learn by default; this list covers the rest (e.g. sklearn.tree._tree.Tree) and
-# Kadence's FeatureSet transformer, and nothing else.
-TRUSTED_MODULE_PREFIXES = ("sklearn.", "numpy.", "scipy.", "pandas.", "kadence.")
-TRUSTED_BUILTINS = frozenset({"builtins.slice", "builtins.frozenset", "builtins.complex", "collections.OrderedDict"})
 
 
 class ArtifactRefused(Exception):
@@ -48,7 +45,9 @@ def verify_sha256(data: bytes, expected: str, what: str) -> None:
 
 
 def is_trusted_type(name: str) -> bool:
-    return name.startswith(TRUSTED_MODULE_PREFIXES) or name in TRUSTED_BUILTINS
+    from ..domain.training.artifact import trusted_types
+
+    return name in trusted_types()
 
 
 def load_skops(data: bytes, what: str = "artifact"):
