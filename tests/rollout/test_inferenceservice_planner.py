@@ -187,3 +187,14 @@ def test_a_shadow_equal_to_stable_is_not_deployed():
         deployments={"stable": ready(3)}), CONTEXT, T0)
     assert "churn-shadow" not in children(plan, "Deployment")
     assert ("apps/v1", "Deployment", "churn-shadow") in [(d.api_version, d.kind, d.name) for d in plan.delete]
+
+
+def test_the_replica_split_of_a_step_is_stable_across_reconciles_though_status_shows_the_effective_weight():
+    spec = {"stage": "Production", "replicas": 3, "canary": {**CANARY, "steps": [{"weight": 30, "pause": "1m"},
+                                                                                  {"weight": 60, "pause": "1m"}]}}
+    status = {**PROGRESSING, "currentStep": 1, "canaryWeight": 67}  # 2 of 3 pods, as the last reconcile wrote
+    observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4, 2)})
+    plan = plan_inferenceservice(isvc(spec, status), observation, CONTEXT, T0 + timedelta(seconds=10))
+    deployments = children(plan, "Deployment")
+    assert (deployments["churn-stable"]["spec"]["replicas"], deployments["churn-canary"]["spec"]["replicas"]) == (1, 2)
+    assert plan.status["canaryWeight"] == 67

@@ -22,7 +22,7 @@ weight) lives in status, so GitOps tools see no drift.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..api.conditions import ConditionUpdate
@@ -160,6 +160,11 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
         return plan
 
     state = state_from_status(status)
+    if (spec.canary and state.canary_version == spec.canary.version and state.current_step is not None
+            and state.current_step < len(spec.canary.steps)):
+        # status.canaryWeight is the share the replicas give (33 for 1 of 3 pods); the state
+        # machine and the replica split work from the step's weight, which the spec holds.
+        state = replace(state, canary_weight=spec.canary.steps[state.current_step].weight)
     deployments = observation.deployments
     observed = Observed(
         stable_ready=deployment_ready(deployments.get("stable"), state.stable_version or target),
