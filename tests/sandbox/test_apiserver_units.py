@@ -363,7 +363,7 @@ def test_a_protobuf_configmap_as_kubectl_create_sends_it_decodes_to_json():
 
 
 def test_a_protobuf_kind_the_sandbox_cannot_read_is_refused_with_415():
-    envelope = _field(1, _field(1, b"apps/v1") + _field(2, b"Deployment")) + _field(2, b"")
+    envelope = _field(1, _field(1, b"apps/v1") + _field(2, b"StatefulSet")) + _field(2, b"")
     with pytest.raises(ApiError) as error:
         protobuf.decode_object(protobuf.MAGIC + envelope)
     assert error.value.code == 415

@@ -207,3 +207,42 @@ def test_logs_of_a_jobs_pod(kubectl, sandbox_node, ns):
     assert kubectl("logs", "-n", ns, "job/hello").stdout == "hello from the job\n"
     row = kubectl("get", "-n", ns, "job", "hello", "--no-headers").stdout.split()
     assert row[:3] == ["hello", "Complete", "1/1"]
+
+
+@pytest.mark.parametrize("kind, generator", [
+    ("deployment", ["deployment", "gen", "--image=app:1", "--port=8080", "--replicas=0"]),
+    ("job", ["job", "gen", "--image=app:1", "--", "echo", "hi"]),
+    ("cronjob", ["cronjob", "gen", "--image=app:1", "--schedule=*/5 * * * *", "--", "echo", "hi"]),
+    ("service", ["service", "clusterip", "gen", "--tcp=80:8080"]),
+    ("configmap", ["configmap", "gen", "--from-literal=a=b"]),
+    ("secret", ["secret", "generic", "gen", "--from-literal=a=b"]),
+])
+def test_typed_generators_store_what_their_client_side_dry_run_shows(kubectl, ns, kind,
+                                                                     generator):
+    """kubectl sends these as protobuf; the stored object must hold every field kubectl's
+    own JSON rendering of the same command has (plus server defaults)."""
+    split = generator.index("--") if "--" in generator else len(generator)
+    dry_run = generator[:split] + ["--dry-run=client", "-o", "json"] + generator[split:]
+    expected = json.loads(kubectl("create", "-n", ns, *dry_run).stdout)
+    kubectl("create", "-n", ns, *generator)
+    stored = json.loads(kubectl("get", "-n", ns, kind, "gen", "-o", "json").stdout)
+    for section in ("spec", "data"):
+        if section in expected:
+            _assert_contains(stored[section], expected[section], section)
+    assert stored["metadata"].get("labels") == expected["metadata"].get("labels")
+
+
+def _assert_contains(actual, expected, path):
+    """Every value kubectl set is stored (server defaults may add more)."""
+    if isinstance(expected, dict):
+        for key, value in expected.items():
+            if value in ({}, None):
+                continue
+            assert key in actual, f"{path}.{key} missing"
+            _assert_contains(actual[key], value, f"{path}.{key}")
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), path
+        for index, (got, want) in enumerate(zip(actual, expected)):
+            _assert_contains(got, want, f"{path}[{index}]")
+    else:
+        assert actual == expected, f"{path}: {actual!r} != {expected!r}"

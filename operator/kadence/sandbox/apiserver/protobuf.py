@@ -1,6 +1,7 @@
 """Decoding of the Kubernetes protobuf envelope for the kinds kubectl's typed generators send.
 
-`kubectl create configmap|secret|namespace|serviceaccount` encode the new object as
+`kubectl create configmap|secret|namespace|serviceaccount|deployment|job|cronjob|service`
+encode the new object as
 `application/vnd.kubernetes.protobuf` and do not fall back to JSON, so the server reads these
 kinds from protobuf. The envelope is the magic `k8s\\x00` followed by a `runtime.Unknown`
 message whose `raw` field holds the object. Field numbers follow k8s.io/api generated.proto.
@@ -54,9 +55,71 @@ SCHEMAS: dict[str, dict[int, tuple[str, Any, bool]]] = {
                        3: ("imagePullSecrets", "LocalObjectReference", True),
                        4: ("automountServiceAccountToken", "bool", False)},
     "Time": {1: ("seconds", "int64", False), 2: ("nanos", "int32", False)},
+    # workloads, as `kubectl create deployment|job|cronjob|service` build them
+    "LabelSelector": {1: ("matchLabels", ("map", "string"), False),
+                      2: ("matchExpressions", "LabelSelectorRequirement", True)},
+    "LabelSelectorRequirement": {1: ("key", "string", False), 2: ("operator", "string", False),
+                                 3: ("values", "string", True)},
+    "PodTemplateSpec": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "PodSpec", False)},
+    "PodSpec": {2: ("containers", "Container", True), 3: ("restartPolicy", "string", False),
+                4: ("terminationGracePeriodSeconds", "int64", False),
+                5: ("activeDeadlineSeconds", "int64", False), 6: ("dnsPolicy", "string", False),
+                7: ("nodeSelector", ("map", "string"), False),
+                8: ("serviceAccountName", "string", False), 10: ("nodeName", "string", False),
+                20: ("initContainers", "Container", True)},
+    "Container": {1: ("name", "string", False), 2: ("image", "string", False),
+                  3: ("command", "string", True), 4: ("args", "string", True),
+                  5: ("workingDir", "string", False), 6: ("ports", "ContainerPort", True),
+                  7: ("env", "EnvVar", True), 8: ("resources", "ResourceRequirements", False),
+                  14: ("imagePullPolicy", "string", False)},
+    "ContainerPort": {1: ("name", "string", False), 2: ("hostPort", "int32", False),
+                      3: ("containerPort", "int32", False), 4: ("protocol", "string", False),
+                      5: ("hostIP", "string", False)},
+    "EnvVar": {1: ("name", "string", False), 2: ("value", "string", False)},
+    "ResourceRequirements": {1: ("limits", ("map", "Quantity"), False),
+                             2: ("requests", ("map", "Quantity"), False)},
+    "Quantity": {1: ("string", "string", False)},
+    "Deployment": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "DeploymentSpec", False)},
+    "DeploymentSpec": {1: ("replicas", "int32", False), 2: ("selector", "LabelSelector", False),
+                       3: ("template", "PodTemplateSpec", False),
+                       4: ("strategy", "DeploymentStrategy", False),
+                       5: ("minReadySeconds", "int32", False),
+                       6: ("revisionHistoryLimit", "int32", False), 7: ("paused", "bool", False),
+                       9: ("progressDeadlineSeconds", "int32", False)},
+    "DeploymentStrategy": {1: ("type", "string", False)},
+    "Job": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "JobSpec", False)},
+    "JobSpec": {1: ("parallelism", "int32", False), 2: ("completions", "int32", False),
+                3: ("activeDeadlineSeconds", "int64", False), 4: ("selector", "LabelSelector", False),
+                5: ("manualSelector", "bool", False), 6: ("template", "PodTemplateSpec", False),
+                7: ("backoffLimit", "int32", False), 8: ("ttlSecondsAfterFinished", "int32", False),
+                9: ("completionMode", "string", False), 10: ("suspend", "bool", False)},
+    "CronJob": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "CronJobSpec", False)},
+    "CronJobSpec": {1: ("schedule", "string", False), 2: ("startingDeadlineSeconds", "int64", False),
+                    3: ("concurrencyPolicy", "string", False), 4: ("suspend", "bool", False),
+                    5: ("jobTemplate", "JobTemplateSpec", False),
+                    6: ("successfulJobsHistoryLimit", "int32", False),
+                    7: ("failedJobsHistoryLimit", "int32", False), 8: ("timeZone", "string", False)},
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "JobSpec", False)},
+    "Service": {1: ("metadata", "ObjectMeta", False), 2: ("spec", "ServiceSpec", False)},
+    "ServiceSpec": {1: ("ports", "ServicePort", True), 2: ("selector", ("map", "string"), False),
+                    3: ("clusterIP", "string", False), 4: ("type", "string", False),
+                    5: ("externalIPs", "string", True), 7: ("sessionAffinity", "string", False),
+                    10: ("externalName", "string", False)},
+    "ServicePort": {1: ("name", "string", False), 2: ("protocol", "string", False),
+                    3: ("port", "int32", False), 4: ("targetPort", "IntOrString", False),
+                    5: ("nodePort", "int32", False)},
+    "IntOrString": {1: ("type", "int64", False), 2: ("intVal", "int32", False),
+                    3: ("strVal", "string", False)},
 }
 
-SUPPORTED_KINDS = ("ConfigMap", "Secret", "Namespace", "ServiceAccount")
+# Optional (pointer) fields whose zero value was set on purpose and must be kept.
+KEEP_ZERO = {("DeploymentSpec", "replicas"), ("JobSpec", "parallelism"),
+             ("JobSpec", "completions"), ("JobSpec", "backoffLimit"),
+             ("PodSpec", "terminationGracePeriodSeconds"), ("CronJobSpec", "suspend"),
+             ("JobSpec", "suspend")}
+
+SUPPORTED_KINDS = ("ConfigMap", "Secret", "Namespace", "ServiceAccount", "Deployment", "Job",
+                   "CronJob", "Service")
 
 
 class ProtobufError(ValueError):
@@ -123,10 +186,21 @@ def decode_message(name: str, data: bytes) -> dict[str, Any]:
         if isinstance(kind, tuple):  # map<string, value>
             entry = {n: v for n, _, v in _fields(value)}
             key = _scalar("string", entry.get(1, b""))
-            result.setdefault(field, {})[key] = _scalar(kind[1], entry.get(2, b""))
+            if kind[1] == "Quantity":
+                item: Any = decode_message("Quantity", entry.get(2, b"")).get("string", "0")
+            else:
+                item = _scalar(kind[1], entry.get(2, b""))
+            result.setdefault(field, {})[key] = item
+            continue
+        if kind == "IntOrString":
+            parts = decode_message("IntOrString", value)
+            result[field] = parts.get("strVal", "") if parts.get("type") == 1 \
+                else parts.get("intVal", 0)
             continue
         if kind == "time":
             seconds = decode_message("Time", value).get("seconds", 0)
+            if seconds <= 0:
+                continue  # Go's zero time: the field was never set
             decoded: Any = datetime.datetime.fromtimestamp(
                 seconds, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         elif kind in SCHEMAS:
@@ -135,8 +209,8 @@ def decode_message(name: str, data: bytes) -> dict[str, Any]:
             decoded = _scalar(kind, value)
         if repeated:
             result.setdefault(field, []).append(decoded)
-        elif decoded not in ("", 0, False, {}):  # proto3: a zero value means "not set"
-            result[field] = decoded
+        elif decoded not in ("", 0, False, {}) or (name, field) in KEEP_ZERO:
+            result[field] = decoded  # other zero values are Go's defaults, not choices
     return result
 
 
