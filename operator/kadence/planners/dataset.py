@@ -31,6 +31,7 @@ from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
 from .plan import ChildRef, EventSpec, Plan
 
 COMPONENT = "ingest"
+GENERATION_ANNOTATION = "kadence.dev/generation"
 RUNNING_RECHECK_S = 15.0
 INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # read by kadence ingest for configMapRef sources
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
@@ -86,7 +87,8 @@ def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: Workloa
                                        ("SECRET_KEY", "secretKey"))]
     return [
         task_configmap(body, job_name, COMPONENT, task.wire()),
-        workload_job(body, job_name, COMPONENT, ["kadence", "ingest"], settings, extra_env=extra_env),
+        workload_job(body, job_name, COMPONENT, ["kadence", "ingest"], settings, extra_env=extra_env,
+                     annotations={GENERATION_ANNOTATION: str(body["metadata"].get("generation") or 1)}),
     ]
 
 
@@ -100,6 +102,11 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     plan = Plan()
     plan.requeue_after = _until_next_slot(spec, now)
     jobs = {job["metadata"]["name"]: job for job in observed.jobs}
+    if job_name not in jobs:
+        # A refresh of this generation still running (or finished but not yet recorded) is seen
+        # through before the next slot's Job starts: a short refresh interval must not starve it.
+        unfinished = _unrecorded_job_of_generation(jobs, generation, status.get("lastJob"), job_name)
+        job_name = unfinished or job_name
     for other in sorted(jobs):
         if other != job_name:  # superseded by a newer generation or refresh slot
             plan.delete += [ChildRef("batch/v1", "Job", other), ChildRef("v1", "ConfigMap", other)]
@@ -126,6 +133,15 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
         result = IngestResult.model_validate(raw)
     apply_result(plan, status, result, job_name, spec.retention, now)
     return plan
+
+
+def _unrecorded_job_of_generation(jobs: dict[str, dict], generation: int, last_job: str | None,
+                                  current: str) -> str | None:
+    for name, job in sorted(jobs.items()):
+        annotations = job["metadata"].get("annotations") or {}
+        if name not in (last_job, current) and annotations.get(GENERATION_ANNOTATION) == str(generation):
+            return name
+    return None
 
 
 def _until_next_slot(spec: DatasetSpec, now: datetime) -> float | None:
