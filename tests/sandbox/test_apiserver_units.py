@@ -445,3 +445,32 @@ def test_events_not_written_within_the_ttl_expire_and_renewed_ones_stay():
                                    "involvedObject": {"kind": "Pod", "name": "p"}})
     assert api.expire_events(created + datetime.timedelta(hours=2), ttl_seconds=3600) == 1
     assert [e["metadata"]["name"] for e in api.store.list(events.key)] == ["renewed"]
+
+
+def test_a_watch_whose_client_went_away_is_dropped(tmp_path):
+    """An idle watch whose connection closed unsubscribes, so no queue grows for it."""
+    import aiohttp
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from kadence.sandbox.apiserver import server as server_module
+
+    async def scenario():
+        server_module.DISCONNECT_CHECK = 0.1
+        app = server_module.create_app(tmp_path)
+        async with TestClient(TestServer(app)) as client:
+            api = app[server_module.API_KEY]
+            response = await client.get("/api/v1/namespaces/default/configmaps",
+                                        params={"watch": "true", "resourceVersion": "1"})
+            assert response.status == 200
+            assert api.store.watcher_count == 1
+            response.close()
+            for _ in range(100):
+                if api.store.watcher_count == 0:
+                    break
+                await asyncio.sleep(0.05)
+            return api.store.watcher_count
+
+    try:
+        assert asyncio.run(scenario()) == 0
+    finally:
+        server_module.DISCONNECT_CHECK = 5.0

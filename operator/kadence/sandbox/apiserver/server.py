@@ -36,6 +36,7 @@ STATE_DIR_KEY = web.AppKey("kadence_state_dir", pathlib.Path)
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 BOOKMARK_INTERVAL = 15.0
+DISCONNECT_CHECK = 5.0  # how often an idle watch checks that its client is still there
 SNAPSHOT_INTERVAL = 2.0
 CONTROLLER_INTERVAL = 1.0
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -515,10 +516,12 @@ class Handlers:
                 remaining = deadline - loop.time()
                 if remaining <= 0 or self.closing.is_set():
                     break
-                wait = min(remaining, BOOKMARK_INTERVAL) if bookmarks else remaining
+                wait = min(remaining, BOOKMARK_INTERVAL if bookmarks else DISCONNECT_CHECK)
                 try:
                     item = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
                 except asyncio.TimeoutError:
+                    if request.transport is None or request.transport.is_closing():
+                        break  # the client went away: stop queueing events for it
                     if bookmarks and deadline - loop.time() > 0:
                         await response.write(bookmark(max(last_rv, store.resource_version)))
                     continue
