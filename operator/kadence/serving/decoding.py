@@ -65,7 +65,6 @@ def _column_index(names: tuple[str, ...]) -> dict[str, int]:
 
 
 NUMERIC_TYPES = ("float", "int")
-TEXT_TYPES = ("string", "category", "datetime")
 
 FLOAT_DATATYPES = ("FP16", "FP32", "FP64")
 INT_DATATYPES = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
