@@ -246,3 +246,8 @@ def _assert_contains(actual, expected, path):
             _assert_contains(got, want, f"{path}[{index}]")
     else:
         assert actual == expected, f"{path}: {actual!r} != {expected!r}"
+
+
+def test_auth_can_i_answers_yes_because_the_sandbox_authorizes_everything(kubectl, ns):
+    assert kubectl("auth", "can-i", "delete", "deployments", "-n", ns).stdout.strip() == "yes"
+    assert "*.*" in kubectl("auth", "can-i", "--list", "-n", ns).stdout

@@ -110,6 +110,19 @@ SCHEMAS: dict[str, dict[int, tuple[str, Any, bool]]] = {
                     5: ("nodePort", "int32", False)},
     "IntOrString": {1: ("type", "int64", False), 2: ("intVal", "int32", False),
                     3: ("strVal", "string", False)},
+    # `kubectl auth can-i`
+    "SelfSubjectAccessReview": {1: ("metadata", "ObjectMeta", False),
+                                2: ("spec", "SelfSubjectAccessReviewSpec", False)},
+    "SelfSubjectAccessReviewSpec": {1: ("resourceAttributes", "ResourceAttributes", False),
+                                    2: ("nonResourceAttributes", "NonResourceAttributes", False)},
+    "ResourceAttributes": {1: ("namespace", "string", False), 2: ("verb", "string", False),
+                           3: ("group", "string", False), 4: ("version", "string", False),
+                           5: ("resource", "string", False), 6: ("subresource", "string", False),
+                           7: ("name", "string", False)},
+    "NonResourceAttributes": {1: ("path", "string", False), 2: ("verb", "string", False)},
+    "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False),
+                               2: ("spec", "SelfSubjectRulesReviewSpec", False)},
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "string", False)},
 }
 
 # Optional (pointer) fields whose zero value was set on purpose and must be kept.
@@ -119,7 +132,7 @@ KEEP_ZERO = {("DeploymentSpec", "replicas"), ("JobSpec", "parallelism"),
              ("JobSpec", "suspend")}
 
 SUPPORTED_KINDS = ("ConfigMap", "Secret", "Namespace", "ServiceAccount", "Deployment", "Job",
-                   "CronJob", "Service")
+                   "CronJob", "Service", "SelfSubjectAccessReview", "SelfSubjectRulesReview")
 
 
 class ProtobufError(ValueError):

@@ -122,11 +122,19 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     _builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding",
              False),
+    # authorization.k8s.io/v1: reviews are answered, never stored (the sandbox allows all)
+    _builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
+             "SelfSubjectAccessReview", False, verbs=("create",)),
+    _builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
+             False, verbs=("create",)),
     # apiextensions.k8s.io/v1
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
              "CustomResourceDefinition", False, short=["crd", "crds"], status=True,
              generation=True),
 )
+
+REVIEW_KEYS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
+               ("authorization.k8s.io", "selfsubjectrulesreviews")}
 
 CRD_TYPE = next(t for t in BUILTIN_TYPES if t.plural == "customresourcedefinitions")
 NAMESPACE_TYPE = next(t for t in BUILTIN_TYPES if t.plural == "namespaces")
