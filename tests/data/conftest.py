@@ -63,7 +63,8 @@ def s3_config(tmp_path_factory) -> StorageConfig:
         [_weed(), "server", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          f"-master.port={master_port}", f"-volume.port={volume_port}", f"-filer.port={filer_port}",
          "-s3", f"-s3.port={s3_port}", f"-s3.config={identities}", "-s3.port.iceberg=0", "-s3.port.lance=0",
-         "-master.telemetry=false", "-master.volumeSizeLimitMB=256"],
+         "-master.telemetry=false", "-master.volumeSizeLimitMB=256",
+         "-volume.max=0"],  # volumes as disk space allows: every bucket (collection) grows its own
         stdout=log, stderr=subprocess.STDOUT)
     config = StorageConfig(endpoint=f"127.0.0.1:{s3_port}", access_key=access_key, secret_key=secret_key,
                            bucket="kadence")

@@ -24,7 +24,7 @@ import tempfile
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -33,7 +33,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from ..storage import ObjectStore, StorageConfig, split_s3_uri
+if TYPE_CHECKING:
+    from ..storage import ObjectStore
 
 BLOCK_SIZE = 32 << 20
 PARQUET_BATCH_ROWS = 262_144
@@ -78,6 +79,8 @@ def to_pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
 # -- fetching ---------------------------------------------------------------------------
 
 def _source_store(bucket: str, store: ObjectStore | None) -> ObjectStore:
+    from ..storage import ObjectStore, StorageConfig  # minio only for s3:// sources
+
     if os.environ.get(SOURCE_ENV_PREFIX + "ENDPOINT"):
         env = {k.replace(SOURCE_ENV_PREFIX, "KADENCE_S3_"): v for k, v in os.environ.items()
                if k.startswith(SOURCE_ENV_PREFIX)}
@@ -138,6 +141,8 @@ def _file_sources(path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _s3_sources(uri: str, store: ObjectStore | None, workdir: Path) -> Iterator[tuple[str, Path]]:
+    from ..storage import split_s3_uri
+
     bucket, key = split_s3_uri(uri)
     source = _source_store(bucket, store)
     if key and not key.endswith("/") and source.exists(key):
