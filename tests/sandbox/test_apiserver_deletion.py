@@ -215,3 +215,10 @@ def test_a_terminating_pod_on_a_node_waits_for_the_kubelet_to_confirm(apiserver_
     confirmed = apiserver_http.delete(f"{pods}/p", params={"gracePeriodSeconds": "0"})
     assert confirmed.status_code == 200
     assert apiserver_http.get(f"{pods}/p").status_code == 404
+
+
+@pytest.mark.parametrize("name", ["default", "kube-system", "kube-public"])
+def test_the_system_namespaces_may_not_be_deleted(apiserver_http, name):
+    response = apiserver_http.delete(f"/api/v1/namespaces/{name}")
+    assert response.status_code == 403 and response.json()["reason"] == "Forbidden"
+    assert apiserver_http.get(f"/api/v1/namespaces/{name}").json()["status"]["phase"] == "Active"

@@ -566,6 +566,10 @@ class Api:
         obj = self.store.get(rtype.key, namespace or "", name)
         if obj is None:
             raise not_found(rtype.group, rtype.plural, name)
+        if rtype.key == NAMESPACE_TYPE.key and name in ("default", "kube-system", "kube-public"):
+            raise ApiError(403, f'namespaces "{name}" is forbidden: this namespace may not be '
+                                "deleted", "Forbidden",
+                           {"name": name, "group": "", "kind": "namespaces"})
         preconditions = options.get("preconditions") or {}
         if preconditions.get("uid") and preconditions["uid"] != obj["metadata"]["uid"]:
             raise conflict(rtype.group, rtype.plural, name,
