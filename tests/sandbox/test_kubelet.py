@@ -78,9 +78,10 @@ def test_a_pod_failure_policy_fails_the_job_on_its_first_matching_exit(kube, san
     kube.create("batch/v1", "jobs", ns, body)
     job = wait_for(lambda: condition(j := kube.get("batch/v1", "jobs", ns, "invalid"), "Failed") and j,
                    message="the Job to fail")
-    assert condition(job, "Failed")["reason"] == "PodFailurePolicy"
+    assert condition(job, "Failed")["reason"] == "PodFailurePolicy", job["status"]
     assert "failed with exit code 3 matching FailJob rule at index 0" in condition(job, "Failed")["message"]
-    assert len(kube.pods_of(ns, "job-name=invalid")) == 1
+    pods = kube.pods_of(ns, "job-name=invalid")
+    assert len(pods) == 1, [(p["metadata"]["name"], p["status"]) for p in pods]
 
 
 def test_a_succeeding_job_completes_and_kubectl_logs_shows_its_resolved_environment(kube, kubectl,

@@ -285,14 +285,8 @@ class PodWorker:
                     return
                 await self._back_off(run)
             exit_code = await self._run_once(run)
-            if exit_code is None or self.stopping:
+            if exit_code is None or self.stopping or run.kind != "backoff":
                 return
-            if podspec.restart_wanted(self.restart_policy, exit_code):
-                run.kind = "backoff"
-                continue
-            run.kind = "succeeded" if exit_code == 0 else "failed"
-            self.changed()
-            return
 
     async def _back_off(self, run: ContainerRun) -> None:
         delay = self.kubelet.backoff.delay(run.crash_streak)
@@ -389,10 +383,14 @@ class PodWorker:
         return self._terminated(run, exit_code, terminated)
 
     def _terminated(self, run: ContainerRun, exit_code: int, terminated: dict) -> int:
+        """Record the exit, and whether the container runs again, in one step (no torn status)."""
         run.ready = False
         restart_policy = "OnFailure" if run.init and self.restart_policy == "Always" else self.restart_policy
-        if not self.stopping and podspec.restart_wanted(restart_policy, exit_code) and not (run.init and exit_code == 0):
+        restarts = not self.stopping and podspec.restart_wanted(restart_policy, exit_code) and \
+            not (run.init and exit_code == 0)
+        if restarts:
             run.last_state = {"terminated": terminated}  # the back-off shows it as lastState
+        run.kind = "backoff" if restarts else ("succeeded" if exit_code == 0 else "failed")
         run.state = {"terminated": terminated}
         self.changed()
         return exit_code
