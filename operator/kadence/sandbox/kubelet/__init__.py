@@ -1,6 +1,23 @@
-"""The sandbox's node: a kubelet that runs pods as local processes, the Job, ReplicaSet and
-Deployment controllers, and the Service proxy, all in one process talking to the API server
-over HTTP (`python -m kadence.sandbox.kubelet --server URL --state-dir DIR`)."""
+"""The sandbox's node: a kubelet that runs pods as local processes, the Job, ReplicaSet,
+Deployment and HorizontalPodAutoscaler controllers, and the Service proxy, all in one process
+talking to the API server over HTTP (`python -m kadence.sandbox.kubelet --server URL --state-dir DIR`).
+
+What differs from a cluster, by design:
+- Images are recorded, not pulled: a container runs its `command` + `args` on this machine,
+  with the installed environment's bin directory first on PATH. A container without a
+  command cannot start (CreateContainerConfigError says so).
+- Every pod gets one free local port, in env `PORT` and annotation `sandbox.kadence.dev/port`;
+  all its declared container ports and probe ports mean that port. Pods run on 127.0.0.1.
+- Volumes are not mounted: paths in the pod spec are paths on this machine. The working
+  directory is the container's `workingDir` when it exists here, else a per-pod scratch
+  directory `<state_dir>/pods/<namespace>/<pod>`.
+- Services are reached through a local port per Service (annotation
+  `sandbox.kadence.dev/proxy-port`), also given to pods as `<NAME>_SERVICE_HOST/PORT`;
+  there is no cluster DNS.
+- Restart and retry back-off starts at 1 s and stops growing at 60 s (Kubernetes: 10 s, 300 s);
+  both are options of the node.
+- Autoscalers read CPU and memory from the pods' process trees (no metrics-server).
+"""
 
 from .node import Node, main
 
