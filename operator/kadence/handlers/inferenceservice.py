@@ -1,8 +1,269 @@
-"""InferenceService handlers."""
+"""InferenceService handlers: observe the model servers, call the planner, carry out its plan.
 
+Each reconcile (create, spec update, resume, resync timer):
+1. resolves the ModelVersions of spec.model and which one holds spec.stage;
+2. observes the model-server Deployments by role, and, while a canary rolls out, each
+   version's requests, 5xx answers and p99 latency since the current step started, from the
+   servers' /metrics (plus f1/accuracy from the prediction log joined to feedback when the
+   canary has a quality gate);
+3. plans (`planners.inferenceservice`), realizes the plan, moves ModelVersion stages when a
+   canary was promoted, and clears the kadence.dev/promote annotation once it was acted on.
+
+Step baselines: a step's window starts at the first scrape after the step started; that
+scrape is kept in operator memory, keyed by (namespace, name, stepStartedAt). After an
+operator restart the memory is empty and the baseline of the step in progress is the
+start of the pods (their counters since they started), which counts some requests of the
+step before as this step's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+
+import httpx
+
+from ..api.common import API_VERSION
+from ..api.inferenceservice import QualityGate
 from ..api.kinds import BY_KIND
-from .common import register_spec_validation
+from ..builders import serving as build
+from ..domain.registry import CHANGED_BY_ANNOTATION, REASON_ANNOTATION
+from ..domain.rollout import VersionStats, stats_from_metrics
+from ..k8s.apply import list_objects, merge_patch
+from ..metrics import canary_rollbacks
+from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
+                                         plan_inferenceservice)
+from .common import model_versions_of, object_store, realize, register_reconciler, utcnow, workload_settings
 
 KIND = BY_KIND["InferenceService"]
+PROMOTE_ANNOTATION = "kadence.dev/promote"
+OPERATOR = "kadence-operator"
+# In the sandbox every pod has podIP 127.0.0.1 and its own local port, given in this
+# annotation (all of the pod's container ports map to it); on a cluster it is absent.
+SANDBOX_PORT_ANNOTATION = "sandbox.kadence.dev/port"
+SCRAPE_TIMEOUT_SECONDS = 2.0
+log = logging.getLogger(__name__)
+# httpx logs every request at INFO: one line per pod per resync would drown the operator's log.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
-register_spec_validation(KIND)
+
+# ------------------------------------------------------------------ pure observation helpers
+
+
+def model_version_info(model_version: dict) -> ModelVersionInfo:
+    spec = model_version.get("spec") or {}
+    signature = spec.get("signature") or {}
+    return ModelVersionInfo(
+        name=model_version["metadata"]["name"],
+        version=int(spec["version"]),
+        artifact_uri=spec["artifact"]["uri"],
+        sha256=spec["artifact"]["sha256"],
+        inputs=[{"name": c["name"], "type": c["type"]} for c in signature.get("inputs") or []] or None,
+        task=spec.get("task"),
+        compiled=spec.get("compiled"),
+        stage=(model_version.get("status") or {}).get("stage"),
+    )
+
+
+def stage_holder(model_versions: list[dict], stage: str, stable_version: int | None) -> int | None:
+    """The version holding `stage` (status.stage, the stage in force).
+
+    While a stage move toward the version this InferenceService serves as stable is in
+    flight (its spec.stage asks for the stage, the registry has not granted it yet, e.g.
+    right after a promotion, while the previous holder is being archived), that version:
+    the registry passes through a moment with no holder, which must not read as "nothing
+    to serve" nor roll stable back to the previous holder."""
+    for mv in model_versions:
+        spec, status = mv.get("spec") or {}, mv.get("status") or {}
+        if (stable_version is not None and int(spec.get("version", 0)) == stable_version
+                and spec.get("stage") == stage and status.get("stage") != stage):
+            return stable_version
+    holders = [int(mv["spec"]["version"]) for mv in model_versions if (mv.get("status") or {}).get("stage") == stage]
+    return max(holders) if holders else None
+
+
+def deployments_by_role(deployments: list[dict]) -> dict[str, dict]:
+    return {d["metadata"]["labels"][build.ROLE_LABEL]: d for d in deployments
+            if build.ROLE_LABEL in ((d.get("metadata") or {}).get("labels") or {})}
+
+
+def scrape_url(pod: dict) -> str | None:
+    """Where a running model-server pod serves /metrics, or None when it cannot be reached."""
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
+        return None
+    port = (meta.get("annotations") or {}).get(SANDBOX_PORT_ANNOTATION)
+    if port is None:
+        declared = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+        named = [p for p in declared if p.get("name") == "http"] or declared
+        if not named:
+            return None
+        port = named[0]["containerPort"]
+    host = status["podIP"]
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"http://{host}:{port}/metrics"
+
+
+def version_stats(scrapes: dict[str, str], baseline: dict[str, str], version: int) -> VersionStats:
+    """A version's requests, errors and p99 since `baseline`, over the pods scraped now.
+
+    `scrapes` and `baseline` map pod name -> /metrics text. A pod absent from the baseline
+    (started since) counts from its start; a pod whose counters went down restarted, and
+    counts from its restart."""
+    label = str(version)
+    kept = []
+    for pod, text in scrapes.items():
+        before = baseline.get(pod)
+        if before is not None and stats_from_metrics(text, before, label).requests >= 0:
+            kept.append(before)
+    return stats_from_metrics("\n".join(scrapes.values()), "\n".join(kept) or None, label)
+
+
+def with_quality(stats: VersionStats, labelled: int, quality: float | None) -> VersionStats:
+    return VersionStats(stats.requests, stats.errors, stats.latency_p99, labelled, quality)
+
+
+class StepBaselines:
+    """Per-step metric baselines in operator memory: (namespace, name, stepStartedAt) -> {pod: text}."""
+
+    def __init__(self) -> None:
+        self._baselines: dict[tuple[str, str, str], dict[str, str]] = {}
+        self._lock = threading.Lock()  # the resync timer and event handlers run in threads
+
+    def get(self, namespace: str, name: str, step_started_at: str | None) -> dict[str, str]:
+        if step_started_at is None:
+            return {}
+        with self._lock:
+            return dict(self._baselines.get((namespace, name, step_started_at), {}))
+
+    def ensure(self, namespace: str, name: str, step_started_at: str) -> None:
+        """A step this process did not see start (it restarted): its baseline is the pods' start."""
+        with self._lock:
+            self._baselines.setdefault((namespace, name, step_started_at), {})
+
+    def start_step(self, namespace: str, name: str, step_started_at: str, scrapes: dict[str, str]) -> None:
+        """Remember the scrape a step starts from; earlier steps of the object are forgotten."""
+        with self._lock:
+            for key in [k for k in self._baselines if k[:2] == (namespace, name)]:
+                del self._baselines[key]
+            self._baselines[(namespace, name, step_started_at)] = dict(scrapes)
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            for key in [k for k in self._baselines if k[:2] == (namespace, name)]:
+                del self._baselines[key]
+
+
+def stage_change_patch(change: StageChange) -> dict:
+    """What the ModelVersion controller reads: the stage, and who moved it and why."""
+    return {"metadata": {"annotations": {CHANGED_BY_ANNOTATION: OPERATOR, REASON_ANNOTATION: change.reason}},
+            "spec": {"stage": change.stage}}
+
+
+# ------------------------------------------------------------------ side effects
+
+
+BASELINES = StepBaselines()
+
+
+def scrape_pods(pods: list[dict]) -> dict[str, dict[str, str]]:
+    """{version label: {pod name: /metrics text}} of the pods that answered."""
+    scrapes: dict[str, dict[str, str]] = {}
+    with httpx.Client(timeout=SCRAPE_TIMEOUT_SECONDS) as client:
+        for pod in pods:
+            url = scrape_url(pod)
+            if url is None:
+                continue
+            try:
+                response = client.get(url)
+            except httpx.HTTPError as error:
+                log.debug("scraping %s failed: %s", url, error)
+                continue
+            if response.status_code == 200:
+                version = pod["metadata"]["labels"].get(build.VERSION_LABEL, "")
+                scrapes.setdefault(version, {})[pod["metadata"]["name"]] = response.text
+    return scrapes
+
+
+def quality_by_version(namespace: str, name: str, versions: list[int], gate: QualityGate, since: datetime,
+                       until: datetime) -> dict[int, tuple[int, float | None]]:
+    """{version: (labelled requests, gate.metric)} from the prediction log joined to feedback."""
+    from ..domain.monitoring.logformat import feedback_prefix, predictions_prefix
+    from ..domain.monitoring.quality import quality_for
+    from ..workloads.monitor_io import LogWindow, join_feedback, read_feedback, read_prediction_logs
+
+    store = object_store()
+    predictions = read_prediction_logs(store, predictions_prefix(namespace, name),
+                                       LogWindow(end=until, duration=until - since), [str(v) for v in versions])
+    labelled = join_feedback(predictions, read_feedback(store, feedback_prefix(namespace, name), since, until))
+    result = {}
+    for version in versions:
+        rows = labelled[labelled["model_version"] == str(version)]
+        if rows.empty:
+            result[version] = (0, None)
+            continue
+        metrics = quality_for(gate.metric, rows["label"].tolist(), rows["prediction"].tolist()).metrics
+        result[version] = (len(rows), metrics.get(gate.metric))
+    return result
+
+
+def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: datetime
+                  ) -> dict[int, VersionStats]:
+    meta, status = obj["metadata"], obj.get("status") or {}
+    started = status.get("stepStartedAt")
+    if not status.get("canaryVersion") or started is None:
+        return {}
+    namespace, name = meta["namespace"], meta["name"]
+    BASELINES.ensure(namespace, name, started)
+    baseline = BASELINES.get(namespace, name, started)
+    versions = [v for v in (status.get("stableVersion"), status.get("canaryVersion")) if v]
+    stats = {v: version_stats(scrapes.get(str(v), {}), baseline, v) for v in versions}
+    gate = spec.canary.analysis.quality if spec.canary else None
+    if gate is not None:
+        since = datetime.fromisoformat(started.replace("Z", "+00:00"))
+        for version, (labelled, quality) in quality_by_version(namespace, name, versions, gate, since, now).items():
+            stats[version] = with_quality(stats[version], labelled, quality)
+    return stats
+
+
+def reconcile_inferenceservice(obj, spec, body, patch):
+    meta, status = obj["metadata"], obj.get("status") or {}
+    namespace, name = meta["namespace"], meta["name"]
+    now = utcnow()
+    versions = model_versions_of(namespace, spec.model)
+    context = ServingContext(
+        versions={info.version: info for info in map(model_version_info, versions)},
+        stage_version=stage_holder(versions, spec.stage, status.get("stableVersion")) if spec.stage else None,
+        settings=workload_settings(),
+    )
+    selector = f"{build.ISVC_LABEL}={name}"
+    deployments = deployments_by_role(list_objects("apps/v1", "Deployment", namespace, selector))
+    scrapes: dict[str, dict[str, str]] = {}
+    if spec.canary is not None or status.get("canaryVersion"):
+        scrapes = scrape_pods(list_objects("v1", "Pod", namespace, selector))
+    observation = ServingObservation(
+        deployments=deployments,
+        stats=observe_stats(obj, spec, scrapes, now),
+        promote_requested=(meta.get("annotations") or {}).get(PROMOTE_ANNOTATION) == "true",
+    )
+    plan = plan_inferenceservice(obj, observation, context, now)
+    realize(plan, status, meta, patch, body)
+
+    new_step = plan.status.get("stepStartedAt", status.get("stepStartedAt"))
+    if new_step is None:
+        BASELINES.forget(namespace, name)
+    elif new_step != status.get("stepStartedAt"):
+        # A new step starts now: this reconcile's scrape is where its window begins.
+        BASELINES.start_step(namespace, name, new_step, {pod: text for by_pod in scrapes.values()
+                                                         for pod, text in by_pod.items()})
+    if plan.phase == "RolledBack" and status.get("phase") != "RolledBack":
+        canary_rollbacks.labels(namespace=namespace, inferenceservice=name).inc()
+    for change in plan.stage_changes:
+        merge_patch(API_VERSION, "ModelVersion", namespace, change.model_version, stage_change_patch(change))
+    if plan.promoted is not None and PROMOTE_ANNOTATION in (meta.get("annotations") or {}):
+        merge_patch(API_VERSION, KIND.kind, namespace, name, {"metadata": {"annotations": {PROMOTE_ANNOTATION: None}}})
+
+
+register_reconciler(KIND, reconcile_inferenceservice)
