@@ -12,15 +12,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Callable
+import os
+import re
+from typing import Callable, Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
+
+
+_SERVICE_HOST = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\.[a-z0-9-]+\.svc(\.cluster\.local)?$")
+
+
+def service_link_url(url: str, env: Mapping[str, str] | None = None) -> str:
+    """`http://<svc>.<ns>.svc.cluster.local/...` through the Service's link variables
+    (<SVC>_SERVICE_HOST/_PORT) when the pod has them, else `url` unchanged.
+
+    Kubernetes sets these for the Services of the pod's namespace that existed when it
+    started (the cluster IP and port, where DNS would lead too); the sandbox, which has no
+    cluster DNS, points them at its local proxy."""
+    env = os.environ if env is None else env
+    parts = urlsplit(url)
+    match = _SERVICE_HOST.match(parts.hostname or "")
+    if match is None:
+        return url
+    prefix = match.group(1).upper().replace("-", "_")
+    host, port = env.get(f"{prefix}_SERVICE_HOST"), env.get(f"{prefix}_SERVICE_PORT")
+    if not host or not port:
+        return url
+    return urlunsplit((parts.scheme, f"{host}:{port}", parts.path, parts.query, parts.fragment))
 
 
 class Mirror:
     def __init__(self, base_url: str, on_outcome: Callable[[str], None], queue_size: int = 1000,
                  senders: int = 4, timeout: float = 10.0):
-        self.base_url = base_url.rstrip("/")
+        self.base_url = service_link_url(base_url.rstrip("/"))
         self._on_outcome = on_outcome
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self._senders = senders
