@@ -172,6 +172,9 @@ class ServiceProxy:
             if server is None:
                 server = await self._listen(key, free_port(self.host))
             port = server.sockets[0].getsockname()[1]
+            if self.services.get(*key) is None:  # deleted while we were opening its port
+                server.close()
+                return
             self.listeners[key] = _Listener(server, port)
             if port != wanted:
                 await self._annotate(key, port)
