@@ -128,3 +128,15 @@ def test_a_pod_that_is_not_ready_gets_no_traffic_and_no_ready_pod_refuses(kube, 
     flag.unlink()
     wait_for(lambda: ready_count(kube, ns, "app=g") == 1, message="ready again")
     assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text.startswith("gated-")
+
+
+@pytest.mark.sandbox
+def test_a_deleted_service_gives_its_local_port_back(kube, sandbox_namespace):
+    from kadence.sandbox.supervisor import port_is_free
+    ns = sandbox_namespace
+    kube.create("v1", "services", ns, {"metadata": {"name": "brief"},
+                                       "spec": {"selector": {"app": "none"}, "ports": [{"port": 80}]}})
+    port = service_port(kube, ns, "brief")
+    assert not port_is_free(port)
+    kube.delete("v1", "services", ns, "brief")
+    wait_for(lambda: port_is_free(port), message="the proxy port to close")
