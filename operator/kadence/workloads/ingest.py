@@ -15,6 +15,8 @@ TASK_ENV = "KADENCE_TASK"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("exit status: 0 the data is valid (snapshot written or already there); 3 a rule failed; "
+                     "2 the task could not run. The result JSON is the last line of the output.")
     parser.add_argument("--task", metavar="FILE",
                         help=f"The ingest task as a JSON file (default: the JSON in ${TASK_ENV}).")
     parser.add_argument("--source", metavar="URI",

@@ -14,6 +14,8 @@ TASK_ENV = "KADENCE_TASK"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = ("exit status: 0 materialized (or already there); 3 a feature definition was refused; "
+                     "2 the task could not run. The result JSON is the last line of the output.")
     parser.add_argument("--task", metavar="FILE",
                         help=f"The materialize task as a JSON file (default: the JSON in ${TASK_ENV}).")
 
