@@ -314,3 +314,36 @@ def test_a_canary_that_fails_its_requests_is_rolled_back_with_the_reason(operato
     wait_for(lambda: "canary" not in ready_replicas(kubectl, MODEL), timeout=60, message="canary removed")
     assert set(answering_versions(url, 9)) == {"2"}
     assert status_of(kubectl, "modelversion", f"{MODEL}-v3").get("stage") == "Candidate"
+
+
+def logged_predictions(storage: s3.S3Settings, isvc: str):
+    from datetime import datetime, timedelta, timezone
+
+    from kadence.domain.monitoring.logformat import predictions_prefix
+    from kadence.storage import ObjectStore, StorageConfig
+    from kadence.workloads.monitor_io import LogWindow, read_prediction_logs
+
+    store = ObjectStore(StorageConfig.from_env(storage.env()))
+    window = LogWindow(end=datetime.now(timezone.utc) + timedelta(minutes=1), duration=timedelta(hours=1))
+    return read_prediction_logs(store, predictions_prefix(NAMESPACE, isvc), window).meta
+
+
+def test_shadow_traffic_is_answered_by_stable_and_logged_for_the_shadow_version_only(
+        operator_process, models, kubectl, sandbox_s3):
+    name = f"{MODEL}-shadowed"
+    apply_isvc(kubectl, name, {"model": MODEL, "version": 2, "shadow": {"version": 1}, "logging": {"enabled": False}})
+    wait_for(lambda: (view := rollout_view(kubectl, name))[1] == {"stable": (1, "2"), "shadow": (1, "1")}
+             and view[2] == "Stable" or print(view), timeout=90, message="stable v2 and shadow v1 ready")
+    url = proxy_url(kubectl, name)
+    ids = [f"shadowed-{uuid.uuid4().hex[:8]}-{i}" for i in range(len(ROWS))]
+    answers = [infer(url, [row], request_id) for request_id, row in zip(ids, ROWS)]
+    assert [a.status_code for a in answers] == [200] * len(ROWS)
+    assert {a.json()["model_version"] for a in answers} == {"2"}
+    assert [a.json()["outputs"][0]["data"][0] for a in answers] == models[2].predict(pd.DataFrame(ROWS)).tolist()
+
+    # Stable logs nothing (logging is off); the shadow always logs, under its own version.
+    logged = wait_for(lambda: len(records := logged_predictions(sandbox_s3, name).to_dict("records")) >= len(ids)
+                      and records, timeout=60, message="the shadow's prediction log in S3")
+    assert {r["model_version"] for r in logged} == {"1"}
+    by_id = {r["request_id"]: r["prediction"] for r in logged}
+    assert [by_id[i] for i in ids] == models[1].predict(pd.DataFrame(ROWS)).tolist()
