@@ -39,6 +39,11 @@ def test_binary_metrics_match_scikit_learn_with_the_larger_label_as_positive():
     assert result.labelled == 500 and result.unavailable == {}
 
 
+def test_roc_auc_with_the_signatures_string_classes_and_numeric_labels_matches_scikit_learn():
+    result = classification_metrics(Y_TRUE, Y_PRED, PROBABILITIES, classes=["0", "1"])
+    assert result.metrics["roc_auc"] == pytest.approx(roc_auc_score(Y_TRUE, P_POSITIVE))
+
+
 def test_f1_by_hand_for_string_labels_uses_yes_as_the_positive_class():
     true = ["yes", "yes", "no", "no", "yes"]
     pred = ["yes", "no", "no", "yes", "yes"]

@@ -70,6 +70,19 @@ def _aligned_labels(y_true: Sequence[Any], y_pred: Sequence[Any]) -> tuple[np.nd
     return true.astype(str).to_numpy(dtype=object), pred.astype(str).to_numpy(dtype=object)
 
 
+def _aligned_classes(classes: Sequence[Any], true: np.ndarray) -> list:
+    """The model's classes in the representation `_aligned_labels` chose for the labels: a
+    signature stores classes as strings ("0", "1") while feedback labels are often numbers."""
+    import pandas as pd
+
+    series = pd.Series(list(classes), dtype=object)
+    if true.dtype == float:
+        numeric = pd.to_numeric(series, errors="coerce")
+        if numeric.notna().all():
+            return numeric.astype(float).tolist()
+    return series.astype(str).tolist()
+
+
 def _probability_matrix(probabilities: Sequence[Any] | None, n: int) -> tuple[np.ndarray | None, str | None]:
     if probabilities is None:
         return None, "no probabilities were logged"
@@ -116,7 +129,7 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], probabi
             elif len(present) < 2:
                 unavailable[name] = f"roc_auc needs at least two classes among the labels, got {present}"
             else:
-                model_classes = sorted(classes) if classes is not None else labels
+                model_classes = sorted(_aligned_classes(classes, true)) if classes is not None else labels
                 if matrix.shape[1] != len(model_classes):
                     unavailable[name] = (f"{matrix.shape[1]} probabilities per prediction but {len(model_classes)} "
                                          "known classes; log the model's classes to compute roc_auc")
