@@ -118,7 +118,7 @@ def sandbox_apiserver(sandbox_state_dir) -> RunningApiServer:
     record, _ = supervisor.start_component(
         sandbox_state_dir, "apiserver",
         [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(port),
-         "--state-dir", str(sandbox_state_dir)], port=port)
+         "--state-dir", str(sandbox_state_dir)], port=port, die_with_parent=True)
     url = f"http://127.0.0.1:{port}"
 
     def answers() -> bool:
@@ -177,7 +177,7 @@ def sandbox_node(sandbox_apiserver):
         state_dir, "node",
         [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", sandbox_apiserver.url,
          "--state-dir", str(state_dir), "--backoff-base", "0.2", "--backoff-cap", "2",
-         "--hpa-sync-period", "1"])
+         "--hpa-sync-period", "1"], die_with_parent=True)
     from kadence.sandbox.kubelet.node import ready_marker
     supervisor.wait_until(lambda: ready_marker(state_dir).exists(), timeout=60, record=record,
                           what="sandbox node")
@@ -190,7 +190,7 @@ def sandbox_s3(tmp_path_factory) -> s3.S3Settings:
     """A SeaweedFS S3 server with credentials and the `kadence` bucket."""
     state_dir = tmp_path_factory.mktemp("sandbox-s3")
     settings = s3.load_or_create_settings(state_dir)
-    record = s3.start(state_dir, settings)
+    record = s3.start(state_dir, settings, die_with_parent=True)
     yield settings
     _stop(record, timeout=s3.STOP_GRACE_SECONDS)
 

@@ -198,7 +198,8 @@ def ensure_bucket(settings: S3Settings) -> None:
         minio.make_bucket(settings.bucket)
 
 
-def start(state_dir: Path, settings: S3Settings, timeout: float = 90) -> supervisor.ComponentRecord:
+def start(state_dir: Path, settings: S3Settings, timeout: float = 90,
+          die_with_parent: bool = False) -> supervisor.ComponentRecord:
     """Start SeaweedFS, wait until it answers with our credentials, and create the bucket."""
     prepare(state_dir, settings)
     record, _ = supervisor.start_component(
@@ -207,6 +208,7 @@ def start(state_dir: Path, settings: S3Settings, timeout: float = 90) -> supervi
         weed_argv(settings, state_dir),
         port=settings.s3_port,
         extra={"ports": settings.ports()},
+        die_with_parent=die_with_parent,
     )
     supervisor.wait_until(lambda: answers(settings), timeout=timeout, record=record, what="SeaweedFS S3")
     # Right after start-up the volume server may not have registered yet; the

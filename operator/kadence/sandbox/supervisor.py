@@ -95,8 +95,13 @@ def start_component(
     port: int | None = None,
     cwd: Path | None = None,
     extra: dict | None = None,
+    die_with_parent: bool = False,
 ) -> tuple[ComponentRecord, subprocess.Popen]:
-    """Start `argv` in a new session with output appended to `<state_dir>/logs/<name>.log`."""
+    """Start `argv` in a new session with output appended to `<state_dir>/logs/<name>.log`.
+
+    `die_with_parent` (Linux) has the kernel SIGTERM the component when its parent dies, for
+    callers such as test sessions that must not leave a sandbox behind if they are killed.
+    """
     log_path = state_dir / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
@@ -108,6 +113,7 @@ def start_component(
             env=env,
             cwd=cwd,
             start_new_session=True,
+            preexec_fn=_terminate_with_parent if die_with_parent and sys.platform == "linux" else None,
         )
     record = ComponentRecord(
         name=name,
@@ -120,6 +126,12 @@ def start_component(
     )
     write_record(state_dir, record)
     return record, proc
+
+
+def _terminate_with_parent() -> None:
+    import ctypes
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
