@@ -78,3 +78,18 @@ def test_waiting_for_a_component_fails_early_with_its_log_when_it_exits(tmp_path
 def test_a_port_with_a_partner_leaves_room_for_the_grpc_port():
     port = supervisor.free_port_with_partner(10000)
     assert supervisor.port_is_free(port) and supervisor.port_is_free(port + 10000)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_component_started_to_die_with_its_parent_does(tmp_path):
+    from .conftest import wait_for
+    parent = subprocess.run([sys.executable, "-c", f"""
+import sys
+from pathlib import Path
+from kadence.sandbox import supervisor
+record, _ = supervisor.start_component(Path({str(tmp_path)!r}), "child",
+                                       [sys.executable, "-c", "import time; time.sleep(120)"], die_with_parent=True)
+print(record.pid)
+"""], capture_output=True, text=True, timeout=60, check=True)
+    child = int(parent.stdout.strip())
+    wait_for(lambda: not process_alive(child), timeout=30, message="the child to follow its parent")
