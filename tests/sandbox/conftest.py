@@ -81,8 +81,11 @@ class Kube:
         return self.list("v1", "pods", namespace, labelSelector=selector)
 
 
-def wait_for(condition, timeout: float = 60, interval: float = 0.2, message: str = "condition"):
-    """Poll until `condition()` returns something truthy; return it. Fails with `message`."""
+def wait_for(condition, timeout: float = 120, interval: float = 0.2, message: str = "condition"):
+    """Poll until `condition()` returns something truthy; return it. Fails with `message`.
+
+    The generous default is for a loaded shared machine; it only matters when a test fails.
+    """
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
