@@ -102,7 +102,6 @@ def test_label_patch_and_wait_for_a_condition(kubectl, sandbox_kubeconfig, ns, a
     assert (spec["size"], spec["tags"]) == (5, ["a", "b", "c"])
     waiting = spawn_kubectl(sandbox_kubeconfig, "wait", "-n", ns, "--for=condition=Ready",
                             "gz/w1", "--timeout=30s")
-    time.sleep(0.5)  # let the wait start watching before the condition appears
     kubectl("patch", "-n", ns, "gz", "w1", "--subresource=status", "--type=merge",
             "-p", '{"status":{"conditions":[{"type":"Ready","status":"True"}]}}')
     out, err = waiting.communicate(timeout=40)
