@@ -474,3 +474,40 @@ def test_a_watch_whose_client_went_away_is_dropped(tmp_path):
         assert asyncio.run(scenario()) == 0
     finally:
         server_module.DISCONNECT_CHECK = 5.0
+
+
+CONDITIONS_SCHEMA = {"type": "object", "properties": {
+    "status": {"type": "object", "properties": {
+        "conditions": {"type": "array", "x-kubernetes-list-type": "map",
+                       "x-kubernetes-list-map-keys": ["type"],
+                       "items": {"type": "object", "properties": {
+                           "type": {"type": "string"}, "status": {"type": "string"}}}},
+        "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+        "log": {"type": "array", "items": {"type": "string"}}}}}}
+
+
+@pytest.mark.parametrize("path, expected", [
+    (("status", "conditions"), ("merge", "type")),
+    (("status", "tags"), ("merge", None)),
+    (("status", "log"), (None, None)),
+    (("metadata", "finalizers"), ("merge", None)),
+    (("spec", "unknown"), (None, None)),
+])
+def test_custom_resource_lists_follow_their_crd_list_markers(path, expected):
+    assert patching.schema_list_strategy(CONDITIONS_SCHEMA)(path) == expected
+
+
+def test_two_managers_apply_different_conditions_of_a_list_map_without_conflict():
+    strategy = patching.schema_list_strategy(CONDITIONS_SCHEMA)
+
+    def apply(live, applied, manager, managed):
+        return patching.server_side_apply(live, applied, manager, managed, False, strategy,
+                                          "x.dev/v1", "now")
+
+    live, managed, _ = apply({}, {"status": {"conditions": [{"type": "A", "status": "True"}]}},
+                             "one", [])
+    live, managed, conflicts = apply(
+        live, {"status": {"conditions": [{"type": "B", "status": "False"}]}}, "two", managed)
+    assert conflicts == []
+    assert sorted(live["status"]["conditions"], key=lambda c: c["type"]) == [
+        {"type": "A", "status": "True"}, {"type": "B", "status": "False"}]

@@ -428,7 +428,10 @@ class Api:
     def strategy(self, rtype: ResourceType) -> patching.StrategyLookup:
         if rtype.builtin:
             return patching.builtin_list_strategy(rtype.key)
-        return patching.custom_list_strategy
+        crd = self.crd_for(rtype) or {}
+        version = next((v for v in crd.get("spec", {}).get("versions", [])
+                        if v.get("name") == rtype.version), {})
+        return patching.schema_list_strategy((version.get("schema") or {}).get("openAPIV3Schema"))
 
     def patch(self, rtype: ResourceType, namespace: str | None, name: str, content_type: str,
               raw: bytes, *, subresource: str | None = None, dry_run: bool = False,

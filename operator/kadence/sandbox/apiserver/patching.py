@@ -70,6 +70,36 @@ def custom_list_strategy(path: tuple[str, ...]) -> ListStrategy:
     return (None, None)
 
 
+def schema_list_strategy(schema: dict[str, Any] | None) -> StrategyLookup:
+    """List strategies of a custom resource from its CRD schema's list markers:
+    `x-kubernetes-list-type: map` with one `x-kubernetes-list-map-keys` key merges by that
+    key, `set` merges as a set, anything else is atomic (metadata lists as usual)."""
+
+    def lookup(path: tuple[str, ...]) -> ListStrategy:
+        if path[:1] == ("metadata",):
+            return custom_list_strategy(path)
+        node = schema or {}
+        for name in path:
+            if node.get("type") == "array":
+                node = node.get("items") or {}
+            properties = node.get("properties") or {}
+            if name in properties:
+                node = properties[name]
+            elif isinstance(node.get("additionalProperties"), dict):
+                node = node["additionalProperties"]
+            else:
+                return (None, None)
+        list_type = node.get("x-kubernetes-list-type")
+        keys = node.get("x-kubernetes-list-map-keys") or []
+        if list_type == "map" and len(keys) == 1:
+            return ("merge", keys[0])
+        if list_type == "set":
+            return ("merge", None)
+        return (None, None)
+
+    return lookup
+
+
 # ---- JSON merge patch (RFC 7386) ------------------------------------------------------------
 
 def merge_patch(target: Any, patch: Any) -> Any:
