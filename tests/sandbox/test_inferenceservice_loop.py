@@ -247,7 +247,7 @@ def test_the_production_version_serves_then_a_canary_steps_through_its_weights_a
     # A canary of v2 in two steps: 30% of 3 replicas is one canary pod (1 of 3), 60% two (2 of 3).
     apply_isvc(kubectl, MODEL, {"model": MODEL, "stage": "Production", "replicas": 3, "canary": {
         "version": 2, "steps": [{"weight": 30, "pause": "2s"}, {"weight": 60, "pause": "2s"}],
-        "analysis": CANARY_ANALYSIS}})
+        "analysis": CANARY_ANALYSIS, "autoPromote": False}})
     for step, (stable_pods, canary_pods) in enumerate([(2, 1), (1, 2)]):
         expected = (step, {"stable": (stable_pods, "1"), "canary": (canary_pods, "2")})
         wait_for(lambda: (view := rollout_view(kubectl, MODEL))[:2] == expected or print(view),
@@ -263,14 +263,26 @@ def test_the_production_version_serves_then_a_canary_steps_through_its_weights_a
         if step == 0:
             send_until(url, lambda: status_of(kubectl, "inferenceservice", MODEL).get("currentStep") == 1,
                        "step 1 to pass")
-    send_until(url, lambda: status_of(kubectl, "inferenceservice", MODEL).get("stableVersion") == 2,
-               "the canary to be promoted")
+    send_until(url, lambda: status_of(kubectl, "inferenceservice", MODEL).get("phase") == "Paused",
+               "the last step to pass")
+    status = status_of(kubectl, "inferenceservice", MODEL)
+    assert status["rolloutReason"].startswith("awaiting promotion") and status["stableVersion"] == 1
+    assert events_for(kubectl, MODEL, "CanaryAwaitingPromotion")
+
+    # A person approves: the annotation promotes the canary and is removed once acted on.
+    kubectl("annotate", "-n", NAMESPACE, "inferenceservice", MODEL, "kadence.dev/promote=true")
+    wait_for(lambda: status_of(kubectl, "inferenceservice", MODEL).get("stableVersion") == 2, timeout=30,
+             message="the canary promoted on request")
+    wait_for(lambda: "kadence.dev/promote" not in (get_json(kubectl, "inferenceservice", MODEL)["metadata"]
+                                                   .get("annotations") or {}),
+             timeout=30, message="the promote annotation removed")
 
     wait_for(lambda: status_of(kubectl, "inferenceservice", MODEL).get("phase") == "Stable", timeout=60,
              message="Stable on v2")
     status = status_of(kubectl, "inferenceservice", MODEL)
     assert status["stableVersion"] == 2 and status.get("canaryVersion") is None
-    assert [a["passed"] for a in status["analysis"]] == [True, True]
+    # step 1 passed, step 2 passed (awaiting promotion), judged once more when promoted
+    assert [(a["step"], a["passed"]) for a in status["analysis"]] == [(0, True), (1, True), (1, True)]
     assert all(a["requests"] >= 30 and a["errorRate"] == 0 for a in status["analysis"])
     assert events_for(kubectl, MODEL, "CanaryStepPassed") and events_for(kubectl, MODEL, "Promoted")
     wait_for(lambda: status_of(kubectl, "modelversion", f"{MODEL}-v2").get("stage") == "Production"

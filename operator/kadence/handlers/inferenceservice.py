@@ -249,6 +249,10 @@ def reconcile_inferenceservice(obj, spec, body, patch):
         promote_requested=(meta.get("annotations") or {}).get(PROMOTE_ANNOTATION) == "true",
     )
     plan = plan_inferenceservice(obj, observation, context, now)
+    # Services before the Deployments behind them (Kubernetes' own advice): a container gets
+    # the <SVC>_SERVICE_HOST/_PORT variables only of Services that exist when it starts, and
+    # the stable servers find the shadow through them where there is no cluster DNS.
+    plan.children.sort(key=lambda child: child["kind"] != "Service")
     realize(plan, status, meta, patch, body)
 
     new_step = plan.status.get("stepStartedAt", status.get("stepStartedAt"))
