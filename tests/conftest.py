@@ -1,5 +1,46 @@
+import os
 import sys
 from pathlib import Path
 
+import pytest
+
+from kadence.sandbox import s3, supervisor
+from kadence.storage import ObjectStore, StorageConfig
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def s3_settings(tmp_path_factory) -> s3.S3Settings:
+    """One SeaweedFS S3 server per test session, with credentials and the `kadence` bucket,
+    started as `kadence sandbox up` starts it."""
+    try:
+        s3.find_weed()
+    except FileNotFoundError as missing:
+        pytest.skip(str(missing))
+    state_dir = tmp_path_factory.mktemp("s3")
+    settings = s3.load_or_create_settings(state_dir)
+    record = s3.start(state_dir, settings, die_with_parent=True)
+    yield settings
+    proc = record.process()
+    if proc is not None:
+        supervisor.stop_processes([proc], timeout=s3.STOP_GRACE_SECONDS)
+
+
+@pytest.fixture(scope="session")
+def s3_config(s3_settings) -> StorageConfig:
+    return StorageConfig.from_env(s3_settings.env())
+
+
+@pytest.fixture(scope="session")
+def store(s3_config) -> ObjectStore:
+    return ObjectStore(s3_config)
+
+
+@pytest.fixture
+def s3_env(s3_config, monkeypatch) -> dict[str, str]:
+    """The KADENCE_S3_* settings, set in this process and returned with the rest of its environment."""
+    for key, value in s3_config.as_env().items():
+        monkeypatch.setenv(key, value)
+    return {**os.environ, **s3_config.as_env()}

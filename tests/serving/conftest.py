@@ -1,4 +1,5 @@
-"""Fixtures for the model server tests: small real models, a real SeaweedFS, real servers.
+"""Fixtures for the model server tests: small real models and real servers (the SeaweedFS S3
+server, `s3_settings` and `store`, is the session-wide one of tests/conftest.py).
 
 Servers are `kadence serve` processes on free ports, started once per session where the
 tests only read from them.
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kadence.sandbox import s3, supervisor
+from kadence.sandbox import supervisor
 
 BIN = Path(sys.executable).parent
 
@@ -97,26 +98,6 @@ def churn_model(tmp_path_factory) -> ModelFiles:
     frame, labels = churn_frame(600, seed=1)
     holdout, _ = churn_frame(200, seed=2)
     return _save(churn_pipeline(frame, labels), holdout, tmp_path_factory.mktemp("models"), "churn", compile_it=True)
-
-
-@pytest.fixture(scope="session")
-def s3_settings(tmp_path_factory):
-    """A SeaweedFS S3 server with credentials and the `kadence` bucket."""
-    state_dir = tmp_path_factory.mktemp("serving-s3")
-    settings = s3.load_or_create_settings(state_dir)
-    record = s3.start(state_dir, settings)
-    yield settings
-    proc = record.process()
-    if proc is not None:
-        supervisor.stop_processes([proc], timeout=40)
-
-
-@pytest.fixture(scope="session")
-def store(s3_settings):
-    from kadence.storage import ObjectStore, StorageConfig
-
-    return ObjectStore(StorageConfig(endpoint=s3_settings.endpoint, access_key=s3_settings.access_key,
-                                     secret_key=s3_settings.secret_key, bucket=s3_settings.bucket))
 
 
 class Server:
