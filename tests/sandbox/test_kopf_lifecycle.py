@@ -124,9 +124,12 @@ def test_a_kopf_operator_lives_its_whole_life_against_the_sandbox(operator, apis
     assert "kopf.zalando.org/KopfFinalizerMarker" in obj["metadata"]["finalizers"]
 
     # the Event kopf posted (with generateName) is there for `kubectl describe`
-    events = apiserver_http.get(f"/api/v1/namespaces/{apiserver_namespace}/events", params={
-        "fieldSelector": "involvedObject.name=w,involvedObject.kind=Gizmo"}).json()["items"]
-    assert any(e["reason"] == "Created" and e["message"] == "size 2" for e in events)
+    # kopf posts Events from a queue of its own, after the status patch: wait for it.
+    def created_event():
+        events = apiserver_http.get(f"/api/v1/namespaces/{apiserver_namespace}/events", params={
+            "fieldSelector": "involvedObject.name=w,involvedObject.kind=Gizmo"}).json()["items"]
+        return any(e["reason"] == "Created" and e["message"] == "size 2" for e in events)
+    wait_for(created_event, "the Event kopf posted", 60)
 
     # timers tick and daemons run
     wait_for(lambda: (status().get("ticks") or 0) >= 3, "the timer to tick three times", 30)

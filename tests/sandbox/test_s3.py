@@ -19,9 +19,11 @@ def test_the_storage_secret_lets_the_minio_client_write_and_read(sandbox_s3):
     client = Minio(data["endpoint"], access_key=data["accessKey"], secret_key=data["secretKey"],
                    secure=data["secure"] == "true")
     assert client.bucket_exists(data["bucket"])
-    client.put_object(data["bucket"], "models/m.bin", io.BytesIO(b"weights"), 7)
-    assert client.get_object(data["bucket"], "models/m.bin").read() == b"weights"
-    assert [o.object_name for o in client.list_objects(data["bucket"], prefix="models/")] == ["models/m.bin"]
+    # A prefix of its own: other tests of the session write to the same bucket.
+    client.put_object(data["bucket"], "test-s3/models/m.bin", io.BytesIO(b"weights"), 7)
+    assert client.get_object(data["bucket"], "test-s3/models/m.bin").read() == b"weights"
+    assert [o.object_name for o in client.list_objects(data["bucket"], prefix="test-s3/models/",
+                                                       recursive=True)] == ["test-s3/models/m.bin"]
 
 
 def test_a_wrong_secret_key_is_refused(sandbox_s3):
