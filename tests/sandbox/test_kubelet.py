@@ -271,7 +271,9 @@ def test_a_cpu_autoscaler_scales_a_busy_deployment_up_and_an_idle_one_down(kube,
     # A busy loop uses far more than 50 % of 100m: the autoscaler goes to its maximum.
     wait_for(lambda: kube.get("apps/v1", "deployments", ns, "burner")["spec"]["replicas"] == 3, timeout=90,
              message="a scale-up to 3")
-    hpa = kube.get("autoscaling/v2", "horizontalpodautoscalers", ns, "burner")
+    # Right after the scale-up the new pods have no CPU sample yet, so currentMetrics may be empty a moment.
+    hpa = wait_for(lambda: (h := kube.get("autoscaling/v2", "horizontalpodautoscalers", ns, "burner"))
+                   and h["status"].get("currentMetrics") and h, timeout=60, message="measured current metrics")
     assert hpa["status"]["currentMetrics"][0]["resource"]["current"]["averageUtilization"] > 50
     assert {c["type"]: c["reason"] for c in hpa["status"]["conditions"]}["ScalingLimited"] in (
         "TooManyReplicas", "DesiredWithinRange", "ScaleUpLimit")
