@@ -48,6 +48,13 @@ def events_of(kubectl, name: str) -> list[dict]:
             and e.get("involvedObject", {}).get("kind") == "MonitorPolicy"]
 
 
+def metric_line(operator, name: str, **labels) -> str:
+    """The sample line of one series on the operator's /metrics, or '' when absent."""
+    wanted = name + "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+    text = httpx.get(operator.metrics_url, timeout=10).text
+    return next((line for line in text.splitlines() if line.startswith(wanted + " ")), "")
+
+
 def evaluated_after(kubectl, policy: str, moment: datetime, **expected) -> dict | None:
     """The policy once its last evaluation's window ends after `moment` (and matches `expected`)."""
     obj = get_json(kubectl, NAMESPACE, "monitorpolicy", policy)
@@ -199,9 +206,9 @@ def test_honest_feedback_gives_a_healthy_evaluation_in_status_events_and_metrics
     assert labelled["status"]["phase"] == "Healthy"
     assert labelled["status"]["metricSummary"].startswith("f1=")
     assert "Monitoring" in {e["reason"] for e in events_of(kubectl, "quality")}
-    metrics = httpx.get(operator.metrics_url, timeout=10).text
-    assert f'kadence_monitor_evaluations_total{{namespace="{NAMESPACE}",policy="quality",reason="Healthy"}}' \
-        in metrics
+    assert metric_line(operator, "kadence_monitor_evaluations_total", namespace=NAMESPACE, policy="quality",
+                       reason="Healthy")
+    assert metric_line(operator, "kadence_monitor_breached", namespace=NAMESPACE, policy="quality").endswith(" 0.0")
     assert not retrain_runs(kubectl, "quality")
 
 
@@ -219,7 +226,7 @@ def breach(healthy, production, kubectl):
                             message="a breached evaluation")
 
 
-def test_a_breach_is_reported_with_its_reason_and_starts_exactly_one_retrain(breach, kubectl):
+def test_a_breach_is_reported_with_its_reason_and_starts_exactly_one_retrain(breach, kubectl, operator):
     _, obj = breach
     last = obj["status"]["lastEvaluation"]
     assert last["reason"] in ("QualityBelowThreshold", "DriftAndQualityBreached")
@@ -235,9 +242,12 @@ def test_a_breach_is_reported_with_its_reason_and_starts_exactly_one_retrain(bre
     assert annotations["kadence.dev/evaluation-report"].startswith("s3://")
     assert runs[0]["spec"]["promotion"]["mode"] == "Candidate"
     assert runs[0]["spec"]["featureSetRef"] == {"name": "churn-features"}
+    assert "RetrainStarted" in {e["reason"] for e in events_of(kubectl, "quality")}
+    assert metric_line(operator, "kadence_retrains_total", namespace=NAMESPACE, policy="quality",
+                       trigger="breach").endswith(" 1.0")
 
 
-def test_no_retrain_storm_while_the_metric_stays_low(breach, kubectl):
+def test_no_retrain_storm_while_the_metric_stays_low(breach, kubectl, operator):
     moment, _ = breach
     later = wait_for(lambda: evaluated_after(kubectl, "quality", moment + timedelta(seconds=2 * INTERVAL_S),
                                              breached=True),
@@ -245,6 +255,11 @@ def test_no_retrain_storm_while_the_metric_stays_low(breach, kubectl):
     assert len(retrain_runs(kubectl, "quality")) == 1
     assert len(later["status"]["retrains"]) == 1
     assert later["status"]["lastRetrainDecision"]["reason"] == "CooldownActive"
+    assert condition(later, "Retraining")["reason"] == "CooldownActive"
+    assert metric_line(operator, "kadence_retrains_held_total", namespace=NAMESPACE, policy="quality",
+                       reason="CooldownActive")
+    assert metric_line(operator, "kadence_retrains_total", namespace=NAMESPACE, policy="quality",
+                       trigger="breach").endswith(" 1.0")
 
 
 def test_a_retrained_candidate_that_is_not_better_is_not_promoted_and_the_verdict_says_why(breach, kubectl):
