@@ -54,6 +54,16 @@ def good_model(seed: int, c: float):
     return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=c))]).fit(features, labels)
 
 
+def contrarian_model():
+    """A deliberately worse model: fitted to the opposite of the true labels."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = training_data(4)
+    return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression())]).fit(features, 1 - labels)
+
+
 def failing_model():
     """Loads and becomes ready, then fails every prediction: a damaged model whose
     coefficients always pick the second class while it lists only one class, so picking
@@ -109,12 +119,14 @@ def operator_process(sandbox_apiserver, sandbox_node, sandbox_s3, sandbox_kubeco
 
 @pytest.fixture(scope="module")
 def models(operator_process, sandbox_s3, kubectl):
-    """v1 in Production, v2 a better Candidate, v3 a Candidate that fails every request."""
-    pipelines = {1: good_model(1, 0.01), 2: good_model(2, 10.0), 3: failing_model()}
-    for version, stage in ((1, "Production"), (2, "Candidate"), (3, "Candidate")):
+    """v1 in Production, v2 a better Candidate, v3 a Candidate that fails every request,
+    v4 a Candidate that answers but is wrong."""
+    pipelines = {1: good_model(1, 0.01), 2: good_model(2, 10.0), 3: failing_model(), 4: contrarian_model()}
+    stages = ((1, "Production"), (2, "Candidate"), (3, "Candidate"), (4, "Candidate"))
+    for version, stage in stages:
         uri, sha256 = store_model(sandbox_s3, pipelines[version], version)
         kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(model_version(version, uri, sha256, stage)))
-    for version, stage in ((1, "Production"), (2, "Candidate"), (3, "Candidate")):
+    for version, stage in stages:
         wait_for(lambda: (status_of(kubectl, "modelversion", f"{MODEL}-v{version}").get("stage") == stage
                           and status_of(kubectl, "modelversion", f"{MODEL}-v{version}").get("verified")),
                  timeout=60, message=f"ModelVersion v{version} verified in {stage}")
@@ -326,6 +338,42 @@ def test_a_canary_that_fails_its_requests_is_rolled_back_with_the_reason(operato
     wait_for(lambda: "canary" not in ready_replicas(kubectl, MODEL), timeout=60, message="canary removed")
     assert set(answering_versions(url, 9)) == {"2"}
     assert status_of(kubectl, "modelversion", f"{MODEL}-v3").get("stage") == "Candidate"
+
+
+def test_a_canary_worse_on_labelled_feedback_is_rolled_back_by_its_quality_gate(operator_process, models, kubectl):
+    wait_for(lambda: status_of(kubectl, "inferenceservice", MODEL).get("stableVersion") == 2, timeout=5,
+             message="v2 stable (after the promotion test)")
+    # The pause outlasts the servers' prediction-log flush (10 s), so labels arrive within the step.
+    apply_isvc(kubectl, MODEL, {"model": MODEL, "stage": "Production", "replicas": 3, "canary": {
+        "version": 4, "steps": [{"weight": 30, "pause": "2m"}],
+        "analysis": {**CANARY_ANALYSIS, "quality": {"metric": "accuracy", "maxDrop": 0.1, "minLabelled": 10}}}})
+    wait_for(lambda: (view := rollout_view(kubectl, MODEL))[1].get("canary") == (1, "4") or print(view),
+             timeout=90, message="the contrarian canary ready")
+    url = proxy_url(kubectl, MODEL)
+    rng = np.random.default_rng(7)
+
+    def traffic_with_feedback() -> None:
+        rows = [dict(zip(COLUMNS, values)) for values in rng.normal(size=(10, 3)).tolist()]
+        feedback = []
+        for row in rows:
+            request_id = uuid.uuid4().hex
+            if infer(url, [row], request_id).status_code == 200:
+                feedback.append({"requestId": request_id, "label": int(row["tenure"] - row["charges"] > 0)})
+        with httpx.Client(timeout=10) as client:
+            assert client.post(f"{url}/v1/models/{MODEL}/feedback", json={"feedback": feedback}).status_code == 200
+
+    deadline = time.monotonic() + 120
+    while status_of(kubectl, "inferenceservice", MODEL).get("phase") != "RolledBack":
+        assert time.monotonic() < deadline, rollout_view(kubectl, MODEL)
+        traffic_with_feedback()
+
+    status = status_of(kubectl, "inferenceservice", MODEL)
+    assert re.match(r"AnalysisFailed: accuracy 0\.\d+ is 0\.\d+ below stable's 0\.\d+ \(at most 0\.1\)",
+                    status["rolloutReason"]), status["rolloutReason"]
+    last = status["analysis"][-1]
+    assert last["passed"] is False and last["qualityDelta"] < -0.1
+    assert status["stableVersion"] == 2
+    wait_for(lambda: "canary" not in ready_replicas(kubectl, MODEL), timeout=60, message="canary removed")
 
 
 def logged_predictions(storage: s3.S3Settings, isvc: str):
