@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import podspec
 from .api import DEPLOYMENTS, PODS, REPLICASETS, ApiClient
-from .informer import Expectations, Informer, WorkQueue, key_of
+from .informer import Expectations, Informer, WorkQueue, create_and_delete_pods, key_of, settled_children
 
 log = logging.getLogger(__name__)
 
@@ -300,21 +300,10 @@ def plan_replicaset(rs: dict, pods: list[dict], now: datetime) -> ReplicaSetPlan
 
 
 def replicaset_pod(rs: dict) -> dict:
-    meta = rs["metadata"]
     template = copy.deepcopy((rs.get("spec") or {}).get("template") or {})
     pod_meta = template.get("metadata") or {}
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": f"{meta['name']}-",
-            "namespace": meta.get("namespace") or "default",
-            "labels": dict(pod_meta.get("labels") or {}),
-            "annotations": dict(pod_meta.get("annotations") or {}),
-            "ownerReferences": [podspec.owner_reference(rs, "ReplicaSet", "apps/v1")],
-        },
-        "spec": {**(template.get("spec") or {}), "nodeName": podspec.NODE_NAME},
-    }
+    return podspec.owned_pod(rs, "ReplicaSet", "apps/v1", dict(pod_meta.get("labels") or {}),
+                             {**(template.get("spec") or {}), "nodeName": podspec.NODE_NAME})
 
 
 class ReplicaSetController:
@@ -341,9 +330,9 @@ class ReplicaSetController:
         self.queue.add(key_of(rs))
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
-        for ref in pod["metadata"].get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == "ReplicaSet":
-                self.queue.add((pod["metadata"].get("namespace") or "", ref["name"]))
+        key = podspec.controller_key(pod, "ReplicaSet")
+        if key:
+            self.queue.add(key)
 
     async def run(self) -> None:
         await self.queue.run()
@@ -358,18 +347,14 @@ class ReplicaSetController:
         if rs is None or rs["metadata"].get("deletionTimestamp"):
             return
         uid = rs["metadata"]["uid"]
-        pods = [p for p in self.pods.objects(namespace) if podspec.controller_uid(p) == uid]
-        if not self.expectations.satisfied(uid, {p["metadata"]["name"]: p for p in pods}):
+        pods = settled_children(self.pods, self.expectations, namespace, uid)
+        if pods is None:
             self.queue.add_after(key, 0.5)
             return
         now = datetime.now(timezone.utc)
         plan = plan_replicaset(rs, pods, now)
-        for _ in range(plan.create):
-            created = await self.client.create(PODS, namespace, replicaset_pod(rs))
-            self.expectations.expect_create(uid, created["metadata"]["name"])
-        for pod_name in plan.delete:
-            self.expectations.expect_delete(uid, pod_name)
-            await self.client.delete(PODS, namespace, pod_name)
+        await create_and_delete_pods(self.client, self.expectations, namespace, uid,
+                                     plan.create, lambda: replicaset_pod(rs), plan.delete)
         current = {k: (rs.get("status") or {}).get(k) for k in plan.status}
         if plan.status != current and plan.status != self._written.get(uid):
             await self.client.patch_status(REPLICASETS, namespace, name, plan.status)
@@ -392,12 +377,6 @@ class DeploymentController:
         replicasets.add_handler(self._on_replicaset)
         pods.add_handler(self._on_pod)
 
-    def _owner_key(self, obj: dict, kind: str) -> tuple[str, str] | None:
-        for ref in obj["metadata"].get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == kind:
-                return obj["metadata"].get("namespace") or "", ref["name"]
-        return None
-
     def _on_deployment(self, kind: str, deployment: dict, old: dict | None) -> None:
         if kind == "DELETED":
             uid = deployment["metadata"].get("uid")
@@ -411,16 +390,16 @@ class DeploymentController:
         self.queue.add(key_of(deployment))
 
     def _on_replicaset(self, kind: str, rs: dict, old: dict | None) -> None:
-        key = self._owner_key(rs, "Deployment")
+        key = podspec.controller_key(rs, "Deployment")
         if key:
             self.queue.add(key)
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
-        rs_key = self._owner_key(pod, "ReplicaSet")
+        rs_key = podspec.controller_key(pod, "ReplicaSet")
         if rs_key:
             rs = self.replicasets.get(*rs_key)
             if rs is not None:
-                key = self._owner_key(rs, "Deployment")
+                key = podspec.controller_key(rs, "Deployment")
                 if key:
                     self.queue.add(key)
 
@@ -438,8 +417,8 @@ class DeploymentController:
             return
         uid = deployment["metadata"]["uid"]
         spec = deployment.get("spec") or {}
-        owned = [rs for rs in self.replicasets.objects(namespace) if podspec.controller_uid(rs) == uid]
-        if not self.expectations.satisfied(uid, {rs["metadata"]["name"]: rs for rs in owned}):
+        owned = settled_children(self.replicasets, self.expectations, namespace, uid)
+        if owned is None:
             self.queue.add_after(key, 0.5)
             return
         now = datetime.now(timezone.utc)

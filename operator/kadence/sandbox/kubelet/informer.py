@@ -9,7 +9,8 @@ from typing import Awaitable, Callable
 
 import aiohttp
 
-from .api import ApiClient, ApiError, Resource, WatchExpired
+from . import podspec
+from .api import PODS, ApiClient, ApiError, Resource, WatchExpired
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +213,26 @@ class Expectations:
     def forget(self, owner: str) -> None:
         self._creates.pop(owner, None)
         self._deletes.pop(owner, None)
+
+
+def settled_children(children: Informer, expectations: Expectations, namespace: str, uid: str) -> list[dict] | None:
+    """The objects in `namespace` that `uid` controls, or None while the cache has not yet
+    seen a create or delete the controller made for it."""
+    owned = [obj for obj in children.objects(namespace) if podspec.controller_uid(obj) == uid]
+    if not expectations.satisfied(uid, {obj["metadata"]["name"]: obj for obj in owned}):
+        return None
+    return owned
+
+
+async def create_and_delete_pods(client: ApiClient, expectations: Expectations, namespace: str, uid: str,
+                                 create: int, new_pod: Callable[[], dict], delete: list[str]) -> None:
+    """Create `create` pods from `new_pod()` and delete the named ones, expecting each in the cache."""
+    for _ in range(create):
+        created = await client.create(PODS, namespace, new_pod())
+        expectations.expect_create(uid, created["metadata"]["name"])
+    for pod_name in delete:
+        expectations.expect_delete(uid, pod_name)
+        await client.delete(PODS, namespace, pod_name)
 
 
 def _now() -> float:

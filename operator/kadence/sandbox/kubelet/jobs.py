@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from . import podspec
-from .api import JOBS, PODS, ApiClient
-from .informer import Expectations, Informer, WorkQueue, key_of
+from .api import JOBS, ApiClient
+from .informer import Expectations, Informer, WorkQueue, create_and_delete_pods, key_of, settled_children
 
 log = logging.getLogger(__name__)
 
@@ -226,18 +226,7 @@ def job_pod(job: dict) -> dict:
     spec = template.get("spec") or {}
     spec.setdefault("restartPolicy", "Never")
     spec.setdefault("nodeName", podspec.NODE_NAME)
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "generateName": f"{meta['name']}-",
-            "namespace": meta.get("namespace") or "default",
-            "labels": labels,
-            "annotations": dict(pod_meta.get("annotations") or {}),
-            "ownerReferences": [podspec.owner_reference(job, "Job", "batch/v1")],
-        },
-        "spec": spec,
-    }
+    return podspec.owned_pod(job, "Job", "batch/v1", labels, spec)
 
 
 class JobController:
@@ -261,9 +250,9 @@ class JobController:
         self.queue.add(key_of(job))
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
-        for ref in pod["metadata"].get("ownerReferences") or []:
-            if ref.get("controller") and ref.get("kind") == "Job":
-                self.queue.add((pod["metadata"].get("namespace") or "", ref["name"]))
+        key = podspec.controller_key(pod, "Job")
+        if key:
+            self.queue.add(key)
 
     async def run(self) -> None:
         await self.queue.run()
@@ -274,17 +263,13 @@ class JobController:
         if job is None or job["metadata"].get("deletionTimestamp"):
             return
         uid = job["metadata"]["uid"]
-        pods = [p for p in self.pods.objects(namespace) if podspec.controller_uid(p) == uid]
-        if not self.expectations.satisfied(uid, {p["metadata"]["name"]: p for p in pods}):
+        pods = settled_children(self.pods, self.expectations, namespace, uid)
+        if pods is None:
             self.queue.add_after(key, 0.5)
             return
         plan = plan_job(job, pods, datetime.now(timezone.utc), self.backoff)
-        for _ in range(plan.create):
-            created = await self.client.create(PODS, namespace, job_pod(job))
-            self.expectations.expect_create(uid, created["metadata"]["name"])
-        for pod_name in plan.delete:
-            self.expectations.expect_delete(uid, pod_name)
-            await self.client.delete(PODS, namespace, pod_name)
+        await create_and_delete_pods(self.client, self.expectations, namespace, uid,
+                                     plan.create, lambda: job_pod(job), plan.delete)
         # Compare with what we wrote too: a server that normalizes the status differently
         # must not make every write trigger another.
         if plan.status != (job.get("status") or {}) and plan.status != self._written.get(uid):

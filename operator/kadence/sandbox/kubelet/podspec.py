@@ -77,6 +77,32 @@ def owner_reference(owner: dict, kind: str, api_version: str) -> dict:
     }
 
 
+def controller_key(obj: dict, kind: str) -> tuple[str, str] | None:
+    """(namespace, name) of the controller of `kind` that owns `obj`, if there is one."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == kind:
+            return obj["metadata"].get("namespace") or "", ref["name"]
+    return None
+
+
+def owned_pod(owner: dict, kind: str, api_version: str, labels: dict, spec: dict) -> dict:
+    """A pod named after `owner` (generateName), carrying its template's annotations and an owner reference."""
+    meta = owner["metadata"]
+    template_meta = ((owner.get("spec") or {}).get("template") or {}).get("metadata") or {}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": f"{meta['name']}-",
+            "namespace": meta.get("namespace") or "default",
+            "labels": labels,
+            "annotations": dict(template_meta.get("annotations") or {}),
+            "ownerReferences": [owner_reference(owner, kind, api_version)],
+        },
+        "spec": spec,
+    }
+
+
 # ---- environment --------------------------------------------------------------------------
 
 class EnvError(Exception):
