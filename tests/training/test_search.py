@@ -235,3 +235,11 @@ def test_another_seed_explores_differently():
     settings = _settings("random", trials=6)
     b = _run(SearchSettings(**{**settings.__dict__, "seed": 99}))
     assert [t.params for t in a.trials] != [t.params for t in b.trials]
+
+
+def test_tpe_starts_with_every_family_at_its_default_parameters():
+    settings = _settings("tpe", trials=6)
+    result = _run(settings)
+    first = [(t.family, t.params) for t in result.trials[:2]]
+    assert first == [(name, fam.default_point(name, "classification", settings.spaces[name]))
+                     for name in ("logistic_regression", "knn")]

@@ -170,3 +170,17 @@ def test_a_grid_plan_with_a_budget_smaller_than_the_families_still_stays_within_
 def test_log_ranges_in_a_grid_stay_positive():
     points = grid({"C": R(low=1e-3, high=1e2, log=True)}, 7)
     assert all(p["C"] > 0 for p in points) and not any(math.isnan(p["C"]) for p in points)
+
+
+def test_the_default_point_is_the_estimator_default_moved_into_the_space():
+    space = {"learning_rate": R(low=0.01, high=0.5, log=True), "max_iter": R(low=20, high=60, integer=True),
+             "max_leaf_nodes": R(low=4, high=64, integer=True, log=True)}
+    point = fam.default_point("hist_gradient_boosting", "classification", space)
+    assert point == {"learning_rate": 0.1, "max_iter": 60, "max_leaf_nodes": 31}
+
+
+def test_a_default_the_range_cannot_hold_becomes_the_centre_and_choices_keep_the_default():
+    space = {"max_depth": R(low=2, high=14, integer=True), "max_features": R(low=0.1, high=0.6),
+             "criterion": R(choices=["entropy", "gini"])}
+    point = fam.default_point("random_forest", "classification", space)
+    assert point == {"max_depth": 8, "max_features": pytest.approx(0.35), "criterion": "gini"}

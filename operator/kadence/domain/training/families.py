@@ -271,3 +271,29 @@ def build_estimator(name: str, task: str, params: Mapping[str, Any], *, metric: 
 
         return Pipeline([("scale", StandardScaler()), ("estimator", estimator)])
     return estimator
+
+
+def default_point(name: str, task: str, space: Mapping[str, ParameterRange]) -> dict[str, Any]:
+    """The estimator's own defaults, moved into the (possibly narrowed) space: a numeric
+    default is clipped to the range, a default the range cannot hold (None, "sqrt" …)
+    becomes the range's centre, a default outside the choices the first choice.
+    scikit-learn's defaults are good starting points, so the tpe search tries them first."""
+    import math
+
+    defaults = {p.name: p.default for p in inspect.signature(family(name).estimator_class(task).__init__)
+                .parameters.values() if p.default is not inspect.Parameter.empty}
+    point: dict[str, Any] = {}
+    for parameter, rng in space.items():
+        default = defaults.get(parameter)
+        if rng.choices is not None:
+            point[parameter] = default if default in rng.choices else rng.choices[0]
+            continue
+        low, high = float(rng.low), float(rng.high)
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            value = min(max(float(default), low), high)
+        elif rng.log:
+            value = math.exp((math.log(low) + math.log(high)) / 2)
+        else:
+            value = (low + high) / 2
+        point[parameter] = min(max(int(round(value)), math.ceil(low)), math.floor(high)) if rng.integer else value
+    return point

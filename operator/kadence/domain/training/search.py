@@ -2,21 +2,25 @@
 
 One engine serves the three strategies; only where the next parameters come from
 differs:
-- `tpe`: Optuna's Tree-structured Parzen Estimator (multivariate, grouped by family,
-  so each family's parameters are modelled together) with median pruning: after each
+- `tpe`: first every family at scikit-learn's default parameters (moved into the
+  space, `families.default_point`), then Optuna's Tree-structured Parzen Estimator
+  (multivariate, grouped by family, so each family's parameters are modelled
+  together), with median pruning: after each
   fold a trial reports its running mean score and is stopped when it is clearly worse
   than the median of completed trials at the same fold (see `clearly_worse`).
 - `random`: Optuna's random sampler, with the same pruning.
 - `grid`: a finite grid derived from each family's space within the trial budget
   (see `space.grid_plan`), enqueued in order, never pruned.
 
-Determinism: trials are sampled in the main process in trial-number order, evaluated
-in batches of `parallelism` (each trial fold by fold, in its own worker process when
-parallelism > 1), and told to the study in trial-number order. The pruner only
-compares against *completed* trials, which are the same for every trial of a batch
-whatever the timing, so a fixed seed gives the same trials, scores and winner for a
-given parallelism. Only `timeout` (stop starting new trials after so long) can make a
-run depend on the machine's speed.
+Scheduling and determinism: up to `parallelism` trials are in flight, each evaluated
+fold by fold (in worker processes when parallelism > 1). Trials are sampled in the
+main process and told to the study in trial-number order, in a fixed interleaving:
+trial k is sampled right after trial k - window is told (`sampling_window`), and the
+pruner compares a trial only with completed trials numbered at most k - window. What
+the sampler and the pruner see is therefore the same whichever fit finishes first, so
+a fixed seed gives the same trials, scores and winner for a given parallelism. Only
+`timeout` (stop starting new trials after so long) can make a run depend on the
+machine's speed.
 """
 
 from __future__ import annotations
@@ -293,9 +297,13 @@ def run_search(
                          startup_trials(settings.max_trials)),
         pruner=_pruner(settings),
     )
-    if plan is not None:
-        for family, params in plan:
-            study.enqueue_trial({"family": family, **{optuna_name(family, k): v for k, v in params.items()}})
+    if plan is None and settings.strategy == "tpe":
+        plan_first = [(family, fam.default_point(family, settings.task, settings.spaces[family]))
+                      for family in families][:settings.max_trials]
+    else:
+        plan_first = plan or []
+    for family, params in plan_first:
+        study.enqueue_trial({"family": family, **{optuna_name(family, k): v for k, v in params.items()}})
     pruning = settings.pruning and settings.strategy != "grid"
     window = sampling_window(settings.parallelism)
     n_folds = len(folds)
