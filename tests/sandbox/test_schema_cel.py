@@ -11,24 +11,7 @@ import pytest
 from kadence.sandbox.apiserver.schema import validate_custom_resource
 from kadence.sandbox.apiserver.schema import cel
 
-
-def crd_for(spec_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "things.test.kadence.dev"},
-        "spec": {
-            "group": "test.kadence.dev", "scope": "Namespaced",
-            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                "openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}}}],
-        },
-    }
-
-
-def thing(spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "test.kadence.dev/v1", "kind": "Thing",
-            "metadata": {"name": "a-thing", "namespace": "default"}, "spec": spec}
+from .schema_helpers import crd_for, thing
 
 
 def with_rules(properties: dict[str, Any], *rules: dict[str, Any]) -> dict[str, Any]:

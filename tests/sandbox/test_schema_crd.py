@@ -16,23 +16,14 @@ from kadence.sandbox.apiserver.schema import (
     crd_with_defaults, validate_crd, validate_crd_update, validate_custom_resource,
 )
 
+from .schema_helpers import crd_for
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE_CRD = Path(__file__).parent / "fixtures" / "schema" / "widgets-crd.yaml"
 
 
 def base_crd() -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "things.test.kadence.dev"},
-        "spec": {
-            "group": "test.kadence.dev", "scope": "Namespaced",
-            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                "openAPIV3Schema": {"type": "object", "properties": {"spec": {
-                    "type": "object", "properties": {"size": {"type": "string"}}}}}}}],
-        },
-    }
+    return crd_for({"type": "object", "properties": {"size": {"type": "string"}}})
 
 
 def spec_schema(crd: dict[str, Any]) -> dict[str, Any]:

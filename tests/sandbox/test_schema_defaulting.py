@@ -11,24 +11,7 @@ from kadence.sandbox.apiserver.schema import (
     validate_custom_resource, warning_texts,
 )
 
-
-def crd_for(spec_schema: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "things.test.kadence.dev"},
-        "spec": {
-            "group": "test.kadence.dev", "scope": "Namespaced",
-            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
-            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
-                "openAPIV3Schema": {"type": "object", "properties": {"spec": spec_schema}}}}],
-        },
-    }
-
-
-def thing(spec: Any, **extra: Any) -> dict[str, Any]:
-    return {"apiVersion": "test.kadence.dev/v1", "kind": "Thing",
-            "metadata": {"name": "a-thing", "namespace": "default"}, "spec": spec, **extra}
+from .schema_helpers import crd_for, thing
 
 
 def processed_spec(spec_schema: dict[str, Any], spec: Any) -> Any:

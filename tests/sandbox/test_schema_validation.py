@@ -13,29 +13,7 @@ from hypothesis import given, settings, strategies as st
 from kadence.sandbox.apiserver.schema import validate_custom_resource
 from kadence.sandbox.apiserver.schema.causes import go_float, go_sharp_v
 
-
-def crd_for(spec_schema: dict[str, Any]) -> dict[str, Any]:
-    """A CRD whose objects' `spec` follows `spec_schema`."""
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "things.test.kadence.dev"},
-        "spec": {
-            "group": "test.kadence.dev",
-            "scope": "Namespaced",
-            "names": {"plural": "things", "singular": "thing", "kind": "Thing"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object", "properties": {"spec": spec_schema}}},
-            }],
-        },
-    }
-
-
-def thing(spec: Any, name: str = "a-thing") -> dict[str, Any]:
-    return {"apiVersion": "test.kadence.dev/v1", "kind": "Thing",
-            "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+from .schema_helpers import crd_for, thing
 
 
 def causes_of(spec_schema: dict[str, Any], spec: Any) -> list[dict[str, str]]:
