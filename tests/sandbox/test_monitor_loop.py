@@ -303,3 +303,25 @@ def test_a_new_validated_dataset_version_starts_exactly_one_retrain_and_gives_a_
     assert [r["trigger"] for r in obj["status"]["retrains"]] == ["newData"]
     assert obj["status"]["dataVersionBaseline"] == dataset["status"]["latestVersion"]
     assert condition(obj, "Retraining")["reason"] == "RetrainedOnNewData"
+
+
+def test_references_that_cannot_be_resolved_are_reported_against_their_fields(operator, kubectl):
+    apply(kubectl, policy(
+        "broken-refs", interval="1h", drift={"reference": {"dataset": "no-such-data"}},
+        actions={"retrain": {"fromTrainingRun": "no-such-run"}}), NAMESPACE)
+    apply(kubectl, policy("no-service", interval="1h", drift={}) | {
+        "spec": {"inferenceServiceRef": {"name": "no-such-service"}, "interval": "1h", "drift": {}}}, NAMESPACE)
+    broken = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "monitorpolicy", "broken-refs"))
+                      and (c := condition(o, "Ready")) and c["status"] == "False" and o,
+                      timeout=60, message="broken references reported")
+    ready = condition(broken, "Ready")
+    assert ready["reason"] == "InvalidSpec"
+    assert "actions.retrain.fromTrainingRun: TrainingRun no-such-run not found" in ready["message"]
+    assert "drift.reference.dataset: Dataset no-such-data not found" in ready["message"]
+    assert broken["status"]["phase"] == "Invalid"
+    assert not kubectl_list(kubectl, "jobs", "kadence.dev/owner-name=broken-refs")
+    waiting = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "monitorpolicy", "no-service"))
+                       and (c := condition(o, "Ready")) and c["status"] == "False" and o,
+                       timeout=60, message="missing InferenceService reported")
+    assert condition(waiting, "Ready")["reason"] == "InferenceServiceNotFound"
+    assert "InferenceServiceNotFound" in {e["reason"] for e in events_of(kubectl, "no-service")}
