@@ -52,6 +52,28 @@ def storage_env(secret: str) -> list[dict]:
             for name, key in STORAGE_ENV.items()]
 
 
+def restricted_container_settings() -> dict:
+    """A container's security context under the `restricted` Pod Security Standard, and the
+    writable /tmp (an emptyDir, see `tmp_volume`) that its read-only root filesystem needs."""
+    return {
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+
+
+def restricted_pod_security_context() -> dict:
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def tmp_volume() -> dict:
+    return {"name": "tmp", "emptyDir": {}}
+
+
 def task_configmap(owner: dict, name: str, component: str, task: dict) -> dict:
     return {
         "apiVersion": "v1",
@@ -86,20 +108,14 @@ def workload_job(
             *(extra_env or []),
         ],
         "resources": resources or settings.resources,
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        **restricted_container_settings(),
     }
     pod_spec = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": restricted_pod_security_context(),
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [tmp_volume()],
     }
     if settings.service_account:
         pod_spec["serviceAccountName"] = settings.service_account

@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .jobs import TASK_ENV, TASK_KEY, WorkloadSettings, storage_env, task_configmap
+from .jobs import (
+    TASK_ENV, TASK_KEY, WorkloadSettings, restricted_container_settings, restricted_pod_security_context,
+    storage_env, task_configmap, tmp_volume,
+)
 from .meta import child_metadata, child_name
 
 COMPONENT = "model-server"
@@ -77,13 +80,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
                           "failureThreshold": 6},
         "startupProbe": {"httpGet": {"path": "/v2/health/live", "port": "http"}, "periodSeconds": 2,
                          "failureThreshold": 150},
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        **restricted_container_settings(),
     }
     template_metadata = {
         "labels": {**metadata["labels"]},
@@ -101,10 +98,10 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
             "metadata": template_metadata,
             "spec": {
                 "automountServiceAccountToken": False,
-                "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                "securityContext": restricted_pod_security_context(),
                 "terminationGracePeriodSeconds": 45,  # the server flushes its prediction log on SIGTERM
                 "containers": [container],
-                "volumes": [{"name": "tmp", "emptyDir": {}}],
+                "volumes": [tmp_volume()],
             },
         },
     }
