@@ -63,17 +63,9 @@ def go_quote(text: str) -> str:
 
 
 def go_value(value: Any) -> str:
-    """A decoded JSON value as Go's `%v` prints it inside a field error."""
+    """A decoded JSON value as Go's `%v` prints it inside a field error: as `%#v` does, but for null."""
     if value is None:
         return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float(value)
-    if isinstance(value, str):
-        return go_quote(value)
     return go_sharp_v(value)
 
 
