@@ -11,7 +11,9 @@ import argparse
 import json
 import sys
 
-GROUP, VERSION, PLURAL = "kadence.dev", "v1alpha1", "featuresets"
+from . import cluster
+
+PLURAL = "featuresets"
 COLUMNS = ("NAMESPACE", "FEATURESET", "FEATURE", "TYPE", "SOURCE", "VERSION", "DATASET")
 
 
@@ -42,29 +44,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list_featuresets(namespace: str | None, kubeconfig: str | None, context: str | None) -> list[dict]:
-    from kubernetes import client, config
-
-    try:
-        config.load_kube_config(config_file=kubeconfig, context=context)
-    except config.ConfigException:
-        if kubeconfig or context:
-            raise
-        config.load_incluster_config()
-    api = client.CustomObjectsApi()
-    if namespace:
-        response = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
-    else:
-        response = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)
-    return response.get("items", [])
+    api, _ = cluster.custom_objects_api(kubeconfig, context)
+    return cluster.list_objects(api, PLURAL, namespace or None)
 
 
 def _explain(error: Exception) -> str:
-    status = getattr(error, "status", None)
-    if status == 404:
-        return "the FeatureSet kind is not installed in this cluster (kadence crds | kubectl apply -f -)"
-    if status == 403:
-        return "not allowed to list featuresets.kadence.dev"
-    return f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    return cluster.explain(error, "FeatureSet", "list featuresets.kadence.dev")
 
 
 def catalog_rows(items: list[dict]) -> list[tuple[str, ...]]:
@@ -89,6 +74,4 @@ def _from_spec(feature: dict) -> dict:
 
 
 def render_table(rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(str(v)) for v in column) for column in zip(COLUMNS, *rows)]
-    lines = ["   ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in (COLUMNS, *rows)]
-    return "\n".join(lines)
+    return cluster.render_table(COLUMNS, rows)

@@ -14,7 +14,8 @@ import json
 import sys
 from datetime import datetime, timezone
 
-GROUP, VERSION = "kadence.dev", "v1alpha1"
+from . import cluster
+
 LIST_COLUMNS = ("NAMESPACE", "MODEL", "VERSION", "NAME", "STAGE", "METRIC", "VERIFIED", "RUN", "AGE")
 
 
@@ -83,8 +84,7 @@ def registry_rows(items: list[dict], now: datetime) -> list[tuple[str, ...]]:
 
 
 def render_table(rows: list[tuple[str, ...]], columns: tuple[str, ...] = LIST_COLUMNS) -> str:
-    widths = [max(len(str(v)) for v in column) for column in zip(columns, *rows)]
-    return "\n".join("   ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in [columns, *rows])
+    return cluster.render_table(columns, rows)
 
 
 def pick_version(items: list[dict], name: str) -> dict | None:
@@ -159,32 +159,11 @@ def render_lineage(links: list[dict]) -> str:
 # ---------------------------------------------------------------- cluster access (read-only)
 
 
-def _api(kubeconfig: str | None, context: str | None):
-    from kubernetes import client, config
-
-    try:
-        config.load_kube_config(config_file=kubeconfig, context=context)
-        _, active = config.list_kube_config_contexts(config_file=kubeconfig)
-        default_namespace = ((active or {}).get("context") or {}).get("namespace") or "default"
-    except config.ConfigException:
-        if kubeconfig or context:
-            raise
-        config.load_incluster_config()
-        default_namespace = "default"
-    return client.CustomObjectsApi(), default_namespace
-
-
-def _list(api, plural: str, namespace: str | None) -> list[dict]:
-    if namespace is None:
-        return api.list_cluster_custom_object(GROUP, VERSION, plural).get("items", [])
-    return api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural).get("items", [])
-
-
 def _get(api, plural: str, namespace: str, name: str | None) -> dict | None:
     if not name:
         return None
     try:
-        return api.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        return api.get_namespaced_custom_object(cluster.GROUP, cluster.VERSION, namespace, plural, name)
     except Exception as error:  # noqa: BLE001
         if getattr(error, "status", None) == 404:
             return None
@@ -192,21 +171,15 @@ def _get(api, plural: str, namespace: str, name: str | None) -> dict | None:
 
 
 def _explain(error: Exception) -> str:
-    status = getattr(error, "status", None)
-    if status == 404:
-        return "the ModelVersion kind is not installed in this cluster (kadence crds | kubectl apply -f -)"
-    if status == 403:
-        return "not allowed to read modelversions.kadence.dev"
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
+    return cluster.explain(error, "ModelVersion", "read modelversions.kadence.dev")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        api, default_namespace = _api(args.kubeconfig, args.context)
+        api, default_namespace = cluster.custom_objects_api(args.kubeconfig, args.context)
         if args.action == "list":
             namespace = None if args.all_namespaces else (args.namespace or default_namespace)
-            items = _list(api, "modelversions", namespace)
+            items = cluster.list_objects(api, "modelversions", namespace)
             if args.model:
                 items = [i for i in items if (i.get("spec") or {}).get("model") == args.model]
             rows = registry_rows(items, datetime.now(timezone.utc))
@@ -216,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
                 print(render_table(rows) if rows else "No model versions found.")
             return 0
         namespace = args.namespace or default_namespace
-        version = pick_version(_list(api, "modelversions", namespace), args.name)
+        version = pick_version(cluster.list_objects(api, "modelversions", namespace), args.name)
         if version is None:
             print(f"kadence models lineage: no ModelVersion or model named {args.name!r} in {namespace}",
                   file=sys.stderr)
