@@ -60,3 +60,25 @@ def test_an_unknown_subcommand_is_refused_with_the_choices():
     result = kadence("trian")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "train" in result.stderr
+
+
+def kadence_without(module: str, *args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in a process where `module` cannot be imported, as in an install without its extra."""
+    code = (f"import sys; sys.modules[{module!r}] = None; from kadence.cli import main; "
+            f"sys.exit(main({list(args)!r}))")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("module", ["psutil", "celpy", "optuna", "uvicorn", "onnxruntime", "matplotlib"])
+def test_the_help_works_without_an_optional_extra(module):
+    result = kadence_without(module, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "sandbox" in result.stdout and "train" in result.stdout
+
+
+@pytest.mark.parametrize("module,command,extra", [("psutil", "sandbox", "sandbox"), ("uvicorn", "serve", "serve"),
+                                                  ("optuna", "train", "train")])
+def test_a_command_whose_extra_is_missing_names_the_extra_to_install(module, command, extra):
+    result = kadence_without(module, command, *(["up"] if command == "sandbox" else []))
+    assert result.returncode == 2
+    assert f"kadence[{extra}]" in result.stderr

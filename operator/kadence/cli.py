@@ -31,8 +31,23 @@ TOOLS = {
 }
 
 
+# The extra that brings each command's optional dependencies, and the modules it needs from it.
+EXTRAS = {"train": "train", "serve": "serve", "sandbox": "sandbox"}
+REQUIRES = {
+    "train": ("optuna", "matplotlib"),
+    "serve": ("uvicorn", "orjson", "onnxruntime"),
+    "sandbox": ("celpy", "psutil", "jsonpatch", "orjson"),
+}
+
+
 class NotAvailable(Exception):
     pass
+
+
+class MissingDependency(Exception):
+    def __init__(self, module: str):
+        super().__init__(module)
+        self.module = module
 
 
 def _load(module_name: str):
@@ -41,6 +56,8 @@ def _load(module_name: str):
     except ModuleNotFoundError as error:
         if error.name == module_name:
             raise NotAvailable from error
+        if error.name and not error.name.startswith("kadence"):
+            raise MissingDependency(error.name) from error
         raise
     if not (hasattr(module, "configure") and hasattr(module, "run")):
         raise NotAvailable
@@ -54,12 +71,22 @@ def _add_pluggable(subparsers, name: str, help_text: str, module_name: str) -> N
     except NotAvailable:
         parser.set_defaults(handler=lambda args, _name=name: _not_available(_name))
         return
+    except MissingDependency as missing:
+        parser.set_defaults(handler=lambda args, _name=name, _module=missing.module: _needs_extra(_name, _module))
+        return
     module.configure(parser)
     parser.set_defaults(handler=module.run)
 
 
 def _not_available(name: str) -> int:
     print(f"kadence {name}: not available in this release of Kadence yet.", file=sys.stderr)
+    return 2
+
+
+def _needs_extra(name: str, module: str) -> int:
+    extra = EXTRAS.get(name, "all")
+    print(f"kadence {name}: the Python module {module!r} is not installed; "
+          f"install it with: pip install 'kadence[{extra}]'", file=sys.stderr)
     return 2
 
 
@@ -126,13 +153,23 @@ def build_parser() -> argparse.ArgumentParser:
     try:
         from .sandbox.cli import register as register_sandbox
     except ModuleNotFoundError as error:
-        if error.name != "kadence.sandbox.cli":
+        if not error.name or error.name.startswith("kadence"):
             raise
-        sandbox = subparsers.add_parser("sandbox", help="The local sandbox (not available yet).")
-        sandbox.set_defaults(handler=lambda args: _not_available("sandbox"))
+        sandbox = subparsers.add_parser("sandbox", help="The local sandbox (needs kadence[sandbox]).")
+        sandbox.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+        sandbox.set_defaults(handler=lambda args, _module=error.name: _needs_extra("sandbox", _module))
     else:
         register_sandbox(subparsers)
     return parser
+
+
+def _first_missing(modules: tuple[str, ...]) -> str | None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            return module
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return 0
+    missing = _first_missing(REQUIRES.get(args.command, ()))
+    if missing is not None:
+        return _needs_extra(args.command, missing)
     return int(handler(args) or 0)
 
 
