@@ -44,12 +44,23 @@ class WorkloadSettings:
     service_account: str | None = None
     resources: dict = field(default_factory=lambda: {"requests": {"cpu": "250m", "memory": "512Mi"},
                                                      "limits": {"memory": "4Gi"}})
+    # Where the Helm chart configures the store: plain values (endpoint, bucket, secure) that
+    # override the Secret's keys, and the names of the credential keys inside the Secret.
+    storage_values: dict[str, str] = field(default_factory=dict)  # env name -> value
+    secret_keys: dict[str, str] = field(default_factory=dict)  # env name -> key in the Secret
 
 
-def storage_env(secret: str) -> list[dict]:
-    return [{"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key,
-                                                          **({"optional": True} if key in OPTIONAL_STORAGE_KEYS else {})}}}
-            for name, key in STORAGE_ENV.items()]
+def storage_env(settings: WorkloadSettings) -> list[dict]:
+    env = []
+    for name, default_key in STORAGE_ENV.items():
+        if settings.storage_values.get(name):
+            env.append({"name": name, "value": settings.storage_values[name]})
+            continue
+        key = settings.secret_keys.get(name, default_key)
+        optional = {"optional": True} if default_key in OPTIONAL_STORAGE_KEYS else {}
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": settings.storage_secret, "key": key,
+                                                                 **optional}}})
+    return env
 
 
 def restricted_container_settings() -> dict:
@@ -104,7 +115,7 @@ def workload_job(
         "command": list(command),
         "env": [
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
-            *storage_env(settings.storage_secret),
+            *storage_env(settings),
             *(extra_env or []),
         ],
         "resources": resources or settings.resources,

@@ -71,7 +71,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
         "env": [
             {"name": "PORT", "value": str(SERVER_PORT)},
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
-            *storage_env(settings.storage_secret),
+            *storage_env(settings),
         ],
         "resources": resources or SERVING_RESOURCES,
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": "http"}, "periodSeconds": 5,

@@ -205,4 +205,11 @@ def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
         image=env.get("KADENCE_WORKLOAD_IMAGE") or WORKLOAD_IMAGE,
         storage_secret=env.get("KADENCE_S3_CREDENTIALS_SECRET") or defaults.storage_secret,
         service_account=env.get("KADENCE_WORKLOAD_SERVICE_ACCOUNT") or None,
+        # The chart names the store's endpoint in the operator's environment and keeps only the
+        # credentials in the Secret; the sandbox's Secret holds every key, so nothing is overridden there.
+        storage_values={name: env[name] for name in ("KADENCE_S3_ENDPOINT", "KADENCE_S3_BUCKET", "KADENCE_S3_SECURE")
+                        if env.get("KADENCE_S3_CREDENTIALS_SECRET") and env.get(name)},
+        secret_keys={target: env[source] for target, source in (
+            ("KADENCE_S3_ACCESS_KEY", "KADENCE_S3_CREDENTIALS_ACCESS_KEY_FIELD"),
+            ("KADENCE_S3_SECRET_KEY", "KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD")) if env.get(source)},
     )
