@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import podspec
 from .api import DEPLOYMENTS, PODS, REPLICASETS, ApiClient
-from .informer import Expectations, Informer, WorkQueue, create_and_delete_pods, key_of, settled_children
+from .informer import Informer, OwnerController, create_and_delete_pods, key_of, settled_children
 
 log = logging.getLogger(__name__)
 
@@ -306,14 +306,11 @@ def replicaset_pod(rs: dict) -> dict:
                              {**(template.get("spec") or {}), "nodeName": podspec.NODE_NAME})
 
 
-class ReplicaSetController:
+class ReplicaSetController(OwnerController):
     def __init__(self, client: ApiClient, replicasets: Informer, pods: Informer):
-        self.client = client
+        super().__init__(client, "replicaset")
         self.replicasets = replicasets
         self.pods = pods
-        self.expectations = Expectations()
-        self._written: dict[str, dict] = {}
-        self.queue = WorkQueue("replicaset", self.reconcile, workers=2)
         replicasets.add_handler(self._on_replicaset)
         pods.add_handler(self._on_pod)
 
@@ -324,18 +321,12 @@ class ReplicaSetController:
             for pod in self.pods.objects(rs["metadata"].get("namespace") or ""):
                 if podspec.controller_uid(pod) == uid and not pod["metadata"].get("deletionTimestamp"):
                     self.queue.add(("__orphan__", f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"))
-            self.expectations.forget(uid)
-            self._written.pop(uid, None)
+            self.forget(uid)
             return
         self.queue.add(key_of(rs))
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
-        key = podspec.controller_key(pod, "ReplicaSet")
-        if key:
-            self.queue.add(key)
-
-    async def run(self) -> None:
-        await self.queue.run()
+        self.enqueue_controller_of(pod, "ReplicaSet")
 
     async def reconcile(self, key) -> None:
         namespace, name = key
@@ -364,15 +355,12 @@ class ReplicaSetController:
             self.queue.add_after(key, min_ready)
 
 
-class DeploymentController:
+class DeploymentController(OwnerController):
     def __init__(self, client: ApiClient, deployments: Informer, replicasets: Informer, pods: Informer):
-        self.client = client
+        super().__init__(client, "deployment")
         self.deployments = deployments
         self.replicasets = replicasets
         self.pods = pods
-        self.expectations = Expectations()
-        self._written: dict[str, dict] = {}
-        self.queue = WorkQueue("deployment", self.reconcile, workers=2)
         deployments.add_handler(self._on_deployment)
         replicasets.add_handler(self._on_replicaset)
         pods.add_handler(self._on_pod)
@@ -384,27 +372,19 @@ class DeploymentController:
             for rs in self.replicasets.objects(namespace):
                 if podspec.controller_uid(rs) == uid:
                     self.queue.add(("__orphan__", f"{namespace}/{rs['metadata']['name']}"))
-            self.expectations.forget(uid)
-            self._written.pop(uid, None)
+            self.forget(uid)
             return
         self.queue.add(key_of(deployment))
 
     def _on_replicaset(self, kind: str, rs: dict, old: dict | None) -> None:
-        key = podspec.controller_key(rs, "Deployment")
-        if key:
-            self.queue.add(key)
+        self.enqueue_controller_of(rs, "Deployment")
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
         rs_key = podspec.controller_key(pod, "ReplicaSet")
         if rs_key:
             rs = self.replicasets.get(*rs_key)
             if rs is not None:
-                key = podspec.controller_key(rs, "Deployment")
-                if key:
-                    self.queue.add(key)
-
-    async def run(self) -> None:
-        await self.queue.run()
+                self.enqueue_controller_of(rs, "Deployment")
 
     async def reconcile(self, key) -> None:
         namespace, name = key

@@ -215,6 +215,34 @@ class Expectations:
         self._deletes.pop(owner, None)
 
 
+class OwnerController:
+    """What the Job, ReplicaSet and Deployment controllers share: a work queue of owner keys
+    running `reconcile`, the creates/deletes they await (`expectations`) and the status they
+    last wrote per owner uid (so a server's differently normalized status is not rewritten)."""
+
+    def __init__(self, client: ApiClient, name: str):
+        self.client = client
+        self.expectations = Expectations()
+        self._written: dict[str, dict] = {}
+        self.queue = WorkQueue(name, self.reconcile, workers=2)
+
+    async def reconcile(self, key: Key) -> None:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        await self.queue.run()
+
+    def enqueue_controller_of(self, obj: dict, kind: str) -> None:
+        key = podspec.controller_key(obj, kind)
+        if key:
+            self.queue.add(key)
+
+    def forget(self, uid: str) -> None:
+        """Drop what was kept about a deleted owner."""
+        self.expectations.forget(uid)
+        self._written.pop(uid, None)
+
+
 def settled_children(children: Informer, expectations: Expectations, namespace: str, uid: str) -> list[dict] | None:
     """The objects in `namespace` that `uid` controls, or None while the cache has not yet
     seen a create or delete the controller made for it."""

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import podspec
 from .api import JOBS, ApiClient
-from .informer import Expectations, Informer, WorkQueue, create_and_delete_pods, key_of, settled_children
+from .informer import Informer, OwnerController, create_and_delete_pods, key_of, settled_children
 
 log = logging.getLogger(__name__)
 
@@ -229,33 +229,24 @@ def job_pod(job: dict) -> dict:
     return podspec.owned_pod(job, "Job", "batch/v1", labels, spec)
 
 
-class JobController:
+class JobController(OwnerController):
     def __init__(self, client: ApiClient, jobs: Informer, pods: Informer, backoff: podspec.Backoff):
-        self.client = client
+        super().__init__(client, "job")
         self.jobs = jobs
         self.pods = pods
         self.backoff = backoff
-        self.expectations = Expectations()
-        self._written: dict[str, dict] = {}
-        self.queue = WorkQueue("job", self.reconcile, workers=2)
         jobs.add_handler(self._on_job)
         pods.add_handler(self._on_pod)
 
     def _on_job(self, kind: str, job: dict, old: dict | None) -> None:
         if kind == "DELETED":
             uid = job["metadata"].get("uid", "")
-            self._written.pop(uid, None)
-            self.expectations.forget(uid)
+            self.forget(uid)
             return
         self.queue.add(key_of(job))
 
     def _on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
-        key = podspec.controller_key(pod, "Job")
-        if key:
-            self.queue.add(key)
-
-    async def run(self) -> None:
-        await self.queue.run()
+        self.enqueue_controller_of(pod, "Job")
 
     async def reconcile(self, key) -> None:
         namespace, name = key
