@@ -67,3 +67,21 @@ def test_in_the_sandbox_workload_jobs_read_every_storage_key_from_the_secret():
     env = {e["name"]: e for e in storage_env(workload_settings({"KADENCE_S3_ENDPOINT": "127.0.0.1:9000"}))}
     assert env["KADENCE_S3_ENDPOINT"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-storage", "key": "endpoint"}
     assert env["KADENCE_S3_BUCKET"]["valueFrom"]["secretKeyRef"]["optional"] is True
+
+
+def test_workload_and_server_pods_take_the_charts_service_account_pull_policy_and_pull_secrets():
+    from kadence.builders.jobs import workload_job
+    from kadence.builders.serving import serving_deployment
+    from kadence.handlers.common import workload_settings
+
+    settings = workload_settings({"KADENCE_WORKLOAD_SERVICE_ACCOUNT": "kadence-workloads",
+                                  "KADENCE_WORKLOAD_IMAGE": "registry.example/kadence:1",
+                                  "KADENCE_WORKLOAD_IMAGE_PULL_POLICY": "IfNotPresent",
+                                  "KADENCE_WORKLOAD_IMAGE_PULL_SECRETS": "regcred, other"})
+    job = workload_job(OWNER, "churn-initial-train-1", "train", ["kadence", "train"], settings)
+    server = serving_deployment(OWNER, "stable", 1, {"model": "m"}, 1, settings)
+    for pod in (job["spec"]["template"]["spec"], server["spec"]["template"]["spec"]):
+        assert pod["serviceAccountName"] == "kadence-workloads"
+        assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "other"}]
+        assert pod["containers"][0]["image"] == "registry.example/kadence:1"
+        assert pod["containers"][0]["imagePullPolicy"] == "IfNotPresent"

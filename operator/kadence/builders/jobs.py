@@ -48,6 +48,24 @@ class WorkloadSettings:
     # override the Secret's keys, and the names of the credential keys inside the Secret.
     storage_values: dict[str, str] = field(default_factory=dict)  # env name -> value
     secret_keys: dict[str, str] = field(default_factory=dict)  # env name -> key in the Secret
+    image_pull_policy: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+
+
+def image_fields(settings: WorkloadSettings) -> dict:
+    """A container's image and pull policy."""
+    return {"image": settings.image, **({"imagePullPolicy": settings.image_pull_policy}
+                                        if settings.image_pull_policy else {})}
+
+
+def pod_identity(settings: WorkloadSettings) -> dict:
+    """The pod's ServiceAccount (no API rights, see the chart) and image pull Secrets."""
+    identity: dict = {}
+    if settings.service_account:
+        identity["serviceAccountName"] = settings.service_account
+    if settings.image_pull_secrets:
+        identity["imagePullSecrets"] = [{"name": name} for name in settings.image_pull_secrets]
+    return identity
 
 
 def storage_env(settings: WorkloadSettings) -> list[dict]:
@@ -111,7 +129,7 @@ def workload_job(
     pod_labels = {k: v for k, v in metadata["labels"].items()}
     container = {
         "name": component,
-        "image": settings.image,
+        **image_fields(settings),
         "command": list(command),
         "env": [
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
@@ -127,9 +145,8 @@ def workload_job(
         "securityContext": restricted_pod_security_context(),
         "containers": [container],
         "volumes": [tmp_volume()],
+        **pod_identity(settings),
     }
-    if settings.service_account:
-        pod_spec["serviceAccountName"] = settings.service_account
     spec = {
         "backoffLimit": settings.backoff_limit,
         "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,

@@ -15,7 +15,7 @@ import json
 
 from .jobs import (
     TASK_ENV, TASK_KEY, WorkloadSettings, restricted_container_settings, restricted_pod_security_context,
-    storage_env, task_configmap, tmp_volume,
+    image_fields, pod_identity, storage_env, task_configmap, tmp_volume,
 )
 from .meta import child_metadata, child_name
 
@@ -63,7 +63,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
     metadata = child_metadata(owner, name, COMPONENT, labels)
     container = {
         "name": "server",
-        "image": settings.image,
+        **image_fields(settings),
         # The port comes from PORT (kadence serve's default), not a flag: the sandbox kubelet
         # gives each pod its own local port through PORT, which a --port flag would override.
         "command": ["kadence", "serve"],
@@ -102,6 +102,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
                 "terminationGracePeriodSeconds": 45,  # the server flushes its prediction log on SIGTERM
                 "containers": [container],
                 "volumes": [tmp_volume()],
+                **pod_identity(settings),
             },
         },
     }

@@ -205,6 +205,9 @@ def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
         image=env.get("KADENCE_WORKLOAD_IMAGE") or WORKLOAD_IMAGE,
         storage_secret=env.get("KADENCE_S3_CREDENTIALS_SECRET") or defaults.storage_secret,
         service_account=env.get("KADENCE_WORKLOAD_SERVICE_ACCOUNT") or None,
+        image_pull_policy=env.get("KADENCE_WORKLOAD_IMAGE_PULL_POLICY") or None,
+        image_pull_secrets=tuple(n.strip() for n in env.get("KADENCE_WORKLOAD_IMAGE_PULL_SECRETS", "").split(",")
+                                 if n.strip()),
         # The chart names the store's endpoint in the operator's environment and keeps only the
         # credentials in the Secret; the sandbox's Secret holds every key, so nothing is overridden there.
         storage_values={name: env[name] for name in ("KADENCE_S3_ENDPOINT", "KADENCE_S3_BUCKET", "KADENCE_S3_SECURE")
