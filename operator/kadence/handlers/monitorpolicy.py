@@ -1,14 +1,16 @@
 """MonitorPolicy handlers: evaluate an InferenceService each interval, retrain when a trigger fires.
 
 The module resolves what the planner needs (`MonitorContext`) from the cluster, reads the
-finished monitor Jobs' results, and carries out the plan. Every resolution step below the
-`resolve_context` line is a pure function of the objects read, unit-tested on its own."""
+finished monitor Jobs' results, and carries out the plan. The resolution steps are pure
+functions of the objects read (first section, unit-tested on their own); `resolve_context`
+only fetches those objects and hands them over."""
 
 from __future__ import annotations
 
 import json
 
 import kopf
+from kubernetes.client.rest import ApiException
 
 from ..api.common import API_VERSION, GROUP, VERSION
 from ..api.kinds import BY_KIND
@@ -195,9 +197,18 @@ def reconcile_monitorpolicy(obj, spec, body, patch):
     realize(plan, obj.get("status") or {}, meta, patch, body)
     record_metrics(meta["namespace"], meta["name"], plan)
     if plan.candidate_verdict is not None and context.candidate is not None:
-        merge_patch(API_VERSION, "ModelVersion", meta["namespace"], context.candidate.model_version,
-                    {"metadata": {"annotations": {CANDIDATE_VERDICT_ANNOTATION: json.dumps(
-                        plan.candidate_verdict, sort_keys=True)}}})
+        annotate_candidate(meta["namespace"], context.candidate.model_version, plan.candidate_verdict)
+
+
+def annotate_candidate(namespace: str, model_version: str, verdict: dict) -> None:
+    """Record the champion/challenger verdict on the candidate; a candidate deleted meanwhile
+    needs none (and must not keep the verdict from reaching the policy's status)."""
+    try:
+        merge_patch(API_VERSION, "ModelVersion", namespace, model_version,
+                    {"metadata": {"annotations": {CANDIDATE_VERDICT_ANNOTATION: json.dumps(verdict, sort_keys=True)}}})
+    except ApiException as error:
+        if error.status != 404:
+            raise
 
 
 register_reconciler(KIND, reconcile_monitorpolicy)
