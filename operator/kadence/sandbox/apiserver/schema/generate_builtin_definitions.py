@@ -15,6 +15,8 @@ import json
 import pathlib
 from typing import Any
 
+from .openapi import definitions_closure
+
 OUTPUT = pathlib.Path(__file__).with_name("builtin_definitions.json")
 KUBERNETES_VERSION = "v1.37.0"
 
@@ -73,20 +75,6 @@ def _to_swagger(node: Any, *, in_properties: bool = False) -> Any:
     return result
 
 
-def _refs(node: Any) -> list[str]:
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                found.append(value.rsplit("/", 1)[-1])
-            else:
-                found.extend(_refs(value))
-    elif isinstance(node, list):
-        for item in node:
-            found.extend(_refs(item))
-    return found
-
-
 def _drop_kind_enums(definition: dict[str, Any]) -> None:
     """kubernetes-validate pins apiVersion/kind with an enum; the apiserver does not."""
     for key in ("apiVersion", "kind"):
@@ -103,16 +91,10 @@ def build() -> dict[str, Any]:
                for gvk in definition.get("x-kubernetes-group-version-kind", []))
     ]
     roots += ["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"]
-    selected: dict[str, Any] = {}
-    pending = list(roots)
-    while pending:
-        name = pending.pop()
-        if name in selected or name not in source:
-            continue
-        definition = _SPECIAL.get(name) or _to_swagger(source[name])
+    converted = {name: _SPECIAL.get(name) or _to_swagger(definition) for name, definition in source.items()}
+    for definition in converted.values():
         _drop_kind_enums(definition)
-        selected[name] = definition
-        pending.extend(_refs(definition))
+    selected = definitions_closure(roots, converted)
     return {"kubernetesVersion": KUBERNETES_VERSION,
             "definitions": dict(sorted(selected.items()))}
 

@@ -421,7 +421,7 @@ def _resource_paths(resource: Resource, list_definition: str | None, v3: bool) -
 
 # ---- documents ------------------------------------------------------------------------
 
-def _closure(names: Iterable[str], definitions: dict[str, Schema]) -> dict[str, Schema]:
+def definitions_closure(names: Iterable[str], definitions: dict[str, Schema]) -> dict[str, Schema]:
     """The named definitions and everything they reference."""
     selected: dict[str, Schema] = {}
     pending = list(names)
@@ -430,24 +430,24 @@ def _closure(names: Iterable[str], definitions: dict[str, Schema]) -> dict[str, 
         if name in selected or name not in definitions:
             continue
         selected[name] = definitions[name]
-        pending.extend(_refs(definitions[name]))
+        pending.extend(referenced_definitions(definitions[name]))
     return selected
 
 
-def _refs(node: Any) -> list[str]:
+def referenced_definitions(node: Any) -> list[str]:
     found = []
     if isinstance(node, dict):
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str):
                 found.append(value.rsplit("/", 1)[-1])
             elif key != "properties":
-                found.extend(_refs(value))
+                found.extend(referenced_definitions(value))
             else:
                 for sub in value.values():
-                    found.extend(_refs(sub))
+                    found.extend(referenced_definitions(sub))
     elif isinstance(node, list):
         for item in node:
-            found.extend(_refs(item))
+            found.extend(referenced_definitions(item))
     return found
 
 
@@ -505,7 +505,7 @@ def build_v3(crds: list[dict[str, Any]]) -> dict[str, Schema]:
             if list_name:
                 roots.append(list_name)
         schemas = {}
-        for name, schema in sorted(_closure(roots, everything).items()):
+        for name, schema in sorted(definitions_closure(roots, everything).items()):
             schemas[name] = schema if name in crd_schemas else _builtin_v3_schema(name, schema)
         documents[gv_path] = {
             "openapi": "3.0.0", "info": _info(), "paths": paths,
