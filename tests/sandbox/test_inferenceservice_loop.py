@@ -368,7 +368,7 @@ def test_a_canary_worse_on_labelled_feedback_is_rolled_back_by_its_quality_gate(
         traffic_with_feedback()
 
     status = status_of(kubectl, "inferenceservice", MODEL)
-    assert re.match(r"AnalysisFailed: accuracy 0\.\d+ is 0\.\d+ below stable's 0\.\d+ \(at most 0\.1\)",
+    assert re.match(r"AnalysisFailed: accuracy [01]\.\d{3} is [01]\.\d{3} below stable's [01]\.\d{3} \(at most 0\.1\)",
                     status["rolloutReason"]), status["rolloutReason"]
     last = status["analysis"][-1]
     assert last["passed"] is False and last["qualityDelta"] < -0.1

@@ -242,7 +242,8 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     deployments = deployments_by_role(list_objects("apps/v1", "Deployment", namespace, selector))
     scrapes: dict[str, dict[str, str]] = {}
     if spec.canary is not None or status.get("canaryVersion"):
-        scrapes = scrape_pods(list_objects("v1", "Pod", namespace, selector))
+        # Stable and canary only: a shadow running the canary's version must not count as canary traffic.
+        scrapes = scrape_pods(list_objects("v1", "Pod", namespace, f"{selector},{build.ROLE_LABEL} in (stable,canary)"))
     observation = ServingObservation(
         deployments=deployments,
         stats=observe_stats(obj, spec, scrapes, now),
