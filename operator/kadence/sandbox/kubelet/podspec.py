@@ -165,6 +165,35 @@ def _resource_ref(container: dict, ref: dict) -> str:
     return str(value) if value is not None else "0"
 
 
+def _configmap_data(configmap: dict) -> dict[str, str]:
+    return dict(configmap.get("data") or {})
+
+
+def _referenced_values(kind: str, ref: dict, namespace: str, lookup: Lookup,
+                       values_of: Callable[[dict], dict[str, str]]) -> dict[str, str] | None:
+    """The values of the ConfigMap or Secret (`kind`) that `ref` names; None when it is missing
+    but optional. A missing one that is not optional fails the container as the kubelet does."""
+    obj = lookup(namespace, ref.get("name", ""))
+    if obj is None:
+        if ref.get("optional"):
+            return None
+        raise EnvError(f'{kind.lower()} "{ref.get("name")}" not found')
+    return values_of(obj)
+
+
+def _referenced_key(kind: str, ref: dict, namespace: str, lookup: Lookup,
+                    values_of: Callable[[dict], dict[str, str]]) -> str | None:
+    """The value of `ref`'s key in the ConfigMap or Secret it names; None when missing but optional."""
+    values = _referenced_values(kind, ref, namespace, lookup, values_of)
+    if values is None:
+        return None
+    if ref.get("key") not in values:
+        if ref.get("optional"):
+            return None
+        raise EnvError(f'couldn\'t find key {ref.get("key")} in {kind} {namespace}/{ref.get("name")}')
+    return values[ref["key"]]
+
+
 def resolve_env(pod: dict, container: dict, configmap: Lookup, secret: Lookup) -> dict[str, str]:
     """The container's environment from envFrom then env (later entries win), as the kubelet builds it."""
     namespace = (pod.get("metadata") or {}).get("namespace") or "default"
@@ -172,24 +201,12 @@ def resolve_env(pod: dict, container: dict, configmap: Lookup, secret: Lookup) -
     for source in container.get("envFrom") or []:
         prefix = source.get("prefix") or ""
         if "configMapRef" in source:
-            ref = source["configMapRef"]
-            obj = configmap(namespace, ref.get("name", ""))
-            if obj is None:
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f'configmap "{ref.get("name")}" not found')
-            values = dict(obj.get("data") or {})
+            values = _referenced_values("ConfigMap", source["configMapRef"], namespace, configmap, _configmap_data)
         elif "secretRef" in source:
-            ref = source["secretRef"]
-            obj = secret(namespace, ref.get("name", ""))
-            if obj is None:
-                if ref.get("optional"):
-                    continue
-                raise EnvError(f'secret "{ref.get("name")}" not found')
-            values = _decode_secret(obj)
+            values = _referenced_values("Secret", source["secretRef"], namespace, secret, _decode_secret)
         else:
             continue
-        for key, value in values.items():
+        for key, value in (values or {}).items():
             env[prefix + key] = value
     for var in container.get("env") or []:
         name = var.get("name")
@@ -200,27 +217,13 @@ def resolve_env(pod: dict, container: dict, configmap: Lookup, secret: Lookup) -
             continue
         source = var["valueFrom"]
         if "configMapKeyRef" in source:
-            ref = source["configMapKeyRef"]
-            obj = configmap(namespace, ref.get("name", ""))
-            data = (obj or {}).get("data") or {}
-            if obj is None or ref.get("key") not in data:
-                if ref.get("optional"):
-                    continue
-                missing = f'configmap "{ref.get("name")}"' if obj is None else \
-                    f'couldn\'t find key {ref.get("key")} in ConfigMap {namespace}/{ref.get("name")}'
-                raise EnvError(missing + (" not found" if obj is None else ""))
-            env[name] = data[ref["key"]]
+            value = _referenced_key("ConfigMap", source["configMapKeyRef"], namespace, configmap, _configmap_data)
+            if value is not None:
+                env[name] = value
         elif "secretKeyRef" in source:
-            ref = source["secretKeyRef"]
-            obj = secret(namespace, ref.get("name", ""))
-            data = _decode_secret(obj) if obj is not None else {}
-            if obj is None or ref.get("key") not in data:
-                if ref.get("optional"):
-                    continue
-                missing = f'secret "{ref.get("name")}" not found' if obj is None else \
-                    f'couldn\'t find key {ref.get("key")} in Secret {namespace}/{ref.get("name")}'
-                raise EnvError(missing)
-            env[name] = data[ref["key"]]
+            value = _referenced_key("Secret", source["secretKeyRef"], namespace, secret, _decode_secret)
+            if value is not None:
+                env[name] = value
         elif "fieldRef" in source:
             env[name] = _field_ref(pod, source["fieldRef"].get("fieldPath", ""))
         elif "resourceFieldRef" in source:
