@@ -47,24 +47,15 @@ def test_the_catalog_is_listed_from_a_real_api_server(tmp_path):
     import json
     from pathlib import Path
 
-    import httpx
-
     from kadence.sandbox import kubeconfig as kubeconfig_module
     from kadence.sandbox import supervisor
+    from kadence.sandbox.cli import api_answers, apiserver_argv
 
     port = supervisor.free_port()
-    record, _ = supervisor.start_component(
-        tmp_path, "apiserver", [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1",
-                                "--port", str(port), "--state-dir", str(tmp_path)], port=port)
+    record, _ = supervisor.start_component(tmp_path, "apiserver", apiserver_argv(port, tmp_path), port=port)
     url = f"http://127.0.0.1:{port}"
     try:
-        def answers() -> bool:
-            try:
-                return httpx.get(url + "/version", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        supervisor.wait_until(answers, timeout=60, record=record, what="API server")
+        supervisor.wait_until(lambda: api_answers(url), timeout=60, record=record, what="API server")
         kubeconfig = kubeconfig_module.write_kubeconfig(tmp_path, url)
         kubectl = [str(Path(sys.executable).parent / "kubectl"), "--kubeconfig", str(kubeconfig)]
         crds = Path(__file__).resolve().parents[2] / "crds"

@@ -18,6 +18,7 @@ import pytest
 
 from kadence.sandbox import kubeconfig as kubeconfig_module
 from kadence.sandbox import s3, supervisor
+from kadence.sandbox.cli import api_answers, apiserver_argv
 
 BIN = Path(sys.executable).parent
 
@@ -118,18 +119,10 @@ def sandbox_state_dir(tmp_path_factory) -> Path:
 def sandbox_apiserver(sandbox_state_dir) -> RunningApiServer:
     """S1's API server as a process (`python -m kadence.sandbox.apiserver`)."""
     port = supervisor.free_port()
-    record, _ = supervisor.start_component(
-        sandbox_state_dir, "apiserver",
-        [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(port),
-         "--state-dir", str(sandbox_state_dir)], port=port, die_with_parent=True)
+    record, _ = supervisor.start_component(sandbox_state_dir, "apiserver", apiserver_argv(port, sandbox_state_dir),
+                                           port=port, die_with_parent=True)
     url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(url + "/version", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-    supervisor.wait_until(answers, timeout=60, record=record, what="API server")
+    supervisor.wait_until(lambda: api_answers(url), timeout=60, record=record, what="API server")
     yield RunningApiServer(url, port, sandbox_state_dir, record)
     _stop(record, timeout=15)
 

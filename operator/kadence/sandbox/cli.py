@@ -89,7 +89,14 @@ def _choose_api_port(requested: int | None) -> int:
     return DEFAULT_API_PORT if supervisor.port_is_free(DEFAULT_API_PORT) else supervisor.free_port()
 
 
-def _api_answers(url: str) -> bool:
+def apiserver_argv(port: int, state_dir: Path) -> list[str]:
+    """The command line of the sandbox API server on 127.0.0.1:`port`."""
+    return [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(port),
+            "--state-dir", str(state_dir)]
+
+
+def api_answers(url: str) -> bool:
+    """True once the API server at `url` serves /version."""
     try:
         return httpx.get(url + "/version", timeout=1).status_code == 200
     except httpx.HTTPError:
@@ -174,12 +181,10 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         s3_record, _ = supervisor.start_component(state_dir, "s3", s3.weed_argv(settings, state_dir),
                                                   port=settings.s3_port, extra={"ports": settings.ports()})
         print(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port} ...", file=out, flush=True)
-        api_record, _ = supervisor.start_component(
-            state_dir, "apiserver",
-            [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(api_port),
-             "--state-dir", str(state_dir)], env=_python_env({}), port=api_port)
+        api_record, _ = supervisor.start_component(state_dir, "apiserver", apiserver_argv(api_port, state_dir),
+                                                   env=_python_env({}), port=api_port)
         print(f"starting the API server on {url} ...", file=out, flush=True)
-        supervisor.wait_until(lambda: _api_answers(url), timeout=60, record=api_record, what="the API server")
+        supervisor.wait_until(lambda: api_answers(url), timeout=60, record=api_record, what="the API server")
         supervisor.wait_until(lambda: s3.answers(settings), timeout=90, record=s3_record, what="SeaweedFS S3")
         supervisor.wait_until(lambda: s3._try(s3.ensure_bucket, settings), timeout=60, record=s3_record,
                               what="the S3 bucket")
