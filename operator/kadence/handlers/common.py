@@ -136,34 +136,6 @@ def register_reconciler(kind: Kind, reconcile: Callable[..., None]) -> None:
         handler)
 
 
-def report_not_reconciled_yet(kind: Kind, status: dict, meta: dict, patch: kopf.Patch, body: kopf.Body) -> None:
-    """For kinds whose controller has not landed: say plainly that the spec is valid but not acted on."""
-    update_conditions(
-        status,
-        patch,
-        body,
-        [ConditionUpdate(
-            "Ready",
-            "Unknown",
-            "ControllerNotAvailable",
-            f"the spec is valid; reconciling {kind.kind} objects is not available in this release of Kadence yet",
-        )],
-        meta.get("generation"),
-        phase="Accepted",
-    )
-
-
-def register_spec_validation(kind: Kind) -> None:
-    """Handlers for a kind whose controller has not landed yet: validate, report, nothing more."""
-
-    @kopf.on.resume(GROUP, VERSION, kind.plural, id="validate-spec")
-    @kopf.on.create(GROUP, VERSION, kind.plural, id="validate-spec")
-    @kopf.on.update(GROUP, VERSION, kind.plural, field="spec", id="validate-spec")
-    def validate_spec(spec, status, meta, patch, body, **_):
-        accept_spec(kind, spec, status, meta, patch, body)
-        report_not_reconciled_yet(kind, status, meta, patch, body)
-
-
 # Observation helpers: the side effects planners need, kept here so kind modules stay thin.
 
 @functools.lru_cache(maxsize=1)
