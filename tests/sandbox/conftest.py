@@ -182,13 +182,9 @@ def sandbox_node(sandbox_apiserver):
 
 
 @pytest.fixture(scope="session")
-def sandbox_s3(tmp_path_factory) -> s3.S3Settings:
-    """A SeaweedFS S3 server with credentials and the `kadence` bucket."""
-    state_dir = tmp_path_factory.mktemp("sandbox-s3")
-    settings = s3.load_or_create_settings(state_dir)
-    record = s3.start(state_dir, settings, die_with_parent=True)
-    yield settings
-    _stop(record, timeout=s3.STOP_GRACE_SECONDS)
+def sandbox_s3(s3_settings) -> s3.S3Settings:
+    """The session's SeaweedFS S3 server (tests/conftest.py), with credentials and the `kadence` bucket."""
+    return s3_settings
 
 
 PROGRAMS = Path(__file__).parent / "programs"
