@@ -4,13 +4,14 @@ test CRD (Gizmo, with status and scale subresources, printer columns and a schem
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+
+from . import conftest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GIZMOS = "/apis/conformance.kadence.dev/v1alpha1"
@@ -58,13 +59,8 @@ def unique(prefix: str) -> str:
 
 
 def wait_for(condition, message: str, timeout: float = 20.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {message}")
+    """The sandbox tests' `wait_for` with the message first and the API server's short defaults."""
+    return conftest.wait_for(condition, timeout=timeout, interval=interval, message=message)
 
 
 def watch(http: httpx.Client, path: str, count: int | None = None, timeout: float = 10.0,
