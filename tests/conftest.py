@@ -30,7 +30,7 @@ def s3_settings(tmp_path_factory) -> s3.S3Settings:
 
 @pytest.fixture(scope="session")
 def s3_config(s3_settings) -> StorageConfig:
-    return StorageConfig.from_env(s3_settings.env())
+    return s3_settings.storage_config()
 
 
 @pytest.fixture(scope="session")

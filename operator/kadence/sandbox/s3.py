@@ -44,25 +44,22 @@ class S3Settings:
     def ports(self) -> list[int]:
         return [self.s3_port, self.master_port, self.volume_port, self.filer_port]
 
+    def storage_config(self):
+        """The `kadence.storage.StorageConfig` of this server (plain HTTP)."""
+        from ..storage import StorageConfig  # minio only where storage is used
+
+        return StorageConfig(endpoint=self.endpoint, access_key=self.access_key, secret_key=self.secret_key,
+                             bucket=self.bucket)
+
     def secret_data(self) -> dict[str, str]:
         """The keys of the `kadence-storage` Secret, as workloads read them on a cluster."""
-        return {
-            "endpoint": self.endpoint,
-            "accessKey": self.access_key,
-            "secretKey": self.secret_key,
-            "bucket": self.bucket,
-            "secure": "false",
-        }
+        from ..builders.jobs import STORAGE_ENV
+
+        return {STORAGE_ENV[name]: value for name, value in self.env().items()}
 
     def env(self) -> dict[str, str]:
         """The KADENCE_S3_* variables the operator and the workloads read."""
-        return {
-            "KADENCE_S3_ENDPOINT": self.endpoint,
-            "KADENCE_S3_ACCESS_KEY": self.access_key,
-            "KADENCE_S3_SECRET_KEY": self.secret_key,
-            "KADENCE_S3_BUCKET": self.bucket,
-            "KADENCE_S3_SECURE": "false",
-        }
+        return self.storage_config().as_env()
 
 
 def s3_dir(state_dir: Path) -> Path:
