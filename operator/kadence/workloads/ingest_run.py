@@ -79,6 +79,12 @@ def emit(result: BaseModel, store: ObjectStore | None, key: str | None, out: IO[
     out.flush()
 
 
+def report(result: BaseModel, store: ObjectStore | None, key: str | None, out: IO[str]) -> int:
+    """`emit` the result and return the Job's exit status for its outcome."""
+    emit(result, store, key, out)
+    return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
+
+
 def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
     try:
         task = load_task(IngestTask, args.task, env_name)
@@ -88,8 +94,7 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
             task = task.model_copy(update={"spec": spec})
     except (OSError, ValueError, ValidationError) as error:
         result = IngestResult(outcome="Error", valid=False, message=f"bad task: {error}")
-        emit(result, None, None, out)
-        return EXIT_ERROR
+        return report(result, None, None, out)
     store = None
     if not args.no_store or (task.spec.source.uri or "").startswith("s3://"):
         from ..storage import ObjectStore, StorageError  # minio only when storage is used
@@ -97,15 +102,13 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
         try:
             store = ObjectStore.from_env()
         except StorageError as error:
-            emit(IngestResult(outcome="Error", valid=False, message=str(error)), None, None, out)
-            return EXIT_ERROR
+            return report(IngestResult(outcome="Error", valid=False, message=str(error)), None, None, out)
     try:
         result = ingest(task, store, write=not args.no_store, output_dir=Path(args.output) if args.output else None)
     except Exception as error:  # noqa: BLE001 - a Job must still leave a result the operator can read
         traceback.print_exc()
         result = IngestResult(outcome="Error", valid=False, message=f"ingest failed: {type(error).__name__}: {error}")
-    emit(result, store if not args.no_store else None, task.resolved_result_key(), out)
-    return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
+    return report(result, store if not args.no_store else None, task.resolved_result_key(), out)
 
 
 def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,

@@ -27,8 +27,8 @@ from ..domain.data.profile import profile_frame
 from ..domain.data.transforms import FeatureDefinitionError, FeatureTransformer, InputError, resolve_features
 from ..domain.data.versioning import canonical_json, featureset_version
 from ..storage import ObjectExistsWithOtherContent, ObjectStore, StorageError
-from .data_tasks import EXIT_ERROR, EXIT_INVALID, EXIT_VALID, MaterializeResult, MaterializeTask, features_prefix
-from .ingest_run import emit, load_task, now_iso
+from .data_tasks import MaterializeResult, MaterializeTask, features_prefix
+from .ingest_run import load_task, now_iso, report
 
 MANIFEST_KIND = "kadence.dev/featureset-snapshot"
 
@@ -37,21 +37,18 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
     try:
         task = load_task(MaterializeTask, args.task, env_name)
     except (OSError, ValueError, ValidationError) as error:
-        emit(MaterializeResult(outcome="Error", valid=False, message=f"bad task: {error}"), None, None, out)
-        return EXIT_ERROR
+        return report(MaterializeResult(outcome="Error", valid=False, message=f"bad task: {error}"), None, None, out)
     try:
         store = ObjectStore.from_env()
     except StorageError as error:
-        emit(MaterializeResult(outcome="Error", valid=False, message=str(error)), None, None, out)
-        return EXIT_ERROR
+        return report(MaterializeResult(outcome="Error", valid=False, message=str(error)), None, None, out)
     try:
         result = materialize(task, store)
     except Exception as error:  # noqa: BLE001 - a Job must still leave a result the operator can read
         traceback.print_exc()
         result = MaterializeResult(outcome="Error", valid=False,
                                    message=f"materialize failed: {type(error).__name__}: {error}")
-    emit(result, store, task.resolved_result_key(), out)
-    return {"Valid": EXIT_VALID, "Invalid": EXIT_INVALID}.get(result.outcome, EXIT_ERROR)
+    return report(result, store, task.resolved_result_key(), out)
 
 
 def read_dataset(store: ObjectStore, dataset_uri: str) -> tuple[dict, pd.DataFrame]:
