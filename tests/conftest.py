@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-from kadence.sandbox import s3, supervisor
 from kadence.storage import ObjectStore, StorageConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -12,9 +11,11 @@ BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="session")
-def s3_settings(tmp_path_factory) -> s3.S3Settings:
+def s3_settings(tmp_path_factory):
     """One SeaweedFS S3 server per test session, with credentials and the `kadence` bucket,
-    started as `kadence sandbox up` starts it."""
+    started as `kadence sandbox up` starts it (a `kadence.sandbox.s3.S3Settings`)."""
+    from kadence.sandbox import s3, supervisor  # the sandbox extra, only where S3 is used
+
     try:
         s3.find_weed()
     except FileNotFoundError as missing:
