@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..api.common import KadenceModel
-from ..api.modelversion import Artifact, Lineage, Signature
+from ..api.modelversion import Artifact, CompiledArtifact, Lineage, Signature
 from ..api.trainingrun import TrainingRunSpec, TrialsSummary
 
 TASK_ENV = "KADENCE_TASK"
@@ -66,6 +66,9 @@ class TrainTask(KadenceModel):
     spec: TrainingRunSpec
     input: TrainInput
     output_prefix: str | None = Field(None, description="Where to write; runs/<namespace>/<run>/ when unset.")
+    compiled_tolerance: float | None = Field(
+        None, ge=0, description="Bound on |ONNX - scikit-learn| on the hold-out for the compiled path; the stated "
+        "default when unset (kadence.workloads.compile_model).")
 
     @property
     def prefix(self) -> str:
@@ -116,6 +119,8 @@ class TrainResult(KadenceModel):
     trials: TrialsSummary
     stopped_by: str
     artifact: Artifact
+    compiled: CompiledArtifact | None = Field(
+        None, description="The ONNX graph and how closely it matched scikit-learn; absent when not convertible.")
     signature: Signature
     lineage: Lineage
     files: ResultFiles

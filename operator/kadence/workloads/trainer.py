@@ -36,6 +36,7 @@ from ..domain.training.search import (
     run_search,
 )
 from ..storage import ObjectStore
+from .compile_model import compile_winner
 from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask, parse_duration
 
 
@@ -94,6 +95,7 @@ class TrainingData:
     target: str
     dataset: str | None = None  # lineage of a FeatureSet input
     dataset_version: str | None = None
+    dataset_uri: str | None = None  # a FeatureSet's dataset snapshot (its rows in the same order)
 
 
 def read_manifest(store: ObjectStore, prefix_uri: str) -> dict:
@@ -176,7 +178,7 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
         inputs = [SignatureColumn(name=str(n), type="float") for n in names]
     return TrainingData(X.astype(float), y, inputs, None, transformer, target,
                         dataset=manifest.get("dataset") or _dataset_name(manifest),
-                        dataset_version=manifest.get("datasetVersion"))
+                        dataset_version=manifest.get("datasetVersion"), dataset_uri=manifest.get("datasetUri"))
 
 
 def _dataset_name(manifest: dict) -> str | None:
@@ -186,6 +188,31 @@ def _dataset_name(manifest: dict) -> str | None:
 
 
 # ---------------------------------------------------------------- pipeline
+
+
+def raw_holdout(store: ObjectStore, data: TrainingData, X_test: pd.DataFrame,
+                log: Callable[[str], None]) -> pd.DataFrame | None:
+    """The hold-out rows as the served pipeline takes them (raw columns). On a FeatureSet,
+    read back from its dataset snapshot: `kadence materialize` keeps the snapshot's row order."""
+    if data.transformer is None:
+        return X_test
+    if not data.dataset_uri:
+        log("compiled: not compiled: the FeatureSet manifest names no datasetUri to read raw hold-out rows from")
+        return None
+    try:
+        manifest = read_manifest(store, data.dataset_uri)
+        prefix = store.key_of(data.dataset_uri.rstrip("/") + "/")
+        raw_bytes = read_verified(store, prefix + manifest.get("dataFile", "data.parquet"),
+                                  manifest.get("dataFileSha256"))
+    except TrainingError as error:
+        log(f"compiled: not compiled: the raw hold-out rows cannot be read: {error}")
+        return None
+    raw = pd.read_parquet(io.BytesIO(raw_bytes))
+    if len(raw) != len(data.X):
+        log(f"compiled: not compiled: the dataset snapshot has {len(raw)} rows, the FeatureSet {len(data.X)}")
+        return None
+    names = [c.name for c in data.signature_inputs]
+    return raw.iloc[np.asarray(X_test.index)][names].reset_index(drop=True)
 
 
 def make_preprocessor(data: TrainingData):
@@ -401,6 +428,11 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     if not np.array_equal(np.asarray(reloaded[skip:].predict(sample)), np.asarray(pipeline[skip:].predict(sample))):
         raise TrainingError("the stored artifact predicts differently from the trained pipeline")
 
+    compiled = None
+    holdout_raw = raw_holdout(store, data, X_test, log)
+    if holdout_raw is not None:
+        compiled = compile_winner(pipeline, holdout_raw, spec.task, store, prefix, log, task.compiled_tolerance)
+
     trials_doc = {"metric": metric, "direction": search.direction, "strategy": settings.strategy,
                   "planned": search.planned, "stoppedBy": search.stopped_by,
                   "trials": [t.as_dict() for t in search.trials]}
@@ -439,7 +471,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
                              pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),
         stopped_by=search.stopped_by,
         artifact=Artifact(uri=model_uri, sha256=sha, format=artifacts.ARTIFACT_FORMAT),
-        signature=signature, lineage=lineage,
+        compiled=compiled, signature=signature, lineage=lineage,
         files=ResultFiles(trials=store.uri(keys["trials.json"]), metrics=store.uri(keys["metrics.json"]),
                           model_card=store.uri(keys["model_card.html"]), progress=store.uri(keys["progress.json"]),
                           spec=store.uri(keys["spec.json"])),
