@@ -127,7 +127,8 @@ def serve_task(body: dict, info: ModelVersionInfo, role: str, spec: InferenceSer
         task["task"] = info.task
     if info.inputs:
         task["inputs"] = info.inputs
-    if info.compiled:
+    if info.compiled and info.compiled.get("verified") is True:
+        # Only a graph that matched scikit-learn on the hold-out within its tolerance is served.
         task["compiled"] = {k: info.compiled[k] for k in ("uri", "sha256", "verified", "maxAbsDifference", "tolerance")
                             if k in info.compiled}
     if role == "shadow":

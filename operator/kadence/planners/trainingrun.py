@@ -176,6 +176,9 @@ def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, mod
         "lineage": result.lineage.wire(),
         "stage": decision.stage,
     }
+    if result.compiled is not None:
+        # Recorded verified or not: the server uses it only when verified (planners.inferenceservice.serve_task).
+        mv_spec["compiled"] = result.compiled.wire()
     existing = tuple(sorted(int((v.get("spec") or {}).get("version", 0)) for v in model_versions))
     return Registration(model=spec.model, namespace=meta["namespace"], existing_versions=existing, spec=mv_spec,
                         run=meta["name"], run_uid=meta.get("uid"),
