@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import httpx
 import pytest
 
 from kadence.domain.synthetic import churn_frame
@@ -93,6 +94,29 @@ def test_the_lineage_resolves_to_the_dataset_and_featureset_versions(first_run, 
     assert (lineage["featureSet"], lineage["featureSetVersion"]) == ("churn-features",
                                                                      features["status"]["latestVersion"])
     assert lineage["seed"] == 3
+
+
+def test_the_model_a_run_registered_is_served_through_its_service(first_run, kubectl, sandbox_s3):
+    """Issue 7: serve a model from a TrainingRun; clients send raw columns by name."""
+    apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": "churn"},
+                    "spec": {"model": "churn", "stage": "Production", "replicas": 1}})
+    served = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "inferenceservice", "churn"))
+                      and (c := condition(o, "Ready")) and c["status"] == "True" and o,
+                      timeout=180, message="InferenceService Ready")
+    version = get_json(kubectl, NAMESPACE, "modelversion", first_run["status"]["modelVersion"])
+    assert served["status"]["stableVersion"] == version["spec"]["version"]
+    port = wait_for(lambda: ((get_json(kubectl, NAMESPACE, "service", "churn") or {}).get("metadata", {})
+                             .get("annotations") or {}).get("sandbox.kadence.dev/proxy-port"),
+                    timeout=30, message="the Service's local port")
+    inputs = [column["name"] for column in version["spec"]["signature"]["inputs"]]
+    rows = churn_frame(4, seed=123)[inputs]  # raw columns by name, as the signature lists them
+    instances = json.loads(rows.to_json(orient="records"))
+    bucket, key = version["spec"]["artifact"]["uri"][len("s3://"):].split("/", 1)
+    model = loads(s3.client(sandbox_s3).get_object(bucket, key).read(), version["spec"]["artifact"]["sha256"])
+    with httpx.Client(timeout=30) as client:
+        answer = client.post(f"http://127.0.0.1:{port}/v1/models/churn:predict", json={"instances": instances})
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["predictions"] == model.predict(rows).tolist()
 
 
 def test_a_model_that_does_not_beat_production_by_the_margin_stays_a_candidate(first_run, kubectl):
