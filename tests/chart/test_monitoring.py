@@ -62,13 +62,8 @@ def metrics_of(owner) -> dict[str, set[str]]:
     return found
 
 
-def operator_metrics() -> dict[str, set[str]] | None:
-    try:
-        importlib.import_module(OPERATOR_MODULE)
-    except ModuleNotFoundError as error:
-        if error.name == OPERATOR_MODULE:
-            return None
-        raise
+def operator_metrics() -> dict[str, set[str]]:
+    importlib.import_module(OPERATOR_MODULE)
     found: dict[str, set[str]] = {}
     for collector in list(REGISTRY._collector_to_names):  # everything registered by importing it
         if isinstance(collector, MetricWrapperBase) and collector._name.startswith("kadence_"):
@@ -81,7 +76,7 @@ def exported() -> dict[str, set[str]]:
     names = dict(BUILT_IN)
     names.update(metrics_of(ServerMetrics("churn", "3", columns=[], classes=None)))
     names.update(metrics_of(MonitorMetrics(registry=CollectorRegistry())))
-    names.update(operator_metrics() or {})
+    names.update(operator_metrics())
     return names
 
 
@@ -137,10 +132,7 @@ def test_model_server_and_monitor_metric_names_used_exist_in_the_code(queries, e
 
 def test_operator_metric_names_used_exist_in_the_code(queries, exported):
     used = {n for n in used_names(queries) if n.startswith(OPERATOR_PREFIXES)}
-    missing = sorted(used - exported.keys())
-    if missing and operator_metrics() is None:
-        pytest.xfail(f"{OPERATOR_MODULE} has not landed yet; the chart expects it to export {missing}")
-    assert missing == []
+    assert sorted(used - exported.keys()) == []
 
 
 def test_every_label_a_query_uses_is_a_label_of_its_metrics_or_of_the_scrape_target(queries, exported):
