@@ -15,7 +15,16 @@ from kadence.domain.training.metrics import (
     make_metric_scorer,
     natural_score,
 )
-from kadence.domain.training.search import COMPLETE, PRUNED, Fold, SearchError, SearchSettings, run_search
+from kadence.domain.training.search import (
+    COMPLETE,
+    PRUNED,
+    Fold,
+    SearchError,
+    SearchSettings,
+    promotable,
+    rung_rows,
+    run_search,
+)
 
 
 def _folds(task: str, rows: int = 240, k: int = 3, seed: int = 0) -> tuple[list[Fold], list]:
@@ -243,3 +252,73 @@ def test_tpe_starts_with_every_family_at_its_default_parameters():
     first = [(t.family, t.params) for t in result.trials[:2]]
     assert first == [(name, fam.default_point(name, "classification", settings.spaces[name]))
                      for name in ("logistic_regression", "knn")]
+
+
+# ---- multi-fidelity: successive halving on row subsamples
+
+
+@pytest.mark.parametrize("train_rows, rungs", [
+    (240, [240]),
+    (5_999, [5_999]),
+    (6_000, [2_000, 6_000]),
+    (26_666, [2_962, 8_888, 26_666]),
+    (1_000_000, [111_111, 333_333, 1_000_000]),
+])
+def test_rungs_shrink_the_fold_by_three_down_to_two_thousand_rows_at_most_three_rungs(train_rows, rungs):
+    assert rung_rows(train_rows) == rungs
+
+
+@pytest.mark.parametrize("metric_direction, value, competing, goes_on", [
+    ("maximize", 0.7, [], True),                       # alone: the best so far
+    ("maximize", 0.7, [0.8], False),                   # fewer than three scores: only the best goes on
+    ("maximize", 0.8, [0.7, 0.6], True),
+    ("maximize", 0.75, [0.8, 0.7, 0.6, 0.5, 0.4], True),  # six scores: the best two go on
+    ("maximize", 0.7, [0.8, 0.75, 0.6, 0.5, 0.4], False),
+    ("minimize", 2.0, [3.0, 4.0], True),
+    ("minimize", 3.5, [3.0, 4.0, 5.0, 6.0, 1.0], False),
+    ("maximize", float("nan"), [], False),
+])
+def test_a_trial_climbs_to_the_next_rung_only_in_the_best_third_of_its_rung(metric_direction, value, competing,
+                                                                          goes_on):
+    assert promotable(metric_direction, value, competing) is goes_on
+
+
+LARGE_REGRESSION = _folds("regression", rows=9_000)  # 6,000 training rows per fold: two rungs
+
+
+def _ridge_settings(**extra) -> SearchSettings:
+    # A quarter of the space is hopeless: a huge ridge penalty predicts (nearly) the mean.
+    spaces = {"ridge": {"alpha": R(choices=[0.01, 0.1, 1.0, 1e9])}}
+    return SearchSettings(task="regression", metric="r2", strategy="random", spaces=spaces, max_trials=12, seed=3,
+                          **extra)
+
+
+def test_on_large_folds_trials_start_on_a_subsample_and_only_trials_on_the_full_folds_complete():
+    result = _run(_ridge_settings(), LARGE_REGRESSION)
+    assert len(result.trials) == 12
+    pruned = [t for t in result.trials if t.state == PRUNED]
+    completed = [t for t in result.trials if t.state == COMPLETE]
+    assert pruned and all(t.rows == 2_000 and t.fits == 3 and len(t.rung_scores) == 1 for t in pruned)
+    assert all(t.rows == 6_000 and t.fits == 6 and len(t.rung_scores) == 2 for t in completed)
+    assert all(t.score == pytest.approx(t.rung_scores[-1]) and len(t.fold_scores) == 3 for t in completed)
+    assert all(t.params["alpha"] == 1e9 for t in result.trials if t.rung_scores[0] < 0.5)
+    assert result.best.params["alpha"] < 1e9 and result.best.state == COMPLETE
+
+
+def test_a_subsampled_rung_scores_the_same_parameters_differently_from_the_full_folds():
+    completed = [t for t in _run(_ridge_settings(), LARGE_REGRESSION).trials if t.state == COMPLETE]
+    assert any(t.rung_scores[0] != t.rung_scores[1] for t in completed)
+
+
+def test_without_multi_fidelity_every_trial_fits_the_full_folds():
+    result = _run(_ridge_settings(multi_fidelity=False, pruning=False), LARGE_REGRESSION)
+    assert all(t.fits == 3 and t.rows is None and t.rung_scores == [] for t in result.trials)
+    result = _run(_ridge_settings(multi_fidelity=False), LARGE_REGRESSION)
+    assert all(t.rows is None for t in result.trials)
+
+
+def test_multi_fidelity_with_parallel_trials_gives_the_same_result_for_the_same_seed():
+    settings = SearchSettings(**{**_ridge_settings().__dict__, "strategy": "tpe", "parallelism": 2})
+    first, second = _run(settings, LARGE_REGRESSION), _run(settings, LARGE_REGRESSION)
+    assert [(t.params, t.state, t.rung_scores, t.fold_scores) for t in first.trials] == \
+        [(t.params, t.state, t.rung_scores, t.fold_scores) for t in second.trials]

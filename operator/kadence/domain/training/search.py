@@ -12,6 +12,22 @@ differs:
 - `grid`: a finite grid derived from each family's space within the trial budget
   (see `space.grid_plan`), enqueued in order, never pruned.
 
+Multi-fidelity (tpe and random, with pruning on): when every fold trains on at least
+`REDUCTION_FACTOR * MIN_RUNG_ROWS` rows (6,000), a trial climbs rungs of row
+subsamples instead of fitting the full folds at once — asynchronous successive halving
+(ASHA, Li et al. 2018) with the training rows as the resource. Rung r trains every fold
+on a stratified subsample of 1/3**(last - r) of the fold's training rows (never fewer
+than `MIN_RUNG_ROWS`; at most `MAX_RUNGS` rungs, the last one the full fold) and
+validates on the whole validation fold. After each rung below the last, the trial's mean
+score is compared with the same rung's scores of every earlier-numbered trial that
+reached the rung (it waits, parked, until those have reported the rung or stopped, so the
+decision never depends on which fit finished first): it goes on only when it is in their
+best third (`promotable`), else it is pruned. A *trial* is still one
+parameter set (maxTrials counts them, pruned or not); only trials that finished the last
+rung are COMPLETE, so every reported CV score — the winner's included — is on the full
+folds. Median pruning by fold is off then (the rungs do that job). Smaller data: one
+rung, the search as before.
+
 Scheduling and determinism: up to `parallelism` trials are in flight, each evaluated
 fold by fold (in worker processes when parallelism > 1). Trials are sampled in the
 main process and told to the study in trial-number order, in a fixed interleaving:
@@ -71,6 +87,7 @@ class SearchSettings:
     threads_per_trial: int = 1
     scale: bool = False  # put a scaler in front of scale-sensitive families
     n_classes: int = 2  # classification: how many classes (decides probability calibration)
+    multi_fidelity: bool = True  # row-subsample rungs when the folds are large enough (see above)
 
     def __post_init__(self):
         if self.strategy not in ("tpe", "random", "grid"):
@@ -91,6 +108,9 @@ class TrialRecord:
     fold_scores: list[float]
     duration_s: float
     error: str | None = None
+    rung_scores: list[float] = field(default_factory=list)  # mean score at each rung reached (multi-fidelity)
+    rows: int | None = None  # training rows per fold of the last rung evaluated (None: the full folds)
+    fits: int = 0  # fold fits done, every rung counted
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +122,7 @@ class TrialRecord:
             "foldScores": self.fold_scores,
             "durationSeconds": round(self.duration_s, 4),
             **({"error": self.error} if self.error else {}),
+            **({"rungScores": self.rung_scores, "rows": self.rows} if self.rung_scores else {}),
         }
 
 
@@ -149,7 +170,7 @@ def clearly_worse(metric_direction: str, value: float, completed_at_step: Sequen
     return value < median - gap if metric_direction == "maximize" else value > median + gap
 
 
-def _pruner(settings: SearchSettings):
+def _pruner(settings: SearchSettings, rungs: int):
     import optuna
 
     if settings.strategy == "grid" or not settings.pruning:
@@ -158,19 +179,66 @@ def _pruner(settings: SearchSettings):
 
     window = sampling_window(settings.parallelism)
 
+    def reported_earlier(study, trial, step: int, states) -> list[float]:
+        # Only trials that were told before this one was sampled: the same set
+        # whatever the timing of the trials running beside it.
+        return [t.intermediate_values[step] for t in study.get_trials(deepcopy=False, states=states)
+                if step in t.intermediate_values and t.number <= trial.number - window]
+
+    if rungs > 1:
+        class SuccessiveHalvingByRowsPruner(optuna.pruners.BasePruner):
+            """Step r = rung r; compared with every earlier-numbered trial that reported the
+            rung (run_search asks only once all of those have reported it or stopped)."""
+
+            def prune(self, study, trial) -> bool:
+                step = trial.last_step
+                if step is None:
+                    return False
+                competing = [t.intermediate_values[step] for t in study.get_trials(deepcopy=False)
+                             if t.number < trial.number and step in t.intermediate_values]
+                return not promotable(metric_direction, trial.intermediate_values[step], competing)
+
+        return SuccessiveHalvingByRowsPruner()
+
     class MedianWithTolerancePruner(optuna.pruners.BasePruner):
         def prune(self, study, trial) -> bool:
             step = trial.last_step
             if step is None:
                 return False
-            # Only trials that were told before this one was sampled: the same set
-            # whatever the timing of the trials running beside it.
-            completed = [t.intermediate_values[step]
-                         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-                         if step in t.intermediate_values and t.number <= trial.number - window]
+            completed = reported_earlier(study, trial, step, (optuna.trial.TrialState.COMPLETE,))
             return clearly_worse(metric_direction, trial.intermediate_values[step], completed)
 
     return MedianWithTolerancePruner()
+
+
+REDUCTION_FACTOR = 3
+MIN_RUNG_ROWS = 2_000
+MAX_RUNGS = 3
+
+
+def rung_rows(train_rows: int, reduction: int = REDUCTION_FACTOR, min_rows: int = MIN_RUNG_ROWS,
+              max_rungs: int = MAX_RUNGS) -> list[int]:
+    """Training rows per fold at each rung, smallest first, the last the whole fold:
+    rows / reduction**i while that is at least `min_rows`. One rung (no multi-fidelity)
+    when the fold is smaller than reduction * min_rows."""
+    rows = [train_rows]
+    while len(rows) < max_rungs and rows[0] // reduction >= min_rows:
+        rows.insert(0, rows[0] // reduction)
+    return rows
+
+
+def promotable(metric_direction: str, value: float, competing: Sequence[float],
+               reduction: int = REDUCTION_FACTOR) -> bool:
+    """Successive halving's promotion rule (as Optuna's SuccessiveHalvingPruner): a trial
+    goes to the next rung when its score is among the best 1/reduction of the scores at
+    this rung — its own and those of the earlier trials it is compared with. With fewer
+    than `reduction` scores, only the best goes on."""
+    if math.isnan(value):
+        return False
+    values = sorted([*competing, value], reverse=metric_direction == "maximize")
+    keep = max(1, len(values) // reduction)
+    threshold = values[keep - 1]
+    return value >= threshold if metric_direction == "maximize" else value <= threshold
 
 
 def sampling_window(parallelism: int) -> int:
@@ -192,14 +260,42 @@ class _Context:
     settings: SearchSettings
     folds: Sequence[Fold]
     scorer: MetricScorer
+    # subsamples[fold][rung]: the training rows of that fold at that rung (None: all of them)
+    subsamples: Sequence[Sequence[Any]] = ()
 
 
-def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any], index: int
+def subsample_rows(y, rows: int, seed: int, stratify: bool):
+    """`rows` row indices of a fold's training set, stratified by class when asked and
+    possible (a class with a single row cannot be split: then a plain random sample)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    indices = np.arange(len(y))
+    if rows >= len(y):
+        return None
+    try:
+        picked, _ = train_test_split(indices, train_size=rows, random_state=seed,
+                                     stratify=y if stratify else None)
+    except ValueError:
+        picked, _ = train_test_split(indices, train_size=rows, random_state=seed)
+    return np.sort(picked)
+
+
+def make_subsamples(settings: SearchSettings, folds: Sequence[Fold], rows: Sequence[int]) -> list[list[Any]]:
+    """Each fold's training rows at each rung; the last rung is always the whole fold."""
+    return [[subsample_rows(fold.y_train, n, settings.seed + i, settings.task == "classification") for n in rows[:-1]]
+            + [None] for i, fold in enumerate(folds)]
+
+
+def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any], index: int, rung: int = -1
                        ) -> tuple[float | None, str | None, float]:
-    """Fit one parameter set on one fold and score it: (score, error, seconds)."""
+    """Fit one parameter set on one fold (on the rung's subsample of its training rows)
+    and score it on the whole validation fold: (score, error, seconds)."""
     from threadpoolctl import threadpool_limits
 
     settings, fold = context.settings, context.folds[index]
+    picked = context.subsamples[index][rung] if context.subsamples else None
+    X_train, y_train = (fold.X_train, fold.y_train) if picked is None else (fold.X_train[picked], fold.y_train[picked])
     began = time.perf_counter()
     try:
         estimator = fam.build_estimator(
@@ -210,7 +306,7 @@ def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any]
         # (oversubscribed OpenMP spins and slows everything down).
         with threadpool_limits(limits=settings.threads_per_trial), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in its score
-            estimator.fit(fold.X_train, fold.y_train)
+            estimator.fit(X_train, y_train)
             score = context.scorer(estimator, fold.X_valid, fold.y_valid)
     except Exception as error:  # noqa: BLE001 - a failing parameter set fails its trial, not the run
         return None, f"{type(error).__name__}: {error}", time.perf_counter() - began
@@ -227,8 +323,8 @@ def _init_process(context: _Context) -> None:
     _PROCESS_CONTEXT = context
 
 
-def _fit_in_process(family: str, params: Mapping[str, Any], index: int):
-    return fit_and_score_fold(_PROCESS_CONTEXT, family, params, index)
+def _fit_in_process(family: str, params: Mapping[str, Any], index: int, rung: int):
+    return fit_and_score_fold(_PROCESS_CONTEXT, family, params, index, rung)
 
 
 class _Executor:
@@ -253,10 +349,10 @@ class _Executor:
             self.pool = ProcessPoolExecutor(max_workers=context.settings.parallelism, mp_context=mp_context,
                                             initializer=_init_process, initargs=(context,))
 
-    def submit(self, family: str, params: Mapping[str, Any], index: int) -> Future:
+    def submit(self, family: str, params: Mapping[str, Any], index: int, rung: int = -1) -> Future:
         if isinstance(self.pool, ThreadPoolExecutor):
-            return self.pool.submit(fit_and_score_fold, self.context, family, params, index)
-        return self.pool.submit(_fit_in_process, family, params, index)
+            return self.pool.submit(fit_and_score_fold, self.context, family, params, index, rung)
+        return self.pool.submit(_fit_in_process, family, params, index, rung)
 
     def __enter__(self) -> "_Executor":
         return self
@@ -270,7 +366,10 @@ class _Running:
     trial: Any  # optuna Trial
     family: str
     params: dict[str, Any]
-    scores: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # fold scores at the current rung
+    rung: int = 0
+    rung_scores: list[float] = field(default_factory=list)
+    fits: int = 0
     seconds: float = 0.0
     state: str | None = None
     error: str | None = None
@@ -289,13 +388,16 @@ def run_search(
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     families = list(settings.spaces)
+    pruning = settings.pruning and settings.strategy != "grid"
+    rows = rung_rows(min(len(f.y_train) for f in folds)) if pruning and settings.multi_fidelity else [None]
+    rungs = len(rows)
     plan = grid_plan(settings.spaces, settings.max_trials) if settings.strategy == "grid" else None
     planned = len(plan) if plan is not None else settings.max_trials
     study = optuna.create_study(
         direction=direction(settings.metric),
         sampler=_sampler(settings.strategy, settings.seed, settings.parallelism > 1,
                          startup_trials(settings.max_trials)),
-        pruner=_pruner(settings),
+        pruner=_pruner(settings, rungs),
     )
     if plan is None and settings.strategy == "tpe":
         plan_first = [(family, fam.default_point(family, settings.task, settings.spaces[family]))
@@ -304,7 +406,6 @@ def run_search(
         plan_first = plan or []
     for family, params in plan_first:
         study.enqueue_trial({"family": family, **{optuna_name(family, k): v for k, v in params.items()}})
-    pruning = settings.pruning and settings.strategy != "grid"
     window = sampling_window(settings.parallelism)
     n_folds = len(folds)
 
@@ -313,6 +414,7 @@ def run_search(
     started = clock()
     trials: list[_Running] = []  # every sampled trial, by number
     pending: dict[Future, _Running] = {}
+    parked: list[_Running] = []  # finished a rung below the last, waiting for earlier trials' scores at it
 
     def tell(running: _Running) -> None:
         scores = running.scores
@@ -324,7 +426,9 @@ def run_search(
         else:
             study.tell(running.trial, state=optuna.trial.TrialState.FAIL)
         record = TrialRecord(running.trial.number, running.family, dict(running.params), running.state,
-                             mean, scores, running.seconds, running.error)
+                             mean, scores, running.seconds, running.error,
+                             list(running.rung_scores) if rungs > 1 else [],
+                             rows[running.rung] if rungs > 1 else None, running.fits)
         result.trials.append(record)
         if running.state == COMPLETE and (result.best is None or is_better(settings.metric, mean, result.best.score)):
             result.best = record
@@ -333,22 +437,46 @@ def run_search(
 
     def fold_done(running: _Running, score: float | None, error: str | None, seconds: float) -> None:
         running.seconds += seconds
+        running.fits += 1
         if error is not None:
             running.state, running.error = FAILED, error
             return
         running.scores.append(score)
         index = len(running.scores) - 1
+        last_rung = running.rung == rungs - 1
         if index == n_folds - 1:
-            running.state = COMPLETE
+            running.rung_scores.append(sum(running.scores) / n_folds)
+            if last_rung:
+                running.state = COMPLETE
+                return
+            running.trial.report(running.rung_scores[-1], running.rung)
+            parked.append(running)
             return
-        if pruning:
+        if pruning and rungs == 1:
             running.trial.report(sum(running.scores) / len(running.scores), index)
             if running.trial.should_prune():
                 running.state = PRUNED
                 return
-        pending[executor.submit(running.family, running.params, index + 1)] = running
+        pending[executor.submit(running.family, running.params, index + 1, running.rung)] = running
 
-    with _Executor(_Context(settings, tuple(folds), scorer)) as executor:
+    def settled_at(other: _Running, rung: int) -> bool:
+        return other.state is not None or len(other.rung_scores) > rung
+
+    def promote_or_prune_parked() -> None:
+        """Decide, in trial order, for every parked trial whose earlier trials all have
+        their score at its rung (or stopped before it)."""
+        for running in sorted(parked, key=lambda r: r.trial.number):
+            if not all(settled_at(other, running.rung) for other in trials[:running.trial.number]):
+                continue
+            parked.remove(running)
+            if running.trial.should_prune():
+                running.state = PRUNED
+            else:
+                running.rung, running.scores = running.rung + 1, []
+                pending[executor.submit(running.family, running.params, 0, running.rung)] = running
+
+    subsamples = make_subsamples(settings, folds, rows) if rungs > 1 else ()
+    with _Executor(_Context(settings, tuple(folds), scorer, subsamples)) as executor:
         sampling = True
         while True:
             # The strict order of events — tell(k - window), sample(k), tell(k - window + 1) —
@@ -365,7 +493,7 @@ def run_search(
                     family = trial.suggest_categorical("family", families)
                     running = _Running(trial, family, suggest(trial, family, settings.spaces[family]))
                     trials.append(running)
-                    pending[executor.submit(family, running.params, 0)] = running
+                    pending[executor.submit(family, running.params, 0, 0)] = running
                 else:
                     break
             # Tell finished trials in order, but never trial k - window + 1 before trial k
@@ -378,12 +506,16 @@ def run_search(
                 progressed = True
             if progressed:
                 continue
+            if parked and not pending:
+                promote_or_prune_parked()
+                continue
             if not pending:
                 break
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f].trial.number):
                 running = pending.pop(future)
                 fold_done(running, *future.result())
+            promote_or_prune_parked()
 
     result.counts = {s: sum(1 for t in result.trials if t.state == s) for s in (COMPLETE, PRUNED, FAILED)}
     if result.best is None:
