@@ -25,8 +25,10 @@ decision never depends on which fit finished first): it goes on only when it is 
 best third (`promotable`), else it is pruned. A *trial* is still one
 parameter set (maxTrials counts them, pruned or not); only trials that finished the last
 rung are COMPLETE, so every reported CV score — the winner's included — is on the full
-folds. Median pruning by fold is off then (the rungs do that job). Smaller data: one
-rung, the search as before.
+folds. Median pruning by fold is off then (the rungs do that job), and a rung's folds
+are queued together, so a worker with no trial of its own helps with another trial's
+folds (`parallelism` still bounds the trials in flight). Smaller data: one rung, the
+search as before.
 
 Scheduling and determinism: up to `parallelism` trials are in flight, each evaluated
 fold by fold (in worker processes when parallelism > 1). Trials are sampled in the
@@ -366,7 +368,8 @@ class _Running:
     trial: Any  # optuna Trial
     family: str
     params: dict[str, Any]
-    scores: list[float] = field(default_factory=list)  # fold scores at the current rung
+    scores: list[float] = field(default_factory=list)  # fold scores at the current rung, in fold order
+    fold_results: dict[int, float] = field(default_factory=dict)  # the current rung's folds done so far
     rung: int = 0
     rung_scores: list[float] = field(default_factory=list)
     fits: int = 0
@@ -435,16 +438,33 @@ def run_search(
         if on_trial is not None:
             on_trial(record, result)
 
-    def fold_done(running: _Running, score: float | None, error: str | None, seconds: float) -> None:
+    fold_of: dict[Future, int] = {}
+
+    def submit(running: _Running, index: int) -> None:
+        future = executor.submit(running.family, running.params, index, running.rung)
+        pending[future], fold_of[future] = running, index
+
+    def start_rung(running: _Running) -> None:
+        """Multi-fidelity: every fold of the rung at once (the decision waits for all of
+        them anyway), so idle workers help a trial on its costly last rung. Otherwise
+        fold by fold, for the median pruning after each."""
+        running.scores = []
+        for index in range(n_folds if rungs > 1 else 1):
+            submit(running, index)
+
+    def fold_done(running: _Running, index: int, score: float | None, error: str | None, seconds: float) -> None:
+        if running.state is not None:
+            return  # a fold of a trial that has already failed
         running.seconds += seconds
         running.fits += 1
         if error is not None:
             running.state, running.error = FAILED, error
             return
-        running.scores.append(score)
-        index = len(running.scores) - 1
+        running.fold_results[index] = score
+        running.scores = [running.fold_results[i] for i in sorted(running.fold_results)]
         last_rung = running.rung == rungs - 1
-        if index == n_folds - 1:
+        if len(running.scores) == n_folds:
+            running.fold_results = {}
             running.rung_scores.append(sum(running.scores) / n_folds)
             if last_rung:
                 running.state = COMPLETE
@@ -452,12 +472,14 @@ def run_search(
             running.trial.report(running.rung_scores[-1], running.rung)
             parked.append(running)
             return
-        if pruning and rungs == 1:
+        if rungs > 1:
+            return  # the rung's other folds are on their way
+        if pruning:
             running.trial.report(sum(running.scores) / len(running.scores), index)
             if running.trial.should_prune():
                 running.state = PRUNED
                 return
-        pending[executor.submit(running.family, running.params, index + 1, running.rung)] = running
+        submit(running, index + 1)
 
     def settled_at(other: _Running, rung: int) -> bool:
         return other.state is not None or len(other.rung_scores) > rung
@@ -472,8 +494,8 @@ def run_search(
             if running.trial.should_prune():
                 running.state = PRUNED
             else:
-                running.rung, running.scores = running.rung + 1, []
-                pending[executor.submit(running.family, running.params, 0, running.rung)] = running
+                running.rung += 1
+                start_rung(running)
 
     subsamples = make_subsamples(settings, folds, rows) if rungs > 1 else ()
     with _Executor(_Context(settings, tuple(folds), scorer, subsamples)) as executor:
@@ -482,7 +504,7 @@ def run_search(
             # The strict order of events — tell(k - window), sample(k), tell(k - window + 1) —
             # is what makes a seeded search repeatable with several trials in flight.
             told = len(result.trials)
-            while sampling and len(pending) < settings.parallelism:
+            while sampling and len({id(r) for r in pending.values()}) < settings.parallelism:
                 k = len(trials)
                 if k >= planned:
                     sampling = False
@@ -493,7 +515,7 @@ def run_search(
                     family = trial.suggest_categorical("family", families)
                     running = _Running(trial, family, suggest(trial, family, settings.spaces[family]))
                     trials.append(running)
-                    pending[executor.submit(family, running.params, 0, 0)] = running
+                    start_rung(running)
                 else:
                     break
             # Tell finished trials in order, but never trial k - window + 1 before trial k
@@ -514,7 +536,7 @@ def run_search(
             done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in sorted(done, key=lambda f: pending[f].trial.number):
                 running = pending.pop(future)
-                fold_done(running, *future.result())
+                fold_done(running, fold_of.pop(future), *future.result())
             promote_or_prune_parked()
 
     result.counts = {s: sum(1 for t in result.trials if t.state == s) for s in (COMPLETE, PRUNED, FAILED)}
