@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import random
@@ -215,7 +216,7 @@ class Expectations:
         self._deletes.pop(owner, None)
 
 
-class OwnerController:
+class OwnerController(abc.ABC):
     """What the Job, ReplicaSet and Deployment controllers share: a work queue of owner keys
     running `reconcile`, the creates/deletes they await (`expectations`) and the status they
     last wrote per owner uid (so a server's differently normalized status is not rewritten)."""
@@ -226,8 +227,9 @@ class OwnerController:
         self._written: dict[str, dict] = {}
         self.queue = WorkQueue(name, self.reconcile, workers=2)
 
+    @abc.abstractmethod
     async def reconcile(self, key: Key) -> None:
-        raise NotImplementedError
+        """Bring one owner's children and status in line with its spec."""
 
     async def run(self) -> None:
         await self.queue.run()
