@@ -10,7 +10,8 @@ from kubernetes.client.rest import ApiException
 from .client import FIELD_MANAGER, api_client, object_path
 
 
-def _call(api: ApiClient, method: str, path: str, query_params=None, header_params=None, body=None) -> dict:
+def _request(api: ApiClient, method: str, path: str, query_params=None, header_params=None, body=None) -> bytes:
+    """One API request; the response body, or ApiException for a non-2xx status."""
     serialized = api.param_serialize(
         method,
         path,
@@ -23,7 +24,11 @@ def _call(api: ApiClient, method: str, path: str, query_params=None, header_para
     response.read()
     if not 200 <= response.status < 300:
         raise ApiException(http_resp=response)
-    return json.loads(response.data or b"{}")
+    return response.data or b""
+
+
+def _call(api: ApiClient, method: str, path: str, query_params=None, header_params=None, body=None) -> dict:
+    return json.loads(_request(api, method, path, query_params, header_params, body) or b"{}")
 
 
 def apply(body: dict, api: ApiClient | None = None) -> dict:
@@ -111,10 +116,7 @@ def job_log_tail(namespace: str, job_name: str, lines: int = 20, api: ApiClient 
         return None
     newest = max(pods, key=lambda p: p["metadata"].get("creationTimestamp", ""))
     path = object_path("v1", "Pod", namespace, newest["metadata"]["name"]) + "/log"
-    serialized = api.param_serialize("GET", path, query_params=[("tailLines", str(lines))],
-                                     auth_settings=["BearerToken"])
-    response = api.call_api(*serialized)
-    response.read()
-    if not 200 <= response.status < 300:
+    try:
+        return _request(api, "GET", path, query_params=[("tailLines", str(lines))]).decode("utf-8", errors="replace")
+    except ApiException:
         return None
-    return response.data.decode("utf-8", errors="replace")

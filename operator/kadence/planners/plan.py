@@ -1,8 +1,8 @@
 """What a planner returns: the desired children, status and Events for one object.
 
 Planners are pure: `(spec, observed children, clock) -> Plan`. The handlers hand a
-Plan to `kadence.k8s.realize`, which applies children with server-side apply,
-deletes what is listed, writes status and conditions, and posts Events.
+Plan to `kadence.handlers.common.realize`, which applies children with server-side
+apply, deletes what is listed, writes status and conditions, and posts Events.
 """
 
 from __future__ import annotations
@@ -34,4 +34,7 @@ class Plan:
     conditions: list[ConditionUpdate] = field(default_factory=list)
     phase: str | None = None
     events: list[EventSpec] = field(default_factory=list)
-    requeue_after: float | None = None  # seconds until the planner wants to look again
+    # Seconds until the planner wants to look again. The handlers reconcile every object on a
+    # resync timer (KADENCE_RESYNC_SECONDS, 5 s by default) shorter than any planner asks for,
+    # so `realize` needs no requeue of its own; the value documents the planner's intent.
+    requeue_after: float | None = None
