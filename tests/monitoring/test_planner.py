@@ -15,10 +15,14 @@ from kadence.planners.monitorpolicy import (
     HISTORY_LIMIT,
     RESULT_KEY_ANNOTATION,
     RETRAIN_TRIGGER_ANNOTATION,
+    DATA_VERSION_ANNOTATION,
+    FEEDBACK_WAIT,
     RETRAINED_BY_LABEL,
     SLOT_ANNOTATION,
+    AppendData,
     ModelInfo,
     MonitorContext,
+    RetrainData,
     MonitorObservation,
     current_slot,
     plan_monitorpolicy,
@@ -231,7 +235,7 @@ def test_a_breach_starts_one_retrain_with_the_cause_chain_in_annotations():
     assert annotations[FEEDBACK_DATA_ANNOTATION].endswith("labelled.parquet")
     assert run["metadata"]["labels"][RETRAINED_BY_LABEL] == "churn-monitor"
     assert run["spec"]["datasetRef"] == {"name": "churn"}  # unpinned: fresh data
-    assert run["spec"]["promotion"] == {"mode": "Auto", "targetStage": "Production", "margin": 0.0}
+    assert run["spec"]["promotion"] == {"mode": "Candidate"}  # champion/challenger and canary decide the rest
     assert plan.status["retrains"] == [{"time": "2026-11-23T12:02:30Z", "trigger": "breach",
                                         "trainingRun": run["metadata"]["name"],
                                         "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions"}]
@@ -418,3 +422,90 @@ def test_a_retrain_whose_source_run_cannot_be_resolved_is_held_and_says_which():
     assert decision["reason"] == "RetrainSourceMissing"
     assert "TrainingRun churn-initial could not be resolved" in decision["message"]
     assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+
+
+# --- feedback folded into a new Dataset version before the retrain ---------------------------------
+
+FEEDBACK = "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/labelled.parquet"
+RUN = "churn-monitor-retrain-20261123120230"
+PENDING = {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "trainingRun": RUN, "dataset": "churn",
+           "feedbackUri": FEEDBACK, "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions"}
+
+
+def test_a_breach_with_feedback_appends_it_to_the_dataset_and_waits_before_training():
+    plan = plan_with(BREACH, ctx=context(retrain_data=RetrainData("churn")))
+    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+    assert plan.append_data == AppendData("churn", FEEDBACK)
+    assert plan.status["pendingRetrain"]["trainingRun"] == RUN
+    assert plan.status["retrains"][0]["trainingRun"] == RUN  # the cooldown counts from the decision
+    assert condition(plan, "Retraining").reason == "WaitingForFeedbackData"
+    assert "RetrainDecided" in {e.reason for e in plan.events}
+
+
+@pytest.mark.parametrize("data, pin, appended_again", [
+    pytest.param(RetrainData("churn"), None, True, id="a lost annotation is added again while waiting"),
+    pytest.param(RetrainData("churn", requested=(FEEDBACK,)), None, False, id="an ingest in progress is waited for"),
+    pytest.param(RetrainData("churn", requested=(FEEDBACK,), appended_in={FEEDBACK: "v2"}), "v2", False,
+                 id="the dataset version holding the feedback starts the run pinned to it"),
+    pytest.param(RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {}), None, False,
+                 id="a feature set not yet materialized on that version is waited for"),
+    pytest.param(RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {"v2": "f9"}), "f9", False,
+                 id="the feature set version built on it is pinned"),
+])
+def test_a_pending_retrain_starts_once_its_feedback_is_in_the_training_data(data, pin, appended_again):
+    template = {**TRAINING, "datasetRef": {"name": "churn"}}
+    if data.feature_set:
+        template = {k: v for k, v in TRAINING.items() if k != "datasetRef"} | {"featureSetRef": {"name": "churn-features"}}
+    now = NOW + timedelta(minutes=2)
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=now,
+                     ctx=context(retrain_data=data, retrain_spec=template))
+    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
+    assert (plan.append_data is not None) == appended_again
+    if pin is None:
+        assert runs == [] and "pendingRetrain" not in plan.status
+        return
+    ref = runs[0]["spec"].get("featureSetRef") or runs[0]["spec"]["datasetRef"]
+    assert runs[0]["metadata"]["name"] == RUN and ref["version"] == pin
+    assert runs[0]["metadata"]["annotations"][DATA_VERSION_ANNOTATION] == pin
+    assert plan.status["pendingRetrain"] is None and plan.status["dataVersionBaseline"] == "v2"
+    assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
+
+
+def test_feedback_never_ingested_retrains_on_the_latest_data_with_a_warning():
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)],
+                     now=NOW + FEEDBACK_WAIT + timedelta(minutes=1),
+                     ctx=context(retrain_data=RetrainData("churn", requested=(FEEDBACK,))))
+    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
+    assert runs[0]["spec"]["datasetRef"] == {"name": "churn"}
+    assert "FeedbackDataNotIngested" in {e.reason for e in plan.events if e.type == "Warning"}
+
+
+def test_a_pending_retrain_is_not_doubled_by_its_own_new_dataset_version_or_a_new_breach():
+    plan = plan_with(BREACH, status={"pendingRetrain": PENDING, "retrains": [PENDING]}, triggers={"onNewData": {}},
+                     ctx=context(retrain_data=RetrainData("churn", requested=(FEEDBACK,)),
+                                 latest_dataset=DatasetVersionInfo("v2", 2000)))
+    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+    assert "retrains" not in plan.status
+
+
+@pytest.mark.parametrize("promotion, rollout", [
+    pytest.param(None, "Canary", id="by default an approved candidate goes on as a canary"),
+    pytest.param({"mode": "Auto", "targetStage": "Production", "margin": 0.02}, "Canary", id="auto promotion canaries"),
+    pytest.param({"mode": "Manual", "targetStage": "Production"}, "Manual", id="manual promotion waits for a person"),
+])
+def test_an_allowed_verdict_says_what_follows(promotion, rollout):
+    import json
+
+    name = "churn-monitor-compare-churn-v4"
+    retrain = {"template": TRAINING, **({"promotion": promotion} if promotion else {})}
+    comparison = {"metric": "f1", "labelled": 200, "championVersion": "3", "challengerVersion": "4",
+                  "champion": 0.5, "challenger": 0.9, "reason": "ChallengerBeatsChampion", "message": "…",
+                  "allowed": True}
+    body = policy({"lastJob": JOB}, actions={"retrain": retrain})
+    plan = plan_monitorpolicy(body, MonitorObservation([job(JOB), job(name)], {name: result(comparison=comparison)}),
+                              context(candidate=CANDIDATE), NOW)
+    assert plan.candidate_verdict["rollout"] == rollout
+    fresh = plan_monitorpolicy(policy({"lastJob": JOB}, actions={"retrain": retrain}),
+                               MonitorObservation([job(JOB)], {}), context(candidate=CANDIDATE), NOW)
+    task = json.loads(fresh.children[0]["data"]["task.json"])
+    assert task["compare"]["margin"] == (promotion or {}).get("margin", 0.0)

@@ -113,7 +113,12 @@ class RetrainAction(KadenceModel):
     cooldown: str = duration_field("6h", "No retrain sooner than this after the last one.")
     max_per_day: int = Field(3, ge=1, le=100, description="Budget of retrains per day.")
     promotion: PromotionPolicy | None = Field(
-        None, description="Promotion policy of the retrained model (champion/challenger, then canary)."
+        None,
+        description="What happens to the retrained model. It is always registered as a Candidate and scored "
+                    "against the Production model on the recent labelled window (champion/challenger; `margin` is "
+                    "the lead it needs). Auto (the default): a winner goes on as a canary on an InferenceService "
+                    "tracking a stage, whose analysis promotes or rolls it back. Candidate or Manual: the verdict "
+                    "is recorded and a person promotes (the ModelVersion's spec.stage).",
     )
 
     @model_validator(mode="after")
@@ -241,9 +246,25 @@ class Comparison(KadenceModel):
     champion_score: float | None = None
     labelled: int = Field(0, ge=0)
     allowed: bool = Field(description="True when the candidate may go on to canary.")
+    rollout: Literal["Canary", "Manual"] | None = Field(
+        None, description="What follows an allowed verdict: Canary (the InferenceService rolls it out by itself) or "
+                          "Manual (a person promotes it).")
     reason: str
     message: str
     job: str | None = None
+
+
+class PendingRetrain(KadenceModel):
+    """A retrain decided but not started: the window's labelled feedback is being folded into a new
+    Dataset version (and its features materialized) so that the retrain trains on it."""
+
+    time: str = Field(json_schema_extra={"format": "date-time"}, description="When the retrain was decided.")
+    trigger: str
+    training_run: str = Field(description="The TrainingRun that will be created.")
+    dataset: str = Field(description="The Dataset receiving the feedback.")
+    feedback_uri: str = Field(description="The window's labelled predictions (parquet).")
+    message: str | None = None
+    report_uri: str | None = None
 
 
 class ProductionGap(KadenceModel):
@@ -268,4 +289,5 @@ class MonitorPolicyStatus(CommonStatus):
     data_version_baseline: str | None = Field(None, description="Dataset version the new-data trigger compares with.")
     last_retrain_decision: RetrainDecision | None = None
     last_comparison: Comparison | None = None
+    pending_retrain: PendingRetrain | None = None
     production_gap: ProductionGap | None = None

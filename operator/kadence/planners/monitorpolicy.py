@@ -22,8 +22,20 @@ How the handler uses it on every reconcile (create/update/resume/timer):
    record_production_gap; for `plan.retrain_trigger` record_retrain; for
    `plan.held_reason` record_held_retrain;
 5. `plan.candidate_verdict` (a Comparison wire dict) tells whether the candidate may go on
-   to canary (`allowed`); the handler annotates the candidate ModelVersion with it
-   (`CANDIDATE_VERDICT_ANNOTATION`) and, when allowed, lets the InferenceService roll it out.
+   to canary (`allowed`, and `rollout: Canary`); the handler annotates the candidate
+   ModelVersion with it (`CANDIDATE_VERDICT_ANNOTATION`), which an InferenceService tracking a
+   stage reads to start the canary by itself;
+6. `plan.append_data` names a Dataset and the URI of the window's labelled feedback: the
+   handler adds it to the Dataset's appended-data annotation (idempotent), which makes the
+   Dataset controller ingest a new version that includes it.
+
+Retrains: every retrain registers its model as a Candidate (the TrainingRun's promotion is
+forced to Candidate), so nothing skips champion/challenger and canary. With
+`includeFeedback` and labelled rows in the window, a retrain is decided in two passes: the
+decision (cooldown and budget counted, `status.pendingRetrain`, feedback appended), then,
+once the Dataset has a version holding the feedback (and the FeatureSet materialized it),
+the TrainingRun pinned to that version. Feedback that is not ingested within
+`FEEDBACK_WAIT` retrains on the latest data, with a Warning saying so.
 
 Monitor Jobs: one per interval slot, named `<policy>-monitor-<slot>` (slot = floor(unix
 time / interval)); its window ends at the slot's start, so a Job retried or re-created
@@ -62,6 +74,8 @@ FEEDBACK_DATA_ANNOTATION = "kadence.dev/feedback-data"
 CANDIDATE_VERDICT_ANNOTATION = "kadence.dev/challenger-verdict"
 RETRAINED_BY_LABEL = "kadence.dev/retrained-by"
 RESULT_KEY_ANNOTATION = "kadence.dev/result-key"
+DATA_VERSION_ANNOTATION = "kadence.dev/data-version"
+FEEDBACK_WAIT = timedelta(minutes=20)
 SLOT_ANNOTATION = "kadence.dev/slot"
 CANDIDATE_ANNOTATION = "kadence.dev/candidate"
 
@@ -79,6 +93,33 @@ class ModelInfo:
     dataset: str | None = None
     dataset_version: str | None = None
     dataset_rows: int | None = None
+    inputs: list[str] | None = None  # the signature's input columns: the features drift is judged on
+
+
+@dataclass(frozen=True)
+class RetrainData:
+    """The data a retrain reads, as the handler found it: the Dataset behind the retrain spec
+    (directly, or through its FeatureSet) and what has been built from it."""
+
+    dataset: str
+    feature_set: str | None = None
+    requested: tuple[str, ...] = ()  # URIs already in the Dataset's appended-data annotation
+    appended_in: dict[str, str] = field(default_factory=dict)  # appended URI -> newest version holding it
+    feature_versions: dict[str, str] = field(default_factory=dict)  # Dataset version -> FeatureSet version
+
+    def pinned_version(self, feedback_uri: str) -> str | None:
+        """The version id a retrain pins once the feedback is in: the FeatureSet's
+        materialization of the Dataset version holding it, or that Dataset version."""
+        data_version = self.appended_in.get(feedback_uri)
+        if data_version is None or self.feature_set is None:
+            return data_version
+        return self.feature_versions.get(data_version)
+
+
+@dataclass(frozen=True)
+class AppendData:
+    dataset: str
+    uri: str
 
 
 @dataclass
@@ -89,6 +130,7 @@ class MonitorContext:
     latest_dataset: DatasetVersionInfo | None = None
     reference_uri: str | None = None  # spec.drift.reference resolved; overrides the production profile
     retrain_spec: dict | None = None  # TrainingRun spec (wire form) to retrain with
+    retrain_data: RetrainData | None = None  # None when the retrain's Dataset cannot be resolved
     spec_problems: dict[str, str] = field(default_factory=dict)  # spec field -> why it cannot be used
 
 
@@ -105,6 +147,7 @@ class MonitorPlan(Plan):
     retrain_trigger: str | None = None  # the primary trigger of a retrain started in this pass
     held_reason: str | None = None  # why a fired trigger did not retrain
     candidate_verdict: dict | None = None
+    append_data: AppendData | None = None
 
 
 def _iso(moment: datetime) -> str:
@@ -199,10 +242,14 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
                          if production else None),
             "challenger": {"version": candidate.version, "uri": candidate.uri, "sha256": candidate.sha256},
         }
+        if retrain is not None and retrain.promotion is not None:
+            task["compare"]["margin"] = retrain.promotion.margin
         task["history"] = 0
     else:
         task["drift"] = spec.drift.wire() if spec.drift else None
         task["referenceUri"] = context.reference_uri or (production.reference_uri if production else None)
+        if production and production.inputs:
+            task["features"] = list(production.inputs)
         if production and production.target:
             task["excludeColumns"] = [production.target]
             if retrain is not None and retrain.enabled and retrain.include_feedback:
@@ -287,8 +334,14 @@ def _production_gap_check(plan: MonitorPlan, spec: MonitorPolicySpec, context: M
     return check
 
 
-def _apply_comparison(plan: MonitorPlan, result: MonitorResult, job_name: str, context: MonitorContext,
-                      now: datetime) -> None:
+def rollout_after_verdict(spec: MonitorPolicySpec) -> str:
+    """Canary unless the retrain's promotion policy asks a person to promote."""
+    promotion = spec.actions.retrain.promotion if spec.actions.retrain else None
+    return "Manual" if promotion is not None and promotion.mode in ("Candidate", "Manual") else "Canary"
+
+
+def _apply_comparison(plan: MonitorPlan, spec: MonitorPolicySpec, result: MonitorResult, job_name: str,
+                      context: MonitorContext, now: datetime) -> None:
     comparison = result.comparison
     if comparison is None:
         verdict = {"time": _iso(now), "candidate": context.candidate.model_version if context.candidate else "",
@@ -301,6 +354,7 @@ def _apply_comparison(plan: MonitorPlan, result: MonitorResult, job_name: str, c
             "champion": context.production.model_version if context.production else None,
             "metric": comparison.metric, "candidateScore": comparison.challenger,
             "championScore": comparison.champion, "labelled": comparison.labelled, "allowed": comparison.allowed,
+            "rollout": rollout_after_verdict(spec) if comparison.allowed else None,
             "reason": comparison.reason, "message": comparison.message, "job": job_name,
         }
     verdict = {k: v for k, v in verdict.items() if v is not None}
@@ -308,36 +362,81 @@ def _apply_comparison(plan: MonitorPlan, result: MonitorResult, job_name: str, c
     plan.candidate_verdict = verdict
     plan.conditions.append(ConditionUpdate("CandidateApproved", "True" if verdict["allowed"] else "False",
                                            verdict["reason"], verdict["message"]))
+    next_step = {"Canary": "; it goes on as a canary", "Manual": "; it waits for a person to promote it"}
     plan.events.append(EventSpec("Normal" if verdict["allowed"] else "Warning", verdict["reason"],
-                                 f"candidate {verdict['candidate']}: {verdict['message']}"))
+                                 f"candidate {verdict['candidate']}: {verdict['message']}"
+                                 f"{next_step.get(verdict.get('rollout'), '')}"))
 
 
-def _training_run(body: dict, spec: MonitorPolicySpec, context: MonitorContext, name: str,
-                  request: triggers.RetrainRequest, report_uri: str | None, feedback_uri: str | None) -> dict:
-    """The retrain TrainingRun: the template (or cloned spec) on the latest data version, with
-    the retrain's promotion policy, and the cause chain in annotations."""
+def _training_run(body: dict, context: MonitorContext, retrain: dict, pin: str | None) -> dict:
+    """The retrain TrainingRun: the template (or cloned spec) on fresh data (pinned to `pin`, the
+    version holding the feedback, else the latest), registered as a Candidate, with the cause
+    chain in annotations. `retrain`: the pendingRetrain-shaped record of the decision."""
     meta = body["metadata"]
     run_spec = dict(context.retrain_spec or {})
     for ref in ("featureSetRef", "datasetRef"):
         if isinstance(run_spec.get(ref), dict):
-            run_spec[ref] = {k: v for k, v in run_spec[ref].items() if k != "version"}  # fresh data
-    retrain = spec.actions.retrain
-    if retrain.promotion is not None:
-        run_spec["promotion"] = retrain.promotion.wire()
+            run_spec[ref] = {"name": run_spec[ref]["name"], **({"version": pin} if pin else {})}
+    run_spec["promotion"] = {"mode": "Candidate"}  # champion/challenger and canary decide the rest
     annotations = {
-        RETRAIN_TRIGGER_ANNOTATION: request.annotation,
-        RETRAIN_CAUSE_ANNOTATION: request.message[:1000],
+        RETRAIN_TRIGGER_ANNOTATION: retrain["trigger"],
+        RETRAIN_CAUSE_ANNOTATION: (retrain.get("message") or "")[:1000],
         CAUSED_BY_ANNOTATION: f"MonitorPolicy/{meta['namespace']}/{meta['name']}",
     }
-    if report_uri:
-        annotations[EVALUATION_ANNOTATION] = report_uri
-    if feedback_uri:
-        annotations[FEEDBACK_DATA_ANNOTATION] = feedback_uri
+    for key, value in ((EVALUATION_ANNOTATION, retrain.get("reportUri")),
+                       (FEEDBACK_DATA_ANNOTATION, retrain.get("feedbackUri")),
+                       (DATA_VERSION_ANNOTATION, pin)):
+        if value:
+            annotations[key] = value
     labels = {**labels_for(body, RETRAIN), RETRAINED_BY_LABEL: cut_name(meta["name"])}
     return {"apiVersion": "kadence.dev/v1alpha1", "kind": "TrainingRun",
-            "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels,
+            "metadata": {"name": retrain["trainingRun"], "namespace": meta["namespace"], "labels": labels,
                          "annotations": annotations},
             "spec": run_spec}
+
+
+def _start_training_run(plan: MonitorPlan, body: dict, context: MonitorContext, retrain: dict,
+                        pin: str | None) -> None:
+    name = retrain["trainingRun"]
+    plan.children.append(_training_run(body, context, retrain, pin))
+    on = f" on version {pin}" if pin else ""
+    plan.events.append(EventSpec("Normal", "RetrainStarted",
+                                 f"TrainingRun {name}{on} for {retrain['trigger']}: {retrain.get('message') or ''}"))
+    primary = retrain["trigger"].split(",")[0]
+    reason = "RetrainedOn" + primary[0].upper() + primary[1:]  # e.g. RetrainedOnNewData
+    plan.conditions.append(ConditionUpdate("Retraining", "True", reason,
+                                           f"TrainingRun {name}{on} ({retrain['trigger']}): "
+                                           f"{retrain.get('message') or ''}"[:1000]))
+
+
+def _resume_pending_retrain(plan: MonitorPlan, body: dict, context: MonitorContext, now: datetime) -> None:
+    """Start the TrainingRun of a pending retrain once its feedback is in a Dataset version (and
+    in the FeatureSet's features); ask again for the feedback to be appended until it is."""
+    pending = (body.get("status") or {}).get("pendingRetrain")
+    if not pending:
+        return
+    data = context.retrain_data
+    pin = data.pinned_version(pending["feedbackUri"]) if data is not None else None
+    if pin is None:
+        waited = now - (_parse_time(pending.get("time")) or now)
+        if waited < FEEDBACK_WAIT and data is not None:
+            if pending["feedbackUri"] not in data.requested:
+                plan.append_data = AppendData(data.dataset, pending["feedbackUri"])
+            where = (f"Dataset {data.dataset}" + (f" and FeatureSet {data.feature_set}" if data.feature_set else ""))
+            plan.conditions.append(ConditionUpdate(
+                "Retraining", "Unknown", "WaitingForFeedbackData",
+                f"TrainingRun {pending['trainingRun']} starts once {where} include the window's labelled "
+                f"feedback ({pending['feedbackUri']})"))
+            plan.requeue_after = RUNNING_RECHECK_S
+            return
+        why = (f"the feedback was not in a version of Dataset {pending['dataset']} after {waited}" if data is not None
+               else f"the retrain's Dataset {pending['dataset']} could not be resolved")
+        plan.events.append(EventSpec("Warning", "FeedbackDataNotIngested",
+                                     f"{why}; TrainingRun {pending['trainingRun']} trains on the latest data"))
+    elif data is not None and data.appended_in.get(pending["feedbackUri"]):
+        plan.status["dataVersionBaseline"] = data.appended_in[pending["feedbackUri"]]
+    _start_training_run(plan, body, context, pending, pin)
+    plan.status["pendingRetrain"] = None
 
 
 def _decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, context: MonitorContext,
@@ -370,19 +469,26 @@ def _decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, cont
         plan.conditions.append(ConditionUpdate("Retraining", "False", gate.reason, gate.message))
         return
     name = retrain_run_name(body["metadata"]["name"], now)
-    plan.children.append(_training_run(body, spec, context, name, request,
-                                       result.report_uri if result else None,
-                                       result.labelled_data_uri if result else None))
     record = {"time": _iso(now), "trigger": request.annotation, "trainingRun": name, "message": request.message[:1000]}
     plan.status["retrains"] = [*(status.get("retrains") or []), record][-RETRAINS_LIMIT:]
     if any(c.trigger == triggers.NEW_DATA and c.fired for c in checks) and context.latest_dataset:
         plan.status["dataVersionBaseline"] = context.latest_dataset.name
     plan.retrain_trigger = request.primary
-    plan.events.append(EventSpec("Normal", "RetrainStarted",
-                                 f"TrainingRun {name} for {request.annotation}: {request.message}"))
-    reason = "RetrainedOn" + request.primary[0].upper() + request.primary[1:]  # e.g. RetrainedOnNewData
-    plan.conditions.append(ConditionUpdate("Retraining", "True", reason, f"TrainingRun {name} ({request.annotation}): "
-                                                                         f"{request.message}"[:1000]))
+    decided = {**record, "reportUri": result.report_uri if result else None,
+               "feedbackUri": result.labelled_data_uri if result else None}
+    data = context.retrain_data
+    if retrain.include_feedback and decided["feedbackUri"] and data is not None:
+        pending = {k: v for k, v in {**decided, "dataset": data.dataset}.items() if v is not None}
+        plan.status["pendingRetrain"] = pending
+        if decided["feedbackUri"] not in data.requested:
+            plan.append_data = AppendData(data.dataset, decided["feedbackUri"])
+        rows = f"{result.labelled_rows} " if result and result.labelled_rows else ""
+        message = (f"{request.annotation}: the window's {rows}labelled predictions go into a new version of Dataset "
+                   f"{data.dataset}; TrainingRun {name} starts on it")
+        plan.events.append(EventSpec("Normal", "RetrainDecided", message))
+        plan.conditions.append(ConditionUpdate("Retraining", "Unknown", "WaitingForFeedbackData", message[:1000]))
+        return
+    _start_training_run(plan, body, context, {k: v for k, v in decided.items() if v is not None}, None)
 
 
 def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: MonitorContext, now: datetime,
@@ -425,7 +531,7 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
                   MonitorResult(outcome="Error", time=_iso(now), reason="MonitorJobFailed",
                                 message=f"the monitor Job {name} failed without a result; see its logs"))
         if _is_comparison(jobs[name]):
-            _apply_comparison(plan, result, name, context, now)
+            _apply_comparison(plan, spec, result, name, context, now)
             continue
         if result.outcome == "Error":
             plan.status["lastJob"] = name
@@ -451,7 +557,8 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         checks.append(triggers.check_schedule(cron=schedule.cron, time_zone=schedule.time_zone, now=now,
                                               last_run=_parse_time(status.get("lastScheduledRun")), since=created))
     new_data = spec.triggers.on_new_data
-    if new_data is not None and new_data.enabled and context.latest_dataset is not None:
+    pending = bool(status.get("pendingRetrain"))  # its own feedback version must not fire new data
+    if new_data is not None and new_data.enabled and context.latest_dataset is not None and not pending:
         baseline_name = status.get("dataVersionBaseline") or (
             context.production.dataset_version if context.production else None)
         baseline = None
@@ -462,7 +569,10 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         checks.append(triggers.check_new_data(baseline=baseline, latest=context.latest_dataset,
                                               min_new_rows=new_data.min_new_rows,
                                               min_growth_percent=new_data.min_growth_percent))
-    _decide_retrain(plan, body, spec, context, checks, processed, now)
+    if pending:
+        _resume_pending_retrain(plan, body, context, now)
+    else:
+        _decide_retrain(plan, body, spec, context, checks, processed, now)
 
     # 3. the Jobs to run now
     reflected = plan.status.get("lastJob", status.get("lastJob"))
