@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from kadence.builders.training import RUN_LABEL, train_job_name
+from kadence.domain import registry
 from kadence.domain.training.versions import VersionTaken, allocate
 from kadence.planners.modelversion import ModelVersionObservation, needs_verification, plan_modelversion
 from kadence.planners.trainingrun import (
@@ -313,7 +314,9 @@ def test_promotion_archives_the_current_production_first_and_waits():
     current = model_version("churn-v1", 1, stage="Production")
     plan = plan_modelversion(body, ModelVersionObservation(siblings=[current, body]), NOW)
     (patch,) = plan.sibling_patches
-    assert patch.name == "churn-v1" and patch.patch["spec"] == {"stage": "Archived"}
+    assert patch.name == "churn-v1" and "spec" not in patch.patch  # the spec belongs to its owner (Git)
+    request = json.loads(patch.patch["metadata"]["annotations"]["kadence.dev/stage-request"])
+    assert request == {"stage": "Archived", "generation": current["metadata"].get("generation", 0)}
     assert "replaced in Production by churn-v2: beats v1" in patch.patch["metadata"]["annotations"]["kadence.dev/reason"]
     assert plan.status.get("stage") is None  # not Production before v1 left it
     assert plan.phase == "Staging" and plan.requeue_after
@@ -342,6 +345,30 @@ def test_of_two_versions_promoted_at_once_the_higher_wins():
     higher["status"]["verifiedSha256"] = SHA
     wins = plan_modelversion(higher, ModelVersionObservation(siblings=[lower]), NOW)
     assert [p.name for p in wins.sibling_patches] == ["churn-v2"]
+
+
+@pytest.mark.parametrize("spec_stage, request_generation, generation, expected", [
+    pytest.param("Production", 3, 3, "Archived", id="the operator's request holds while the spec is unchanged"),
+    pytest.param("Staging", 3, 4, "Staging", id="an edit of the spec after the request wins"),
+    pytest.param("Candidate", None, 1, "Candidate", id="without a request the spec says"),
+])
+def test_the_requested_stage_is_the_operators_request_until_the_spec_changes(spec_stage, request_generation,
+                                                                               generation, expected):
+    annotations = ({"kadence.dev/stage-request": json.dumps({"stage": "Archived", "generation": request_generation})}
+                   if request_generation is not None else {})
+    body = mv_body(stage=spec_stage, annotations=annotations)
+    body["metadata"]["generation"] = generation
+    assert registry.requested_stage(body) == expected
+
+
+def test_an_operator_request_moves_the_stage_in_force_without_touching_the_spec():
+    body = mv_body(stage="Candidate", status={"verified": True, "verifiedSha256": SHA, "stage": "Candidate"})
+    body["metadata"]["generation"] = 2
+    patch = registry.stage_request_patch(body, "Staging", "kadence-operator", "canary passed")
+    assert "spec" not in patch
+    body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}), **patch["metadata"]["annotations"]}
+    plan = plan_modelversion(body, ModelVersionObservation(), NOW)
+    assert plan.status["stage"] == "Staging" and plan.status["history"][-1]["by"] == "kadence-operator"
 
 
 def test_a_forbidden_transition_is_refused_and_the_stage_stays():

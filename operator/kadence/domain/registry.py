@@ -5,17 +5,25 @@ planned as one set of changes: the new Production version, and every other
 version of the same model that is in Production moves to Archived. The operator
 applies the archive changes first, then the promotion, so that at no moment are
 two versions Production (a reader may briefly see none, never two).
+
+Who asks for a stage: a person (or Git) through `spec.stage`; the operator (a canary that
+passed, a sibling archived by a promotion) through the `kadence.dev/stage-request`
+annotation, never by rewriting the spec, so that Argo CD's self-heal does not undo it. A
+request holds while the spec stays as it was when the request was made (same
+`metadata.generation`); a later edit of the spec wins again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 STAGES = ("Candidate", "Staging", "Production", "Archived")
 CHANGED_BY_ANNOTATION = "kadence.dev/changed-by"
 REASON_ANNOTATION = "kadence.dev/reason"
+STAGE_REQUEST_ANNOTATION = "kadence.dev/stage-request"
 MAX_HISTORY = 100
 
 # Which stage may follow which. Archived versions can come back (a rollback).
@@ -67,6 +75,33 @@ class TransitionPlan:
     def ordered(self) -> list[StageChange]:
         """Archive the old Production first, then the rest."""
         return sorted(self.changes, key=lambda c: 0 if c in self.archives else 1)
+
+
+def stage_request_patch(version: Mapping, stage: str, by: str, reason: str) -> dict:
+    """The merge patch by which the operator asks the registry to move a ModelVersion (its
+    object as read) to `stage`, with who and why; the spec is left to its owner."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (one of {', '.join(STAGES)})")
+    request = json.dumps({"stage": stage, "generation": (version.get("metadata") or {}).get("generation", 0)},
+                         sort_keys=True)
+    return {"metadata": {"annotations": {CHANGED_BY_ANNOTATION: by, REASON_ANNOTATION: reason,
+                                         STAGE_REQUEST_ANNOTATION: request}}}
+
+
+def requested_stage(version: Mapping) -> str:
+    """The stage a ModelVersion is asked to hold: the operator's request while the spec is
+    unchanged since it was made, else `spec.stage` (Candidate when unset)."""
+    metadata = version.get("metadata") or {}
+    spec_stage = (version.get("spec") or {}).get("stage") or "Candidate"
+    raw = (metadata.get("annotations") or {}).get(STAGE_REQUEST_ANNOTATION)
+    try:
+        request = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        return spec_stage
+    if (isinstance(request, dict) and request.get("stage") in STAGES
+            and request.get("generation") == metadata.get("generation", 0)):
+        return request["stage"]
+    return spec_stage
 
 
 def actor_from_annotations(annotations: Mapping[str, str] | None, default_by: str, default_reason: str = "") -> Actor:

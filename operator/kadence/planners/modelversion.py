@@ -6,7 +6,7 @@ How the handler uses it on every reconcile of a ModelVersion:
    (`artifact_missing=True` when the object does not exist);
 3. `plan_modelversion(body, ModelVersionObservation(...), now)`; apply status, conditions
    and Events as for the other kinds, and for each `plan.sibling_patches` entry
-   merge-patch that sibling (spec.stage and the who/why annotations).
+   merge-patch that sibling (a stage request and the who/why annotations; never its spec).
 
 Rules:
 - the artifact's sha256 is checked against the stored bytes before the version is
@@ -119,7 +119,7 @@ def plan_modelversion(body: dict, observed: ModelVersionObservation, now: dateti
     # 2. The stage.
     me = _state(body)
     in_force = _stage_in_force(body)
-    desired = spec.stage
+    desired = registry.requested_stage(body)
     siblings = [_state(s) for s in observed.siblings
                 if s["metadata"]["name"] != meta["name"] and (s.get("spec") or {}).get("model") == spec.model]
     annotations = meta.get("annotations") or {}
@@ -157,12 +157,12 @@ def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec
                       actor: registry.Actor, now: datetime, in_force: str | None) -> None:
     meta, status = body["metadata"], body.get("status") or {}
     me = _state(body)
-    desired = spec.stage
+    desired = registry.requested_stage(body)
     if desired == "Production":
         # A sibling version asked for Production at the same time: the higher version wins.
         contenders = [s for s in observed.siblings
                       if s["metadata"]["name"] != meta["name"] and (s.get("spec") or {}).get("model") == spec.model
-                      and (s.get("spec") or {}).get("stage") == "Production"
+                      and registry.requested_stage(s) == "Production"
                       and (s.get("status") or {}).get("stage") != "Production"]
         higher = [s for s in contenders if int(s["spec"]["version"]) > me.version]
         if higher:
@@ -175,12 +175,10 @@ def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec
             registry.StageChange(s["metadata"]["name"], (s.get("status") or {}).get("stage") or "Candidate",
                                  "Archived", actor.by, f"superseded by the concurrent promotion of {me.name}")
             for s in contenders]
+        bodies = {s["metadata"]["name"]: s for s in observed.siblings}
         for change in to_archive:
-            plan.sibling_patches.append(SiblingPatch(change.name, meta["namespace"], {
-                "metadata": {"annotations": {registry.CHANGED_BY_ANNOTATION: f"{OPERATOR} for {actor.by}",
-                                             registry.REASON_ANNOTATION: change.reason}},
-                "spec": {"stage": "Archived"},
-            }))
+            plan.sibling_patches.append(SiblingPatch(change.name, meta["namespace"], registry.stage_request_patch(
+                bodies.get(change.name, {}), "Archived", f"{OPERATOR} for {actor.by}", change.reason)))
         still_production = [s.name for s in siblings if s.stage == "Production"]
         if still_production or to_archive:
             plan.conditions.append(ConditionUpdate(
