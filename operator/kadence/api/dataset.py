@@ -171,6 +171,16 @@ class DatasetVersion(KadenceModel):
     created_at: str = Field(description="When it was ingested.", json_schema_extra={"format": "date-time"})
     uri: str = Field(description="Where the snapshot lives.")
     sha256: str | None = Field(None, description="sha256 of the content.")
+    appended: list[str] | None = Field(
+        None,
+        max_length=100,
+        description="The appended files whose rows this version includes after the source's, in order: the URIs "
+        "listed in the Dataset's kadence.dev/appended-data annotation when it was ingested. A MonitorPolicy that "
+        "retrains appends its window's labelled feedback there; users may too, e.g. kubectl annotate dataset churn "
+        "kadence.dev/appended-data='[{\"uri\": \"s3://kadence/feedback/w1.parquet\"}]' (a JSON list of "
+        "{uri, addedBy, time}; format from the extension .parquet, .csv or .jsonl, else the Dataset's; only the "
+        "schema's columns are kept, a missing one reads as null).",
+    )
 
 
 class RuleResult(KadenceModel):
@@ -182,7 +192,9 @@ class RuleResult(KadenceModel):
 class DatasetStatus(CommonStatus):
     latest_version: str | None = Field(None, description="The current (last validated) version id.")
     latest_rows: int | None = Field(None, ge=0, description="Rows in the current version.")
-    versions: list[DatasetVersion] | None = Field(None, max_length=1000, description="Kept versions, newest first.")
+    versions: list[DatasetVersion] | None = Field(
+        None, max_length=1000,
+        description="Kept versions, newest first; `appended` lists the appended files a version includes.")
     last_ingest: list[RuleResult] | None = Field(None, description="Rule results of the last ingest.")
     last_ingest_time: str | None = Field(None, json_schema_extra={"format": "date-time"})
     last_job: str | None = Field(None, description="The ingest Job whose result this status reflects.")

@@ -11,10 +11,12 @@ How the handler uses it on every reconcile (create/update/resume/timer):
    .status (a merge patch: the keys given replace those in status), set `plan.conditions`,
    post `plan.events`, and look again after `plan.requeue_after` seconds when it is set.
 
-One ingest Job per (generation, refresh slot): a spec change or a new refresh slot makes a
-new Job; the Job's name is in status.lastJob once its result is in status, so a result is
-handled (and its Event posted) once. The version id comes from the content, so a refresh of
-unchanged data lists no new version.
+One ingest Job per (generation, refresh slot, appended files): a spec change, a new refresh
+slot or a changed kadence.dev/appended-data annotation (a digest of its URI list is part of
+the name) makes a new Job; the Job's name is in status.lastJob once its result is in status,
+so a result is handled (and its Event posted) once, and an operator restart finds the same
+names. The version id comes from the content, so a refresh of unchanged data lists no new
+version.
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..api.conditions import ConditionUpdate
+from ..api.conditions import ConditionUpdate, find
 from ..api.dataset import DatasetSpec
+from ..domain.data.appended import APPENDED_DATA_ANNOTATION, AppendedDataError, appended_digest, appended_uris
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
 from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
@@ -58,8 +61,10 @@ def refresh_slot(spec: DatasetSpec, now: datetime) -> int:
     return int(now.timestamp() // parse_duration(spec.refresh_interval))
 
 
-def ingest_job_name(name: str, generation: int, slot: int) -> str:
-    return child_name(name, COMPONENT, f"g{generation}", slot) if slot else child_name(name, COMPONENT, f"g{generation}")
+def ingest_job_name(name: str, generation: int, slot: int, appended: list[str] | None = None) -> str:
+    parts: list[str | int] = [f"g{generation}", *([slot] if slot else []),
+                              *([f"a{appended_digest(appended)}"] if appended else [])]
+    return child_name(name, COMPONENT, *parts)
 
 
 def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
@@ -73,9 +78,11 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
     return wanted
 
 
-def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: WorkloadSettings) -> list[dict]:
+def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: WorkloadSettings,
+                 appended: list[str] | None = None) -> list[dict]:
     meta = body["metadata"]
-    task = IngestTask(namespace=meta["namespace"], name=meta["name"], spec=spec, run_id=job_name)
+    task = IngestTask(namespace=meta["namespace"], name=meta["name"], spec=spec, run_id=job_name,
+                      appended=appended or [])
     extra_env = []
     if spec.source.config_map_ref is not None:
         ref = spec.source.config_map_ref
@@ -98,9 +105,12 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     spec = DatasetSpec.model_validate(body["spec"])
     generation = int(meta.get("generation") or 1)
     slot = refresh_slot(spec, now)
-    job_name = ingest_job_name(meta["name"], generation, slot)
     plan = Plan()
     plan.requeue_after = _until_next_slot(spec, now)
+    appended = _appended_files(plan, meta, status)
+    if appended is None:
+        return plan
+    job_name = ingest_job_name(meta["name"], generation, slot, appended)
     jobs = {job["metadata"]["name"]: job for job in observed.jobs}
     if job_name not in jobs:
         # A refresh of this generation still running (or finished but not yet recorded) is seen
@@ -114,7 +124,7 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
         return plan
     job = jobs.get(job_name)
     if job is None:
-        plan.children = build_ingest(body, spec, job_name, settings)
+        plan.children = build_ingest(body, spec, job_name, settings, appended)
         _ingesting(plan, status, f"ingest Job {job_name} started")
         return plan
     state = job_state(job)
@@ -133,6 +143,30 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
         result = IngestResult.model_validate(raw)
     apply_result(plan, status, result, job_name, spec.retention, now)
     return plan
+
+
+def _appended_files(plan: Plan, meta: dict, status: dict) -> list[str] | None:
+    """The URIs of the appended-data annotation, with its AppendedData condition; None (and
+    the condition False, an Event once) when the annotation cannot be read: then no ingest
+    starts, since one without the files would drop rows the user asked to keep."""
+    value = (meta.get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)
+    previous = find(status.get("conditions"), "AppendedData")
+    try:
+        uris = appended_uris(value)
+    except AppendedDataError as error:
+        message = f"{error}; no ingest starts until the annotation is fixed"
+        plan.conditions.append(ConditionUpdate("AppendedData", "False", "InvalidAnnotation", message))
+        if find(status.get("conditions"), "Ready") is None:
+            plan.conditions.append(ConditionUpdate("Ready", "False", "InvalidAppendedData", message))
+        if not previous or previous.get("status") != "False" or previous.get("message") != message:
+            plan.events.append(EventSpec("Warning", "InvalidAppendedData", message))
+        return None
+    if value is not None or previous:
+        plan.conditions.append(ConditionUpdate(
+            "AppendedData", "True", "Listed",
+            f"{len(uris)} appended file(s) listed in {APPENDED_DATA_ANNOTATION}; "
+            "every ingest reads them after the source"))
+    return uris
 
 
 def _unrecorded_job_of_generation(jobs: dict[str, dict], generation: int, last_job: str | None,
@@ -170,6 +204,8 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
     if result.outcome == "Valid":
         entry = {"id": result.version, "rows": result.rows, "createdAt": result.created_at or stamp,
                  "uri": result.uri, "sha256": result.sha256}
+        if result.appended:
+            entry["appended"] = list(result.appended)
         kept = [v for v in status.get("versions") or [] if v.get("id") != result.version]
         plan.status.update({"latestVersion": result.version, "latestRows": result.rows,
                             "versions": [entry, *kept][:retention]})
@@ -182,8 +218,9 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
         ]
         plan.phase = "Ready"
         if result.created:
-            plan.events.append(EventSpec("Normal", "VersionCreated",
-                                         f"version {result.version} with {result.rows} rows at {result.uri}"))
+            including = f", including {len(result.appended)} appended file(s)" if result.appended else ""
+            plan.events.append(EventSpec(
+                "Normal", "VersionCreated", f"version {result.version} with {result.rows} rows{including} at {result.uri}"))
         return
     if result.outcome == "Invalid":
         reason, condition = "ValidationFailed", ConditionUpdate("Validated", "False", "ValidationFailed", result.message)

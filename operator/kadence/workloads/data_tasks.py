@@ -53,6 +53,9 @@ class IngestTask(KadenceModel):
         "(an env var the Job takes from the ConfigMap key).")
     result_key: str | None = Field(None, description="Where to write the result; default datasets/<ns>/<name>/runs/<runId>/result.json.")
     run_id: str = Field("latest", pattern=r"^[A-Za-z0-9._-]{1,128}$", description="Names this run (the Job name).")
+    appended: list[str] = Field(
+        default_factory=list, description="Files whose rows follow the source's, in order (the Dataset's "
+        "kadence.dev/appended-data annotation); s3:// ones are read with Kadence's own storage credentials.")
 
     def resolved_result_key(self) -> str:
         return self.result_key or ingest_result_key(self.namespace, self.name, self.run_id)
@@ -76,6 +79,7 @@ class IngestResult(KadenceModel):
     created: bool = Field(False, description="True when this run wrote the snapshot; False when it already existed.")
     created_at: str | None = None
     source_files: list[str] = Field(default_factory=list)
+    appended: list[str] = Field(default_factory=list, description="The appended files read after the source.")
     pruned_versions: list[str] = Field(default_factory=list, description="Old snapshots deleted to keep `retention`.")
     columns: list[ColumnInfo] = Field(default_factory=list)
     rule_results: list[RuleResult] = Field(default_factory=list)

@@ -9,7 +9,10 @@ too: no faster end to end on two cores, and its memory grows with the file.)
 
 A declared column missing from a CSV header or Parquet schema fails schema[columns]; JSON
 lines often leave out null fields, so there a missing field reads as a missing value (which
-the nullable and maxMissingFraction rules judge). Undeclared columns are ignored.
+the nullable and maxMissingFraction rules judge). Undeclared columns are ignored. Appended
+files (the Dataset's kadence.dev/appended-data annotation, e.g. a MonitorPolicy's labelled
+feedback: the logged inputs plus the target) are read with `missing_as_null`: any declared
+column they lack reads as missing values, whatever their format.
 
 Canonical types: float -> float64, int -> int64, bool -> bool, category/string -> string,
 datetime -> timestamp[us, UTC] (ISO-8601 text; a value without an offset is read as UTC).
@@ -87,6 +90,13 @@ def _source_store(bucket: str, store: ObjectStore | None) -> ObjectStore:
         return ObjectStore(replace(StorageConfig.from_env(env), bucket=bucket))
     if store is None:
         raise SourceError("an s3:// source needs object storage: set KADENCE_S3_ENDPOINT and its keys")
+    return _bucket_store(store, bucket)
+
+
+def _bucket_store(store: ObjectStore, bucket: str) -> ObjectStore:
+    """`store`'s endpoint and credentials, for another bucket."""
+    from ..storage import ObjectStore
+
     if store.bucket == bucket:
         return store
     return ObjectStore(replace(store.config, bucket=bucket), client=store.client)
@@ -115,8 +125,7 @@ def fetch_sources(uri: str | None, inline: str | None, store: ObjectStore | None
     elif scheme in ("http", "https"):
         path = workdir / "download.data"
         try:
-            with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_S) as response, open(path, "wb") as out:
-                shutil.copyfileobj(response, out, 1 << 20)
+            _download(uri, path)
         except OSError as error:
             raise SourceError(f"cannot download {uri}: {error}") from None
         yield uri, path
@@ -125,6 +134,47 @@ def fetch_sources(uri: str | None, inline: str | None, store: ObjectStore | None
         yield from _s3_sources(uri, store, workdir)
     else:
         raise SourceError(f"unsupported source scheme {scheme!r} in {uri}")
+
+
+def _download(url: str, path: Path) -> None:
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response, open(path, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
+
+
+def fetch_appended(uri: str, store: ObjectStore | None, workdir: Path) -> Path:
+    """One appended file as a local path (the caller deletes it). s3:// objects are read with
+    Kadence's own storage credentials, since Kadence wrote them (a source's credentialsSecret
+    is for the source only). Raises SourceError with the cause, without the URI."""
+    scheme = urlparse(uri).scheme
+    path = workdir / ("appended" + "".join(Path(urlparse(uri).path).suffixes[-2:]))
+    if scheme == "file":
+        local = Path(unquote(urlparse(uri).path))
+        if not local.is_file():
+            raise SourceError("no such file")
+        return local
+    if scheme in ("http", "https"):
+        try:
+            _download(uri, path)
+        except OSError as error:
+            raise SourceError(f"cannot download: {error}") from None
+        return path
+    if scheme != "s3":
+        raise SourceError(f"unsupported scheme {scheme!r}")
+    if store is None:
+        raise SourceError("an s3:// file needs object storage: set KADENCE_S3_ENDPOINT and its keys")
+    from minio.error import S3Error
+
+    from ..storage import split_s3_uri
+
+    bucket, key = split_s3_uri(uri)
+    try:
+        _bucket_store(store, bucket).get_file(key, str(path))
+    except S3Error as error:
+        missing = error.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject")
+        raise SourceError("no such object" if missing else f"cannot download: {error}") from None
+    except OSError as error:
+        raise SourceError(f"cannot download: {error}") from None
+    return path
 
 
 def _file_sources(path: Path) -> Iterator[tuple[str, Path]]:
@@ -167,19 +217,22 @@ def _s3_sources(uri: str, store: ObjectStore | None, workdir: Path) -> Iterator[
 
 # -- reading ----------------------------------------------------------------------------
 
-def read_batches(path: Path, data_format: str, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
-    """Typed record batches of one local file, declared columns only, in schema order."""
+def read_batches(path: Path, data_format: str, columns: list[tuple[str, str]],
+                 missing_as_null: bool = False) -> Iterator[pa.RecordBatch]:
+    """Typed record batches of one local file, declared columns only, in schema order. A
+    declared column the file lacks fails schema[columns], or reads as nulls with `missing_as_null`.
+    A file that is not in `data_format` at all (a Parquet file without its footer) raises SourceError."""
     try:
         if data_format == "csv":
-            raw = _csv_batches(path, columns)
+            raw = _csv_batches(path, columns, missing_as_null)
         elif data_format == "jsonl":
             raw = _jsonl_batches(path, columns)
         elif data_format == "parquet":
-            raw = _parquet_batches(path, columns)
+            raw = _parquet_batches(path, columns, missing_as_null)
         else:
             raise SourceError(f"unsupported format {data_format!r}")
         for batch in raw:
-            yield _canonical(batch, columns)
+            yield _canonical(batch, columns, missing_as_null)
     except pa.ArrowInvalid as error:
         raise SchemaProblem("schema[types]", _arrow_message(error)) from None
 
@@ -188,11 +241,12 @@ def _arrow_message(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
 
 
-def _csv_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
+def _csv_batches(path: Path, columns: list[tuple[str, str]], missing_as_null: bool) -> Iterator[pa.RecordBatch]:
     names = [name for name, _ in columns]
     convert = pacsv.ConvertOptions(
         column_types={name: (pa.string() if kind == "datetime" else ARROW_TYPES[kind]) for name, kind in columns},
         include_columns=names,
+        include_missing_columns=missing_as_null,
         strings_can_be_null=True,
         true_values=TRUE_VALUES,
         false_values=FALSE_VALUES,
@@ -227,20 +281,28 @@ def _jsonl_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.Re
     yield from reader
 
 
-def _parquet_batches(path: Path, columns: list[tuple[str, str]]) -> Iterator[pa.RecordBatch]:
-    file = pq.ParquetFile(str(path))
+def _parquet_batches(path: Path, columns: list[tuple[str, str]], missing_as_null: bool) -> Iterator[pa.RecordBatch]:
+    try:
+        file = pq.ParquetFile(str(path))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise SourceError(f"not a readable Parquet file: {_arrow_message(error)}") from None
     present = file.schema_arrow.names
     missing = [name for name, _ in columns if name not in present]
-    if missing:
+    if missing and not missing_as_null:
         raise SchemaProblem("schema[columns]",
                             f"missing column(s) {', '.join(missing)} (the file has: {', '.join(present)})")
-    yield from file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=[name for name, _ in columns])
+    # with no declared column present the batches have none, yet keep their row counts
+    wanted = [name for name, _ in columns if name in present]
+    yield from file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted)
 
 
-def _canonical(batch: pa.RecordBatch, columns: list[tuple[str, str]]) -> pa.RecordBatch:
+def _canonical(batch: pa.RecordBatch, columns: list[tuple[str, str]], missing_as_null: bool = False) -> pa.RecordBatch:
     arrays = []
     for name, kind in columns:
         index = batch.schema.get_field_index(name)
+        if index < 0 and missing_as_null:
+            arrays.append(pa.nulls(batch.num_rows, ARROW_TYPES[kind]))
+            continue
         if index < 0:
             raise SchemaProblem("schema[columns]", f"missing column {name}")
         array = batch.column(index)

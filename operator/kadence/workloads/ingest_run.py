@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from ..api.dataset import RuleResult as RuleResultModel
+from ..domain.data.appended import appended_format
 from ..domain.data.profile import Profiler
 from ..domain.data.quality import QualityChecker, RuleResult, schema_failure
 from ..domain.data.versioning import ContentHash, canonical_json, row_hashes
@@ -36,6 +37,7 @@ from .dataio import (
     SchemaProblem,
     SourceError,
     arrow_schema,
+    fetch_appended,
     fetch_sources,
     file_sha256,
     make_workdir,
@@ -118,7 +120,7 @@ def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,
     try:
         return _ingest(task, store, write, output_dir, workdir)
     except SourceError as error:
-        return IngestResult(outcome="Error", valid=False, message=str(error))
+        return IngestResult(outcome="Error", valid=False, appended=list(task.appended), message=str(error))
     except Exception as error:
         from ..storage import StorageError  # imported here so that runs without storage skip minio
 
@@ -148,26 +150,46 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     files: list[str] = []
     kept: list[dict] = []  # numeric columns of each batch for the histogram pass, while they fit
     kept_bytes = 0
+    reading = ""  # the file being read, for messages
+
+    def take(batch: pa.RecordBatch) -> None:
+        nonlocal kept, kept_bytes
+        writer.write_batch(batch)
+        frame = to_pandas(batch)
+        hashes = row_hashes(frame)
+        content.update_hashes(hashes)
+        numeric_values = profiler.update(frame, hashes)
+        checker.update(frame, hashes)
+        kept_bytes += sum(v.nbytes for v in numeric_values.values())
+        if kept_bytes <= KEEP_FOR_HISTOGRAMS_BYTES:
+            kept.append(numeric_values)
+        else:
+            kept = []  # too big to keep: pass 2 re-reads the local snapshot instead
+
     with BackgroundParquetWriter(local, arrow_schema(columns)) as writer:
         try:
             for name, path in fetch_sources(spec.source.uri, inline, store, workdir):
-                files.append(name)
-                for batch in read_batches(path, spec.format, columns):
-                    writer.write_batch(batch)
-                    frame = to_pandas(batch)
-                    hashes = row_hashes(frame)
-                    content.update_hashes(hashes)
-                    numeric_values = profiler.update(frame, hashes)
-                    checker.update(frame, hashes)
-                    kept_bytes += sum(v.nbytes for v in numeric_values.values())
-                    if kept_bytes <= KEEP_FOR_HISTOGRAMS_BYTES:
-                        kept.append(numeric_values)
-                    else:
-                        kept = []  # too big to keep: pass 2 re-reads the local snapshot instead
+                files.append(reading := name)
+                try:
+                    for batch in read_batches(path, spec.format, columns):
+                        take(batch)
+                except SourceError as error:
+                    raise SourceError(f"cannot read {name}: {error}") from None
+            # Appended files follow the source's rows in list order, with only the schema's columns.
+            for uri in task.appended:
+                reading = f"appended file {uri}"
+                try:
+                    path = fetch_appended(uri, store, workdir)
+                    for batch in read_batches(path, appended_format(uri, spec.format), columns, missing_as_null=True):
+                        take(batch)
+                except SourceError as error:
+                    raise SourceError(f"cannot read the appended file {uri}: {error}") from None
+                if path.parent == workdir:
+                    path.unlink(missing_ok=True)
         except SchemaProblem as problem:
-            where = f" in {files[-1]}" if files else ""
+            where = f" in {reading}" if reading else ""
             failed = schema_failure(problem.rule, problem.message + where)
-            return _invalid([failed], files, column_info, None, None, None)
+            return _invalid([failed], files, column_info, None, None, None, task.appended)
     profiler.start_histograms()
     numeric = profiler.numeric_columns()
     if numeric and kept_bytes <= KEEP_FOR_HISTOGRAMS_BYTES:
@@ -183,7 +205,7 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
                *checker.results(profile)]
     version, sha256, rows = content.version(), content.hexdigest(), content.rows
     if not all(r.passed for r in results):
-        return _invalid(results, files, column_info, version, sha256, rows)
+        return _invalid(results, files, column_info, version, sha256, rows, task.appended)
     manifest = {
         "kind": MANIFEST_KIND,
         "namespace": task.namespace,
@@ -197,7 +219,7 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
         "format": spec.format,
         "source": {"uri": spec.source.uri, "inline": spec.source.inline is not None,
                    "configMapRef": spec.source.config_map_ref.wire() if spec.source.config_map_ref else None,
-                   "files": files},
+                   "files": files, "appended": list(task.appended)},
         "dataFile": "data.parquet",
         "dataFileSha256": file_sha256(local),
         "profileFile": "profile.json",
@@ -217,7 +239,8 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
         pruned = prune_versions(store, task.namespace, task.name, keep=spec.retention, current=version)
     return IngestResult(
         outcome="Valid", valid=True, version=version, sha256=sha256, rows=rows, uri=uri, created=created,
-        created_at=created_at, source_files=files, columns=column_info, pruned_versions=pruned,
+        created_at=created_at, source_files=files, appended=list(task.appended), columns=column_info,
+        pruned_versions=pruned,
         rule_results=[RuleResultModel(**r.wire()) for r in results],
         message=f"version {version}: {rows} rows, {len(results)} rules passed"
         + ("" if created or not write else " (already stored; nothing rewritten)"),
@@ -306,10 +329,11 @@ def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: P
 
 
 def _invalid(results: list[RuleResult], files: list[str], columns: list[ColumnInfo], version: str | None,
-             sha256: str | None, rows: int | None) -> IngestResult:
+             sha256: str | None, rows: int | None, appended: list[str]) -> IngestResult:
     failed = [r for r in results if not r.passed]
     return IngestResult(
         outcome="Invalid", valid=False, version=version, sha256=sha256, rows=rows, source_files=files,
+        appended=list(appended),
         columns=columns, rule_results=[RuleResultModel(**r.wire()) for r in results],
         failed_rules=[r.rule for r in failed],
         message="; ".join(r.message for r in failed),
