@@ -173,3 +173,86 @@ def test_snapshots_beyond_retention_are_pruned_oldest_first(store):
     assert result.pruned_versions == [versions[0]]
     stored = {k.split("/")[3] for k in store.list_keys("datasets/team-a/kept/") if not k.split("/")[3] == "runs"}
     assert stored == set(versions[1:])
+
+
+# -- appended files (the Dataset's kadence.dev/appended-data annotation) ---------------------
+
+def appended_task(source, appended, name=None):
+    spec = task(source, name=name)
+    return spec.model_copy(update={"appended": appended})
+
+
+def put_parquet(store, key, frame):
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    store.put_bytes(key, buffer.getvalue(), "application/vnd.apache.parquet")
+    return f"s3://kadence/{key}"
+
+
+def test_appended_files_follow_the_source_rows_in_list_order_with_the_schemas_columns_only(store, tmp_path):
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    store.put_bytes(f"raw/{name}.csv", CSV.encode())
+    # The monitor's export: logged inputs (no `joined`) plus the label, and a column the schema lacks.
+    feedback = put_parquet(store, f"monitoring/{name}/w1/labelled.parquet", pd.DataFrame(
+        {"age": [29.0, 62.0], "plan": ["basic", "pro"], "id": [4, 5], "churn": ["1", "0"], "score": [0.2, 0.9]}))
+    by_hand = tmp_path / "more.jsonl"
+    by_hand.write_text('{"id": 6, "age": 40, "plan": "pro", "joined": "2024-06-01", "churn": 1, "note": "x"}\n')
+    source_only = ingest(task({"uri": f"s3://kadence/raw/{name}.csv"}, name=name), store)
+    result = ingest(appended_task({"uri": f"s3://kadence/raw/{name}.csv"}, [feedback, by_hand.as_uri()], name), store)
+    assert result.outcome == "Valid" and result.rows == 6 and result.created
+    assert result.version != source_only.version and result.appended == [feedback, by_hand.as_uri()]
+    table = pq.read_table(io.BytesIO(store.get_bytes(f"datasets/team-a/{name}/{result.version}/data.parquet")))
+    frame = table.to_pandas()
+    assert table.column_names == ["id", "age", "plan", "joined", "churn"]
+    assert frame["id"].tolist() == [1, 2, 3, 4, 5, 6] and frame["churn"].tolist() == [0, 1, 0, 1, 0, 1]
+    assert frame["joined"].isna().tolist() == [False, False, False, True, True, False]
+    manifest = json.loads(store.get_bytes(f"datasets/team-a/{name}/{result.version}/manifest.json"))
+    assert manifest["source"]["appended"] == [feedback, by_hand.as_uri()] and manifest["rows"] == 6
+    again = ingest(appended_task({"uri": f"s3://kadence/raw/{name}.csv"}, [feedback, by_hand.as_uri()], name), store)
+    assert (again.version, again.created) == (result.version, False)
+    swapped = ingest(appended_task({"uri": f"s3://kadence/raw/{name}.csv"}, [by_hand.as_uri(), feedback], name),
+                     store, write=False)
+    assert swapped.version not in (result.version, source_only.version)  # row order is part of the content
+
+
+def test_a_column_an_appended_file_lacks_is_null_and_the_usual_rules_judge_it(store):
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    no_ids = put_parquet(store, f"monitoring/{name}/labelled.parquet",
+                         pd.DataFrame({"age": [29.0], "plan": ["basic"], "churn": [1]}))
+    result = ingest(appended_task({"inline": CSV}, [no_ids], name), store)
+    assert result.outcome == "Invalid" and result.failed_rules == ["nullable[id]"] and result.rows == 4
+    assert result.appended == [no_ids]
+    assert list(store.list_keys(f"datasets/team-a/{name}/")) == []
+
+
+def test_an_appended_value_of_the_wrong_type_is_invalid_naming_the_file(store):
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    store.put_bytes(f"monitoring/{name}/bad.csv", b"id,age,plan,churn\n4,old,pro,1\n")
+    uri = f"s3://kadence/monitoring/{name}/bad.csv"
+    result = ingest(appended_task({"inline": CSV}, [uri], name), store)
+    assert result.outcome == "Invalid" and result.failed_rules == ["schema[types]"]
+    assert f"in appended file {uri}" in result.message
+
+
+@pytest.mark.parametrize("key, content, cause", [
+    ("gone.parquet", None, "no such object"),
+    ("garbage.parquet", b"id,age\n1,2\n", "not a readable Parquet file"),
+])
+def test_an_unreadable_appended_file_fails_the_ingest_with_its_uri_and_cause(store, key, content, cause):
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    uri = f"s3://kadence/monitoring/{name}/{key}"
+    if content is not None:
+        store.put_bytes(f"monitoring/{name}/{key}", content)
+    result = ingest(appended_task({"inline": CSV}, [uri], name), store)
+    assert result.outcome == "Error" and not result.valid
+    assert result.message.startswith(f"cannot read the appended file {uri}: {cause}")
+    assert list(store.list_keys(f"datasets/team-a/{name}/")) == []
+
+
+def test_an_appended_file_is_read_with_kadences_credentials_not_the_sources(store, monkeypatch):
+    monkeypatch.setenv("KADENCE_SOURCE_S3_ENDPOINT", "http://127.0.0.1:9")  # the source's store: unreachable
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    feedback = put_parquet(store, f"monitoring/{name}/labelled.parquet",
+                           pd.DataFrame({"id": [4], "age": [29.0], "plan": ["basic"], "churn": [1]}))
+    result = ingest(appended_task({"inline": CSV}, [feedback], name), store)
+    assert result.outcome == "Valid" and result.rows == 4

@@ -1,5 +1,6 @@
 """Dataset and FeatureSet planners: table tests of Jobs, status, conditions and Events."""
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -145,6 +146,115 @@ def test_the_workload_job_runs_without_api_rights_and_fails_at_once_on_invalid_i
     assert {"KADENCE_TASK", "KADENCE_S3_ENDPOINT", "KADENCE_S3_ACCESS_KEY", "KADENCE_S3_SECRET_KEY"} <= names
     assert body["metadata"]["ownerReferences"][0]["uid"] == "u-1"
     assert job_state(job("x", "Succeeded")) == "Succeeded" and job_state({"status": {"succeeded": 1}}) == "Succeeded"
+
+
+# -- appended files (kadence.dev/appended-data) -------------------------------------------
+
+FEEDBACK = "s3://kadence/monitoring/ml/churn/w1/labelled.parquet"
+MORE_FEEDBACK = "s3://kadence/monitoring/ml/churn/w2/labelled.parquet"
+
+
+def annotated(value, status=None, **spec):
+    body = dataset(status, **spec)
+    body["metadata"]["annotations"] = {"kadence.dev/appended-data": value}
+    return body
+
+
+def listing(*uris):
+    return json.dumps([{"uri": uri, "addedBy": "MonitorPolicy/ml/churn", "time": "2026-01-01T11:00:00Z"}
+                       for uri in uris])
+
+
+def started(plan):
+    return {c["kind"]: c for c in plan.children}
+
+
+def test_a_newly_listed_appended_file_starts_exactly_one_ingest_with_the_list_in_its_task():
+    body = annotated(listing(FEEDBACK), {**GOOD_STATUS, "lastJob": JOB})
+    plan = plan_dataset(body, DatasetObservation([job(JOB, "Succeeded")]), NOW)
+    name = ingest_job_name("users", 1, 0, [FEEDBACK])
+    assert name != JOB and [c["metadata"]["name"] for c in plan.children] == [name, name]
+    task = json.loads(started(plan)["ConfigMap"]["data"]["task.json"])
+    assert task["appended"] == [FEEDBACK]
+    assert {(d.kind, d.name) for d in plan.delete} == {("Job", JOB), ("ConfigMap", JOB)}
+    # The same list, looked at again (or by a restarted operator), makes no second Job.
+    again = plan_dataset(body, DatasetObservation([job(name)]), NOW)
+    assert again.children == [] and again.phase == "Ingesting"
+    done = plan_dataset(annotated(listing(FEEDBACK), {**GOOD_STATUS, "lastJob": name}),
+                        DatasetObservation([job(name, "Succeeded")]), NOW)
+    assert done.children == [] and done.delete == []
+
+
+def test_another_appended_file_makes_another_ingest_and_the_list_order_names_it():
+    first = ingest_job_name("users", 1, 0, [FEEDBACK])
+    plan = plan_dataset(annotated(listing(FEEDBACK, MORE_FEEDBACK), {**GOOD_STATUS, "lastJob": first}),
+                        DatasetObservation([job(first, "Succeeded")]), NOW)
+    name = ingest_job_name("users", 1, 0, [FEEDBACK, MORE_FEEDBACK])
+    assert [c["metadata"]["name"] for c in plan.children] == [name, name]
+    assert json.loads(started(plan)["ConfigMap"]["data"]["task.json"])["appended"] == [FEEDBACK, MORE_FEEDBACK]
+    assert len({first, name, ingest_job_name("users", 1, 0, [MORE_FEEDBACK, FEEDBACK])}) == 3
+
+
+def test_a_list_changed_while_an_ingest_runs_waits_for_it_then_starts_one_job():
+    running = ingest_job_name("users", 1, 0, [FEEDBACK])
+    running_job = {**job(running), "metadata": {"name": running, "annotations": {"kadence.dev/generation": "1"}}}
+    body = annotated(listing(FEEDBACK, MORE_FEEDBACK), dict(GOOD_STATUS))
+    plan = plan_dataset(body, DatasetObservation([running_job]), NOW)
+    assert plan.children == [] and plan.delete == [] and plan.phase == "Ingesting"
+    recorded = annotated(listing(FEEDBACK, MORE_FEEDBACK), {**GOOD_STATUS, "lastJob": running})
+    after = plan_dataset(recorded, DatasetObservation([running_job]), NOW)
+    assert [c["metadata"]["name"] for c in after.children if c["kind"] == "Job"] == [
+        ingest_job_name("users", 1, 0, [FEEDBACK, MORE_FEEDBACK])]
+
+
+def test_a_version_entry_lists_the_appended_files_it_includes():
+    name = ingest_job_name("users", 1, 0, [FEEDBACK])
+    result = {**VALID, "appended": [FEEDBACK], "rows": 14}
+    plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
+                        DatasetObservation([job(name, "Succeeded")], {name: result}), NOW)
+    newest, previous = plan.status["versions"]
+    assert newest["appended"] == [FEEDBACK] and "appended" not in previous
+    assert plan.status["latestRows"] == 14
+    assert [e.message for e in plan.events] == [
+        "version v2 with 14 rows, including 1 appended file(s) at s3://kadence/datasets/ml/users/v2/"]
+    DatasetStatus.model_validate({**GOOD_STATUS, **plan.status})
+
+
+def test_an_unreadable_appended_file_fails_the_ingest_naming_it_and_keeps_the_current_version():
+    name = ingest_job_name("users", 1, 0, [FEEDBACK])
+    failed = {"outcome": "Error", "valid": False, "appended": [FEEDBACK],
+              "message": f"cannot read the appended file {FEEDBACK}: no such object"}
+    plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
+                        DatasetObservation([job(name, "Failed")], {name: failed}), NOW)
+    ready = next(c for c in plan.conditions if c.type == "Ready")
+    assert (ready.status, ready.reason) == ("True", "PreviousVersionCurrent")
+    assert FEEDBACK in ready.message and "no such object" in ready.message
+    assert "latestVersion" not in plan.status and plan.status["lastJob"] == name
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "IngestFailed")]
+
+
+@pytest.mark.parametrize("status, ready", [
+    ({}, ("False", "InvalidAppendedData")),
+    ({**GOOD_STATUS, "conditions": [{"type": "Ready", "status": "True", "reason": "Ingested"}]}, None),
+])
+def test_a_malformed_annotation_starts_no_ingest_and_says_why_once(status, ready):
+    plan = plan_dataset(annotated("[{\"uri\": ", status), DatasetObservation(), NOW)
+    assert plan.children == [] and plan.delete == [] and plan.status == {}
+    assert conditions(plan)["AppendedData"] == ("False", "InvalidAnnotation")
+    assert conditions(plan).get("Ready") == ready
+    message = next(c.message for c in plan.conditions if c.type == "AppendedData")
+    assert "kadence.dev/appended-data is not JSON" in message
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "InvalidAppendedData")]
+    reported = {**status, "conditions": [*status.get("conditions", []), {
+        "type": "AppendedData", "status": "False", "reason": "InvalidAnnotation", "message": message}]}
+    assert plan_dataset(annotated("[{\"uri\": ", reported), DatasetObservation(), NOW).events == []
+
+
+def test_a_valid_annotation_is_acknowledged_in_the_appended_data_condition():
+    plan = plan_dataset(annotated(listing(FEEDBACK, MORE_FEEDBACK)), DatasetObservation(), NOW)
+    assert conditions(plan)["AppendedData"] == ("True", "Listed")
+    assert "2 appended file(s)" in next(c.message for c in plan.conditions if c.type == "AppendedData")
+    assert "AppendedData" not in conditions(plan_dataset(dataset(), DatasetObservation(), NOW))
 
 
 # -- FeatureSet --------------------------------------------------------------------------
