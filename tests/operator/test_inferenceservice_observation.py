@@ -3,11 +3,14 @@ holds the stage, per-step stats from pod scrapes, and what a stage move patches.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from kadence.handlers.inferenceservice import (
     StepBaselines,
     model_version_info,
+    parse_verdict,
     scrape_url,
     stage_change_patch,
     stage_holder,
@@ -80,6 +83,29 @@ def test_a_model_version_becomes_serving_info_with_its_signature_and_stage():
         "churn-v4", 4, "s3://kadence/m/4.skops", SHA, "classification", "Staging")
     assert info.inputs == [{"name": "tenure", "type": "int"}, {"name": "plan", "type": "category"}]
     assert model_version_info(mv(5, "Candidate", None)).inputs is None
+
+
+def test_a_model_version_carries_its_verification_and_the_challenger_verdict_annotated_on_it():
+    body = mv(5, "Candidate", "Candidate")
+    body["status"]["verified"] = True
+    body["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": json.dumps(
+        {"allowed": True, "reason": "ChallengerBeatsChampion", "message": "candidate f1=0.81 vs Production 0.74",
+         "candidate": "churn-v5", "time": "2026-11-23T12:00:00Z"})}
+    info = model_version_info(body)
+    assert info.verified is True
+    assert info.verdict["allowed"] is True and info.verdict["candidate"] == "churn-v5"
+    assert model_version_info(mv(5, "Candidate", "Candidate")).verdict is None
+
+
+@pytest.mark.parametrize("text, verdict", [
+    (None, None),
+    ("", None),
+    ("not json", None),
+    ("[true]", None),
+    ('{"allowed": false, "reason": "ChallengerNotBetter"}', {"allowed": False, "reason": "ChallengerNotBetter"}),
+])
+def test_a_verdict_annotation_that_is_not_a_json_object_is_no_verdict(text, verdict):
+    assert parse_verdict(text) == verdict
 
 
 def metrics(version: str, ok: int, errors: int = 0, fast: int | None = None) -> str:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kadence.api.inferenceservice import InferenceServiceSpec
 from kadence.builders import serving as build
 from kadence.domain.rollout import VersionStats
 from kadence.planners.inferenceservice import (
     ModelVersionInfo,
     ServingContext,
     ServingObservation,
+    StageChange,
+    approved_candidate,
     plan_inferenceservice,
+    wanted_canary,
 )
+from kadence.planners.plan import EventSpec
 from kadence.serving.task import ServeTask
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
@@ -198,3 +204,210 @@ def test_the_replica_split_of_a_step_is_stable_across_reconciles_though_status_s
     deployments = children(plan, "Deployment")
     assert (deployments["churn-stable"]["spec"]["replicas"], deployments["churn-canary"]["spec"]["replicas"]) == (1, 2)
     assert plan.status["canaryWeight"] == 67
+
+
+# ---------------------------------------------------------------- approved challengers
+
+
+def verdict(allowed: bool = True, candidate: str | None = None, message: str = "candidate f1=0.810 vs Production "
+            "0.740 on 120 labelled predictions") -> dict:
+    return {"allowed": allowed, "reason": "ChallengerBeatsChampion" if allowed else "ChallengerNotBetter",
+            "message": message, "time": "2026-11-23T11:00:00Z", **({"candidate": candidate} if candidate else {})}
+
+
+def candidate(version: int, stage: str = "Candidate", allowed: bool | None = True, verified: bool = True,
+              about: str | None = None) -> ModelVersionInfo:
+    return replace(info(version, stage), verified=verified,
+                   verdict=None if allowed is None else verdict(allowed, about or f"churn-v{version}"))
+
+
+@pytest.mark.parametrize("versions, stable, expected", [
+    ([candidate(4)], 3, 4),
+    ([candidate(4), candidate(5)], 3, 5),
+    ([candidate(4), candidate(5, allowed=False)], 3, 4),
+    ([candidate(4, allowed=False)], 3, None),
+    ([candidate(4, allowed=None)], 3, None),
+    ([candidate(2)], 3, None),
+    ([candidate(3)], 3, None),
+    ([candidate(4, stage="Archived")], 3, None),
+    ([candidate(4, stage="Staging")], 3, None),
+    ([candidate(4, verified=False)], 3, None),
+    ([candidate(4, about="churn-v9")], 3, None),
+    ([], 3, None),
+], ids=[
+    "an approved candidate newer than stable",
+    "the newest of two approved candidates",
+    "the newest approved one when a newer one was refused",
+    "a verdict that does not allow it",
+    "no verdict at all",
+    "a candidate older than stable",
+    "the stable version itself",
+    "an archived version, though once approved",
+    "a version in another stage",
+    "an artifact that failed verification",
+    "a verdict written about another ModelVersion",
+    "no versions",
+])
+def test_the_approved_candidate_is_the_newest_verified_allowed_candidate_newer_than_stable(versions, stable, expected):
+    assert approved_candidate(versions, stable) == expected
+
+
+VERSIONS = {3: info(3, "Production"), 4: candidate(4), 5: candidate(5, allowed=False)}
+STEPS = [{"weight": 20, "pause": "30s"}]
+
+
+@pytest.mark.parametrize("spec, version, source, steps", [
+    ({"stage": "Production"}, 4, "challenger", [10, 50]),
+    ({"stage": "Production", "canary": {"steps": STEPS}}, 4, "challenger", [20]),
+    ({"stage": "Production", "canary": {"version": 5, "steps": STEPS}}, 5, "spec", [20]),
+    ({"version": 3}, None, None, None),
+    ({"version": 3, "canary": {"version": 4}}, 4, "spec", [10, 50]),
+], ids=[
+    "a stage-tracking service without canary spec takes the approved challenger with the default steps",
+    "spec.canary without a version gives the challenger its steps",
+    "a pinned canary version wins over the approved challenger",
+    "a service pinned to spec.version takes no automatic canary",
+    "a service pinned to spec.version still takes its pinned canary",
+])
+def test_the_wanted_canary(spec, version, source, steps):
+    wanted = wanted_canary(InferenceServiceSpec.model_validate({"model": "churn", **spec}), VERSIONS, 3)
+    assert (wanted.canary.version if wanted.canary else None) == version
+    if wanted.canary:
+        assert (wanted.source, [s.weight for s in wanted.canary.steps]) == (source, steps)
+        assert wanted.origin.startswith("approved challenger: candidate f1=0.810") == (source == "challenger")
+
+
+def test_a_pinned_canary_version_that_does_not_exist_is_reported_not_replaced_by_a_challenger():
+    spec = InferenceServiceSpec.model_validate({"model": "churn", "stage": "Production", "canary": {"version": 9}})
+    wanted = wanted_canary(spec, VERSIONS, 3)
+    assert wanted.canary is None and wanted.missing_version == 9
+
+
+CHALLENGER_CONTEXT = ServingContext(versions=VERSIONS, stage_version=3)
+STABLE_3 = {"phase": "Stable", "stableVersion": 3}
+
+
+def condition(plan, type_: str):
+    return next(c for c in plan.conditions if c.type == type_)
+
+
+def test_an_approved_challenger_starts_a_canary_by_itself_and_status_says_where_it_came_from():
+    spec = {"stage": "Production", "replicas": 2}
+    plan = plan_inferenceservice(isvc(spec, STABLE_3), ServingObservation(deployments={"stable": ready(3)}),
+                                 CHALLENGER_CONTEXT, T0)
+    assert plan.phase == "Progressing"
+    assert (plan.status["canaryVersion"], plan.status["canarySource"]) == (4, "challenger")
+    assert plan.status["canaryApproval"] == ("ChallengerBeatsChampion: candidate f1=0.810 vs Production 0.740 on 120 "
+                                             "labelled predictions")
+    assert children(plan, "Deployment")["churn-canary"]["spec"]["template"]["metadata"]["labels"][
+        build.VERSION_LABEL] == "4"
+    assert plan.events == [EventSpec("Normal", "CanaryStarted", "canary version 4 (approved challenger: candidate "
+                                     "f1=0.810 vs Production 0.740 on 120 labelled predictions) started at 10% of "
+                                     "traffic")]
+    assert plan.stage_changes == []
+
+
+def test_a_challenger_the_verdict_does_not_allow_is_not_canaried():
+    context = ServingContext(versions={3: info(3, "Production"), 4: candidate(4, allowed=False)}, stage_version=3)
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, STABLE_3),
+                                 ServingObservation(deployments={"stable": ready(3)}), context, T0)
+    assert plan.phase == "Stable" and plan.status["canaryVersion"] is None and plan.events == []
+    assert "churn-canary" not in children(plan, "Deployment")
+
+
+def test_a_service_pinned_to_a_version_ignores_approved_challengers():
+    plan = plan_inferenceservice(isvc({"version": 3}, STABLE_3), ServingObservation(deployments={"stable": ready(3)}),
+                                 CHALLENGER_CONTEXT, T0)
+    assert plan.phase == "Stable" and plan.status["canaryVersion"] is None
+
+
+CHALLENGER_RUNNING = {**PROGRESSING, "canarySource": "challenger"}
+
+
+def test_a_challenger_that_passes_every_step_is_promoted_to_the_tracked_stage():
+    status = {**CHALLENGER_RUNNING, "currentStep": 1, "canaryWeight": 50}
+    observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4)},
+                                     stats={3: VersionStats(requests=900, latency_p99=0.01),
+                                            4: VersionStats(requests=400, latency_p99=0.01)})
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, status), observation, CHALLENGER_CONTEXT,
+                                 T0 + timedelta(minutes=1))
+    assert plan.phase == "Promoting" and plan.promoted == 4
+    assert plan.stage_changes == [StageChange("churn-v4", "Production", "canary version 4 (approved challenger) "
+                                                                        "passed every step of InferenceService shop/churn")]
+
+
+def test_a_challenger_that_fails_its_analysis_is_rolled_back_and_archived_with_the_numbers():
+    observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4)},
+                                     stats={3: VersionStats(requests=900, latency_p99=0.01),
+                                            4: VersionStats(requests=100, errors=20, latency_p99=0.01)})
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, CHALLENGER_RUNNING), observation, CHALLENGER_CONTEXT,
+                                 T0 + timedelta(seconds=20))
+    assert plan.phase == "RolledBack" and plan.status["canarySource"] == "challenger"
+    assert plan.status["rolloutReason"] == "AnalysisFailed: error rate 0.2000 is above 0.01"
+    assert plan.status["analysis"][-1]["errorRate"] == 0.2 and plan.status["analysis"][-1]["passed"] is False
+    reason = ("canary on InferenceService shop/churn failed its analysis at 10%: error rate 0.2000 is above 0.01")
+    assert plan.stage_changes == [StageChange("churn-v4", "Archived", reason)]
+    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "RolledBack"), ("Warning", "ChallengerArchived")]
+    assert plan.events[1].message == f"churn-v4 (approved challenger, version 4) archived: {reason}"
+    assert "churn-canary" not in children(plan, "Deployment")
+
+    # Once archived it is no longer a candidate: the status keeps the rollback and its numbers.
+    archived = ServingContext(versions={**VERSIONS, 4: replace(VERSIONS[4], stage="Archived")}, stage_version=3)
+    after = plan_inferenceservice(isvc({"stage": "Production"}, {**CHALLENGER_RUNNING, **plan.status,
+                                                                 "phase": "RolledBack"}),
+                                  ServingObservation(deployments={"stable": ready(3)}), archived,
+                                  T0 + timedelta(minutes=5))
+    assert after.phase == "RolledBack" and after.stage_changes == [] and after.events == []
+    assert after.status["rolloutReason"].startswith("AnalysisFailed") and after.status["canaryVersion"] == 4
+    assert (condition(after, "CanaryHealthy").status, condition(after, "CanaryHealthy").reason) == ("False", "RolledBack")
+
+
+def test_a_pinned_canary_that_fails_is_rolled_back_but_its_model_version_stage_is_left_alone():
+    observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4)},
+                                     stats={4: VersionStats(requests=100, errors=20)})
+    plan = plan_inferenceservice(isvc({"stage": "Production", "canary": CANARY}, PROGRESSING), observation, CONTEXT,
+                                 T0 + timedelta(seconds=20))
+    assert plan.phase == "RolledBack" and plan.stage_changes == []
+
+
+# ---------------------------------------------------------------- missing versions and start-up
+
+
+def test_a_canary_version_that_does_not_exist_yet_leaves_stable_serving_and_says_so():
+    spec = {"stage": "Production", "canary": {**CANARY, "version": 9}}
+    plan = plan_inferenceservice(isvc(spec, STABLE_3), ServingObservation(deployments={"stable": ready(3)}), CONTEXT,
+                                 T0)
+    assert plan.phase == "Stable" and "churn-stable" in children(plan, "Deployment")
+    assert "churn-canary" not in children(plan, "Deployment")
+    assert (condition(plan, "Ready").status, condition(plan, "Ready").reason) == ("True", "Serving")
+    healthy = condition(plan, "CanaryHealthy")
+    assert (healthy.status, healthy.reason) == ("False", "CanaryVersionNotFound")
+    assert healthy.message == ("spec.canary.version 9: ModelVersion churn version 9 not found; version 3 serves all "
+                               "traffic")
+
+
+def test_a_shadow_version_that_does_not_exist_is_not_deployed_and_is_reported():
+    plan = plan_inferenceservice(isvc({"version": 3, "shadow": {"version": 9}}, STABLE_3),
+                                 ServingObservation(deployments={"stable": ready(3)}), CONTEXT, T0)
+    assert plan.phase == "Stable" and "churn-shadow" not in children(plan, "Deployment")
+    shadow = condition(plan, "ShadowHealthy")
+    assert (shadow.status, shadow.reason) == ("False", "ShadowVersionNotFound")
+
+
+def test_a_new_inference_service_is_starting_without_a_warning_until_its_first_replica_is_ready():
+    plan = plan_inferenceservice(isvc({"stage": "Production"}), ServingObservation(), CONTEXT, T0)
+    assert plan.phase == "Progressing" and plan.status["canaryVersion"] is None and plan.events == []
+    ready_condition = condition(plan, "Ready")
+    assert (ready_condition.status, ready_condition.reason) == ("Unknown", "StableStarting")
+    assert ready_condition.message == "StableStarting: version 3 has no ready replica yet"
+    assert plan.status["stepStartedAt"] == "2026-11-23T12:00:00Z"
+    serving = plan_inferenceservice(isvc({"stage": "Production"}, plan.status | {"phase": plan.phase}),
+                                    ServingObservation(deployments={"stable": ready(3)}), CONTEXT,
+                                    T0 + timedelta(seconds=30))
+    assert serving.phase == "Stable" and condition(serving, "Ready").status == "True"
+
+
+def test_a_stable_version_that_was_serving_and_lost_its_replicas_is_degraded():
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, STABLE_3), ServingObservation(), CONTEXT, T0)
+    assert plan.phase == "Degraded"
+    assert (condition(plan, "Ready").status, condition(plan, "Ready").reason) == ("False", "StableNotReady")

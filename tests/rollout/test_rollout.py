@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -15,6 +16,7 @@ from kadence.domain.rollout import (
     judge,
     parse_duration,
     replica_split,
+    starting,
     stats_from_metrics,
 )
 
@@ -136,11 +138,84 @@ def test_a_canary_that_never_becomes_ready_is_rolled_back_after_max_wait():
     assert result.state.phase == "RolledBack" and "did not become ready in 10m" in result.state.reason
 
 
-def test_a_stable_version_without_ready_replicas_is_degraded():
+def test_a_stable_version_that_served_and_lost_its_replicas_is_degraded():
     result = advance(RolloutState(phase="Stable", stable_version=3), 3, None, Observed(stable_ready=False), T0)
     assert result.state.phase == "Degraded" and "no ready replica" in result.state.reason
     back = advance(result.state, 3, None, Observed(stable_ready=True), T0)
     assert back.state.phase == "Stable"
+
+
+def test_a_new_stable_version_is_starting_not_degraded_until_its_first_replica_is_ready():
+    first = advance(RolloutState(), 3, None, Observed(stable_ready=False), T0)
+    assert (first.state.phase, first.state.stable_version, first.state.canary_version) == ("Progressing", 3, None)
+    assert first.state.reason == "StableStarting: version 3 has no ready replica yet" and first.event is None
+    assert starting(first.state) and first.state.step_started_at == T0
+    still = advance(first.state, 3, None, Observed(stable_ready=False), T0 + timedelta(minutes=5))
+    assert starting(still.state) and still.state.step_started_at == T0
+    ready = advance(still.state, 3, None, Observed(stable_ready=True), T0 + timedelta(minutes=6))
+    assert (ready.state.phase, ready.state.step_started_at) == ("Stable", None)
+
+
+def test_a_new_stable_version_that_never_becomes_ready_is_degraded_after_the_start_deadline():
+    first = advance(RolloutState(), 3, None, Observed(stable_ready=False), T0)
+    late = advance(first.state, 3, None, Observed(stable_ready=False), T0 + timedelta(minutes=10))
+    assert late.state.phase == "Degraded"
+    assert late.state.reason == "stable version 3 did not become ready within 10m"
+
+
+def test_a_stage_change_starts_the_new_stable_version_and_a_canary_waits_for_it():
+    moved = advance(RolloutState(phase="Stable", stable_version=3), 5, CANARY, Observed(stable_ready=False), T0)
+    assert starting(moved.state) and moved.state.stable_version == 5
+    serving = advance(moved.state, 5, CANARY, seen(), T0 + timedelta(seconds=20))
+    assert serving.state.phase == "Progressing" and serving.state.canary_version == 4
+    assert serving.event[1] == "CanaryStarted"
+
+
+# ---------------------------------------------------------------- approved challengers
+
+
+def test_a_challenger_canary_records_its_source_and_names_the_verdict_in_its_event():
+    result = advance(RolloutState(phase="Stable", stable_version=3), 3, CANARY, seen(), T0, source="challenger",
+                     origin="approved challenger: candidate f1=0.81 vs Production 0.74")
+    assert (result.state.phase, result.state.canary_version, result.state.source) == ("Progressing", 4, "challenger")
+    assert result.event == ("Normal", "CanaryStarted", "canary version 4 (approved challenger: candidate f1=0.81 vs "
+                                                       "Production 0.74) started at 10% of traffic")
+
+
+def test_a_rolled_back_challenger_keeps_its_rolled_back_status_once_it_is_no_longer_approved():
+    rolled = replace(progressing(phase="RolledBack", weight=0, reason="AnalysisFailed: error rate 0.3000"),
+                     source="challenger")
+    assert advance(rolled, 3, None, seen(), T0 + timedelta(minutes=1)).state == rolled
+    assert advance(rolled, 3, CANARY, seen(), T0 + timedelta(minutes=1), source="challenger").state == rolled
+
+
+def test_a_newer_approved_challenger_after_a_rollback_starts_a_fresh_canary():
+    rolled = replace(progressing(phase="RolledBack", weight=0), source="challenger")
+    newer = CANARY.model_copy(update={"version": 5})
+    result = advance(rolled, 3, newer, seen(), T0 + timedelta(hours=1), source="challenger")
+    assert (result.state.phase, result.state.canary_version, result.state.current_step) == ("Progressing", 5, 0)
+
+
+def test_a_pinned_canary_of_a_rolled_back_challenger_version_is_tried_because_a_person_named_it():
+    rolled = replace(progressing(phase="RolledBack", weight=0), source="challenger")
+    result = advance(rolled, 3, CANARY, seen(), T0 + timedelta(hours=1), source="spec")
+    assert (result.state.phase, result.state.source) == ("Progressing", "spec")
+
+
+def test_a_challenger_that_loses_its_approval_mid_canary_returns_traffic_to_stable():
+    running = replace(progressing(), source="challenger")
+    result = advance(running, 3, None, seen(), T0 + timedelta(seconds=10))
+    assert (result.state.phase, result.state.canary_version, result.state.source) == ("Stable", None, None)
+    assert result.event == ("Normal", "CanaryRemoved", "canary version 4 is no longer an approved challenger; all "
+                                                       "traffic on version 3")
+
+
+def test_a_promoted_challenger_ends_stable_without_a_canary_source():
+    running = replace(progressing(step=1, weight=50), source="challenger")
+    promoting = advance(running, 3, CANARY, seen(), T0 + timedelta(minutes=1), source="challenger")
+    assert promoting.promoted == 4 and promoting.state.source == "challenger"
+    done = advance(promoting.state, 4, None, seen(), T0 + timedelta(minutes=2))
+    assert (done.state.phase, done.state.stable_version, done.state.source) == ("Stable", 4, None)
 
 
 def test_removing_the_canary_from_the_spec_returns_all_traffic_to_stable():

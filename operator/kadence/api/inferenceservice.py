@@ -22,6 +22,9 @@ from .common import (
 
 QualityMetric = Literal["f1", "accuracy"]
 ScalingMetric = Literal["cpu", "requestRate"]
+CanarySource = Literal["spec", "challenger"]
+PINNED_NEEDS_CANARY_VERSION = ("canary.version is required when spec.version pins the served version (only a "
+                               "stage-tracking InferenceService rolls out approved challengers)")
 RolloutPhase = Literal["Stable", "Progressing", "Paused", "Promoting", "RolledBack", "Degraded"]
 
 
@@ -54,14 +57,21 @@ class Analysis(KadenceModel):
 
 
 class Canary(KadenceModel):
-    """A candidate version rolled out in steps, analysed at each."""
+    """A candidate version rolled out in steps, analysed at each.
+
+    With a version: that ModelVersion is the canary (a pinned canary). Without one, on an
+    InferenceService that tracks a stage: the steps, analysis and autoPromote apply to the
+    approved challengers the operator rolls out by itself (see spec.stage)."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("self.steps.all(s, s.weight < 100) || self.steps[size(self.steps) - 1].weight == 100",
             "only the last step may send all traffic to the canary", "steps"),
     ]}}
 
-    version: int = Field(ge=1, description="The candidate ModelVersion's version number.")
+    version: int | None = Field(None, ge=1, description=(
+        "The candidate ModelVersion's version number: a pinned canary, which wins over any approved "
+        "challenger. Leave it out to roll out approved challengers (the newest Candidate, newer than "
+        "stable, that a MonitorPolicy approved) with these steps and analysis."))
     steps: list[CanaryStep] = Field(
         default_factory=lambda: [CanaryStep(weight=10), CanaryStep(weight=50)],
         min_length=1,
@@ -125,14 +135,23 @@ class InferenceServiceSpec(KadenceModel):
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel(exactly_one_of("version", "stage"), "exactly one of version, stage must be set"),
         cel(at_most_one_of("replicas", "autoscaling"), "set replicas or autoscaling, not both"),
+        cel("!has(self.version) || !has(self.canary) || has(self.canary.version)", PINNED_NEEDS_CANARY_VERSION,
+            "canary.version"),
     ]}}
 
     model: str = Field(pattern=DNS_LABEL_PATTERN, max_length=52, description="Registry name.")
-    version: int | None = Field(None, ge=1, description="Serve this version.")
-    stage: Literal["Staging", "Production"] | None = Field(
-        None, description="Track the version holding this stage; promotions roll out by themselves."
-    )
-    canary: Canary | None = None
+    version: int | None = Field(None, ge=1, description=(
+        "Serve this version. A pinned InferenceService takes no automatic canaries; a canary needs "
+        "canary.version."))
+    stage: Literal["Staging", "Production"] | None = Field(None, description=(
+        "Track the version holding this stage; promotions roll out by themselves. Approved challengers "
+        "are canaried automatically: the newest ModelVersion of the model in stage Candidate, with a "
+        "higher version than stable and an allowed kadence.dev/challenger-verdict from a MonitorPolicy, "
+        "rolls out as a canary (with spec.canary's steps and analysis, or the defaults when spec.canary "
+        "is absent); passing every step moves it to this stage, a failed analysis archives it."))
+    canary: Canary | None = Field(None, description=(
+        "Canary rollouts: a pinned version, or (without a version) the steps and analysis for "
+        "approved challengers."))
     shadow: Shadow | None = None
     replicas: int | None = Field(None, ge=0, le=100, description="Stable replicas (1 when neither is set).")
     autoscaling: Autoscaling | None = None
@@ -145,6 +164,8 @@ class InferenceServiceSpec(KadenceModel):
     def _what_to_serve(self) -> "InferenceServiceSpec":
         require_exactly_one(self, "version", "stage")
         require_at_most_one(self, "replicas", "autoscaling")
+        if self.version is not None and self.canary is not None and self.canary.version is None:
+            raise ValueError(PINNED_NEEDS_CANARY_VERSION)
         return self
 
 
@@ -163,9 +184,17 @@ class InferenceServiceStatus(CommonStatus):
     url: str | None = None
     stable_version: int | None = None
     canary_version: int | None = None
+    canary_source: CanarySource | None = Field(None, description=(
+        "Where the canary came from: spec (spec.canary.version) or challenger (a Candidate approved by a "
+        "MonitorPolicy's champion/challenger comparison)."))
+    canary_approval: str | None = Field(None, max_length=4096, description=(
+        "For a challenger canary: the MonitorPolicy verdict that approved it, e.g. ChallengerBeatsChampion: "
+        "candidate f1=0.81 vs Production 0.74 on 120 labelled predictions (compare Job churn-quality-compare-...)."))
     canary_weight: int | None = Field(None, ge=0, le=100)
     current_step: int | None = Field(None, ge=0)
-    step_started_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    step_started_at: str | None = Field(None, json_schema_extra={"format": "date-time"}, description=(
+        "When the current canary step began, or when a new stable version started (phase Progressing "
+        "without a canary)."))
     rollout_reason: str | None = Field(None, max_length=4096, description="Why the rollout is in its phase, e.g. "
                                        "AnalysisFailed: error rate 0.0300 is above 0.01.")
     analysis: list[AnalysisResult] | None = Field(None, max_length=50, description="Latest analyses, newest last.")

@@ -3,17 +3,23 @@
 Phases (status.phase):
 
     Stable       only the stable version serves
-    Progressing  a canary serves the current step's weight and is analysed against stable
+    Progressing  a canary serves the current step's weight and is analysed against stable; or,
+                 without a canary, a new stable version is starting (no ready replica yet: a
+                 new InferenceService, or the spec moved stable) for up to 10 minutes
     Paused       the canary holds its weight: too little traffic to judge after maxWait, or the
                  last step passed and autoPromote is off (waiting for a manual promotion)
     Promoting    the canary passed every step; it becomes the stable version
     RolledBack   an analysis failed; all traffic is back on stable, the canary is not retried
-                 until spec.canary.version changes
-    Degraded     the stable version is not serving (no ready replica)
+                 (a pinned canary until spec.canary.version changes; an approved challenger is
+                 archived, and the phase stays until a newer challenger starts)
+    Degraded     the stable version served and lost its ready replicas, or never became ready
 
 A failed analysis rolls back at once, at any moment of a step. Passing needs the step's
 pause to have elapsed and `minRequests` canary requests in the step; a step that cannot
 gather them within `maxWait` pauses the rollout with the reason instead of promoting blindly.
+
+A canary comes from the spec (spec.canary.version, source "spec") or is an approved
+challenger the planner resolved from the registry (source "challenger").
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ from ..api.inferenceservice import Analysis, Canary
 
 Phase = Literal["Stable", "Progressing", "Paused", "Promoting", "RolledBack", "Degraded"]
 Verdict = Literal["pass", "fail", "wait"]
+Source = Literal["spec", "challenger"]
+
+STABLE_STARTING = "StableStarting"
+# Like a Deployment's default progressDeadlineSeconds: a new stable version that has no ready
+# replica after this long is Degraded rather than starting.
+START_DEADLINE = "10m"
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -121,8 +133,14 @@ class RolloutState:
     canary_version: int | None = None
     canary_weight: int = 0
     current_step: int | None = None
-    step_started_at: datetime | None = None
+    step_started_at: datetime | None = None  # the canary step's start, or a starting stable's
     reason: str = ""
+    source: Source | None = None  # where the canary came from
+
+
+def starting(state: RolloutState) -> bool:
+    """A new stable version is coming up: Progressing without a canary."""
+    return state.phase == "Progressing" and state.canary_version is None
 
 
 @dataclass(frozen=True)
@@ -148,36 +166,61 @@ def _step_weight(canary: Canary, step: int) -> int:
     return canary.steps[step].weight
 
 
-def _start(state: RolloutState, canary: Canary, now: datetime, event_reason: str) -> Transition:
+def _start(state: RolloutState, canary: Canary, now: datetime, source: Source, origin: str) -> Transition:
     started = replace(state, phase="Progressing", canary_version=canary.version, current_step=0,
-                      canary_weight=_step_weight(canary, 0), step_started_at=now,
+                      canary_weight=_step_weight(canary, 0), step_started_at=now, source=source,
                       reason=f"step 1 of {len(canary.steps)} at {_step_weight(canary, 0)}%")
-    return Transition(started, event=("Normal", event_reason, f"canary version {canary.version} started at "
-                                                                f"{started.canary_weight}% of traffic"),
+    what = f"canary version {canary.version}" + (f" ({origin})" if origin else "")
+    return Transition(started, event=("Normal", "CanaryStarted", f"{what} started at {started.canary_weight}% of "
+                                                                 "traffic"),
                       requeue_after=parse_duration(canary.analysis.interval))
 
 
+def _stable_starting(state: RolloutState, observed: Observed, now: datetime) -> Transition | None:
+    """While a new stable version starts: still starting, Degraded past the deadline, or None
+    once it serves."""
+    if observed.stable_ready:
+        return None
+    waited = (now - state.step_started_at).total_seconds() if state.step_started_at else 0.0
+    if waited >= parse_duration(START_DEADLINE):
+        return Transition(replace(state, phase="Degraded", step_started_at=None,
+                                  reason=f"stable version {state.stable_version} did not become ready within "
+                                         f"{START_DEADLINE}"), requeue_after=10.0)
+    return Transition(replace(state, reason=f"{STABLE_STARTING}: version {state.stable_version} has no ready "
+                                            "replica yet"), requeue_after=5.0)
+
+
 def advance(state: RolloutState, target_stable: int, canary: Canary | None, observed: Observed,
-            now: datetime) -> Transition:
+            now: datetime, source: Source = "spec", origin: str = "") -> Transition:
     """The next rollout state for one reconcile.
 
     `target_stable`: the version the spec asks for (spec.version, or the version holding
-    spec.stage). `canary`: spec.canary or None.
+    spec.stage). `canary`: the canary wanted now, with its version (spec.canary, or an approved
+    challenger with spec.canary's or the default steps), or None. `source`: where it came from;
+    `origin`: how the CanaryStarted Event describes it, e.g. "approved challenger: ...".
     """
     # No stable yet, or the spec moved stable by itself (a new pinned version, a stage change):
-    # the stable Deployment simply rolls to it.
-    if state.stable_version is None or (state.phase in ("Stable", "RolledBack", "Degraded")
+    # the stable Deployment simply rolls to it, starting until it serves.
+    if state.stable_version is None or ((state.phase in ("Stable", "RolledBack", "Degraded") or starting(state))
                                         and state.stable_version != target_stable
                                         and not (canary and state.canary_version == canary.version
                                                  and state.phase == "RolledBack")):
-        state = replace(state, stable_version=target_stable)
+        state = replace(state, phase="Progressing", stable_version=target_stable, canary_version=None,
+                        canary_weight=0, current_step=None, step_started_at=now, source=None)
 
     if state.phase == "Promoting":
         # The stable Deployment now runs the promoted version; once it serves, we are Stable.
         if observed.stable_ready:
             return Transition(replace(state, phase="Stable", canary_version=None, canary_weight=0, current_step=None,
-                                      step_started_at=None, reason=f"version {state.stable_version} is stable"))
+                                      step_started_at=None, source=None,
+                                      reason=f"version {state.stable_version} is stable"))
         return Transition(state, requeue_after=5.0)
+
+    if starting(state):
+        waiting = _stable_starting(state, observed, now)
+        if waiting is not None:
+            return waiting
+        state = replace(state, phase="Stable", step_started_at=None)
 
     if not observed.stable_ready and state.phase != "Progressing":
         return Transition(replace(state, phase="Degraded", reason=f"stable version {state.stable_version} has no "
@@ -186,22 +229,26 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
     no_canary = canary is None or canary.version == state.stable_version
     if no_canary:
         if state.phase in ("Progressing", "Paused"):
+            why = (f"canary version {state.canary_version} is no longer an approved challenger"
+                   if state.source == "challenger" else "the canary was removed from the spec")
             return Transition(replace(state, phase="Stable", canary_version=None, canary_weight=0, current_step=None,
-                                      step_started_at=None, reason="the canary was removed from the spec"),
-                              event=("Normal", "CanaryRemoved", "the canary was removed from the spec; all traffic "
-                                                                f"on version {state.stable_version}"))
+                                      step_started_at=None, source=None, reason=why),
+                              event=("Normal", "CanaryRemoved", f"{why}; all traffic on version "
+                                                                f"{state.stable_version}"))
         if state.phase == "RolledBack" and canary is None:
-            return Transition(replace(state, phase="Stable", canary_version=None, reason=""))
+            if state.source == "challenger":
+                return Transition(state)  # the failed analysis stays on record until a newer challenger
+            return Transition(replace(state, phase="Stable", canary_version=None, source=None, reason=""))
         if state.phase in ("Degraded", "Stable"):
             return Transition(replace(state, phase="Stable", canary_weight=0,
                                       reason=f"version {state.stable_version} is stable"))
         return Transition(state)
 
     # A canary is wanted.
-    if state.phase == "RolledBack" and state.canary_version == canary.version:
+    if state.phase == "RolledBack" and state.canary_version == canary.version and (state.source or "spec") == source:
         return Transition(state)  # not retried until the spec names another version
     if state.canary_version != canary.version or state.phase in ("Stable", "Degraded", "RolledBack"):
-        return _start(state, canary, now, "CanaryStarted")
+        return _start(state, canary, now, source, origin)
 
     interval = parse_duration(canary.analysis.interval)
     step = state.current_step or 0

@@ -1,13 +1,15 @@
 """InferenceService handlers: observe the model servers, call the planner, carry out its plan.
 
 Each reconcile (create, spec update, resume, resync timer):
-1. resolves the ModelVersions of spec.model and which one holds spec.stage;
-2. observes the model-server Deployments by role, and, while a canary rolls out, each
+1. resolves the ModelVersions of spec.model (with the champion/challenger verdict a
+   MonitorPolicy annotated on each candidate) and which one holds spec.stage;
+2. observes the model-server Deployments by role, and, while a canary rolls out or is
+   about to (a pinned canary, or an approved challenger for a stage-tracking one), each
    version's requests, 5xx answers and p99 latency since the current step started, from the
    servers' /metrics (plus f1/accuracy from the prediction log joined to feedback when the
    canary has a quality gate);
 3. plans (`planners.inferenceservice`), realizes the plan, moves ModelVersion stages when a
-   canary was promoted, and clears the kadence.dev/promote annotation once it was acted on.
+   canary was promoted (or an approved challenger failed its canary: Archived), and clears the kadence.dev/promote annotation once it was acted on.
 
 Step baselines: a step's window starts at the first scrape after the step started; that
 scrape is kept in operator memory, keyed by (namespace, name, stepStartedAt). After an
@@ -18,6 +20,7 @@ step before as this step's.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import datetime
@@ -33,7 +36,8 @@ from ..domain.rollout import VersionStats, stats_from_metrics
 from ..k8s.apply import list_objects, merge_patch
 from ..metrics import canary_rollbacks
 from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
-                                         plan_inferenceservice)
+                                         approved_candidate, plan_inferenceservice)
+from ..planners.monitorpolicy import CANDIDATE_VERDICT_ANNOTATION
 from .common import model_versions_of, object_store, realize, register_reconciler, utcnow, workload_settings
 
 KIND = BY_KIND["InferenceService"]
@@ -51,8 +55,19 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 # ------------------------------------------------------------------ pure observation helpers
 
 
+def parse_verdict(text: str | None) -> dict | None:
+    """The kadence.dev/challenger-verdict annotation; anything but a JSON object is no verdict."""
+    if not text:
+        return None
+    try:
+        verdict = json.loads(text)
+    except ValueError:
+        return None
+    return verdict if isinstance(verdict, dict) else None
+
+
 def model_version_info(model_version: dict) -> ModelVersionInfo:
-    spec = model_version.get("spec") or {}
+    spec, status = model_version.get("spec") or {}, model_version.get("status") or {}
     signature = spec.get("signature") or {}
     return ModelVersionInfo(
         name=model_version["metadata"]["name"],
@@ -62,7 +77,9 @@ def model_version_info(model_version: dict) -> ModelVersionInfo:
         inputs=[{"name": c["name"], "type": c["type"]} for c in signature.get("inputs") or []] or None,
         task=spec.get("task"),
         compiled=spec.get("compiled"),
-        stage=(model_version.get("status") or {}).get("stage"),
+        stage=status.get("stage"),
+        verified=status.get("verified"),
+        verdict=parse_verdict((model_version["metadata"].get("annotations") or {}).get(CANDIDATE_VERDICT_ANNOTATION)),
     )
 
 
@@ -241,7 +258,10 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     selector = f"{build.ISVC_LABEL}={name}"
     deployments = deployments_by_role(list_objects("apps/v1", "Deployment", namespace, selector))
     scrapes: dict[str, dict[str, str]] = {}
-    if spec.canary is not None or status.get("canaryVersion"):
+    stable = status.get("stableVersion") or context.stage_version
+    challenger = spec.stage is not None and stable is not None and approved_candidate(context.versions.values(), stable)
+    if spec.canary is not None or status.get("canaryVersion") or challenger:
+        # A step's baseline is the scrape of the reconcile that starts it, so scrape before one starts too.
         # Stable and canary only: a shadow running the canary's version must not count as canary traffic.
         scrapes = scrape_pods(list_objects("v1", "Pod", namespace, f"{selector},{build.ROLE_LABEL} in (stable,canary)"))
     observation = ServingObservation(

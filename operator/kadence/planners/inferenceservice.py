@@ -2,10 +2,9 @@
 clock) -> ServingPlan.
 
 How the handler uses it on every reconcile (create/update/resume/timer):
-1. resolve a `ServingContext`: the ModelVersions of spec.model that the spec names
-   (spec.version, the one holding spec.stage, canary.version, shadow.version, and
-   status.stableVersion/canaryVersion) as `ModelVersionInfo`, and which version holds
-   spec.stage;
+1. resolve a `ServingContext`: the ModelVersions of spec.model as `ModelVersionInfo` (with
+   their stage in force, whether the artifact was verified, and the parsed
+   kadence.dev/challenger-verdict annotation), and which version holds spec.stage;
 2. observe the Deployments labelled kadence.dev/inferenceservice=<name> (by role), and the
    per-version `VersionStats` since status.stepStartedAt (`domain.rollout.stats_from_metrics`
    over the pods' /metrics scrapes, plus f1/accuracy from the prediction log and feedback
@@ -17,22 +16,34 @@ How the handler uses it on every reconcile (create/update/resume/timer):
    kadence.dev/promote annotation once `plan.promoted` is set.
 
 The user's spec is never rewritten: automatic progress (the promoted version, the step, the
-weight) lives in status, so GitOps tools see no drift.
+weight, a challenger canary and where it came from) lives in status, so GitOps tools see no
+drift.
+
+Which canary (`wanted_canary`): a pinned spec.canary.version wins (one that does not exist
+yet leaves stable serving, with CanaryHealthy=False CanaryVersionNotFound). Otherwise an
+InferenceService that tracks a stage rolls out `approved_candidate`: the newest verified
+Candidate newer than stable whose challenger verdict (from a MonitorPolicy's
+champion/challenger comparison) allows it, with spec.canary's steps and analysis or the
+defaults. Passing every step moves it to spec.stage; a failed analysis moves it to Archived,
+so it is never retried, and a newer approved candidate starts a fresh canary.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..api.conditions import ConditionUpdate
-from ..api.inferenceservice import InferenceServiceSpec
+from ..api.inferenceservice import Canary, InferenceServiceSpec
 from ..builders import serving as build
 from ..builders.jobs import WorkloadSettings
-from ..domain.rollout import Observed, RolloutState, Transition, VersionStats, advance, parse_duration, replica_split
+from ..domain.rollout import (STABLE_STARTING, Observed, RolloutState, Source, Transition, VersionStats, advance,
+                              parse_duration, replica_split, starting)
 from .plan import ChildRef, EventSpec, Plan
 
 ANALYSIS_HISTORY = 20
+CHALLENGER = "approved challenger"
 
 
 @dataclass(frozen=True)
@@ -44,7 +55,9 @@ class ModelVersionInfo:
     inputs: list[dict] | None = None  # signature columns: {name, type[, nullable]}
     task: str | None = None
     compiled: dict | None = None  # spec.compiled (uri, sha256, verified, maxAbsDifference, tolerance)
-    stage: str | None = None
+    stage: str | None = None  # status.stage, the stage in force
+    verified: bool | None = None  # status.verified: the artifact matched its sha256
+    verdict: dict | None = None  # the kadence.dev/challenger-verdict annotation, parsed
 
 
 @dataclass(frozen=True)
@@ -74,6 +87,51 @@ class ServingPlan(Plan):
     promoted: int | None = None
 
 
+@dataclass(frozen=True)
+class WantedCanary:
+    """The canary this reconcile asks for, and where it came from."""
+
+    canary: Canary | None = None  # with its version set
+    source: Source = "spec"
+    origin: str = ""  # how the CanaryStarted Event names it
+    missing_version: int | None = None  # a pinned spec.canary.version with no ModelVersion
+
+
+def verdict_allows(info: ModelVersionInfo) -> bool:
+    """The challenger verdict on this ModelVersion allows it to canary (and is about it)."""
+    verdict = info.verdict or {}
+    return verdict.get("allowed") is True and verdict.get("candidate") in (None, "", info.name)
+
+
+def approved_candidate(versions: Iterable[ModelVersionInfo], stable_version: int) -> int | None:
+    """The newest verified Candidate newer than stable whose challenger verdict allows it."""
+    approved = [v.version for v in versions if v.stage == "Candidate" and v.verified is True
+                and v.version > stable_version and verdict_allows(v)]
+    return max(approved, default=None)
+
+
+def verdict_summary(verdict: dict | None) -> str:
+    verdict = verdict or {}
+    reason, message = verdict.get("reason") or "", verdict.get("message") or ""
+    return f"{reason}: {message}" if reason and message else reason or message or "allowed"
+
+
+def wanted_canary(spec: InferenceServiceSpec, versions: dict[int, ModelVersionInfo], stable_version: int
+                  ) -> WantedCanary:
+    if spec.canary is not None and spec.canary.version is not None:
+        if spec.canary.version not in versions:
+            return WantedCanary(missing_version=spec.canary.version)
+        return WantedCanary(spec.canary)
+    if spec.stage is None:
+        return WantedCanary()  # a pinned spec.version takes no automatic canaries
+    candidate = approved_candidate(versions.values(), stable_version)
+    if candidate is None:
+        return WantedCanary()
+    canary = (spec.canary or Canary()).model_copy(update={"version": candidate})
+    message = (versions[candidate].verdict or {}).get("message") or verdict_summary(versions[candidate].verdict)
+    return WantedCanary(canary, "challenger", f"{CHALLENGER}: {message}")
+
+
 def _parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
@@ -93,6 +151,8 @@ def state_from_status(status: dict) -> RolloutState:
         current_step=status.get("currentStep"),
         step_started_at=_parse_time(status.get("stepStartedAt")),
         reason=status.get("rolloutReason") or "",
+        # statuses written before canarySource existed had only pinned canaries
+        source=status.get("canarySource") or ("spec" if status.get("canaryVersion") else None),
     )
 
 
@@ -145,27 +205,18 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
 
     target = spec.version if spec.version is not None else context.stage_version
     if target is None:
-        message = f"no ModelVersion of model {spec.model!r} holds stage {spec.stage}"
-        plan.conditions.append(ConditionUpdate("Ready", "False", "NoModelVersion", message))
-        plan.phase = "Degraded"
-        plan.requeue_after = 30.0
-        return plan
-    wanted = {target, *(v for v in (spec.canary and spec.canary.version, spec.shadow and spec.shadow.version,
-                                    status.get("stableVersion"), status.get("canaryVersion")) if v)}
-    missing = sorted(v for v in wanted if v not in context.versions)
-    if target in missing or (spec.canary and spec.canary.version in missing):
-        message = f"ModelVersion {spec.model} version {', '.join(map(str, missing))} not found"
-        plan.conditions.append(ConditionUpdate("Ready", "False", "ModelVersionNotFound", message))
-        plan.phase = "Degraded"
-        plan.requeue_after = 30.0
-        return plan
+        return _not_servable(plan, "NoModelVersion", f"no ModelVersion of model {spec.model!r} holds stage {spec.stage}")
+    if target not in context.versions:
+        return _not_servable(plan, "ModelVersionNotFound", f"ModelVersion {spec.model} version {target} not found")
 
     state = state_from_status(status)
-    if (spec.canary and state.canary_version == spec.canary.version and state.current_step is not None
-            and state.current_step < len(spec.canary.steps)):
+    wanted = wanted_canary(spec, context.versions, max(v for v in (state.stable_version, target) if v))
+    canary = wanted.canary
+    if (canary and state.canary_version == canary.version and state.current_step is not None
+            and state.current_step < len(canary.steps)):
         # status.canaryWeight is the share the replicas give (33 for 1 of 3 pods); the state
         # machine and the replica split work from the step's weight, which the spec holds.
-        state = replace(state, canary_weight=spec.canary.steps[state.current_step].weight)
+        state = replace(state, canary_weight=canary.steps[state.current_step].weight)
     deployments = observation.deployments
     observed = Observed(
         stable_ready=deployment_ready(deployments.get("stable"), state.stable_version or target),
@@ -174,19 +225,41 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
         canary=observation.stats.get(state.canary_version, VersionStats()) if state.canary_version else VersionStats(),
         promote_requested=observation.promote_requested,
     )
-    transition = advance(state, target, spec.canary, observed, now)
+    transition = advance(state, target, canary, observed, now, wanted.source, wanted.origin)
     new = transition.state
+    if new.stable_version not in context.versions:  # e.g. a promoted canary's ModelVersion was deleted
+        return _not_servable(plan, "ModelVersionNotFound",
+                             f"ModelVersion {spec.model} version {new.stable_version} not found")
     _children(plan, body, spec, context, new)
-    _status(plan, body, status, spec, new, transition, now)
+    _status(plan, body, status, spec, context, new, transition, now)
+    _canary_conditions(plan, spec, context, wanted, new)
     if transition.event:
         plan.events.append(EventSpec(*transition.event))
+    where = f"InferenceService {namespace}/{name}"
     if transition.promoted is not None:
         plan.promoted = transition.promoted
         if spec.stage is not None:
             info = context.versions[transition.promoted]
-            plan.stage_changes.append(StageChange(info.name, spec.stage, f"canary version {transition.promoted} passed "
-                                                                        f"every step of InferenceService {namespace}/{name}"))
+            what = f" ({CHALLENGER})" if new.source == "challenger" else ""
+            plan.stage_changes.append(StageChange(info.name, spec.stage, f"canary version {transition.promoted}{what} "
+                                                                         f"passed every step of {where}"))
+    judgement = transition.judgement
+    if (new.phase == "RolledBack" and new.source == "challenger" and judgement is not None
+            and judgement.verdict == "fail" and new.canary_version in context.versions):
+        # An approved challenger that failed its canary is archived, so it is not retried.
+        info = context.versions[new.canary_version]
+        reason = f"canary on {where} failed its analysis at {state.canary_weight}%: {judgement.message}"
+        plan.stage_changes.append(StageChange(info.name, "Archived", reason))
+        plan.events.append(EventSpec("Warning", "ChallengerArchived",
+                                     f"{info.name} ({CHALLENGER}, version {info.version}) archived: {reason}"))
     plan.requeue_after = transition.requeue_after
+    return plan
+
+
+def _not_servable(plan: ServingPlan, reason: str, message: str) -> ServingPlan:
+    plan.conditions.append(ConditionUpdate("Ready", "False", reason, message))
+    plan.phase = "Degraded"
+    plan.requeue_after = 30.0
     return plan
 
 
@@ -205,7 +278,8 @@ def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context
     keep_canary = canary_live or state.phase == "Promoting"
     split = replica_split(_total_replicas(spec), state.canary_weight if canary_live else 0, exact)
 
-    shadow = spec.shadow is not None and spec.shadow.version != state.stable_version
+    shadow = (spec.shadow is not None and spec.shadow.version != state.stable_version
+              and spec.shadow.version in context.versions)
     namespace = body["metadata"]["namespace"]
     mirror_to = (f"http://{build.role_service_name(body['metadata']['name'], 'shadow')}.{namespace}.svc.cluster.local"
                  if shadow and not exact else None)
@@ -257,15 +331,18 @@ def _delete(plan: ServingPlan, body: dict, role: str) -> None:
     plan.delete.append(ChildRef("v1", "ConfigMap", name))
 
 
-def _status(plan: ServingPlan, body: dict, status: dict, spec: InferenceServiceSpec, state: RolloutState,
-            transition: Transition, now: datetime) -> None:
+def _status(plan: ServingPlan, body: dict, status: dict, spec: InferenceServiceSpec, context: ServingContext,
+            state: RolloutState, transition: Transition, now: datetime) -> None:
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
     weight = plan.status.pop("effectiveCanaryWeight")
+    challenger = context.versions.get(state.canary_version) if state.source == "challenger" else None
     plan.phase = state.phase
     plan.status.update({
         "url": f"http://{name}.{namespace}.svc.cluster.local/v1/models/{spec.model}:predict",
         "stableVersion": state.stable_version,
         "canaryVersion": state.canary_version,
+        "canarySource": state.source if state.canary_version is not None else None,
+        "canaryApproval": verdict_summary(challenger.verdict) if challenger else None,
         "canaryWeight": weight if state.phase in ("Progressing", "Paused") else 0,
         "currentStep": state.current_step,
         "stepStartedAt": _format_time(state.step_started_at),
@@ -283,13 +360,39 @@ def _status(plan: ServingPlan, body: dict, status: dict, spec: InferenceServiceS
         history.append(result)
         plan.status["analysis"] = history[-ANALYSIS_HISTORY:]
 
-    serving = state.phase not in ("Degraded",)
-    plan.conditions.append(ConditionUpdate(
-        "Ready", "True" if serving else "False",
-        "Serving" if serving else "StableNotReady",
-        f"version {state.stable_version} serves" if serving else state.reason))
-    rollout_reason = {"Stable": "Stable", "Progressing": "Progressing", "Paused": "Paused",
-                      "Promoting": "Promoting", "RolledBack": "RolledBack", "Degraded": "Degraded"}[state.phase]
-    plan.conditions.append(ConditionUpdate(
-        "CanaryHealthy", "False" if state.phase == "RolledBack" else "True", rollout_reason,
-        state.reason or f"phase {state.phase}"))
+    if state.phase == "Degraded":
+        ready = ConditionUpdate("Ready", "False", "StableNotReady", state.reason)
+    elif starting(state):
+        # Not a failure: Unknown posts no Warning Event while the first replica comes up.
+        ready = ConditionUpdate("Ready", "Unknown", STABLE_STARTING, state.reason)
+    else:
+        ready = ConditionUpdate("Ready", "True", "Serving", f"version {state.stable_version} serves")
+    plan.conditions.append(ready)
+
+
+def _canary_conditions(plan: ServingPlan, spec: InferenceServiceSpec, context: ServingContext, wanted: WantedCanary,
+                       state: RolloutState) -> None:
+    if wanted.missing_version is not None:
+        plan.conditions.append(ConditionUpdate(
+            "CanaryHealthy", "False", "CanaryVersionNotFound",
+            f"spec.canary.version {wanted.missing_version}: ModelVersion {spec.model} version {wanted.missing_version} "
+            f"not found; version {state.stable_version} serves all traffic"))
+        plan.requeue_after = 30.0
+    else:
+        reason = STABLE_STARTING if starting(state) else state.phase
+        plan.conditions.append(ConditionUpdate(
+            "CanaryHealthy", "False" if state.phase == "RolledBack" else "True", reason,
+            state.reason or f"phase {state.phase}"))
+    if spec.shadow is None:
+        plan.conditions.append(ConditionUpdate("ShadowHealthy", "True", "NoShadow", "no shadow in the spec"))
+    elif spec.shadow.version not in context.versions:
+        plan.conditions.append(ConditionUpdate(
+            "ShadowHealthy", "False", "ShadowVersionNotFound",
+            f"spec.shadow.version {spec.shadow.version}: ModelVersion {spec.model} version {spec.shadow.version} "
+            "not found; nothing is mirrored"))
+    elif spec.shadow.version == state.stable_version:
+        plan.conditions.append(ConditionUpdate("ShadowHealthy", "True", "ShadowIsStable",
+                                               f"version {spec.shadow.version} is stable; nothing is mirrored"))
+    else:
+        plan.conditions.append(ConditionUpdate("ShadowHealthy", "True", "Mirroring",
+                                               f"version {spec.shadow.version} gets a copy of the traffic"))
