@@ -145,3 +145,43 @@ def test_a_feature_over_a_missing_column_is_refused_with_the_features_name(opera
                    and o, timeout=120, message="the definition refused")
     message = condition(obj, "Ready")["message"]
     assert "ratio" in message and "tenure_years" in message
+
+
+def test_an_appended_parquet_file_makes_exactly_one_new_version_with_its_rows(operator, kubectl, sandbox_s3):
+    source_key, feedback_key = f"raw/{NAMESPACE}/appended.csv", f"monitoring/{NAMESPACE}/w1/labelled.parquet"
+    upload(sandbox_s3, source_key, csv_bytes(300, seed=8))
+    apply(kubectl, dataset("fb-churn", f"s3://{sandbox_s3.bucket}/{source_key}"))
+    first = wait_for(lambda: ready(kubectl, "dataset", "fb-churn"), timeout=120, message="first version")
+    first_version = first["status"]["latestVersion"]
+
+    # What a MonitorPolicy exports: the logged inputs (no signup_date), the label, and a column
+    # the schema does not have.
+    feedback = churn_frame(40, seed=9).drop(columns=["signup_date"]).assign(request_id="r")
+    buffer = io.BytesIO()
+    feedback.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    s3.client(sandbox_s3).put_object(sandbox_s3.bucket, feedback_key, io.BytesIO(data), len(data))
+    uri = f"s3://{sandbox_s3.bucket}/{feedback_key}"
+    listing = json.dumps([{"uri": uri, "addedBy": "kubectl", "time": "2026-01-01T00:00:00Z"}])
+    kubectl("annotate", "-n", NAMESPACE, "dataset", "fb-churn", f"kadence.dev/appended-data={listing}")
+
+    second = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "dataset", "fb-churn"))
+                      and o["status"].get("latestVersion") != first_version and o, timeout=120,
+                      message="a version with the appended rows")
+    status = second["status"]
+    assert status["latestRows"] == 340
+    newest, previous = status["versions"]
+    assert newest["appended"] == [uri] and "appended" not in previous and previous["id"] == first_version
+    assert condition(second, "AppendedData")["reason"] == "Listed"
+
+    # One ingest for the source, exactly one more for the appended file (each leaves its result).
+    runs = {o.object_name.split("/")[4] for o in s3.client(sandbox_s3).list_objects(
+        sandbox_s3.bucket, prefix=f"datasets/{NAMESPACE}/fb-churn/runs/", recursive=True)}
+    assert runs == {first["status"]["lastJob"], status["lastJob"]}
+    jobs = json.loads(kubectl("get", "jobs", "-n", NAMESPACE, "-o", "json",
+                              "-l", "kadence.dev/owner-name=fb-churn").stdout)["items"]
+    assert [j["metadata"]["name"] for j in jobs] == [status["lastJob"]]
+    events = json.loads(kubectl("get", "events", "-n", NAMESPACE, "-o", "json",
+                                "--field-selector", "involvedObject.name=fb-churn").stdout)["items"]
+    created = [e["message"] for e in events if e["reason"] == "VersionCreated"]
+    assert len(created) == 2 and any("340 rows, including 1 appended file(s)" in m for m in created)
