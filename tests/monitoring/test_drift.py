@@ -369,13 +369,161 @@ def test_a_profile_written_by_the_ingest_profiler_is_a_usable_reference():
         assert "n" not in result.drifted_features, method
 
 
-def test_bucket_shares_are_the_same_from_sorted_and_unsorted_values():
+def test_bucket_shares_count_values_on_a_cut_point_in_its_own_bucket():
     from kadence.domain.monitoring.drift import CurrentWindow
 
-    values = np.concatenate([NORMAL_SAME[:5000], [0.0] * 50])
-    cut_points = np.array([-1.0, 0.0, 0.5, 2.0])
-    unsorted = CurrentWindow(pd.DataFrame({"x": values}))
-    presorted = CurrentWindow(pd.DataFrame({"x": values}))
-    presorted.numeric_sorted("x")
-    np.testing.assert_allclose(unsorted.bucket_shares("x", cut_points), presorted.bucket_shares("x", cut_points))
-    assert unsorted.bucket_shares("x", cut_points)[3] >= 50 / len(values)  # the point bucket at 0.0
+    values = [-2.0, -1.0, -1.0, -0.5, 0.0, 0.0, 0.0, 0.2, 0.5, 1.0, 2.0, 3.0]
+    window = CurrentWindow(pd.DataFrame({"x": values[::-1]}))
+    # buckets: <-1, =-1, (-1,0), =0, (0,0.5), =0.5, (0.5,2), =2, >2
+    expected = np.array([1, 2, 1, 3, 1, 1, 1, 1, 1]) / len(values)
+    np.testing.assert_array_equal(window.bucket_shares("x", np.array([-1.0, 0.0, 0.5, 2.0])), expected)
+
+
+# --- the sorted-array kernels against numpy and scipy -------------------------------------
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 10, 11, 1000, 99_999])
+def test_quantiles_of_a_sorted_sample_are_numpys_to_the_last_bit(size):
+    from kadence.domain.monitoring.drift import sorted_quantiles
+
+    rng = np.random.default_rng(size)
+    values = np.sort(np.concatenate([rng.normal(0, 1, size - size // 3), rng.integers(0, 3, size // 3)]))
+    levels = np.concatenate([np.linspace(0, 1, 11), [0.123456, 0.5, 0.999]])
+    np.testing.assert_array_equal(sorted_quantiles(values, levels), np.quantile(values, levels))
+
+
+@pytest.mark.parametrize("a, b", [
+    pytest.param([1.0], [1.0], id="one equal value each"),
+    pytest.param([1.0], [3.0], id="one value each, apart"),
+    pytest.param([0.0, 0.0, 0.0], [0.0, 1.0], id="ties across the samples"),
+    pytest.param([2.0, 2.0], [2.0, 2.0, 2.0], id="both constant and equal"),
+    pytest.param([5.0] * 4, [7.0] * 9, id="both constant, apart"),
+    pytest.param([-1.0, 0.0, 0.0, 4.0, 4.0, 9.0], [0.0, 0.0, 4.0, 10.0], id="shared ties of unequal samples"),
+    pytest.param([-0.0, 0.0, 1.0], [0.0, -0.0], id="signed zeros are one value"),
+])
+def test_ks_and_wasserstein_of_small_and_tied_samples_match_scipy(a, b):
+    from kadence.domain.monitoring.drift import ks_and_wasserstein
+
+    a, b = np.sort(np.array(a)), np.sort(np.array(b))
+    statistic, distance = ks_and_wasserstein(a, b)
+    assert statistic == pytest.approx(stats.ks_2samp(a, b).statistic, abs=1e-12)
+    assert distance == pytest.approx(stats.wasserstein_distance(a, b), rel=1e-12, abs=1e-12)
+    assert ks_and_wasserstein(b, a) == pytest.approx((statistic, distance), rel=1e-12, abs=1e-12)
+
+
+def test_judging_columns_on_threads_gives_the_same_result_as_one_by_one(monkeypatch):
+    from kadence.domain.monitoring import drift
+
+    rng = np.random.default_rng(3)
+    reference = pd.DataFrame(rng.normal(0, 1, (3000, 6)), columns=list("abcdef")).assign(
+        plan=rng.choice(["x", "y"], 3000))
+    current = pd.DataFrame(rng.normal(0.3, 1.1, (2500, 6)), columns=list("abcdef")).assign(
+        plan=rng.choice(["x", "y", "z"], 2500))
+    current.loc[::7, "b"] = np.nan
+
+    def everything():
+        ref = drift.reference_from_sample(reference)
+        window = drift.CurrentWindow(current)
+        return [drift.evaluate_drift(ref, window, DriftSettings(method=m))
+                for m in ("psi", "ks", "wasserstein", "jensenshannon", "chisquared")]
+
+    monkeypatch.setattr(drift, "PARALLEL_MIN_VALUES", 10**12)
+    one_by_one = everything()
+    monkeypatch.setattr(drift, "PARALLEL_MIN_VALUES", 0)
+    monkeypatch.setattr(drift, "_available_cpus", lambda: 4)
+    threaded = everything()
+    assert threaded == one_by_one
+    assert all(len(result.judged) == 7 for result in threaded)
+
+
+# --- edge cases of the window --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["psi", "ks", "wasserstein", "jensenshannon"])
+def test_a_window_of_no_rows_is_not_judged_by_any_method(method):
+    result = judge(NORMAL_REF, np.array([], dtype=float), method)
+    assert result.status == NO_VALUES_IN_WINDOW and result.score is None and not result.drifted
+    assert result.current_missing_share is None and "no values of 'x'" in result.message
+
+
+@pytest.mark.parametrize("method", ["psi", "ks", "wasserstein", "jensenshannon"])
+def test_nan_and_infinities_on_both_sides_are_left_out_by_every_method(method):
+    dirty_ref = np.concatenate([NORMAL_REF[:5000], [np.nan, np.inf, -np.inf] * 10])
+    dirty_cur = np.concatenate([NORMAL_SHIFTED[:4000], [np.nan] * 40, [np.inf]])
+    dirty = judge(dirty_ref, dirty_cur, method)
+    clean = judge(NORMAL_REF[:5000], NORMAL_SHIFTED[:4000], method)
+    assert dirty.score == pytest.approx(clean.score, rel=1e-12) and dirty.drifted
+    assert dirty.reference_missing_share == pytest.approx(30 / 5030)
+    assert dirty.current_missing_share == pytest.approx(41 / 4041)
+
+
+def test_a_nullable_integer_column_counts_its_missing_values():
+    reference = reference_from_sample(pd.DataFrame({"n": pd.array([1, 2, 3, 4] * 50, dtype="Int64")}))
+    current = pd.DataFrame({"n": pd.array([1, None, 3, 4] * 50, dtype="Int64")})
+    result = evaluate_drift(reference, current, DriftSettings(method="wasserstein")).features[0]
+    assert result.kind == "numeric" and result.current_count == 150
+    assert result.current_missing_share == pytest.approx(0.25)
+    assert result.score == pytest.approx(
+        stats.wasserstein_distance([1, 2, 3, 4] * 50, [1, 3, 4] * 50) / np.std([1, 2, 3, 4] * 50))
+
+
+def test_a_category_unseen_in_the_reference_raises_jensen_shannon():
+    reference = ["a"] * 50 + ["b"] * 50
+    current = ["a"] * 40 + ["b"] * 40 + ["new"] * 20
+    expected = jensenshannon([0.5, 0.5, 0.0], [0.4, 0.4, 0.2], base=2)
+    result = judge(reference, current, "jensenshannon")
+    assert result.score == pytest.approx(expected) and result.drifted
+
+
+def test_booleans_among_strings_are_spelled_as_json_like_the_profile():
+    reference = reference_from_sample(pd.DataFrame({"flag": pd.Series([True, False] * 20, dtype=object)}))
+    assert reference.columns["flag"].category_counts == {"false": 20, "true": 20}
+    current = pd.DataFrame({"flag": pd.Series(["true", True, False, "false"] * 10, dtype=object)})
+    result = evaluate_drift(reference, current, DriftSettings(method="chisquared")).features[0]
+    assert result.score == pytest.approx(1.0)
+
+
+# --- judging exactly the listed features ---------------------------------------------------
+
+
+def test_listed_features_are_judged_and_nothing_else():
+    reference = reference_from_sample(pd.DataFrame({"x": NORMAL_REF[:2000], "customer_id": np.arange(2000.0)}))
+    current = pd.DataFrame({"x": NORMAL_SAME[:2000], "customer_id": np.arange(5000.0, 7000.0), "y": 1.0})
+    every = evaluate_drift(reference, current, DriftSettings())
+    assert every.drifted_features == ["customer_id"]  # what an id column does when it is judged
+    listed = evaluate_drift(reference, current, DriftSettings(), features=["x"])
+    assert [f.feature for f in listed.features] == ["x"]
+    assert listed.drifted_features == [] and listed.share_drifted == 0.0
+
+
+def test_a_listed_feature_missing_from_the_window_or_the_reference_is_reported_with_its_reason():
+    reference = reference_from_sample(pd.DataFrame({"x": NORMAL_REF[:500], "unlogged": NORMAL_REF[:500]}))
+    current = pd.DataFrame({"x": NORMAL_SAME[:500], "new_input": NORMAL_SAME[:500]})
+    result = evaluate_drift(reference, current, DriftSettings(), features=["x", "unlogged", "new_input", "ghost"])
+    by_name = {f.feature: f for f in result.features}
+    assert {n: f.status for n, f in by_name.items()} == {
+        "x": JUDGED, "unlogged": NOT_IN_WINDOW, "new_input": NO_REFERENCE, "ghost": NO_REFERENCE}
+    assert by_name["x"].message is None
+    assert by_name["unlogged"].message == "no prediction in the window logged the input 'unlogged'"
+    assert by_name["new_input"].message == "'new_input' is not a column of the drift reference"
+    assert by_name["ghost"].message == ("'ghost' is not a column of the drift reference, nor an input logged "
+                                        "with any prediction in the window")
+    assert not any(f.drifted for f in result.features) and len(result.judged) == 1
+
+
+def test_a_feature_listed_twice_is_judged_once():
+    reference = reference_from_sample(pd.DataFrame({"x": NORMAL_REF[:500]}))
+    result = evaluate_drift(reference, pd.DataFrame({"x": NORMAL_SAME[:500]}), DriftSettings(), features=["x", "x"])
+    assert [f.feature for f in result.features] == ["x"]
+
+
+def test_bonferroni_counts_only_the_listed_features():
+    frame = pd.DataFrame({f"f{i}": NORMAL_REF[:1000] for i in range(4)})
+    reference = reference_from_sample(frame)
+    result = evaluate_drift(reference, frame, DriftSettings(method="ks", threshold=0.05), features=["f0", "f1"])
+    assert {f.threshold for f in result.features} == {0.025}
+
+
+def test_without_a_reference_listed_features_say_so():
+    result = evaluate_drift(None, pd.DataFrame({"x": [1.0]}), DriftSettings(), features=["x", "y"])
+    assert [(f.status, f.message) for f in result.features] == [(NO_REFERENCE, "there is no drift reference")] * 2

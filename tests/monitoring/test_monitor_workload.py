@@ -27,11 +27,13 @@ T = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 
 
-def write_reference(store, key: str, seed: int = 0, rows: int = 5000) -> str:
+def write_reference(store, key: str, seed: int = 0, rows: int = 5000, ids: bool = False) -> str:
     rng = np.random.default_rng(seed)
     frame = pd.DataFrame({"x": rng.normal(0, 1, rows), "y": rng.normal(5, 2, rows),
                           "plan": rng.choice(["basic", "pro"], rows, p=[0.7, 0.3]),
                           "label": rng.integers(0, 2, rows)})
+    if ids:
+        frame.insert(0, "customer_id", np.arange(rows))
     buffer = io.BytesIO()
     frame.to_parquet(buffer)
     return store.put_bytes(key, buffer.getvalue())
@@ -39,7 +41,9 @@ def write_reference(store, key: str, seed: int = 0, rows: int = 5000) -> str:
 
 def write_traffic(store, ns: str, isvc: str, *, n: int, start: datetime, end: datetime, shift: float = 0.0,
                   accuracy: float = 0.9, labelled_share: float = 0.8, version: str = "1", seed: int = 1,
-                  batch_size: int = 100) -> list[PredictionRecord]:
+                  batch_size: int = 100, first_id: int | None = None) -> list[PredictionRecord]:
+    """`first_id`: also log a `customer_id` input, counting from it (new customers, so unlike
+    the reference's ids)."""
     rng = np.random.default_rng(seed)
     offsets = np.sort(rng.uniform(0, (end - start).total_seconds(), n))
     x = rng.normal(shift, 1, n)
@@ -55,7 +59,9 @@ def write_traffic(store, ns: str, isvc: str, *, n: int, start: datetime, end: da
         records.append(PredictionRecord(
             request_id=f"{seed}-{version}-{i}-{int(rng.integers(0, 2**62)):x}",
             time=start + timedelta(seconds=float(offsets[i])),
-            model_version=version, inputs={"x": float(x[i]), "y": float(y[i]), "plan": str(plan[i])},
+            model_version=version,
+            inputs={**({"customer_id": first_id + i} if first_id is not None else {}),
+                    "x": float(x[i]), "y": float(y[i]), "plan": str(plan[i])},
             outputs={"prediction": int(predicted[i]), "probabilities": [1 - p, p]}))
     for i in range(0, n, batch_size):
         batch = records[i:i + batch_size]
@@ -173,6 +179,31 @@ def test_a_profile_reference_and_a_last_n_window_work_together(store, s3_env, tm
     code, result = run_monitor(tmp_path, task("lastn", uri, window={"lastPredictions": 400}, performance=None))
     assert result["modelVersions"] == {"1": 150, "2": 250}
     assert result["reason"] == "DriftDetected"
+
+
+def test_drift_is_judged_on_the_models_features_only_and_the_export_keeps_every_input(store, s3_env, tmp_path):
+    uri = write_reference(store, "datasets/features/churn/v1/sample.parquet", ids=True)
+    write_traffic(store, "features", "churn", n=400, start=T - HOUR, end=T, first_id=100_000)
+    every_column = task("features", uri, exportLabelledAs="label")
+    code, unlisted = run_monitor(tmp_path, every_column)
+    assert code == 0 and unlisted["driftedFeatures"] == ["customer_id"]  # new ids look like drift
+
+    listed = every_column | {"features": ["x", "y", "plan", "tenure"],
+                             "time": (T + timedelta(seconds=1)).isoformat()}
+    code, result = run_monitor(tmp_path, listed)
+    assert code == 0, result["message"]
+    assert set(result["driftScores"]) == {"x", "y", "plan"} and result["driftedFeatures"] == []
+    assert result["drift"]["reason"] == "NoDrift" and result["drift"]["message"].startswith("0/3 features")
+    features = {f["feature"]: f for f in result["features"]}
+    assert list(features) == ["x", "y", "plan", "tenure"]
+    assert features["tenure"]["status"] == "NoReference"
+    assert features["tenure"]["message"] == ("'tenure' is not a column of the drift reference, nor an input "
+                                             "logged with any prediction in the window")
+    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["labelledDataUri"]))))
+    assert list(exported.columns) == ["customer_id", "x", "y", "plan", "label"]
+    assert exported["customer_id"].min() >= 100_000
+    report = json.loads(store.get_bytes(store.key_of(result["reportUri"]).replace("report.html", "report.json")))
+    assert set(report["histograms"]) == {"x", "y", "plan"}
 
 
 def test_the_report_shows_the_metric_over_previous_evaluations(store, s3_env, tmp_path, reference_uri):

@@ -89,6 +89,9 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
             except (ReferenceNotFound, ReferenceFormatError) as error:
                 reference_problem = str(error)
         inputs = log.inputs.drop(columns=[c for c in task.exclude_columns if c in log.inputs.columns])
+        # The model's inputs when the task names them: an id column logged beside them (or kept in
+        # the reference sample) is not judged, and a named input that was not logged, or that the
+        # reference lacks, is reported as such. Otherwise every column but the excluded ones.
         features = task.features
         if features is None and reference is not None:
             features = [c for c in reference.columns if c not in task.exclude_columns]
@@ -130,6 +133,7 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
             result["production_gap"] = production_gap(metric, task.offline_metric, value)
 
     if task.compare is not None or task.export_labelled_as:
+        # every logged input, not only the judged features: the export feeds a new Dataset version
         labelled_inputs = labelled[["request_id"]].merge(
             log.meta[["request_id"]].join(log.inputs), on="request_id", how="left").drop(columns=["request_id"])
     if task.compare is not None:

@@ -83,8 +83,14 @@ class MonitorTask(KadenceModel):
     performance: PerformancePolicy | None = None
     reference_uri: str | None = Field(
         None, description="s3:// URI of the drift reference: a profile.json, or a sample (.parquet, .csv).")
-    features: list[str] | None = Field(None, description="Judge only these inputs (default: the reference's columns).")
-    exclude_columns: list[str] = Field(default_factory=list, description="Never judged for drift, e.g. the target.")
+    features: list[str] | None = Field(
+        None, min_length=1,
+        description="The serving model's inputs (its signature): drift is judged on exactly these columns, and a "
+                    "listed column missing from the window or the reference is reported as such. Unset: every "
+                    "logged input and reference column except excludeColumns. The labelled export keeps every "
+                    "logged input either way.")
+    exclude_columns: list[str] = Field(
+        default_factory=list, description="Never judged for drift, e.g. the target (only used without features).")
     classes: list[Any] | None = Field(None, description="The model's classes, in the order of logged probabilities.")
     offline_metric: float | None = Field(None, description="The Production model's hold-out value of the policy metric.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
@@ -106,6 +112,26 @@ class MonitorTask(KadenceModel):
     def _something(self) -> "MonitorTask":
         if self.drift is None and self.performance is None:
             raise ValueError("set drift, performance or both")
+        return self
+
+    @field_validator("features")
+    @classmethod
+    def _distinct_names(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if any(not name for name in value):
+            raise ValueError("features must not contain an empty name")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"features lists {', '.join(map(repr, repeated))} more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _features_not_excluded(self) -> "MonitorTask":
+        both = [name for name in self.features or [] if name in self.exclude_columns]
+        if both:
+            raise ValueError(f"features and excludeColumns both name {', '.join(map(repr, both))}: "
+                             "a column is either judged for drift or never judged")
         return self
 
     @model_validator(mode="after")
@@ -134,6 +160,7 @@ class FeatureDriftReport(KadenceModel):
     current_count: int = 0
     reference_missing_share: float | None = None
     current_missing_share: float | None = None
+    message: str | None = Field(None, description="Why the feature was not judged (see status).")
 
 
 class Verdict(KadenceModel):

@@ -35,21 +35,33 @@ is judged with PSI. Naming such a method for one feature explicitly is an error.
 
 Missing values (None, NaN, ±inf) are left out of the distributions and reported as the
 missing share of each side. A feature that cannot be judged (no reference, nothing in the
-window) has no score and a status saying why; it never counts as "no drift".
+window) has no score, a status and a message saying why; it never counts as "no drift".
+
+How it is computed: each numeric column of a sample reference and of the window is sorted
+once. The deciles, bucket shares (PSI, JS) and the KS statistic and Wasserstein distance
+(one merge of the two sorted columns, `ks_and_wasserstein`) all read the sorted arrays, so
+every method a policy enables costs little more than the two sorts and one binary search
+per column. Large windows are judged a column per thread: numpy's sorts and searches
+release the GIL. Results are the exact values scipy computes (up to float rounding).
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Iterable, Literal, Mapping
+from typing import Any, Callable, Iterable, Literal, Mapping, Sequence, TypeVar
 
 import numpy as np
 
 EPSILON = 1e-4
 MIN_STD = 1e-3
 DEFAULT_BINS = 10
+# Columns are judged on threads when there is this much data (rows x columns): numpy's sorts
+# and binary searches release the GIL, so the columns' work overlaps on several cores.
+PARALLEL_MIN_VALUES = 200_000
+MAX_THREADS = 8
 
 NUMERIC_METHODS = ("psi", "ks", "wasserstein", "jensenshannon")
 CATEGORICAL_METHODS = ("psi", "jensenshannon", "chisquared")
@@ -84,23 +96,22 @@ class NumericReference:
 
     `cdf_values`/`cdf_levels` are points of the reference CDF (increasing values, levels in
     [0, 1] from 0 at the minimum to 1 at the maximum); with a raw sample, `sample` holds
-    its finite values and is used (sorted on first need) wherever an exact answer is cheap.
+    its finite values, sorted, and is used wherever an exact answer is cheap.
     """
 
     count: int
     missing: int
     std: float
     cut_points: np.ndarray  # unique, increasing; the bucket edges
-    bucket_shares: np.ndarray  # len 2 * len(cut_points) + 1, see `_bucket_index`
+    bucket_shares: np.ndarray  # len 2 * len(cut_points) + 1, see `sorted_bucket_counts`
     cdf_values: np.ndarray
     cdf_levels: np.ndarray
-    sample: np.ndarray | None = None  # the raw sample's finite values, unsorted
+    sample: np.ndarray | None = None  # the raw sample's finite values, sorted
     kind: Kind = "numeric"
 
-    @cached_property
+    @property
     def sorted_values(self) -> np.ndarray | None:
-        """The sample sorted, on first use (only KS and Wasserstein need it)."""
-        return np.sort(self.sample) if self.sample is not None else None
+        return self.sample
 
     def cdf(self, x: np.ndarray) -> np.ndarray:
         if self.sample is not None:
@@ -117,7 +128,7 @@ class NumericReference:
 
     def quantile(self, levels: np.ndarray) -> np.ndarray:
         if self.sample is not None:
-            return np.quantile(self.sorted_values, levels)
+            return sorted_quantiles(self.sample, levels)
         return _inverse_cdf(self.cdf_values, self.cdf_levels, levels)
 
 
@@ -143,28 +154,51 @@ class Reference:
             raise ReferenceFormatError("the reference has no columns")
 
 
-def _bucket_index(cut_points: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Bucket 2i+1 holds values equal to cut point i; bucket 2i values strictly between cut
-    points i-1 and i (bucket 0: below the first, bucket 2k: above the last)."""
-    upto = np.searchsorted(cut_points, values, side="right")  # cut points <= value
-    on_cut = upto > 0
-    on_cut[on_cut] = cut_points[upto[on_cut] - 1] == values[on_cut]
-    return 2 * upto - on_cut  # = (cut points < value) + (cut points <= value)
+def sorted_bucket_counts(ordered: np.ndarray, cut_points: np.ndarray) -> np.ndarray:
+    """Counts of sorted values in the buckets of `cut_points`: bucket 2i+1 holds the values
+    equal to cut point i, bucket 2i those strictly between cut points i-1 and i (bucket 0:
+    below the first, bucket 2k: above the last). Two binary searches per cut point."""
+    bounds = np.empty(2 * len(cut_points) + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, len(ordered)
+    bounds[1:-1:2] = np.searchsorted(ordered, cut_points, side="left")
+    bounds[2:-1:2] = np.searchsorted(ordered, cut_points, side="right")
+    return np.diff(bounds)
 
 
-def _bucket_counts(cut_points: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Bucket counts of values in any order, in O(n log k)."""
-    return np.bincount(_bucket_index(cut_points, values), minlength=2 * len(cut_points) + 1)
+def sorted_quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """`np.quantile(values, levels)` (its default, linear method) of sorted values without the
+    partition pass np.quantile makes: the same indexes and the same interpolation arithmetic
+    as numpy's `_lerp`, so the same numbers to the last bit."""
+    last = len(ordered) - 1
+    virtual = last * np.asarray(levels, dtype=float)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    low = np.clip(previous.astype(np.intp), 0, last)
+    below, above = ordered[low], ordered[np.minimum(low + 1, last)]
+    step = above - below
+    result = below + step * gamma
+    np.subtract(above, step * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
+
+
+def _as_floats(values: Any) -> np.ndarray:
+    import pandas as pd
+
+    dtype = getattr(values, "dtype", None)
+    if isinstance(dtype, np.dtype) and dtype.kind in "fiu" and isinstance(values, (pd.Series, np.ndarray)):
+        return np.asarray(values, dtype=float)  # no copy for float64
+    series = pd.to_numeric(pd.Series(values), errors="coerce")
+    return series.to_numpy(dtype=float, na_value=np.nan)
 
 
 def finite_values(values: Any) -> tuple[np.ndarray, int]:
     """Finite floats of a column and how many entries were missing or not numeric."""
-    import pandas as pd
-
-    series = pd.to_numeric(pd.Series(values), errors="coerce")
-    array = series.to_numpy(dtype=float, na_value=np.nan)
-    finite = array[np.isfinite(array)]
-    return finite, len(array) - len(finite)
+    array = _as_floats(values)
+    finite = np.isfinite(array)
+    if finite.all():
+        return array, 0
+    kept = array[finite]
+    return kept, len(array) - len(kept)
 
 
 def category_values(values: Any) -> tuple[np.ndarray, int]:
@@ -172,10 +206,20 @@ def category_values(values: Any) -> tuple[np.ndarray, int]:
 
     series = pd.Series(values)
     present = series[series.notna()]
-    if pd.api.types.is_bool_dtype(present.dtype) or present.map(lambda v: isinstance(v, (bool, np.bool_))).any():
+    inferred = pd.api.types.infer_dtype(present, skipna=True)
+    if inferred == "boolean" or (inferred.startswith("mixed") and present.map(
+            lambda v: isinstance(v, (bool, np.bool_))).any()):
         # JSON spelling, as the profile writes booleans
         present = present.map(lambda v: ("true" if v else "false") if isinstance(v, (bool, np.bool_)) else v)
     return present.astype(str).to_numpy(dtype=object), len(series) - len(present)
+
+
+def category_counts(present: np.ndarray) -> dict[str, int]:
+    """How often each category occurs, by name (hashing, not sorting, the values)."""
+    import pandas as pd
+
+    counts = pd.Series(present, dtype=object).value_counts(sort=False)
+    return {str(name): int(count) for name, count in sorted(counts.items())}
 
 
 def _is_numeric(series: Any) -> bool:
@@ -185,24 +229,45 @@ def _is_numeric(series: Any) -> bool:
 
 
 def numeric_reference_from_values(values: Any, bins: int = DEFAULT_BINS) -> NumericReference:
+    """The sample is sorted once: its deciles, bucket shares, KS and Wasserstein all read the
+    sorted array (a sort costs about what np.quantile's partition plus one bucketing pass do)."""
     finite, missing = finite_values(values)
     if len(finite) == 0:
         return NumericReference(count=0, missing=missing, std=0.0, cut_points=np.empty(0),
                                 bucket_shares=np.ones(1), cdf_values=np.empty(0), cdf_levels=np.empty(0))
-    cut_points = np.unique(np.quantile(finite, np.linspace(0, 1, bins + 1)))
-    shares = _bucket_counts(cut_points, finite) / len(finite)
+    ordered = np.sort(finite)
+    cut_points = np.unique(sorted_quantiles(ordered, np.linspace(0, 1, bins + 1)))
+    shares = sorted_bucket_counts(ordered, cut_points) / len(ordered)
     return NumericReference(
-        count=len(finite), missing=missing, std=float(np.std(finite)), cut_points=cut_points,
-        bucket_shares=shares, cdf_values=np.array([finite.min(), finite.max()]), cdf_levels=np.array([0.0, 1.0]),
-        sample=finite,
+        count=len(ordered), missing=missing, std=float(np.std(finite)), cut_points=cut_points,
+        bucket_shares=shares, cdf_values=ordered[[0, -1]], cdf_levels=np.array([0.0, 1.0]), sample=ordered,
     )
 
 
 def categorical_reference_from_values(values: Any) -> CategoricalReference:
     present, missing = category_values(values)
-    names, counts = np.unique(present, return_counts=True) if len(present) else ([], [])
-    return CategoricalReference(count=int(len(present)), missing=missing,
-                                category_counts={str(n): int(c) for n, c in zip(names, counts)})
+    return CategoricalReference(count=int(len(present)), missing=missing, category_counts=category_counts(present))
+
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def map_columns(work: Callable[[_T], _R], items: Sequence[_T], values: int) -> list[_R]:
+    """`work` over the columns in order; on threads when `values` (rows x columns) is large
+    enough for the GIL-free numpy work to outweigh starting them."""
+    workers = min(len(items), _available_cpus(), MAX_THREADS)
+    if workers < 2 or values < PARALLEL_MIN_VALUES:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="drift") as pool:
+        return list(pool.map(work, items))
 
 
 def reference_from_sample(frame: Any, categorical: Iterable[str] = (), bins: int = DEFAULT_BINS) -> Reference:
@@ -218,14 +283,16 @@ def reference_from_sample(frame: Any, categorical: Iterable[str] = (), bins: int
     unknown = forced - set(frame.columns)
     if unknown:
         raise ReferenceFormatError(f"categorical columns not in the reference: {sorted(unknown)}")
-    columns: dict[str, ColumnReference] = {}
-    for name in frame.columns:
+
+    def build(name: Any) -> ColumnReference:
         series = frame[name]
         if _is_numeric(series) and name not in forced:
-            columns[str(name)] = numeric_reference_from_values(series, bins)
-        else:
-            columns[str(name)] = categorical_reference_from_values(series)
-    return Reference(columns=columns, source="sample")
+            return numeric_reference_from_values(series, bins)
+        return categorical_reference_from_values(series)
+
+    names = list(frame.columns)
+    built = map_columns(build, names, len(frame) * len(names))
+    return Reference(columns={str(n): c for n, c in zip(names, built)}, source="sample")
 
 
 def _number(column: Mapping[str, Any], key: str, name: str, default: Any = None) -> Any:
@@ -419,70 +486,69 @@ def _ks_p_value(statistic: float, n_reference: int, n_current: int) -> float:
     return float(np.clip(kstwobign.sf(statistic * (root + 0.12 + 0.11 / root)), 0.0, 1.0))
 
 
-def _has_ties(sorted_values: np.ndarray) -> bool:
-    return len(sorted_values) > 1 and bool(np.any(sorted_values[1:] == sorted_values[:-1]))
+def ks_and_wasserstein(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The KS statistic sup |F_a - F_b| and the Wasserstein distance, the integral of
+    |F_a - F_b|, of two sorted, non-empty samples, from one merge of the two: a binary search
+    of a in b gives each a value its slot in the merged order (after the b values below it),
+    and the b values fill the other slots in order. Between two consecutive merged values both
+    ECDFs are flat, at i/m and j/n after i values of a and j of b, so |F_a - F_b| there is
+    |i*n - j*m| / (m*n), an integer kept exactly in a float up to 2**53. Tied values have no
+    width between them, so only the last of a run of ties counts towards the supremum."""
+    m, n = len(a), len(b)
+    total = m + n
+    slots = np.arange(m) + np.searchsorted(b, a, side="left")
+    from_a = np.zeros(total, dtype=bool)
+    from_a[slots] = True
+    merged = np.empty(total, dtype=np.result_type(a.dtype, b.dtype, np.float64))
+    merged[slots] = a
+    merged[np.flatnonzero(~from_a)] = b  # integer indexes: much faster than a boolean mask here
+    # i*n - j*m = i*(m+n) - (k+1)*m after the k-th merged value; the last one (F_a = F_b = 1)
+    # is left out. In place, as these arrays are the size of both samples.
+    # (numpy's cumsum of bools into int32 is ten times faster than into int64 or float64)
+    gaps = np.cumsum(from_a[:-1], dtype=np.int32 if total < 2**31 else np.int64).astype(np.float64)
+    gaps *= total
+    gaps -= np.arange(1, total, dtype=np.float64) * m
+    np.abs(gaps, out=gaps)
+    widths = np.diff(merged)
+    scale = float(m) * n
+    statistic = np.max(gaps, where=widths > 0, initial=0.0) / scale
+    gaps *= widths  # not np.dot: BLAS's threads stall on a busy machine, and this is no slower
+    return float(statistic), float(np.sum(gaps)) / scale
 
 
 def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
-    """sup |F_a - F_b| of two sorted samples. Both ECDFs are right-continuous steps, so the
-    supremum is reached at a value of one of the samples; evaluating there with searchsorted
-    on the sorted arrays avoids sorting the pooled sample."""
-    m, n = len(a), len(b)
-    a_at_a = np.searchsorted(a, a, side="right") if _has_ties(a) else np.arange(1, m + 1)
-    b_at_b = np.searchsorted(b, b, side="right") if _has_ties(b) else np.arange(1, n + 1)
-    at_b = np.max(np.abs(np.searchsorted(a, b, side="right") / m - b_at_b / n))
-    at_a = np.max(np.abs(a_at_a / m - np.searchsorted(b, a, side="right") / n))
-    return float(max(at_a, at_b))
+    """sup |F_a - F_b| of two sorted samples (see `ks_and_wasserstein`)."""
+    return ks_and_wasserstein(a, b)[0]
 
 
 def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
-    """W1 of two sorted samples as the integral of |Q_a(u) - Q_b(u)| over u in (0, 1]. The
-    quantile functions are steps at the levels i/m and j/n; each merged segment ends at one
-    such level and its width and the two quantiles on it follow from integer arithmetic, so no
-    pooled sort is needed (for m == n it is mean |a - b|). At a shared level the a-segment
-    takes the width and the b-segment is empty."""
-    m, n = len(a), len(b)
-    i, j = np.arange(1, m + 1), np.arange(1, n + 1)
-    b_below_i = -(-i * n // m) - 1  # b levels strictly below i/m; also Q_b's index at i/m
-    a_upto_j = j * m // n  # a levels at or below j/n
-    a_at_j = -(-j * m // n) - 1  # Q_a's index at j/n
-    ends_a = np.maximum((i - 1) / m, b_below_i / n)
-    ends_b = np.maximum((j - 1) / n, a_upto_j / m)
-    from_a = np.sum((i / m - ends_a) * np.abs(a - b[b_below_i]))
-    from_b = np.sum((j / n - ends_b) * np.abs(a[a_at_j] - b))
-    return float(from_a + from_b)
+    """The Wasserstein (earth mover's) distance of two sorted samples (see `ks_and_wasserstein`)."""
+    return ks_and_wasserstein(a, b)[1]
 
 
-def ks_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float:
-    """Two-sided two-sample KS p-value: scipy's exact test for samples of at most 10,000
-    values, else the statistic from sorted arrays and `_ks_p_value`."""
-    if reference.sample is not None and max(reference.count, len(current_sorted)) <= 10_000:
-        from scipy.stats import ks_2samp
+def ks_p_value_exact(reference: NumericReference, current_sorted: np.ndarray) -> float:
+    """scipy's exact two-sided test, for samples of at most 10,000 values."""
+    from scipy.stats import ks_2samp
 
-        return float(ks_2samp(reference.sorted_values, current_sorted).pvalue)
-    if reference.sample is not None:
-        statistic = ks_statistic(reference.sorted_values, current_sorted)
-    else:
-        # between two current values the step CDF is flat and the reference CDF monotone, so
-        # the largest gap lies at a current value or just below one
-        n = len(current_sorted)
-        ref_at = reference.cdf(current_sorted)
-        after = np.searchsorted(current_sorted, current_sorted, side="right") / n
-        before = np.searchsorted(current_sorted, current_sorted, side="left") / n
-        ref_before = reference.cdf_before(current_sorted)
-        statistic = float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_before - before))))
-    return _ks_p_value(statistic, reference.count, len(current_sorted))
+    return float(ks_2samp(reference.sample, current_sorted).pvalue)
 
 
-def wasserstein_numeric(reference: NumericReference, current_sorted: np.ndarray) -> float:
-    """Earth mover's distance / max(reference std, 0.001)."""
-    scale = max(reference.std, MIN_STD)
-    if reference.sample is not None:
-        return wasserstein_sorted(reference.sorted_values, current_sorted) / scale
-    # Profile: integrate |Q_ref(u) - Q_cur(u)| over u on a fine grid of levels.
+def ks_statistic_from_profile(reference: NumericReference, current_sorted: np.ndarray) -> float:
+    """sup |F_ref - F_cur| with the profile's piecewise-linear CDF: between two current values
+    the step CDF is flat and the reference CDF monotone, so the largest gap lies at a current
+    value or just below one."""
+    n = len(current_sorted)
+    ref_at = reference.cdf(current_sorted)
+    after = np.searchsorted(current_sorted, current_sorted, side="right") / n
+    before = np.searchsorted(current_sorted, current_sorted, side="left") / n
+    ref_before = reference.cdf_before(current_sorted)
+    return float(max(np.max(np.abs(ref_at - after)), np.max(np.abs(ref_before - before))))
+
+
+def wasserstein_from_profile(reference: NumericReference, current_sorted: np.ndarray) -> float:
+    """The distance (unscaled) by integrating |Q_ref(u) - Q_cur(u)| over u on a fine grid."""
     levels = (np.arange(2000) + 0.5) / 2000
-    distance = np.mean(np.abs(reference.quantile(levels) - np.quantile(current_sorted, levels)))
-    return float(distance / scale)
+    return float(np.mean(np.abs(reference.quantile(levels) - sorted_quantiles(current_sorted, levels))))
 
 
 def chi_squared(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
@@ -513,6 +579,7 @@ class FeatureDriftResult:
     current_count: int = 0
     reference_missing_share: float | None = None
     current_missing_share: float | None = None
+    message: str | None = None  # why it was not judged, in words
 
     @property
     def judged(self) -> bool:
@@ -600,9 +667,14 @@ class DriftSettings:
 
 def _score_numeric(method: str, reference: NumericReference, current: "CurrentWindow", name: str) -> float:
     if method == "ks":
-        return ks_numeric(reference, current.numeric_sorted(name))
+        count = len(current.numeric(name)[0])
+        if reference.sample is not None and max(reference.count, count) <= 10_000:
+            return ks_p_value_exact(reference, current.numeric_sorted(name))
+        statistic, _ = current.distances(name, reference)
+        return _ks_p_value(statistic, reference.count, count)
     if method == "wasserstein":
-        return wasserstein_numeric(reference, current.numeric_sorted(name))
+        _, distance = current.distances(name, reference)
+        return distance / max(reference.std, MIN_STD)
     current_shares = current.bucket_shares(name, reference.cut_points)
     if method == "psi":
         return psi(reference.bucket_shares, current_shares)
@@ -611,9 +683,7 @@ def _score_numeric(method: str, reference: NumericReference, current: "CurrentWi
     raise DriftConfigError(f"{method} does not apply to numeric features")
 
 
-def _score_categorical(method: str, reference: CategoricalReference, current: np.ndarray) -> float:
-    names, counts = np.unique(current, return_counts=True)
-    current_counts = dict(zip(names.tolist(), counts.tolist()))
+def _score_categorical(method: str, reference: CategoricalReference, current_counts: Mapping[str, int]) -> float:
     categories = sorted(set(reference.category_counts) | set(current_counts))
     ref = np.array([reference.category_counts.get(c, 0) for c in categories] + [reference.other], dtype=float)
     # values the profile lumped into "other" cannot be told apart from unseen ones; a
@@ -639,8 +709,12 @@ def _missing_share(missing: int, count: int) -> float | None:
 
 
 class CurrentWindow:
-    """The window of inputs, each column cleaned (and sorted, when numeric) once however many
-    methods judge it."""
+    """The window of inputs, each column cleaned (and sorted, or its categories counted) once
+    however many methods judge it, and the merge with a sample reference's column (KS and
+    Wasserstein) made once for both.
+
+    One column is never prepared by two threads at once (`evaluate_drift` gives each column
+    to one task), so the caches need no lock."""
 
     def __init__(self, frame: Any):
         import pandas as pd
@@ -652,7 +726,9 @@ class CurrentWindow:
         self._numeric: dict[str, tuple[np.ndarray, int]] = {}
         self._sorted: dict[str, np.ndarray] = {}
         self._buckets: dict[tuple[str, bytes], np.ndarray] = {}
+        self._distances: dict[str, tuple[NumericReference, tuple[float, float]]] = {}
         self._categorical: dict[str, tuple[np.ndarray, int]] = {}
+        self._counts: dict[str, dict[str, int]] = {}
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -663,88 +739,117 @@ class CurrentWindow:
             self._numeric[name] = finite_values(self.frame[name])
         return self._numeric[name]
 
-    def bucket_shares(self, name: str, cut_points: np.ndarray) -> np.ndarray:
-        """Shares of the column's values in the buckets of `cut_points` (PSI and JS share them)."""
-        key = (name, cut_points.tobytes())
-        if key not in self._buckets:
-            if name in self._sorted:
-                ordered = self._sorted[name]
-                bounds = np.empty(2 * len(cut_points) + 2, dtype=np.int64)
-                bounds[0], bounds[-1] = 0, len(ordered)
-                bounds[1:-1:2] = np.searchsorted(ordered, cut_points, side="left")
-                bounds[2:-1:2] = np.searchsorted(ordered, cut_points, side="right")
-                counts = np.diff(bounds)
-            else:
-                values, _ = self.numeric(name)
-                counts = _bucket_counts(cut_points, values)
-            self._buckets[key] = counts / counts.sum()
-        return self._buckets[key]
-
     def numeric_sorted(self, name: str) -> np.ndarray:
         if name not in self._sorted:
             self._sorted[name] = np.sort(self.numeric(name)[0])
         return self._sorted[name]
+
+    def bucket_shares(self, name: str, cut_points: np.ndarray) -> np.ndarray:
+        """Shares of the column's values in the buckets of `cut_points` (PSI and JS share them)."""
+        key = (name, cut_points.tobytes())
+        if key not in self._buckets:
+            counts = sorted_bucket_counts(self.numeric_sorted(name), cut_points)
+            self._buckets[key] = counts / counts.sum()
+        return self._buckets[key]
+
+    def distances(self, name: str, reference: NumericReference) -> tuple[float, float]:
+        """(KS statistic, Wasserstein distance) between the reference and the column."""
+        cached = self._distances.get(name)
+        if cached is None or cached[0] is not reference:
+            ordered = self.numeric_sorted(name)
+            if reference.sample is not None:
+                found = ks_and_wasserstein(reference.sample, ordered)
+            else:
+                found = (ks_statistic_from_profile(reference, ordered), wasserstein_from_profile(reference, ordered))
+            cached = self._distances[name] = (reference, found)
+        return cached[1]
 
     def categorical(self, name: str) -> tuple[np.ndarray, int]:
         if name not in self._categorical:
             self._categorical[name] = category_values(self.frame[name])
         return self._categorical[name]
 
+    def category_counts(self, name: str) -> dict[str, int]:
+        if name not in self._counts:
+            self._counts[name] = category_counts(self.categorical(name)[0])
+        return self._counts[name]
+
+
+def _unjudged_message(status: str, name: str, has_reference: bool, in_window: bool, missing: int = 0) -> str:
+    if status == NO_REFERENCE and not has_reference:
+        return "there is no drift reference"
+    if status == NO_REFERENCE:
+        also = "" if in_window else ", nor an input logged with any prediction in the window"
+        return f"{name!r} is not a column of the drift reference{also}"
+    if status == EMPTY_REFERENCE:
+        return f"the drift reference has no values of {name!r}"
+    if status == NOT_IN_WINDOW:
+        return f"no prediction in the window logged the input {name!r}"
+    return f"no values of {name!r} in the window ({missing} missing)"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    name: str
+    reference: ColumnReference | None
+    method: str | None
+    threshold: float | None  # after the multiple-testing correction
+
+
+def _judge(plan: _Plan, current: CurrentWindow, has_reference: bool) -> FeatureDriftResult:
+    name, ref, method = plan.name, plan.reference, plan.method
+    in_window = name in current.columns
+    if ref is None:
+        return FeatureDriftResult(name, None, None, None, None, False, NO_REFERENCE,
+                                  message=_unjudged_message(NO_REFERENCE, name, has_reference, in_window))
+    base = dict(feature=name, kind=ref.kind, method=method, threshold=plan.threshold, reference_count=ref.count,
+                reference_missing_share=_missing_share(ref.missing, ref.count))
+    status = EMPTY_REFERENCE if ref.count == 0 else (NOT_IN_WINDOW if not in_window else None)
+    if status is not None:
+        return FeatureDriftResult(**base, score=None, drifted=False, status=status,
+                                  message=_unjudged_message(status, name, True, in_window))
+    values, missing = current.numeric(name) if ref.kind == "numeric" else current.categorical(name)
+    base.update(current_count=len(values), current_missing_share=_missing_share(missing, len(values)))
+    if len(values) == 0:
+        return FeatureDriftResult(**base, score=None, drifted=False, status=NO_VALUES_IN_WINDOW,
+                                  message=_unjudged_message(NO_VALUES_IN_WINDOW, name, True, True, missing))
+    if ref.kind == "numeric":
+        score = _score_numeric(method, ref, current, name)
+    else:
+        score = _score_categorical(method, ref, current.category_counts(name))
+    drifted = score < plan.threshold if method in P_VALUE_METHODS else score > plan.threshold
+    return FeatureDriftResult(**base, score=score, drifted=bool(drifted), status=JUDGED)
+
 
 def evaluate_drift(reference: Reference | None, current: Any, settings: DriftSettings,
                    features: Iterable[str] | None = None) -> DriftResult:
-    """Judge every feature of the reference (or `features`) in the current window (a
-    DataFrame of inputs, or a CurrentWindow to reuse across evaluations). Columns of the
-    window that the reference lacks are reported as `NoReference`, as are all features when
-    there is no reference at all."""
+    """Judge every feature of the reference (or exactly `features`, each once) in the current
+    window (a DataFrame of inputs, or a CurrentWindow to reuse across evaluations). Columns of
+    the window that the reference lacks are reported as `NoReference`, as are all features
+    when there is no reference at all; a listed feature the window lacks as `NotInWindow`.
+    Large windows are judged a column per thread."""
     if not isinstance(current, CurrentWindow):
         current = CurrentWindow(current)
     reference_columns = reference.columns if reference is not None else {}
     if features is None:
         names = list(reference_columns) + [str(c) for c in current.frame.columns if str(c) not in reference_columns]
     else:
-        names = list(features)
+        names = list(dict.fromkeys(str(f) for f in features))
 
-    plans: list[tuple[str, ColumnReference | None, str | None, float | None]] = []
+    chosen: list[tuple[str, ColumnReference | None, str | None, float | None]] = []
     for name in names:
         column_reference = reference_columns.get(name)
         if column_reference is None:
-            plans.append((name, None, None, None))
-            continue
-        method, threshold = settings.method_for(name, column_reference.kind)
-        plans.append((name, column_reference, method, threshold))
-
-    def testable(plan) -> bool:
-        name, ref, method, _ = plan
-        return ref is not None and ref.count > 0 and method in P_VALUE_METHODS and name in current.columns
-
-    tests = sum(1 for plan in plans if testable(plan))
-    correction = tests if settings.multiple_testing == "bonferroni" and tests > 1 else 1
-
-    results = []
-    for name, ref, method, threshold in plans:
-        if ref is None:
-            results.append(FeatureDriftResult(name, None, None, None, None, False, NO_REFERENCE))
-            continue
-        effective = threshold / correction if method in P_VALUE_METHODS else threshold
-        base = dict(feature=name, kind=ref.kind, method=method, threshold=effective, reference_count=ref.count,
-                    reference_missing_share=_missing_share(ref.missing, ref.count))
-        if ref.count == 0:
-            results.append(FeatureDriftResult(**base, score=None, drifted=False, status=EMPTY_REFERENCE))
-            continue
-        if name not in current.columns:
-            results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NOT_IN_WINDOW))
-            continue
-        values, missing = current.numeric(name) if ref.kind == "numeric" else current.categorical(name)
-        base.update(current_count=len(values), current_missing_share=_missing_share(missing, len(values)))
-        if len(values) == 0:
-            results.append(FeatureDriftResult(**base, score=None, drifted=False, status=NO_VALUES_IN_WINDOW))
-            continue
-        if ref.kind == "numeric":
-            score = _score_numeric(method, ref, current, name)
+            chosen.append((name, None, None, None))
         else:
-            score = _score_categorical(method, ref, values)
-        drifted = score < effective if method in P_VALUE_METHODS else score > effective
-        results.append(FeatureDriftResult(**base, score=score, drifted=bool(drifted), status=JUDGED))
+            chosen.append((name, column_reference, *settings.method_for(name, column_reference.kind)))
+    tests = sum(1 for name, ref, method, _ in chosen
+                if ref is not None and ref.count > 0 and method in P_VALUE_METHODS and name in current.columns)
+    correction = tests if settings.multiple_testing == "bonferroni" and tests > 1 else 1
+    plans = [_Plan(name, ref, method, threshold / correction if method in P_VALUE_METHODS else threshold)
+             for name, ref, method, threshold in chosen]
+
+    judged = sum(1 for plan in plans if plan.reference is not None and plan.name in current.columns)
+    results = map_columns(lambda plan: _judge(plan, current, reference is not None), plans, len(current) * judged)
     return DriftResult(features=results, drift_share=settings.drift_share, samples=len(current),
                        multiple_testing=settings.multiple_testing)
