@@ -1,8 +1,15 @@
 """Dataset handlers: run ingest Jobs, record versions and rule results."""
 
+import copy
+
+import kopf
+
+from ..api.common import GROUP, VERSION
 from ..api.kinds import BY_KIND
+from ..domain.data.appended import APPENDED_DATA_ANNOTATION
 from ..planners.dataset import DatasetObservation, plan_dataset, results_to_fetch
-from .common import owned_jobs, read_json_objects, realize, register_reconciler, utcnow, workload_settings
+from .common import accept_spec, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
+    workload_settings
 
 KIND = BY_KIND["Dataset"]
 
@@ -15,3 +22,11 @@ def reconcile_dataset(obj, spec, body, patch):
 
 
 register_reconciler(KIND, reconcile_dataset)
+
+
+@kopf.on.update(GROUP, VERSION, KIND.plural, field=("metadata", "annotations", APPENDED_DATA_ANNOTATION),
+                id="appended-data")
+def appended_data_changed(body, spec, status, meta, patch, **_):
+    """A changed appended-data list starts its ingest now rather than at the next resync."""
+    parsed = accept_spec(KIND, spec, status, meta, patch, body)
+    reconcile_dataset(copy.deepcopy(dict(body)), parsed, body, patch)

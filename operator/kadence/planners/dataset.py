@@ -1,6 +1,7 @@
 """Dataset planner: (Dataset, its ingest Jobs and their results, clock) -> Plan.
 
-How the handler uses it on every reconcile (create/update/resume/timer):
+How the handler uses it on every reconcile (create/update/resume/timer, and a change of the
+kadence.dev/appended-data annotation):
 1. list the Jobs and ConfigMaps labelled kadence.dev/owner-kind=dataset,
    kadence.dev/owner-name=<name> in the namespace;
 2. `results_to_fetch(body, jobs)` names the finished Jobs whose result the status does not
