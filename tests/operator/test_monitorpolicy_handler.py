@@ -8,7 +8,9 @@ import pytest
 from kadence.api.monitorpolicy import MonitorPolicySpec
 from kadence.domain.monitoring.triggers import DatasetVersionInfo
 from kadence.handlers.monitorpolicy import (drift_reference_uri, latest_dataset_version, model_info, profile_uri,
-                                            retrain_source, retrained_candidate, served_version, target_column)
+                                            retrain_data, retrain_data_names, retrain_source, retrained_candidate,
+                                            served_version, target_column)
+from kadence.planners.monitorpolicy import RetrainData
 
 SHA = "a" * 64
 
@@ -144,3 +146,50 @@ def test_a_missing_run_to_clone_is_reported_against_its_field():
 
 def test_a_disabled_retrain_needs_no_source():
     assert retrain_source(policy(enabled=False), None) == (None, {})
+
+
+def test_model_info_names_the_signature_inputs_drift_is_judged_on():
+    assert model_info(version(1, "Production"), DATASET, None).inputs == ["x"]
+
+
+@pytest.mark.parametrize("spec, names", [
+    ({"featureSetRef": {"name": "churn-features"}}, ("churn-features", None)),
+    ({"datasetRef": {"name": "churn", "version": "v1"}}, (None, "churn")),
+    (None, (None, None)),
+])
+def test_the_retrain_reads_its_feature_set_or_its_dataset(spec, names):
+    assert retrain_data_names(spec) == names
+
+
+FEEDBACK = "s3://kadence/monitoring/ns/p/20261123T115500Z/labelled.parquet"
+
+
+def with_appended(dataset: dict, annotation: str | None, appended: dict[str, list[str]]) -> dict:
+    body = {**dataset, "metadata": {**dataset["metadata"], "annotations": {}}}
+    if annotation is not None:
+        body["metadata"]["annotations"]["kadence.dev/appended-data"] = annotation
+    body["status"] = {**dataset["status"], "versions": [{**v, "appended": appended.get(v["id"])}
+                                                        for v in dataset["status"]["versions"]]}
+    return body
+
+
+@pytest.mark.parametrize("annotation, appended, features, expected", [
+    pytest.param(None, {}, None, RetrainData("churn"), id="nothing appended yet"),
+    pytest.param(f'[{{"uri": "{FEEDBACK}"}}]', {"v2": [FEEDBACK], "v1": []}, None,
+                 RetrainData("churn", None, (FEEDBACK,), {FEEDBACK: "v2"}), id="the version holding the feedback"),
+    pytest.param("not json", {}, None, RetrainData("churn"), id="a broken annotation counts as nothing requested"),
+    pytest.param(f'[{{"uri": "{FEEDBACK}"}}]', {"v2": [FEEDBACK]},
+                 [{"id": "f2", "datasetVersion": "v2"}, {"id": "f1", "datasetVersion": "v1"}],
+                 RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {"v2": "f2", "v1": "f1"}),
+                 id="the feature set versions by dataset version"),
+])
+def test_retrain_data_tells_which_versions_hold_appended_feedback(annotation, appended, features, expected):
+    feature_set = {"status": {"versions": features}} if features is not None else None
+    found = retrain_data("churn-features" if features is not None else None, feature_set,
+                         with_appended(DATASET, annotation, appended))
+    assert found == expected
+
+
+def test_retrain_data_is_unknown_while_its_feature_set_or_dataset_is_missing():
+    assert retrain_data("churn-features", None, DATASET) is None
+    assert retrain_data(None, None, None) is None

@@ -17,11 +17,13 @@ from ..api.kinds import BY_KIND
 from ..api.monitorpolicy import MonitorPolicySpec
 from ..builders.meta import cut_name
 from ..builders.training import RUN_LABEL
+from ..domain.data.appended import APPENDED_DATA_ANNOTATION, AppendedDataError, append_data_annotation, appended_uris
 from ..domain.monitoring.triggers import DatasetVersionInfo
 from ..k8s.apply import get, list_objects, merge_patch
 from ..metrics import monitor_metrics
-from ..planners.monitorpolicy import (CANDIDATE_VERDICT_ANNOTATION, RETRAINED_BY_LABEL, ModelInfo, MonitorContext,
-                                      MonitorObservation, MonitorPlan, plan_monitorpolicy, results_to_fetch)
+from ..planners.monitorpolicy import (CANDIDATE_VERDICT_ANNOTATION, RETRAINED_BY_LABEL, AppendData, ModelInfo,
+                                      MonitorContext, MonitorObservation, MonitorPlan, RetrainData, plan_monitorpolicy,
+                                      results_to_fetch)
 from .common import model_versions_of, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
     workload_settings
 
@@ -86,6 +88,7 @@ def model_info(version: dict, dataset: dict | None, feature_set: dict | None) ->
         dataset=lineage.get("dataset"),
         dataset_version=lineage.get("datasetVersion"),
         dataset_rows=entry.get("rows") if entry else None,
+        inputs=[column["name"] for column in (spec.get("signature") or {}).get("inputs") or []] or None,
     )
 
 
@@ -134,6 +137,38 @@ def retrain_source(spec: MonitorPolicySpec, source_run: dict | None) -> tuple[di
     return dict(source_run.get("spec") or {}), {}
 
 
+def retrain_data_names(retrain_spec: dict | None) -> tuple[str | None, str | None]:
+    """(FeatureSet name or None, Dataset name or None) the retrain spec reads; the FeatureSet's
+    Dataset is only known once the FeatureSet is read (`retrain_data`)."""
+    spec = retrain_spec or {}
+    if isinstance(spec.get("featureSetRef"), dict):
+        return spec["featureSetRef"]["name"], None
+    if isinstance(spec.get("datasetRef"), dict):
+        return None, spec["datasetRef"]["name"]
+    return None, None
+
+
+def retrain_data(feature_set_name: str | None, feature_set: dict | None, dataset: dict | None) -> RetrainData | None:
+    """What the planner needs to fold feedback into the retrain's data: the appended-data
+    annotation, which Dataset version holds each appended file (newest first), and which
+    FeatureSet version was materialized on each Dataset version."""
+    if dataset is None or (feature_set_name is not None and feature_set is None):
+        return None
+    try:
+        requested = tuple(appended_uris((dataset["metadata"].get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)))
+    except AppendedDataError:
+        requested = ()  # the Dataset reports the broken annotation; appending would refuse to overwrite it
+    appended_in: dict[str, str] = {}
+    for version in (dataset.get("status") or {}).get("versions") or []:
+        for uri in version.get("appended") or []:
+            appended_in.setdefault(uri, version["id"])
+    feature_versions: dict[str, str] = {}
+    for version in ((feature_set or {}).get("status") or {}).get("versions") or []:
+        feature_versions.setdefault(version.get("datasetVersion"), version["id"])
+    return RetrainData(dataset=dataset["metadata"]["name"], feature_set=feature_set_name, requested=requested,
+                       appended_in=appended_in, feature_versions=feature_versions)
+
+
 # --- observation (reads the cluster) --------------------------------------------------------
 
 def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
@@ -147,6 +182,13 @@ def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
     source_run = (get(API_VERSION, "TrainingRun", namespace, retrain.from_training_run)
                   if retrain is not None and retrain.enabled and retrain.from_training_run else None)
     context.retrain_spec, context.spec_problems = retrain_source(spec, source_run)
+    if context.retrain_spec is not None:
+        feature_set_name, dataset_name = retrain_data_names(context.retrain_spec)
+        feature_set = get(API_VERSION, "FeatureSet", namespace, feature_set_name) if feature_set_name else None
+        if feature_set is not None:
+            dataset_name = ((feature_set.get("spec") or {}).get("datasetRef") or {}).get("name")
+        dataset = get(API_VERSION, "Dataset", namespace, dataset_name) if dataset_name else None
+        context.retrain_data = retrain_data(feature_set_name, feature_set, dataset)
 
     reference = spec.drift.reference if spec.drift else None
     if reference is not None and reference.dataset:
@@ -198,6 +240,24 @@ def reconcile_monitorpolicy(obj, spec, body, patch):
     record_metrics(meta["namespace"], meta["name"], plan)
     if plan.candidate_verdict is not None and context.candidate is not None:
         annotate_candidate(meta["namespace"], context.candidate.model_version, plan.candidate_verdict)
+    if plan.append_data is not None:
+        append_feedback(meta["namespace"], f"MonitorPolicy/{meta['namespace']}/{meta['name']}", plan.append_data)
+
+
+def append_feedback(namespace: str, added_by: str, append: AppendData) -> None:
+    """Add the window's labelled feedback to the Dataset's appended-data annotation; the Dataset
+    controller ingests a version holding it. A Dataset gone or with an annotation a person broke
+    is left alone: the pending retrain times out and trains on the latest data, with a Warning."""
+    dataset = get(API_VERSION, "Dataset", namespace, append.dataset)
+    if dataset is None:
+        return
+    current = (dataset["metadata"].get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)
+    try:
+        value = append_data_annotation(current, append.uri, added_by, utcnow())
+    except AppendedDataError:
+        return
+    merge_patch(API_VERSION, "Dataset", namespace, append.dataset,
+                {"metadata": {"annotations": {APPENDED_DATA_ANNOTATION: value}}})
 
 
 def annotate_candidate(namespace: str, model_version: str, verdict: dict) -> None:
