@@ -1,6 +1,7 @@
 """The serving loop in the sandbox: an InferenceService tracking Production, a canary rolled
 through its steps with the traffic split following the replica ratio, promotion moving the
-ModelVersion stages, a failing canary rolled back with its reason, and shadow traffic.
+ModelVersion stages, a failing canary rolled back with its reason, a Candidate approved by a
+champion/challenger verdict canaried and promoted by itself, and shadow traffic.
 
 Models are tiny scikit-learn pipelines trained here and stored as skops artifacts in the
 sandbox S3; ModelVersions point at them and are verified by the ModelVersion controller.
@@ -240,6 +241,10 @@ def test_the_production_version_serves_then_a_canary_steps_through_its_weights_a
              timeout=90, message="InferenceService Stable and Ready on v1")
     status = status_of(kubectl, "inferenceservice", MODEL)
     assert status["stableVersion"] == 1
+    # Starting up is not a failure: no Warning while the first replica comes up.
+    starting = events_for(kubectl, MODEL, "StableStarting")
+    assert starting and {e["type"] for e in starting} == {"Normal"}
+    assert not events_for(kubectl, MODEL, "StableNotReady")
     assert status["url"] == f"http://{MODEL}.{NAMESPACE}.svc.cluster.local/v1/models/{MODEL}:predict"
     wait_for(lambda: ready_replicas(kubectl, MODEL).get("stable") == (3, "1"), timeout=60,
              message="three stable replicas of v1")
@@ -374,6 +379,54 @@ def test_a_canary_worse_on_labelled_feedback_is_rolled_back_by_its_quality_gate(
     assert last["passed"] is False and last["qualityDelta"] < -0.1
     assert status["stableVersion"] == 2
     wait_for(lambda: "canary" not in ready_replicas(kubectl, MODEL), timeout=60, message="canary removed")
+
+
+def test_a_candidate_approved_by_its_challenger_verdict_is_canaried_and_promoted_by_itself(
+        operator_process, models, kubectl, sandbox_s3):
+    wait_for(lambda: status_of(kubectl, "inferenceservice", MODEL).get("stableVersion") == 2, timeout=5,
+             message="v2 stable (after the promotion test)")
+    uri, sha256 = store_model(sandbox_s3, good_model(5, 1.0), 5)
+    kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(model_version(5, uri, sha256, "Candidate")))
+    wait_for(lambda: status_of(kubectl, "modelversion", f"{MODEL}-v5").get("verified"), timeout=60,
+             message="ModelVersion v5 verified")
+    # spec.canary without a version: the steps and analysis for approved challengers. Two
+    # replicas (one per role at 50%) keep the promotion's rolling update short.
+    apply_isvc(kubectl, MODEL, {"model": MODEL, "stage": "Production", "replicas": 2, "canary": {
+        "steps": [{"weight": 50, "pause": "2s"}], "analysis": CANARY_ANALYSIS}})
+    wait_for(lambda: status_of(kubectl, "inferenceservice", MODEL).get("phase") == "Stable", timeout=30,
+             message="Stable on v2: no candidate is approved yet")
+    assert status_of(kubectl, "inferenceservice", MODEL).get("canaryVersion") is None
+
+    verdict = {"allowed": True, "reason": "ChallengerBeatsChampion", "candidate": f"{MODEL}-v5",
+               "message": "candidate f1=0.930 vs Production 0.880 on 200 labelled predictions",
+               "time": "2026-11-23T12:00:00Z", "job": "churn-quality-compare-churn-v5"}
+    kubectl("annotate", "-n", NAMESPACE, "modelversion", f"{MODEL}-v5",
+            f"kadence.dev/challenger-verdict={json.dumps(verdict)}")
+    wait_for(lambda: (view := rollout_view(kubectl, MODEL))[1].get("canary") == (1, "5") or print(view),
+             timeout=90, message="the approved challenger v5 on one of two pods")
+    status = status_of(kubectl, "inferenceservice", MODEL)
+    assert (status["phase"], status["canaryVersion"], status["canarySource"]) == ("Progressing", 5, "challenger")
+    assert status["canaryApproval"] == f"ChallengerBeatsChampion: {verdict['message']}"
+    started = [e["message"] for e in events_for(kubectl, MODEL, "CanaryStarted")]
+    assert f"canary version 5 (approved challenger: {verdict['message']}) started at 50% of traffic" in started
+    assert get_json(kubectl, "inferenceservice", MODEL)["spec"]["canary"].get("version") is None  # spec untouched
+
+    url = proxy_url(kubectl, MODEL)
+    send_until(url, lambda: status_of(kubectl, "inferenceservice", MODEL).get("phase") == "Stable",
+               "the challenger to pass its step and be promoted")
+    status = status_of(kubectl, "inferenceservice", MODEL)
+    assert (status["stableVersion"], status.get("canaryVersion"), status.get("canarySource")) == (5, None, None)
+    assert status["analysis"][-1]["passed"] is True and status["analysis"][-1]["requests"] >= 30
+    wait_for(lambda: status_of(kubectl, "modelversion", f"{MODEL}-v5").get("stage") == "Production"
+             and status_of(kubectl, "modelversion", f"{MODEL}-v2").get("stage") == "Archived",
+             timeout=60, message="v5 Production and v2 Archived in the registry")
+    history = status_of(kubectl, "modelversion", f"{MODEL}-v5")["history"]
+    assert "kadence-operator" in history[-1]["by"]
+    assert history[-1]["reason"] == f"canary version 5 (approved challenger) passed every step of InferenceService " \
+                                    f"{NAMESPACE}/{MODEL}"
+    wait_for(lambda: ready_replicas(kubectl, MODEL) == {"stable": (2, "5")}, timeout=60,
+             message="two stable replicas of v5 and no canary")
+    assert set(answering_versions(url, 6)) == {"5"}
 
 
 def logged_predictions(storage: s3.S3Settings, isvc: str):
