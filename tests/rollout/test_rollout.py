@@ -164,8 +164,9 @@ def test_a_new_stable_version_that_never_becomes_ready_is_degraded_after_the_sta
 
 
 def test_a_stage_change_starts_the_new_stable_version_and_a_canary_waits_for_it():
-    moved = advance(RolloutState(phase="Stable", stable_version=3), 5, CANARY, Observed(stable_ready=False), T0)
-    assert starting(moved.state) and moved.state.stable_version == 5
+    # The replicas seen ready are the previous version's: the new one is starting.
+    moved = advance(RolloutState(phase="Stable", stable_version=3), 5, CANARY, seen(), T0)
+    assert starting(moved.state) and moved.state.stable_version == 5 and moved.event is None
     serving = advance(moved.state, 5, CANARY, seen(), T0 + timedelta(seconds=20))
     assert serving.state.phase == "Progressing" and serving.state.canary_version == 4
     assert serving.event[1] == "CanaryStarted"
@@ -223,9 +224,11 @@ def test_removing_the_canary_from_the_spec_returns_all_traffic_to_stable():
     assert result.state.phase == "Stable" and result.state.canary_weight == 0 and result.event[1] == "CanaryRemoved"
 
 
-def test_a_new_pinned_version_without_canary_rolls_stable_directly():
+def test_a_new_pinned_version_without_canary_rolls_stable_directly_and_is_stable_once_it_serves():
     result = advance(RolloutState(phase="Stable", stable_version=3), 5, None, seen(), T0)
-    assert result.state.stable_version == 5 and result.state.phase == "Stable"
+    assert result.state.stable_version == 5 and starting(result.state)
+    served = advance(result.state, 5, None, seen(), T0 + timedelta(seconds=10))
+    assert (served.state.phase, served.state.stable_version) == ("Stable", 5)
 
 
 # ---------------------------------------------------------------- replicas and metrics

@@ -205,6 +205,8 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
                                         and state.stable_version != target_stable
                                         and not (canary and state.canary_version == canary.version
                                                  and state.phase == "RolledBack")):
+        if state.stable_version is not None:
+            observed = replace(observed, stable_ready=False)  # what was observed is the previous version
         state = replace(state, phase="Progressing", stable_version=target_stable, canary_version=None,
                         canary_weight=0, current_step=None, step_started_at=now, source=None)
 
