@@ -1,0 +1,74 @@
+"""`kadence demo`: the closed loop end to end on the sandbox.
+
+Brings the sandbox up when none runs, applies examples/demo/ with kubectl, waits for the first
+model to serve, then sends month after month of seeded customer traffic with its ground truth
+while a new customer segment takes over: the model's F1 falls under the MonitorPolicy's 0.55,
+the policy retrains on the data plus the labelled feedback, the retrained model wins the
+champion/challenger comparison, goes through a canary and is promoted. Ends with
+f1_by_month.png, f1_by_month.html and demo.json in --output-dir; exits 0 only when the loop
+closed (breach -> one retrain -> promoted) and otherwise names the step that did not happen.
+Needs kadence[all] (the sandbox, the model server and matplotlib).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+DURATION = re.compile(r"^(\d+)(s|m)$")
+
+
+def _duration(text: str) -> int:
+    match = DURATION.match(text.strip())
+    if not match or int(match.group(1)) < 1:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 30s or 1m, got {text!r}")
+    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+
+
+def _months(text: str) -> int:
+    from ..demo.scenario import crossing_month
+
+    try:
+        months = int(text)
+        crossing_month(months)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return months
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
+    parser.add_argument("--months", type=_months, default=10, help="Months of traffic (at least 4; default 10).")
+    parser.add_argument("--interval", type=_duration, default=30, metavar="DURATION",
+                        help="The MonitorPolicy's evaluation interval, e.g. 30s (default); a month lasts about "
+                             "one interval plus the model server's 10 s log flush.")
+    parser.add_argument("--output-dir", type=Path, default=Path("kadence-demo"), metavar="DIR",
+                        help="Where f1_by_month.png, f1_by_month.html and demo.json go (default ./kadence-demo).")
+    parser.add_argument("--seed", type=int, default=7, help="Seed of the traffic (default 7).")
+    parser.add_argument("--keep-running", action="store_true",
+                        help="Leave a sandbox the demo started running afterwards (one that ran before always "
+                             "keeps running).")
+    parser.add_argument("--state-dir", type=Path, default=None,
+                        help="The sandbox's state directory (default: $KADENCE_SANDBOX_DIR or ~/.kadence/sandbox).")
+    parser.add_argument("--manifests", type=Path, default=None, metavar="DIR",
+                        help="The demo's manifests (default: examples/demo/ of this checkout).")
+    parser.add_argument("--timeout", type=_duration, default=1200, metavar="DURATION",
+                        help="Give up on the month loop after this long, extra months included (default 20m).")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo.loop import DemoError, Settings, run_demo
+
+    settings = Settings(months=args.months, interval_s=args.interval, seed=args.seed, output_dir=args.output_dir,
+                        keep_running=args.keep_running, state_dir=args.state_dir, manifests=args.manifests,
+                        timeout_s=float(args.timeout))
+    try:
+        return run_demo(settings)
+    except DemoError as error:
+        print(f"kadence demo: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nkadence demo: interrupted", file=sys.stderr)
+        return 130

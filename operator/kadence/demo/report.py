@@ -1,0 +1,257 @@
+"""The demo's bookkeeping and its outputs: F1 per month, the loop's milestones, whether the loop
+closed, and the files - f1_by_month.png, f1_by_month.html (self-contained: the plot inline as
+base64, no network) and demo.json (the machine-readable record the end-to-end test reads).
+
+Everything here is pure except the `write_*` functions, which only write the files named.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sklearn.metrics import f1_score
+
+from ..commands.cluster import render_table
+
+EVENT_COLUMNS = ("TIME", "KIND", "OBJECT", "REASON", "MESSAGE")
+
+# The loop's steps in the order they must happen; each is a milestone `kind`.
+BREACH = "Breach"
+RETRAIN = "RetrainStarted"
+DATASET_VERSION = "NewDatasetVersion"
+CANDIDATE = "CandidateRegistered"
+VERDICT = "ChallengerVerdict"
+CANARY = "CanaryStarted"
+CANARY_STEP = "CanaryStep"
+PROMOTED = "Promoted"
+ROLLED_BACK = "RolledBack"
+LOOP_STEPS = (
+    (BREACH, "the MonitorPolicy never reported a breach"),
+    (RETRAIN, "no retrain TrainingRun was started after the breach"),
+    (CANDIDATE, "the retrain registered no candidate ModelVersion"),
+    (VERDICT, "the champion/challenger comparison gave no verdict on the candidate"),
+    (CANARY, "the approved candidate never started as a canary"),
+    (PROMOTED, "the canary was not promoted to Production"),
+)
+
+
+def f1(labels: list[int], predictions: list[int]) -> float | None:
+    """F1 of the positive class 1; None without any label (nothing to judge)."""
+    if not labels:
+        return None
+    if len(labels) != len(predictions):
+        raise ValueError(f"{len(labels)} labels but {len(predictions)} predictions")
+    return float(f1_score(labels, predictions, pos_label=1, zero_division=0.0))
+
+
+@dataclass
+class Month:
+    """One month of traffic and what was observed during it."""
+
+    month: int
+    share: float  # the new segment's share of the month's customers
+    labels: list[int] = field(default_factory=list)
+    predictions: list[int] = field(default_factory=list)
+    original: list[int] = field(default_factory=list)  # the first model's predictions on the same rows
+    versions: dict[str, int] = field(default_factory=dict)  # model version -> rows it answered
+    canary_weight: int | None = None
+    evaluation: dict | None = None  # the MonitorPolicy's evaluation of this month (time, f1, breached, ...)
+    extra: bool = False  # a month past --months, sent while waiting for the loop to close
+    errors: int = 0
+
+    def record(self, labels: list[int], predictions: list[int], version: str) -> None:
+        self.labels += labels
+        self.predictions += predictions
+        self.versions[version] = self.versions.get(version, 0) + len(labels)
+
+    @property
+    def rows(self) -> int:
+        return len(self.labels)
+
+    @property
+    def f1(self) -> float | None:
+        return f1(self.labels, self.predictions)
+
+    @property
+    def f1_original(self) -> float | None:
+        """The first model's F1 on the same rows (what the month would have scored without the loop)."""
+        return f1(self.labels, self.original) if len(self.original) == len(self.labels) else None
+
+    def summary(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k not in ("labels", "predictions", "original")}
+        return {**data, "rows": self.rows, "f1": _round(self.f1), "f1Original": _round(self.f1_original)}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A step of the loop as the demo saw it happen (also one row of the events table)."""
+
+    time: str
+    kind: str
+    object: str
+    reason: str
+    message: str
+    month: int | None = None
+
+    def row(self) -> tuple[str, ...]:
+        return (self.time, self.kind, self.object, self.reason, self.message)
+
+
+def _first(milestones: list[Milestone], kind: str, after: Milestone | None = None) -> Milestone | None:
+    start = milestones.index(after) if after is not None else 0
+    return next((m for m in milestones[start:] if m.kind == kind), None)
+
+
+def loop_verdict(milestones: list[Milestone], retrains: int) -> tuple[bool, str]:
+    """Whether the loop closed - breach, then exactly one retrain, then the rest of LOOP_STEPS in
+    order, with an approving verdict - and, if not, the first step that did not happen."""
+    previous = None
+    for kind, missing in LOOP_STEPS:
+        found = _first(milestones, kind, previous)
+        if found is None:
+            if kind == PROMOTED and _first(milestones, ROLLED_BACK, previous):
+                return False, "the canary was rolled back: " + _first(milestones, ROLLED_BACK, previous).message
+            return False, missing
+        if kind == VERDICT and found.reason != "Approved":
+            return False, f"the champion/challenger comparison did not approve the candidate: {found.message}"
+        previous = found
+    if retrains != 1:
+        return False, f"expected exactly one retrain inside the cooldown, the MonitorPolicy started {retrains}"
+    return True, "the loop closed: breach -> one retrain -> candidate approved -> canary -> promoted"
+
+
+def month_line(month: Month, threshold: float) -> str:
+    """The progress line printed when a month ends."""
+    score = "  n/a" if month.f1 is None else f"{month.f1:.3f}"
+    mark = " " if month.f1 is None or month.f1 >= threshold else "<"
+    served = ", ".join(f"v{v}:{n}" for v, n in sorted(month.versions.items()))
+    canary = f" canary {month.canary_weight}%" if month.canary_weight else ""
+    evaluation = month.evaluation or {}
+    if not evaluation:
+        verdict = "monitor: no evaluation"
+    else:
+        metric = (evaluation.get("metrics") or {}).get("f1")
+        shown = "" if metric is None else f" f1={metric:.3f}"
+        verdict = f"monitor:{shown} {'BREACHED' if evaluation.get('breached') else evaluation.get('reason', '')}"
+    extra = " (extra)" if month.extra else ""
+    return (f"month {month.month:>2}{extra}  new segment {month.share:4.0%}  F1 {score}{mark}  "
+            f"served {served or '-'}{canary}  {verdict}")
+
+
+def events_table(milestones: list[Milestone]) -> str:
+    return render_table(EVENT_COLUMNS, [m.row() for m in milestones])
+
+
+# ---------------------------------------------------------------- files
+
+
+def plot_png(months: list[Month], threshold: float, milestones: list[Milestone]) -> bytes:
+    """F1 per month (served, and the first model's on the same rows), the threshold, and the
+    months of the breach, the retrain and the promotion marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(9, 5.4), dpi=110)
+    axes = figure.subplots()
+    xs = [m.month for m in months]
+    axes.plot(xs, [m.f1 for m in months], marker="o", color="#1f6feb", label="F1 served")
+    if any(m.f1_original is not None for m in months):
+        axes.plot(xs, [m.f1_original for m in months], linestyle="--", marker=".", color="#8c959f",
+                  label="F1 of the first model (no retraining)")
+    axes.axhline(threshold, color="#cf222e", linestyle=":", label=f"threshold {threshold:g}")
+    styles = {BREACH: ("#cf222e", "-", "breach"), RETRAIN: ("#bf8700", "--", "retrain started"),
+              PROMOTED: ("#1a7f37", "-", "retrained model promoted")}
+    for kind, (color, line, label) in styles.items():
+        found = _first(milestones, kind)
+        if found is not None and found.month is not None:
+            axes.axvline(found.month, color=color, linestyle=line, alpha=0.7, linewidth=2,
+                         label=f"{label} (month {found.month})")
+    axes.set_xlabel("month")
+    axes.set_ylabel("F1 on labelled traffic")
+    axes.set_ylim(0, 1.05)
+    axes.set_xticks(xs)
+    axes.set_title("Kadence closed loop: F1 per month")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def render_html(png: bytes, months: list[Month], threshold: float, milestones: list[Milestone],
+                verdict: tuple[bool, str]) -> str:
+    """One self-contained page: the plot (base64 PNG), the months and the events."""
+    def cell(value) -> str:
+        return f"<td>{html.escape('' if value is None else str(value))}</td>"
+
+    month_rows = "\n".join(
+        "<tr>" + "".join(cell(v) for v in (
+            m.month, f"{m.share:.0%}", m.rows, _fmt(m.f1), _fmt(m.f1_original),
+            ", ".join(f"v{v}: {n}" for v, n in sorted(m.versions.items())), m.canary_weight or "",
+            _fmt((m.evaluation or {}).get("metrics", {}).get("f1") if m.evaluation else None),
+            ("breached" if (m.evaluation or {}).get("breached") else (m.evaluation or {}).get("reason", "")),
+        )) + "</tr>" for m in months)
+    event_rows = "\n".join("<tr>" + "".join(cell(v) for v in m.row()) + "</tr>" for m in milestones)
+    closed, message = verdict
+    image = base64.b64encode(png).decode()
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Kadence demo: F1 by month</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;font-size:.9em}}th{{background:#f6f8fa}}
+.ok{{color:#1a7f37}}.fail{{color:#cf222e}}</style></head><body>
+<h1>Kadence closed loop: F1 by month</h1>
+<p class="{'ok' if closed else 'fail'}">{html.escape(message)}</p>
+<img alt="F1 per month with the threshold {threshold:g} and the retraining marked" src="data:image/png;base64,{image}">
+<h2>Months</h2>
+<table><tr><th>month</th><th>new segment</th><th>rows</th><th>F1 served</th><th>F1 first model</th>
+<th>answered by</th><th>canary weight</th><th>monitor F1</th><th>monitor verdict</th></tr>
+{month_rows}
+</table>
+<h2>Events</h2>
+<table><tr>{''.join(f'<th>{c.lower()}</th>' for c in EVENT_COLUMNS)}</tr>
+{event_rows}
+</table>
+</body></html>
+"""
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def demo_record(months: list[Month], threshold: float, milestones: list[Milestone], retrains: int,
+                verdict: tuple[bool, str], settings: dict) -> dict:
+    """demo.json: what the end-to-end test checks."""
+    def at(kind: str) -> dict | None:
+        found = _first(milestones, kind)
+        return asdict(found) if found else None
+
+    closed, message = verdict
+    return {"settings": settings, "threshold": threshold, "months": [m.summary() for m in months],
+            "events": [asdict(m) for m in milestones], "breach": at(BREACH), "retrain": at(RETRAIN),
+            "candidate": at(CANDIDATE), "verdict": at(VERDICT), "canary": at(CANARY), "promotion": at(PROMOTED),
+            "retrains": retrains, "closed": closed, "message": message}
+
+
+def write_outputs(directory: Path, months: list[Month], threshold: float, milestones: list[Milestone],
+                  retrains: int, verdict: tuple[bool, str], settings: dict) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    png = plot_png(months, threshold, milestones)
+    paths = [directory / "f1_by_month.png", directory / "f1_by_month.html", directory / "demo.json"]
+    paths[0].write_bytes(png)
+    paths[1].write_text(render_html(png, months, threshold, milestones, verdict))
+    record = demo_record(months, threshold, milestones, retrains, verdict, settings)
+    paths[2].write_text(json.dumps(record, indent=2) + "\n")
+    return paths

@@ -1,0 +1,124 @@
+"""The demo's scenario, checked offline with scikit-learn: a model trained on month 0 scores
+about 0.8, falls under 0.55 at the crossing month and keeps falling; a model retrained on the
+month-0 rows plus the labelled breach window scores close to 1 on the late months."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.compose import make_column_transformer
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from kadence.demo.scenario import (
+    COLUMNS,
+    PREMIUM_CHARGES,
+    PREMIUM_CHURN_TENURE,
+    SHARE_AT_CROSSING,
+    TARGET,
+    Scenario,
+    crossing_month,
+    customers,
+    segment_share,
+)
+
+THRESHOLD = 0.55
+WINDOW = 200  # examples/demo/05-monitorpolicy.yaml: window.lastPredictions
+
+
+def model(family: str):
+    estimator = {"logistic_regression": LogisticRegression(max_iter=1000),
+                 "random_forest": RandomForestClassifier(n_estimators=80, max_depth=8, random_state=0),
+                 "hist_gradient_boosting": HistGradientBoostingClassifier(random_state=0)}[family]
+    encode = make_column_transformer((OneHotEncoder(handle_unknown="ignore"), ["contract"]),
+                                     remainder=StandardScaler())
+    return make_pipeline(encode, estimator)
+
+
+def score(fitted, frame: pd.DataFrame) -> float:
+    return f1_score(frame[TARGET], fitted.predict(frame.drop(columns=[TARGET])))
+
+
+def fit(family: str, frame: pd.DataFrame):
+    return model(family).fit(frame.drop(columns=[TARGET]), frame[TARGET])
+
+
+@pytest.mark.parametrize(("months", "expected"), [
+    (4, 2), (7, 2), (10, 4), (12, 4), (20, 7),
+])
+def test_the_crossing_month_comes_after_a_healthy_start_and_a_decline(months, expected):
+    assert crossing_month(months) == expected
+
+
+def test_fewer_than_four_months_cannot_tell_the_story():
+    with pytest.raises(ValueError, match="at least 4 months"):
+        crossing_month(3)
+
+
+@pytest.mark.parametrize("months", [4, 7, 10, 12])
+def test_the_new_segment_starts_at_zero_grows_every_month_jumps_at_the_crossing_and_saturates(months):
+    shares = [segment_share(m, months) for m in range(months + 3)]
+    crossing = crossing_month(months)
+    assert shares[0] == 0.0
+    assert all(b >= a for a, b in zip(shares, shares[1:]))
+    assert shares[crossing] == SHARE_AT_CROSSING
+    assert shares[crossing - 1] <= 0.25
+    assert shares[months - 1] == 1.0 and shares[-1] == 1.0, "extra months keep the last month's mix"
+
+
+def test_a_negative_month_is_refused():
+    with pytest.raises(ValueError, match="month must be >= 0"):
+        segment_share(-1, 7)
+
+
+@pytest.mark.parametrize(("rows", "share", "message"), [(0, 0.5, "rows must be >= 1"),
+                                                         (10, 1.5, "premium_share must be within")])
+def test_bad_generator_arguments_are_refused(rows, share, message):
+    with pytest.raises(ValueError, match=message):
+        customers(rows, 1, share)
+
+
+def test_the_same_seed_gives_the_same_customers_and_parts_of_a_month_differ():
+    scenario = Scenario(months=7, seed=3)
+    pd.testing.assert_frame_equal(scenario.month(2, 50), Scenario(months=7, seed=3).month(2, 50))
+    assert not scenario.month(2, 50, part=0).equals(scenario.month(2, 50, part=1))
+    assert list(scenario.base().columns) == list(COLUMNS)
+
+
+def test_premium_customers_live_outside_month_zero_and_their_churn_is_a_clean_rule():
+    base = Scenario(seed=5).base()
+    assert base.monthly_charges.max() < PREMIUM_CHARGES[0]
+    late = customers(2000, 9, 1.0)
+    assert late.monthly_charges.between(*PREMIUM_CHARGES).all()
+    assert (late[TARGET] == (late.tenure_months >= PREMIUM_CHURN_TENURE).astype(int)).all()
+    assert 0.2 < late[TARGET].mean() < 0.8, "both classes are present in the new segment"
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+@pytest.mark.parametrize("months", [7, 10])
+@pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting", "logistic_regression"])
+def test_the_first_model_starts_near_point_eight_and_falls_under_the_threshold_at_the_crossing(family, months, seed):
+    scenario = Scenario(months=months, seed=seed)
+    first = fit(family, scenario.base())
+    scores = [score(first, scenario.month(m, 400)) for m in range(months)]
+    assert 0.75 <= scores[0] <= 0.92
+    assert all(s >= THRESHOLD + 0.05 for s in scores[:scenario.crossing])
+    assert scores[scenario.crossing] <= THRESHOLD - 0.05
+    assert all(s < THRESHOLD for s in scores[scenario.crossing:])
+    assert scores[-1] < scores[scenario.crossing]
+
+
+@pytest.mark.parametrize("seed", [7, 11])
+@pytest.mark.parametrize("months", [7, 10])
+@pytest.mark.parametrize("family", ["random_forest", "hist_gradient_boosting"])
+def test_retraining_on_the_data_plus_the_breach_window_gets_close_to_one_on_the_late_months(family, months, seed):
+    scenario = Scenario(months=months, seed=seed)
+    first = fit(family, scenario.base())
+    window = scenario.month(scenario.crossing, WINDOW, part=7)
+    retrained = fit(family, pd.concat([scenario.base(), window], ignore_index=True))
+    late = pd.concat([scenario.month(m, 300, part=1) for m in range(months - 2, months)], ignore_index=True)
+    assert score(retrained, late) >= 0.9
+    assert score(retrained, late) > score(first, late) + 0.5
