@@ -32,11 +32,12 @@ TOOLS = {
 
 
 # The extra that brings each command's optional dependencies, and the modules it needs from it.
-EXTRAS = {"train": "train", "serve": "serve", "sandbox": "sandbox"}
+EXTRAS = {"train": "train", "serve": "serve", "sandbox": "sandbox", "demo": "all"}
 REQUIRES = {
     "train": ("optuna", "matplotlib"),
     "serve": ("uvicorn", "orjson", "onnxruntime"),
     "sandbox": ("celpy", "psutil", "jsonpatch", "orjson"),
+    "demo": ("matplotlib", "optuna", "uvicorn", "orjson", "celpy", "psutil", "jsonpatch"),
 }
 
 
