@@ -1,0 +1,130 @@
+"""The loop's steps as the demo sees them: what a second look at the cluster adds to a first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kadence.demo import report
+from kadence.demo.milestones import Snapshot, changes
+
+NOW = "2026-11-23T03:00:00Z"
+
+
+def evaluation(time: str, breached: bool, f1: float = 0.4) -> dict:
+    return {"time": time, "breached": breached, "reason": "QualityBelowThreshold" if breached else "Healthy",
+            "message": f"f1={f1}", "metrics": {"f1": f1}}
+
+
+def policy(*evaluations: dict, retrains: tuple = ()) -> dict:
+    history = list(evaluations)
+    return {"status": {"history": history[:-1] if history else [], "lastEvaluation": history[-1] if history else None,
+                       "retrains": [{"trainingRun": r, "trigger": "breach", "message": "f1 low"} for r in retrains]}}
+
+
+def model_version(name: str, version: int, stage: str, verdict: dict | None = None) -> dict:
+    annotations = {"kadence.dev/challenger-verdict": json.dumps(verdict)} if verdict else {}
+    return {"metadata": {"name": name, "annotations": annotations}, "spec": {"version": version},
+            "status": {"stage": stage}}
+
+
+def service(stable: int, canary: int | None = None, weight: int | None = None, phase: str = "Stable",
+            reason: str | None = None) -> dict:
+    return {"status": {"stableVersion": stable, "canaryVersion": canary, "canaryWeight": weight, "phase": phase,
+                       "rolloutReason": reason}}
+
+
+def dataset(version: str, rows: int) -> dict:
+    return {"status": {"latestVersion": version, "versions": [{"id": version, "rows": rows}]}}
+
+
+def snap(policy_body=None, data=None, versions=(), runs=(), isvc=None) -> Snapshot:
+    return Snapshot.of(policy_body, data, list(versions), list(runs), isvc)
+
+
+def kinds(before: Snapshot, after: Snapshot) -> list[tuple[str, str]]:
+    return [(m.kind, m.reason) for m in changes(before, after, NOW, 3)]
+
+
+BASE = snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
+            isvc=service(1))
+APPROVED = {"allowed": True, "reason": "ChallengerBetter", "metric": "f1", "candidateScore": 0.99,
+            "championScore": 0.2, "message": "candidate better"}
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (BASE, []),
+    (snap(policy(evaluation("t1", False), evaluation("t2", True)), dataset("d1", 1500),
+          [model_version("c-v1", 1, "Production")], isvc=service(1)),
+     [(report.BREACH, "QualityBelowThreshold")]),
+    (snap(policy(evaluation("t1", False), evaluation("t2", True), retrains=("c-retrain-1",)), dataset("d2", 1700),
+          [model_version("c-v1", 1, "Production")], isvc=service(1)),
+     [(report.BREACH, "QualityBelowThreshold"), (report.RETRAIN, "breach"), (report.DATASET_VERSION, "NewVersion")]),
+    (snap(policy(evaluation("t1", False)), dataset("d1", 1500),
+          [model_version("c-v1", 1, "Production"), model_version("c-v2", 2, "Candidate", APPROVED)], isvc=service(1)),
+     [(report.CANDIDATE, "Candidate"), (report.VERDICT, "Approved")]),
+    (snap(policy(evaluation("t1", False)), dataset("d1", 1500),
+          [model_version("c-v1", 1, "Production"),
+           model_version("c-v2", 2, "Candidate", {"allowed": False, "reason": "ChallengerNotBetter"})],
+          isvc=service(1)),
+     [(report.CANDIDATE, "Candidate"), (report.VERDICT, "ChallengerNotBetter")]),
+    (snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
+          isvc=service(1, 2, 50, "Progressing")),
+     [(report.CANARY, "CanaryStarted")]),
+    (snap(policy(evaluation("t1", False)), dataset("d1", 1500),
+          [model_version("c-v1", 1, "Archived"), model_version("c-v2", 2, "Production")], isvc=service(2)),
+     [(report.PROMOTED, "Promoted")]),
+    (snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
+          isvc=service(1, 2, 0, "RolledBack", "AnalysisFailed: errors")),
+     [(report.CANARY, "CanaryStarted"), (report.ROLLED_BACK, "RolledBack")]),
+])
+def test_each_step_of_the_loop_is_seen_once_when_it_appears(after, expected):
+    assert kinds(BASE, after) == expected
+    assert kinds(after, after) == [], "a second look at the same state adds nothing"
+
+
+def test_a_retrain_run_labelled_by_the_policy_counts_before_the_policy_status_lists_it():
+    run = {"metadata": {"name": "c-retrain-9", "labels": {"kadence.dev/retrained-by": "p"},
+                        "annotations": {"kadence.dev/retrain-trigger": "breach",
+                                        "kadence.dev/retrain-cause": "f1=0.3 < 0.55"}}}
+    after = snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
+                 runs=[run], isvc=service(1))
+    [found] = changes(BASE, after, NOW, 2)
+    assert (found.kind, found.object, found.message, found.month) == (report.RETRAIN, "TrainingRun/c-retrain-9",
+                                                                       "f1=0.3 < 0.55", 2)
+
+
+def test_only_the_first_breached_evaluation_of_a_run_is_a_breach_and_a_later_run_is_a_new_one():
+    first = snap(policy(evaluation("t1", False), evaluation("t2", True)))
+    still = snap(policy(evaluation("t1", False), evaluation("t2", True), evaluation("t3", True)))
+    assert kinds(first, still) == []
+    recovered = snap(policy(evaluation("t2", True), evaluation("t3", True), evaluation("t4", False),
+                            evaluation("t5", True)))
+    assert kinds(still, recovered) == [(report.BREACH, "QualityBelowThreshold")]
+
+
+def test_a_canary_moving_to_its_next_weight_is_a_step_and_the_verdict_message_carries_both_scores():
+    started = snap(isvc=service(1, 2, 10, "Progressing"))
+    stepped = snap(isvc=service(1, 2, 50, "Progressing"))
+    [step] = changes(started, stepped, NOW, 5)
+    assert (step.kind, step.message) == (report.CANARY_STEP, "version 2 at 50% of the traffic")
+    verdict = changes(snap(), snap(versions=[model_version("c-v2", 2, "Candidate", APPROVED)]), NOW, 4)[-1]
+    assert verdict.message.startswith("f1 0.990 (candidate) vs 0.200 (Production); candidate better")
+
+
+def test_the_promotion_names_the_new_version_and_the_old_ones_stage():
+    after = snap(versions=[model_version("c-v1", 1, "Archived"), model_version("c-v2", 2, "Production")],
+                 isvc=service(2))
+    before = snap(versions=[model_version("c-v1", 1, "Production"), model_version("c-v2", 2, "Candidate")],
+                  isvc=service(1, 2, 50, "Progressing"))
+    [promoted] = changes(before, after, NOW, 5)
+    assert promoted.object == "ModelVersion/c-v2"
+    assert promoted.message == "version 2 serves all traffic; version 1 is Archived"
+
+
+def test_an_unreadable_verdict_annotation_is_reported_not_raised():
+    broken = model_version("c-v2", 2, "Candidate")
+    broken["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": "{not json"}
+    verdict = changes(snap(), snap(versions=[broken]), NOW, 1)[-1]
+    assert (verdict.kind, verdict.reason) == (report.VERDICT, "Unreadable")
