@@ -66,9 +66,9 @@ def run(args: argparse.Namespace) -> int:
                         timeout_s=float(args.timeout))
     try:
         return run_demo(settings)
-    except DemoError as error:
-        print(f"kadence demo: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("\nkadence demo: interrupted", file=sys.stderr)
         return 130
+    except DemoError as error:
+        print(f"kadence demo: {error}", file=sys.stderr)
+    return 1

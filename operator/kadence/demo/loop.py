@@ -177,16 +177,6 @@ class Cluster:
         return f"http://127.0.0.1:{port}" if port else None
 
 
-def _wait(what: str, probe, timeout: float, interval: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(interval)
-    raise DemoError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 # ---------------------------------------------------------------- setup
 
 
@@ -195,7 +185,11 @@ def fresh_namespace(cluster: Cluster, kubectl: Kubectl, sandbox: Sandbox, out: T
     if cluster.namespace_exists():
         print(f"removing namespace {NAMESPACE} left by an earlier demo ...", file=out, flush=True)
         kubectl("delete", "namespace", NAMESPACE, "--wait=false")
-        _wait(f"namespace {NAMESPACE} to go", lambda: not cluster.namespace_exists(), timeout=180)
+        try:
+            supervisor.wait_until(lambda: not cluster.namespace_exists(), timeout=180, interval=1.0,
+                                  what=f"the deletion of namespace {NAMESPACE}")
+        except supervisor.ComponentFailed as error:
+            raise DemoError(str(error)) from error
     client = s3.client(sandbox.storage)
     for root in ("predictions", "feedback", "monitoring"):
         for item in client.list_objects(sandbox.storage.bucket, prefix=f"{root}/{NAMESPACE}/", recursive=True):
