@@ -17,6 +17,8 @@ from ...api.trainingrun import ParameterRange
 
 R = ParameterRange  # short alias for the tables below
 
+HIGHEST = "highest"  # in a portfolio entry: the top of the parameter's searched range
+
 
 class FamilyError(ValueError):
     pass
@@ -42,6 +44,15 @@ class Family:
     # no predict_proba of its own: wrapped in a sigmoid calibration when a metric needs
     # probabilities (log_loss; roc_auc with more than two classes)
     calibrate_for_probabilities: bool = False
+    # the boosting-rounds parameter that the estimator's own early stopping cuts short,
+    # and above how many training rows that early stopping is on: on such data the
+    # default point puts the rounds at the top of their range (see `default_point`)
+    rounds: str | None = None
+    early_stopping_rows: int | None = None
+    # known-good configurations the tpe search tries after every family's default point,
+    # before it models (see `portfolio_points`); estimator parameters, HIGHEST = the top
+    # of the searched range
+    portfolio: tuple[Mapping[str, Any], ...] = ()
     notes: str = ""
 
 
@@ -155,6 +166,15 @@ FAMILIES: dict[str, Family] = {
                 "l2_regularization": R(low=1e-6, high=10.0, log=True),
             },
             fixed=_with_seed,
+            # early_stopping="auto": on a 10 % validation split above 10,000 rows
+            rounds="max_iter",
+            early_stopping_rows=10_000,
+            # AutoGluon's "LightGBMLarge", which its presets fit beside LightGBM's defaults:
+            # learning rate 0.03, 128 leaves, at least 5 rows per leaf, 90 % of the features,
+            # rounds until early stopping (parameters outside the searched space keep
+            # their fixed values)
+            portfolio=({"learning_rate": 0.03, "max_leaf_nodes": 128, "min_samples_leaf": 5, "max_features": 0.9,
+                        "max_iter": HIGHEST},),
         ),
         Family(
             name="knn",
@@ -273,27 +293,76 @@ def build_estimator(name: str, task: str, params: Mapping[str, Any], *, metric: 
     return estimator
 
 
-def default_point(name: str, task: str, space: Mapping[str, ParameterRange]) -> dict[str, Any]:
+def _into_range(value: Any, rng: ParameterRange) -> Any:
+    """A value moved into a numeric range: clipped when numeric, the range's top for
+    HIGHEST, the range's centre when the range cannot hold it (None, "sqrt" …); rounded
+    for an integer range."""
+    import math
+
+    low, high = float(rng.low), float(rng.high)
+    if value == HIGHEST:
+        value = high
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = min(max(float(value), low), high)
+    elif rng.log:
+        value = math.exp((math.log(low) + math.log(high)) / 2)
+    else:
+        value = (low + high) / 2
+    return min(max(int(round(value)), math.ceil(low)), math.floor(high)) if rng.integer else value
+
+
+def stops_early(name: str, train_rows: int | None) -> bool:
+    """Whether the family's estimator ends its boosting rounds by early stopping when it
+    trains on this many rows (unknown rows: no)."""
+    f = family(name)
+    return f.early_stopping_rows is not None and train_rows is not None and train_rows > f.early_stopping_rows
+
+
+def _point(name: str, task: str, space: Mapping[str, ParameterRange], overrides: Mapping[str, Any],
+           train_rows: int | None) -> dict[str, Any]:
+    """The estimator's defaults with `overrides` on top, every searched parameter moved
+    into its range (a choice the range does not list becomes its first choice). Rounds
+    asked as HIGHEST stay at the estimator's default where no early stopping would end
+    them."""
+    f = family(name)
+    defaults = {p.name: p.default for p in inspect.signature(f.estimator_class(task).__init__)
+                .parameters.values() if p.default is not inspect.Parameter.empty}
+    if f.rounds is not None and overrides.get(f.rounds) == HIGHEST and not stops_early(name, train_rows):
+        overrides = {k: v for k, v in overrides.items() if k != f.rounds}
+    values = {**defaults, **overrides}
+    point: dict[str, Any] = {}
+    for parameter, rng in space.items():
+        value = values.get(parameter)
+        if rng.choices is not None:
+            point[parameter] = value if value in rng.choices else rng.choices[0]
+        else:
+            point[parameter] = _into_range(value, rng)
+    return point
+
+
+def default_point(name: str, task: str, space: Mapping[str, ParameterRange], train_rows: int | None = None
+                  ) -> dict[str, Any]:
     """The estimator's own defaults, moved into the (possibly narrowed) space: a numeric
     default is clipped to the range, a default the range cannot hold (None, "sqrt" …)
     becomes the range's centre, a default outside the choices the first choice.
-    scikit-learn's defaults are good starting points, so the tpe search tries them first."""
-    import math
+    scikit-learn's defaults are good starting points, so the tpe search tries them first.
+    One exception: when the estimator will stop early on `train_rows` rows (each fold's
+    training rows), a boosting family's round count (`Family.rounds`) is at the top of
+    its range, so that early stopping, not the count, ends the fit — the way AutoGluon
+    runs LightGBM's defaults (10,000 rounds and early stopping) — where scikit-learn's
+    default (100 iterations) is a cap chosen for speed."""
+    f = family(name)
+    return _point(name, task, space, {f.rounds: HIGHEST} if f.rounds else {}, train_rows)
 
-    defaults = {p.name: p.default for p in inspect.signature(family(name).estimator_class(task).__init__)
-                .parameters.values() if p.default is not inspect.Parameter.empty}
-    point: dict[str, Any] = {}
-    for parameter, rng in space.items():
-        default = defaults.get(parameter)
-        if rng.choices is not None:
-            point[parameter] = default if default in rng.choices else rng.choices[0]
-            continue
-        low, high = float(rng.low), float(rng.high)
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            value = min(max(float(default), low), high)
-        elif rng.log:
-            value = math.exp((math.log(low) + math.log(high)) / 2)
-        else:
-            value = (low + high) / 2
-        point[parameter] = min(max(int(round(value)), math.ceil(low)), math.floor(high)) if rng.integer else value
-    return point
+
+def portfolio_points(name: str, task: str, space: Mapping[str, ParameterRange], train_rows: int | None = None
+                     ) -> list[dict[str, Any]]:
+    """The family's default point, then its known-good configurations (`Family.portfolio`)
+    moved into the space the same way; a configuration that lands on an earlier point
+    is left out."""
+    points = [default_point(name, task, space, train_rows)]
+    for entry in family(name).portfolio:
+        point = _point(name, task, space, entry, train_rows)
+        if point not in points:
+            points.append(point)
+    return points

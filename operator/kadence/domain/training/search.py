@@ -2,8 +2,11 @@
 
 One engine serves the three strategies; only where the next parameters come from
 differs:
-- `tpe`: first every family at scikit-learn's default parameters (moved into the
-  space, `families.default_point`), then Optuna's Tree-structured Parzen Estimator
+- `tpe`: first a fixed warm-start portfolio (`portfolio_plan`): every family at
+  scikit-learn's default parameters moved into the space (`families.default_point`;
+  a boosting family's early-stopped round count at the top of its range), then the
+  families' published known-good configurations (`Family.portfolio`) within half the
+  budget; then Optuna's Tree-structured Parzen Estimator
   (multivariate, grouped by family, so each family's parameters are modelled
   together), with median pruning: after each
   fold a trial reports its running mean score and is stopped when it is clearly worse
@@ -30,6 +33,11 @@ are queued together, so a worker with no trial of its own helps with another tri
 folds (`parallelism` still bounds the trials in flight). Smaller data: one rung, the
 search as before.
 
+Fits wait in a queue of their own (`FitQueue`) and go to a worker only when one is
+free, the fit on the highest rung of the earliest trial first (`fit_priority`): a
+promoted trial's costly last rung is not held up behind later trials' first rungs.
+The order changes when results arrive, never what is decided from them.
+
 Scheduling and determinism: up to `parallelism` trials are in flight, each evaluated
 fold by fold (in worker processes when parallelism > 1). Trials are sampled in the
 main process and told to the study in trial-number order, in a fixed interleaving:
@@ -43,6 +51,8 @@ machine's speed.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -250,6 +260,52 @@ def sampling_window(parallelism: int) -> int:
     return 1 if parallelism == 1 else 2 * parallelism
 
 
+def fit_priority(rung: int, trial_number: int, fold: int) -> tuple[int, int, int]:
+    """The order in which queued fold fits go to free workers, smallest first: a higher
+    rung first (ASHA's preference for promotions: a trial that climbed is the likeliest
+    to become the best, and its result is what the search waits for), then the earlier
+    trial (trials are told in order), then the fold."""
+    return -rung, trial_number, fold
+
+
+class FitQueue:
+    """Fold fits waiting for a worker, the most urgent first (`fit_priority`). A fit of a
+    trial that has already been decided (failed on another fold) is dropped."""
+
+    def __init__(self):
+        self._heap: list[tuple[tuple[int, int, int], Any]] = []
+
+    def push(self, running, index: int) -> None:
+        heapq.heappush(self._heap, (fit_priority(running.rung, running.trial.number, index), running))
+
+    def pop(self):
+        """(trial, fold index) of the most urgent fit, or None when none is left."""
+        while self._heap:
+            (_, _, index), running = heapq.heappop(self._heap)
+            if running.state is None:
+                return running, index
+        return None
+
+    def trials(self) -> set[int]:
+        """ids of the trials with a fit waiting."""
+        return {id(running) for _, running in self._heap}
+
+
+def portfolio_plan(settings: SearchSettings, train_rows: int | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The tpe search's first trials, before the sampler models: every family at its
+    default point, then the families' known-good configurations (`families.portfolio_points`),
+    one family after the other — a small, fixed portfolio as auto-sklearn 2.0 and
+    AutoGluon start with. The defaults always run (within maxTrials); the rest of the
+    portfolio only within half the budget, so TPE keeps at least half of it.
+    `train_rows`: each fold's training rows (whether early stopping will be on)."""
+    per_family = [[(name, point) for point in fam.portfolio_points(name, settings.task, space, train_rows)]
+                  for name, space in settings.spaces.items()]
+    defaults = [points[0] for points in per_family]
+    rest = [entry for row in itertools.zip_longest(*(points[1:] for points in per_family))
+            for entry in row if entry is not None]
+    return (defaults + rest[:max(0, settings.max_trials // 2 - len(defaults))])[:settings.max_trials]
+
+
 def startup_trials(max_trials: int) -> int:
     """Random trials TPE starts with before modelling: a quarter of the budget, 5 to 10."""
     return max(5, min(10, max_trials // 4))
@@ -392,7 +448,8 @@ def run_search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     families = list(settings.spaces)
     pruning = settings.pruning and settings.strategy != "grid"
-    rows = rung_rows(min(len(f.y_train) for f in folds)) if pruning and settings.multi_fidelity else [None]
+    train_rows = min(len(f.y_train) for f in folds)
+    rows = rung_rows(train_rows) if pruning and settings.multi_fidelity else [None]
     rungs = len(rows)
     plan = grid_plan(settings.spaces, settings.max_trials) if settings.strategy == "grid" else None
     planned = len(plan) if plan is not None else settings.max_trials
@@ -402,11 +459,7 @@ def run_search(
                          startup_trials(settings.max_trials)),
         pruner=_pruner(settings, rungs),
     )
-    if plan is None and settings.strategy == "tpe":
-        plan_first = [(family, fam.default_point(family, settings.task, settings.spaces[family]))
-                      for family in families][:settings.max_trials]
-    else:
-        plan_first = plan or []
+    plan_first = portfolio_plan(settings, train_rows) if plan is None and settings.strategy == "tpe" else plan or []
     for family, params in plan_first:
         study.enqueue_trial({"family": family, **{optuna_name(family, k): v for k, v in params.items()}})
     window = sampling_window(settings.parallelism)
@@ -439,10 +492,21 @@ def run_search(
             on_trial(record, result)
 
     fold_of: dict[Future, int] = {}
+    queued = FitQueue()
 
     def submit(running: _Running, index: int) -> None:
-        future = executor.submit(running.family, running.params, index, running.rung)
-        pending[future], fold_of[future] = running, index
+        queued.push(running, index)
+
+    def dispatch() -> None:
+        """Hand every free worker the most urgent queued fit (the pool's own queue would
+        run them first come, first served)."""
+        while len(pending) < settings.parallelism and (fit := queued.pop()) is not None:
+            running, index = fit
+            future = executor.submit(running.family, running.params, index, running.rung)
+            pending[future], fold_of[future] = running, index
+
+    def in_flight() -> int:
+        return len({id(r) for r in pending.values()} | queued.trials())
 
     def start_rung(running: _Running) -> None:
         """Multi-fidelity: every fold of the rung at once (the decision waits for all of
@@ -504,7 +568,7 @@ def run_search(
             # The strict order of events — tell(k - window), sample(k), tell(k - window + 1) —
             # is what makes a seeded search repeatable with several trials in flight.
             told = len(result.trials)
-            while sampling and len({id(r) for r in pending.values()}) < settings.parallelism:
+            while sampling and in_flight() < settings.parallelism:
                 k = len(trials)
                 if k >= planned:
                     sampling = False
@@ -518,6 +582,7 @@ def run_search(
                     start_rung(running)
                 else:
                     break
+            dispatch()
             # Tell finished trials in order, but never trial k - window + 1 before trial k
             # was sampled.
             progressed = False
