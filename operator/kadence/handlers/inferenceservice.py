@@ -9,7 +9,8 @@ Each reconcile (create, spec update, resume, resync timer):
    servers' /metrics (plus f1/accuracy from the prediction log joined to feedback when the
    canary has a quality gate);
 3. plans (`planners.inferenceservice`), realizes the plan, moves ModelVersion stages when a
-   canary was promoted (or an approved challenger failed its canary: Archived), and clears the kadence.dev/promote annotation once it was acted on.
+   canary was promoted (or an approved challenger failed its canary: Archived), and clears
+   the kadence.dev/promote annotation once it was acted on.
 
 Step baselines: a step's window starts at the first scrape after the step started; that
 scrape is kept in operator memory, keyed by (namespace, name, stepStartedAt). After an
