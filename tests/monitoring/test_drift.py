@@ -369,14 +369,29 @@ def test_a_profile_written_by_the_ingest_profiler_is_a_usable_reference():
         assert "n" not in result.drifted_features, method
 
 
-def test_bucket_shares_count_values_on_a_cut_point_in_its_own_bucket():
+@pytest.mark.parametrize("presorted", [False, True], ids=["counted unsorted", "searched after a sort"])
+def test_bucket_shares_count_values_on_a_cut_point_in_its_own_bucket(presorted):
     from kadence.domain.monitoring.drift import CurrentWindow
 
     values = [-2.0, -1.0, -1.0, -0.5, 0.0, 0.0, 0.0, 0.2, 0.5, 1.0, 2.0, 3.0]
     window = CurrentWindow(pd.DataFrame({"x": values[::-1]}))
+    if presorted:
+        window.numeric_sorted("x")
     # buckets: <-1, =-1, (-1,0), =0, (0,0.5), =0.5, (0.5,2), =2, >2
     expected = np.array([1, 2, 1, 3, 1, 1, 1, 1, 1]) / len(values)
     np.testing.assert_array_equal(window.bucket_shares("x", np.array([-1.0, 0.0, 0.5, 2.0])), expected)
+
+
+@pytest.mark.parametrize("cuts", [4, 40], ids=["few cut points: comparisons", "many cut points: a sort"])
+def test_bucket_counts_of_unsorted_values_equal_those_of_the_sorted_values(cuts):
+    from kadence.domain.monitoring.drift import bucket_counts, sorted_bucket_counts
+
+    rng = np.random.default_rng(cuts)
+    values = np.round(rng.normal(0, 1, 5000), 1)  # many values on the cut points
+    cut_points = np.unique(np.round(rng.normal(0, 1, cuts), 1))
+    counts = bucket_counts(values, cut_points)
+    np.testing.assert_array_equal(counts, sorted_bucket_counts(np.sort(values), cut_points))
+    assert counts.sum() == len(values) and counts[1::2].sum() == np.isin(values, cut_points).sum()
 
 
 # --- the sorted-array kernels against numpy and scipy -------------------------------------

@@ -37,11 +37,12 @@ Missing values (None, NaN, ±inf) are left out of the distributions and reported
 missing share of each side. A feature that cannot be judged (no reference, nothing in the
 window) has no score, a status and a message saying why; it never counts as "no drift".
 
-How it is computed: each numeric column of a sample reference and of the window is sorted
-once. The deciles, bucket shares (PSI, JS) and the KS statistic and Wasserstein distance
-(one merge of the two sorted columns, `ks_and_wasserstein`) all read the sorted arrays, so
-every method a policy enables costs little more than the two sorts and one binary search
-per column. Large windows are judged a column per thread: numpy's sorts and searches
+How it is computed: each numeric column of a sample reference is sorted once; its deciles
+and bucket shares read the sorted array. A window's column is sorted only when KS or
+Wasserstein need it (PSI and JS count it against the cut points by comparison, ten times
+cheaper than a sort), and then once for both: the KS statistic and the Wasserstein distance
+come from one merge of the two sorted columns (`ks_and_wasserstein`), so every method a
+policy enables costs little more than two sorts and one binary search per column. Large windows are judged a column per thread: numpy's sorts and searches
 release the GIL. Results are the exact values scipy computes (up to float rounding).
 """
 
@@ -154,15 +155,32 @@ class Reference:
             raise ReferenceFormatError("the reference has no columns")
 
 
+def _counts_from_bounds(below: Any, upto: Any, size: int) -> np.ndarray:
+    bounds = np.empty(2 * len(below) + 2, dtype=np.int64)
+    bounds[0], bounds[-1] = 0, size
+    bounds[1:-1:2] = below
+    bounds[2:-1:2] = upto
+    return np.diff(bounds)
+
+
 def sorted_bucket_counts(ordered: np.ndarray, cut_points: np.ndarray) -> np.ndarray:
     """Counts of sorted values in the buckets of `cut_points`: bucket 2i+1 holds the values
     equal to cut point i, bucket 2i those strictly between cut points i-1 and i (bucket 0:
     below the first, bucket 2k: above the last). Two binary searches per cut point."""
-    bounds = np.empty(2 * len(cut_points) + 2, dtype=np.int64)
-    bounds[0], bounds[-1] = 0, len(ordered)
-    bounds[1:-1:2] = np.searchsorted(ordered, cut_points, side="left")
-    bounds[2:-1:2] = np.searchsorted(ordered, cut_points, side="right")
-    return np.diff(bounds)
+    return _counts_from_bounds(np.searchsorted(ordered, cut_points, side="left"),
+                               np.searchsorted(ordered, cut_points, side="right"), len(ordered))
+
+
+def bucket_counts(values: np.ndarray, cut_points: np.ndarray) -> np.ndarray:
+    """`sorted_bucket_counts` of values in any order. For the few cut points of deciles, two
+    vectorised comparisons per cut point count them about ten times faster than sorting
+    them (or than a binary search per value); for many cut points, the sort wins."""
+    if len(cut_points) > 32:
+        return sorted_bucket_counts(np.sort(values), cut_points)
+    flags = np.empty(len(values), dtype=bool)
+    below = [np.count_nonzero(np.less(values, c, out=flags)) for c in cut_points]
+    upto = [np.count_nonzero(np.less_equal(values, c, out=flags)) for c in cut_points]
+    return _counts_from_bounds(below, upto, len(values))
 
 
 def sorted_quantiles(ordered: np.ndarray, levels: np.ndarray) -> np.ndarray:
@@ -748,7 +766,10 @@ class CurrentWindow:
         """Shares of the column's values in the buckets of `cut_points` (PSI and JS share them)."""
         key = (name, cut_points.tobytes())
         if key not in self._buckets:
-            counts = sorted_bucket_counts(self.numeric_sorted(name), cut_points)
+            if name in self._sorted:
+                counts = sorted_bucket_counts(self._sorted[name], cut_points)
+            else:  # PSI and JS need no sort
+                counts = bucket_counts(self.numeric(name)[0], cut_points)
             self._buckets[key] = counts / counts.sum()
         return self._buckets[key]
 
