@@ -113,14 +113,14 @@ def test_a_canary_moving_to_its_next_weight_is_a_step_and_the_verdict_message_ca
     assert verdict.message.startswith("f1 0.990 (candidate) vs 0.200 (Production); candidate better")
 
 
-def test_the_promotion_names_the_new_version_and_the_old_ones_stage():
+def test_the_promotion_names_the_new_version_and_the_one_it_replaced():
     after = snap(versions=[model_version("c-v1", 1, "Archived"), model_version("c-v2", 2, "Production")],
                  isvc=service(2))
     before = snap(versions=[model_version("c-v1", 1, "Production"), model_version("c-v2", 2, "Candidate")],
                   isvc=service(1, 2, 50, "Progressing"))
     [promoted] = changes(before, after, NOW, 5)
     assert promoted.object == "ModelVersion/c-v2"
-    assert promoted.message == "version 2 serves all traffic; version 1 is Archived"
+    assert promoted.message == "version 2 is the stable version (was 1)"
 
 
 def test_an_unreadable_verdict_annotation_is_reported_not_raised():

@@ -39,7 +39,7 @@ FLUSH_S = 10.0  # the model server writes its prediction log at least this often
 # Until the monitor's window is full: big requests, fast. Then, until the month's evaluation:
 # small requests at a steady pace, so a canary sees many requests to be judged on.
 FAST_ROWS, FAST_RATE = 10, 60.0  # rows per request, rows/s
-SLOW_ROWS, SLOW_RATE = 2, 16.0
+SLOW_ROWS, SLOW_RATE = 1, 16.0
 PART_ROWS = 40  # rows generated (and scored by the first model) at once
 POLL_S = 1.5
 
@@ -397,21 +397,22 @@ class Runner:
     def run(self) -> LoopState:
         deadline = time.monotonic() + self.settings.timeout_s
         index = 0
-        promoted_in: int | None = None
+        promoted: str | None = None  # the version promoted by the loop
         while True:
             if index >= self.settings.months:
-                if promoted_in is not None and index > promoted_in + 1:  # a whole month on the new model
-                    break
+                last = self.state.months[-1]
+                if promoted is not None and set(last.versions) == {promoted}:
+                    break  # a whole month answered by the retrained model alone
                 if self.state.finished_badly() or time.monotonic() > deadline:
                     break
                 if index == self.settings.months:
-                    print("  the loop has not closed yet: more months of the last month's traffic while it "
-                          "does ...", file=self.out, flush=True)
+                    print("  more months of the last month's traffic until a whole month is answered by a "
+                          "retrained model ...", file=self.out, flush=True)
             month = self.run_month(index)
             self.state.months.append(month)
             print("  " + report.month_line(month, self.threshold), file=self.out, flush=True)
-            if promoted_in is None and self.state.has(report.PROMOTED):
-                promoted_in = index
+            if promoted is None and self.state.has(report.PROMOTED):
+                promoted = str(self.state.snapshot.stable_version)
             index += 1
         return self.state
 

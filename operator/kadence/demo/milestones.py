@@ -122,11 +122,9 @@ def changes(before: Snapshot, after: Snapshot, now: str, month: int | None) -> l
         add(report.CANARY_STEP, "InferenceService", "CanaryStep",
             f"version {after.canary_version} at {after.canary_weight}% of the traffic")
     if before.stable_version and after.stable_version and after.stable_version != before.stable_version:
-        previous = next((n for n, (v, _) in after.versions.items() if v == before.stable_version), None)
         current = next((n for n, (v, _) in after.versions.items() if v == after.stable_version), None)
-        old_stage = after.versions[previous][1] if previous else "?"
         add(report.PROMOTED, f"ModelVersion/{current or after.stable_version}", "Promoted",
-            f"version {after.stable_version} serves all traffic; version {before.stable_version} is {old_stage}")
+            f"version {after.stable_version} is the stable version (was {before.stable_version})")
     if after.rollout_phase == "RolledBack" and before.rollout_phase != "RolledBack":
         add(report.ROLLED_BACK, "InferenceService", "RolledBack", after.rollout_reason or "")
     return found
