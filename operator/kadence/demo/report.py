@@ -170,13 +170,22 @@ def plot_png(months: list[Month], threshold: float, milestones: list[Milestone])
         axes.plot(xs, [m.f1_original for m in months], linestyle="--", marker=".", color="#8c959f",
                   label="F1 of the first model (no retraining)")
     axes.axhline(threshold, color="#cf222e", linestyle=":", label=f"threshold {threshold:g}")
-    styles = {BREACH: ("#cf222e", "-", "breach"), RETRAIN: ("#bf8700", "--", "retrain started"),
-              PROMOTED: ("#1a7f37", "-", "retrained model promoted")}
-    for kind, (color, line, label) in styles.items():
-        found = _first(milestones, kind)
-        if found is not None and found.month is not None:
-            axes.axvline(found.month, color=color, linestyle=line, alpha=0.7, linewidth=2,
-                         label=f"{label} (month {found.month})")
+    by_month = {m.month: m.f1 for m in months}
+    breach = _first(milestones, BREACH)
+    if breach is not None and by_month.get(breach.month) is not None:
+        axes.plot([breach.month], [by_month[breach.month]], marker="X", markersize=14, color="#cf222e",
+                  linestyle="none", label=f"breach detected (month {breach.month})")
+    retrain = _first(milestones, RETRAIN)
+    if retrain is not None and retrain.month is not None:
+        axes.axvline(retrain.month, color="#bf8700", linestyle="--", linewidth=2,
+                     label=f"retrain started (month {retrain.month})")
+    canary, promoted = _first(milestones, CANARY), _first(milestones, PROMOTED)
+    if canary is not None and canary.month is not None:
+        end = promoted.month if promoted is not None and promoted.month is not None else xs[-1]
+        axes.axvspan(canary.month - 0.15, end + 0.15, color="#bf8700", alpha=0.12, label="canary")
+    if promoted is not None and promoted.month is not None:
+        axes.axvline(promoted.month, color="#1a7f37", linewidth=2,
+                     label=f"retrained model promoted (month {promoted.month})")
     axes.set_xlabel("month")
     axes.set_ylabel("F1 on labelled traffic")
     axes.set_ylim(0, 1.05)
