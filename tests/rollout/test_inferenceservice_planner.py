@@ -362,6 +362,16 @@ def test_a_challenger_that_fails_its_analysis_is_rolled_back_and_archived_with_t
     assert (condition(after, "CanaryHealthy").status, condition(after, "CanaryHealthy").reason) == ("False", "RolledBack")
 
 
+def test_a_rolled_back_challenger_stays_rolled_back_while_stable_scales_back_up():
+    scaling = ready(3)
+    scaling["metadata"]["generation"] = 2  # the rollback gave stable its replicas back; not observed yet
+    status = {**CHALLENGER_RUNNING, "phase": "RolledBack", "canaryWeight": 0, "rolloutReason": "AnalysisFailed: x"}
+    archived = ServingContext(versions={**VERSIONS, 4: replace(VERSIONS[4], stage="Archived")}, stage_version=3)
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, status), ServingObservation(
+        deployments={"stable": scaling}), archived, T0 + timedelta(minutes=1))
+    assert plan.phase == "RolledBack" and condition(plan, "Ready").status == "True"
+
+
 def test_a_pinned_canary_that_fails_is_rolled_back_but_its_model_version_stage_is_left_alone():
     observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4)},
                                      stats={4: VersionStats(requests=100, errors=20)})

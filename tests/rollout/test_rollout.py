@@ -172,6 +172,20 @@ def test_a_stage_change_starts_the_new_stable_version_and_a_canary_waits_for_it(
     assert serving.event[1] == "CanaryStarted"
 
 
+@pytest.mark.parametrize("phase", ["Progressing", "Paused", "RolledBack", "Stable"])
+def test_a_stable_whose_status_lags_a_replica_change_still_serves(phase):
+    state = (progressing(phase=phase, reason="awaiting promotion") if phase != "Stable"
+             else RolloutState(phase="Stable", stable_version=3))
+    lagging = Observed(stable_ready=False, stable_serving=True, canary_ready=True, stable=HEALTHY, canary=GOOD)
+    result = advance(state, 3, CANARY if phase != "Stable" else None, lagging, T0 + timedelta(seconds=5))
+    assert result.state.phase == phase and result.judgement is None
+
+
+def test_a_starting_stable_needs_its_own_rolled_out_replica_not_a_lagging_status():
+    result = advance(RolloutState(), 3, None, Observed(stable_ready=False, stable_serving=True), T0)
+    assert starting(result.state)
+
+
 # ---------------------------------------------------------------- approved challengers
 
 

@@ -150,6 +150,10 @@ class Observed:
     stable: VersionStats = field(default_factory=VersionStats)  # since the step started
     canary: VersionStats = field(default_factory=VersionStats)
     promote_requested: bool = False  # a person asked to promote a Paused canary
+    # The stable Deployment's template runs stable_version and it has a ready replica, though its
+    # status may not have caught up with a replica change yet (None: as stable_ready). Enough for
+    # a stable that already served: between rollouts only its replica count changes.
+    stable_serving: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -206,7 +210,8 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
                                         and not (canary and state.canary_version == canary.version
                                                  and state.phase == "RolledBack")):
         if state.stable_version is not None:
-            observed = replace(observed, stable_ready=False)  # what was observed is the previous version
+            # what was observed is the previous version
+            observed = replace(observed, stable_ready=False, stable_serving=False)
         state = replace(state, phase="Progressing", stable_version=target_stable, canary_version=None,
                         canary_weight=0, current_step=None, step_started_at=now, source=None)
 
@@ -224,7 +229,8 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
             return waiting
         state = replace(state, phase="Stable", step_started_at=None)
 
-    if not observed.stable_ready and state.phase != "Progressing":
+    serving = observed.stable_ready or bool(observed.stable_serving)
+    if not serving and state.phase != "Progressing":
         return Transition(replace(state, phase="Degraded", reason=f"stable version {state.stable_version} has no "
                                                                   "ready replica"), requeue_after=10.0)
 
@@ -258,7 +264,7 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
     pause = parse_duration(canary.steps[step].pause)
     max_wait = parse_duration(canary.analysis.max_wait)
 
-    if not observed.stable_ready:
+    if not serving:
         return _roll_back(state, Judgement("fail", f"stable version {state.stable_version} has no ready replica "
                                                    "during the canary", observed.canary.requests), interval)
     if not observed.canary_ready:

@@ -156,17 +156,25 @@ def state_from_status(status: dict) -> RolloutState:
     )
 
 
-def deployment_ready(deployment: dict | None, version: int | None) -> bool:
-    """A ready replica serving `version` (the pod template's version label matches)."""
+def deployment_serving(deployment: dict | None, version: int | None) -> bool:
+    """A ready replica, and the pod template runs `version`; the status may still lag a replica
+    change (generation ahead of observedGeneration)."""
     if not deployment or version is None:
         return False
     labels = (((deployment.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
-    if labels.get(build.VERSION_LABEL) != str(version):
+    return labels.get(build.VERSION_LABEL) == str(version) and ((deployment.get("status") or {}).get("readyReplicas")
+                                                                or 0) >= 1
+
+
+def deployment_ready(deployment: dict | None, version: int | None) -> bool:
+    """A ready replica serving `version`: the Deployment controller has seen the latest spec, so
+    a template just moved to `version` is not mistaken for the replicas of the one before."""
+    if not deployment_serving(deployment, version):
         return False
     status = deployment.get("status") or {}
     if status.get("observedGeneration", 0) < (deployment.get("metadata") or {}).get("generation", 0):
         return False
-    return (status.get("readyReplicas") or 0) >= 1 and (status.get("updatedReplicas") or 0) >= 1
+    return (status.get("updatedReplicas") or 0) >= 1
 
 
 def serve_task(body: dict, info: ModelVersionInfo, role: str, spec: InferenceServiceSpec) -> dict:
@@ -220,6 +228,7 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
     deployments = observation.deployments
     observed = Observed(
         stable_ready=deployment_ready(deployments.get("stable"), state.stable_version or target),
+        stable_serving=deployment_serving(deployments.get("stable"), state.stable_version or target),
         canary_ready=deployment_ready(deployments.get("canary"), state.canary_version),
         stable=observation.stats.get(state.stable_version or target, VersionStats()),
         canary=observation.stats.get(state.canary_version, VersionStats()) if state.canary_version else VersionStats(),
