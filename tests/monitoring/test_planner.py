@@ -509,3 +509,18 @@ def test_an_allowed_verdict_says_what_follows(promotion, rollout):
                                MonitorObservation([job(JOB)], {}), context(candidate=CANDIDATE), NOW)
     task = json.loads(fresh.children[0]["data"]["task.json"])
     assert task["compare"]["margin"] == (promotion or {}).get("margin", 0.0)
+
+
+@pytest.mark.parametrize("inputs, expected", [
+    pytest.param(["customer_id", "tenure", "plan"], ["customer_id", "tenure", "plan"],
+                 id="the signature inputs are the features drift judges"),
+    pytest.param(["tenure", "churned"], ["tenure"], id="the target is never a feature"),
+    pytest.param(None, None, id="a model without a signature leaves the choice to the reference"),
+])
+def test_drift_is_judged_on_the_serving_models_inputs(inputs, expected):
+    import json
+    from dataclasses import replace
+
+    plan = plan_with(jobs=[], ctx=context(production=replace(PRODUCTION, inputs=inputs)))
+    task = json.loads(plan.children[0]["data"]["task.json"])
+    assert task.get("features") == expected

@@ -248,8 +248,9 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
     else:
         task["drift"] = spec.drift.wire() if spec.drift else None
         task["referenceUri"] = context.reference_uri or (production.reference_uri if production else None)
-        if production and production.inputs:
-            task["features"] = list(production.inputs)
+        features = [f for f in (production.inputs or []) if f != production.target] if production else []
+        if features:
+            task["features"] = features
         if production and production.target:
             task["excludeColumns"] = [production.target]
             if retrain is not None and retrain.enabled and retrain.include_feedback:
