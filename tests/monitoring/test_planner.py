@@ -524,3 +524,13 @@ def test_drift_is_judged_on_the_serving_models_inputs(inputs, expected):
     plan = plan_with(jobs=[], ctx=context(production=replace(PRODUCTION, inputs=inputs)))
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task.get("features") == expected
+
+
+def test_feedback_the_dataset_refused_retrains_at_once_on_the_latest_data_saying_why():
+    data = RetrainData("churn", requested=(FEEDBACK,), ingest_failure="rule minRows failed: 40 < 1000")
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=1),
+                     ctx=context(retrain_data=data))
+    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
+    assert runs[0]["spec"]["datasetRef"] == {"name": "churn"}
+    warning = next(e for e in plan.events if e.reason == "FeedbackDataNotIngested")
+    assert "did not take the feedback: rule minRows failed" in warning.message

@@ -7,7 +7,7 @@ import pytest
 
 from kadence.api.monitorpolicy import MonitorPolicySpec
 from kadence.domain.monitoring.triggers import DatasetVersionInfo
-from kadence.handlers.monitorpolicy import (drift_reference_uri, latest_dataset_version, model_info, profile_uri,
+from kadence.handlers.monitorpolicy import (appended_ingest_failure, drift_reference_uri, latest_dataset_version, model_info, profile_uri,
                                             retrain_data, retrain_data_names, retrain_source, retrained_candidate,
                                             served_version, target_column)
 from kadence.planners.monitorpolicy import RetrainData
@@ -193,3 +193,19 @@ def test_retrain_data_tells_which_versions_hold_appended_feedback(annotation, ap
 def test_retrain_data_is_unknown_while_its_feature_set_or_dataset_is_missing():
     assert retrain_data("churn-features", None, DATASET) is None
     assert retrain_data(None, None, None) is None
+
+
+@pytest.mark.parametrize("phase, last_job, failure", [
+    pytest.param("Invalid", "churn-ingest-g1-a{digest}", "version v2 stays current; the last ingest failed: x",
+                 id="the ingest that read the list failed"),
+    pytest.param("Invalid", "churn-ingest-g1-aother", None, id="an ingest of another list is not about this feedback"),
+    pytest.param("Ready", "churn-ingest-g1-a{digest}", None, id="a valid ingest is no failure"),
+])
+def test_a_dataset_refusing_the_appended_feedback_is_noticed(phase, last_job, failure):
+    from kadence.domain.data.appended import appended_digest
+
+    dataset = {"metadata": {"name": "churn"},
+               "status": {"phase": phase, "lastJob": last_job.format(digest=appended_digest([FEEDBACK])),
+                          "conditions": [{"type": "Ready", "status": "True", "reason": "PreviousVersionCurrent",
+                                          "message": "version v2 stays current; the last ingest failed: x"}]}}
+    assert appended_ingest_failure(dataset, (FEEDBACK,)) == failure

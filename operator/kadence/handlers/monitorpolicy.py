@@ -17,7 +17,8 @@ from ..api.kinds import BY_KIND
 from ..api.monitorpolicy import MonitorPolicySpec
 from ..builders.meta import cut_name
 from ..builders.training import RUN_LABEL
-from ..domain.data.appended import APPENDED_DATA_ANNOTATION, AppendedDataError, append_data_annotation, appended_uris
+from ..domain.data.appended import (APPENDED_DATA_ANNOTATION, AppendedDataError, append_data_annotation,
+                                   appended_digest, appended_uris)
 from ..domain.monitoring.triggers import DatasetVersionInfo
 from ..k8s.apply import get, list_objects, merge_patch
 from ..metrics import monitor_metrics
@@ -166,7 +167,20 @@ def retrain_data(feature_set_name: str | None, feature_set: dict | None, dataset
     for version in ((feature_set or {}).get("status") or {}).get("versions") or []:
         feature_versions.setdefault(version.get("datasetVersion"), version["id"])
     return RetrainData(dataset=dataset["metadata"]["name"], feature_set=feature_set_name, requested=requested,
-                       appended_in=appended_in, feature_versions=feature_versions)
+                       appended_in=appended_in, feature_versions=feature_versions,
+                       ingest_failure=appended_ingest_failure(dataset, requested))
+
+
+def appended_ingest_failure(dataset: dict, requested: tuple[str, ...]) -> str | None:
+    """Why the Dataset's last ingest, the one that read the appended list as it stands, failed
+    (its ingest Job's name ends with the list's digest); None when it did not or has not run."""
+    status = dataset.get("status") or {}
+    if not requested or status.get("phase") not in ("Invalid", "Failed"):
+        return None
+    if not (status.get("lastJob") or "").endswith(f"-a{appended_digest(list(requested))}"):
+        return None
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    return ready.get("message") or f"the last ingest of Dataset {dataset['metadata']['name']} failed"
 
 
 # --- observation (reads the cluster) --------------------------------------------------------

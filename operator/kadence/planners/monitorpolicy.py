@@ -106,6 +106,7 @@ class RetrainData:
     requested: tuple[str, ...] = ()  # URIs already in the Dataset's appended-data annotation
     appended_in: dict[str, str] = field(default_factory=dict)  # appended URI -> newest version holding it
     feature_versions: dict[str, str] = field(default_factory=dict)  # Dataset version -> FeatureSet version
+    ingest_failure: str | None = None  # why the ingest that read the appended list as it stands failed
 
     def pinned_version(self, feedback_uri: str) -> str | None:
         """The version id a retrain pins once the feedback is in: the FeatureSet's
@@ -420,7 +421,8 @@ def _resume_pending_retrain(plan: MonitorPlan, body: dict, context: MonitorConte
     pin = data.pinned_version(pending["feedbackUri"]) if data is not None else None
     if pin is None:
         waited = now - (_parse_time(pending.get("time")) or now)
-        if waited < FEEDBACK_WAIT and data is not None:
+        rejected = data.ingest_failure if data is not None and pending["feedbackUri"] in data.requested else None
+        if waited < FEEDBACK_WAIT and data is not None and rejected is None:
             if pending["feedbackUri"] not in data.requested:
                 plan.append_data = AppendData(data.dataset, pending["feedbackUri"])
             where = (f"Dataset {data.dataset}" + (f" and FeatureSet {data.feature_set}" if data.feature_set else ""))
@@ -430,8 +432,12 @@ def _resume_pending_retrain(plan: MonitorPlan, body: dict, context: MonitorConte
                 f"feedback ({pending['feedbackUri']})"))
             plan.requeue_after = RUNNING_RECHECK_S
             return
-        why = (f"the feedback was not in a version of Dataset {pending['dataset']} after {waited}" if data is not None
-               else f"the retrain's Dataset {pending['dataset']} could not be resolved")
+        if rejected is not None:
+            why = f"Dataset {pending['dataset']} did not take the feedback: {rejected}"
+        elif data is not None:
+            why = f"the feedback was not in a version of Dataset {pending['dataset']} after {waited}"
+        else:
+            why = f"the retrain's Dataset {pending['dataset']} could not be resolved"
         plan.events.append(EventSpec("Warning", "FeedbackDataNotIngested",
                                      f"{why}; TrainingRun {pending['trainingRun']} trains on the latest data"))
     elif data is not None and data.appended_in.get(pending["feedbackUri"]):
