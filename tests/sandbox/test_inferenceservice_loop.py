@@ -417,14 +417,14 @@ def test_a_candidate_approved_by_its_challenger_verdict_is_canaried_and_promoted
     status = status_of(kubectl, "inferenceservice", MODEL)
     assert (status["stableVersion"], status.get("canaryVersion"), status.get("canarySource")) == (5, None, None)
     assert status["analysis"][-1]["passed"] is True and status["analysis"][-1]["requests"] >= 30
-    wait_for(lambda: status_of(kubectl, "modelversion", f"{MODEL}-v5").get("stage") == "Production"
-             and status_of(kubectl, "modelversion", f"{MODEL}-v2").get("stage") == "Archived",
+    wait_for(lambda: (stages := [status_of(kubectl, "modelversion", f"{MODEL}-v{v}").get("stage") for v in (5, 2)])
+             == ["Production", "Archived"] or print(stages, rollout_view(kubectl, MODEL)),
              timeout=60, message="v5 Production and v2 Archived in the registry")
     history = status_of(kubectl, "modelversion", f"{MODEL}-v5")["history"]
     assert "kadence-operator" in history[-1]["by"]
     assert history[-1]["reason"] == f"canary version 5 (approved challenger) passed every step of InferenceService " \
                                     f"{NAMESPACE}/{MODEL}"
-    wait_for(lambda: ready_replicas(kubectl, MODEL) == {"stable": (2, "5")}, timeout=60,
+    wait_for(lambda: (view := rollout_view(kubectl, MODEL))[1] == {"stable": (2, "5")} or print(view), timeout=60,
              message="two stable replicas of v5 and no canary")
     assert set(answering_versions(url, 6)) == {"5"}
 
