@@ -372,6 +372,14 @@ def test_a_rolled_back_challenger_stays_rolled_back_while_stable_scales_back_up(
     assert plan.phase == "RolledBack" and condition(plan, "Ready").status == "True"
 
 
+def test_a_challenger_rolled_back_because_stable_went_down_is_not_archived():
+    observation = ServingObservation(deployments={"canary": ready(4)}, stats={4: VersionStats(requests=100)})
+    plan = plan_inferenceservice(isvc({"stage": "Production"}, CHALLENGER_RUNNING), observation, CHALLENGER_CONTEXT,
+                                 T0 + timedelta(seconds=20))
+    assert plan.phase == "RolledBack" and "stable version 3 has no ready replica" in plan.status["rolloutReason"]
+    assert plan.stage_changes == [] and "ChallengerArchived" not in [e.reason for e in plan.events]
+
+
 def test_a_pinned_canary_that_fails_is_rolled_back_but_its_model_version_stage_is_left_alone():
     observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4)},
                                      stats={4: VersionStats(requests=100, errors=20)})

@@ -164,6 +164,7 @@ class Transition:
     promoted: int | None = None  # a canary version that just became stable
     requeue_after: float | None = None
     judged_step: int = 0  # the step the judgement was about
+    canary_failed: bool = False  # rolled back for the canary's own doing (not stable's outage)
 
 
 def _step_weight(canary: Canary, step: int) -> int:
@@ -266,7 +267,8 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
 
     if not serving:
         return _roll_back(state, Judgement("fail", f"stable version {state.stable_version} has no ready replica "
-                                                   "during the canary", observed.canary.requests), interval)
+                                                   "during the canary", observed.canary.requests), interval,
+                          canary_failed=False)
     if not observed.canary_ready:
         if elapsed >= max_wait:
             return _roll_back(state, Judgement("fail", f"canary version {canary.version} did not become ready in "
@@ -312,13 +314,13 @@ def advance(state: RolloutState, target_stable: int, canary: Canary | None, obse
                       judged_step=step)
 
 
-def _roll_back(state: RolloutState, judgement: Judgement, interval: float) -> Transition:
+def _roll_back(state: RolloutState, judgement: Judgement, interval: float, canary_failed: bool = True) -> Transition:
     rolled = replace(state, phase="RolledBack", canary_weight=0, step_started_at=None,
                      reason=f"AnalysisFailed: {judgement.message}")
     return Transition(rolled, judgement, ("Warning", "RolledBack",
                                           f"canary version {state.canary_version} rolled back at "
                                           f"{state.canary_weight}%: {judgement.message}"),
-                      judged_step=state.current_step or 0)
+                      judged_step=state.current_step or 0, canary_failed=canary_failed)
 
 
 def _promote(state: RolloutState, judgement: Judgement) -> Transition:

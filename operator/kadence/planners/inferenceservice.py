@@ -213,7 +213,8 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
 
     target = spec.version if spec.version is not None else context.stage_version
     if target is None:
-        return _not_servable(plan, "NoModelVersion", f"no ModelVersion of model {spec.model!r} holds stage {spec.stage}")
+        return _not_servable(plan, "NoModelVersion",
+                             f"no ModelVersion of model {spec.model!r} holds stage {spec.stage}")
     if target not in context.versions:
         return _not_servable(plan, "ModelVersionNotFound", f"ModelVersion {spec.model} version {target} not found")
 
@@ -252,12 +253,10 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
             what = f" ({CHALLENGER})" if new.source == "challenger" else ""
             plan.stage_changes.append(StageChange(info.name, spec.stage, f"canary version {transition.promoted}{what} "
                                                                          f"passed every step of {where}"))
-    judgement = transition.judgement
-    if (new.phase == "RolledBack" and new.source == "challenger" and judgement is not None
-            and judgement.verdict == "fail" and new.canary_version in context.versions):
+    if transition.canary_failed and new.source == "challenger" and new.canary_version in context.versions:
         # An approved challenger that failed its canary is archived, so it is not retried.
         info = context.versions[new.canary_version]
-        reason = f"canary on {where} failed its analysis at {state.canary_weight}%: {judgement.message}"
+        reason = f"canary on {where} failed its analysis at {state.canary_weight}%: {transition.judgement.message}"
         plan.stage_changes.append(StageChange(info.name, "Archived", reason))
         plan.events.append(EventSpec("Warning", "ChallengerArchived",
                                      f"{info.name} ({CHALLENGER}, version {info.version}) archived: {reason}"))
