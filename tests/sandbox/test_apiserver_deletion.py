@@ -71,6 +71,13 @@ def test_background_deletion_collects_the_dependents(apiserver_http, configmaps)
         wait_for(_gone(apiserver_http, f"{configmaps}/dep{index}"), f"dep{index} to be collected")
 
 
+def test_a_dependent_created_after_its_owner_is_gone_is_collected(apiserver_http, configmaps):
+    owner = apiserver_http.post(configmaps, json=configmap("owner")).json()
+    apiserver_http.delete(f"{configmaps}/owner")
+    apiserver_http.post(configmaps, json=configmap("late", ownerReferences=[owner_ref(owner)]))
+    wait_for(_gone(apiserver_http, f"{configmaps}/late"), "the late dependent to be collected")
+
+
 def test_foreground_deletion_waits_for_blocking_dependents(apiserver_http, configmaps):
     owner = apiserver_http.post(configmaps, json=configmap("owner")).json()
     apiserver_http.post(configmaps, json=configmap(

@@ -39,6 +39,10 @@ class OwnerIndex:
             if uid:
                 self.by_uid[uid] = ref
             new_owners = owner_uids(event.object)
+            # A reference to an owner already gone (a controller's late write raced the owner's
+            # deletion, e.g. a ReplicaSet replacing a pod as it is deleted): collect the
+            # dependent, as upstream's collector does for a dangling reference.
+            self.deleted_owners.extend(o for o in new_owners - old_owners if o not in self.by_uid)
         for owner in old_owners - new_owners:
             refs = self.dependents.get(owner)
             if refs is not None:
