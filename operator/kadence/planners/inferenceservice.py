@@ -385,7 +385,6 @@ def _canary_conditions(plan: ServingPlan, spec: InferenceServiceSpec, context: S
             "CanaryHealthy", "False", "CanaryVersionNotFound",
             f"spec.canary.version {wanted.missing_version}: ModelVersion {spec.model} version {wanted.missing_version} "
             f"not found; version {state.stable_version} serves all traffic"))
-        plan.requeue_after = 30.0
     else:
         reason = STABLE_STARTING if starting(state) else state.phase
         plan.conditions.append(ConditionUpdate(
