@@ -7,7 +7,7 @@ import pytest
 
 from kadence.api.trainingrun import ParameterRange as R
 from kadence.domain.training import families as fam
-from kadence.domain.training.search import FitQueue, SearchSettings, fit_priority, portfolio_plan
+from kadence.domain.training.search import FitQueue, SearchSettings, fit_priority, portfolio_plan, worker_modules
 
 from .test_search import CLASSIFICATION, _run
 
@@ -183,3 +183,17 @@ def test_the_fits_of_a_trial_that_already_failed_are_dropped_from_the_queue():
     failed.state = "failed"
     assert _drain(queue) == [(2, 0, 0), (2, 0, 1)]
     assert queue.pop() is None and queue.trials() == set()
+
+
+# ---- worker start
+
+
+def test_the_fork_server_imports_only_the_searched_families_estimators():
+    settings = SearchSettings(task="classification", metric="accuracy", strategy="tpe", max_trials=4, seed=0,
+                              spaces={"logistic_regression": {}, "hist_gradient_boosting": {}})
+    modules = worker_modules(settings)
+    assert modules[0] == "kadence.domain.training.search"
+    assert set(modules[1:]) == {"sklearn.linear_model._logistic",
+                                "sklearn.ensemble._hist_gradient_boosting.gradient_boosting"}
+    scaled = worker_modules(SearchSettings(**{**settings.__dict__, "scale": True}))
+    assert set(scaled) - set(modules) == {"sklearn.pipeline", "sklearn.preprocessing"}

@@ -385,6 +385,16 @@ def _fit_in_process(family: str, params: Mapping[str, Any], index: int, rung: in
     return fit_and_score_fold(_PROCESS_CONTEXT, family, params, index, rung)
 
 
+def worker_modules(settings: SearchSettings) -> list[str]:
+    """What the fork server imports once so that no worker has to: this module and the
+    modules of the searched families' estimators (and of the scaler in front of them),
+    nothing else — the import sits between the search's start and its first fit."""
+    modules = {fam.family(name).estimator_class(settings.task).__module__ for name in settings.spaces}
+    if settings.scale:
+        modules |= {"sklearn.pipeline", "sklearn.preprocessing"}
+    return [__name__, *sorted(modules)]
+
+
 class _Executor:
     """Fold fits in this process (parallelism 1) or in worker processes, one per parallel
     trial (scikit-learn's Python-level loops hold the GIL, so threads would not run
@@ -402,8 +412,7 @@ class _Executor:
             # A fork server (a clean process that imported this module once) forks the
             # workers: cheap to start, and it never ran OpenMP threads.
             mp_context = multiprocessing.get_context("forkserver")
-            mp_context.set_forkserver_preload([__name__, "sklearn.ensemble", "sklearn.linear_model",
-                                               "sklearn.neighbors", "sklearn.svm"])
+            mp_context.set_forkserver_preload(worker_modules(context.settings))
             self.pool = ProcessPoolExecutor(max_workers=context.settings.parallelism, mp_context=mp_context,
                                             initializer=_init_process, initargs=(context,))
 
