@@ -172,8 +172,9 @@ def test_a_step_unknown_after_a_restart_counts_from_the_pods_start_without_dropp
     assert baselines.get("shop", "churn", "T2") == {"a": "z"}
 
 
-def test_a_stage_move_says_who_moved_it_and_why():
-    patch = stage_change_patch(StageChange("churn-v4", "Production", "canary version 4 passed every step"))
-    assert patch == {"metadata": {"annotations": {"kadence.dev/changed-by": "kadence-operator",
-                                                  "kadence.dev/reason": "canary version 4 passed every step"}},
-                     "spec": {"stage": "Production"}}
+def test_a_stage_move_says_who_moved_it_and_why_and_leaves_the_spec_to_its_owner():
+    version = {"metadata": {"name": "churn-v4", "generation": 3}, "spec": {"stage": "Candidate"}}
+    patch = stage_change_patch(StageChange("churn-v4", "Production", "canary version 4 passed every step"), version)
+    assert patch == {"metadata": {"annotations": {
+        "kadence.dev/changed-by": "kadence-operator", "kadence.dev/reason": "canary version 4 passed every step",
+        "kadence.dev/stage-request": '{"generation": 3, "stage": "Production"}'}}}

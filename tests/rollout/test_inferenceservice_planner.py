@@ -233,6 +233,8 @@ def candidate(version: int, stage: str = "Candidate", allowed: bool | None = Tru
     ([candidate(4, stage="Staging")], 3, None),
     ([candidate(4, verified=False)], 3, None),
     ([candidate(4, about="churn-v9")], 3, None),
+    ([replace(candidate(4), verdict={**verdict(True, "churn-v4"), "rollout": "Manual"})], 3, None),
+    ([replace(candidate(4), verdict={**verdict(True, "churn-v4"), "rollout": "Canary"})], 3, 4),
     ([], 3, None),
 ], ids=[
     "an approved candidate newer than stable",
@@ -246,6 +248,8 @@ def candidate(version: int, stage: str = "Candidate", allowed: bool | None = Tru
     "a version in another stage",
     "an artifact that failed verification",
     "a verdict written about another ModelVersion",
+    "a verdict leaving promotion to a person",
+    "a verdict sending it to canary",
     "no versions",
 ])
 def test_the_approved_candidate_is_the_newest_verified_allowed_candidate_newer_than_stable(versions, stable, expected):

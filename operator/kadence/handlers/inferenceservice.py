@@ -32,7 +32,7 @@ from ..api.common import API_VERSION
 from ..api.inferenceservice import QualityGate
 from ..api.kinds import BY_KIND
 from ..builders import serving as build
-from ..domain.registry import CHANGED_BY_ANNOTATION, REASON_ANNOTATION
+from ..domain.registry import stage_request_patch
 from ..domain.rollout import VersionStats, stats_from_metrics
 from ..k8s.apply import list_objects, merge_patch
 from ..metrics import canary_rollbacks
@@ -174,10 +174,10 @@ class StepBaselines:
                 del self._baselines[key]
 
 
-def stage_change_patch(change: StageChange) -> dict:
-    """What the ModelVersion controller reads: the stage, and who moved it and why."""
-    return {"metadata": {"annotations": {CHANGED_BY_ANNOTATION: OPERATOR, REASON_ANNOTATION: change.reason}},
-            "spec": {"stage": change.stage}}
+def stage_change_patch(change: StageChange, version: dict) -> dict:
+    """What the ModelVersion controller reads: a stage request against the version's spec as
+    read (its owner's spec is never rewritten), and who moved it and why."""
+    return stage_request_patch(version, change.stage, OPERATOR, change.reason)
 
 
 # ------------------------------------------------------------------ side effects
@@ -286,8 +286,10 @@ def reconcile_inferenceservice(obj, spec, body, patch):
                                                          for pod, text in by_pod.items()})
     if plan.phase == "RolledBack" and status.get("phase") != "RolledBack":
         canary_rollbacks.labels(namespace=namespace, inferenceservice=name).inc()
+    read = {version["metadata"]["name"]: version for version in versions}
     for change in plan.stage_changes:
-        merge_patch(API_VERSION, "ModelVersion", namespace, change.model_version, stage_change_patch(change))
+        merge_patch(API_VERSION, "ModelVersion", namespace, change.model_version,
+                    stage_change_patch(change, read.get(change.model_version, {})))
     if plan.promoted is not None and PROMOTE_ANNOTATION in (meta.get("annotations") or {}):
         merge_patch(API_VERSION, KIND.kind, namespace, name, {"metadata": {"annotations": {PROMOTE_ANNOTATION: None}}})
 

@@ -100,7 +100,8 @@ class WantedCanary:
 def verdict_allows(info: ModelVersionInfo) -> bool:
     """The challenger verdict on this ModelVersion allows it to canary (and is about it)."""
     verdict = info.verdict or {}
-    return verdict.get("allowed") is True and verdict.get("candidate") in (None, "", info.name)
+    return (verdict.get("allowed") is True and verdict.get("candidate") in (None, "", info.name)
+            and verdict.get("rollout", "Canary") == "Canary")  # Manual: a person promotes it
 
 
 def approved_candidate(versions: Iterable[ModelVersionInfo], stable_version: int) -> int | None:
