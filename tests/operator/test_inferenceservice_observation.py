@@ -60,6 +60,11 @@ def mv(version: int, spec_stage: str, status_stage: str | None) -> dict:
             "status": {"stage": status_stage} if status_stage else {}}
 
 
+def requested(version: dict, stage: str) -> dict:
+    version["metadata"]["annotations"] = {"kadence.dev/stage-request": json.dumps({"stage": stage, "generation": 0})}
+    return version
+
+
 @pytest.mark.parametrize("versions, stable, holder", [
     ([mv(1, "Production", "Production"), mv(2, "Candidate", "Candidate")], 1, 1),
     ([mv(1, "Candidate", "Candidate")], None, None),
@@ -69,6 +74,8 @@ def mv(version: int, spec_stage: str, status_stage: str | None) -> dict:
     # someone else asked for Production on v3: the registry decides, v1 still holds it
     ([mv(1, "Production", "Production"), mv(3, "Production", "Candidate")], 1, 1),
     ([mv(1, "Archived", "Production"), mv(2, "Production", "Production")], 1, 2),
+    # the promotion asked through the operator's stage request, the spec untouched
+    ([mv(1, "Production", "Production"), requested(mv(2, "Candidate", "Candidate"), "Production")], 2, 2),
 ])
 def test_the_stage_is_held_by_the_registry_s_version_unless_our_stable_is_moving_into_it(versions, stable, holder):
     assert stage_holder(versions, "Production", stable) == holder

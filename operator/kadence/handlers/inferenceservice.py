@@ -32,7 +32,7 @@ from ..api.common import API_VERSION
 from ..api.inferenceservice import QualityGate
 from ..api.kinds import BY_KIND
 from ..builders import serving as build
-from ..domain.registry import stage_request_patch
+from ..domain.registry import requested_stage, stage_request_patch
 from ..domain.rollout import VersionStats, stats_from_metrics
 from ..k8s.apply import list_objects, merge_patch
 from ..metrics import canary_rollbacks
@@ -88,14 +88,15 @@ def stage_holder(model_versions: list[dict], stage: str, stable_version: int | N
     """The version holding `stage` (status.stage, the stage in force).
 
     While a stage move toward the version this InferenceService serves as stable is in
-    flight (its spec.stage asks for the stage, the registry has not granted it yet, e.g.
-    right after a promotion, while the previous holder is being archived), that version:
+    flight (its spec.stage or the operator's stage request asks for the stage, the registry
+    has not granted it yet, e.g. right after a promotion, while the previous holder is being
+    archived), that version:
     the registry passes through a moment with no holder, which must not read as "nothing
     to serve" nor roll stable back to the previous holder."""
     for mv in model_versions:
         spec, status = mv.get("spec") or {}, mv.get("status") or {}
         if (stable_version is not None and int(spec.get("version", 0)) == stable_version
-                and spec.get("stage") == stage and status.get("stage") != stage):
+                and requested_stage(mv) == stage and status.get("stage") != stage):
             return stable_version
     holders = [int(mv["spec"]["version"]) for mv in model_versions if (mv.get("status") or {}).get("stage") == stage]
     return max(holders) if holders else None
