@@ -17,14 +17,15 @@ import re
 import sys
 from pathlib import Path
 
-DURATION = re.compile(r"^(\d+)(s|m)$")
+DURATION = re.compile(r"^(\d+)(s|m|h)$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
 
 
 def _duration(text: str) -> int:
     match = DURATION.match(text.strip())
     if not match or int(match.group(1)) < 1:
         raise argparse.ArgumentTypeError(f"expected a duration such as 30s or 1m, got {text!r}")
-    return int(match.group(1)) * (60 if match.group(2) == "m" else 1)
+    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
 
 
 def _months(text: str) -> int:
