@@ -19,8 +19,8 @@ def test_the_defaults_are_ten_months_at_thirty_seconds_into_kadence_demo():
         10, 30, 7, Path("kadence-demo"), False, 1200)
 
 
-@pytest.mark.parametrize(("given", "seconds"), [("20s", 20), ("1m", 60), ("90s", 90), ("1h", 3600)])
-def test_an_interval_is_seconds_minutes_or_hours(given, seconds):
+@pytest.mark.parametrize(("given", "seconds"), [("20s", 20), ("1m", 60), ("90s", 90), ("1h30m", 5400)])
+def test_an_interval_is_an_api_duration(given, seconds):
     assert parse("--interval", given).interval == seconds
 
 
@@ -28,6 +28,7 @@ def test_an_interval_is_seconds_minutes_or_hours(given, seconds):
     (("--months", "3"), "at least 4 months"),
     (("--months", "many"), "invalid literal"),
     (("--interval", "0s"), "a duration such as 30s"),
+    (("--interval", "500ms"), "a duration such as 30s"),
     (("--interval", "30"), "a duration such as 30s"),
     (("--timeout", "10"), "a duration such as 30s"),
 ])

@@ -13,19 +13,21 @@ Needs kadence[all] (the sandbox, the model server and matplotlib).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
-DURATION = re.compile(r"^(\d+)(s|m|h)$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600}
-
 
 def _duration(text: str) -> int:
-    match = DURATION.match(text.strip())
-    if not match or int(match.group(1)) < 1:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 30s or 1m, got {text!r}")
-    return int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    """Whole seconds of an API duration (30s, 1m, 1h30m), at least one."""
+    from ..domain.monitoring.policy import parse_duration
+
+    try:
+        seconds = parse_duration(text.strip()).total_seconds()
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 30s, 1m or 1h30m, got {text!r}")
+    return int(seconds)
 
 
 def _months(text: str) -> int:
