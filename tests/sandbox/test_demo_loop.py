@@ -9,6 +9,7 @@ first model's on the same late traffic."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ def demo(tmp_path_factory):
 
         yield result.returncode, result.stdout + result.stderr, record, kubectl, out
     finally:
-        stop_all(state, out=open(os.devnull, "w"))
+        stop_all(state, out=io.StringIO())
 
 
 def first_under(record: dict) -> int:
