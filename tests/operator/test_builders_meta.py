@@ -85,3 +85,12 @@ def test_workload_and_server_pods_take_the_charts_service_account_pull_policy_an
         assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "other"}]
         assert pod["containers"][0]["image"] == "registry.example/kadence:1"
         assert pod["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+
+
+def test_model_server_pods_run_native_libraries_on_one_thread_per_process():
+    from kadence.builders.serving import serving_deployment
+    from kadence.handlers.common import workload_settings
+
+    server = serving_deployment(OWNER, "stable", 1, {"model": "m"}, 1, workload_settings({}))
+    env = {e["name"]: e.get("value") for e in server["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"

@@ -118,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from ..builders.serving import SINGLE_THREADED_NATIVE_LIBS
+
+    for variable in SINGLE_THREADED_NATIVE_LIBS:  # read when the OpenMP/BLAS runtimes load, so before the model
+        os.environ.setdefault(variable["name"], variable["value"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     task = task_from_args(args)
     common = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
