@@ -125,6 +125,9 @@ class ServingApp:
 
             self.predictor = await asyncio.to_thread(load_predictor, self.task, self.store)
         predictor = self.predictor
+        skipped = await asyncio.to_thread(predictor.warm_up)
+        if skipped:
+            log.info("no warm-up prediction (%s); the first requests may be slower", skipped)
         self.metrics = ServerMetrics(self.name, self.version, predictor.columns, predictor.classes)
         self.metrics.info.labels(self.name, self.version, predictor.engine, self.task.role).set(1)
         settings = self.task.logging

@@ -58,6 +58,20 @@ class Predictor:
         if self.has_proba and compiled is not None and compiled.proba_output is None:
             self.compiled, self.engine = None, "scikit-learn"
 
+    def warm_up(self, rows: int = 8) -> str | None:
+        """Predict a few placeholder rows so that the first real requests do not pay for lazy
+        imports, caches and first-call allocations (a fresh server's first answers took seconds
+        on a busy node, which a canary's p99 then held against it). Returns why it could not,
+        or None; a pipeline that refuses placeholders is served all the same."""
+        placeholders = {"float": 0.0, "int": 0, "bool": False}
+        columns = {c.name: (np.full(rows, placeholders[c.type]) if c.type in placeholders
+                            else np.full(rows, "", dtype=object)) for c in self.columns}
+        try:
+            self.predict(columns)
+        except Exception as error:  # noqa: BLE001 - any failure only means no warm-up
+            return f"{type(error).__name__}: {error}"
+        return None
+
     @property
     def output_names(self) -> list[str]:
         return ["predict", "predict_proba"] if self.has_proba else ["predict"]
