@@ -7,7 +7,14 @@ import pytest
 
 from kadence.api.trainingrun import ParameterRange as R
 from kadence.domain.training import families as fam
-from kadence.domain.training.search import FitQueue, SearchSettings, fit_priority, portfolio_plan, worker_modules
+from kadence.domain.training.search import (
+    FitQueue,
+    SearchSettings,
+    fit_priority,
+    portfolio_plan,
+    start_fork_server,
+    worker_modules,
+)
 
 from .test_search import CLASSIFICATION, _run
 
@@ -197,3 +204,17 @@ def test_the_fork_server_imports_only_the_searched_families_estimators():
                                 "sklearn.ensemble._hist_gradient_boosting.gradient_boosting"}
     scaled = worker_modules(SearchSettings(**{**settings.__dict__, "scale": True}))
     assert set(scaled) - set(modules) == {"sklearn.pipeline", "sklearn.preprocessing"}
+
+
+def test_the_fork_server_is_started_once_and_reused_by_later_searches():
+    import os
+    from multiprocessing import forkserver
+
+    settings = SearchSettings(task="classification", metric="accuracy", strategy="tpe", max_trials=4, seed=0,
+                              spaces={"logistic_regression": {}}, parallelism=2)
+    context = start_fork_server(settings)
+    assert context.get_start_method() == "forkserver"
+    pid = forkserver._forkserver._forkserver_pid
+    os.kill(pid, 0)  # running
+    start_fork_server(settings)
+    assert forkserver._forkserver._forkserver_pid == pid

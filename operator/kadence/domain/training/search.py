@@ -395,6 +395,21 @@ def worker_modules(settings: SearchSettings) -> list[str]:
     return [__name__, *sorted(modules)]
 
 
+def start_fork_server(settings: SearchSettings):
+    """The multiprocessing context the worker processes come from: a fork server (a
+    clean process that imported `worker_modules` once) forks them — cheap to start, and
+    it never ran OpenMP threads. Started here, not at the first fit, so that its imports
+    (seconds on a small machine) overlap the search's own setup; a server already
+    running is reused."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    mp_context = multiprocessing.get_context("forkserver")
+    mp_context.set_forkserver_preload(worker_modules(settings))
+    forkserver.ensure_running()
+    return mp_context
+
+
 class _Executor:
     """Fold fits in this process (parallelism 1) or in worker processes, one per parallel
     trial (scikit-learn's Python-level loops hold the GIL, so threads would not run
@@ -406,14 +421,10 @@ class _Executor:
         if context.settings.parallelism == 1:
             self.pool = ThreadPoolExecutor(max_workers=1)
         else:
-            import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            # A fork server (a clean process that imported this module once) forks the
-            # workers: cheap to start, and it never ran OpenMP threads.
-            mp_context = multiprocessing.get_context("forkserver")
-            mp_context.set_forkserver_preload(worker_modules(context.settings))
-            self.pool = ProcessPoolExecutor(max_workers=context.settings.parallelism, mp_context=mp_context,
+            self.pool = ProcessPoolExecutor(max_workers=context.settings.parallelism,
+                                            mp_context=start_fork_server(context.settings),
                                             initializer=_init_process, initargs=(context,))
 
     def submit(self, family: str, params: Mapping[str, Any], index: int, rung: int = -1) -> Future:
@@ -452,6 +463,8 @@ def run_search(
 ) -> SearchResult:
     """Run the search; `on_trial` is called after every trial (in trial order) with the
     record and the result so far (for logs and progress)."""
+    if settings.parallelism > 1:
+        start_fork_server(settings)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
