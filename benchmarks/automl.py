@@ -62,14 +62,17 @@ So: Kadence's best CV beats the grid's in every run, and its whole budget takes 
 0.67 x the grid's time; the target (the grid's score within a third of its time) was
 met in 6 of 8 runs, at 0.26-0.32 x — both runs with the machine otherwise idle (G, H)
 at 0.27-0.28 x — and missed at 0.37 and 0.45 x with other work beside it (D, E): met
-with a margin of about a sixth on a quiet machine, not repeatably on a busy one. Before this version (5c4a518, 87eadc2) it was 0.52 and 1.06 x. The first
-boosting trial (the default point, max_iter 200) is what reaches 0.9277, as trial 1 of
-12; what remains on the way to it is starting the worker processes (about 1.5 s quiet)
-and that trial's three rungs, each 3 folds on 2 workers, so two rounds of fits per
-rung, with the subsampled rungs costing about 1/3 and 1/2 of a full-fold fit (a
-histogram boosting fit's cost barely falls with the rows), and the rung barriers make
-the search more sensitive to a stalled worker than the grid's independent fits: the
-same load gave Kadence 11 s in one run and 21 s in the next (E, F).
+with a margin of about a sixth on a quiet machine, not repeatably on a busy one.
+Before this version (5c4a518, 87eadc2) it was 0.52 and 1.06 x.
+
+The first boosting trial (the default point, max_iter 200) is what reaches 0.9277, as
+trial 1 of 12; what remains on the way to it is starting the worker processes (about
+1.5 s quiet) and that trial's three rungs, each 3 folds on 2 workers, so two rounds of
+fits per rung, the subsampled rungs costing about 1/3 and 1/2 of a full-fold fit (a
+histogram boosting fit's cost barely falls with the rows). The rung barriers also make
+the search more sensitive than the grid's independent fits to a worker stalled by
+other work: Kadence took 21 s in run E and 11 s in run F at load 3.3 and 2.5, the grid
+31.5 s and 29.7 s.
 """
 
 from __future__ import annotations
