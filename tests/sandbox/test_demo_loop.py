@@ -24,7 +24,7 @@ from kadence.sandbox.cli import stop_all
 # The demo runs once for the module, inside whichever of its tests comes first.
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(1800)]
 
-MONTHS, INTERVAL = 7, "20s"
+MONTHS, INTERVAL = 7, "15s"
 BIN = Path(sys.executable).parent
 
 
