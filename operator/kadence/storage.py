@@ -143,6 +143,12 @@ class ObjectStore:
             if not item.is_dir:
                 yield item.object_name
 
+    def list_dirs(self, prefix: str) -> list[str]:
+        """The immediate "directories" under `prefix` (which ends with "/"), each ending with "/":
+        one LIST with a delimiter, however many objects lie below them."""
+        return sorted(item.object_name for item in self.client.list_objects(self.bucket, prefix=prefix, recursive=False)
+                      if item.is_dir)
+
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under `prefix` (which must end with "/"); returns how many."""
         if not prefix.endswith("/"):

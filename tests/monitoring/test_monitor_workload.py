@@ -106,8 +106,15 @@ def test_healthy_traffic_is_judged_healthy_and_the_report_is_written(store, s3_e
     code, result = run_monitor(tmp_path, task("healthy", reference_uri))
     assert code == 0
     assert result["reason"] == "Healthy" and result["breached"] is False
-    assert result["samples"] == 600
-    assert 400 < result["labelledSamples"] < 560
+    assert result["samples"] == 600  # the drift window: the last hour
+    assert result["driftWindow"] == {"predictions": 600, "start": "2026-11-23T11:00:00Z", "end": "2026-11-23T12:00:00Z"}
+    # the quality window: every labelled prediction of the retention (30 days), the earlier traffic too
+    assert 560 < result["labelledSamples"] < 720
+    quality = result["qualityWindow"]
+    assert quality["labelled"] == result["labelledSamples"] and quality["limit"] == 2000
+    assert quality["retentionStart"] == "2026-10-24T12:00:00Z"
+    assert quality["start"] < "2026-11-23T10:00:00Z" <= quality["end"]
+    assert 0 < quality["labelDelayP50Seconds"] <= quality["labelDelayP95Seconds"] <= 300
     assert result["driftedFeatures"] == []
     assert set(result["driftScores"]) == {"x", "y", "plan"}
     assert result["metrics"]["f1"] > 0.8 and "roc_auc" in result["metrics"]
@@ -184,7 +191,7 @@ def test_a_profile_reference_and_a_last_n_window_work_together(store, s3_env, tm
 def test_drift_is_judged_on_the_models_features_only_and_the_export_keeps_every_input(store, s3_env, tmp_path):
     uri = write_reference(store, "datasets/features/churn/v1/sample.parquet", ids=True)
     write_traffic(store, "features", "churn", n=400, start=T - HOUR, end=T, first_id=100_000)
-    every_column = task("features", uri, exportLabelledAs="label")
+    every_column = task("features", uri, feedbackExport={"target": "label"})
     code, unlisted = run_monitor(tmp_path, every_column)
     assert code == 0 and unlisted["driftedFeatures"] == ["customer_id"]  # new ids look like drift
 
@@ -199,7 +206,7 @@ def test_drift_is_judged_on_the_models_features_only_and_the_export_keeps_every_
     assert features["tenure"]["status"] == "NoReference"
     assert features["tenure"]["message"] == ("'tenure' is not a column of the drift reference, nor an input "
                                              "logged with any prediction in the window")
-    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["labelledDataUri"]))))
+    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["feedbackExport"]["uri"]))))
     assert list(exported.columns) == ["customer_id", "x", "y", "plan", "label"]
     assert exported["customer_id"].min() >= 100_000
     report = json.loads(store.get_bytes(store.key_of(result["reportUri"]).replace("report.html", "report.json")))
@@ -265,16 +272,16 @@ def test_a_challenger_that_learned_the_new_concept_beats_the_champion_on_the_sam
     challenger = _publish_model(store, "models/compare/churn/2/model.skops", shift=1.0, seed=12)
     write_traffic(store, "compare", "churn", n=400, start=T - HOUR, end=T, shift=1.0, accuracy=0.5)
     body = task("compare", reference_uri, compare={"champion": champion, "challenger": challenger},
-                exportLabelledAs="churned")
+                feedbackExport={"target": "churned"})
     code, result = run_monitor(tmp_path, body)
     assert code == 0, result["message"]
     comparison = result["comparison"]
     assert comparison["reason"] == "ChallengerBeatsChampion" and comparison["allowed"] is True
     assert comparison["challenger"] > comparison["champion"] + 0.05
     assert comparison["labelled"] == result["labelledSamples"]
-    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["labelledDataUri"]))))
+    exported = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result["feedbackExport"]["uri"]))))
     assert list(exported.columns) == ["x", "y", "plan", "churned"]
-    assert len(exported) == result["labelledRows"] == result["labelledSamples"]
+    assert len(exported) == result["feedbackExport"]["rows"] == result["labelledSamples"]
 
 
 def test_a_challenger_no_better_than_the_champion_is_refused_with_both_scores(store, s3_env, tmp_path, reference_uri):

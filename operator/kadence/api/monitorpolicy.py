@@ -24,7 +24,9 @@ LOWER_IS_BETTER = ("rmse", "mae")
 
 
 class Window(KadenceModel):
-    """The predictions judged at each evaluation: a time span or the last N."""
+    """The drift window: the predictions (labelled or not) whose inputs are compared with the
+    reference at each evaluation, a time span or the last N. Quality has its own window
+    (performance.window)."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel(exactly_one_of("duration", "lastPredictions"), "exactly one of duration, lastPredictions must be set"),
@@ -76,6 +78,20 @@ class DriftPolicy(KadenceModel):
     )
 
 
+class QualityWindow(KadenceModel):
+    """The predictions judged for quality: the newest `labelledPredictions` LABELLED predictions
+    made within `maxAge` of the evaluation, labels joined to their predictions by request id
+    however late they arrive (a relabelled prediction counts once, with its latest label).
+    Separate from `spec.window`, the drift window."""
+
+    labelled_predictions: int = Field(
+        2000, ge=1, le=1_000_000, description="At most this many labelled predictions, the newest by prediction time.")
+    max_age: str = duration_field(
+        "30d", "Retention: predictions older than this at the evaluation are never judged, however late their "
+               "label came; 'no labelled predictions' means none within it. Also bounds what each evaluation "
+               "reads (only these days' log partitions are listed).")
+
+
 class PerformancePolicy(KadenceModel):
     """Quality over labelled feedback, and the threshold that counts as a breach."""
 
@@ -84,6 +100,9 @@ class PerformancePolicy(KadenceModel):
         ge=0, description="Breach when the metric falls below it (rises above it for rmse and mae), e.g. 0.55."
     )
     min_labelled: int = Field(50, ge=1, description="Labelled predictions needed before judging.")
+    window: QualityWindow = Field(default_factory=QualityWindow,
+                                  description="The quality window (default: the newest 2000 labelled predictions "
+                                              "of the last 30d).")
 
 
 class Webhook(KadenceModel):

@@ -117,6 +117,15 @@ def _fmt(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if value >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.3g} s"
+
+
 def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dict[str, Any]],
                 metric: str | None, threshold: float | None, history: list[dict[str, Any]]) -> str:
     """The page. `result` is the MonitorResult wire dict; `history` earlier results, oldest first."""
@@ -132,10 +141,20 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
         f"<h1>{html.escape(title)}</h1>",
         f"<p><b style='color:{verdict_colour}'>{html.escape(str(result.get('reason')))}</b> — "
         f"{html.escape(str(result.get('message')))}</p>",
-        f"<p>Evaluated at {_fmt(result.get('time'))}; window {_fmt(result.get('windowStart'))} to "
-        f"{_fmt(result.get('windowEnd'))}; {result.get('samples', 0)} predictions, "
-        f"{result.get('labelledSamples', 0)} labelled.</p>",
+        f"<p>Evaluated at {_fmt(result.get('time'))}; drift window {_fmt(result.get('windowStart'))} to "
+        f"{_fmt(result.get('windowEnd'))}: {result.get('samples', 0)} predictions.</p>",
     ]
+    quality = result.get("qualityWindow")
+    if quality:
+        out.append(
+            f"<p>Quality window: the newest {quality['labelled']} labelled predictions (at most {quality['limit']}) "
+            f"made since {_fmt(quality['retentionStart'])}, labels joined whenever they came: predictions of "
+            f"{_fmt(quality.get('start'))} to {_fmt(quality.get('end'))}; label delay p50 "
+            f"{_seconds(quality.get('labelDelayP50Seconds'))}, p95 {_seconds(quality.get('labelDelayP95Seconds'))}.</p>")
+    export = result.get("feedbackExport")
+    if export:
+        out.append(f"<p>Feedback export: {export['rows']} labelled predictions of {_fmt(export.get('start'))} to "
+                   f"{_fmt(export.get('end'))} (since {_fmt(export.get('since'))}) — {_fmt(export.get('uri'))}.</p>")
     if result.get("metrics") or result.get("unavailableMetrics"):
         out.append("<h2>Quality</h2><table><tr><th>metric</th><th>value</th></tr>")
         for name, value in sorted((result.get("metrics") or {}).items()):

@@ -18,23 +18,27 @@ from ..domain.monitoring.quality import QualityError, quality_for
 from ..domain.monitoring.triggers import production_gap
 from ..serving.artifact import ArtifactRefused
 from ..storage import ObjectStore, StorageError
+from ..domain.monitoring import labelled as labels
 from .monitor_io import (
+    Labelled,
     LogWindow,
     ReferenceNotFound,
-    join_feedback,
     load_reference,
     previous_results,
-    read_feedback,
+    read_labelled,
     read_prediction_logs,
 )
 from .monitor_report import comparison_histogram, render_html
 from .monitor_task import (
     ComparisonResult,
+    DriftWindowResult,
     EXIT_ERROR,
     EXIT_EVALUATED,
     FeatureDriftReport,
+    FeedbackExportResult,
     MonitorResult,
     MonitorTask,
+    QualityWindowResult,
     Verdict,
     monitoring_prefix,
 )
@@ -51,6 +55,22 @@ def load_task(path: str | None, env_name: str) -> MonitorTask:
     return MonitorTask.model_validate(json.loads(text))
 
 
+def _span(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.3g}{unit}"
+    return f"{seconds:.3g}s"
+
+
+def covers(window: QualityWindowResult) -> str:
+    """What a quality figure covers, in words: 'predictions of 2026-11-01T00:00:00Z to
+    2026-11-20T00:00:00Z, label delay p50 3d p95 6d'."""
+    return (f"labelled predictions made {window.start} to {window.end}, label delay p50 "
+            f"{_span(window.label_delay_p50_seconds)} p95 {_span(window.label_delay_p95_seconds)}")
+
+
 def _wire(model) -> dict[str, Any]:
     return model.model_dump(by_alias=True, mode="json", exclude_none=True)
 
@@ -60,23 +80,41 @@ def _iso(moment) -> str:
 
 
 def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict[str, Any], str]:
-    """Compute everything; returns (result, the full report document, the HTML page)."""
+    """Compute everything; returns (result, the full report document, the HTML page).
+
+    Two windows: drift judges the drift window's predictions (`task.window`, labelled or
+    not); quality judges the quality window (`task.performance.window`): the newest labelled
+    predictions within the retention, labels joined however late they came."""
     window = LogWindow(end=task.time, duration=task.window.duration, last=task.window.last_predictions)
-    log = read_prediction_logs(store, predictions_prefix(task.namespace, task.inference_service), window,
-                               task.model_versions)
+    predictions = predictions_prefix(task.namespace, task.inference_service)
+    feedback = feedback_prefix(task.namespace, task.inference_service)
+    log = read_prediction_logs(store, predictions, window, task.model_versions)
     samples = len(log)
     window_start = task.time - task.window.duration if task.window.duration else (
         log.meta["time"].min().to_pydatetime() if samples else None)
-    feedback = read_feedback(store, feedback_prefix(task.namespace, task.inference_service),
-                             window_start, task.time)
-    labelled = join_feedback(log, feedback)
 
     result: dict[str, Any] = {
         "outcome": "Evaluated", "time": _iso(task.time), "window_end": _iso(task.time),
         "window_start": _iso(window_start) if window_start is not None else None,
-        "samples": samples, "labelled_samples": len(labelled),
+        "samples": samples,
         "model_versions": {str(k): int(v) for k, v in log.meta["model_version"].value_counts().items()},
+        "drift_window": DriftWindowResult(predictions=samples, start=labels.iso(window_start), end=_iso(task.time)),
     }
+    labelled = None
+    if task.performance is not None:
+        spec = task.quality_window
+        retention_start = spec.retention_start(task.time)
+        read = read_labelled(store, predictions, feedback, task.time, retention_start,
+                             newest=spec.limit, model_versions=task.model_versions)
+        labelled = Labelled(joined=labels.quality_window(read.joined, task.time, spec), inputs=read.inputs)
+        delays = labels.delay_percentiles(labels.label_delays_seconds(labelled.joined))
+        times = labelled.joined["time"]
+        result["labelled_samples"] = len(labelled)
+        result["quality_window"] = QualityWindowResult(
+            labelled=len(labelled), limit=spec.limit, max_age_seconds=spec.max_age.total_seconds(),
+            retention_start=_iso(retention_start), start=labels.iso(times.min()) if len(times) else None,
+            end=labels.iso(times.max()) if len(times) else None,
+            label_delay_p50_seconds=delays.p50_seconds, label_delay_p95_seconds=delays.p95_seconds)
     histograms: dict[str, dict[str, Any]] = {}
     drift_verdict = quality_verdict = None
 
@@ -119,30 +157,32 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
 
     if task.performance is not None:
         metric = task.performance.metric
-        probabilities = labelled["probabilities"].tolist()
+        joined = labelled.joined
+        probabilities = joined["probabilities"].tolist()
         if any(p is None for p in probabilities):
             probabilities = None
-        quality = quality_for(metric, labelled["label"].tolist(), labelled["prediction"].tolist(),
+        quality = quality_for(metric, joined["label"].tolist(), joined["prediction"].tolist(),
                               probabilities, task.classes)
         result.update(metrics=quality.metrics, unavailable_metrics=quality.unavailable)
         value = quality.metrics.get(metric)
         quality_verdict = verdicts.judge_quality(metric=metric, threshold=task.performance.threshold, value=value,
-                                                 labelled=len(labelled), min_labelled=task.performance.min_labelled,
+                                                 labelled=len(joined), min_labelled=task.performance.min_labelled,
                                                  unavailable_because=quality.unavailable.get(metric))
+        if not len(joined):
+            quality_verdict = verdicts.Decision(
+                quality_verdict.reason, f"no labelled predictions made since {_iso(spec.retention_start(task.time))} "
+                f"(the quality window's maxAge)", quality_verdict.breached)
+        else:
+            quality_verdict = verdicts.Decision(quality_verdict.reason,
+                                                f"{quality_verdict.message} ({covers(result['quality_window'])})",
+                                                quality_verdict.breached)
         if value is not None and task.offline_metric is not None and quality_verdict.judged:
             result["production_gap"] = production_gap(metric, task.offline_metric, value)
 
-    if task.compare is not None or task.export_labelled_as:
-        # every logged input, not only the judged features: the export feeds a new Dataset version
-        labelled_inputs = labelled[["request_id"]].merge(
-            log.meta[["request_id"]].join(log.inputs), on="request_id", how="left").drop(columns=["request_id"])
     if task.compare is not None:
-        result["comparison"] = compare_models(task, store, labelled_inputs, labelled["label"].tolist())
-    if task.export_labelled_as and len(labelled):
-        exported = labelled_inputs.assign(**{task.export_labelled_as: labelled["label"].to_numpy()})
-        key = f"{task.prefix}labelled.parquet"
-        result["labelled_data_uri"] = store.put_bytes(key, _parquet(exported), "application/vnd.apache.parquet")
-        result["labelled_rows"] = len(exported)
+        result["comparison"] = compare_models(task, store, labelled)
+    if task.feedback_export is not None:
+        result["feedback_export"] = export_feedback(task, store, predictions, feedback)
 
     overall = verdicts.judge_evaluation(drift_verdict, quality_verdict)
     result.update(
@@ -165,14 +205,6 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
     return monitor_result, report, page
 
 
-def _parquet(frame) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
 def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:
     """The policy metric of a pipeline re-run on the labelled inputs."""
     from ..serving.predictor import final_estimator
@@ -187,27 +219,69 @@ def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:
     return quality.metrics.get(metric)
 
 
-def compare_models(task: MonitorTask, store: ObjectStore, inputs, labels: list) -> ComparisonResult:
-    """Champion/challenger on the same labelled rows of the window."""
+def unseen_rows(task: MonitorTask, labelled: Labelled) -> tuple[Any, Any]:
+    """The quality window's labelled predictions the challenger did not train on (made after
+    `compare.unseenAfter`), and their logged inputs in the same order. Being the newest of
+    the window, they are also the newest `labelledPredictions` unseen ones in the retention."""
+    joined = labelled.joined
+    after = task.compare.unseen_after
+    if after is not None:
+        import pandas as pd
+
+        joined = joined[joined["time"] > pd.Timestamp(after)].reset_index(drop=True)
+    inputs = joined[["request_id"]].merge(labelled.inputs, on="request_id", how="left").drop(columns=["request_id"])
+    return joined, inputs
+
+
+def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) -> ComparisonResult:
+    """Champion/challenger on the same labelled rows: the quality window's, less those the
+    challenger's training saw."""
     from ..serving.artifact import load_verified_pipeline
 
     compare, metric = task.compare, task.performance.metric
+    joined, inputs = unseen_rows(task, labelled)
+    labels_ = joined["label"].tolist()
     scores: dict[str, float | None] = {"champion": None, "challenger": None}
-    if len(labels):
+    if len(labels_):
         for role in ("champion", "challenger"):
             ref = getattr(compare, role)
             if ref is not None:
-                scores[role] = score_model(load_verified_pipeline(ref.uri, ref.sha256, store), inputs, labels, metric)
+                scores[role] = score_model(load_verified_pipeline(ref.uri, ref.sha256, store), inputs, labels_, metric)
     gate = verdicts.challenger_gate(metric=metric, champion=scores["champion"], challenger=scores["challenger"],
-                                    labelled=len(labels), min_labelled=task.performance.min_labelled,
+                                    labelled=len(labels_), min_labelled=task.performance.min_labelled,
                                     margin=compare.margin)
-    if not len(labels):
-        gate = verdicts.Gate(verdicts.TOO_FEW_LABELS_TO_COMPARE, "no labelled predictions in the window", False)
-    return ComparisonResult(metric=metric, labelled=len(labels),
+    if not len(labels_):
+        unseen = f" made after {_iso(compare.unseen_after)} (what the challenger trained on)" if compare.unseen_after else ""
+        gate = verdicts.Gate(verdicts.TOO_FEW_LABELS_TO_COMPARE,
+                             f"no labelled predictions{unseen} in the quality window yet", False)
+    times = joined["time"]
+    return ComparisonResult(metric=metric, labelled=len(labels_),
                             champion_version=compare.champion.version if compare.champion else None,
                             challenger_version=compare.challenger.version, champion=scores["champion"],
-                            challenger=scores["challenger"], reason=gate.reason, message=gate.message,
-                            allowed=gate.allowed)
+                            challenger=scores["challenger"],
+                            unseen_after=_iso(compare.unseen_after) if compare.unseen_after else None,
+                            start=labels.iso(times.min()) if len(times) else None,
+                            end=labels.iso(times.max()) if len(times) else None,
+                            reason=gate.reason, message=gate.message, allowed=gate.allowed)
+
+
+def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, feedback: str) -> FeedbackExportResult:
+    """Every labelled prediction made after `feedbackExport.since`, as one Parquet file."""
+    export = task.feedback_export
+    read = read_labelled(store, predictions, feedback, task.time, export.since, newest=None,
+                         model_versions=task.model_versions)
+    frame = labels.export_frame(read.inputs, read.joined, export.target, export.time_column)
+    times = read.joined["time"]
+    uri = sha = None
+    if len(frame):
+        data = labels.parquet_bytes(frame)
+        sha = labels.digest(data)
+        uri = store.put_bytes(export.key or f"{task.prefix}feedback.parquet", data, "application/vnd.apache.parquet")
+    return FeedbackExportResult(
+        uri=uri, rows=len(frame), target=export.target, time_column=export.time_column,
+        since=_iso(export.since) if export.since else None,
+        start=labels.iso(times.min()) if len(times) else None, end=labels.iso(times.max()) if len(times) else None,
+        labels_until=_iso(task.time), sha256=sha)
 
 
 def emit(result: MonitorResult, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:

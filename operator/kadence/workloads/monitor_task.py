@@ -55,6 +55,30 @@ class TaskWindow(KadenceModel):
         return timedelta(seconds=self.duration_seconds) if self.duration_seconds is not None else None
 
 
+class FeedbackExport(KadenceModel):
+    """Write every labelled prediction made after `since` (up to the evaluation time) as one
+    Parquet file for training: the logged inputs, the label under `target`, the prediction time
+    under `timeColumn`; one row per request id, its latest label."""
+
+    target: str = Field(min_length=1, description="The label's column name (the model's target).")
+    since: datetime | None = Field(None, description="Only predictions made after it; every stored one when unset.")
+    time_column: str | None = Field(None, min_length=1, description="Also write the prediction time in this column.")
+    key: str | None = Field(None, min_length=1, description="Object key; <evaluation prefix>feedback.parquet when unset.")
+
+    @field_validator("since")
+    @classmethod
+    def _aware_since(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("since must carry a time zone")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> "FeedbackExport":
+        if self.time_column is not None and self.time_column == self.target:
+            raise ValueError(f"timeColumn and target are both {self.target!r}")
+        return self
+
+
 class ModelRef(KadenceModel):
     """A registered model artifact (a skops pipeline taking the raw inputs)."""
 
@@ -70,6 +94,16 @@ class Comparison(KadenceModel):
     champion: ModelRef | None = Field(None, description="The Production model; none means nothing to beat.")
     challenger: ModelRef
     margin: float = Field(0.0, ge=0)
+    unseen_after: datetime | None = Field(
+        None, description="Only labelled predictions made after it: the challenger's training data (its feedback) "
+                          "ends there, so both models are scored on rows the challenger never saw.")
+
+    @field_validator("unseen_after")
+    @classmethod
+    def _aware_unseen(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("unseenAfter must carry a time zone")
+        return value.astimezone(timezone.utc) if value is not None else None
 
 
 class MonitorTask(KadenceModel):
@@ -77,7 +111,7 @@ class MonitorTask(KadenceModel):
     policy: str = Field(min_length=1)
     inference_service: str = Field(min_length=1)
     time: datetime = Field(description="The evaluation time: the window's end, and the report's stamp.")
-    window: TaskWindow
+    window: TaskWindow = Field(description="The drift window.")
     model_versions: list[str] | None = Field(None, description="Only these model versions' predictions (all when unset).")
     drift: DriftPolicy | None = None
     performance: PerformancePolicy | None = None
@@ -95,10 +129,8 @@ class MonitorTask(KadenceModel):
     offline_metric: float | None = Field(None, description="The Production model's hold-out value of the policy metric.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
     compare: Comparison | None = Field(None, description="Also judge a retrained candidate against Production.")
-    export_labelled_as: str | None = Field(
-        None, min_length=1,
-        description="Write the window's labelled predictions (inputs plus the label under this column name) to "
-                    "labelled.parquet, for a new Dataset version that includes the feedback.")
+    feedback_export: FeedbackExport | None = Field(
+        None, description="Write the labelled predictions since a time as one Parquet file, for training.")
     result_key: str | None = None
 
     @field_validator("time")
@@ -141,6 +173,17 @@ class MonitorTask(KadenceModel):
         return self
 
     @property
+    def quality_window(self):
+        """The quality window of `performance.window` (None without performance)."""
+        from ..domain.monitoring.labelled import QualityWindowSpec
+        from ..domain.monitoring.policy import parse_duration
+
+        if self.performance is None:
+            return None
+        window = self.performance.window
+        return QualityWindowSpec(window.labelled_predictions, parse_duration(window.max_age))
+
+    @property
     def prefix(self) -> str:
         return evaluation_prefix(self.namespace, self.policy, self.time)
 
@@ -176,9 +219,46 @@ class ComparisonResult(KadenceModel):
     challenger_version: str
     champion: float | None = None
     challenger: float | None = None
+    unseen_after: str | None = Field(None, description="Only predictions made after it were scored.")
+    start: str | None = Field(None, description="The oldest scored prediction's time.")
+    end: str | None = Field(None, description="The newest scored prediction's time.")
     reason: str
     message: str
     allowed: bool
+
+
+class QualityWindowResult(KadenceModel):
+    """What the quality metrics cover: the labelled predictions judged, the period of their
+    predictions, the retention they were chosen in, and how late their labels came."""
+
+    labelled: int = Field(ge=0, description="Labelled predictions judged (the newest within the retention).")
+    limit: int = Field(description="At most this many (the policy's labelledPredictions).")
+    max_age_seconds: float
+    retention_start: str = Field(description="Predictions older than this are never judged (evaluation - maxAge).")
+    start: str | None = Field(None, description="The oldest judged prediction's time.")
+    end: str | None = Field(None, description="The newest judged prediction's time.")
+    label_delay_p50_seconds: float | None = None
+    label_delay_p95_seconds: float | None = None
+
+
+class DriftWindowResult(KadenceModel):
+    """What drift covers: the drift window's predictions, labelled or not."""
+
+    predictions: int = Field(ge=0)
+    start: str | None = None
+    end: str | None = None
+
+
+class FeedbackExportResult(KadenceModel):
+    uri: str | None = Field(None, description="The Parquet file; none when no labelled prediction was found.")
+    rows: int = Field(ge=0)
+    target: str
+    time_column: str | None = None
+    since: str | None = Field(None, description="Predictions after this time (none: every stored one).")
+    start: str | None = Field(None, description="The oldest exported prediction's time.")
+    end: str | None = Field(None, description="The newest exported prediction's time.")
+    labels_until: str = Field(description="Labels given up to this time (the evaluation time) are in.")
+    sha256: str | None = Field(None, description="Of the file's bytes.")
 
 
 class MonitorResult(KadenceModel):
@@ -203,7 +283,8 @@ class MonitorResult(KadenceModel):
     reason: str
     message: str
     comparison: ComparisonResult | None = None
-    labelled_data_uri: str | None = None
-    labelled_rows: int | None = None
+    drift_window: DriftWindowResult | None = None
+    quality_window: QualityWindowResult | None = None
+    feedback_export: FeedbackExportResult | None = None
     report_uri: str | None = None
     result_uri: str | None = None

@@ -9,7 +9,9 @@ The Helm chart's alert rules use these names:
 | kadence_monitor_feature_drifted | gauge (0/1) | namespace, policy, feature |
 | kadence_monitor_drifted_share | gauge | namespace, policy |
 | kadence_monitor_metric | gauge | namespace, policy, metric |
-| kadence_monitor_samples | gauge | namespace, policy, kind (all, labelled) |
+| kadence_monitor_samples | gauge | namespace, policy, kind (all: the drift window's predictions; labelled: the quality window's) |
+| kadence_monitor_label_delay_seconds | gauge | namespace, policy, quantile (0.5, 0.95) |
+| kadence_monitor_quality_window_seconds | gauge | namespace, policy, edge (start, end): unix time of the oldest and newest judged prediction |
 | kadence_monitor_breached | gauge (0/1) | namespace, policy |
 | kadence_monitor_last_evaluation_timestamp_seconds | gauge | namespace, policy |
 | kadence_monitor_production_gap | gauge | namespace, policy, metric |
@@ -43,10 +45,17 @@ class MonitorMetrics:
         self.drifted_share = Gauge("kadence_monitor_drifted_share",
                                    "Share of judged features that drifted at the last evaluation.",
                                    POLICY_LABELS, registry=registry)
-        self.metric = Gauge("kadence_monitor_metric", "Quality metric over the window's labelled feedback.",
+        self.metric = Gauge("kadence_monitor_metric", "Quality metric over the quality window's labelled predictions.",
                             POLICY_LABELS + ("metric",), registry=registry)
         self.samples = Gauge("kadence_monitor_samples", "Predictions (kind=all) and labelled ones (kind=labelled) "
                              "in the last evaluated window.", POLICY_LABELS + ("kind",), registry=registry)
+        self.label_delay = Gauge("kadence_monitor_label_delay_seconds",
+                                 "Label delay (label time - prediction time) over the quality window, by quantile.",
+                                 POLICY_LABELS + ("quantile",), registry=registry)
+        self.quality_window = Gauge("kadence_monitor_quality_window_seconds",
+                                    "Unix time of the oldest (edge=start) and newest (edge=end) labelled prediction "
+                                    "judged for quality at the last evaluation.",
+                                    POLICY_LABELS + ("edge",), registry=registry)
         self.breached = Gauge("kadence_monitor_breached", "1 when the last evaluation breached the policy.",
                               POLICY_LABELS, registry=registry)
         self.last_evaluation = Gauge("kadence_monitor_last_evaluation_timestamp_seconds",
@@ -88,12 +97,22 @@ class MonitorMetrics:
         self._metrics[key] = set(metrics)
         self.samples.labels(namespace, policy, "all").set(result.get("samples", 0))
         self.samples.labels(namespace, policy, "labelled").set(result.get("labelledSamples", 0))
+        window = result.get("qualityWindow") or {}
+        for quantile, field in (("0.5", "labelDelayP50Seconds"), ("0.95", "labelDelayP95Seconds")):
+            if window.get(field) is not None:
+                self.label_delay.labels(namespace, policy, quantile).set(window[field])
+            else:
+                _remove(self.label_delay, namespace, policy, quantile)
+        for edge in ("start", "end"):
+            if window.get(edge):
+                self.quality_window.labels(namespace, policy, edge).set(_unix(window[edge]))
+            else:
+                _remove(self.quality_window, namespace, policy, edge)
         breached = bool(result.get("breached"))
         self.breached.labels(namespace, policy).set(1 if breached else 0)
         time = result.get("time")
         if time:
-            self.last_evaluation.labels(namespace, policy).set(
-                datetime.fromisoformat(str(time).replace("Z", "+00:00")).timestamp())
+            self.last_evaluation.labels(namespace, policy).set(_unix(time))
         reason = result.get("reason") or "Unknown"
         self.evaluations.labels(namespace, policy, reason).inc()
         if breached:
@@ -111,8 +130,8 @@ class MonitorMetrics:
     def forget(self, namespace: str, policy: str) -> None:
         """Drop every series of a deleted policy."""
         for collector in (self.drift_score, self.feature_drifted, self.drifted_share, self.metric, self.samples,
-                          self.breached, self.last_evaluation, self.production_gap, self.evaluations,
-                          self.breaches, self.retrains, self.retrains_held):
+                          self.label_delay, self.quality_window, self.breached, self.last_evaluation,
+                          self.production_gap, self.evaluations, self.breaches, self.retrains, self.retrains_held):
             for labels in [tuple(s.labels.values()) for m in collector.collect() for s in m.samples
                            if s.labels.get("namespace") == namespace and s.labels.get("policy") == policy
                            and not s.name.endswith("_created")]:
@@ -122,6 +141,17 @@ class MonitorMetrics:
                     pass
         self._features.pop((namespace, policy), None)
         self._metrics.pop((namespace, policy), None)
+
+
+def _unix(time: Any) -> float:
+    return datetime.fromisoformat(str(time).replace("Z", "+00:00")).timestamp()
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    try:
+        gauge.remove(*labels)
+    except KeyError:
+        pass
 
 
 _default: MonitorMetrics | None = None
