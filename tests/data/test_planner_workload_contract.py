@@ -11,6 +11,7 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 
+from kadence.api.conditions import apply_all
 from kadence.planners.dataset import DatasetObservation, plan_dataset
 from kadence.planners.dataset import results_to_fetch as dataset_results
 from kadence.planners.featureset import FeatureSetObservation, plan_featureset
@@ -43,9 +44,11 @@ def finished(job: dict, ok: bool) -> dict:
 
 
 def merge(body: dict, plan) -> dict:
-    status = {**(body.get("status") or {}), **plan.status}
-    status["conditions"] = [{"type": c.type, "status": c.status, "reason": c.reason, "message": c.message}
-                            for c in plan.conditions] or status.get("conditions", [])
+    """What `realize` writes: the status fields, and the conditions with Ready derived."""
+    before = body.get("status") or {}
+    status = {**before, **plan.status_patch()}
+    status["conditions"] = apply_all(before.get("conditions"), plan.condition_updates(before.get("conditions")), 1,
+                                     "2026-01-01T12:00:00Z")
     return {**body, "status": status}
 
 
@@ -74,7 +77,8 @@ def test_a_dataset_and_a_featureset_go_through_plan_job_result_and_status(store,
     assert done.returncode == 0, done.stdout + done.stderr
     status = dataset["status"]
     assert status["latestRows"] == 40 and status["versions"][0]["id"] == status["latestVersion"]
-    assert {c["type"]: c["status"] for c in status["conditions"]} == {"Validated": "True", "Ready": "True"}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "Validated": "True", "Ingested": "True", "SpecValid": "True", "Ready": "True"}
 
     featureset = {"apiVersion": "kadence.dev/v1alpha1", "kind": "FeatureSet",
                   "metadata": {"name": "user-features", "namespace": "contract", "uid": "f-1", "generation": 1},
@@ -89,7 +93,9 @@ def test_a_dataset_and_a_featureset_go_through_plan_job_result_and_status(store,
     assert status["datasetVersion"] == dataset["status"]["latestVersion"]
     assert status["versions"][0]["transformerUri"].startswith(status["versions"][0]["uri"])
     assert [f["name"] for f in status["features"]] == ["age_log", "plan"]
-    assert {c["type"]: c["status"] for c in status["conditions"]} == {"Ready": "True"}
+    assert {c["type"]: c["status"] for c in status["conditions"]} == {
+        "SpecValid": "True", "DataAvailable": "True", "DefinitionsValid": "True", "Materialized": "True",
+        "Ready": "True"}
 
 
 def test_a_rule_failure_travels_from_the_job_to_the_validated_condition(store, s3_config):

@@ -44,8 +44,18 @@ GOOD_STATUS = {"latestVersion": "v1", "latestRows": 8,
 JOB = ingest_job_name("users", 1, 0)
 
 
-def conditions(plan):
-    return {c.type: (c.status, c.reason) for c in plan.conditions}
+def conditions(plan, before=None):
+    """The conditions realize writes (Ready derived over `before`), SpecValid aside."""
+    return {c.type: (c.status, c.reason) for c in plan.condition_updates(before) if c.type != "SpecValid"}
+
+
+def ready_of(plan, before=None):
+    return next(c for c in plan.condition_updates(before) if c.type == "Ready")
+
+
+def status_of(plan):
+    """The status fields the plan writes (wire names)."""
+    return plan.status_patch()
 
 
 def test_a_new_dataset_gets_a_task_configmap_and_an_ingest_job():
@@ -54,7 +64,8 @@ def test_a_new_dataset_gets_a_task_configmap_and_an_ingest_job():
     assert (configmap["kind"], configmap["metadata"]["name"]) == ("ConfigMap", JOB)
     assert (ingest["kind"], ingest["metadata"]["name"]) == ("Job", JOB)
     assert ingest["spec"]["template"]["spec"]["containers"][0]["command"] == ["kadence", "ingest"]
-    assert conditions(plan) == {"Ready": ("Unknown", "Ingesting")} and plan.phase == "Ingesting"
+    assert conditions(plan) == {"Ingested": ("Unknown", "Ingesting"), "Ready": ("Unknown", "Ingesting")}
+    assert plan.phase == "Ingesting"
 
 
 def test_a_running_ingest_is_waited_for():
@@ -76,10 +87,10 @@ def test_a_finished_ingest_turns_into_status_conditions_and_one_event(status, re
     plan = plan_dataset(dataset(status), DatasetObservation(jobs=[job(JOB, state)], results=results), NOW)
     assert conditions(plan).get("Ready") == ready
     assert conditions(plan).get("Validated") == validated
-    assert plan.status.get("latestVersion", status.get("latestVersion")) == latest
+    assert status_of(plan).get("latestVersion", status.get("latestVersion")) == latest
     assert [(e.type, e.reason) for e in plan.events] == [event]
-    assert plan.status["lastJob"] == JOB
-    DatasetStatus.model_validate({**status, **plan.status})  # the status fits the API
+    assert status_of(plan)["lastJob"] == JOB
+    DatasetStatus.model_validate({**status, **status_of(plan)})  # the status fits the API
 
 
 def test_the_rule_and_its_numbers_appear_in_the_validated_condition():
@@ -92,19 +103,24 @@ def test_the_same_content_again_lists_no_new_version_and_posts_no_event():
     status = {**GOOD_STATUS, "lastJob": "older"}
     again = {**VALID, "version": "v1", "rows": 8, "created": False}
     plan = plan_dataset(dataset(status), DatasetObservation([job(JOB, "Succeeded")], {JOB: again}), NOW)
-    assert [v["id"] for v in plan.status["versions"]] == ["v1"] and plan.events == []
+    assert [v["id"] for v in status_of(plan)["versions"]] == ["v1"] and plan.events == []
 
 
 def test_versions_are_newest_first_and_bounded_by_retention():
     status = {"latestVersion": "v1", "versions": [{"id": f"v{i}", "rows": 1, "createdAt": "x", "uri": "u"}
                                                   for i in (1, 0)]}
     plan = plan_dataset(dataset(status, retention=2), DatasetObservation([job(JOB, "Succeeded")], {JOB: VALID}), NOW)
-    assert [v["id"] for v in plan.status["versions"]] == ["v2", "v1"]
+    assert [v["id"] for v in status_of(plan)["versions"]] == ["v2", "v1"]
 
 
 def test_a_result_already_in_status_is_not_handled_again():
     plan = plan_dataset(dataset({**GOOD_STATUS, "lastJob": JOB}), DatasetObservation([job(JOB, "Succeeded")]), NOW)
-    assert (plan.children, plan.conditions, plan.events, plan.status) == ([], [], [], {})
+    assert (plan.children, plan.events, status_of(plan)) == ([], [], {})
+    assert conditions(plan) == {"Ingested": ("True", "Ingested"), "Ready": ("True", "Ingested")}  # restated once
+    settled = [{"type": "Ingested", "status": "True", "reason": "Ingested"}]
+    again = plan_dataset(dataset({**GOOD_STATUS, "lastJob": JOB, "conditions": settled}),
+                         DatasetObservation([job(JOB, "Succeeded")]), NOW)
+    assert again.conditions == []
     assert dataset_results_to_fetch(dataset({"lastJob": JOB}), [job(JOB, "Succeeded")]) == {}
     assert dataset_results_to_fetch(dataset(), [job(JOB, "Succeeded"), job("running")]) == {
         JOB: f"datasets/ml/users/runs/{JOB}/result.json"}
@@ -212,12 +228,12 @@ def test_a_version_entry_lists_the_appended_files_it_includes():
     result = {**VALID, "appended": [FEEDBACK], "rows": 14}
     plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
                         DatasetObservation([job(name, "Succeeded")], {name: result}), NOW)
-    newest, previous = plan.status["versions"]
+    newest, previous = status_of(plan)["versions"]
     assert newest["appended"] == [FEEDBACK] and "appended" not in previous
-    assert plan.status["latestRows"] == 14
+    assert status_of(plan)["latestRows"] == 14
     assert [e.message for e in plan.events] == [
         "version v2 with 14 rows, including 1 appended file(s) at s3://kadence/datasets/ml/users/v2/"]
-    DatasetStatus.model_validate({**GOOD_STATUS, **plan.status})
+    DatasetStatus.model_validate({**GOOD_STATUS, **status_of(plan)})
 
 
 def test_an_unreadable_appended_file_fails_the_ingest_naming_it_and_keeps_the_current_version():
@@ -226,22 +242,23 @@ def test_an_unreadable_appended_file_fails_the_ingest_naming_it_and_keeps_the_cu
               "message": f"cannot read the appended file {FEEDBACK}: no such object"}
     plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
                         DatasetObservation([job(name, "Failed")], {name: failed}), NOW)
-    ready = next(c for c in plan.conditions if c.type == "Ready")
+    ready = ready_of(plan)
     assert (ready.status, ready.reason) == ("True", "PreviousVersionCurrent")
     assert FEEDBACK in ready.message and "no such object" in ready.message
-    assert "latestVersion" not in plan.status and plan.status["lastJob"] == name
+    assert "latestVersion" not in status_of(plan) and status_of(plan)["lastJob"] == name
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "IngestFailed")]
 
 
 @pytest.mark.parametrize("status, ready", [
     ({}, ("False", "InvalidAppendedData")),
-    ({**GOOD_STATUS, "conditions": [{"type": "Ready", "status": "True", "reason": "Ingested"}]}, None),
+    ({**GOOD_STATUS, "conditions": [{"type": "Ingested", "status": "True", "reason": "Ingested"}]},
+     ("True", "Ingested")),
 ])
 def test_a_malformed_annotation_starts_no_ingest_and_says_why_once(status, ready):
     plan = plan_dataset(annotated("[{\"uri\": ", status), DatasetObservation(), NOW)
-    assert plan.children == [] and plan.delete == [] and plan.status == {}
-    assert conditions(plan)["AppendedData"] == ("False", "InvalidAnnotation")
-    assert conditions(plan).get("Ready") == ready
+    assert plan.children == [] and plan.delete == [] and status_of(plan) == {}
+    assert conditions(plan, status.get("conditions"))["AppendedData"] == ("False", "InvalidAnnotation")
+    assert conditions(plan, status.get("conditions")).get("Ready") == ready
     message = next(c.message for c in plan.conditions if c.type == "AppendedData")
     assert "kadence.dev/appended-data is not JSON" in message
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "InvalidAppendedData")]
@@ -295,15 +312,17 @@ def fs_version(features=FEATURES, dataset_version="v1"):
 def test_a_featureset_that_cannot_materialize_is_not_ready_with_the_reason(body, dataset_body, reason, fragment):
     plan = plan_featureset(body, FeatureSetObservation(dataset=dataset_body), NOW)
     assert plan.children == []
-    ready = next(c for c in plan.conditions if c.type == "Ready")
+    ready = ready_of(plan)
     assert (ready.status, ready.reason) == ("False", reason) and fragment in ready.message
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", reason)]
 
 
 def test_a_reported_block_posts_no_second_event():
     first = plan_featureset(featureset(), FeatureSetObservation(dataset=None), NOW)
-    ready = first.conditions[0]
-    status = {"conditions": [{"type": "Ready", "status": "False", "reason": ready.reason, "message": ready.message}]}
+    blocked = first.conditions[0]
+    assert blocked.type == "DataAvailable"
+    status = {"conditions": [{"type": "DataAvailable", "status": "False", "reason": blocked.reason,
+                              "message": blocked.message}]}
     assert plan_featureset(featureset(status), FeatureSetObservation(dataset=None), NOW).events == []
 
 
@@ -311,7 +330,7 @@ def test_a_valid_featureset_gets_a_materialize_job_named_after_its_version_and_t
     plan = plan_featureset(featureset(), FeatureSetObservation(dataset=READY_DATASET), NOW)
     name = materialize_job_name("user-features", fs_version())
     assert [(c["kind"], c["metadata"]["name"]) for c in plan.children] == [("ConfigMap", name), ("Job", name)]
-    assert plan.status["features"] == [
+    assert status_of(plan)["features"] == [
         {"name": "logage", "type": "float", "source": "log1p(age)"},
         {"name": "plan", "type": "category", "source": "oneHot(plan, otherBucket=True)"}]
     task = plan.children[0]["data"]["task.json"]
@@ -327,10 +346,10 @@ def test_a_finished_materialize_records_the_version_and_a_new_definition_makes_a
               "featureColumns": ["logage"], "transformerUri": "s3://kadence/t.skops", "transformerSha256": "cd" * 32}
     plan = plan_featureset(featureset(), FeatureSetObservation(READY_DATASET, [job(name, "Succeeded")], {name: result}),
                            NOW)
-    assert plan.status["latestVersion"] == version and plan.status["datasetVersion"] == "v1"
-    assert plan.status["versions"][0]["transformerSha256"] == "cd" * 32
+    assert status_of(plan)["latestVersion"] == version and status_of(plan)["datasetVersion"] == "v1"
+    assert status_of(plan)["versions"][0]["transformerSha256"] == "cd" * 32
     assert conditions(plan)["Ready"] == ("True", "Materialized") and plan.events[0].reason == "VersionCreated"
-    status = {**plan.status, "lastJob": name}
+    status = {**status_of(plan), "lastJob": name}
     FeatureSetStatus.model_validate(status)
     steady = plan_featureset(featureset(status), FeatureSetObservation(READY_DATASET, [job(name, "Succeeded")]), NOW)
     assert steady.children == [] and steady.events == [] and conditions(steady)["Ready"] == ("True", "Materialized")

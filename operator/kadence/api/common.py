@@ -11,6 +11,8 @@ examples under `examples/invalid/` are checked against both.
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,6 +83,23 @@ def require_at_most_one(model: BaseModel, *names: str) -> None:
 
 
 Duration = str  # validated by DURATION_PATTERN where used
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in a duration of the API's DURATION_PATTERN: `1h30m` -> 5400.0, `250ms`, `1.5d`.
+
+    The one duration parser of the package; ValueError names the text and an example."""
+    parts = _DURATION_PART.findall(text or "")
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a duration: {text!r} (e.g. 90s, 30m, 1h30m, 2d)")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def duration_delta(text: str) -> timedelta:
+    """`parse_duration` as a timedelta."""
+    return timedelta(seconds=parse_duration(text))
 
 
 def duration_field(default: str | None = None, description: str = "", **kwargs: Any) -> Any:
@@ -149,7 +168,13 @@ class Condition(KadenceModel):
 
 
 class CommonStatus(KadenceModel):
-    """Fields every Kadence status carries."""
+    """Fields every Kadence status carries.
+
+    Planners fill a status model field by field (`validate_assignment`: a value that does not
+    fit, or a field the API does not define, fails as it is assigned); each kind's model names
+    the conditions its Ready derives from in `CONDITIONS` (api.conditions.ConditionSet)."""
+
+    model_config = ConfigDict(validate_assignment=True)
 
     observed_generation: int | None = Field(None, ge=0, description="Last generation the operator acted on.")
     phase: str | None = Field(None, description="Short summary of where the object is in its life.")

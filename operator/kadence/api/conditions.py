@@ -76,3 +76,67 @@ def ready_transition(before: list[dict] | None, after: list[dict] | None) -> tup
     if old_status == new_status:
         return None
     return (old_status or "Unknown", new_status or "Unknown")
+
+
+# Ready, derived (KServe's LivingConditionSet): each kind declares the conditions its
+# readiness depends on, in order; Ready is never set by hand.
+
+READY = "Ready"
+SPEC_VALID = "SpecValid"
+
+
+@dataclass(frozen=True)
+class ConditionSet:
+    """The conditions a kind reports. `dependents` roll up into Ready, in order: Ready is
+    False with the reason and message of the first dependent that is False; else Unknown
+    with those of the first that is Unknown (or not reported yet); else True with those of
+    the last dependent. `informational` conditions are reported and never affect Ready."""
+
+    dependents: tuple[str, ...]
+    informational: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.dependents or self.dependents[0] != SPEC_VALID:
+            raise ValueError(f"every kind's readiness depends on {SPEC_VALID} first")
+        if READY in self.dependents or READY in self.informational:
+            raise ValueError("Ready is derived, never declared")
+        overlap = set(self.dependents) & set(self.informational)
+        if overlap:
+            raise ValueError(f"both dependent and informational: {sorted(overlap)}")
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return (READY, *self.dependents, *self.informational)
+
+
+def derive_ready(condition_set: ConditionSet, conditions: list[dict] | None) -> ConditionUpdate:
+    """The Ready condition that `conditions` (the merged list, Ready itself ignored) imply."""
+    by_type = {c.get("type"): c for c in conditions or []}
+    states = [(name, by_type.get(name)) for name in condition_set.dependents]
+    for name, condition in states:
+        if condition is not None and condition.get("status") == "False":
+            return ConditionUpdate(READY, "False", condition.get("reason") or f"{name}False",
+                                   condition.get("message") or "")
+    for name, condition in states:
+        if condition is None:
+            return ConditionUpdate(READY, "Unknown", f"Awaiting{name}", f"{name} is not reported yet")
+        if condition.get("status") != "True":
+            return ConditionUpdate(READY, "Unknown", condition.get("reason") or f"{name}Unknown",
+                                   condition.get("message") or "")
+    _, last = states[-1]
+    return ConditionUpdate(READY, "True", last.get("reason") or f"{states[-1][0]}True", last.get("message") or "")
+
+
+def with_ready(
+    condition_set: ConditionSet,
+    before: list[dict] | None,
+    updates: list[ConditionUpdate],
+) -> list[ConditionUpdate]:
+    """`updates` followed by the Ready they imply once applied to `before`. An update of
+    Ready itself, or of a type the set does not declare, is a programming error."""
+    for update in updates:
+        if update.type not in condition_set.types or update.type == READY:
+            raise ValueError(f"condition {update.type!r} is not one this kind declares "
+                             f"({', '.join(condition_set.types[1:])}; Ready is derived)")
+    merged = apply_all(before, updates, None, "")
+    return [*updates, derive_ready(condition_set, merged)]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     DNS_SUBDOMAIN_PATTERN,
     CommonStatus,
@@ -198,3 +199,10 @@ class DatasetStatus(CommonStatus):
     last_ingest: list[RuleResult] | None = Field(None, description="Rule results of the last ingest.")
     last_ingest_time: str | None = Field(None, json_schema_extra={"format": "date-time"})
     last_job: str | None = Field(None, description="The ingest Job whose result this status reflects.")
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # Ingested: a validated version is current (True also while a newer ingest failed or runs).
+        dependents=(SPEC_VALID, "Ingested"),
+        # Validated: whether the last ingest passed the rules; AppendedData: the appended files listed.
+        informational=("Validated", "AppendedData"),
+    )
+

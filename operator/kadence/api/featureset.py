@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import CommonStatus, KadenceModel, VersionedReference, cel, exactly_one_of, require_exactly_one
 
 TransformType = Literal["oneHot", "bucketize", "standardScale", "minMaxScale", "impute", "hash", "datePart"]
@@ -127,6 +128,12 @@ class FeatureSetVersion(KadenceModel):
 
 
 class FeatureSetStatus(CommonStatus):
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # DataAvailable: the Dataset (version) exists and is validated; DefinitionsValid: every feature
+        # works on its columns; Materialized: the feature table of the current version is written.
+        dependents=(SPEC_VALID, "DataAvailable", "DefinitionsValid", "Materialized"),
+    )
+
     latest_version: str | None = Field(None, description="Hash of the definitions plus the dataset version.")
     dataset_version: str | None = Field(None, description="The dataset version behind latestVersion.")
     features: list[ResolvedFeature] | None = Field(None, description="The catalog: resolved features with types.")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import DNS_LABEL_PATTERN, SHA256_PATTERN, CommonStatus, KadenceModel, cel
 from .trainingrun import Stage, Task
 
@@ -99,6 +100,14 @@ class ModelVersionStatus(CommonStatus):
     stage: Stage | None = Field(None, description="The stage in force.")
     verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
     verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # ArtifactVerified: the stored artifact has the sha256 the spec records.
+        dependents=(SPEC_VALID, "ArtifactVerified"),
+        # StageChange: the requested stage is in force (or why not); StageRequest: the
+        # kadence.dev/stage-request annotation, when present, can be read.
+        informational=("StageChange", "StageRequest"),
+    )
+
                                         description="The sha256 the stored artifact was verified to have.")
     metric_summary: str | None = Field(None, description="e.g. f1=0.832, for kubectl get.")
     history: list[StageChange] | None = Field(None, max_length=100, description="Stage changes, oldest first.")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     DNS_LABEL_PATTERN,
     CommonStatus,
@@ -194,6 +195,12 @@ class TrialsSummary(KadenceModel):
 
 
 class TrainingRunStatus(CommonStatus):
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # InputReady: the Dataset/FeatureSet version to train on is validated; Trained: the search
+        # produced a model; Registered: the winner is a ModelVersion.
+        dependents=(SPEC_VALID, "InputReady", "Trained", "Registered"),
+    )
+
     attempt: int | None = Field(None, ge=0, description="Current Job attempt, from 1.")
     job_name: str | None = None
     trials: TrialsSummary | None = None

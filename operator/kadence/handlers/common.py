@@ -23,7 +23,7 @@ import kopf
 from pydantic import BaseModel
 
 from ..api.common import API_VERSION, GROUP, VERSION
-from ..api.conditions import ConditionUpdate, apply_all, find, now_rfc3339, ready_transition
+from ..api.conditions import SPEC_VALID, ConditionUpdate, apply_all, find, now_rfc3339, ready_transition, with_ready
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
 from ..builders.jobs import WorkloadSettings
@@ -83,14 +83,11 @@ def accept_spec(
     message = f"invalid {kind.kind} spec: {summarize(problems)}"
     previous = find(status.get("conditions"), "Ready") or {}
     already_reported = previous.get("reason") == INVALID_SPEC and previous.get("message") == message
-    transition = update_conditions(
-        status,
-        patch,
-        body,
-        [ConditionUpdate("Ready", "False", INVALID_SPEC, message)],
-        meta.get("generation"),
-        phase="Invalid",
-    )
+    invalid = ConditionUpdate(SPEC_VALID, "False", INVALID_SPEC, message)
+    condition_set = getattr(kind.status, "CONDITIONS", None)
+    updates = (with_ready(condition_set, status.get("conditions"), [invalid]) if condition_set is not None
+               else [ConditionUpdate("Ready", "False", INVALID_SPEC, message)])
+    transition = update_conditions(status, patch, body, updates, meta.get("generation"), phase="Invalid")
     if not already_reported:
         reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""), reason=INVALID_SPEC).inc()
         if transition is None:
@@ -105,10 +102,11 @@ def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kop
         apply(child)
     for ref in plan.delete:
         delete(ref.api_version, ref.kind, meta["namespace"], ref.name)
-    for key, value in plan.status.items():
+    for key, value in plan.status_patch().items():
         if status.get(key) != value:
             patch.status[key] = value
-    update_conditions(status, patch, body, plan.conditions, meta.get("generation"), plan.phase)
+    update_conditions(status, patch, body, plan.condition_updates(status.get("conditions")), meta.get("generation"),
+                      plan.phase)
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
 

@@ -22,12 +22,12 @@ version.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..api.common import parse_duration
 from ..api.conditions import ConditionUpdate, find
-from ..api.dataset import DatasetSpec
+from ..api.dataset import DatasetSpec, DatasetStatus, DatasetVersion, RuleResult
 from ..domain.data.appended import APPENDED_DATA_ANNOTATION, AppendedDataError, appended_digest, appended_uris
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
@@ -38,16 +38,7 @@ COMPONENT = "ingest"
 GENERATION_ANNOTATION = "kadence.dev/generation"
 RUNNING_RECHECK_S = 15.0
 INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # read by kadence ingest for configMapRef sources
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of a duration such as 1h30m or 45s (the API's duration pattern)."""
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+INGESTED = "Ingested"
 
 
 @dataclass
@@ -106,8 +97,9 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     spec = DatasetSpec.model_validate(body["spec"])
     generation = int(meta.get("generation") or 1)
     slot = refresh_slot(spec, now)
-    plan = Plan()
+    plan = Plan(status=DatasetStatus())
     plan.requeue_after = _until_next_slot(spec, now)
+    _restate_current_version(plan, status)
     appended = _appended_files(plan, meta, status)
     if appended is None:
         return plan
@@ -157,8 +149,8 @@ def _appended_files(plan: Plan, meta: dict, status: dict) -> list[str] | None:
     except AppendedDataError as error:
         message = f"{error}; no ingest starts until the annotation is fixed"
         plan.conditions.append(ConditionUpdate("AppendedData", "False", "InvalidAnnotation", message))
-        if find(status.get("conditions"), "Ready") is None:
-            plan.conditions.append(ConditionUpdate("Ready", "False", "InvalidAppendedData", message))
+        if not status.get("latestVersion"):
+            plan.conditions.append(ConditionUpdate(INGESTED, "False", "InvalidAppendedData", message))
         if not previous or previous.get("status") != "False" or previous.get("message") != message:
             plan.events.append(EventSpec("Warning", "InvalidAppendedData", message))
         return None
@@ -186,34 +178,42 @@ def _until_next_slot(spec: DatasetSpec, now: datetime) -> float | None:
     return interval - (now.timestamp() % interval)
 
 
+def _restate_current_version(plan: Plan, status: dict) -> None:
+    """A status written before Ingested existed (an operator upgrade) gets it from the version in it."""
+    if find(status.get("conditions"), INGESTED) is None and status.get("latestVersion"):
+        plan.conditions.append(ConditionUpdate(INGESTED, "True", "Ingested",
+                                               f"version {status['latestVersion']}: {status.get('latestRows')} rows"))
+
+
 def _ingesting(plan: Plan, status: dict, message: str) -> None:
     plan.phase = "Ingesting"
     if not status.get("latestVersion"):
-        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Ingesting", message))
+        plan.conditions.append(ConditionUpdate(INGESTED, "Unknown", "Ingesting", message))
 
 
 def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, retention: int,
                  now: datetime) -> None:
     """Turn one finished ingest into status, conditions and Events."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    plan.status.update({
-        "lastJob": job_name,
-        "lastIngestTime": stamp,
-        "lastIngest": [r.model_dump(by_alias=True, mode="json") for r in result.rule_results],
-    })
+    plan.status.last_job = job_name
+    plan.status.last_ingest_time = stamp
+    plan.status.last_ingest = [RuleResult.model_validate(r.model_dump(by_alias=True, mode="json"))
+                               for r in result.rule_results]
     current = status.get("latestVersion")
     if result.outcome == "Valid":
-        entry = {"id": result.version, "rows": result.rows, "createdAt": result.created_at or stamp,
-                 "uri": result.uri, "sha256": result.sha256}
+        wire = {"id": result.version, "rows": result.rows, "createdAt": result.created_at or stamp,
+                "uri": result.uri, "sha256": result.sha256}
         if result.appended:
-            entry["appended"] = list(result.appended)
-        kept = [v for v in status.get("versions") or [] if v.get("id") != result.version]
-        plan.status.update({"latestVersion": result.version, "latestRows": result.rows,
-                            "versions": [entry, *kept][:retention]})
+            wire["appended"] = list(result.appended)
+        entry = DatasetVersion.model_validate(wire)
+        kept = [DatasetVersion.model_validate(v) for v in status.get("versions") or [] if v.get("id") != result.version]
+        plan.status.latest_version = result.version
+        plan.status.latest_rows = result.rows
+        plan.status.versions = [entry, *kept][:retention]
         passed = len(result.rule_results)
         plan.conditions += [
             ConditionUpdate("Validated", "True", "RulesPassed", f"version {result.version}: all {passed} rules passed"),
-            ConditionUpdate("Ready", "True", "Ingested",
+            ConditionUpdate(INGESTED, "True", "Ingested",
                             f"version {result.version}: {result.rows} rows"
                             + ("" if result.created else " (content unchanged)")),
         ]
@@ -233,7 +233,7 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
     plan.events.append(EventSpec("Warning", reason, result.message))
     if current:
         plan.conditions.append(ConditionUpdate(
-            "Ready", "True", "PreviousVersionCurrent",
+            INGESTED, "True", "PreviousVersionCurrent",
             f"version {current} stays current; the last ingest failed: {result.message}"))
     else:
-        plan.conditions.append(ConditionUpdate("Ready", "False", reason, result.message))
+        plan.conditions.append(ConditionUpdate(INGESTED, "False", reason, result.message))

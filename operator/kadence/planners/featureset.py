@@ -22,7 +22,7 @@ from datetime import datetime
 
 from ..api.conditions import ConditionUpdate, find
 from ..api.dataset import DatasetSpec
-from ..api.featureset import FeatureSetSpec
+from ..api.featureset import FeatureSetSpec, FeatureSetStatus, FeatureSetVersion, ResolvedFeature
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
 from ..domain.data.transforms import FeatureDefinitionError, resolve_features
@@ -54,11 +54,15 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
             if job_state(job) != "Running" and job["metadata"]["name"] != status.get("lastJob")}
 
 
+DATA_AVAILABLE, DEFINITIONS_VALID, MATERIALIZED = "DataAvailable", "DefinitionsValid", "Materialized"
+
+
 def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple[dict | None, ConditionUpdate | None]:
-    """The dataset version entry to materialize, or the Ready=False condition explaining why not."""
+    """The dataset version entry to materialize, or the DataAvailable=False condition explaining why not."""
     reference = spec.dataset_ref
     if dataset is None:
-        return None, ConditionUpdate("Ready", "False", "DatasetNotFound", f"Dataset {reference.name!r} does not exist")
+        return None, ConditionUpdate(DATA_AVAILABLE, "False", "DatasetNotFound",
+                                     f"Dataset {reference.name!r} does not exist")
     status = dataset.get("status") or {}
     versions = status.get("versions") or []
     if reference.version:
@@ -66,7 +70,7 @@ def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple
         if entry is None:
             known = ", ".join(v["id"] for v in versions) or "none"
             return None, ConditionUpdate(
-                "Ready", "False", "DatasetVersionNotFound",
+                DATA_AVAILABLE, "False", "DatasetVersionNotFound",
                 f"version {reference.version} is not a validated version of Dataset {reference.name!r} "
                 f"(validated versions: {known})")
         return entry, None
@@ -75,7 +79,7 @@ def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple
     if entry is None:
         ready = find(status.get("conditions"), "Ready") or {}
         detail = f": {ready['message']}" if ready.get("message") else ""
-        return None, ConditionUpdate("Ready", "False", "DatasetNotReady",
+        return None, ConditionUpdate(DATA_AVAILABLE, "False", "DatasetNotReady",
                                      f"Dataset {reference.name!r} has no validated version yet{detail}")
     return entry, None
 
@@ -100,18 +104,21 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
                     settings: WorkloadSettings = WorkloadSettings()) -> Plan:
     meta, status = body["metadata"], body.get("status") or {}
     spec = FeatureSetSpec.model_validate(body["spec"])
-    plan = Plan()
+    plan = Plan(status=FeatureSetStatus())
     entry, blocked = resolve_dataset_version(spec, observed.dataset)
     if blocked is not None:
         return _blocked(plan, status, blocked, "Waiting")
+    plan.conditions.append(ConditionUpdate(DATA_AVAILABLE, "True", "DatasetVersionValidated",
+                                           f"Dataset {spec.dataset_ref.name!r} version {entry['id']}"))
     dataset_spec = DatasetSpec.model_validate(observed.dataset["spec"])
     try:
         catalog = check_definitions(spec, dataset_spec)
     except ValueError as error:  # FeatureDefinitionError names the feature
-        return _blocked(plan, status, ConditionUpdate("Ready", "False", "InvalidDefinition", str(error)), "Invalid",
-                        requeue=None)
-    features = [{"name": c["name"], "type": c["type"], "source": c["source"]} for c in catalog]
-    plan.status["features"] = features
+        return _blocked(plan, status, ConditionUpdate(DEFINITIONS_VALID, "False", "InvalidDefinition", str(error)),
+                        "Invalid", requeue=None)
+    plan.conditions.append(ConditionUpdate(DEFINITIONS_VALID, "True", "DefinitionsResolved",
+                                           f"{len(catalog)} features resolved against the Dataset's columns"))
+    plan.status.features = [ResolvedFeature(name=c["name"], type=c["type"], source=c["source"]) for c in catalog]
     version = featureset_version(spec.features, entry["id"])
     job_name = materialize_job_name(meta["name"], version)
     jobs = {job["metadata"]["name"]: job for job in observed.jobs}
@@ -120,8 +127,9 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
             plan.delete += [ChildRef("batch/v1", "Job", other), ChildRef("v1", "ConfigMap", other)]
     known = next((v for v in status.get("versions") or [] if v.get("id") == version), None)
     if known is not None:
-        plan.status.update({"latestVersion": version, "datasetVersion": entry["id"]})
-        plan.conditions.append(ConditionUpdate("Ready", "True", "Materialized",
+        plan.status.latest_version = version
+        plan.status.dataset_version = entry["id"]
+        plan.conditions.append(ConditionUpdate(MATERIALIZED, "True", "Materialized",
                                                f"version {version} of dataset version {entry['id']}"))
         plan.phase = "Ready"
         return plan
@@ -149,7 +157,7 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
 
 def _blocked(plan: Plan, status: dict, condition: ConditionUpdate, phase: str,
              requeue: float | None = WAITING_RECHECK_S) -> Plan:
-    previous = find(status.get("conditions"), "Ready") or {}
+    previous = find(status.get("conditions"), condition.type) or {}
     plan.conditions.append(condition)
     plan.phase = phase
     plan.requeue_after = requeue
@@ -161,20 +169,23 @@ def _blocked(plan: Plan, status: dict, condition: ConditionUpdate, phase: str,
 def _materializing(plan: Plan, status: dict, message: str) -> None:
     plan.phase = "Materializing"
     if not status.get("latestVersion"):
-        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Materializing", message))
+        plan.conditions.append(ConditionUpdate(MATERIALIZED, "Unknown", "Materializing", message))
 
 
 def apply_result(plan: Plan, status: dict, result: MaterializeResult, job_name: str, now: datetime) -> None:
-    plan.status["lastJob"] = job_name
+    plan.status.last_job = job_name
     if result.outcome == "Valid":
-        entry = {"id": result.version, "datasetVersion": result.dataset_version, "rows": result.rows,
-                 "createdAt": result.created_at or now.strftime("%Y-%m-%dT%H:%M:%SZ"), "uri": result.uri,
-                 "transformerUri": result.transformer_uri, "transformerSha256": result.transformer_sha256}
-        kept = [v for v in status.get("versions") or [] if v.get("id") != result.version]
-        plan.status.update({"latestVersion": result.version, "datasetVersion": result.dataset_version,
-                            "versions": [entry, *kept][:MAX_VERSIONS],
-                            "features": [f.model_dump(by_alias=True) for f in result.features]})
-        plan.conditions.append(ConditionUpdate("Ready", "True", "Materialized",
+        entry = FeatureSetVersion(id=result.version, dataset_version=result.dataset_version, rows=result.rows,
+                                  created_at=result.created_at or now.strftime("%Y-%m-%dT%H:%M:%SZ"), uri=result.uri,
+                                  transformer_uri=result.transformer_uri,
+                                  transformer_sha256=result.transformer_sha256)
+        kept = [FeatureSetVersion.model_validate(v) for v in status.get("versions") or []
+                if v.get("id") != result.version]
+        plan.status.latest_version = result.version
+        plan.status.dataset_version = result.dataset_version
+        plan.status.versions = [entry, *kept][:MAX_VERSIONS]
+        plan.status.features = [ResolvedFeature.model_validate(f.model_dump(by_alias=True)) for f in result.features]
+        plan.conditions.append(ConditionUpdate(MATERIALIZED, "True", "Materialized",
                                                f"version {result.version} of dataset version "
                                                f"{result.dataset_version}: {result.rows} rows"))
         plan.phase = "Ready"
@@ -184,6 +195,6 @@ def apply_result(plan: Plan, status: dict, result: MaterializeResult, job_name: 
                                          f"{result.rows} rows at {result.uri}"))
         return
     reason = "InvalidDefinition" if result.outcome == "Invalid" else "MaterializeFailed"
-    plan.conditions.append(ConditionUpdate("Ready", "False", reason, result.message))
+    plan.conditions.append(ConditionUpdate(MATERIALIZED, "False", reason, result.message))
     plan.phase = "Invalid" if result.outcome == "Invalid" else "Failed"
     plan.events.append(EventSpec("Warning", reason, result.message))
