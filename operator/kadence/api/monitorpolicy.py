@@ -224,10 +224,37 @@ class MonitorPolicySpec(KadenceModel):
         return self
 
 
+class QualityWindowStatus(KadenceModel):
+    """What the quality metrics cover: the labelled predictions judged, the period of their
+    predictions, the retention they were chosen in, and how late their labels came."""
+
+    labelled: int = Field(ge=0, description="Labelled predictions judged (the newest within the retention).")
+    limit: int = Field(description="At most this many (the policy's labelledPredictions).")
+    max_age_seconds: float
+    retention_start: str = Field(description="Predictions older than this are never judged (evaluation - maxAge).",
+                                 json_schema_extra={"format": "date-time"})
+    start: str | None = Field(None, description="The oldest judged prediction's time.",
+                              json_schema_extra={"format": "date-time"})
+    end: str | None = Field(None, description="The newest judged prediction's time.",
+                            json_schema_extra={"format": "date-time"})
+    label_delay_p50_seconds: float | None = Field(None, ge=0, description="Median of label time - prediction time.")
+    label_delay_p95_seconds: float | None = Field(None, ge=0, description="95th percentile of the label delay.")
+
+
+class DriftWindowStatus(KadenceModel):
+    """What drift covers: the drift window's predictions, labelled or not."""
+
+    predictions: int = Field(ge=0)
+    start: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    end: str | None = Field(None, json_schema_extra={"format": "date-time"})
+
+
 class Evaluation(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
     samples: int = Field(ge=0)
-    labelled_samples: int = Field(ge=0)
+    labelled_samples: int = Field(ge=0, description="Labelled predictions judged for quality (the quality window).")
+    drift_window: DriftWindowStatus | None = Field(None, description="What drift was judged on.")
+    quality_window: QualityWindowStatus | None = Field(None, description="What the quality metrics cover.")
     drift_scores: dict[str, float] | None = None
     drifted_features: list[str] | None = None
     metrics: dict[str, float] | None = None

@@ -28,17 +28,16 @@ from .monitor_io import (
     read_labelled,
     read_prediction_logs,
 )
+from ..api.monitorpolicy import DriftWindowStatus, QualityWindowStatus
 from .monitor_report import comparison_histogram, render_html
 from .monitor_task import (
     ComparisonResult,
-    DriftWindowResult,
     EXIT_ERROR,
     EXIT_EVALUATED,
     FeatureDriftReport,
     FeedbackExportResult,
     MonitorResult,
     MonitorTask,
-    QualityWindowResult,
     Verdict,
     monitoring_prefix,
 )
@@ -64,7 +63,7 @@ def _span(seconds: float | None) -> str:
     return f"{seconds:.3g}s"
 
 
-def covers(window: QualityWindowResult) -> str:
+def covers(window: QualityWindowStatus) -> str:
     """What a quality figure covers, in words: 'predictions of 2026-11-01T00:00:00Z to
     2026-11-20T00:00:00Z, label delay p50 3d p95 6d'."""
     return (f"labelled predictions made {window.start} to {window.end}, label delay p50 "
@@ -98,7 +97,7 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         "window_start": _iso(window_start) if window_start is not None else None,
         "samples": samples,
         "model_versions": {str(k): int(v) for k, v in log.meta["model_version"].value_counts().items()},
-        "drift_window": DriftWindowResult(predictions=samples, start=labels.iso(window_start), end=_iso(task.time)),
+        "drift_window": DriftWindowStatus(predictions=samples, start=labels.iso(window_start), end=_iso(task.time)),
     }
     labelled = None
     if task.performance is not None:
@@ -110,7 +109,7 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         delays = labels.delay_percentiles(labels.label_delays_seconds(labelled.joined))
         times = labelled.joined["time"]
         result["labelled_samples"] = len(labelled)
-        result["quality_window"] = QualityWindowResult(
+        result["quality_window"] = QualityWindowStatus(
             labelled=len(labelled), limit=spec.limit, max_age_seconds=spec.max_age.total_seconds(),
             retention_start=_iso(retention_start), start=labels.iso(times.min()) if len(times) else None,
             end=labels.iso(times.max()) if len(times) else None,

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..api.common import KadenceModel, require_exactly_one
-from ..api.monitorpolicy import DriftPolicy, PerformancePolicy
+from ..api.monitorpolicy import DriftPolicy, DriftWindowStatus, PerformancePolicy, QualityWindowStatus
 
 EXIT_EVALUATED = 0  # judged or reported why not; a breach is not a failure of the Job
 EXIT_ERROR = 2  # the task could not run: bad task, storage failure, unreadable logs
@@ -227,28 +227,6 @@ class ComparisonResult(KadenceModel):
     allowed: bool
 
 
-class QualityWindowResult(KadenceModel):
-    """What the quality metrics cover: the labelled predictions judged, the period of their
-    predictions, the retention they were chosen in, and how late their labels came."""
-
-    labelled: int = Field(ge=0, description="Labelled predictions judged (the newest within the retention).")
-    limit: int = Field(description="At most this many (the policy's labelledPredictions).")
-    max_age_seconds: float
-    retention_start: str = Field(description="Predictions older than this are never judged (evaluation - maxAge).")
-    start: str | None = Field(None, description="The oldest judged prediction's time.")
-    end: str | None = Field(None, description="The newest judged prediction's time.")
-    label_delay_p50_seconds: float | None = None
-    label_delay_p95_seconds: float | None = None
-
-
-class DriftWindowResult(KadenceModel):
-    """What drift covers: the drift window's predictions, labelled or not."""
-
-    predictions: int = Field(ge=0)
-    start: str | None = None
-    end: str | None = None
-
-
 class FeedbackExportResult(KadenceModel):
     uri: str | None = Field(None, description="The Parquet file; none when no labelled prediction was found.")
     rows: int = Field(ge=0)
@@ -283,8 +261,8 @@ class MonitorResult(KadenceModel):
     reason: str
     message: str
     comparison: ComparisonResult | None = None
-    drift_window: DriftWindowResult | None = None
-    quality_window: QualityWindowResult | None = None
+    drift_window: DriftWindowStatus | None = None
+    quality_window: QualityWindowStatus | None = None
     feedback_export: FeedbackExportResult | None = None
     report_uri: str | None = None
     result_uri: str | None = None
