@@ -1,6 +1,9 @@
-"""examples/demo: accepted by the CRD schemas and the operator, and what `kadence demo` expects."""
+"""The demo's manifests - shipped in the package (kadence/demo/manifests), the same files as
+examples/demo - accepted by the CRD schemas and the operator, and what `kadence demo` expects."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from pandas.api.types import is_numeric_dtype
@@ -15,7 +18,7 @@ from kadence.sandbox.s3 import DEFAULT_BUCKET
 from ..test_examples import CRDS, EXAMPLES, kadence_documents
 from .test_scenario import WINDOW
 
-DEMO = list(kadence_documents(sorted((EXAMPLES / "demo").glob("*.yaml"))))
+DEMO = list(kadence_documents(sorted(loop.MANIFESTS.glob("*.yaml"))))
 BY_NAME = {(d.values[0]["kind"], d.values[0]["metadata"]["name"]): d.values[0] for d in DEMO}
 
 
@@ -55,3 +58,43 @@ def test_the_datasets_schema_accepts_every_month_of_the_scenario():
                 assert set(values.astype(str)) <= set(column["allowedValues"]), name
             if column["type"] in ("int", "float"):
                 assert is_numeric_dtype(values), name
+
+
+def test_examples_demo_holds_the_same_files_as_the_package_ships():
+    shipped = {p.name: p.read_bytes() for p in loop.MANIFESTS.glob("*.yaml")}
+    examples = {p.name: p.read_bytes() for p in (EXAMPLES / "demo").glob("*.yaml")}
+    assert sorted(shipped) == sorted(examples)
+    for name in shipped:
+        assert shipped[name] == examples[name], f"examples/demo/{name} differs from kadence/demo/manifests/{name}"
+
+
+def test_the_demo_loads_its_own_manifests_and_each_object_it_drives_is_there():
+    documents = loop.load_manifests(loop.default_manifests())
+    assert [(d["kind"], d["metadata"]["name"]) for d in documents] == [
+        ("Dataset", "customers"), ("FeatureSet", "customers-features"), ("TrainingRun", "customers-initial"),
+        ("InferenceService", "customers"), ("MonitorPolicy", "customers-quality")]
+
+
+def _copy(tmp_path, edit=None, drop=None):
+    for path in loop.MANIFESTS.glob("*.yaml"):
+        if path.name != drop:
+            text = path.read_text()
+            (tmp_path / path.name).write_text(edit(path.name, text) if edit else text)
+    return tmp_path
+
+
+@pytest.mark.parametrize(("change", "says"), [
+    ({"drop": "05-monitorpolicy.yaml"}, "lack what the demo drives: monitorpolicies/customers-quality"),
+    ({"edit": lambda name, text: text.replace("threshold: 0.55", "threshold: -1")},
+     "MonitorPolicy/customers-quality is invalid: spec.performance.threshold"),
+    ({"edit": lambda name, text: text.replace("kind: FeatureSet", "kind: Featureset")},
+     "'Featureset' is not a Kadence kind"),
+])
+def test_manifests_the_demo_cannot_drive_are_refused_with_the_reason(tmp_path, change, says):
+    with pytest.raises(loop.DemoError, match=re.escape(says)):
+        loop.load_manifests(_copy(tmp_path, **change))
+
+
+def test_a_missing_manifests_folder_says_they_ship_in_the_package(tmp_path):
+    with pytest.raises(loop.DemoError, match="they ship inside the package"):
+        loop.load_manifests(tmp_path / "nowhere")

@@ -122,10 +122,13 @@ def test_the_html_page_is_self_contained_escapes_messages_and_lists_months_and_e
     assert "not closed" in page
 
 
-def test_the_files_are_a_png_the_html_page_and_demo_json_with_the_loops_steps(tmp_path):
+def test_the_files_are_a_png_the_html_page_demo_json_with_the_loops_steps_and_the_answers(tmp_path):
+    answers = [(0, "r1-0", 1, 1, "1"), (0, "r1-1", 0, 1, "1"), (2, "r9", 1, 1, "2")]
     paths = report.write_outputs(tmp_path / "out", months(), 0.55, CLOSED, 1, (True, "closed"),
-                                 {"months": 3})
-    assert [p.name for p in paths] == ["f1_by_month.png", "f1_by_month.html", "demo.json"]
+                                 {"months": 3}, answers)
+    assert [p.name for p in paths] == ["f1_by_month.png", "f1_by_month.html", "demo.json", "answers.csv"]
+    assert paths[3].read_text().splitlines() == ["month,row_id,label,prediction,version", "0,r1-0,1,1,1",
+                                                 "0,r1-1,0,1,1", "2,r9,1,1,2"]
     assert paths[0].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     record = json.loads(paths[2].read_text())
     assert record["closed"] is True and record["retrains"] == 1 and record["threshold"] == 0.55

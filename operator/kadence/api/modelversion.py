@@ -97,6 +97,9 @@ class StageChange(KadenceModel):
 
 
 class ModelVersionStatus(CommonStatus):
+    stage: Stage | None = Field(None, description="The stage in force.")
+    verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
+    verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
     CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
         # ArtifactVerified: the stored artifact has the sha256 the spec records.
         dependents=(SPEC_VALID, "ArtifactVerified"),
@@ -105,9 +108,6 @@ class ModelVersionStatus(CommonStatus):
         informational=("StageChange", "StageRequest"),
     )
 
-    stage: Stage | None = Field(None, description="The stage in force.")
-    verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
-    verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
                                         description="The sha256 the stored artifact was verified to have.")
     metric_summary: str | None = Field(None, description="e.g. f1=0.832, for kubectl get.")
     history: list[StageChange] | None = Field(None, max_length=100, description="Stage changes, oldest first.")

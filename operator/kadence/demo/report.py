@@ -63,6 +63,7 @@ class Month:
     evaluation: dict | None = None  # the MonitorPolicy's evaluation of this month (time, f1, breached, ...)
     extra: bool = False  # a month past --months, sent while waiting for the loop to close
     errors: int = 0
+    labels_sent: int = 0  # ground truth sent during the month (with a label delay: of an earlier month's rows)
 
     def record(self, labels: list[int], predictions: list[int], version: str) -> None:
         self.labels += labels
@@ -254,13 +255,26 @@ def demo_record(months: list[Month], threshold: float, milestones: list[Mileston
             "retrains": retrains, "closed": closed, "message": message}
 
 
+ANSWER_COLUMNS = ("month", "row_id", "label", "prediction", "version")
+
+
+def answers_csv(answers: list[tuple[int, str, int, int, str]]) -> str:
+    """Every served answer with its ground truth, one row each (what anyone can recompute F1 from)."""
+    lines = [",".join(ANSWER_COLUMNS)]
+    lines += [",".join(str(value) for value in answer) for answer in answers]
+    return "\n".join(lines) + "\n"
+
+
 def write_outputs(directory: Path, months: list[Month], threshold: float, milestones: list[Milestone],
-                  retrains: int, verdict: tuple[bool, str], settings: dict) -> list[Path]:
+                  retrains: int, verdict: tuple[bool, str], settings: dict,
+                  answers: list[tuple[int, str, int, int, str]] = ()) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     png = plot_png(months, threshold, milestones)
-    paths = [directory / "f1_by_month.png", directory / "f1_by_month.html", directory / "demo.json"]
+    paths = [directory / "f1_by_month.png", directory / "f1_by_month.html", directory / "demo.json",
+             directory / "answers.csv"]
     paths[0].write_bytes(png)
     paths[1].write_text(render_html(png, months, threshold, milestones, verdict))
     record = demo_record(months, threshold, milestones, retrains, verdict, settings)
     paths[2].write_text(json.dumps(record, indent=2) + "\n")
+    paths[3].write_text(answers_csv(list(answers)))
     return paths

@@ -12,6 +12,13 @@ the breach window to the original rows contradicts nothing, and a model retraine
 finds the new rule (a split on charges, then on tenure) and scores close to 1 once the
 segment dominates.
 
+With `concept_drift` (what `kadence demo --label-delay N` runs) the relationship changes
+too, gradually: while the premium segment grows, the tenure from which its customers churn
+falls month by month from 60 (month 1: only the longest-standing leave) to 36 at the crossing
+(every long-standing premium customer leaves) and stays there. The same inputs get different
+labels in different months, so a retrain that weighs every month alike learns a blur of old
+rules; the newest labelled months say what holds now.
+
 Everything is a pure function of (seed, month): rerunning the demo sends the same rows.
 """
 
@@ -28,6 +35,8 @@ COLUMNS = ("tenure_months", "monthly_charges", "support_calls", "contract", TARG
 INPUTS = COLUMNS[:-1]
 PREMIUM_CHARGES = (130.0, 180.0)
 PREMIUM_CHURN_TENURE = 24  # premium customers with at least this many months churn
+# With concept drift: the churn tenure of premium customers in month 1, and from the crossing on.
+DRIFT_FIRST_TENURE, DRIFT_FINAL_TENURE = 60, 36
 # The segment's share just before and at the crossing month: wide enough apart that the
 # first model's F1 is clearly above the threshold before and clearly under it at the crossing.
 SHARE_BEFORE_CROSSING = 0.15
@@ -56,8 +65,21 @@ def segment_share(month: int, months: int) -> float:
     return min(1.0, SHARE_AT_CROSSING + (1.0 - SHARE_AT_CROSSING) * (month - crossing) / saturate)
 
 
-def customers(rows: int, seed: int, premium_share: float) -> pd.DataFrame:
-    """`rows` customers with their churn label; a `premium_share` of them in the premium segment."""
+def churn_tenure(month: int, months: int, concept_drift: bool) -> int:
+    """The tenure (months) from which premium customers of month `month` churn."""
+    if month < 0:
+        raise ValueError(f"month must be >= 0, got {month}")
+    if not concept_drift:
+        return PREMIUM_CHURN_TENURE
+    crossing = crossing_month(months)
+    progress = min(1.0, max(0.0, (month - 1) / max(1, crossing - 1)))
+    return round(DRIFT_FIRST_TENURE + (DRIFT_FINAL_TENURE - DRIFT_FIRST_TENURE) * progress)
+
+
+def customers(rows: int, seed: int, premium_share: float,
+              premium_churn_tenure: int = PREMIUM_CHURN_TENURE) -> pd.DataFrame:
+    """`rows` customers with their churn label; a `premium_share` of them in the premium segment,
+    who churn from `premium_churn_tenure` months on."""
     if rows < 1:
         raise ValueError(f"rows must be >= 1, got {rows}")
     if not 0.0 <= premium_share <= 1.0:
@@ -75,7 +97,7 @@ def customers(rows: int, seed: int, premium_share: float) -> pd.DataFrame:
     # The month-0 world: short tenures, many calls, monthly contracts and high charges churn.
     logit = -0.12 * (tenure - 20) + 1.1 * (calls - 1.5) + 1.5 * (monthly - 0.55) + 0.02 * (charges - 65)
     noisy = rng.random(rows) < 1.0 / (1.0 + np.exp(-1.4 * logit))
-    churned = np.where(premium, tenure >= PREMIUM_CHURN_TENURE, noisy).astype(int)
+    churned = np.where(premium, tenure >= premium_churn_tenure, noisy).astype(int)
     return pd.DataFrame({"tenure_months": tenure, "monthly_charges": charges, "support_calls": calls,
                          "contract": contract, TARGET: churned}, columns=list(COLUMNS))
 
@@ -87,6 +109,7 @@ class Scenario:
     months: int = 10
     seed: int = 7
     base_rows: int = 1500
+    concept_drift: bool = False  # the premium segment's churn rule moves until the crossing
 
     def __post_init__(self) -> None:
         crossing_month(self.months)  # validates months
@@ -98,6 +121,9 @@ class Scenario:
     def share(self, month: int) -> float:
         return segment_share(month, self.months)
 
+    def churn_tenure(self, month: int) -> int:
+        return churn_tenure(month, self.months, self.concept_drift)
+
     def base(self) -> pd.DataFrame:
         """The first Dataset: month-0 customers."""
         return customers(self.base_rows, self.seed, 0.0)
@@ -105,4 +131,4 @@ class Scenario:
     def month(self, month: int, rows: int, part: int = 0) -> pd.DataFrame:
         """Part `part` of month `month`'s traffic (parts are independent draws of the same month)."""
         seed = int(np.random.SeedSequence([self.seed, month, part]).generate_state(1)[0])
-        return customers(rows, seed, self.share(month))
+        return customers(rows, seed, self.share(month), self.churn_tenure(month))
