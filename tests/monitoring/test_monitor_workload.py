@@ -341,7 +341,7 @@ def test_the_planners_task_runs_in_the_workload_and_its_result_drives_a_retrain(
     key = job["metadata"]["annotations"][RESULT_KEY_ANNOTATION]
     result = json.loads(store.get_bytes(key))
     assert result["breached"] and "label" not in result["driftScores"]
-    assert result["labelledDataUri"].endswith("labelled.parquet")
+    assert result["feedbackExport"]["uri"].endswith("feedback.parquet") and result["feedbackExport"]["rows"] > 0
 
     job["status"] = {"succeeded": 1}
     second = plan_monitorpolicy(body, MonitorObservation([job], {job["metadata"]["name"]: result}), context,
