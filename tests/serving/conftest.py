@@ -100,20 +100,31 @@ def churn_model(tmp_path_factory) -> ModelFiles:
     return _save(churn_pipeline(frame, labels), holdout, tmp_path_factory.mktemp("models"), "churn", compile_it=True)
 
 
-class Server:
-    """A `kadence serve` process."""
+FEEDBACK_TOKEN = "test-feedback-token-0123456789"
 
-    def __init__(self, task: dict, directory: Path, env: dict | None = None):
+
+class Server:
+    """A `kadence serve` process: the protocol on `url`, Prometheus on `metrics_url`; feedback
+    needs `FEEDBACK_TOKEN` (`auth`) unless `env` says otherwise."""
+
+    def __init__(self, task: dict, directory: Path, env: dict | None = None, args: list[str] = ()):
         self.port = supervisor.free_port()
+        self.metrics_port = supervisor.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}/metrics"
         self.task_path = directory / f"task-{self.port}.json"
         self.task_path.write_text(json.dumps(task))
         self.log_path = directory / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "kadence"), "serve", "--task", str(self.task_path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+            [str(BIN / "kadence"), "serve", "--task", str(self.task_path), "--host", "127.0.0.1", "--port", str(self.port),
+             "--metrics-port", str(self.metrics_port), *args],
+            stdout=self._log, stderr=subprocess.STDOUT,
+            env={**os.environ, "KADENCE_FEEDBACK_TOKEN": FEEDBACK_TOKEN, **(env or {})},
         )
+
+    def metrics(self) -> str:
+        return httpx.get(self.metrics_url, timeout=10).text
 
     def wait_ready(self, timeout: float = 60) -> "Server":
         deadline = time.monotonic() + timeout
@@ -166,6 +177,9 @@ def churn_task(model: ModelFiles, store, *, compiled: bool, isvc: str, **logging
         task["compiled"] = {"uri": upload(store, model.onnx_path, f"models/{isvc}/model.onnx"),
                             "sha256": model.onnx_sha256, "verified": True, "tolerance": 1e-6}
     return task
+
+
+AUTH = {"Authorization": f"Bearer {FEEDBACK_TOKEN}"}
 
 
 def s3_env(settings) -> dict:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from kadence.domain.monitoring import logformat
 
-from .conftest import Server, churn_task, s3_env
+from .conftest import AUTH, Server, churn_task, s3_env
 
 ROWS = [
     {"tenure": 3, "charges": 40.5, "plan": "basic", "paperless": True, "age": 30.0},
@@ -58,9 +58,10 @@ def test_predictions_and_feedback_join_by_request_id(churn_server, store, churn_
         batch_id = f"{tag}-batch"
         assert http.post("/v2/models/churn/infer", json={"id": batch_id, "inputs": inputs}).status_code == 200
         row_ids = [f"{batch_id}-{i}" for i in range(3)]
-        assert http.post("/v1/models/churn/feedback", json={"requestId": single_ids[0], "label": 1}).status_code == 200
+        assert http.post("/v1/models/churn/feedback", json={"requestId": single_ids[0], "label": 1},
+                         headers=AUTH).status_code == 200
         response = http.post("/v2/models/churn/feedback",
-                             json={"feedback": [{"requestId": rid, "label": 0} for rid in row_ids]})
+                             json={"feedback": [{"requestId": rid, "label": 0} for rid in row_ids]}, headers=AUTH)
         assert response.status_code == 200 and response.json()["stored"] == 3
 
     ours = set(single_ids + row_ids)

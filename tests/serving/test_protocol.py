@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from .conftest import AUTH
+
 ROW = {"tenure": 3, "charges": 40.5, "plan": "basic", "paperless": True, "age": 30.0}
 ROW_AS_LIST = [3, 40.5, "basic", True, 30.0]
 OTHER = {"tenure": 60, "charges": 99.0, "plan": "max", "paperless": False, "age": None}
@@ -17,6 +19,13 @@ OTHER = {"tenure": 60, "charges": 99.0, "plan": "max", "paperless": False, "age"
 @pytest.fixture(scope="module")
 def http(churn_server):
     with httpx.Client(base_url=churn_server.url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def feedback_http(churn_server):
+    """A client that sends the server's feedback token."""
+    with httpx.Client(base_url=churn_server.url, timeout=30, headers=AUTH) as client:
         yield client
 
 
@@ -306,27 +315,29 @@ def test_an_unseen_category_is_ignored_by_the_one_hot_encoder(http):
 # ---------------------------------------------------------------- feedback and metrics
 
 
-def test_feedback_is_refused_for_a_label_outside_the_classes(http):
-    response = http.post("/v1/models/churn/feedback", json={"requestId": "r", "label": 7})
+def test_feedback_is_refused_for_a_label_outside_the_classes(feedback_http):
+    response = feedback_http.post("/v1/models/churn/feedback", json={"requestId": "r", "label": 7})
     assert response.status_code == 400
     assert response.json()["error"] == "feedback: label 7 is not one of the model's classes (0, 1)"
 
 
 @pytest.mark.parametrize("body, message", [
-    ({"label": 1}, '"requestId" must be a non-empty string'),
+    ({"label": 1}, '"requestId" must be 1 to 256 printable ASCII characters'),
+    ({"requestId": "a\r\nX-Injected: 1", "label": 1}, '"requestId" must be 1 to 256 printable ASCII characters'),
     ({"requestId": "r"}, '"label" is missing or null'),
     ({"feedback": []}, '"feedback" must be a non-empty list'),
     ({"feedback": [{"requestId": "a", "label": 1}, {"requestId": "b", "label": "1"}]}, 'feedback[1]: label "1" is not one of'),
 ])
-def test_bad_feedback_is_a_400(http, body, message):
-    response = http.post("/v2/models/churn/feedback", json=body)
+def test_bad_feedback_is_a_400(feedback_http, body, message):
+    response = feedback_http.post("/v2/models/churn/feedback", json=body)
     assert response.status_code == 400
     assert message in response.json()["error"]
 
 
-def test_metrics_are_exposed_per_model_version(http):
+def test_metrics_are_exposed_per_model_version_on_the_metrics_port_only(http, churn_server):
     http.post("/v1/models/churn:predict", json={"instances": [ROW, OTHER]})
-    text = http.get("/metrics").text
+    assert http.get("/metrics").status_code == 404
+    text = churn_server.metrics()
     for family in ("kadence_serving_requests_total", "kadence_serving_errors_total",
                    "kadence_serving_request_duration_seconds_bucket", "kadence_serving_batch_rows_bucket",
                    "kadence_serving_in_flight", "kadence_serving_predicted_class_total",

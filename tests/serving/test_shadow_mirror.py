@@ -41,7 +41,7 @@ def test_the_shadow_gets_a_copy_and_only_stable_answers(churn_model, store, s3_s
                                                  if x.model_version == "3"]) and len(r) == len(ids) and r)
         assert {r.request_id: r.outputs.prediction for r in stable_records} == dict(zip(ids, answers))
         assert 'kadence_serving_mirrored_requests_total{model="churn",outcome="sent",version="3"} 3.0' in \
-            httpx.get(stable.url + "/metrics").text
+            stable.metrics()
     finally:
         assert stable.stop() == 0
         assert shadow.stop() == 0

@@ -28,7 +28,7 @@ def test_two_workers_share_the_port_the_metrics_and_flush_their_logs(churn_model
 
         with ThreadPoolExecutor(8) as pool:
             assert list(pool.map(send, range(60))) == [200] * 60
-        metrics = httpx.get(server.url + "/metrics").text
+        metrics = server.metrics()
         line = next(l for l in metrics.splitlines()
                     if l.startswith('kadence_serving_requests_total{code="200",endpoint="predict"'))
         assert float(line.rsplit(" ", 1)[1]) == 60.0

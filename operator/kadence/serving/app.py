@@ -12,27 +12,46 @@ Routes (the model name is the task's served name; v2 versions are the ModelVersi
     GET  /v2/models/<m>[/versions/<v>]/ready
     POST /v2/models/<m>[/versions/<v>]/infer
     POST /v2/models/<m>[/versions/<v>]/feedback
-    GET  /metrics                                Prometheus
 
-Every response carries `X-Request-Id` (the caller's, or v2's body `id`, or a new one).
-A request of several rows logs one record per row with the id `<request id>-<row index>`;
-a single-row request logs under the request id itself. Errors are `{"error": "..."}` with
-400 (bad input), 404, 405, 413 (body too large) or 503 (not ready); never a crash.
+Prometheus metrics are not served here: `kadence.serving.metrics.MetricsServer` answers
+`GET /metrics` on a port of its own (the Deployment's `metrics` port), which the gateway
+does not publish.
+
+Feedback needs `Authorization: Bearer <token>` (the InferenceService's feedback-token
+Secret, given to the server as KADENCE_FEEDBACK_TOKEN): 401 without it or with another
+token; a server without a token refuses feedback (403). Feedback labels become training
+rows and decide canaries, so nobody who merely reaches the server may write them.
+
+Every response carries `X-Request-Id` (the caller's, or v2's body `id`, or a new one; ids are
+1-256 printable ASCII characters). A request of several rows logs one record per row with the
+id `<request id>-<row index>`; a single-row request logs under the request id itself.
+
+Limits, each with a clear answer (`{"error": "..."}` naming the limit):
+- 413: a body over `maxBodyBytes` (Content-Length is checked before reading), more rows than `maxRows`;
+- 429 with Retry-After: `maxConcurrentRequests` predict/infer/feedback requests are being handled
+  (health, readiness and metadata are never behind this gate);
+- 408: the body did not arrive within `bodyTimeoutSeconds`; 504: no prediction within
+  `predictTimeoutSeconds`; 503 with Retry-After: not ready, or feedback while storage is failing.
+Other errors are 400 (bad input), 401/403 (feedback credential), 404, 405; a bug answers 500
+with an error id that the server log carries next to the exception, never the exception text.
 
 A plain ASGI callable rather than Starlette: on this machine a trivial JSON POST route
 answered about 20,000 req/s raw against 5,000-10,000 through Starlette's routing and
 Request/Response objects (uvicorn + httptools + uvloop, wrk at 32 connections), and the
 model server's whole budget per request is a few hundred microseconds.
 """
-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import hmac
 import json
 import logging
 import math
+import os
 import random
+import re
 import time
 import uuid
 from typing import Any
@@ -51,11 +70,12 @@ from .decoding import (
     concat_columns,
     decode_v1,
     decode_v2,
+    declared_rows,
     split_binary_request,
 )
 from .metrics import ServerMetrics
 from .mirror import Mirror
-from .predictlog import PredictionLogger, utc_now, write_feedback
+from .predictlog import PredictionLogger, StorageBreaker, utc_now, write_feedback
 from .task import ServeTask
 
 log = logging.getLogger(__name__)
@@ -63,6 +83,16 @@ log = logging.getLogger(__name__)
 JSON_HEADERS = [(b"content-type", b"application/json")]
 MAX_FEEDBACK_ITEMS = 10_000
 MAX_REQUEST_ID_LENGTH = 256
+REQUEST_ID = re.compile(r"[\x20-\x7e]{1,%d}" % MAX_REQUEST_ID_LENGTH)
+REQUEST_ID_RULE = f"1 to {MAX_REQUEST_ID_LENGTH} printable ASCII characters"
+FEEDBACK_TOKEN_ENV = "KADENCE_FEEDBACK_TOKEN"
+# Bodies above this are parsed and decoded on a worker thread, at most LARGE_BODY_LANES at a time:
+# the event loop keeps answering health checks, and the Python objects a large JSON body expands
+# into (tens of times its bytes for many tiny values) exist for a few requests at once, not for all.
+LARGE_BODY_BYTES = 256 * 1024
+LARGE_BODY_LANES = 2
+RETRY_AFTER_OVERLOADED = b"1"
+METRICS_PUSH_SECONDS = 1.0
 
 
 class HTTPError(Exception):
@@ -99,22 +129,33 @@ def _json_list(array: np.ndarray) -> list:
     return array.tolist()
 
 
-class ServingApp:
-    """One model, served; `predictor` is loaded at startup when not given."""
+def valid_request_id(value) -> bool:
+    return isinstance(value, str) and REQUEST_ID.fullmatch(value) is not None
 
-    def __init__(self, task: ServeTask, predictor=None, sink=None, store=None):
+
+class ServingApp:
+    """One model, served; `predictor` is loaded at startup when not given. `feedback_token`:
+    the bearer token feedback must carry (None: feedback is refused)."""
+
+    def __init__(self, task: ServeTask, predictor=None, sink=None, store=None, feedback_token: str | None = None):
         self.task = task
         self.name = task.served_name
         self.version = str(task.version)
         self.predictor = predictor
         self.sink = sink  # where prediction logs and feedback go (ObjectStore or DirectorySink)
         self.store = store  # where the artifact comes from (s3:// URIs)
+        self.feedback_token = feedback_token.encode() if feedback_token else None
+        self.breaker = StorageBreaker()
         self.ready = False
         self.batcher: MicroBatcher | None = None
         self.logger: PredictionLogger | None = None
         self.metrics: ServerMetrics | None = None
         self.mirror: Mirror | None = None
-        self._in_flight = 0
+        self._in_flight = 0  # predict/infer requests (the batcher waits for company among them)
+        self._admitted = 0  # requests past the concurrency gate (predict, infer, feedback)
+        self._large_lanes: asyncio.Semaphore | None = None
+        self._pusher: asyncio.Task | None = None
+        self._shut_down = False
         self._model_metadata: bytes = b""
 
     # ------------------------------------------------------------ lifecycle
@@ -138,10 +179,14 @@ class ServingApp:
             self.logger = PredictionLogger(
                 self.sink, self.task.namespace, self.task.inference_service, self.version,
                 flush_records=settings.flush_records, flush_seconds=settings.flush_seconds,
-                buffer_records=settings.buffer_records,
+                buffer_records=settings.buffer_records, buffer_bytes=settings.buffer_bytes,
                 on_written=self.metrics.log_records.labels(self.name, self.version, "written").inc,
                 on_dropped=self.metrics.log_records.labels(self.name, self.version, "dropped").inc,
+                on_buffered=self.metrics.log_buffered_bytes.labels(self.name, self.version).set,
+                breaker=self.breaker,
             )
+        if self.feedback_token is None:
+            log.warning("no feedback token (%s): feedback requests are refused", FEEDBACK_TOKEN_ENV)
         self.batcher = MicroBatcher(
             predictor.predict,
             lambda parts: concat_columns(parts, predictor.columns),
@@ -154,8 +199,11 @@ class ServingApp:
         if self.task.mirror_to:
             metrics = self.metrics
             self.mirror = Mirror(self.task.mirror_to,
-                                 lambda outcome: metrics.mirrored.labels(self.name, self.version, outcome).inc())
+                                 lambda outcome: metrics.mirrored.labels(self.name, self.version, outcome).inc(),
+                                 buffer_bytes=self.task.mirror_buffer_bytes)
             await self.mirror.start()
+        self._large_lanes = asyncio.Semaphore(LARGE_BODY_LANES)
+        self._pusher = asyncio.get_running_loop().create_task(self._push_metrics_forever())
         self._model_metadata = orjson.dumps(self._metadata())
         # Everything loaded so far (libraries, the model) lives as long as the process: keep it
         # out of the garbage collector's full passes, which otherwise stall requests for
@@ -165,16 +213,33 @@ class ServingApp:
         self.ready = True
         log.info("serving %s version %s with %s", self.name, self.version, predictor.engine)
 
+    async def _push_metrics_forever(self) -> None:
+        """Hand the per-request tallies to Prometheus every second even without traffic (with
+        several workers the scrape reads the shared directory, not this process)."""
+        while True:
+            await asyncio.sleep(METRICS_PUSH_SECONDS)
+            self.metrics.push()
+
     async def shutdown(self) -> None:
+        """Runs once (a second call does nothing): the in-flight requests were answered by
+        the server's graceful stop; send the queued shadow copies, then write the log."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.ready = False
+        budget = self.task.shutdown
+        if self._pusher is not None:
+            self._pusher.cancel()
         if self.mirror is not None:
-            await self.mirror.close()
+            await self.mirror.close(budget.mirror_seconds)
         if self.batcher is not None:
             await self.batcher.stop()
         if self.logger is not None:
-            await asyncio.to_thread(self.logger.close)
+            await asyncio.to_thread(self.logger.close, budget.flush_seconds)
             log.info("prediction log: %d records written, %d dropped", self.logger.written_records,
                      self.logger.dropped_records)
+        if self.metrics is not None:
+            self.metrics.push()
 
     def _metadata(self) -> dict:
         predictor = self.predictor
@@ -218,21 +283,28 @@ class ServingApp:
 
     async def _http(self, scope, receive, send) -> None:
         started = time.perf_counter()
-        request_id = None
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                request_id = value.decode("latin-1").strip()[:MAX_REQUEST_ID_LENGTH] or None
-                break
-        state = {"id": request_id, "protocol": "other", "endpoint": "other"}
+        state = {"id": None, "protocol": "other", "endpoint": "other"}
         try:
+            for key, value in scope["headers"]:
+                if key == b"x-request-id":
+                    request_id = value.decode("latin-1").strip()
+                    if not valid_request_id(request_id):
+                        raise HTTPError(400, f"the X-Request-Id header must be {REQUEST_ID_RULE}", "bad_header")
+                    state["id"] = request_id
+                    break
             status, body, extra = await self._route(scope, receive, state)
         except HTTPError as error:
             status, body, extra = error.status, orjson.dumps({"error": error.message}), error.headers
             if self.metrics is not None:
                 self.metrics.error(state["protocol"], error.reason)
-        except Exception as error:  # noqa: BLE001 - a bug must answer 500, not drop the connection
-            log.exception("unexpected error handling %s %s", scope.get("method"), scope.get("path"))
-            status, body, extra = 500, orjson.dumps({"error": f"internal error: {type(error).__name__}: {error}"}), []
+        except Exception:  # noqa: BLE001 - a bug must answer 500, not drop the connection
+            # The exception's text may hold inputs, paths or credentials: it goes to the log, and
+            # the caller gets an id to quote.
+            error_id = uuid.uuid4().hex[:16]
+            log.exception("unexpected error %s handling %s %s", error_id, scope.get("method"), scope.get("path"))
+            body = orjson.dumps({"error": f"internal error; the server log has the details under error id {error_id}",
+                                 "errorId": error_id})
+            status, extra = 500, []
             if self.metrics is not None:
                 self.metrics.error(state["protocol"], "internal")
         request_id = state["id"] or uuid.uuid4().hex
@@ -244,7 +316,8 @@ class ServingApp:
             measured = time.perf_counter() - started if state["endpoint"] in ("predict", "infer") and status < 400 else None
             self.metrics.request(state["protocol"], state["endpoint"], status, measured)
 
-    async def _read_body(self, scope, receive) -> bytes:
+    def _check_declared_length(self, scope) -> None:
+        """413 from the Content-Length header alone, before the body is read or a slot taken."""
         limit = self.task.max_body_bytes
         for key, value in scope["headers"]:
             if key == b"content-length":
@@ -253,20 +326,57 @@ class ServingApp:
                 except ValueError:
                     raise HTTPError(400, "the Content-Length header is not a number", "bad_header") from None
                 if declared > limit:
-                    raise HTTPError(413, f"the request body has {declared} bytes; the limit is {limit}", "too_large")
+                    raise HTTPError(413, f"the request body has {declared} bytes; the limit is {limit} bytes "
+                                         "(maxBodyBytes)", "too_large")
+
+    @contextlib.contextmanager
+    def _admission(self):
+        """The concurrency gate of predict, infer and feedback: 429 when it is full."""
+        limit = self.task.max_concurrent_requests
+        if self._admitted >= limit:
+            raise HTTPError(429, f"the server is handling {limit} requests, its limit (maxConcurrentRequests); "
+                                 f"retry after {RETRY_AFTER_OVERLOADED.decode()} s", "overloaded",
+                            [(b"retry-after", RETRY_AFTER_OVERLOADED)])
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
+
+    async def _read_body(self, scope, receive) -> bytes:
+        self._check_declared_length(scope)
+        limit = self.task.max_body_bytes
         chunks, size = [], 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise HTTPError(400, "the client went away before sending the whole body", "disconnected")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise HTTPError(413, f"the request body is larger than the limit of {limit} bytes", "too_large")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
+        try:
+            async with asyncio.timeout(self.task.body_timeout_seconds):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        raise HTTPError(400, "the client went away before sending the whole body", "disconnected")
+                    chunk = message.get("body", b"")
+                    size += len(chunk)
+                    if size > limit:
+                        raise HTTPError(413, f"the request body is larger than the limit of {limit} bytes "
+                                             "(maxBodyBytes)", "too_large")
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            raise HTTPError(408, f"the request body did not arrive within {self.task.body_timeout_seconds:g} s "
+                                 "(bodyTimeoutSeconds)", "body_timeout", [(b"connection", b"close")]) from None
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _decode(self, body: bytes, decode):
+        """`decode(body)` inline for small bodies; on a worker thread, a few at a time, for large ones."""
+        if len(body) <= LARGE_BODY_BYTES:
+            return decode(body)
+        async with self._large_lanes:
+            return await asyncio.to_thread(decode, body)
+
+    def _check_rows(self, rows: int) -> None:
+        if rows > self.task.max_rows:
+            raise HTTPError(413, f"the request has {rows} rows; the limit is {self.task.max_rows} rows per request "
+                                 "(maxRows)", "too_many_rows")
 
     # ------------------------------------------------------------ routing
 
@@ -279,9 +389,7 @@ class ServingApp:
             state["protocol"] = "v2"
             return await self._route_v2(method, path[len("/v2"):], scope, receive, state)
         if path == "/metrics":
-            _allow(method, "GET")
-            body, content_type = self.metrics.exposition() if self.metrics else (b"", "text/plain")
-            return 200, body, [(b"content-type", content_type.encode())]
+            raise HTTPError(404, "metrics are served on the metrics port, not here", "not_found")
         raise HTTPError(404, f"no such endpoint: {path}", "not_found")
 
     def _check_model(self, name: str, version: str | None = None) -> None:
@@ -293,7 +401,8 @@ class ServingApp:
 
     def _check_ready(self) -> None:
         if not self.ready:
-            raise HTTPError(503, f"model {self.name!r} is not loaded yet", "not_ready")
+            raise HTTPError(503, f"model {self.name!r} is not loaded yet, or the server is stopping", "not_ready",
+                            [(b"retry-after", b"1")])
 
     async def _route_v1(self, method, rest, scope, receive, state):
         if rest == "models":
@@ -378,8 +487,13 @@ class ServingApp:
     async def _predict(self, columns, rows: int, request_id: str, want_probabilities: bool):
         logged = (self.logger is not None and self.task.logging.sample_rate > 0
                   and (self.task.logging.sample_rate >= 1 or random.random() < self.task.logging.sample_rate))
+        timeout = self.task.predict_timeout_seconds
         try:
-            prediction, start, end = await self.batcher.predict(columns, rows, want_probabilities or logged)
+            prediction, start, end = await asyncio.wait_for(
+                self.batcher.predict(columns, rows, want_probabilities or logged), timeout)
+        except TimeoutError:
+            raise HTTPError(504, f"no prediction within {timeout:g} s (predictTimeoutSeconds); the server is "
+                                 "busy or the model is slow", "timeout") from None
         except (ValueError, TypeError, KeyError) as error:
             # The pipeline refused values the signature allowed (e.g. an unseen category).
             raise HTTPError(400, f"the model could not use this input: {error}", "model_refused") from None
@@ -413,17 +527,28 @@ class ServingApp:
         lines.append(b"")
         return b"\n".join(lines)
 
+    def _decode_v1(self, body: bytes):
+        data = parse_json(body)
+        self._check_rows(declared_rows(data, "v1"))
+        try:
+            columns, rows = decode_v1(data, self.predictor.columns)
+        except InputError as error:
+            raise HTTPError(400, str(error), "bad_input") from None
+        self._check_rows(rows)
+        return columns, rows
+
     async def _v1_predict(self, scope, receive, state):
         self._check_ready()
+        self._check_declared_length(scope)
+        with self._admission():
+            return await self._v1_predict_admitted(scope, receive, state)
+
+    async def _v1_predict_admitted(self, scope, receive, state):
         self._in_flight += 1
         self.metrics.enter()
         try:
             body = await self._read_body(scope, receive)
-            data = parse_json(body)
-            try:
-                columns, rows = decode_v1(data, self.predictor.columns)
-            except InputError as error:
-                raise HTTPError(400, str(error), "bad_input") from None
+            columns, rows = await self._decode(body, self._decode_v1)
             request_id = state["id"] = state["id"] or uuid.uuid4().hex
             values, _ = await self._predict(columns, rows, request_id, want_probabilities=False)
             if self.mirror is not None:
@@ -433,23 +558,39 @@ class ServingApp:
             self._in_flight -= 1
             self.metrics.leave()
 
+    def _decode_v2(self, body: bytes, header_length: int | None):
+        predictor = self.predictor
+        try:
+            if header_length is None:
+                data = parse_json(body)
+            else:
+                head, binary = split_binary_request(body, header_length)
+                data = parse_json(head)
+                self._check_rows(declared_rows(data, "v2"))
+                data = attach_binary_inputs(data, binary)
+            self._check_rows(declared_rows(data, "v2"))
+            request = decode_v2(data, predictor.columns, predictor.output_names)
+        except InputError as error:
+            raise HTTPError(400, str(error), "bad_input") from None
+        self._check_rows(request.rows)
+        if request.id is not None and not valid_request_id(request.id):
+            raise HTTPError(400, f"\"id\" must be {REQUEST_ID_RULE}", "bad_input")
+        return request
+
     async def _v2_infer(self, scope, receive, state):
         self._check_ready()
+        self._check_declared_length(scope)
+        with self._admission():
+            return await self._v2_infer_admitted(scope, receive, state)
+
+    async def _v2_infer_admitted(self, scope, receive, state):
         self._in_flight += 1
         self.metrics.enter()
         try:
             body = await self._read_body(scope, receive)
             predictor = self.predictor
-            try:
-                header_length = _binary_header_length(scope)
-                if header_length is None:
-                    data = parse_json(body)
-                else:
-                    head, binary = split_binary_request(body, header_length)
-                    data = attach_binary_inputs(parse_json(head), binary)
-                request = decode_v2(data, predictor.columns, predictor.output_names)
-            except InputError as error:
-                raise HTTPError(400, str(error), "bad_input") from None
+            header_length = _binary_header_length(scope)
+            request = await self._decode(body, lambda raw: self._decode_v2(raw, header_length))
             request_id = state["id"] = request.id or state["id"] or uuid.uuid4().hex
             wanted = request.outputs or predictor.output_names
             values, probabilities = await self._predict(request.columns, request.rows, request_id,
@@ -488,7 +629,30 @@ class ServingApp:
         shown = ", ".join(json.dumps(k) for k in known[:20])
         raise HTTPError(400, f"{place}: label {json.dumps(label)} is not one of the model's classes ({shown})", "bad_input")
 
+    def _check_credential(self, scope) -> None:
+        if self.feedback_token is None:
+            raise HTTPError(403, f"feedback is disabled on this server: it has no feedback token "
+                                 f"({FEEDBACK_TOKEN_ENV})", "feedback_disabled")
+        given = b""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                given = value
+                break
+        scheme, _, token = given.partition(b" ")
+        # compare_digest: the time taken does not tell how much of a guess was right.
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(token.strip(), self.feedback_token):
+            reason = "no bearer token" if not given else "the bearer token is not this server's"
+            raise HTTPError(401, f"feedback needs the InferenceService's feedback token as "
+                                 f"\"Authorization: Bearer <token>\": {reason}", "unauthorized",
+                            [(b"www-authenticate", b'Bearer realm="kadence"')])
+
     async def _feedback(self, scope, receive, state):
+        self._check_credential(scope)
+        self._check_declared_length(scope)
+        with self._admission():
+            return await self._feedback_admitted(scope, receive, state)
+
+    async def _feedback_admitted(self, scope, receive, state):
         body = await self._read_body(scope, receive)
         data = parse_json(body)
         if not isinstance(data, dict):
@@ -508,18 +672,25 @@ class ServingApp:
             if not isinstance(item, dict):
                 raise HTTPError(400, f"{place} must be an object with requestId and label", "bad_input")
             request_id = item.get("requestId")
-            if not isinstance(request_id, str) or not request_id or len(request_id) > MAX_REQUEST_ID_LENGTH:
-                raise HTTPError(400, f"{place}: \"requestId\" must be a non-empty string of at most "
-                                     f"{MAX_REQUEST_ID_LENGTH} characters", "bad_input")
+            if not valid_request_id(request_id):
+                raise HTTPError(400, f"{place}: \"requestId\" must be {REQUEST_ID_RULE}", "bad_input")
             labels.append((request_id, self._check_label(item.get("label"), place)))
         if self.sink is None:
             raise HTTPError(503, "feedback storage is not configured on this server", "no_storage")
+        if not self.breaker.try_acquire():
+            # Storage failed moments ago: answer now rather than make every caller wait for a timeout.
+            wait = max(1, math.ceil(self.breaker.retry_after() or 1))
+            raise HTTPError(503, f"feedback storage is unavailable right now; retry after {wait} s",
+                            "storage_unavailable", [(b"retry-after", str(wait).encode())])
         try:
             key = await asyncio.to_thread(write_feedback, self.sink, self.task.namespace,
                                           self.task.inference_service, labels)
         except Exception as error:  # noqa: BLE001 - storage failures are the server's, not the caller's
+            self.breaker.failed()
             log.warning("storing feedback failed: %s", error)
-            raise HTTPError(503, f"feedback could not be stored right now: {error}", "storage") from None
+            raise HTTPError(503, "feedback could not be stored right now; retry later", "storage_unavailable",
+                            [(b"retry-after", str(math.ceil(self.breaker.cooldown)).encode())]) from None
+        self.breaker.succeeded()
         return 200, orjson.dumps({"stored": len(labels), "key": key}), []
 
 
@@ -539,10 +710,37 @@ def _allow(method: str, allowed: str) -> None:
                         [(b"allow", allowed.encode())])
 
 
+# The server's S3 client: a prediction log that waits minutes for a dead endpoint (minio's
+# default) is lost at SIGKILL; short timeouts and no client retries (the logger retries with
+# backoff, feedback answers 503) keep every wait within the shutdown budget.
+S3_CONNECT_TIMEOUT_SECONDS = 2.0
+S3_READ_TIMEOUT_SECONDS = 5.0
+
+
+def server_http_client():
+    import urllib3
+
+    return urllib3.PoolManager(timeout=urllib3.Timeout(connect=S3_CONNECT_TIMEOUT_SECONDS,
+                                                       read=S3_READ_TIMEOUT_SECONDS),
+                               retries=urllib3.Retry(total=0), maxsize=10)
+
+
+def build_app(task: ServeTask, predictor=None, env=None) -> ServingApp:
+    """The ASGI app for `task`, with its storage (S3 from KADENCE_S3_* when configured) and its
+    feedback token (KADENCE_FEEDBACK_TOKEN)."""
+    from .predictlog import DirectorySink
+
+    env = os.environ if env is None else env
+    store = None
+    if env.get("KADENCE_S3_ENDPOINT"):
+        from ..storage import ObjectStore
+
+        store = ObjectStore.from_env(http_client=server_http_client())
+    sink = DirectorySink(task.logging.directory) if task.logging.directory else store
+    return ServingApp(task, predictor=predictor, sink=sink, store=store,
+                      feedback_token=(env.get(FEEDBACK_TOKEN_ENV) or "").strip() or None)
+
+
 def app_from_environment() -> ServingApp:
     """The app for uvicorn worker processes (`factory=True`): the task comes in KADENCE_SERVE_TASK."""
-    import os
-
-    from ..workloads.serve import build_app
-
     return build_app(ServeTask.model_validate_json(os.environ["KADENCE_SERVE_TASK"]))

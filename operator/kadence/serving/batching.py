@@ -6,7 +6,8 @@ lone request goes straight through and a burst fills a batch. Rows are bounded b
 `max_rows` (a single larger request still goes alone). Slow predictors run on one
 worker thread so the event loop keeps parsing the next requests; fast ones (the
 ONNX path, microseconds per batch) run inline, where a thread hop would cost more
-than the prediction.
+than the prediction. A request whose caller stopped waiting (the predict timeout
+cancelled its future) is skipped when its turn comes.
 """
 
 from __future__ import annotations
@@ -115,7 +116,10 @@ class MicroBatcher:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            batch = await self._collect()
+            # Requests that timed out while queued (their futures cancelled) are not predicted.
+            batch = [pending for pending in await self._collect() if not pending.future.done()]
+            if not batch:
+                continue
             try:
                 if self._seconds_per_batch and self._seconds_per_batch < INLINE_BELOW_SECONDS:
                     prediction = self._run(batch)

@@ -216,6 +216,36 @@ def _expected(columns: Sequence[ServeColumn]) -> str:
 # ---------------------------------------------------------------- KServe v1
 
 
+def declared_rows(body: Any, protocol: str) -> int:
+    """How many rows a parsed request claims, before anything is decoded (0 when its form is
+    not recognisable; the decoder then says what is wrong). v1: the length of `instances` or of
+    the row list under `inputs`, or the longest column of columnar `inputs`. v2: the largest
+    first dimension among the tensors' shapes and their data (a shape may understate it)."""
+    if not isinstance(body, dict):
+        return 0
+    if protocol == "v1":
+        rows = body.get("instances", body.get("inputs"))
+        if isinstance(rows, dict):
+            return max((len(v) for v in rows.values() if isinstance(v, list)), default=0)
+        return len(rows) if isinstance(rows, list) else 0
+    tensors = body.get("inputs")
+    if not isinstance(tensors, list):
+        return 0
+    rows = 0
+    for tensor in tensors:
+        if not isinstance(tensor, dict):
+            continue
+        shape, data = tensor.get("shape"), tensor.get("data")
+        width = 1
+        if isinstance(shape, list) and shape and all(type(d) is int for d in shape):
+            rows = max(rows, shape[0])
+            width = max(1, math.prod(shape[1:]))
+        if isinstance(data, list):
+            nested = bool(data) and isinstance(data[0], list)
+            rows = max(rows, len(data) if nested else len(data) // width)
+    return rows
+
+
 def decode_v1(body: Any, columns: Sequence[ServeColumn]) -> tuple[Columns, int]:
     """`{"instances": [...]}` (rows as lists in column order or as objects by column name),
     or `{"inputs": ...}` (the same rows, or one list per column name)."""

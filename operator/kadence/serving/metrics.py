@@ -8,9 +8,12 @@ worker processes the metrics go through prometheus_client's multiprocess mode
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,6 +24,7 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 MAX_CATEGORIES_PER_FEATURE = 50
 OTHER_CATEGORY = "__other__"
 PUSH_INTERVAL_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 def multiprocess_dir() -> str | None:
@@ -59,6 +63,9 @@ class ServerMetrics:
                                         (*feature, "value"), registry=r)
         self.log_records = Counter("kadence_serving_prediction_log_records", "Prediction log records, by outcome.",
                                    (*labels, "outcome"), registry=r)
+        self.log_buffered_bytes = Gauge("kadence_serving_prediction_log_buffered_bytes",
+                                        "Bytes of prediction log records waiting to be written.", labels,
+                                        registry=r, multiprocess_mode="livesum")
         self.mirrored = Counter("kadence_serving_mirrored_requests", "Copies sent to the shadow, by outcome.",
                                 (*labels, "outcome"), registry=r)
         self.info = Gauge("kadence_serving_model_info", "The model this server serves (value 1).",
@@ -78,6 +85,7 @@ class ServerMetrics:
         }
         self._value_child = self.values.labels(model, version)
         self._pending_lock = threading.Lock()
+        self._push_lock = threading.Lock()  # the scrape thread and the request path both push
         self._pending_classes: dict = {}
         self._pending_values: list[float] = []
         self._pending_categories: dict[str, dict] = {name: {} for name in self._categorical}
@@ -148,6 +156,10 @@ class ServerMetrics:
 
     def push(self) -> None:
         """Move the tallies into the Prometheus metrics."""
+        with self._push_lock:
+            self._push()
+
+    def _push(self) -> None:
         with self._pending_lock:
             self._last_push = time.monotonic()
             classes, self._pending_classes = self._pending_classes, {}
@@ -195,9 +207,80 @@ class ServerMetrics:
         self.push()
         directory = multiprocess_dir()
         if directory:
-            from prometheus_client import multiprocess
-
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry, path=directory)
-            return generate_latest(registry), CONTENT_TYPE_LATEST
+            return multiprocess_exposition(directory)
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def multiprocess_exposition(directory: str) -> tuple[bytes, str]:
+    """All worker processes' metrics (prometheus_client's multiprocess mode)."""
+    from prometheus_client import multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class MetricsServer:
+    """`GET /metrics` on its own port, answered from a thread of its own.
+
+    Not on the serving port: a gateway that publishes the model must not publish input
+    statistics, and scrapes keep answering while the event loop is saturated by requests.
+    Anything but GET /metrics is 404 (405 for other methods on /metrics)."""
+
+    def __init__(self, host: str, port: int, exposition: Callable[[], tuple[bytes, str]]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, status: int, body: bytes, content_type: str, extra: dict | None = None) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in (extra or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path.split("?", 1)[0] != "/metrics":
+                    self._answer(404, b'{"error": "only /metrics is served on this port"}', "application/json")
+                    return
+                try:
+                    body, content_type = exposition()
+                except Exception:  # noqa: BLE001 - a scrape must not take the thread down
+                    log.exception("rendering /metrics failed")
+                    self._answer(500, b'{"error": "rendering the metrics failed; see the server log"}',
+                                 "application/json")
+                    return
+                self._answer(200, body, content_type)
+
+            do_HEAD = do_GET
+
+            def _refuse(self) -> None:
+                self._answer(405, b'{"error": "only GET is allowed on this port"}', "application/json",
+                             {"Allow": "GET"})
+
+            do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
+
+            def log_message(self, format, *args) -> None:  # noqa: A002 - quiet: one line per scrape is noise
+                pass
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Server(ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self._server = Server((host, port), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-server", daemon=True)
+
+    def start(self) -> "MetricsServer":
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -43,15 +43,20 @@ def service_link_url(url: str, env: Mapping[str, str] | None = None) -> str:
 
 
 class Mirror:
+    """Copies of answered requests to the shadow; the queue is bounded in copies and in bytes."""
+
     def __init__(self, base_url: str, on_outcome: Callable[[str], None], queue_size: int = 1000,
-                 senders: int = 4, timeout: float = 10.0):
+                 senders: int = 4, timeout: float = 5.0, buffer_bytes: int = 8 * 1024 * 1024):
         self.base_url = service_link_url(base_url.rstrip("/"))
         self._on_outcome = on_outcome
         self._queue: asyncio.Queue = asyncio.Queue(maxsize=queue_size)
         self._senders = senders
         self._timeout = timeout
+        self.buffer_bytes = buffer_bytes
+        self.queued_bytes = 0
         self._tasks: list[asyncio.Task] = []
         self._session = None
+        self._closed = False
 
     async def start(self) -> None:
         import aiohttp
@@ -60,27 +65,40 @@ class Mirror:
         self._tasks = [asyncio.get_running_loop().create_task(self._send_forever()) for _ in range(self._senders)]
 
     def offer(self, path: str, body: bytes, request_id: str, headers: dict[str, str] | None = None) -> None:
+        if self._closed or self.queued_bytes + len(body) > self.buffer_bytes:
+            self._on_outcome("dropped")
+            return
         try:
             self._queue.put_nowait((path, body, {"content-type": "application/json", "x-request-id": request_id,
                                                  **(headers or {})}))
         except asyncio.QueueFull:
             self._on_outcome("dropped")
+            return
+        self.queued_bytes += len(body)
 
     async def _send_forever(self) -> None:
         while True:
             path, body, headers = await self._queue.get()
+            self.queued_bytes -= len(body)
             try:
                 async with self._session.post(self.base_url + path, data=body, headers=headers) as response:
                     await response.read()
                     self._on_outcome("sent" if response.status < 400 else f"answered_{response.status // 100}xx")
+            except asyncio.CancelledError:
+                self._on_outcome("dropped")  # still being sent when the shutdown budget ran out
+                raise
             except Exception as error:  # noqa: BLE001 - a failing shadow must never affect serving
                 log.debug("mirroring to the shadow failed: %s", error)
                 self._on_outcome("failed")
             finally:
                 self._queue.task_done()
 
-    async def close(self, drain_seconds: float = 5.0) -> None:
-        """Send what is queued (up to `drain_seconds`), then stop."""
+    async def close(self, drain_seconds: float = 3.0) -> None:
+        """Send what is queued (up to `drain_seconds`), then stop; copies still queued are
+        counted as dropped."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             await asyncio.wait_for(self._queue.join(), drain_seconds)
         except TimeoutError:
@@ -88,5 +106,9 @@ class Mirror:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        while not self._queue.empty():
+            _, body, _ = self._queue.get_nowait()
+            self.queued_bytes -= len(body)
+            self._on_outcome("dropped")
         if self._session is not None:
             await self._session.close()

@@ -44,7 +44,25 @@ class LoggingSettings(KadenceModel):
     flush_records: int = Field(1000, ge=1, le=1_000_000, description="Write a batch at this many records.")
     flush_seconds: float = Field(10.0, gt=0, le=3600, description="...or when the oldest record is this old.")
     buffer_records: int = Field(100_000, ge=1, description="Records held while storage is slow; beyond, dropped and counted.")
+    buffer_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024, le=4 * 1024 ** 3, description=(
+        "Bytes of encoded records held while storage is slow; beyond, new records are dropped and counted."))
     directory: str | None = Field(None, description="Write batches under this local directory instead of S3 (tests, laptops).")
+
+
+class ShutdownBudget(KadenceModel):
+    """How the pod's termination grace period is spent after SIGTERM (the preStop hook runs
+    before, outside these budgets): answer the requests in flight, send the queued shadow
+    copies, write the buffered prediction log. Their sum plus the preStop sleep stays below
+    terminationGracePeriodSeconds, so nothing is cut off by SIGKILL."""
+
+    drain_seconds: float = Field(15.0, gt=0, le=600, description="Requests in flight may finish within this.")
+    mirror_seconds: float = Field(3.0, ge=0, le=600, description="Queued shadow copies are sent within this.")
+    flush_seconds: float = Field(15.0, gt=0, le=600, description="The prediction log is written within this; "
+                                 "records still unwritten then are counted as dropped.")
+
+    @property
+    def total_seconds(self) -> float:
+        return self.drain_seconds + self.mirror_seconds + self.flush_seconds
 
 
 class ServeTask(KadenceModel):
@@ -62,7 +80,19 @@ class ServeTask(KadenceModel):
     workers: int = Field(1, ge=1, le=32)
     max_batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch in rows.")
     max_batch_wait_ms: float = Field(2.0, ge=0, le=1000)
-    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024,
+                                description="Largest request body; larger ones are answered 413.")
+    max_rows: int = Field(10_000, ge=1, le=1_000_000, description="Most rows in one request; more are answered 413.")
+    max_concurrent_requests: int = Field(32, ge=1, le=10_000, description=(
+        "Predict, infer and feedback requests one worker process handles at once; beyond, 429 with Retry-After. "
+        "Health and metadata are never limited."))
+    predict_timeout_seconds: float = Field(10.0, gt=0, le=3600, description=(
+        "Longest wait for a prediction (queue and model); beyond, 504."))
+    body_timeout_seconds: float = Field(10.0, gt=0, le=3600, description=(
+        "Longest time to receive a request body; beyond, 408 (slow clients do not hold a slot forever)."))
+    mirror_buffer_bytes: int = Field(8 * 1024 * 1024, ge=64 * 1024, le=1024 ** 3, description=(
+        "Bytes of shadow copies queued; beyond, copies are dropped and counted."))
+    shutdown: ShutdownBudget = Field(default_factory=ShutdownBudget)
     mirror_to: str | None = Field(None, pattern=r"^https?://", description="Send a copy of every answered prediction "
                                   "request to this shadow server (when no gateway mirrors the traffic).")
 

@@ -7,6 +7,16 @@ The task spec (`kadence.serving.task.ServeTask`) comes from `--task FILE`, from 
 
 Object storage (artifact download, prediction logs, feedback) is configured by the
 KADENCE_S3_* variables; `--log-dir DIR` writes logs and feedback to a directory instead.
+Feedback needs the bearer token in KADENCE_FEEDBACK_TOKEN (without one it is refused).
+
+Two listeners: the protocol on `--port` (env PORT, default 8080) and Prometheus `/metrics`
+on `--metrics-port` (env PORT_METRICS, default 9090), both on `--host` (env
+KADENCE_BIND_ADDRESS, default 0.0.0.0). The request limits are the task's (maxBodyBytes,
+maxRows, maxConcurrentRequests, predictTimeoutSeconds, bodyTimeoutSeconds) or the flags below.
+
+On SIGTERM the server stops accepting, answers what it holds within the task's
+shutdown.drainSeconds, then sends queued shadow copies (mirrorSeconds) and writes the
+prediction log (flushSeconds); the Deployment's grace period covers the three and its preStop.
 """
 
 from __future__ import annotations
@@ -17,6 +27,11 @@ import os
 import sys
 
 DEFAULT_PORT = 8080
+DEFAULT_METRICS_PORT = 9090
+
+
+def default_host() -> str:
+    return os.environ.get("KADENCE_BIND_ADDRESS") or "0.0.0.0"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +42,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", type=int, default=1, help="Model version number (default 1).")
     parser.add_argument("--inference-service", default=None, help="InferenceService name (log keys); the model name by default.")
     parser.add_argument("--namespace", default="default")
-    parser.add_argument("--host", default="0.0.0.0")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)))
+    parser.add_argument("--host", default=None, help="Address of both listeners (default: KADENCE_BIND_ADDRESS, else 0.0.0.0).")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", DEFAULT_PORT)),
+                        help="Protocol port (default: PORT, else 8080).")
+    parser.add_argument("--metrics-port", type=int, default=int(os.environ.get("PORT_METRICS", DEFAULT_METRICS_PORT)),
+                        help="Prometheus /metrics port (default: PORT_METRICS, else 9090); 0 picks a free one.")
+    parser.add_argument("--max-body-bytes", type=int, default=None, help="Largest request body (overrides the task).")
+    parser.add_argument("--max-rows", type=int, default=None, help="Most rows per request (overrides the task).")
+    parser.add_argument("--max-concurrent-requests", type=int, default=None,
+                        help="Predict/infer/feedback requests handled at once per worker (overrides the task).")
+    parser.add_argument("--predict-timeout", type=float, default=None, metavar="SECONDS",
+                        help="Longest wait for a prediction (overrides the task).")
     parser.add_argument("--workers", type=int, default=None, help="Worker processes (overrides the task).")
     parser.add_argument("--log-dir", metavar="DIR", help="Write prediction logs and feedback under DIR instead of S3.")
     parser.add_argument("--no-logging", action="store_true", help="Do not log predictions.")
@@ -59,8 +83,11 @@ def task_from_args(args: argparse.Namespace):
     except ValidationError as error:
         raise SystemExit(f"kadence serve: invalid task spec:\n{error}") from None
     updates = {}
-    if args.workers is not None:
-        updates["workers"] = args.workers
+    for flag, field in (("workers", "workers"), ("max_body_bytes", "max_body_bytes"), ("max_rows", "max_rows"),
+                        ("max_concurrent_requests", "max_concurrent_requests"),
+                        ("predict_timeout", "predict_timeout_seconds")):
+        if getattr(args, flag, None) is not None:
+            updates[field] = getattr(args, flag)
     logging_updates = {}
     if args.no_logging:
         logging_updates["enabled"] = False
@@ -69,22 +96,13 @@ def task_from_args(args: argparse.Namespace):
     if args.log_dir:
         logging_updates["directory"] = args.log_dir
     if logging_updates:
-        updates["logging"] = task.logging.model_copy(update=logging_updates)
-    return task.model_copy(update=updates) if updates else task
-
-
-def build_app(task, predictor=None):
-    """The ASGI app for `task`, with its storage: S3 from KADENCE_S3_* when configured."""
-    from ..serving.app import ServingApp
-    from ..serving.predictlog import DirectorySink
-
-    store = None
-    if os.environ.get("KADENCE_S3_ENDPOINT"):
-        from ..storage import ObjectStore
-
-        store = ObjectStore.from_env()
-    sink = DirectorySink(task.logging.directory) if task.logging.directory else store
-    return ServingApp(task, predictor=predictor, sink=sink, store=store)
+        updates["logging"] = task.logging.model_copy(update=logging_updates).model_dump()
+    if not updates:
+        return task
+    try:  # validated like the task itself (model_copy would not check the flags' ranges)
+        return ServeTask.model_validate({**task.model_dump(), **updates})
+    except ValidationError as error:
+        raise SystemExit(f"kadence serve: invalid option:\n{error}") from None
 
 
 def _graceful_server_class():
@@ -123,22 +141,40 @@ def run(args: argparse.Namespace) -> int:
     for variable in SINGLE_THREADED_NATIVE_LIBS:  # read when the OpenMP/BLAS runtimes load, so before the model
         os.environ.setdefault(variable["name"], variable["value"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from ..serving.app import build_app
+    from ..serving.metrics import MetricsServer, multiprocess_exposition
+
     task = task_from_args(args)
-    common = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
-                  access_log=False, timeout_graceful_shutdown=30, log_level="info")
+    host = args.host or default_host()
+    common = dict(host=host, port=args.port, loop="uvloop", http="httptools", lifespan="on",
+                  access_log=False, timeout_graceful_shutdown=task.shutdown.drain_seconds, log_level="info")
     if task.workers == 1:
-        server = _GracefulServer(uvicorn.Config(build_app(task), **common))
-        server.run()
+        app = build_app(task)
+
+        def exposition():
+            if app.metrics is None:  # still loading the model
+                return b"", "text/plain; version=0.0.4; charset=utf-8"
+            return app.metrics.exposition()
+
+        metrics = MetricsServer(host, args.metrics_port, exposition).start()
+        try:
+            server = _GracefulServer(uvicorn.Config(app, **common))
+            server.run()
+        finally:
+            metrics.close()
         return 0 if server.started else 1
     # Several processes share the listening socket; each loads the model and batches on its own.
+    # This (parent) process serves /metrics from the workers' shared multiprocess directory.
     import tempfile
 
     os.environ["KADENCE_SERVE_TASK"] = task.model_dump_json(by_alias=True)
     metrics_dir = tempfile.mkdtemp(prefix="kadence-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    metrics = MetricsServer(host, args.metrics_port, lambda: multiprocess_exposition(metrics_dir)).start()
     try:
         uvicorn.run("kadence.serving.app:app_from_environment", factory=True, workers=task.workers, **common)
     finally:
+        metrics.close()
         import shutil
 
         shutil.rmtree(metrics_dir, ignore_errors=True)
