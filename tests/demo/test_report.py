@@ -82,6 +82,22 @@ def test_the_loop_closes_only_with_every_step_in_order_and_one_retrain(milestone
     assert says in verdict[1]
 
 
+@pytest.mark.parametrize(("retrains", "closed", "says"), [
+    (1, True, "breach -> one retrain -> candidate approved"),
+    (2, True, "breach -> 2 retrains -> candidate approved"),
+])
+def test_with_late_labels_a_second_retrain_after_a_lost_candidate_still_closes_the_loop(retrains, closed, says):
+    assert report.loop_verdict(CLOSED, retrains, exactly_one=False) == (
+        closed, "the loop closed: " + says + " -> canary -> promoted")
+
+
+def test_with_late_labels_the_month_line_says_which_months_labels_the_monitor_judged():
+    month = Month(5, 1.0, evaluation={"metrics": {"f1": 0.3}, "breached": True})
+    month.record([1], [0], "1")
+    assert report.month_line(month, 0.55, label_delay=1).endswith("BREACHED (labels of month 4)")
+    assert "labels of" not in report.month_line(month, 0.55)
+
+
 def test_a_month_line_shows_the_f1_a_mark_under_the_threshold_the_versions_the_canary_and_the_monitor():
     month = Month(4, 1.0, canary_weight=50, evaluation={"metrics": {"f1": 0.1234}, "breached": True})
     month.record([1, 1, 0], [0, 0, 0], "1")

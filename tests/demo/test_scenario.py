@@ -20,6 +20,7 @@ from kadence.demo.scenario import (
     SHARE_AT_CROSSING,
     TARGET,
     Scenario,
+    churn_tenure,
     crossing_month,
     customers,
     segment_share,
@@ -138,3 +139,41 @@ def test_on_the_retrain_data_cross_validation_prefers_the_forest_to_the_linear_m
     forest = cross_val_score(model("random_forest"), inputs, labels, cv=3, scoring="f1").mean()
     linear = cross_val_score(model("logistic_regression"), inputs, labels, cv=3, scoring="f1").mean()
     assert forest > linear
+
+
+# ---------------------------------------------------------------- with a label delay: concept drift too
+
+
+@pytest.mark.parametrize(("months", "drift", "expected"), [
+    (7, False, [24] * 8),
+    (7, True, [60, 60, 36, 36, 36, 36, 36, 36]),
+    (12, True, [60, 60, 52, 44, 36, 36, 36, 36, 36, 36, 36, 36, 36]),
+])
+def test_with_concept_drift_the_premium_churn_tenure_falls_month_by_month_until_the_crossing(months, drift,
+                                                                                                 expected):
+    assert [churn_tenure(m, months, drift) for m in range(len(expected))] == expected
+
+
+def test_with_concept_drift_the_same_customer_gets_a_different_label_in_a_later_month():
+    early, late = (customers(3000, 4, 1.0, churn_tenure(m, 12, True)) for m in (2, 5))
+    band = early.tenure_months.between(36, 51)
+    assert band.any() and (early[TARGET][band] == 0).all(), "month 2: tenures under 52 stay"
+    assert (late[TARGET][late.tenure_months.between(36, 51)] == 1).all(), "month 5: every long-standing one leaves"
+    assert not Scenario(months=12).month(2, 300).equals(Scenario(months=12, concept_drift=True).month(2, 300))
+
+
+@pytest.mark.parametrize(("months", "seed"), [(7, 7), (12, 7), (12, 11)])
+def test_with_concept_drift_the_first_model_still_crosses_and_a_retrain_on_the_labelled_months_recovers(months,
+                                                                                                          seed):
+    """What the delayed-label demo needs: the breach at the crossing, and a retrain one month
+    later on the data plus every labelled month so far (the labels of the crossing included)
+    back near 0.9 on the later months."""
+    scenario = Scenario(months=months, seed=seed, concept_drift=True)
+    first = fit("random_forest", scenario.base())
+    scores = [score(first, scenario.month(m, 400)) for m in range(months)]
+    assert all(s >= THRESHOLD + 0.05 for s in scores[:scenario.crossing])
+    assert all(s < THRESHOLD for s in scores[scenario.crossing:])
+    labelled = [scenario.month(m, 250) for m in range(1, scenario.crossing + 1)]
+    retrained = fit("random_forest", pd.concat([scenario.base(), *labelled], ignore_index=True))
+    late = pd.concat([scenario.month(m, 300, part=1) for m in range(scenario.crossing + 1, months)], ignore_index=True)
+    assert score(retrained, late) >= 0.9

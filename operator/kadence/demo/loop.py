@@ -354,6 +354,13 @@ def row_ids(request_id: str, rows: int) -> list[str]:
 # ---------------------------------------------------------------- the months
 
 
+def due_feedback(pending: list[tuple[int, dict]], month: int, label_delay: int) -> tuple[list[dict], list]:
+    """(the feedback items due in `month`, the (month predicted, item) pairs still held): the
+    ground truth of a prediction made in month m is due from month m + label_delay on."""
+    due = [item for predicted, item in pending if predicted <= month - label_delay]
+    return due, [(predicted, item) for predicted, item in pending if predicted > month - label_delay]
+
+
 @dataclass
 class LoopState:
     months: list[Month] = field(default_factory=list)
@@ -410,7 +417,7 @@ class Runner:
         """The ground truth that is due: without label delay, of the rows answered since the last
         call (it arrives a moment later); with a delay of N months, of every row answered in
         month `month.month - N` or before (it arrives as month `month.month` begins)."""
-        due = [item for predicted, item in self._feedback if predicted <= month.month - self.settings.label_delay]
+        due, kept = due_feedback(self._feedback, month.month, self.settings.label_delay)
         if not due:
             return
         try:
@@ -419,7 +426,7 @@ class Runner:
         except httpx.HTTPError:
             month.errors += 1
             return
-        self._feedback = [(p, item) for p, item in self._feedback if p > month.month - self.settings.label_delay]
+        self._feedback = kept
         month.labels_sent += len(due)
 
     def run_month(self, index: int) -> Month:
@@ -481,7 +488,8 @@ class Runner:
                           "retrained model ...", file=self.out, flush=True)
             month = self.run_month(index)
             self.state.months.append(month)
-            print("  " + report.month_line(month, self.threshold), file=self.out, flush=True)
+            print("  " + report.month_line(month, self.threshold, self.settings.label_delay), file=self.out,
+                  flush=True)
             if promoted is None and self.state.has(report.PROMOTED):
                 promoted = str(self.state.snapshot.stable_version)
             index += 1
@@ -591,7 +599,7 @@ def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandb
     traffic = Traffic(url, (version["spec"].get("signature") or {}).get("inputs") or [])
     runner = Runner(settings, scenario, cluster, traffic, load_model(sandbox, version), window, threshold, out)
     state = runner.run()
-    verdict = report.loop_verdict(state.milestones, state.retrains)
+    verdict = report.loop_verdict(state.milestones, state.retrains, exactly_one=settings.label_delay == 0)
     print("\nevents:\n" + report.events_table(state.milestones), file=out)
     record_settings = {"months": settings.months, "interval": f"{settings.interval_s}s", "seed": settings.seed,
                        "namespace": NAMESPACE, "window": window, "crossingMonth": scenario.crossing,

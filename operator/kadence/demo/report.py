@@ -112,9 +112,11 @@ def _first(milestones: list[Milestone], kind: str, after: Milestone | None = Non
     return next((m for m in milestones[start:] if m.kind == kind), None)
 
 
-def loop_verdict(milestones: list[Milestone], retrains: int) -> tuple[bool, str]:
-    """Whether the loop closed - breach, then exactly one retrain, then the rest of LOOP_STEPS in
-    order, with an approving verdict - and, if not, the first step that did not happen."""
+def loop_verdict(milestones: list[Milestone], retrains: int, exactly_one: bool = True) -> tuple[bool, str]:
+    """Whether the loop closed - breach, then a retrain, then the rest of LOOP_STEPS in order,
+    with an approving verdict - and, if not, the first step that did not happen. `exactly_one`:
+    the cooldown allows one retrain only (labels moments after the predictions); with late
+    labels a retrain whose candidate lost is followed by another once new labels arrived."""
     previous = None
     for kind, missing in LOOP_STEPS:
         found = _first(milestones, kind, previous)
@@ -125,12 +127,13 @@ def loop_verdict(milestones: list[Milestone], retrains: int) -> tuple[bool, str]
         if kind == VERDICT and found.reason != "Approved":
             return False, f"the champion/challenger comparison did not approve the candidate: {found.message}"
         previous = found
-    if retrains != 1:
+    if exactly_one and retrains != 1:
         return False, f"expected exactly one retrain inside the cooldown, the MonitorPolicy started {retrains}"
-    return True, "the loop closed: breach -> one retrain -> candidate approved -> canary -> promoted"
+    retrained = "one retrain" if retrains == 1 else f"{retrains} retrains"
+    return True, f"the loop closed: breach -> {retrained} -> candidate approved -> canary -> promoted"
 
 
-def month_line(month: Month, threshold: float) -> str:
+def month_line(month: Month, threshold: float, label_delay: int = 0) -> str:
     """The progress line printed when a month ends."""
     score = "  n/a" if month.f1 is None else f"{month.f1:.3f}"
     mark = " " if month.f1 is None or month.f1 >= threshold else "<"
@@ -143,6 +146,8 @@ def month_line(month: Month, threshold: float) -> str:
         metric = (evaluation.get("metrics") or {}).get("f1")
         shown = "" if metric is None else f" f1={metric:.3f}"
         verdict = f"monitor:{shown} {'BREACHED' if evaluation.get('breached') else evaluation.get('reason', '')}"
+        if label_delay and month.month >= label_delay:
+            verdict += f" (labels of month {month.month - label_delay})"
     extra = " (extra)" if month.extra else ""
     return (f"month {month.month:>2}{extra}  new segment {month.share:4.0%}  F1 {score}{mark}  "
             f"served {served or '-'}{canary}  {verdict}")
@@ -155,9 +160,9 @@ def events_table(milestones: list[Milestone]) -> str:
 # ---------------------------------------------------------------- files
 
 
-def plot_png(months: list[Month], threshold: float, milestones: list[Milestone]) -> bytes:
+def plot_png(months: list[Month], threshold: float, milestones: list[Milestone], label_delay: int = 0) -> bytes:
     """F1 per month (served, and the first model's on the same rows), the threshold, and the
-    months of the breach, the retrain and the promotion marked."""
+    months of the breach, the retrains, the canary and the promotion marked."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,10 +181,13 @@ def plot_png(months: list[Month], threshold: float, milestones: list[Milestone])
     if breach is not None and by_month.get(breach.month) is not None:
         axes.plot([breach.month], [by_month[breach.month]], marker="X", markersize=14, color="#cf222e",
                   linestyle="none", label=f"breach detected (month {breach.month})")
-    retrain = _first(milestones, RETRAIN)
-    if retrain is not None and retrain.month is not None:
-        axes.axvline(retrain.month, color="#bf8700", linestyle="--", linewidth=2,
-                     label=f"retrain started (month {retrain.month})")
+    retrains = [m.month for m in milestones if m.kind == RETRAIN and m.month is not None]
+    for index, month in enumerate(retrains):
+        label = None
+        if index == 0:
+            label = (f"retrain started (month {month})" if len(retrains) == 1 else
+                     f"retrains started (months {', '.join(str(m) for m in retrains)})")
+        axes.axvline(month, color="#bf8700", linestyle="--", linewidth=2, label=label)
     canary, promoted = _first(milestones, CANARY), _first(milestones, PROMOTED)
     if canary is not None and canary.month is not None:
         end = promoted.month if promoted is not None and promoted.month is not None else xs[-1]
@@ -191,7 +199,8 @@ def plot_png(months: list[Month], threshold: float, milestones: list[Milestone])
     axes.set_ylabel("F1 on labelled traffic")
     axes.set_ylim(0, 1.05)
     axes.set_xticks(xs)
-    axes.set_title("Kadence closed loop: F1 per month")
+    late = f" (ground truth {label_delay} month{'s' if label_delay > 1 else ''} late)" if label_delay else ""
+    axes.set_title("Kadence closed loop: F1 of the served answers per month" + late)
     axes.grid(alpha=0.3)
     axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize=8, frameon=False)
     figure.tight_layout()
@@ -269,7 +278,7 @@ def write_outputs(directory: Path, months: list[Month], threshold: float, milest
                   retrains: int, verdict: tuple[bool, str], settings: dict,
                   answers: list[tuple[int, str, int, int, str]] = ()) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
-    png = plot_png(months, threshold, milestones)
+    png = plot_png(months, threshold, milestones, int(settings.get("labelDelay") or 0))
     paths = [directory / "f1_by_month.png", directory / "f1_by_month.html", directory / "demo.json",
              directory / "answers.csv"]
     paths[0].write_bytes(png)
