@@ -24,9 +24,9 @@ def policy(*evaluations: dict, retrains: tuple = ()) -> dict:
 
 
 def model_version(name: str, version: int, stage: str, verdict: dict | None = None) -> dict:
-    annotations = {"kadence.dev/challenger-verdict": json.dumps(verdict)} if verdict else {}
-    return {"metadata": {"name": name, "annotations": annotations}, "spec": {"version": version},
-            "status": {"stage": stage}}
+    """A ModelVersion; `verdict` is the policy's verdict about it (snap puts it in status.verdicts)."""
+    return {"metadata": {"name": name}, "spec": {"version": version}, "status": {"stage": stage},
+            "verdict": verdict}
 
 
 def service(stable: int, canary: int | None = None, weight: int | None = None, phase: str = "Stable",
@@ -40,7 +40,12 @@ def dataset(version: str, rows: int) -> dict:
 
 
 def snap(policy_body=None, data=None, versions=(), runs=(), isvc=None) -> Snapshot:
-    return Snapshot.of(policy_body, data, list(versions), list(runs), isvc)
+    verdicts = [{**v["verdict"], "candidate": v["metadata"]["name"]} for v in versions if v.get("verdict")]
+    if verdicts:
+        policy_body = policy_body or {"status": {}}
+        policy_body = {**policy_body, "status": {**policy_body["status"], "verdicts": verdicts}}
+    return Snapshot.of(policy_body, data, [{k: v for k, v in mv.items() if k != "verdict"} for mv in versions],
+                       list(runs), isvc)
 
 
 def kinds(before: Snapshot, after: Snapshot) -> list[tuple[str, str]]:
@@ -123,8 +128,7 @@ def test_the_promotion_names_the_new_version_and_the_one_it_replaced():
     assert promoted.message == "version 2 is the stable version (was 1)"
 
 
-def test_an_unreadable_verdict_annotation_is_reported_not_raised():
-    broken = model_version("c-v2", 2, "Candidate")
-    broken["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": "{not json"}
-    verdict = changes(snap(), snap(versions=[broken]), NOW, 1)[-1]
-    assert (verdict.kind, verdict.reason) == (report.VERDICT, "Unreadable")
+def test_a_verdict_written_on_the_model_version_by_a_user_is_no_verdict():
+    forged = model_version("c-v2", 2, "Candidate")
+    forged["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": json.dumps(APPROVED)}
+    assert kinds(snap(), snap(versions=[forged])) == [(report.CANDIDATE, "Candidate")]

@@ -10,7 +10,7 @@ import pytest
 from kadence.handlers.inferenceservice import (
     StepBaselines,
     model_version_info,
-    parse_verdict,
+    policy_verdicts,
     scrape_url,
     stage_change_patch,
     stage_holder,
@@ -92,27 +92,41 @@ def test_a_model_version_becomes_serving_info_with_its_signature_and_stage():
     assert model_version_info(mv(5, "Candidate", None)).inputs is None
 
 
-def test_a_model_version_carries_its_verification_and_the_challenger_verdict_annotated_on_it():
+VERDICT = {"allowed": True, "reason": "ChallengerBeatsChampion", "message": "candidate f1=0.81 vs Production 0.74",
+           "candidate": "churn-v5", "time": "2026-11-23T12:00:00Z", "rollout": "Canary"}
+
+
+def test_a_model_version_carries_its_verification_and_the_verdict_it_is_given():
     body = mv(5, "Candidate", "Candidate")
     body["status"]["verified"] = True
-    body["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": json.dumps(
-        {"allowed": True, "reason": "ChallengerBeatsChampion", "message": "candidate f1=0.81 vs Production 0.74",
-         "candidate": "churn-v5", "time": "2026-11-23T12:00:00Z"})}
-    info = model_version_info(body)
+    info = model_version_info(body, VERDICT)
     assert info.verified is True
     assert info.verdict["allowed"] is True and info.verdict["candidate"] == "churn-v5"
     assert model_version_info(mv(5, "Candidate", "Candidate")).verdict is None
 
 
-@pytest.mark.parametrize("text, verdict", [
-    (None, None),
-    ("", None),
-    ("not json", None),
-    ("[true]", None),
-    ('{"allowed": false, "reason": "ChallengerNotBetter"}', {"allowed": False, "reason": "ChallengerNotBetter"}),
+def policy(target: str, *verdicts: dict) -> dict:
+    return {"metadata": {"name": f"watch-{target}"}, "spec": {"inferenceServiceRef": {"name": target}},
+            "status": {"verdicts": list(verdicts)}}
+
+
+@pytest.mark.parametrize("policies, expected", [
+    ([], {}),
+    ([policy("churn", VERDICT)], {"churn-v5": VERDICT}),
+    ([policy("other", VERDICT)], {}),
+    ([policy("churn", VERDICT), policy("churn", {**VERDICT, "allowed": False, "time": "2026-11-23T13:00:00Z"})],
+     {"churn-v5": {**VERDICT, "allowed": False, "time": "2026-11-23T13:00:00Z"}}),
+    ([policy("churn", {**VERDICT, "candidate": "churn-v6"}, VERDICT)],
+     {"churn-v5": VERDICT, "churn-v6": {**VERDICT, "candidate": "churn-v6"}}),
 ])
-def test_a_verdict_annotation_that_is_not_a_json_object_is_no_verdict(text, verdict):
-    assert parse_verdict(text) == verdict
+def test_the_verdicts_come_from_the_status_of_the_policies_watching_the_service_the_newest_first(policies, expected):
+    assert policy_verdicts(policies, "churn") == expected
+
+
+def test_a_verdict_a_user_annotated_on_the_model_version_is_ignored():
+    body = mv(5, "Candidate", "Candidate")
+    body["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": json.dumps(VERDICT)}
+    assert model_version_info(body).verdict is None
 
 
 def metrics(version: str, ok: int, errors: int = 0, fast: int | None = None) -> str:

@@ -153,6 +153,32 @@ class QualityRules(KadenceModel):
     class_balance: ClassBalance | None = Field(None, description="Bounds on the target classes' shares.")
 
 
+class FeedbackSource(KadenceModel):
+    """Where labelled feedback comes from: a MonitorPolicy in the same namespace."""
+
+    monitor_policy: str = Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253,
+                                description="The MonitorPolicy whose status.feedback (its labelled predictions, one "
+                                            "row per request id with the latest label) is ingested after the source.")
+
+
+class DatasetFeedback(KadenceModel):
+    """Opt-in: fold the labelled predictions that MonitorPolicies publish into this Dataset's versions."""
+
+    from_: list[FeedbackSource] = Field(
+        alias="from", min_length=1, max_length=10,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["monitorPolicy"]},
+        description="MonitorPolicies whose published feedback every ingest reads after the source (only the "
+                    "schema's columns are kept; a missing one reads as null). A new export makes a new version.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> "DatasetFeedback":
+        names = [s.monitor_policy for s in self.from_]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"feedback.from lists monitorPolicy {', '.join(repeated)} more than once")
+        return self
+
+
 class DatasetSpec(KadenceModel):
     """What data to ingest and what it must look like."""
 
@@ -164,6 +190,20 @@ class DatasetSpec(KadenceModel):
         None, "Re-read the source this often, e.g. 1h; a new version appears only when the content changed."
     )
     retention: int = Field(10, ge=1, le=1000, description="How many versions to keep.")
+    feedback: DatasetFeedback | None = Field(
+        None, description="Opt-in: also ingest the labelled feedback these MonitorPolicies publish, e.g. "
+                          "{from: [{monitorPolicy: churn-monitor}]}.")
+
+
+class IncludedFeedback(KadenceModel):
+    """One feedback export folded into a version (from the MonitorPolicy's status.feedback)."""
+
+    monitor_policy: str
+    uri: str
+    rows: int = Field(ge=0)
+    from_: str | None = Field(None, alias="from", description="Oldest prediction time in it.")
+    to: str | None = Field(None, description="Newest prediction time in it.")
+    sha256: str
 
 
 class DatasetVersion(KadenceModel):
@@ -172,16 +212,9 @@ class DatasetVersion(KadenceModel):
     created_at: str = Field(description="When it was ingested.", json_schema_extra={"format": "date-time"})
     uri: str = Field(description="Where the snapshot lives.")
     sha256: str | None = Field(None, description="sha256 of the content.")
-    appended: list[str] | None = Field(
-        None,
-        max_length=100,
-        description="The appended files whose rows this version includes after the source's, in order: the URIs "
-        "listed in the Dataset's kadence.dev/appended-data annotation when it was ingested. A MonitorPolicy that "
-        "retrains appends its window's labelled feedback there; users may too, e.g. kubectl annotate dataset churn "
-        "kadence.dev/appended-data='[{\"uri\": \"s3://kadence/feedback/w1.parquet\"}]' (a JSON list of "
-        "{uri, addedBy, time}; format from the extension .parquet, .csv or .jsonl, else the Dataset's; only the "
-        "schema's columns are kept, a missing one reads as null).",
-    )
+    feedback: list[IncludedFeedback] | None = Field(
+        None, max_length=10,
+        description="The MonitorPolicies' feedback exports whose rows this version includes after the source's.")
 
 
 class RuleResult(KadenceModel):
@@ -191,18 +224,19 @@ class RuleResult(KadenceModel):
 
 
 class DatasetStatus(CommonStatus):
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # Ingested: a validated version is current (True also while a newer ingest failed or runs).
+        dependents=(SPEC_VALID, "Ingested"),
+        # Validated: whether the last ingest passed the rules; Feedback: the spec.feedback.from exports read.
+        informational=("Validated", "Feedback"),
+    )
+
     latest_version: str | None = Field(None, description="The current (last validated) version id.")
     latest_rows: int | None = Field(None, ge=0, description="Rows in the current version.")
     versions: list[DatasetVersion] | None = Field(
         None, max_length=1000,
-        description="Kept versions, newest first; `appended` lists the appended files a version includes.")
+        description="Kept versions, newest first; `feedback` lists the feedback exports a version includes.")
     last_ingest: list[RuleResult] | None = Field(None, description="Rule results of the last ingest.")
     last_ingest_time: str | None = Field(None, json_schema_extra={"format": "date-time"})
     last_job: str | None = Field(None, description="The ingest Job whose result this status reflects.")
-    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
-        # Ingested: a validated version is current (True also while a newer ingest failed or runs).
-        dependents=(SPEC_VALID, "Ingested"),
-        # Validated: whether the last ingest passed the rules; AppendedData: the appended files listed.
-        informational=("Validated", "AppendedData"),
-    )
 

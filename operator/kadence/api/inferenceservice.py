@@ -146,7 +146,8 @@ class InferenceServiceSpec(KadenceModel):
     stage: Literal["Staging", "Production"] | None = Field(None, description=(
         "Track the version holding this stage; promotions roll out by themselves. Approved challengers "
         "are canaried automatically: the newest ModelVersion of the model in stage Candidate, with a "
-        "higher version than stable and an allowed kadence.dev/challenger-verdict from a MonitorPolicy, "
+        "higher version than stable and an allowed verdict in the status.verdicts of a MonitorPolicy "
+        "watching this InferenceService, "
         "rolls out as a canary (with spec.canary's steps and analysis, or the defaults when spec.canary "
         "is absent); passing every step moves it to this stage, a failed analysis archives it."))
     canary: Canary | None = Field(None, description=(

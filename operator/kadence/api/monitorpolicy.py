@@ -127,10 +127,31 @@ class RetrainAction(KadenceModel):
     template: TrainingRunSpec | None = Field(None, description="The spec of the TrainingRun to create.")
     from_training_run: str | None = Field(None, description="Clone this TrainingRun's spec.")
     include_feedback: bool = Field(
-        True, description="Add the window's labelled feedback to a new version of the Dataset first."
+        True,
+        description="Train on the Dataset plus every labelled prediction stored so far (one row per request id, "
+                    "its latest label). The policy publishes them in status.feedback when a retrain needs them; a "
+                    "Dataset that lists this policy in spec.feedback.from ingests them into a new version, and the "
+                    "retrain is pinned to it. A Dataset that does not opt in is trained on as it is (a condition "
+                    "says so).",
     )
-    cooldown: str = duration_field("6h", "No retrain sooner than this after the last one.")
-    max_per_day: int = Field(3, ge=1, le=100, description="Budget of retrains per day.")
+    cooldown: str = duration_field(
+        "6h", "No retrain sooner than this after a retrain whose candidate won champion/challenger. A candidate "
+              "that lost (or was identical) does not start a cooldown: the next retrain starts once minNewLabels "
+              "new labelled predictions arrived.")
+    max_per_day: int = Field(3, ge=1, le=100, description="Budget of retrains per rolling 24h, counted from the "
+                                                           "retrain TrainingRuns created.")
+    without_new_labels: Literal["RetrainAnyway", "WaitForLabels", "AlertOnly"] = Field(
+        "WaitForLabels",
+        description="What a drift breach does when no labelled prediction arrived since the serving model's data: "
+                    "RetrainAnyway (on the data as it is), WaitForLabels (the default; retrains once labels "
+                    "arrive, and alerts after labelWait), AlertOnly (never retrains on drift alone).")
+    label_wait: str = duration_field(
+        "24h", "How long the policy waits for new labels or data (WaitForLabels, or a retrain with nothing new to "
+               "learn) before a Warning Event and condition say they are overdue.")
+    min_new_labels: int | None = Field(
+        None, ge=1, le=10_000_000,
+        description="After a retrain whose candidate lost, the next one needs this many more labelled predictions "
+                    "(default: performance.minLabelled, else 50).")
     promotion: PromotionPolicy | None = Field(
         None,
         description="What happens to the retrained model. It is always registered as a Candidate and scored "
@@ -224,6 +245,21 @@ class MonitorPolicySpec(KadenceModel):
         return self
 
 
+class FeedbackExport(KadenceModel):
+    """Labelled predictions exported by a monitor Job: one row per request id with its latest label.
+    Published in status.feedback for the Datasets that list this policy in spec.feedback.from."""
+
+    uri: str
+    rows: int = Field(ge=0)
+    since: str | None = Field(None, description="Only predictions after this time (none: all stored).")
+    from_: str | None = Field(None, alias="from", description="Oldest prediction time exported.")
+    to: str | None = Field(None, description="Newest prediction time exported.")
+    sha256: str = Field(description="sha256 of the exported file: equal digests are equal feedback.")
+    time: str | None = Field(None, description="The evaluation that exported it.",
+                             json_schema_extra={"format": "date-time"})
+    job: str | None = None
+
+
 class QualityWindowStatus(KadenceModel):
     """What the quality metrics cover: the labelled predictions judged, the period of their
     predictions, the retention they were chosen in, and how late their labels came."""
@@ -263,21 +299,55 @@ class Evaluation(KadenceModel):
     message: str | None = Field(None, description="The verdict in words, e.g. f1=0.51 < 0.55 over 120 labelled.")
     report_uri: str | None = None
     job: str | None = Field(None, description="The monitor Job that evaluated it.")
+    feedback: FeedbackExport | None = Field(
+        None, description="The labelled predictions the evaluation exported (every stored one, a row per request "
+                          "id with its latest label); published in status.feedback when a retrain needs them.")
+
+
+class RetrainInputs(KadenceModel):
+    """What a retrain learns from. Two retrains with equal inputs learn the same thing: the second
+    is not started (NothingNewToLearn)."""
+
+    dataset: str | None = None
+    dataset_version: str | None = Field(None, description="Content-derived: it covers the feedback folded in.")
+    feature_set: str | None = None
+    feature_set_version: str | None = None
+    spec_hash: str = Field(description="sha256 of the training spec (data version pins and promotion left out).")
+    feedback_rows: int | None = Field(None, ge=0, description="Labelled predictions in the training data.")
+    feedback_from: str | None = Field(None, description="Oldest prediction time among them.")
+    feedback_to: str | None = Field(None, description="Newest prediction time among them.")
+    feedback_sha256: str | None = None
 
 
 class RetrainRecord(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
     trigger: str = Field(description="The triggers that fired together, primary first: breach, productionGap, "
                                      "newData, schedule (comma-separated).")
-    training_run: str
+    training_run: str | None = Field(None, description="The TrainingRun started (none when nothing was new).")
     message: str | None = Field(None, description="Why each trigger fired.")
+    inputs: RetrainInputs | None = None
+    outcome: Literal["Pending", "Won", "Lost", "NothingNew", "Failed"] = Field(
+        "Pending", description="Pending (training or awaiting champion/challenger), Won (the candidate beat "
+                               "Production), Lost (it did not, or was identical to a registered version), NothingNew "
+                               "(the inputs equal those of a registered version: not started), Failed.")
+    outcome_message: str | None = None
+    model_version: str | None = Field(None, description="The candidate ModelVersion it registered.")
+    breached_at: str | None = Field(None, description="Start of the breach that caused it.",
+                                    json_schema_extra={"format": "date-time"})
+    promoted_at: str | None = Field(None, description="When its candidate became the served version.",
+                                    json_schema_extra={"format": "date-time"})
+    breach_to_promotion_seconds: float | None = Field(None, ge=0)
 
 
 class RetrainDecision(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
-    reason: str = Field(description="RetrainAllowed, CooldownActive, DailyBudgetExhausted, RetrainDisabled.")
+    reason: str = Field(description="RetrainAllowed, NothingNewToLearn, WaitingForLabels, RetrainInProgress, "
+                                    "CooldownActive, DailyBudgetExhausted, RetrainDisabled, AlertOnly.")
     message: str
     trigger: str | None = None
+    waiting_since: str | None = Field(None, description="Since when the policy waits for labels or data.",
+                                      json_schema_extra={"format": "date-time"})
+    overdue: bool | None = Field(None, description="The wait passed labelWait (a Warning was posted).")
 
 
 class Comparison(KadenceModel):
@@ -301,16 +371,18 @@ class Comparison(KadenceModel):
 
 
 class PendingRetrain(KadenceModel):
-    """A retrain decided but not started: the window's labelled feedback is being folded into a new
-    Dataset version (and its features materialized) so that the retrain trains on it."""
+    """A retrain decided but not started: the published feedback (status.feedback) is being ingested
+    into a new Dataset version (and its features materialized) so that the retrain trains on it."""
 
     time: str = Field(json_schema_extra={"format": "date-time"}, description="When the retrain was decided.")
     trigger: str
-    training_run: str = Field(description="The TrainingRun that will be created.")
-    dataset: str = Field(description="The Dataset receiving the feedback.")
-    feedback_uri: str = Field(description="The window's labelled predictions (parquet).")
+    slot: str = Field(description="The evaluation that decided it (part of the TrainingRun's name).")
+    dataset: str = Field(description="The retrain's Dataset.")
+    feedback_sha256: str | None = Field(None, description="The feedback export the Dataset version must include "
+                                                           "(none: waiting for the FeatureSet to materialize).")
     message: str | None = None
     report_uri: str | None = None
+    breached_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
 
 
 class ProductionGap(KadenceModel):
@@ -335,5 +407,13 @@ class MonitorPolicyStatus(CommonStatus):
     data_version_baseline: str | None = Field(None, description="Dataset version the new-data trigger compares with.")
     last_retrain_decision: RetrainDecision | None = None
     last_comparison: Comparison | None = None
+    verdicts: list[Comparison] | None = Field(
+        None, max_length=20,
+        description="The champion/challenger verdict of each recent candidate, newest last. An InferenceService "
+                    "tracking a stage canaries a Candidate whose verdict here (a policy watching it, same "
+                    "namespace) is allowed with rollout Canary.")
+    feedback: FeedbackExport | None = Field(
+        None, description="The labelled predictions this policy publishes for the Datasets that list it in "
+                          "spec.feedback.from (updated when a retrain needs them).")
     pending_retrain: PendingRetrain | None = None
     production_gap: ProductionGap | None = None

@@ -7,14 +7,12 @@ depend on; `changes(before, after, now, month)` names the steps that happened in
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from . import report
 from .report import Milestone
 
 RETRAINED_BY_LABEL = "kadence.dev/retrained-by"
-VERDICT_ANNOTATION = "kadence.dev/challenger-verdict"
 
 
 @dataclass(frozen=True)
@@ -25,7 +23,7 @@ class Snapshot:
     dataset_version: str | None = None
     dataset_rows: int | None = None
     versions: dict[str, tuple[int, str]] = field(default_factory=dict)  # ModelVersion -> (version, stage)
-    verdicts: dict[str, dict] = field(default_factory=dict)  # ModelVersion -> challenger verdict
+    verdicts: dict[str, dict] = field(default_factory=dict)  # ModelVersion -> verdict (policy status.verdicts)
     stable_version: int | None = None
     canary_version: int | None = None
     canary_weight: int | None = None
@@ -54,12 +52,9 @@ class Snapshot:
         for item in model_versions:
             name, spec, status = item["metadata"]["name"], item.get("spec") or {}, item.get("status") or {}
             versions[name] = (int(spec.get("version", 0)), status.get("stage") or spec.get("stage") or "")
-            verdict = (item["metadata"].get("annotations") or {}).get(VERDICT_ANNOTATION)
-            if verdict:
-                try:
-                    verdicts[name] = json.loads(verdict)
-                except ValueError:
-                    verdicts[name] = {"allowed": False, "reason": "Unreadable", "message": verdict}
+        for verdict in policy_status.get("verdicts") or []:
+            if verdict.get("candidate") in versions:
+                verdicts[verdict["candidate"]] = verdict
         rollout = (service or {}).get("status") or {}
         return cls(
             breached_at=tuple(sorted(t for t, e in evaluations.items() if e.get("breached"))),

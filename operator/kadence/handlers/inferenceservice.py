@@ -1,8 +1,9 @@
 """InferenceService handlers: observe the model servers, call the planner, carry out its plan.
 
 Each reconcile (create, spec update, resume, resync timer):
-1. resolves the ModelVersions of spec.model (with the champion/challenger verdict a
-   MonitorPolicy annotated on each candidate) and which one holds spec.stage;
+1. resolves the ModelVersions of spec.model (with the champion/challenger verdict on each
+   candidate, read from the status.verdicts of the MonitorPolicies watching this
+   InferenceService: status only the operator writes) and which one holds spec.stage;
 2. observes the model-server Deployments by role, and, while a canary rolls out or is
    about to (a pinned canary, or an approved challenger for a stage-tracking one), each
    version's requests, 5xx answers and p99 latency since the current step started, from the
@@ -21,7 +22,6 @@ step before as this step's.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from datetime import datetime
@@ -38,7 +38,6 @@ from ..k8s.apply import list_objects, merge_patch
 from ..metrics import canary_rollbacks
 from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
                                          approved_candidate, plan_inferenceservice)
-from ..planners.monitorpolicy import CANDIDATE_VERDICT_ANNOTATION
 from .common import model_versions_of, object_store, realize, register_reconciler, utcnow, workload_settings
 
 KIND = BY_KIND["InferenceService"]
@@ -56,18 +55,22 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 # ------------------------------------------------------------------ pure observation helpers
 
 
-def parse_verdict(text: str | None) -> dict | None:
-    """The kadence.dev/challenger-verdict annotation; anything but a JSON object is no verdict."""
-    if not text:
-        return None
-    try:
-        verdict = json.loads(text)
-    except ValueError:
-        return None
-    return verdict if isinstance(verdict, dict) else None
+def policy_verdicts(policies: list[dict], inference_service: str) -> dict[str, dict]:
+    """{candidate ModelVersion: champion/challenger verdict} from the status.verdicts of the
+    MonitorPolicies whose spec.inferenceServiceRef names this InferenceService; the newest
+    verdict wins when two policies judged the same candidate."""
+    found: dict[str, dict] = {}
+    for policy in policies:
+        if ((policy.get("spec") or {}).get("inferenceServiceRef") or {}).get("name") != inference_service:
+            continue
+        for verdict in (policy.get("status") or {}).get("verdicts") or []:
+            candidate = verdict.get("candidate") if isinstance(verdict, dict) else None
+            if candidate and str(verdict.get("time") or "") >= str(found.get(candidate, {}).get("time") or ""):
+                found[candidate] = verdict
+    return found
 
 
-def model_version_info(model_version: dict) -> ModelVersionInfo:
+def model_version_info(model_version: dict, verdict: dict | None = None) -> ModelVersionInfo:
     spec, status = model_version.get("spec") or {}, model_version.get("status") or {}
     signature = spec.get("signature") or {}
     return ModelVersionInfo(
@@ -80,7 +83,7 @@ def model_version_info(model_version: dict) -> ModelVersionInfo:
         compiled=spec.get("compiled"),
         stage=status.get("stage"),
         verified=status.get("verified"),
-        verdict=parse_verdict((model_version["metadata"].get("annotations") or {}).get(CANDIDATE_VERDICT_ANNOTATION)),
+        verdict=verdict,
     )
 
 
@@ -252,8 +255,10 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     namespace, name = meta["namespace"], meta["name"]
     now = utcnow()
     versions = model_versions_of(namespace, spec.model)
+    verdicts = policy_verdicts(list_objects(API_VERSION, "MonitorPolicy", namespace), name)
     context = ServingContext(
-        versions={info.version: info for info in map(model_version_info, versions)},
+        versions={info.version: info for info in (
+            model_version_info(mv, verdicts.get(mv["metadata"]["name"])) for mv in versions)},
         stage_version=stage_holder(versions, spec.stage, status.get("stableVersion")) if spec.stage else None,
         settings=workload_settings(),
     )

@@ -7,24 +7,23 @@ only fetches those objects and hands them over."""
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 
 import kopf
-from kubernetes.client.rest import ApiException
 
 from ..api.common import API_VERSION, GROUP, VERSION
+from ..api.conditions import find
 from ..api.kinds import BY_KIND
 from ..api.monitorpolicy import MonitorPolicySpec
 from ..builders.meta import cut_name
 from ..builders.training import RUN_LABEL
-from ..domain.data.appended import (APPENDED_DATA_ANNOTATION, AppendedDataError, append_data_annotation,
-                                   appended_digest, appended_uris)
+from ..domain.data.feedback import feedback_digest
+from ..domain.monitoring.retrain import Feedback, RetrainInputs, lineage_inputs
 from ..domain.monitoring.triggers import DatasetVersionInfo
-from ..k8s.apply import get, list_objects, merge_patch
+from ..k8s.apply import get, list_objects
 from ..metrics import monitor_metrics
-from ..planners.monitorpolicy import (CANDIDATE_VERDICT_ANNOTATION, RETRAINED_BY_LABEL, AppendData, ModelInfo,
-                                      MonitorContext, MonitorObservation, MonitorPlan, RetrainData, plan_monitorpolicy,
-                                      results_to_fetch)
+from ..planners.monitorpolicy import (RETRAINED_BY_LABEL, ModelInfo, MonitorContext, MonitorObservation, MonitorPlan,
+                                      RetrainData, RetrainRun, plan_monitorpolicy, results_to_fetch)
 from .common import model_versions_of, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
     workload_settings
 
@@ -90,6 +89,7 @@ def model_info(version: dict, dataset: dict | None, feature_set: dict | None) ->
         dataset_version=lineage.get("datasetVersion"),
         dataset_rows=entry.get("rows") if entry else None,
         inputs=[column["name"] for column in (spec.get("signature") or {}).get("inputs") or []] or None,
+        training_run=lineage.get("trainingRun"),
     )
 
 
@@ -149,38 +149,74 @@ def retrain_data_names(retrain_spec: dict | None) -> tuple[str | None, str | Non
     return None, None
 
 
-def retrain_data(feature_set_name: str | None, feature_set: dict | None, dataset: dict | None) -> RetrainData | None:
-    """What the planner needs to fold feedback into the retrain's data: the appended-data
-    annotation, which Dataset version holds each appended file (newest first), and which
-    FeatureSet version was materialized on each Dataset version."""
+def policy_feedback(version_entry: dict | None, policy: str) -> Feedback | None:
+    """This policy's feedback export folded into a Dataset version (its status.versions entry)."""
+    for entry in (version_entry or {}).get("feedback") or []:
+        if entry.get("monitorPolicy") == policy:
+            return Feedback.from_wire(entry)
+    return None
+
+
+def opts_in(dataset: dict, policy: str) -> bool:
+    """The Dataset lists this policy in spec.feedback.from."""
+    sources = (((dataset.get("spec") or {}).get("feedback") or {}).get("from")) or []
+    return any(source.get("monitorPolicy") == policy for source in sources)
+
+
+def retrain_data(policy: str, feature_set_name: str | None, feature_set: dict | None, dataset: dict | None,
+                 published: dict | None = None) -> RetrainData | None:
+    """What the planner needs to fold feedback into the retrain's data: whether the Dataset opts
+    in, which of its versions holds which of this policy's feedback exports, which FeatureSet
+    version was materialized on each Dataset version, and whether the ingest of the export this
+    policy published (`published`, its status.feedback) failed."""
     if dataset is None or (feature_set_name is not None and feature_set is None):
         return None
-    try:
-        requested = tuple(appended_uris((dataset["metadata"].get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)))
-    except AppendedDataError:
-        requested = ()  # the Dataset reports the broken annotation; appending would refuse to overwrite it
-    appended_in: dict[str, str] = {}
-    for version in (dataset.get("status") or {}).get("versions") or []:
-        for uri in version.get("appended") or []:
-            appended_in.setdefault(uri, version["id"])
+    status = dataset.get("status") or {}
+    versions = status.get("versions") or []
+    feedback_in = {v["id"]: f for v in versions if (f := policy_feedback(v, policy)) is not None}
     feature_versions: dict[str, str] = {}
     for version in ((feature_set or {}).get("status") or {}).get("versions") or []:
         feature_versions.setdefault(version.get("datasetVersion"), version["id"])
-    return RetrainData(dataset=dataset["metadata"]["name"], feature_set=feature_set_name, requested=requested,
-                       appended_in=appended_in, feature_versions=feature_versions,
-                       ingest_failure=appended_ingest_failure(dataset, requested))
+    return RetrainData(dataset=dataset["metadata"]["name"], feature_set=feature_set_name,
+                       opts_in=opts_in(dataset, policy), latest_version=status.get("latestVersion"),
+                       feedback_in=feedback_in, versions=tuple(v["id"] for v in versions),
+                       feature_versions=feature_versions, ingest_failure=feedback_ingest_failure(dataset, published))
 
 
-def appended_ingest_failure(dataset: dict, requested: tuple[str, ...]) -> str | None:
-    """Why the Dataset's last ingest, the one that read the appended list as it stands, failed
-    (its ingest Job's name ends with the list's digest); None when it did not or has not run."""
+def feedback_ingest_failure(dataset: dict, published: dict | None) -> str | None:
+    """Why the Dataset's last ingest, the one that read the published export, failed (its Job's
+    name ends with the digest of the export); None when it did not or has not run."""
     status = dataset.get("status") or {}
-    if not requested or status.get("phase") not in ("Invalid", "Failed"):
+    if not published or not published.get("sha256") or status.get("phase") not in ("Invalid", "Failed"):
         return None
-    if not (status.get("lastJob") or "").endswith(f"-a{appended_digest(list(requested))}"):
+    if not (status.get("lastJob") or "").endswith(f"-f{feedback_digest([published['sha256']])}"):
         return None
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-    return ready.get("message") or f"the last ingest of Dataset {dataset['metadata']['name']} failed"
+    failed = find(status.get("conditions"), "Ingested") or find(status.get("conditions"), "Ready") or {}
+    return failed.get("message") or f"the last ingest of Dataset {dataset['metadata']['name']} failed"
+
+
+def _created(obj: dict) -> datetime | None:
+    stamp = (obj.get("metadata") or {}).get("creationTimestamp")
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+
+
+def retrain_run(run: dict) -> RetrainRun:
+    """A retrain TrainingRun as the planner follows it."""
+    status = run.get("status") or {}
+    ready = find(status.get("conditions"), "Ready") or {}
+    return RetrainRun(name=run["metadata"]["name"], phase=status.get("phase"),
+                      model_version=status.get("modelVersion"), identical_to=status.get("identicalTo"),
+                      message=ready.get("message"), created=_created(run))
+
+
+def model_inputs(versions: list[dict]) -> list[tuple[str, RetrainInputs]]:
+    """(ModelVersion name, the inputs it was trained on) for the versions whose lineage records them."""
+    found = []
+    for version in versions:
+        inputs = lineage_inputs((version.get("spec") or {}).get("lineage"))
+        if inputs is not None:
+            found.append((version["metadata"]["name"], inputs))
+    return found
 
 
 # --- observation (reads the cluster) --------------------------------------------------------
@@ -196,13 +232,17 @@ def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
     source_run = (get(API_VERSION, "TrainingRun", namespace, retrain.from_training_run)
                   if retrain is not None and retrain.enabled and retrain.from_training_run else None)
     context.retrain_spec, context.spec_problems = retrain_source(spec, source_run)
+    retrain_dataset = None
     if context.retrain_spec is not None:
         feature_set_name, dataset_name = retrain_data_names(context.retrain_spec)
         feature_set = get(API_VERSION, "FeatureSet", namespace, feature_set_name) if feature_set_name else None
         if feature_set is not None:
             dataset_name = ((feature_set.get("spec") or {}).get("datasetRef") or {}).get("name")
-        dataset = get(API_VERSION, "Dataset", namespace, dataset_name) if dataset_name else None
-        context.retrain_data = retrain_data(feature_set_name, feature_set, dataset)
+        retrain_dataset = get(API_VERSION, "Dataset", namespace, dataset_name) if dataset_name else None
+        context.retrain_data = retrain_data(policy, feature_set_name, feature_set, retrain_dataset,
+                                            (obj.get("status") or {}).get("feedback"))
+    runs = list_objects(API_VERSION, "TrainingRun", namespace, f"{RETRAINED_BY_LABEL}={cut_name(policy)}")
+    context.retrain_runs = {r["metadata"]["name"]: retrain_run(r) for r in runs}
 
     reference = spec.drift.reference if spec.drift else None
     if reference is not None and reference.dataset:
@@ -215,6 +255,9 @@ def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
         return context
 
     versions = model_versions_of(namespace, isvc["spec"]["model"])
+    retrain_model = (context.retrain_spec or {}).get("model")
+    trained = versions if retrain_model in (None, isvc["spec"]["model"]) else model_versions_of(namespace, retrain_model)
+    context.model_inputs = model_inputs(trained)
     production = served_version(isvc, versions)
     if production is None:
         return context
@@ -224,9 +267,10 @@ def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
                    if lineage.get("featureSet") else None)
     context.production = model_info(production, dataset, feature_set)
     context.latest_dataset = latest_dataset_version(dataset)
+    context.production_feedback = policy_feedback(dataset_version_entry(dataset, lineage.get("datasetVersion")),
+                                                  policy)
 
-    runs = list_objects(API_VERSION, "TrainingRun", namespace, f"{RETRAINED_BY_LABEL}={cut_name(policy)}")
-    candidate = retrained_candidate(versions, {r["metadata"]["name"] for r in runs}, production)
+    candidate = retrained_candidate(versions, set(context.retrain_runs), production)
     if candidate is not None:
         context.candidate = model_info(candidate, dataset, feature_set)
     return context
@@ -248,41 +292,10 @@ def reconcile_monitorpolicy(obj, spec, body, patch):
     meta = obj["metadata"]
     context = resolve_context(obj, spec)
     jobs = owned_jobs(KIND, obj)
-    results = read_json_objects(results_to_fetch(obj, jobs))
+    results = read_json_objects(results_to_fetch(obj, jobs), owner=obj)  # only its own workloads' results
     plan = plan_monitorpolicy(obj, MonitorObservation(jobs, results), context, utcnow(), workload_settings())
     realize(plan, obj.get("status") or {}, meta, patch, body)
     record_metrics(meta["namespace"], meta["name"], plan)
-    if plan.candidate_verdict is not None and context.candidate is not None:
-        annotate_candidate(meta["namespace"], context.candidate.model_version, plan.candidate_verdict)
-    if plan.append_data is not None:
-        append_feedback(meta["namespace"], f"MonitorPolicy/{meta['namespace']}/{meta['name']}", plan.append_data)
-
-
-def append_feedback(namespace: str, added_by: str, append: AppendData) -> None:
-    """Add the window's labelled feedback to the Dataset's appended-data annotation; the Dataset
-    controller ingests a version holding it. A Dataset gone or with an annotation a person broke
-    is left alone: the pending retrain times out and trains on the latest data, with a Warning."""
-    dataset = get(API_VERSION, "Dataset", namespace, append.dataset)
-    if dataset is None:
-        return
-    current = (dataset["metadata"].get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)
-    try:
-        value = append_data_annotation(current, append.uri, added_by, utcnow())
-    except AppendedDataError:
-        return
-    merge_patch(API_VERSION, "Dataset", namespace, append.dataset,
-                {"metadata": {"annotations": {APPENDED_DATA_ANNOTATION: value}}})
-
-
-def annotate_candidate(namespace: str, model_version: str, verdict: dict) -> None:
-    """Record the champion/challenger verdict on the candidate; a candidate deleted meanwhile
-    needs none (and must not keep the verdict from reaching the policy's status)."""
-    try:
-        merge_patch(API_VERSION, "ModelVersion", namespace, model_version,
-                    {"metadata": {"annotations": {CANDIDATE_VERDICT_ANNOTATION: json.dumps(verdict, sort_keys=True)}}})
-    except ApiException as error:
-        if error.status != 404:
-            raise
 
 
 register_reconciler(KIND, reconcile_monitorpolicy)

@@ -1,34 +1,36 @@
-"""Dataset planner: (Dataset, its ingest Jobs and their results, clock) -> Plan.
+"""Dataset planner: (Dataset, its ingest Jobs and their results, the feedback its
+MonitorPolicies publish, clock) -> Plan.
 
-How the handler uses it on every reconcile (create/update/resume/timer, and a change of the
-kadence.dev/appended-data annotation):
+How the handler uses it on every reconcile (create/update/resume/timer):
 1. list the Jobs and ConfigMaps labelled kadence.dev/owner-kind=dataset,
    kadence.dev/owner-name=<name> in the namespace;
 2. `results_to_fetch(body, jobs)` names the finished Jobs whose result the status does not
    reflect yet, with the S3 key of each; read those keys (JSON) — a missing key is simply
    left out of `results`;
-3. `plan_dataset(body, DatasetObservation(jobs, results), now)`; apply `plan.children`
-   (ConfigMap with the task, then the Job), delete `plan.delete`, merge `plan.status` into
-   .status (a merge patch: the keys given replace those in status), set `plan.conditions`,
-   post `plan.events`, and look again after `plan.requeue_after` seconds when it is set.
+3. for each MonitorPolicy in spec.feedback.from, read it (same namespace) and turn its
+   status.feedback into a FeedbackFile (`kadence.domain.data.feedback.published_feedback`),
+   or the reason there is none;
+4. `plan_dataset(body, DatasetObservation(jobs, results, feedback, feedback_missing), now)`;
+   apply `plan.children` (ConfigMap with the task, then the Job), delete `plan.delete`, merge
+   `plan.status` into .status, set `plan.conditions`, post `plan.events`.
 
-One ingest Job per (generation, refresh slot, appended files): a spec change, a new refresh
-slot or a changed kadence.dev/appended-data annotation (a digest of its URI list is part of
-the name) makes a new Job; the Job's name is in status.lastJob once its result is in status,
-so a result is handled (and its Event posted) once, and an operator restart finds the same
-names. The version id comes from the content, so a refresh of unchanged data lists no new
-version.
+One ingest Job per (generation, refresh slot, feedback read): a spec change, a new refresh
+slot or a newly published feedback export (a digest of the exports' sha256s is part of the
+name) makes a new Job; the Job's name is in status.lastJob once its result is in status, so a
+result is handled (and its Event posted) once, and an operator restart finds the same names.
+The version id comes from the content, so a refresh of unchanged data lists no new version.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..api.common import parse_duration
 from ..api.conditions import ConditionUpdate, find
 from ..api.dataset import DatasetSpec, DatasetStatus, DatasetVersion, RuleResult
-from ..domain.data.appended import APPENDED_DATA_ANNOTATION, AppendedDataError, appended_digest, appended_uris
+from ..domain.data.feedback import FeedbackFile, feedback_digest
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
 from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
@@ -36,6 +38,8 @@ from .plan import ChildRef, EventSpec, Plan
 
 COMPONENT = "ingest"
 GENERATION_ANNOTATION = "kadence.dev/generation"
+FEEDBACK_ANNOTATION = "kadence.dev/feedback"  # on the ingest Job: the feedback exports it reads
+FEEDBACK = "Feedback"
 RUNNING_RECHECK_S = 15.0
 INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # read by kadence ingest for configMapRef sources
 INGESTED = "Ingested"
@@ -45,6 +49,8 @@ INGESTED = "Ingested"
 class DatasetObservation:
     jobs: list[dict] = field(default_factory=list)
     results: dict[str, dict] = field(default_factory=dict)  # Job name -> the result JSON it wrote
+    feedback: list[FeedbackFile] = field(default_factory=list)  # published by the spec.feedback.from policies
+    feedback_missing: dict[str, str] = field(default_factory=dict)  # policy -> why it published nothing usable
 
 
 def refresh_slot(spec: DatasetSpec, now: datetime) -> int:
@@ -53,9 +59,9 @@ def refresh_slot(spec: DatasetSpec, now: datetime) -> int:
     return int(now.timestamp() // parse_duration(spec.refresh_interval))
 
 
-def ingest_job_name(name: str, generation: int, slot: int, appended: list[str] | None = None) -> str:
+def ingest_job_name(name: str, generation: int, slot: int, feedback: list[FeedbackFile] | None = None) -> str:
     parts: list[str | int] = [f"g{generation}", *([slot] if slot else []),
-                              *([f"a{appended_digest(appended)}"] if appended else [])]
+                              *([f"f{feedback_digest(feedback)}"] if feedback else [])]
     return child_name(name, COMPONENT, *parts)
 
 
@@ -71,10 +77,13 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
 
 
 def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: WorkloadSettings,
-                 appended: list[str] | None = None) -> list[dict]:
+                 feedback: list[FeedbackFile] | None = None) -> list[dict]:
     meta = body["metadata"]
     task = IngestTask(namespace=meta["namespace"], name=meta["name"], spec=spec, run_id=job_name,
-                      appended=appended or [])
+                      appended=[f.uri for f in feedback or []])
+    annotations = {GENERATION_ANNOTATION: str(body["metadata"].get("generation") or 1)}
+    if feedback:
+        annotations[FEEDBACK_ANNOTATION] = json.dumps([f.wire() for f in feedback], separators=(",", ":"))
     extra_env = []
     if spec.source.config_map_ref is not None:
         ref = spec.source.config_map_ref
@@ -87,7 +96,7 @@ def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: Workloa
     return [
         task_configmap(body, job_name, COMPONENT, task.wire()),
         workload_job(body, job_name, COMPONENT, ["kadence", "ingest"], settings, extra_env=extra_env,
-                     annotations={GENERATION_ANNOTATION: str(body["metadata"].get("generation") or 1)}),
+                     annotations=annotations),
     ]
 
 
@@ -100,10 +109,8 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     plan = Plan(status=DatasetStatus())
     plan.requeue_after = _until_next_slot(spec, now)
     _restate_current_version(plan, status)
-    appended = _appended_files(plan, meta, status)
-    if appended is None:
-        return plan
-    job_name = ingest_job_name(meta["name"], generation, slot, appended)
+    feedback = _feedback_files(plan, spec, status, observed)
+    job_name = ingest_job_name(meta["name"], generation, slot, feedback)
     jobs = {job["metadata"]["name"]: job for job in observed.jobs}
     if job_name not in jobs:
         # A refresh of this generation still running (or finished but not yet recorded) is seen
@@ -117,7 +124,7 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
         return plan
     job = jobs.get(job_name)
     if job is None:
-        plan.children = build_ingest(body, spec, job_name, settings, appended)
+        plan.children = build_ingest(body, spec, job_name, settings, feedback)
         _ingesting(plan, status, f"ingest Job {job_name} started")
         return plan
     state = job_state(job)
@@ -134,32 +141,49 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
                               message=f"the ingest Job {job_name} failed without a result; see its logs")
     else:
         result = IngestResult.model_validate(raw)
-    apply_result(plan, status, result, job_name, spec.retention, now)
+    apply_result(plan, status, result, job_name, spec.retention, now, feedback_read(job))
     return plan
 
 
-def _appended_files(plan: Plan, meta: dict, status: dict) -> list[str] | None:
-    """The URIs of the appended-data annotation, with its AppendedData condition; None (and
-    the condition False, an Event once) when the annotation cannot be read: then no ingest
-    starts, since one without the files would drop rows the user asked to keep."""
-    value = (meta.get("annotations") or {}).get(APPENDED_DATA_ANNOTATION)
-    previous = find(status.get("conditions"), "AppendedData")
+def _feedback_files(plan: Plan, spec: DatasetSpec, status: dict, observed: DatasetObservation) -> list[FeedbackFile]:
+    """The feedback exports the next ingest reads (spec.feedback.from, in order), with the Feedback
+    condition; a listed policy that published nothing yet is named there and the ingest goes on
+    without it."""
+    if spec.feedback is None:
+        if find(status.get("conditions"), FEEDBACK) is not None:
+            plan.conditions.append(ConditionUpdate(FEEDBACK, "False", "NotRequested",
+                                                   "spec.feedback lists no MonitorPolicy"))
+        return []
+    wanted = [source.monitor_policy for source in spec.feedback.from_]
+    published = {f.monitor_policy: f for f in observed.feedback}
+    files = [published[name] for name in wanted if name in published]
+    missing = {name: observed.feedback_missing.get(name, f"MonitorPolicy {name} has published no feedback yet")
+               for name in wanted if name not in published}
+    read = "; ".join(f"{f.rows} labelled predictions of MonitorPolicy {f.monitor_policy} "
+                     f"({f.start} to {f.end})" for f in files)
+    if missing and not files:
+        plan.conditions.append(ConditionUpdate(FEEDBACK, "False", "NoFeedbackPublished",
+                                               "; ".join(missing.values())))
+    else:
+        message = f"every ingest reads {read} after the source"
+        if missing:
+            message += "; " + "; ".join(missing.values())
+        plan.conditions.append(ConditionUpdate(FEEDBACK, "True", "FeedbackRead", message[:1000]))
+    return files
+
+
+def feedback_read(job: dict | None) -> list[FeedbackFile]:
+    """The feedback exports an ingest Job was started with (its annotation)."""
+    raw = ((job or {}).get("metadata", {}).get("annotations") or {}).get(FEEDBACK_ANNOTATION)
+    if not raw:
+        return []
     try:
-        uris = appended_uris(value)
-    except AppendedDataError as error:
-        message = f"{error}; no ingest starts until the annotation is fixed"
-        plan.conditions.append(ConditionUpdate("AppendedData", "False", "InvalidAnnotation", message))
-        if not status.get("latestVersion"):
-            plan.conditions.append(ConditionUpdate(INGESTED, "False", "InvalidAppendedData", message))
-        if not previous or previous.get("status") != "False" or previous.get("message") != message:
-            plan.events.append(EventSpec("Warning", "InvalidAppendedData", message))
-        return None
-    if value is not None or previous:
-        plan.conditions.append(ConditionUpdate(
-            "AppendedData", "True", "Listed",
-            f"{len(uris)} appended file(s) listed in {APPENDED_DATA_ANNOTATION}; "
-            "every ingest reads them after the source"))
-    return uris
+        entries = json.loads(raw)
+    except ValueError:
+        return []
+    return [FeedbackFile(monitor_policy=e["monitorPolicy"], uri=e["uri"], rows=int(e.get("rows") or 0),
+                         sha256=e["sha256"], start=e.get("from"), end=e.get("to"))
+            for e in entries if isinstance(e, dict) and e.get("uri") and e.get("sha256") and e.get("monitorPolicy")]
 
 
 def _unrecorded_job_of_generation(jobs: dict[str, dict], generation: int, last_job: str | None,
@@ -192,7 +216,7 @@ def _ingesting(plan: Plan, status: dict, message: str) -> None:
 
 
 def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, retention: int,
-                 now: datetime) -> None:
+                 now: datetime, feedback: list[FeedbackFile] | None = None) -> None:
     """Turn one finished ingest into status, conditions and Events."""
     stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     plan.status.last_job = job_name
@@ -203,8 +227,9 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
     if result.outcome == "Valid":
         wire = {"id": result.version, "rows": result.rows, "createdAt": result.created_at or stamp,
                 "uri": result.uri, "sha256": result.sha256}
-        if result.appended:
-            wire["appended"] = list(result.appended)
+        included = [f for f in feedback or [] if f.uri in result.appended]
+        if included:
+            wire["feedback"] = [f.wire() for f in included]
         entry = DatasetVersion.model_validate(wire)
         kept = [DatasetVersion.model_validate(v) for v in status.get("versions") or [] if v.get("id") != result.version]
         plan.status.latest_version = result.version
@@ -219,7 +244,8 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
         ]
         plan.phase = "Ready"
         if result.created:
-            including = f", including {len(result.appended)} appended file(s)" if result.appended else ""
+            including = (f", including {sum(f.rows for f in included)} labelled predictions of "
+                         f"{', '.join(f.monitor_policy for f in included)}" if included else "")
             plan.events.append(EventSpec(
                 "Normal", "VersionCreated", f"version {result.version} with {result.rows} rows{including} at {result.uri}"))
         return

@@ -3,8 +3,9 @@ clock) -> ServingPlan.
 
 How the handler uses it on every reconcile (create/update/resume/timer):
 1. resolve a `ServingContext`: the ModelVersions of spec.model as `ModelVersionInfo` (with
-   their stage in force, whether the artifact was verified, and the parsed
-   kadence.dev/challenger-verdict annotation), and which version holds spec.stage;
+   their stage in force, whether the artifact was verified, and the champion/challenger verdict
+   on it from the status.verdicts of the MonitorPolicies watching this InferenceService), and
+   which version holds spec.stage;
 2. observe the Deployments labelled kadence.dev/inferenceservice=<name> (by role), and the
    per-version `VersionStats` since status.stepStartedAt (`domain.rollout.stats_from_metrics`
    over the pods' /metrics scrapes, plus f1/accuracy from the prediction log and feedback
@@ -57,7 +58,7 @@ class ModelVersionInfo:
     compiled: dict | None = None  # spec.compiled (uri, sha256, verified, maxAbsDifference, tolerance)
     stage: str | None = None  # status.stage, the stage in force
     verified: bool | None = None  # status.verified: the artifact matched its sha256
-    verdict: dict | None = None  # the kadence.dev/challenger-verdict annotation, parsed
+    verdict: dict | None = None  # its verdict in a watching MonitorPolicy's status.verdicts
 
 
 @dataclass(frozen=True)

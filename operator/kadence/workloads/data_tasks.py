@@ -54,8 +54,9 @@ class IngestTask(KadenceModel):
     result_key: str | None = Field(None, description="Where to write the result; default datasets/<ns>/<name>/runs/<runId>/result.json.")
     run_id: str = Field("latest", pattern=r"^[A-Za-z0-9._-]{1,128}$", description="Names this run (the Job name).")
     appended: list[str] = Field(
-        default_factory=list, description="Files whose rows follow the source's, in order (the Dataset's "
-        "kadence.dev/appended-data annotation); s3:// ones are read with Kadence's own storage credentials.")
+        default_factory=list, description="Files whose rows follow the source's, in order: the feedback "
+        "exports of the MonitorPolicies in the Dataset's spec.feedback.from; s3:// ones are read with Kadence's own "
+        "storage credentials.")
 
     def resolved_result_key(self) -> str:
         return self.result_key or ingest_result_key(self.namespace, self.name, self.run_id)

@@ -10,8 +10,8 @@ too: no faster end to end on two cores, and its memory grows with the file.)
 A declared column missing from a CSV header or Parquet schema fails schema[columns]; JSON
 lines often leave out null fields, so there a missing field reads as a missing value (which
 the nullable and maxMissingFraction rules judge). Undeclared columns are ignored. Appended
-files (the Dataset's kadence.dev/appended-data annotation, e.g. a MonitorPolicy's labelled
-feedback: the logged inputs plus the target) are read with `missing_as_null`: any declared
+files (the feedback exports of the MonitorPolicies in the Dataset's spec.feedback.from: the
+logged inputs plus the target) are read with `missing_as_null`: any declared
 column they lack reads as missing values, whatever their format.
 
 Canonical types: float -> float64, int -> int64, bool -> bool, category/string -> string,

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ValidationError
 
 from ..api.dataset import RuleResult as RuleResultModel
-from ..domain.data.appended import appended_format
+from ..domain.data.feedback import file_format as appended_format
 from ..domain.data.profile import Profiler
 from ..domain.data.quality import QualityChecker, RuleResult, schema_failure
 from ..domain.data.versioning import ContentHash, canonical_json, row_hashes
