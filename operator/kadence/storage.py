@@ -2,18 +2,62 @@
 
 Keys are content-addressed or versioned by the caller; `put_once` makes a key
 write-once so an artifact can never be silently replaced.
+
+Tenancy: every object of namespace N lives under `<root>/<N>/` for a root of TENANT_ROOTS.
+Workloads and model servers hold credentials that reach only their namespace's prefixes
+(see kadence.tenancy); the operator alone holds the store's admin credential. Whatever a
+workload writes is stamped with its owner (KADENCE_OWNER_* in its environment, set by the
+Job/Deployment builder) as S3 user metadata, and the operator accepts a result only when
+that owner is the object it reconciles (`StoredObject.owner_uid`).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping
 from urllib.parse import urlparse
 
 from minio import Minio
 from minio.error import S3Error
+
+
+# Every key a namespace's workloads read or write starts with one of these roots, then the
+# namespace: datasets/<ns>/…, features/<ns>/…, runs/<ns>/…, monitoring/<ns>/…, predictions/<ns>/…,
+# feedback/<ns>/…. A new root must be added here, or tenant credentials are refused there (403).
+TENANT_ROOTS = ("datasets", "features", "runs", "monitoring", "predictions", "feedback")
+# The per-namespace Secret the operator writes (keys: STORAGE_ENV's values in builders.jobs).
+TENANT_SECRET = "kadence-tenant-storage"
+DEFAULT_REGION = "us-east-1"
+# The workload's owner, from its environment; stamped on every object it writes.
+OWNER_ENV = {
+    "KADENCE_OWNER_UID": "kadence-owner-uid",
+    "KADENCE_OWNER_KIND": "kadence-owner-kind",
+    "KADENCE_OWNER_NAME": "kadence-owner-name",
+    "KADENCE_OWNER_NAMESPACE": "kadence-owner-namespace",
+}
+OWNER_UID_META = OWNER_ENV["KADENCE_OWNER_UID"]
+
+
+def tenant_prefixes(namespace: str) -> list[str]:
+    """The key prefixes that belong to `namespace` (each ends with "/")."""
+    if not namespace or "/" in namespace or namespace in (".", ".."):
+        raise ValueError(f"not a namespace name: {namespace!r}")
+    return [f"{root}/{namespace}/" for root in TENANT_ROOTS]
+
+
+def key_in_namespace(key: str, namespace: str) -> bool:
+    """True when `key` lies under one of the namespace's prefixes (no `..` tricks)."""
+    if any(part in ("..", ".") for part in key.split("/")):
+        return False
+    return any(key.startswith(prefix) for prefix in tenant_prefixes(namespace))
+
+
+def owner_metadata(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The S3 user metadata naming the workload's owner, from KADENCE_OWNER_* (empty outside a Job)."""
+    env = os.environ if env is None else env
+    return {meta: env[name] for name, meta in OWNER_ENV.items() if env.get(name)}
 
 
 class StorageError(RuntimeError):
@@ -31,6 +75,8 @@ class StorageConfig:
     secret_key: str
     bucket: str = "kadence"
     secure: bool = False
+    # A fixed region: the client never asks GetBucketLocation, which tenant credentials may not call.
+    region: str = DEFAULT_REGION
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "StorageConfig":
@@ -49,6 +95,7 @@ class StorageConfig:
             secret_key=env["KADENCE_S3_SECRET_KEY"],
             bucket=env.get("KADENCE_S3_BUCKET") or "kadence",
             secure=secure,
+            region=env.get("KADENCE_S3_REGION") or DEFAULT_REGION,
         )
 
     def as_env(self) -> dict[str, str]:
@@ -72,16 +119,20 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
 class ObjectStore:
     """A bucket on an S3 endpoint."""
 
-    def __init__(self, config: StorageConfig, client: Minio | None = None):
+    def __init__(self, config: StorageConfig, client: Minio | None = None, http_client=None):
+        """`http_client`: a urllib3.PoolManager for the minio client (e.g. with short timeouts;
+        minio's default waits 5 minutes for a connection or a read)."""
         self.config = config
         self.bucket = config.bucket
+        self.owner = owner_metadata()
         self.client = client or Minio(
-            config.endpoint, access_key=config.access_key, secret_key=config.secret_key, secure=config.secure
+            config.endpoint, access_key=config.access_key, secret_key=config.secret_key, secure=config.secure,
+            region=config.region, http_client=http_client,
         )
 
     @classmethod
-    def from_env(cls) -> "ObjectStore":
-        return cls(StorageConfig.from_env())
+    def from_env(cls, http_client=None) -> "ObjectStore":
+        return cls(StorageConfig.from_env(), http_client=http_client)
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -97,7 +148,8 @@ class ObjectStore:
             self.client.make_bucket(self.bucket)
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
-        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+                               metadata=dict(self.owner) or None)
         return self.uri(key)
 
     def put_once(self, key: str, data: bytes, content_type: str = "application/octet-stream") -> str:
@@ -110,7 +162,7 @@ class ObjectStore:
         return self.put_bytes(key, data, content_type)
 
     def put_file(self, key: str, path: str, content_type: str = "application/octet-stream") -> str:
-        self.client.fput_object(self.bucket, key, path, content_type=content_type)
+        self.client.fput_object(self.bucket, key, path, content_type=content_type, metadata=dict(self.owner) or None)
         return self.uri(key)
 
     def get_bytes(self, key: str) -> bytes:
@@ -125,6 +177,23 @@ class ObjectStore:
         finally:
             response.close()
             response.release_conn()
+
+    def get_object(self, key: str) -> "StoredObject":
+        """The bytes and the user metadata of `key` (one request); FileNotFoundError when absent."""
+        try:
+            response = self.client.get_object(self.bucket, key)
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchBucket"):
+                raise FileNotFoundError(self.uri(key)) from error
+            raise
+        try:
+            data = response.read()
+            prefix = "x-amz-meta-"
+            metadata = {k.lower()[len(prefix):]: v for k, v in response.headers.items() if k.lower().startswith(prefix)}
+        finally:
+            response.close()
+            response.release_conn()
+        return StoredObject(key=key, data=data, metadata=metadata)
 
     def get_file(self, key: str, path: str) -> None:
         self.client.fget_object(self.bucket, key, path)
@@ -160,3 +229,18 @@ class ObjectStore:
         if errors:
             raise StorageError(f"could not delete {len(errors)} objects under {self.uri(prefix)}: {errors[0]}")
         return len(keys)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    data: bytes
+    metadata: dict[str, str] = field(default_factory=dict)  # user metadata, names lower-case without x-amz-meta-
+
+    @property
+    def owner_uid(self) -> str | None:
+        return self.metadata.get(OWNER_UID_META)
+
+    def owner(self) -> dict[str, str]:
+        """kind, name, namespace, uid of the workload's owner, as far as the object says."""
+        return {name[len("kadence-owner-"):]: self.metadata[name] for name in OWNER_ENV.values() if name in self.metadata}

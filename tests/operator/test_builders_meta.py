@@ -45,27 +45,18 @@ def test_child_metadata_lives_in_the_owners_namespace_with_selector_labels():
     assert meta["labels"]["kadence.dev/attempt"] == "1"
 
 
-def test_workload_jobs_read_the_store_as_the_helm_chart_configures_it():
+def test_workload_pods_read_every_storage_key_from_their_namespaces_tenant_secret_whatever_the_operator_holds():
     from kadence.builders.jobs import storage_env
     from kadence.handlers.common import workload_settings
 
-    settings = workload_settings({
-        "KADENCE_S3_CREDENTIALS_SECRET": "minio-creds", "KADENCE_S3_ENDPOINT": "minio.storage:9000",
-        "KADENCE_S3_BUCKET": "ml", "KADENCE_S3_CREDENTIALS_ACCESS_KEY_FIELD": "rootUser",
-        "KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD": "rootPassword"})
+    # the operator's own (admin) settings never reach a workload: only the tenant Secret does
+    settings = workload_settings({"KADENCE_S3_ENDPOINT": "minio.storage:9000", "KADENCE_S3_BUCKET": "ml",
+                                  "KADENCE_S3_ACCESS_KEY": "root", "KADENCE_S3_SECRET_KEY": "root-secret"})
     env = {e["name"]: e for e in storage_env(settings)}
-    assert env["KADENCE_S3_ENDPOINT"] == {"name": "KADENCE_S3_ENDPOINT", "value": "minio.storage:9000"}
-    assert env["KADENCE_S3_BUCKET"]["value"] == "ml"
-    assert env["KADENCE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "minio-creds", "key": "rootUser"}
-    assert env["KADENCE_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "minio-creds", "key": "rootPassword"}
-
-
-def test_in_the_sandbox_workload_jobs_read_every_storage_key_from_the_secret():
-    from kadence.builders.jobs import storage_env
-    from kadence.handlers.common import workload_settings
-
-    env = {e["name"]: e for e in storage_env(workload_settings({"KADENCE_S3_ENDPOINT": "127.0.0.1:9000"}))}
-    assert env["KADENCE_S3_ENDPOINT"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-storage", "key": "endpoint"}
+    assert set(env) == {"KADENCE_S3_ENDPOINT", "KADENCE_S3_ACCESS_KEY", "KADENCE_S3_SECRET_KEY", "KADENCE_S3_BUCKET",
+                        "KADENCE_S3_SECURE"}
+    assert all(e["valueFrom"]["secretKeyRef"]["name"] == "kadence-tenant-storage" for e in env.values())
+    assert env["KADENCE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["key"] == "accessKey"
     assert env["KADENCE_S3_BUCKET"]["valueFrom"]["secretKeyRef"]["optional"] is True
 
 

@@ -1,9 +1,13 @@
 """Job bodies for the workload commands (`kadence ingest|materialize|train|monitor`).
 
 A workload Job gets its task spec from a ConfigMap of its own (same name as the Job,
-key `task.json`, exposed as $KADENCE_TASK) and the object-storage settings from the
-storage Secret (keys endpoint, accessKey, secretKey, bucket, secure -> $KADENCE_S3_*).
-It needs no Kubernetes API rights: no service-account token is mounted.
+key `task.json`, exposed as $KADENCE_TASK) and the object-storage settings from its
+namespace's tenant Secret `kadence-tenant-storage` (keys endpoint, accessKey, secretKey, bucket,
+secure -> $KADENCE_S3_*), which the operator writes with credentials that reach only that
+namespace's prefixes (kadence.tenancy). $KADENCE_OWNER_* name the owner (kind, name, namespace,
+uid): every object the workload writes carries them, and the operator accepts a result only
+from its own owner. It needs no Kubernetes API rights: no service-account token is mounted.
+Its scratch /tmp is an emptyDir with a sizeLimit (the kubelet evicts a pod that fills more).
 
 Workloads exit 0 on success, EXIT_INVALID (3) when the input broke a rule — retrying
 cannot help, so a podFailurePolicy fails the Job at once — and anything else on errors,
@@ -16,9 +20,12 @@ import json
 from dataclasses import dataclass, field
 
 from ..images import WORKLOAD_IMAGE
+from ..storage import TENANT_SECRET
 from .meta import child_metadata
 
-STORAGE_SECRET = "kadence-storage"
+STORAGE_SECRET = TENANT_SECRET
+SCRATCH_SIZE_LIMIT = "8Gi"  # a Job's /tmp: downloads (capped, see workloads/dataio.py) and local snapshots
+SERVER_SCRATCH_SIZE_LIMIT = "1Gi"  # a model server's /tmp: the artifact and log buffers' spill
 TASK_KEY = "task.json"
 TASK_ENV = "KADENCE_TASK"
 EXIT_INVALID = 3
@@ -44,12 +51,9 @@ class WorkloadSettings:
     service_account: str | None = None
     resources: dict = field(default_factory=lambda: {"requests": {"cpu": "250m", "memory": "512Mi"},
                                                      "limits": {"memory": "4Gi"}})
-    # Where the Helm chart configures the store: plain values (endpoint, bucket, secure) that
-    # override the Secret's keys, and the names of the credential keys inside the Secret.
-    storage_values: dict[str, str] = field(default_factory=dict)  # env name -> value
-    secret_keys: dict[str, str] = field(default_factory=dict)  # env name -> key in the Secret
     image_pull_policy: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
+    scratch_size_limit: str = SCRATCH_SIZE_LIMIT
 
 
 def image_fields(settings: WorkloadSettings) -> dict:
@@ -69,16 +73,21 @@ def pod_identity(settings: WorkloadSettings) -> dict:
 
 
 def storage_env(settings: WorkloadSettings) -> list[dict]:
+    """$KADENCE_S3_*, every one from the namespace's tenant Secret."""
     env = []
-    for name, default_key in STORAGE_ENV.items():
-        if settings.storage_values.get(name):
-            env.append({"name": name, "value": settings.storage_values[name]})
-            continue
-        key = settings.secret_keys.get(name, default_key)
-        optional = {"optional": True} if default_key in OPTIONAL_STORAGE_KEYS else {}
+    for name, key in STORAGE_ENV.items():
+        optional = {"optional": True} if key in OPTIONAL_STORAGE_KEYS else {}
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": settings.storage_secret, "key": key,
                                                                  **optional}}})
     return env
+
+
+def owner_env(owner: dict) -> list[dict]:
+    """$KADENCE_OWNER_*: the object a workload works for; stamped on every object it writes."""
+    meta = owner["metadata"]
+    values = {"KADENCE_OWNER_KIND": owner.get("kind", ""), "KADENCE_OWNER_NAME": meta.get("name", ""),
+              "KADENCE_OWNER_NAMESPACE": meta.get("namespace", ""), "KADENCE_OWNER_UID": meta.get("uid", "")}
+    return [{"name": name, "value": value} for name, value in values.items() if value]
 
 
 def restricted_container_settings() -> dict:
@@ -99,8 +108,10 @@ def restricted_pod_security_context() -> dict:
     return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
-def tmp_volume() -> dict:
-    return {"name": "tmp", "emptyDir": {}}
+def tmp_volume(size_limit: str = SERVER_SCRATCH_SIZE_LIMIT) -> dict:
+    """The writable /tmp, bounded: past `size_limit` the kubelet evicts the pod instead of letting
+    it fill the node's disk."""
+    return {"name": "tmp", "emptyDir": {"sizeLimit": size_limit}}
 
 
 def task_configmap(owner: dict, name: str, component: str, task: dict) -> dict:
@@ -134,6 +145,7 @@ def workload_job(
         "env": [
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
             *storage_env(settings),
+            *owner_env(owner),
             *(extra_env or []),
         ],
         "resources": resources or settings.resources,
@@ -144,7 +156,7 @@ def workload_job(
         "automountServiceAccountToken": False,
         "securityContext": restricted_pod_security_context(),
         "containers": [container],
-        "volumes": [tmp_volume()],
+        "volumes": [tmp_volume(settings.scratch_size_limit)],
         **pod_identity(settings),
     }
     spec = {
@@ -159,6 +171,13 @@ def workload_job(
     if settings.active_deadline_seconds:
         spec["activeDeadlineSeconds"] = settings.active_deadline_seconds
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": metadata, "spec": spec}
+
+
+def controlled_by(child: dict, owner: dict) -> bool:
+    """True when `child`'s controller ownerReference names `owner` by UID (ControllerRef)."""
+    uid = owner["metadata"].get("uid")
+    return bool(uid) and any(ref.get("controller") and ref.get("uid") == uid
+                             for ref in child["metadata"].get("ownerReferences") or [])
 
 
 def job_state(job: dict) -> str:

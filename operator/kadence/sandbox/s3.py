@@ -61,6 +61,20 @@ class S3Settings:
         """The KADENCE_S3_* variables the operator and the workloads read."""
         return self.storage_config().as_env()
 
+    def operator_env(self) -> dict[str, str]:
+        """The operator's environment in the sandbox: the admin keys (KADENCE_S3_*), sandbox mode
+        (file:// sources and artifacts accepted: the "node" is the user's own machine) and
+        SeaweedFS tenancy: the operator provisions one identity per namespace with `weed shell`
+        against this server's master and filer, and workloads get only those keys."""
+        return {
+            **self.env(),
+            "KADENCE_SANDBOX": "1",
+            "KADENCE_TENANCY": "seaweedfs",
+            "KADENCE_SEAWEEDFS_MASTER": f"{self.host}:{self.master_port}",
+            "KADENCE_SEAWEEDFS_FILER": f"{self.host}:{self.filer_port}",
+            "KADENCE_WEED": find_weed(),
+        }
+
 
 def s3_dir(state_dir: Path) -> Path:
     return state_dir / "s3"

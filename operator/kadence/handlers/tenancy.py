@@ -1,0 +1,80 @@
+"""The operator's side of tenant isolation (thin glue; the rules live in kadence.tenancy,
+kadence.storage and kadence.api.references).
+
+- `ensure_namespace_storage(ns)`: the namespace's store identity and its Secret
+  `kadence-tenant-storage`, before any Job or model server that reads it is applied.
+- `owned_results(keys, body)`: results whose stored owner (S3 user metadata written by the
+  workload from $KADENCE_OWNER_*) is `body` itself; any other is ignored with a Warning Event
+  `ForeignResult` (a result from another incarnation of the object, or a forged one).
+- `reference_problems(kind, spec, meta)`: URIs the object may not use (InvalidSpec).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+
+import kopf
+
+from ..api import references
+from ..k8s.apply import apply
+from ..storage import StoredObject, key_in_namespace
+from ..tenancy import Tenancy, tenancy_from_env
+
+FOREIGN_RESULT = "ForeignResult"
+logger = logging.getLogger(__name__)
+_reported: set[tuple[str, str, str]] = set()  # (owner uid, key, reason): one Event each, not one per resync
+
+
+@functools.lru_cache(maxsize=1)
+def tenancy() -> Tenancy:
+    return tenancy_from_env(apply_secret=apply)
+
+
+def ensure_namespace_storage(namespace: str) -> None:
+    tenancy().ensure(namespace)
+
+
+def foreign_reason(stored: StoredObject, body: dict) -> str | None:
+    """Why `stored` is not a result of `body`, or None when it is."""
+    meta = body["metadata"]
+    if not key_in_namespace(stored.key, meta["namespace"]):
+        return f"{stored.key} lies outside namespace {meta['namespace']}'s storage"
+    uid = stored.owner_uid
+    if not uid:
+        return f"{stored.key} carries no owner (written by something other than this object's workload)"
+    if uid != meta.get("uid"):
+        owner = stored.owner()
+        who = "/".join(filter(None, (owner.get("kind"), owner.get("namespace"), owner.get("name"))))
+        return f"{stored.key} was written for {who or 'another object'} (uid {uid}), not this object (uid {meta.get('uid')})"
+    return None
+
+
+def owned_results(store, keys: dict[str, str], body: dict) -> dict[str, dict]:
+    """{name: S3 key} -> {name: parsed JSON} for the keys that exist and belong to `body`."""
+    found = {}
+    for name, key in keys.items():
+        try:
+            stored = store.get_object(key)
+        except FileNotFoundError:
+            continue
+        reason = foreign_reason(stored, body)
+        if reason is None:
+            try:
+                found[name] = json.loads(stored.data)
+                continue
+            except ValueError:
+                reason = f"{key} is not JSON"
+        report = (str(body["metadata"].get("uid")), key, reason)
+        if report not in _reported:
+            _reported.add(report)
+            logger.warning("ignoring a result: %s", reason)
+            kopf.event(body, type="Warning", reason=FOREIGN_RESULT, message=f"ignored a result: {reason}")
+    return found
+
+
+def reference_problems(kind: str, spec, meta: dict) -> list[tuple[str, str]]:
+    bucket = os.environ.get("KADENCE_S3_BUCKET") or "kadence"
+    return references.problems(kind, spec, dict(meta), bucket=bucket, sandbox=references.sandbox_mode())

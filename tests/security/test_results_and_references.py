@@ -1,0 +1,124 @@
+"""A result counts only when its own workload wrote it; a spec may point only at what its
+namespace may reach (pure; the sandbox test drives both through the operator)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kadence.api.dataset import DatasetSpec
+from kadence.api.modelversion import ModelVersionSpec
+from kadence.api.references import FILE_REFUSED, check_uri, problems, sandbox_mode
+from kadence.builders.jobs import controlled_by, owner_env, workload_job
+from kadence.builders.meta import owner_reference
+from kadence.handlers import tenancy as glue
+from kadence.storage import StoredObject
+
+OWNER = {"apiVersion": "kadence.dev/v1alpha1", "kind": "Dataset",
+         "metadata": {"name": "churn", "namespace": "team-a", "uid": "uid-now"}}
+KEY = "datasets/team-a/churn/runs/r1/result.json"
+
+
+def stored(key=KEY, uid="uid-now", data=b'{"ok": true}', **more):
+    meta = {"kadence-owner-uid": uid, **more} if uid else {}
+    return StoredObject(key=key, data=data, metadata=meta)
+
+
+@pytest.mark.parametrize("obj, fragment", [
+    (stored(), None),
+    (stored(uid=None), "carries no owner"),
+    (stored(uid="uid-before", **{"kadence-owner-kind": "Dataset", "kadence-owner-namespace": "team-a",
+                                 "kadence-owner-name": "churn"}), "Dataset/team-a/churn (uid uid-before)"),
+    (stored(key="datasets/team-b/churn/runs/r1/result.json"), "outside namespace team-a"),
+], ids=["its own workload's result is accepted", "a result without an owner is refused",
+        "a result of an earlier object of the same name is refused", "a key in another namespace is refused"])
+def test_a_result_is_accepted_only_from_the_objects_own_workload(obj, fragment):
+    reason = glue.foreign_reason(obj, OWNER)
+    assert (reason is None) if fragment is None else (fragment in reason)
+
+
+class FakeStore:
+    def __init__(self, objects):
+        self.objects = objects
+
+    def get_object(self, key):
+        if key not in self.objects:
+            raise FileNotFoundError(key)
+        return self.objects[key]
+
+
+def test_a_forged_result_is_ignored_with_one_warning_event_however_often_it_is_read(monkeypatch):
+    events = []
+    monkeypatch.setattr(glue.kopf, "event", lambda body, **kw: events.append(kw))
+    forged = "datasets/team-a/churn/runs/r2/result.json"
+    store = FakeStore({KEY: stored(), forged: stored(key=forged, uid="uid-attacker")})
+    for _ in range(3):
+        found = glue.owned_results(store, {"r1": KEY, "r2": forged, "r3": "datasets/team-a/churn/none"}, OWNER)
+        assert found == {"r1": {"ok": True}}
+    assert len(events) == 1 and events[0]["type"] == "Warning" and events[0]["reason"] == "ForeignResult"
+    assert forged in events[0]["message"]
+
+
+def test_a_job_names_its_owner_reads_its_namespaces_tenant_secret_and_bounds_its_scratch_space():
+    job = workload_job(OWNER, "churn-ingest-1", "ingest", ["kadence", "ingest"])
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e for e in pod["containers"][0]["env"]}
+    assert env["KADENCE_OWNER_UID"]["value"] == "uid-now" and env["KADENCE_OWNER_NAMESPACE"]["value"] == "team-a"
+    assert env["KADENCE_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "kadence-tenant-storage"
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "8Gi"}}]
+    assert controlled_by(job, OWNER)
+    assert not controlled_by(job, {"metadata": {**OWNER["metadata"], "uid": "uid-other"}})
+    labelled_alike = {"metadata": {"ownerReferences": [{**owner_reference(OWNER), "controller": False}]}}
+    assert not controlled_by(labelled_alike, OWNER)
+    assert [e["name"] for e in owner_env(OWNER)] == ["KADENCE_OWNER_KIND", "KADENCE_OWNER_NAME",
+                                                     "KADENCE_OWNER_NAMESPACE", "KADENCE_OWNER_UID"]
+
+
+def dataset(uri=None, credentials=None, **source):
+    src = {"uri": uri, "credentialsSecret": credentials} if uri else source
+    return DatasetSpec.model_validate({"source": {k: v for k, v in src.items() if v is not None},
+                                       "schema": {"columns": [{"name": "x", "type": "float"}]}})
+
+
+META = {"namespace": "team-a", "name": "churn"}
+
+
+@pytest.mark.parametrize("uri, credentials, sandbox, expected", [
+    ("file:///etc/passwd", None, False, FILE_REFUSED),
+    ("file:///tmp/data.csv", None, True, None),
+    ("s3://kadence/datasets/team-a/raw/", None, False, None),
+    ("s3://kadence/datasets/team-a", None, False, None),
+    ("s3://kadence/datasets/team-b/raw/x.csv", None, False, "outside namespace team-a's storage"),
+    ("s3://kadence/datasets/team-a/../team-b/x.csv", None, False, "outside namespace team-a's storage"),
+    ("s3://kadence/runs/team-b/x.csv", "my-creds", False, "outside namespace team-a's storage"),
+    ("s3://partner-data/x.csv", "partner-creds", False, None),
+    ("s3://partner-data/x.csv", None, False, "is not Kadence's bucket"),
+    ("https://example.com/x.csv", None, False, None),
+], ids=["file:// outside the sandbox", "file:// in the sandbox", "its own prefix", "its own root without a slash",
+        "another namespace's prefix", "a climb out of its prefix", "another namespace even with credentials",
+        "another bucket with its own credentials", "another bucket without credentials", "https"])
+def test_a_dataset_source_may_name_only_what_its_namespace_may_reach(uri, credentials, sandbox, expected):
+    found = problems("Dataset", dataset(uri, credentials), META, bucket="kadence", sandbox=sandbox)
+    if expected is None:
+        assert found == []
+    else:
+        assert found[0][0] == "spec.source.uri" and expected in found[0][1]
+
+
+def test_appended_files_and_model_artifacts_are_checked_too():
+    meta = {**META, "annotations": {"kadence.dev/appended-data": json.dumps(
+        [{"uri": "s3://kadence/feedback/team-a/x.parquet"}, {"uri": "file:///proc/self/environ"}])}}
+    found = problems("Dataset", dataset(inline="x\n1\n"), meta, bucket="kadence", sandbox=False)
+    assert found == [("metadata.annotations[kadence.dev/appended-data][1].uri", FILE_REFUSED)]
+    version = ModelVersionSpec.model_validate({"model": "churn", "version": 1, "artifact": {
+        "uri": "s3://kadence/runs/team-b/train-1/model.skops", "sha256": "0" * 64}})
+    found = problems("ModelVersion", version, META, bucket="kadence", sandbox=False)
+    assert found[0][0] == "spec.artifact.uri" and "outside namespace team-a" in found[0][1]
+    assert check_uri("s3://other/model.skops", "team-a", "kadence", False, may_leave_bucket=False).startswith(
+        "s3://other/ is not Kadence's bucket")
+
+
+def test_sandbox_mode_is_an_explicit_switch():
+    assert sandbox_mode({"KADENCE_SANDBOX": "1"}) and sandbox_mode({"KADENCE_SANDBOX": "true"})
+    assert not sandbox_mode({}) and not sandbox_mode({"KADENCE_SANDBOX": "0"})
