@@ -23,6 +23,16 @@ ARTIFACT = b"the model"
 SHA = hashlib.sha256(ARTIFACT).hexdigest()
 
 
+def ready_of(plan, before=None):
+    """The Ready condition realize derives from the plan's conditions over `before`."""
+    return next(c for c in plan.condition_updates(before) if c.type == "Ready")
+
+
+def status(plan):
+    """The status fields the plan writes (wire names)."""
+    return plan.status_patch()
+
+
 def run_body(status=None, promotion=None, max_attempts=2, source="featureSetRef", name="churn-train"):
     spec = {source: {"name": "churn"}, "task": "classification", "objective": {"metric": "f1"},
             "search": {"maxTrials": 20}, "model": "churn", "maxAttempts": max_attempts}
@@ -108,7 +118,7 @@ def test_a_run_on_an_unvalidated_dataset_waits_and_quotes_the_dataset():
 def test_waiting_again_for_the_same_reason_posts_no_second_event():
     first = plan_trainingrun(run_body(), TrainingRunObservation(source=None), NOW)
     c = first.conditions[0]
-    body = run_body(status={"conditions": [{"type": "Ready", "status": "False", "reason": c.reason,
+    body = run_body(status={"conditions": [{"type": "InputReady", "status": "False", "reason": c.reason,
                                             "message": c.message}]})
     assert plan_trainingrun(body, TrainingRunObservation(source=None), NOW).events == []
 
@@ -129,15 +139,15 @@ def test_the_first_reconcile_creates_the_attempt_1_job_with_its_task():
     assert task["input"] == {"kind": "FeatureSet", "name": "churn", "version": "f1",
                              "uri": "s3://kadence/features/ml/churn/f1/"}
     assert task["attempt"] == 1 and task["run"] == "churn-train"
-    assert plan.status["attempt"] == 1 and plan.status["progress"] == "0/20"
+    assert status(plan)["attempt"] == 1 and status(plan)["progress"] == "0/20"
     assert plan.phase == "Running"
 
 
 def test_a_restarted_operator_plans_the_same_job_again_never_a_second_one():
     first = plan_trainingrun(run_body(), TrainingRunObservation(source=featureset()), NOW)
-    again = plan_trainingrun(run_body(status=first.status), TrainingRunObservation(source=featureset()), NOW)
+    again = plan_trainingrun(run_body(status=status(first)), TrainingRunObservation(source=featureset()), NOW)
     assert [c["metadata"]["name"] for c in again.children] == [c["metadata"]["name"] for c in first.children]
-    running = plan_trainingrun(run_body(status=first.status),
+    running = plan_trainingrun(run_body(status=status(first)),
                                TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1")]), NOW)
     assert running.children == [] and running.delete == []
 
@@ -154,9 +164,9 @@ def test_a_running_job_shows_progress_from_progress_json():
     plan = plan_trainingrun(run_body(status={"attempt": 1}),
                             TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1")],
                                                    progress=progress), NOW)
-    assert plan.status["progress"] == "7/20" and plan.status["bestScore"] == 0.81
-    assert plan.status["trials"] == {"done": 7, "total": 20, "pruned": 2, "failed": 0}
-    assert "7/20 trials, best knn 0.81" in plan.conditions[0].message
+    assert status(plan)["progress"] == "7/20" and status(plan)["bestScore"] == 0.81
+    assert status(plan)["trials"] == {"done": 7, "total": 20, "pruned": 2, "failed": 0}
+    assert "7/20 trials, best knn 0.81" in ready_of(plan).message
 
 
 def test_a_result_asks_for_registration_with_the_promotion_decision():
@@ -202,8 +212,8 @@ def test_once_the_model_version_exists_the_run_succeeds_and_names_it():
                             TrainingRunObservation(jobs=[job("churn-train-train-1", "Succeeded")], result=result(),
                                                    model_versions=[registered]), NOW)
     assert plan.phase == "Succeeded" and plan.registration is None
-    assert plan.status["modelVersion"] == "churn-v2" and plan.status["completionTime"] == "2026-01-02T11:59:00Z"
-    assert plan.conditions[0].status == "True" and plan.events[0].reason == "ModelRegistered"
+    assert status(plan)["modelVersion"] == "churn-v2" and status(plan)["completionTime"] == "2026-01-02T11:59:00Z"
+    assert ready_of(plan).status == "True" and plan.events[0].reason == "ModelRegistered"
 
 
 def test_a_result_of_an_earlier_attempt_is_not_taken_for_the_current_one():
@@ -222,9 +232,9 @@ def test_a_failed_attempt_is_retried_with_the_next_attempt():
     plan = plan_trainingrun(run_body(status={"attempt": 1}),
                             TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1", "Failed")],
                                                    log_tail="Traceback ...\nMemoryError"), NOW)
-    assert plan.status["attempt"] == 2 and plan.phase == "Running"
-    assert plan.conditions[0].reason == "Retrying" and "MemoryError" in plan.conditions[0].message
-    nxt = plan_trainingrun(run_body(status=plan.status),
+    assert status(plan)["attempt"] == 2 and plan.phase == "Running"
+    assert ready_of(plan).reason == "Retrying" and "MemoryError" in ready_of(plan).message
+    nxt = plan_trainingrun(run_body(status=status(plan)),
                            TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1", "Failed")]), NOW)
     assert nxt.children[1]["metadata"]["name"] == "churn-train-train-2"
     assert {(d.kind, d.name) for d in nxt.delete} == {("Job", "churn-train-train-1"), ("ConfigMap", "churn-train-train-1")}
@@ -236,8 +246,8 @@ def test_the_last_attempt_failing_fails_the_run_with_the_cause_from_the_log():
                             TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-2", "Failed")],
                                                    log_tail=log), NOW)
     assert plan.phase == "Failed"
-    assert plan.conditions[0].reason == "TrainingFailed"
-    assert plan.conditions[0].message == "the target column 'churned' has 3 missing values"
+    assert ready_of(plan).reason == "TrainingFailed"
+    assert ready_of(plan).message == "the target column 'churned' has 3 missing values"
 
 
 def test_a_failure_retrying_cannot_help_fails_at_once():
@@ -245,7 +255,7 @@ def test_a_failure_retrying_cannot_help_fails_at_once():
                             TrainingRunObservation(source=featureset(),
                                                    jobs=[job("churn-train-train-1", "Failed", reason="PodFailurePolicy")],
                                                    log_tail="kadence train: failed: no model family fits"), NOW)
-    assert plan.phase == "Failed" and plan.conditions[0].message == "no model family fits"
+    assert plan.phase == "Failed" and ready_of(plan).message == "no model family fits"
 
 
 def test_a_job_that_succeeded_without_a_result_for_long_counts_as_failed():
@@ -253,7 +263,7 @@ def test_a_job_that_succeeded_without_a_result_for_long_counts_as_failed():
                             TrainingRunObservation(source=featureset(),
                                                    jobs=[job("churn-train-train-2", "Succeeded",
                                                              finished="2026-01-02T11:00:00Z")]), NOW)
-    assert plan.phase == "Failed" and "wrote no result.json" in plan.conditions[0].message
+    assert plan.phase == "Failed" and "wrote no result.json" in ready_of(plan).message
 
 
 def test_a_finished_run_is_left_alone():
@@ -282,24 +292,24 @@ def mv_body(stage="Candidate", status=None, annotations=None, version=2):
 
 def test_a_new_version_is_verified_before_it_is_ready():
     plan = plan_modelversion(mv_body(), ModelVersionObservation(artifact=ARTIFACT), NOW)
-    assert plan.status["verified"] is True and plan.status["verifiedSha256"] == SHA
-    assert plan.status["stage"] == "Candidate" and plan.phase == "Candidate"
-    ready = [c for c in plan.conditions if c.type == "Ready"][0]
+    assert status(plan)["verified"] is True and status(plan)["verifiedSha256"] == SHA
+    assert status(plan)["stage"] == "Candidate" and plan.phase == "Candidate"
+    ready = ready_of(plan)
     assert ready.status == "True" and "f1=0.7" in ready.message
-    assert plan.status["metricSummary"] == "f1=0.7"
+    assert status(plan)["metricSummary"] == "f1=0.7"
 
 
 def test_a_corrupt_artifact_never_becomes_ready():
     plan = plan_modelversion(mv_body(stage="Production"), ModelVersionObservation(artifact=ARTIFACT + b"x"), NOW)
-    ready = [c for c in plan.conditions if c.type == "Ready"][0]
+    ready = ready_of(plan)
     assert (ready.status, ready.reason) == ("False", "ArtifactChecksumMismatch")
-    assert plan.status["verified"] is False and plan.status.get("stage") == "Candidate"
+    assert status(plan)["verified"] is False and status(plan).get("stage") == "Candidate"
     assert plan.events[0].type == "Warning" and plan.phase == "Invalid"
 
 
 def test_a_missing_artifact_waits():
     plan = plan_modelversion(mv_body(), ModelVersionObservation(artifact_missing=True), NOW)
-    assert plan.conditions[0].reason == "ArtifactNotFound" and plan.requeue_after
+    assert ready_of(plan).reason == "ArtifactNotFound" and plan.requeue_after
 
 
 def test_a_verified_artifact_is_not_downloaded_again():
@@ -318,7 +328,7 @@ def test_promotion_archives_the_current_production_first_and_waits():
     request = json.loads(patch.patch["metadata"]["annotations"]["kadence.dev/stage-request"])
     assert request == {"stage": "Archived", "generation": current["metadata"].get("generation", 0)}
     assert "replaced in Production by churn-v2: beats v1" in patch.patch["metadata"]["annotations"]["kadence.dev/reason"]
-    assert plan.status.get("stage") is None  # not Production before v1 left it
+    assert status(plan).get("stage") is None  # not Production before v1 left it
     assert plan.phase == "Staging" and plan.requeue_after
 
 
@@ -328,10 +338,10 @@ def test_promotion_takes_production_once_no_sibling_holds_it_and_records_who_and
                    annotations={"kadence.dev/changed-by": "alice", "kadence.dev/reason": "beats v1"})
     archived = model_version("churn-v1", 1, stage="Archived")
     plan = plan_modelversion(body, ModelVersionObservation(siblings=[archived]), NOW)
-    assert plan.status["stage"] == "Production" and plan.phase == "Production"
-    assert plan.status["history"][-1] == {"stage": "Production", "previous": "Staging", "at": "2026-01-02T12:00:00Z",
+    assert status(plan)["stage"] == "Production" and plan.phase == "Production"
+    assert status(plan)["history"][-1] == {"stage": "Production", "previous": "Staging", "at": "2026-01-02T12:00:00Z",
                                           "by": "alice", "reason": "beats v1"}
-    assert len(plan.status["history"]) == 2
+    assert len(status(plan)["history"]) == 2
     assert plan.events[-1].reason == "StageProduction" and "by alice: beats v1" in plan.events[-1].message
 
 
@@ -340,7 +350,7 @@ def test_of_two_versions_promoted_at_once_the_higher_wins():
                     version=2)
     higher = model_version("churn-v3", 3, stage="Candidate", spec_stage="Production")
     waits = plan_modelversion(lower, ModelVersionObservation(siblings=[higher]), NOW)
-    assert waits.sibling_patches == [] and waits.status.get("stage") is None
+    assert waits.sibling_patches == [] and status(waits).get("stage") is None
     assert any(c.reason == "Contended" for c in waits.conditions)
     higher["status"]["verifiedSha256"] = SHA
     wins = plan_modelversion(higher, ModelVersionObservation(siblings=[lower]), NOW)
@@ -368,7 +378,7 @@ def test_an_operator_request_moves_the_stage_in_force_without_touching_the_spec(
     assert "spec" not in patch
     body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}), **patch["metadata"]["annotations"]}
     plan = plan_modelversion(body, ModelVersionObservation(), NOW)
-    assert plan.status["stage"] == "Staging" and plan.status["history"][-1]["by"] == "kadence-operator"
+    assert status(plan)["stage"] == "Staging" and status(plan)["history"][-1]["by"] == "kadence-operator"
 
 
 def test_a_forbidden_transition_is_refused_and_the_stage_stays():
@@ -376,11 +386,11 @@ def test_a_forbidden_transition_is_refused_and_the_stage_stays():
     plan = plan_modelversion(body, ModelVersionObservation(), NOW)
     refused = [c for c in plan.conditions if c.type == "StageChange"][0]
     assert (refused.status, refused.reason) == ("False", "InvalidTransition")
-    assert "stage" not in plan.status and plan.phase == "Production"
+    assert "stage" not in status(plan) and plan.phase == "Production"
 
 
 def test_a_registered_candidate_gets_a_history_entry():
     plan = plan_modelversion(mv_body(annotations={"kadence.dev/changed-by": "trainingrun/churn-train"}),
                              ModelVersionObservation(artifact=ARTIFACT), NOW)
-    assert plan.status["history"] == [{"stage": "Candidate", "at": "2026-01-02T12:00:00Z",
+    assert status(plan)["history"] == [{"stage": "Candidate", "at": "2026-01-02T12:00:00Z",
                                        "by": "trainingrun/churn-train", "reason": "registered"}]

@@ -83,7 +83,7 @@ def test_history_keeps_the_newest_entries_oldest_first():
     for i in range(5):
         change = registry.StageChange("m-v1", "Candidate", "Staging", "bob", f"r{i}")
         history = registry.append_history(history, registry.history_entry(change, f"t{i}"), limit=3)
-    assert [h["reason"] for h in history] == ["r2", "r3", "r4"]
+    assert [h.reason for h in history] == ["r2", "r3", "r4"]
 
 
 def test_production_conflicts_are_found_per_model():

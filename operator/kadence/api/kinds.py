@@ -124,6 +124,8 @@ KINDS: tuple[Kind, ...] = (
             column("Model", ".spec.model"),
             column("Version", ".spec.version", "integer"),
             column("Stage", ".status.stage"),
+            column("Requested", ".status.requestedStage",
+                   description="The stage asked for: spec.stage, or the operator's kadence.dev/stage-request"),
             column("Metric", ".status.metricSummary"),
             READY,
             REASON,

@@ -88,7 +88,9 @@ class ModelVersionSpec(KadenceModel):
     )
 
 
-class StageChange(KadenceModel):
+class StageHistoryEntry(KadenceModel):
+    """One stage change as recorded in status.history (the change itself is domain.registry.StageChange)."""
+
     stage: Stage
     previous: Stage | None = None
     at: str = Field(json_schema_extra={"format": "date-time"})
@@ -97,9 +99,6 @@ class StageChange(KadenceModel):
 
 
 class ModelVersionStatus(CommonStatus):
-    stage: Stage | None = Field(None, description="The stage in force.")
-    verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
-    verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
     CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
         # ArtifactVerified: the stored artifact has the sha256 the spec records.
         dependents=(SPEC_VALID, "ArtifactVerified"),
@@ -108,6 +107,15 @@ class ModelVersionStatus(CommonStatus):
         informational=("StageChange", "StageRequest"),
     )
 
+    stage: Stage | None = Field(None, description="The stage in force.")
+    requested_stage: Stage | None = Field(None, description=(
+        "The stage the version is asked to hold: spec.stage, or the operator's stage request (the "
+        "kadence.dev/stage-request annotation, {\"stage\": ..., \"generation\": ...}) while metadata.generation "
+        "is still the one it names. The operator asks through the annotation (a passed canary, a sibling "
+        "archived by a promotion) so that a GitOps tool's self-heal does not undo it; an edit of the spec wins "
+        "again. A malformed request is ignored and reported in the StageRequest condition and an Event."))
+    verified: bool | None = Field(None, description="The artifact's sha256 was checked against the store.")
+    verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
                                         description="The sha256 the stored artifact was verified to have.")
     metric_summary: str | None = Field(None, description="e.g. f1=0.832, for kubectl get.")
-    history: list[StageChange] | None = Field(None, max_length=100, description="Stage changes, oldest first.")
+    history: list[StageHistoryEntry] | None = Field(None, max_length=100, description="Stage changes, oldest first.")

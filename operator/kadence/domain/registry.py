@@ -11,6 +11,13 @@ passed, a sibling archived by a promotion) through the `kadence.dev/stage-reques
 annotation, never by rewriting the spec, so that Argo CD's self-heal does not undo it. A
 request holds while the spec stays as it was when the request was made (same
 `metadata.generation`); a later edit of the spec wins again.
+
+The stage request is API (documented in the README and on the ModelVersion's
+`status.requestedStage`): its value is a JSON object `{"stage": <stage>, "generation": <int>}`.
+`parse_stage_request` refuses anything else with a message naming what is wrong; the
+ModelVersion controller reports it in the `StageRequest` condition and an Event, and
+`spec.stage` decides meanwhile. `status.requestedStage` mirrors the stage asked for,
+whichever source it came from, so `kubectl get modelversions` shows it.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping
+
+from ..api.modelversion import StageHistoryEntry
 
 STAGES = ("Candidate", "Staging", "Production", "Archived")
 CHANGED_BY_ANNOTATION = "kadence.dev/changed-by"
@@ -51,11 +60,35 @@ class VersionState:
 
 @dataclass(frozen=True)
 class StageChange:
+    """One move of a ModelVersion (`name`) to `stage`: the registry's plan, and what the
+    InferenceService controller asks for (a canary that passed, a challenger archived);
+    `previous` is the stage in force when it was planned (None when the asker does not know)."""
+
     name: str
-    previous: str
+    previous: str | None
     stage: str
     by: str
     reason: str
+
+
+class StageRequestError(ValueError):
+    """A kadence.dev/stage-request annotation that cannot be read; the message says why."""
+
+
+@dataclass(frozen=True)
+class StageRequest:
+    stage: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class RequestedStage:
+    """The stage a ModelVersion is asked to hold and where that comes from."""
+
+    stage: str
+    source: Literal["spec", "stageRequest"]
+    request: StageRequest | None = None  # the annotation, when it reads
+    error: str | None = None  # why the annotation does not read, when it is present and malformed
 
 
 @dataclass(frozen=True)
@@ -88,20 +121,48 @@ def stage_request_patch(version: Mapping, stage: str, by: str, reason: str) -> d
                                          STAGE_REQUEST_ANNOTATION: request}}}
 
 
-def requested_stage(version: Mapping) -> str:
+def parse_stage_request(raw: str | None) -> StageRequest | None:
+    """The kadence.dev/stage-request annotation's value; None when absent, StageRequestError
+    (naming the problem and the expected form) when it cannot be read."""
+    if raw is None:
+        return None
+    expected = f'expected {{"stage": <{"|".join(STAGES)}>, "generation": <metadata.generation>}}'
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise StageRequestError(f"{STAGE_REQUEST_ANNOTATION} is not JSON ({error.msg}): {raw[:200]!r}; "
+                                f"{expected}") from None
+    if not isinstance(value, dict):
+        raise StageRequestError(f"{STAGE_REQUEST_ANNOTATION} is not a JSON object: {raw[:200]!r}; {expected}")
+    unknown = sorted(set(value) - {"stage", "generation"})
+    if unknown:
+        raise StageRequestError(f"{STAGE_REQUEST_ANNOTATION} has unknown keys {', '.join(unknown)}; {expected}")
+    stage, generation = value.get("stage"), value.get("generation")
+    if stage not in STAGES:
+        raise StageRequestError(f"{STAGE_REQUEST_ANNOTATION} asks for unknown stage {stage!r}; {expected}")
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise StageRequestError(f"{STAGE_REQUEST_ANNOTATION} has no valid generation ({generation!r}); {expected}")
+    return StageRequest(stage=stage, generation=generation)
+
+
+def resolve_requested_stage(version: Mapping) -> RequestedStage:
     """The stage a ModelVersion is asked to hold: the operator's request while the spec is
-    unchanged since it was made, else `spec.stage` (Candidate when unset)."""
+    unchanged since it was made, else `spec.stage` (Candidate when unset). A malformed
+    request is reported in `error` and ignored."""
     metadata = version.get("metadata") or {}
     spec_stage = (version.get("spec") or {}).get("stage") or "Candidate"
-    raw = (metadata.get("annotations") or {}).get(STAGE_REQUEST_ANNOTATION)
     try:
-        request = json.loads(raw) if raw else None
-    except json.JSONDecodeError:
-        return spec_stage
-    if (isinstance(request, dict) and request.get("stage") in STAGES
-            and request.get("generation") == metadata.get("generation", 0)):
-        return request["stage"]
-    return spec_stage
+        request = parse_stage_request((metadata.get("annotations") or {}).get(STAGE_REQUEST_ANNOTATION))
+    except StageRequestError as error:
+        return RequestedStage(spec_stage, "spec", error=str(error))
+    if request is not None and request.generation == metadata.get("generation", 0):
+        return RequestedStage(request.stage, "stageRequest", request)
+    return RequestedStage(spec_stage, "spec", request)
+
+
+def requested_stage(version: Mapping) -> str:
+    """`resolve_requested_stage(version).stage`."""
+    return resolve_requested_stage(version).stage
 
 
 def actor_from_annotations(annotations: Mapping[str, str] | None, default_by: str, default_reason: str = "") -> Actor:
@@ -150,14 +211,16 @@ def production_conflicts(versions: Iterable[VersionState]) -> dict[str, list[str
     return {m: [v.name for v in sorted(vs, key=lambda v: v.version)] for m, vs in by_model.items() if len(vs) > 1}
 
 
-def history_entry(change: StageChange, at: str) -> dict:
-    """A `status.history` item (wire format)."""
-    return {"stage": change.stage, "previous": change.previous, "at": at, "by": change.by, "reason": change.reason}
+def history_entry(change: StageChange, at: str) -> StageHistoryEntry:
+    """The `status.history` item recording `change` at `at`."""
+    return StageHistoryEntry(stage=change.stage, previous=change.previous, at=at, by=change.by, reason=change.reason)
 
 
-def append_history(history: list[dict] | None, entry: dict, limit: int = MAX_HISTORY) -> list[dict]:
+def append_history(history: list[dict | StageHistoryEntry] | None, entry: StageHistoryEntry,
+                   limit: int = MAX_HISTORY) -> list[StageHistoryEntry]:
     """Oldest first, at most `limit` entries (the oldest drop out)."""
-    return (list(history or []) + [entry])[-limit:]
+    kept = [StageHistoryEntry.model_validate(h) if isinstance(h, dict) else h for h in history or []]
+    return (kept + [entry])[-limit:]
 
 
 def event_message(change: StageChange) -> str:

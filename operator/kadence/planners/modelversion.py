@@ -19,7 +19,13 @@ Rules:
 - every stage change lands in status.history and an Event with who and why (the
   kadence.dev/changed-by and kadence.dev/reason annotations, else "unknown");
 - a transition the registry does not allow (Production → Candidate) is refused with
-  the allowed ones named; the stage in force stays.
+  the allowed ones named; the stage in force stays;
+- the stage asked for is mirrored in status.requestedStage; a kadence.dev/stage-request
+  annotation that cannot be read is ignored (spec.stage decides) and reported in the
+  StageRequest condition and a Warning Event, once per distinct problem.
+
+Ready derives from SpecValid and ArtifactVerified (api.modelversion.ModelVersionStatus.CONDITIONS);
+StageChange and StageRequest are informational.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..api.conditions import ConditionUpdate, find
-from ..api.modelversion import ModelVersionSpec
+from ..api.modelversion import ModelVersionSpec, ModelVersionStatus
 from ..domain import registry
 from ..domain.registry import TransitionError, VersionState
 from .plan import EventSpec, Plan
@@ -36,6 +42,7 @@ from .plan import EventSpec, Plan
 RECHECK_S = 30.0
 PROMOTION_RECHECK_S = 2.0
 OPERATOR = "kadence-operator"
+ARTIFACT_VERIFIED, STAGE_CHANGE, STAGE_REQUEST = "ArtifactVerified", "StageChange", "StageRequest"
 
 
 @dataclass
@@ -54,6 +61,7 @@ class SiblingPatch:
 
 @dataclass
 class ModelVersionPlan(Plan):
+    status: ModelVersionStatus = field(default_factory=ModelVersionStatus)
     sibling_patches: list[SiblingPatch] = field(default_factory=list)
 
 
@@ -89,67 +97,92 @@ def plan_modelversion(body: dict, observed: ModelVersionObservation, now: dateti
     plan = ModelVersionPlan()
     summary = metric_summary(spec)
     if summary:
-        plan.status["metricSummary"] = summary
+        plan.status.metric_summary = summary
+    requested = registry.resolve_requested_stage(body)
+    plan.status.requested_stage = requested.stage
+    _report_stage_request(plan, status, requested)
 
     # 1. The artifact: verified once per sha256.
     verified = not needs_verification(body)
     if not verified:
         if observed.artifact_missing or observed.artifact is None:
-            plan.status["verified"] = False
-            plan.conditions.append(ConditionUpdate("Ready", "False", "ArtifactNotFound",
+            plan.status.verified = False
+            plan.conditions.append(ConditionUpdate(ARTIFACT_VERIFIED, "False", "ArtifactNotFound",
                                                    f"no object at {spec.artifact.uri}"))
             plan.phase = _stage_in_force(body) or "Unverified"
             plan.requeue_after = RECHECK_S
-            if (find(status.get("conditions"), "Ready") or {}).get("reason") != "ArtifactNotFound":
+            if (find(status.get("conditions"), ARTIFACT_VERIFIED) or {}).get("reason") != "ArtifactNotFound":
                 plan.events.append(EventSpec("Warning", "ArtifactNotFound", f"no object at {spec.artifact.uri}"))
             return plan
         check = registry.verify_artifact(observed.artifact, spec.artifact.sha256)
-        plan.status["verified"] = check.ok
+        plan.status.verified = check.ok
         if not check.ok:
-            plan.conditions.append(ConditionUpdate("Ready", "False", check.reason, check.message))
+            plan.conditions.append(ConditionUpdate(ARTIFACT_VERIFIED, "False", check.reason, check.message))
             plan.phase = "Invalid"
             plan.events.append(EventSpec("Warning", check.reason, check.message))
             if _stage_in_force(body) is None:
-                plan.status["stage"] = "Candidate"
+                plan.status.stage = "Candidate"
             return plan
-        plan.status["verifiedSha256"] = check.actual
+        plan.status.verified_sha256 = check.actual
         plan.events.append(EventSpec("Normal", check.reason, check.message))
         verified = True
 
     # 2. The stage.
     me = _state(body)
     in_force = _stage_in_force(body)
-    desired = registry.requested_stage(body)
+    desired = requested.stage
     siblings = [_state(s) for s in observed.siblings
                 if s["metadata"]["name"] != meta["name"] and (s.get("spec") or {}).get("model") == spec.model]
     annotations = meta.get("annotations") or {}
     actor = registry.actor_from_annotations(annotations, default_by="unknown")
 
     if in_force is None and desired == "Candidate":
-        plan.status["stage"] = "Candidate"
-        entry = registry.history_entry(registry.StageChange(me.name, "Candidate", "Candidate", actor.by,
+        plan.status.stage = "Candidate"
+        entry = registry.history_entry(registry.StageChange(me.name, None, "Candidate", actor.by,
                                                             actor.reason or "registered"), _stamp(now))
-        entry.pop("previous")
-        plan.status["history"] = registry.append_history(status.get("history"), entry)
+        plan.status.history = registry.append_history(status.get("history"), entry)
         in_force = "Candidate"
 
     if desired != (in_force or "Candidate") or in_force is None:
         try:
             transition = registry.plan_stage_change(me, desired, siblings, actor)
         except TransitionError as error:
-            plan.conditions.append(ConditionUpdate("StageChange", "False", "InvalidTransition", str(error)))
+            plan.conditions.append(ConditionUpdate(STAGE_CHANGE, "False", "InvalidTransition", str(error)))
             plan.events.append(EventSpec("Warning", "InvalidTransition", str(error)))
             transition = None
         if transition is not None:
             _apply_transition(plan, body, spec, siblings, observed, transition, actor, now, in_force)
     else:
-        plan.conditions.append(ConditionUpdate("StageChange", "True", "InForce", f"stage {in_force} in force"))
+        plan.conditions.append(ConditionUpdate(STAGE_CHANGE, "True", "InForce", f"stage {in_force} in force"))
 
-    stage = plan.status.get("stage", in_force) or "Candidate"
+    stage = (plan.status.stage if "stage" in plan.status.model_fields_set else in_force) or "Candidate"
     plan.phase = stage
-    plan.conditions.append(ConditionUpdate("Ready", "True", "Verified",
+    plan.conditions.append(ConditionUpdate(ARTIFACT_VERIFIED, "True", "Verified",
                                            f"{stage}; artifact sha256 verified" + (f"; {summary}" if summary else "")))
     return plan
+
+
+def _report_stage_request(plan: ModelVersionPlan, status: dict, requested: registry.RequestedStage) -> None:
+    """The StageRequest condition: why an annotation is ignored (and a Warning Event the first
+    time this problem is seen), or which request is in force; nothing when there is none."""
+    previous = find(status.get("conditions"), STAGE_REQUEST) or {}
+    if requested.error is not None:
+        plan.conditions.append(ConditionUpdate(STAGE_REQUEST, "False", "InvalidStageRequest", requested.error))
+        if (previous.get("status"), previous.get("message")) != ("False", requested.error):
+            plan.events.append(EventSpec("Warning", "InvalidStageRequest",
+                                         f"{requested.error}; spec.stage ({requested.stage}) decides meanwhile"))
+    elif requested.source == "stageRequest":
+        plan.conditions.append(ConditionUpdate(STAGE_REQUEST, "True", "InForce",
+                                               f"the stage request for {requested.stage} holds at generation "
+                                               f"{requested.request.generation}"))
+    elif requested.request is not None:
+        plan.conditions.append(ConditionUpdate(STAGE_REQUEST, "True", "Superseded",
+                                               f"the stage request for {requested.request.stage} was made at generation "
+                                               f"{requested.request.generation}; the spec changed since, spec.stage "
+                                               f"({requested.stage}) decides"))
+    elif previous:
+        plan.conditions.append(ConditionUpdate(STAGE_REQUEST, "True", "NoRequest",
+                                               f"no stage request; spec.stage ({requested.stage}) decides"))
 
 
 def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec, siblings: list[VersionState],
@@ -167,7 +200,7 @@ def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec
         higher = [s for s in contenders if int(s["spec"]["version"]) > me.version]
         if higher:
             plan.conditions.append(ConditionUpdate(
-                "StageChange", "Unknown", "Contended",
+                STAGE_CHANGE, "Unknown", "Contended",
                 f"{higher[0]['metadata']['name']} (a higher version) is being promoted to Production at the same time"))
             plan.requeue_after = PROMOTION_RECHECK_S
             return
@@ -182,7 +215,7 @@ def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec
         still_production = [s.name for s in siblings if s.stage == "Production"]
         if still_production or to_archive:
             plan.conditions.append(ConditionUpdate(
-                "StageChange", "Unknown", "Promoting",
+                STAGE_CHANGE, "Unknown", "Promoting",
                 f"waiting for {', '.join(sorted(set(still_production) | {c.name for c in to_archive}))} "
                 f"to leave Production"))
             plan.requeue_after = PROMOTION_RECHECK_S
@@ -191,8 +224,9 @@ def _apply_transition(plan: ModelVersionPlan, body: dict, spec: ModelVersionSpec
     previous = in_force or "Candidate"
     entry = registry.history_entry(registry.StageChange(me.name, previous, desired, actor.by, actor.reason),
                                    _stamp(now))
-    plan.status["stage"] = desired
-    plan.status["history"] = registry.append_history(plan.status.get("history", status.get("history")), entry)
-    plan.conditions.append(ConditionUpdate("StageChange", "True", "InForce", f"stage {desired} in force"))
+    plan.status.stage = desired
+    history = plan.status.history if "history" in plan.status.model_fields_set else status.get("history")
+    plan.status.history = registry.append_history(history, entry)
+    plan.conditions.append(ConditionUpdate(STAGE_CHANGE, "True", "InForce", f"stage {desired} in force"))
     plan.events.append(EventSpec("Normal", f"Stage{desired}", registry.event_message(
         registry.StageChange(me.name, previous, desired, change.by, change.reason))))

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..api.conditions import ConditionUpdate, find
-from ..api.trainingrun import TrainingRunSpec
+from ..api.trainingrun import TrainingRunSpec, TrainingRunStatus, TrialsSummary
 from ..builders.jobs import WorkloadSettings, job_finished_at, job_state
 from ..builders.training import RUN_LABEL, RUN_UID_ANNOTATION, model_version_body, train_children, train_job_name
 from ..domain.training.promotion import decide
@@ -45,6 +45,7 @@ RUNNING_RECHECK_S = 10.0
 WAITING_RECHECK_S = 30.0
 REGISTER_RECHECK_S = 2.0
 TERMINAL = ("Succeeded", "Failed")
+INPUT_READY, TRAINED, REGISTERED = "InputReady", "Trained", "Registered"
 MAX_CAUSE = 2000
 RESULT_GRACE_S = 120.0  # a succeeded Job's result.json must be readable within this time
 
@@ -80,6 +81,7 @@ class Registration:
 
 @dataclass
 class TrainingRunPlan(Plan):
+    status: TrainingRunStatus = field(default_factory=TrainingRunStatus)
     registration: Registration | None = None
 
 
@@ -112,11 +114,11 @@ def retry_can_help(job: dict) -> bool:
 
 
 def resolve_source(spec: TrainingRunSpec, source: dict | None) -> tuple[TrainInput | None, ConditionUpdate | None]:
-    """The input to train on, or the condition explaining why the run must wait."""
+    """The input to train on, or the InputReady=False condition explaining why the run must wait."""
     kind = "FeatureSet" if spec.feature_set_ref is not None else "Dataset"
     reference = spec.feature_set_ref or spec.dataset_ref
     if source is None:
-        return None, ConditionUpdate("Ready", "False", f"{kind}NotFound", f"{kind} {reference.name!r} does not exist")
+        return None, ConditionUpdate(INPUT_READY, "False", f"{kind}NotFound", f"{kind} {reference.name!r} does not exist")
     status = source.get("status") or {}
     versions = status.get("versions") or []
     wanted = reference.version or status.get("latestVersion")
@@ -125,12 +127,12 @@ def resolve_source(spec: TrainingRunSpec, source: dict | None) -> tuple[TrainInp
         if reference.version:
             known = ", ".join(v.get("id", "?") for v in versions) or "none"
             return None, ConditionUpdate(
-                "Ready", "False", f"{kind}VersionNotFound",
+                INPUT_READY, "False", f"{kind}VersionNotFound",
                 f"version {reference.version} is not a validated version of {kind} {reference.name!r} "
                 f"(validated versions: {known})")
         ready = find(status.get("conditions"), "Ready") or {}
         detail = f": {ready['message']}" if ready.get("message") else ""
-        return None, ConditionUpdate("Ready", "False", f"{kind}NotReady",
+        return None, ConditionUpdate(INPUT_READY, "False", f"{kind}NotReady",
                                      f"{kind} {reference.name!r} has no validated version yet{detail}")
     return TrainInput(kind=kind, name=reference.name, version=entry["id"], uri=entry["uri"]), None
 
@@ -186,22 +188,32 @@ def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, mod
                         reason=f"{decision.reason}: {decision.message}")
 
 
-def _progress_status(progress: dict | None, result: TrainResult | None) -> dict:
+def _progress_status(status: TrainingRunStatus, progress: dict | None, result: TrainResult | None) -> None:
+    """Trials, progress and the best so far into `status`, from the result or else progress.json."""
     if result is not None:
-        trials = result.trials.wire()
-        return {"trials": trials, "progress": f"{trials['done']}/{trials['total']}",
-                "bestScore": result.best.cv_score, "bestFamily": result.best.family}
+        status.trials = TrialsSummary.model_validate(result.trials.wire())
+        status.progress = f"{status.trials.done}/{status.trials.total}"
+        status.best_score = result.best.cv_score
+        status.best_family = result.best.family
+        return
     if progress is None:
-        return {}
+        return
     try:
         p = Progress.model_validate(progress)
     except ValidationError:
-        return {}
-    out = {"trials": {"done": p.done, "total": p.total, "pruned": p.pruned, "failed": p.failed},
-           "progress": f"{p.done}/{p.total}"}
+        return
+    status.trials = TrialsSummary(done=p.done, total=p.total, pruned=p.pruned, failed=p.failed)
+    status.progress = f"{p.done}/{p.total}"
     if p.best_score is not None:
-        out.update({"bestScore": p.best_score, "bestFamily": p.best_family})
-    return out
+        status.best_score = p.best_score
+        status.best_family = p.best_family
+
+
+def _trained_on(result: TrainResult) -> str:
+    lineage = result.lineage
+    if lineage.feature_set:
+        return f"trained on FeatureSet {lineage.feature_set} version {lineage.feature_set_version}"
+    return f"trained on Dataset {lineage.dataset} version {lineage.dataset_version}"
 
 
 def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime,
@@ -225,13 +237,20 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
 
     # 1. The run already produced a model: register it, then succeed.
     if result is not None:
-        plan.status.update({"attempt": attempt, "jobName": job_name, "metrics": result.metrics,
-                            "artifactUri": result.artifact.uri, **_progress_status(None, result)})
+        plan.status.attempt = attempt
+        plan.status.job_name = job_name
+        plan.status.metrics = result.metrics
+        plan.status.artifact_uri = result.artifact.uri
+        _progress_status(plan.status, None, result)
+        plan.conditions += [
+            ConditionUpdate(INPUT_READY, "True", "InputResolved", _trained_on(result)),
+            ConditionUpdate(TRAINED, "True", "Trained",
+                            f"{result.best.family}: hold-out {result.metric}={result.metrics.get(result.metric)}")]
         registered = registered_version(body, observed.model_versions)
         if registered is None:
             plan.registration = registration_for(body, spec, result, observed.model_versions)
             plan.phase = "Registering"
-            plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Registering",
+            plan.conditions.append(ConditionUpdate(REGISTERED, "Unknown", "Registering",
                                                    f"registering the winner ({result.best.family}, "
                                                    f"{result.metric}={result.metrics.get(result.metric)}) "
                                                    f"as a version of model {spec.model}"))
@@ -239,12 +258,13 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
             return plan
         name = registered["metadata"]["name"]
         finished = job_finished_at(jobs[job_name]) if job_name in jobs else None
-        plan.status.update({"modelVersion": name, "completionTime": finished or _stamp(now)})
+        plan.status.model_version = name
+        plan.status.completion_time = finished or _stamp(now)
         plan.phase = "Succeeded"
         held = ((registered.get("metadata") or {}).get("annotations") or {}).get("kadence.dev/reason", "")
         message = (f"{name}: {result.best.family} with hold-out {result.metric}="
                    f"{result.metrics.get(result.metric)}; {held}").rstrip("; ")
-        plan.conditions.append(ConditionUpdate("Ready", "True", "Succeeded", message))
+        plan.conditions.append(ConditionUpdate(REGISTERED, "True", "Succeeded", message))
         plan.events.append(EventSpec("Normal", "ModelRegistered", message))
         return plan
 
@@ -252,13 +272,17 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
     source, waiting = resolve_source(spec, observed.source)
     job = jobs.get(job_name)
     if source is None and job is None:
-        previous = find(status.get("conditions"), "Ready") or {}
+        previous = find(status.get("conditions"), INPUT_READY) or {}
         plan.conditions.append(waiting)
         plan.phase = "Pending"
         plan.requeue_after = WAITING_RECHECK_S
         if (previous.get("reason"), previous.get("message")) != (waiting.reason, waiting.message):
             plan.events.append(EventSpec("Warning", waiting.reason, waiting.message))
         return plan
+
+    if source is not None:
+        plan.conditions.append(ConditionUpdate(INPUT_READY, "True", "InputResolved",
+                                               f"{source.kind} {source.name} version {source.version}"))
 
     # Jobs of earlier attempts are not needed any more once a later one exists.
     for other in sorted(jobs):
@@ -268,12 +292,13 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
     # 3. Start the attempt's Job (idempotent: same name, same body).
     if job is None:
         plan.children = train_children(body, attempt, build_task(body, spec, source, attempt), settings)
-        plan.status.update({"attempt": attempt, "jobName": job_name,
-                            "startTime": status.get("startTime") or _stamp(now),
-                            "trials": {"done": 0, "total": spec.search.max_trials, "pruned": 0, "failed": 0},
-                            "progress": f"0/{spec.search.max_trials}"})
+        plan.status.attempt = attempt
+        plan.status.job_name = job_name
+        plan.status.start_time = status.get("startTime") or _stamp(now)
+        plan.status.trials = TrialsSummary(done=0, total=spec.search.max_trials)
+        plan.status.progress = f"0/{spec.search.max_trials}"
         plan.phase = "Running"
-        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Training",
+        plan.conditions.append(ConditionUpdate(TRAINED, "Unknown", "Training",
                                                f"attempt {attempt}: Job {job_name} trains on {source.kind} "
                                                f"{source.name} version {source.version}"))
         if attempt == 1:
@@ -289,13 +314,15 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
                                              f"Job {job_name} succeeded but wrote no result.json"})
     if state == "Running" or state == "Succeeded":
         # Succeeded without a result yet: the result is being read; look again soon.
-        plan.status.update({"attempt": attempt, "jobName": job_name, **_progress_status(observed.progress, None)})
+        plan.status.attempt = attempt
+        plan.status.job_name = job_name
+        _progress_status(plan.status, observed.progress, None)
         plan.phase = "Running"
-        done = plan.status.get("progress", "0/?")
-        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Training",
+        done = plan.status.progress or "0/?"
+        plan.conditions.append(ConditionUpdate(TRAINED, "Unknown", "Training",
                                                f"attempt {attempt}: {done} trials"
-                                               + (f", best {plan.status['bestFamily']} {plan.status['bestScore']:.4g}"
-                                                  if plan.status.get("bestScore") is not None else "")))
+                                               + (f", best {plan.status.best_family} {plan.status.best_score:.4g}"
+                                                  if plan.status.best_score is not None else "")))
         plan.requeue_after = RUNNING_RECHECK_S
         return plan
 
@@ -303,17 +330,19 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
     cause = failure_cause(observed.log_tail, f"Job {job_name} failed; see its logs")
     if attempt < spec.max_attempts and retry_can_help(job):
         next_attempt = attempt + 1
-        plan.status.update({"attempt": next_attempt, "jobName": train_job_name(meta["name"], next_attempt)})
+        plan.status.attempt = next_attempt
+        plan.status.job_name = train_job_name(meta["name"], next_attempt)
         plan.phase = "Running"
-        plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Retrying",
+        plan.conditions.append(ConditionUpdate(TRAINED, "Unknown", "Retrying",
                                                f"attempt {attempt} failed: {cause}; starting attempt {next_attempt} "
                                                f"of {spec.max_attempts}"))
         plan.events.append(EventSpec("Warning", "AttemptFailed", f"attempt {attempt} failed: {cause}"))
         plan.requeue_after = 0.0
         return plan
-    plan.status.update({"attempt": attempt, "jobName": job_name,
-                        "completionTime": job_finished_at(job) or _stamp(now)})
+    plan.status.attempt = attempt
+    plan.status.job_name = job_name
+    plan.status.completion_time = job_finished_at(job) or _stamp(now)
     plan.phase = "Failed"
-    plan.conditions.append(ConditionUpdate("Ready", "False", "TrainingFailed", cause))
+    plan.conditions.append(ConditionUpdate(TRAINED, "False", "TrainingFailed", cause))
     plan.events.append(EventSpec("Warning", "TrainingFailed", cause))
     return plan
