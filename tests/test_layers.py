@@ -187,5 +187,7 @@ def test_the_import_reader_resolves_relative_and_lazy_imports():
     assert "kopf" in handlers and "kadence.planners.plan" in handlers and "kadence.api.conditions" in handlers
     assert len(MODULES) > 100
     lazy = ast.parse("def f():\n    from .sibling import x\n    import kopf\n")
-    assert {node.module or node.names[0].name for node in _walk(lazy)
+    assert {node.module if isinstance(node, ast.ImportFrom) else node.names[0].name for node in _walk(lazy)
             if isinstance(node, (ast.Import, ast.ImportFrom))} == {"sibling", "kopf"}
+    assert "kadence.domain.monitoring.policy" in GRAPH["kadence.commands.demo"] or \
+        "kadence.api.common" in GRAPH["kadence.commands.demo"]  # imported inside a function there
