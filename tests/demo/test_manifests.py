@@ -37,9 +37,11 @@ def test_the_demo_reads_and_writes_where_the_manifests_say():
         assert any(BY_KIND[kind].plural == plural and n == name for kind, n in BY_NAME), (plural, name)
     policy = BY_NAME[("MonitorPolicy", loop.POLICY)]["spec"]
     assert policy["inferenceServiceRef"]["name"] == loop.SERVICE
-    assert policy["performance"] == {"metric": "f1", "threshold": 0.55, "minLabelled": 100}
+    assert policy["performance"] == {"metric": "f1", "threshold": 0.55, "minLabelled": 100,
+                                     "window": {"labelledPredictions": WINDOW, "maxAge": "1h"}}
     assert policy["window"] == {"lastPredictions": WINDOW}, "the scenario's offline tests use this window"
     assert policy["actions"]["retrain"]["includeFeedback"] is True
+    assert dataset["spec"]["feedback"] == {"from": [{"monitorPolicy": loop.POLICY}]}, "the retrain folds feedback in"
     assert BY_NAME[("InferenceService", loop.SERVICE)]["spec"]["model"] == loop.MODEL
 
 

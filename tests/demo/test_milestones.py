@@ -132,3 +132,14 @@ def test_a_verdict_written_on_the_model_version_by_a_user_is_no_verdict():
     forged = model_version("c-v2", 2, "Candidate")
     forged["metadata"]["annotations"] = {"kadence.dev/challenger-verdict": json.dumps(APPROVED)}
     assert kinds(snap(), snap(versions=[forged])) == [(report.CANDIDATE, "Candidate")]
+
+
+def test_a_retrain_decision_that_found_nothing_new_is_a_step_of_its_own_and_starts_no_run():
+    body = policy(evaluation("t1", False), evaluation("t2", True), retrains=("c-retrain-1",))
+    body["status"]["retrains"].append({"time": "t3", "trigger": "breach", "outcome": "NothingNew",
+                                       "outcomeMessage": "the inputs equal those of c-v2"})
+    after = snap(body, dataset("d1", 1500), [model_version("c-v1", 1, "Production")], isvc=service(1))
+    assert kinds(BASE, after) == [(report.BREACH, "QualityBelowThreshold"), (report.RETRAIN, "breach"),
+                                  (report.NOTHING_NEW, "NothingNewToLearn")]
+    assert [r[0] for r in after.retrains] == ["c-retrain-1"]
+    assert kinds(after, after) == []

@@ -26,7 +26,8 @@ import httpx
 
 from ..sandbox import cli as sandbox_cli
 from ..sandbox import s3, supervisor
-from ..sandbox.kubeconfig import kubeconfig_path
+from ..sandbox import tls
+from ..sandbox.kubeconfig import api_url, kubeconfig_path
 from . import report
 from .milestones import RETRAINED_BY_LABEL, Snapshot, changes
 from .report import Milestone, Month
@@ -144,7 +145,7 @@ def ensure_sandbox(state_dir: Path, out: TextIO) -> Sandbox:
             raise DemoError(f"the sandbox in {state_dir} runs only partly ({', '.join(missing)} not running); "
                             "stop it with `kadence sandbox down` and run the demo again")
         print(f"using the running sandbox in {state_dir}", file=out, flush=True)
-        return Sandbox(f"http://127.0.0.1:{records['apiserver'].port}", kubeconfig_path(state_dir),
+        return Sandbox(api_url(records['apiserver'].port), kubeconfig_path(state_dir),
                        running_storage(state_dir), state_dir, started_here=False)
     print(f"starting the sandbox in {state_dir} (API server, node, S3, operator) ...", file=out, flush=True)
     try:
@@ -199,9 +200,9 @@ def kubeconfig_token(kubeconfig: Path) -> str | None:
 class Cluster:
     """Reads of the demo's namespace straight from the sandbox API server."""
 
-    def __init__(self, server: str, namespace: str = NAMESPACE, token: str | None = None):
+    def __init__(self, server: str, namespace: str = NAMESPACE, token: str | None = None, verify=True):
         headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.http = httpx.Client(base_url=server, timeout=15, headers=headers)
+        self.http = httpx.Client(base_url=server, timeout=15, headers=headers, verify=verify)
         self.namespace = namespace
 
     def _path(self, plural: str, name: str | None = None, core: bool = False) -> str:
@@ -303,6 +304,25 @@ def wait_until_served(cluster: Cluster, timeout: float, out: TextIO) -> tuple[di
     raise DemoError(f"the first model was not served within {timeout:.0f} s; see `kubectl get kadence -n {NAMESPACE}`")
 
 
+FEEDBACK_SECRET = f"{SERVICE}-feedback-token"  # the InferenceService's feedback credential (key `token`)
+
+
+def feedback_token(kubectl: Kubectl, timeout: float = 60.0) -> str:
+    """The bearer token /feedback wants, read with kubectl the way a user gets it."""
+    import base64
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = kubectl("get", "secret", FEEDBACK_SECRET, "-n", NAMESPACE, "-o", "jsonpath={.data.token}",
+                        check=False)
+        if found.returncode == 0 and found.stdout.strip():
+            return base64.b64decode(found.stdout.strip()).decode()
+        if time.monotonic() > deadline:
+            raise DemoError(f"the InferenceService's feedback token (Secret {FEEDBACK_SECRET}) did not appear within "
+                            f"{timeout:.0f} s: {found.stderr.strip()}")
+        time.sleep(2)
+
+
 def load_model(sandbox: Sandbox, version: dict):
     """The ModelVersion's artifact from the sandbox S3 (to score the same rows offline)."""
     from ..domain.training.artifact import loads
@@ -319,10 +339,11 @@ class Traffic:
     """Requests to the InferenceService (Open Inference Protocol v2, one connection each so the
     proxy's round robin shows the canary's share) and the ground truth sent back as feedback."""
 
-    def __init__(self, url: str, signature: list[dict]):
+    def __init__(self, url: str, signature: list[dict], feedback_token: str | None = None):
         from ..serving.decoding import DATATYPE_OF_COLUMN
 
         self.url = url
+        self.feedback_headers = {"Authorization": f"Bearer {feedback_token}"} if feedback_token else {}
         self.columns = [(c["name"], DATATYPE_OF_COLUMN.get(c.get("type", "float"), "FP64")) for c in signature]
         missing = {name for name, _ in self.columns} - set(INPUTS)
         if missing:
@@ -343,7 +364,8 @@ class Traffic:
 
     def feedback(self, items: list[dict]) -> None:
         with httpx.Client(timeout=10) as client:
-            client.post(f"{self.url}/v2/models/{MODEL}/feedback", json={"feedback": items}).raise_for_status()
+            client.post(f"{self.url}/v2/models/{MODEL}/feedback", json={"feedback": items},
+                        headers=self.feedback_headers).raise_for_status()
 
 
 def row_ids(request_id: str, rows: int) -> list[str]:
@@ -582,7 +604,8 @@ def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandb
         raise DemoError(f"the demo's Dataset reads s3://{s3.DEFAULT_BUCKET}/{DATA_KEY}, but this sandbox's bucket is "
                         f"{sandbox.storage.bucket}")
     kubectl = Kubectl(sandbox.kubeconfig)
-    cluster = Cluster(sandbox.server, token=kubeconfig_token(sandbox.kubeconfig))
+    cluster = Cluster(sandbox.server, token=kubeconfig_token(sandbox.kubeconfig),
+                      verify=tls.client_context(sandbox.state_dir))
     fresh_namespace(cluster, kubectl, sandbox, out)
     upload_base_data(sandbox, scenario)
     print(f"month-0 data: {scenario.base_rows} customers at s3://{sandbox.storage.bucket}/{DATA_KEY}",
@@ -596,7 +619,7 @@ def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandb
     version, url = wait_until_served(cluster, settings.setup_timeout_s, out)
     print(f"serving {version['metadata']['name']} at {url}; the monitor judges f1 over the last {window} "
           f"labelled predictions every {settings.interval_s} s (threshold {threshold:g})", file=out, flush=True)
-    traffic = Traffic(url, (version["spec"].get("signature") or {}).get("inputs") or [])
+    traffic = Traffic(url, (version["spec"].get("signature") or {}).get("inputs") or [], feedback_token(kubectl))
     runner = Runner(settings, scenario, cluster, traffic, load_model(sandbox, version), window, threshold, out)
     state = runner.run()
     verdict = report.loop_verdict(state.milestones, state.retrains, exactly_one=settings.label_delay == 0)

@@ -20,6 +20,7 @@ class Snapshot:
     breached_at: tuple[str, ...] = ()  # times of the breached evaluations in the policy's history
     evaluations: dict[str, dict] = field(default_factory=dict)  # time -> evaluation
     retrains: tuple[tuple[str, str, str], ...] = ()  # (trainingRun, trigger, message)
+    nothing_new: tuple[tuple[str, str], ...] = ()  # (time, message) of retrain decisions that found nothing new
     dataset_version: str | None = None
     dataset_rows: int | None = None
     versions: dict[str, tuple[int, str]] = field(default_factory=dict)  # ModelVersion -> (version, stage)
@@ -39,8 +40,11 @@ class Snapshot:
         if last and all(e.get("time") != last.get("time") for e in history):
             history.append(last)
         evaluations = {e["time"]: e for e in history if e.get("time")}
+        records = policy_status.get("retrains") or []
         retrains = {r["trainingRun"]: (r["trainingRun"], r.get("trigger", ""), r.get("message") or "")
-                    for r in policy_status.get("retrains") or []}
+                    for r in records if r.get("trainingRun")}
+        nothing_new = tuple(sorted((r["time"], r.get("outcomeMessage") or r.get("message") or "")
+                                   for r in records if not r.get("trainingRun") and r.get("outcome") == "NothingNew"))
         for run in training_runs:
             meta = run["metadata"]
             if (meta.get("labels") or {}).get(RETRAINED_BY_LABEL) and meta["name"] not in retrains:
@@ -58,7 +62,7 @@ class Snapshot:
         rollout = (service or {}).get("status") or {}
         return cls(
             breached_at=tuple(sorted(t for t, e in evaluations.items() if e.get("breached"))),
-            evaluations=evaluations, retrains=tuple(sorted(retrains.values())),
+            evaluations=evaluations, retrains=tuple(sorted(retrains.values())), nothing_new=nothing_new,
             dataset_version=dataset_status.get("latestVersion"), dataset_rows=_rows_of(dataset_status),
             versions=versions, verdicts=verdicts, stable_version=rollout.get("stableVersion"),
             canary_version=rollout.get("canaryVersion"), canary_weight=rollout.get("canaryWeight"),
@@ -100,6 +104,9 @@ def changes(before: Snapshot, after: Snapshot, now: str, month: int | None) -> l
     for run, trigger, message in after.retrains:
         if run not in known_runs:
             add(report.RETRAIN, f"TrainingRun/{run}", trigger or "retrain", message)
+    for moment, message in after.nothing_new:
+        if (moment, message) not in before.nothing_new:
+            add(report.NOTHING_NEW, "MonitorPolicy", "NothingNewToLearn", message)
     if before.dataset_version and after.dataset_version and after.dataset_version != before.dataset_version:
         rows = f" ({after.dataset_rows} rows)" if after.dataset_rows is not None else ""
         add(report.DATASET_VERSION, "Dataset", "NewVersion", f"version {after.dataset_version}{rows}")

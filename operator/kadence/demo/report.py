@@ -23,6 +23,7 @@ EVENT_COLUMNS = ("TIME", "KIND", "OBJECT", "REASON", "MESSAGE")
 # The loop's steps in the order they must happen; each is a milestone `kind`.
 BREACH = "Breach"
 RETRAIN = "RetrainStarted"
+NOTHING_NEW = "NothingNewToLearn"  # a retrain decided against: its inputs equal a registered version's
 DATASET_VERSION = "NewDatasetVersion"
 CANDIDATE = "CandidateRegistered"
 VERDICT = "ChallengerVerdict"
