@@ -21,6 +21,9 @@ from kadence.planners.inferenceservice import StageChange
 SHA = "b" * 64
 
 
+HTTP_AND_METRICS = [{"name": "http", "containerPort": 8080}, {"name": "metrics", "containerPort": 9090}]
+
+
 def pod(ip: str | None = "10.0.0.7", phase: str = "Running", annotations: dict | None = None,
         ports: list[dict] | None = None, deleting: bool = False) -> dict:
     meta = {"name": "churn-stable-abc", "annotations": annotations or {}}
@@ -30,26 +33,27 @@ def pod(ip: str | None = "10.0.0.7", phase: str = "Running", annotations: dict |
     if ip:
         status["podIP"] = ip
     return {"metadata": meta, "status": status,
-            "spec": {"containers": [{"name": "server", "ports": ports if ports is not None else
-                                     [{"name": "http", "containerPort": 8080}]}]}}
+            "spec": {"containers": [{"name": "server", "ports": ports if ports is not None else HTTP_AND_METRICS}]}}
 
 
 @pytest.mark.parametrize("given, url", [
-    (pod(), "http://10.0.0.7:8080/metrics"),
-    (pod(ip="127.0.0.1", annotations={"sandbox.kadence.dev/port": "41234"}), "http://127.0.0.1:41234/metrics"),
-    (pod(ports=[{"name": "grpc", "containerPort": 9000}, {"name": "http", "containerPort": 8081}]),
-     "http://10.0.0.7:8081/metrics"),
-    (pod(ports=[{"containerPort": 7000}]), "http://10.0.0.7:7000/metrics"),
-    (pod(ip="fd00::5"), "http://[fd00::5]:8080/metrics"),
+    (pod(), "http://10.0.0.7:9090/metrics"),
+    (pod(ip="127.0.0.1", annotations={"sandbox.kadence.dev/port": "41234", "sandbox.kadence.dev/port-metrics": "41300"}),
+     "http://127.0.0.1:41300/metrics"),
+    (pod(ports=[{"name": "grpc", "containerPort": 9000}, {"name": "metrics", "containerPort": 9191}]),
+     "http://10.0.0.7:9191/metrics"),
+    (pod(ip="fd00::5"), "http://[fd00::5]:9090/metrics"),
 ])
-def test_a_running_pod_is_scraped_on_its_http_port_or_the_sandbox_port(given, url):
+def test_a_running_pod_is_scraped_on_its_metrics_port_never_the_serving_port(given, url):
     assert scrape_url(given) == url
 
 
 @pytest.mark.parametrize("given", [
     pod(ip=None), pod(phase="Pending"), pod(deleting=True), pod(ports=[]),
+    pod(ports=[{"name": "http", "containerPort": 8080}]),  # a server of before the metrics port
+    pod(ip="127.0.0.1", annotations={"sandbox.kadence.dev/port": "41234"}),  # the sandbox gave it no metrics port yet
 ])
-def test_a_pod_without_an_address_running_or_a_port_is_not_scraped(given):
+def test_a_pod_without_an_address_running_or_a_metrics_port_is_not_scraped(given):
     assert scrape_url(given) is None
 
 

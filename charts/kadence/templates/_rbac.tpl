@@ -33,6 +33,11 @@
 - apiGroups: [gateway.networking.k8s.io]
   resources: [httproutes]
   verbs: [get, list, watch, create, patch, delete]
+# Each InferenceService's feedback-token Secret: created once (a 409 means it exists), never
+# read, listed or changed by the operator (the model servers get it through secretKeyRef).
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [create]
 # Read-only: why a Job's pod failed (its last log lines) and whether model servers are ready.
 - apiGroups: [""]
   resources: [pods]

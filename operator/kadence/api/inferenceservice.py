@@ -16,6 +16,7 @@ from .common import (
     cel,
     duration_field,
     exactly_one_of,
+    parse_duration,
     require_at_most_one,
     require_exactly_one,
 )
@@ -113,6 +114,10 @@ class Autoscaling(KadenceModel):
 class PredictionLogging(KadenceModel):
     enabled: bool = True
     sample_rate: float = Field(1.0, ge=0, le=1, description="Share of requests logged, e.g. 0.1.")
+    buffer_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024, le=4 * 1024 ** 3, description=(
+        "Bytes of prediction records a server holds while storage is slow or down; beyond, new records are "
+        "dropped and counted in kadence_serving_prediction_log_records_total{outcome=\"dropped\"}. Counts "
+        "against the pod's memory limit."))
 
 
 class GatewayRef(KadenceModel):
@@ -124,9 +129,26 @@ class GatewayRef(KadenceModel):
 
 
 class ServerSettings(KadenceModel):
+    """The model server's process and its request limits (each refusal names its limit)."""
+
     workers: int = Field(1, ge=1, le=32, description="Worker processes per pod.")
     max_batch_size: int = Field(32, ge=1, le=4096, description="Largest micro-batch of concurrent requests.")
     max_batch_wait: str = duration_field("2ms", "Longest wait to fill a micro-batch.")
+    max_request_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description=(
+        "Largest request body in bytes; larger ones are answered 413."))
+    max_rows: int = Field(10_000, ge=1, le=1_000_000, description="Most rows in one request; more are answered 413.")
+    max_concurrent_requests: int = Field(32, ge=1, le=10_000, description=(
+        "Predict, infer and feedback requests each worker process handles at once; beyond, 429 with "
+        "Retry-After. Health and metadata requests are never limited."))
+    predict_timeout: str = duration_field("10s", "Longest wait for a prediction (queue and model); beyond, 504.")
+    body_timeout: str = duration_field("10s", "Longest time to receive a request body; beyond, 408.")
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> "ServerSettings":
+        for name, text in (("predictTimeout", self.predict_timeout), ("bodyTimeout", self.body_timeout)):
+            if not 0 < parse_duration(text) <= 3600:
+                raise ValueError(f"{name} must be more than 0s and at most 1h, got {text}")
+        return self
 
 
 class InferenceServiceSpec(KadenceModel):

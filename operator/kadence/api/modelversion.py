@@ -58,6 +58,9 @@ class Lineage(KadenceModel):
     seed: int | None = None
     image: str | None = None
     libraries: dict[str, str] | None = Field(None, description="Library versions, e.g. {scikit-learn: 1.9.1}.")
+    training_spec_hash: str | None = Field(
+        None, description="sha256 of the TrainingRun's spec without its data version pins and promotion: with the "
+                          "data versions, what a retrain compares to know whether it has anything new to learn.")
 
 
 class ModelVersionSpec(KadenceModel):

@@ -130,6 +130,61 @@ class Split(KadenceModel):
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed for the split, the folds and the search.")
 
 
+class RecentData(KadenceModel):
+    """The newest rows by the time column: those of a last period, or a row count."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel(exactly_one_of("period", "rows"), "exactly one of period, rows must be set"),
+    ]}}
+
+    period: str | None = duration_field(None, "Rows whose time is within this of the newest row's, e.g. 90d.")
+    rows: int | None = Field(None, ge=10, le=100_000_000, description="The newest N rows.")
+
+    @model_validator(mode="after")
+    def _one(self) -> "RecentData":
+        require_exactly_one(self, "period", "rows")
+        return self
+
+
+class DataSelection(KadenceModel):
+    """Which rows train the model and how much each counts, by the rows' time.
+
+    The time column holds each row's event time: a column of the Dataset (declared in its
+    schema, never used as a feature); feedback rows folded in from a MonitorPolicy carry their
+    prediction's time there. With a time column the hold-out is the newest `split.testFraction`
+    of the rows (the regime the model will serve) and cross-validation folds are drawn from the
+    rest; without one, both are random. Rows whose time is missing count as the oldest."""
+
+    model_config = {"json_schema_extra": {"x-kubernetes-validations": [
+        cel("self.mode == 'All' || has(self.timeColumn)", "mode Recent and RecencyWeighted need timeColumn",
+            "timeColumn"),
+        cel("(self.mode == 'Recent') == has(self.recent)", "recent is set exactly when mode is Recent", "recent"),
+        cel("(self.mode == 'RecencyWeighted') == has(self.halfLife)",
+            "halfLife is set exactly when mode is RecencyWeighted", "halfLife"),
+    ]}}
+
+    time_column: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="The rows' event-time column (date-times); excluded from the features. With it the hold-out is "
+                    "the newest rows.")
+    mode: Literal["All", "Recent", "RecencyWeighted"] = Field(
+        "All", description="All: every row. Recent: only the newest rows (see recent). RecencyWeighted: every row, "
+                           "weighted 0.5**(age/halfLife) by its age behind the newest row, in every cross-validation "
+                           "fit and score and in the final fit.")
+    recent: RecentData | None = Field(None, description="mode Recent: a period or a row count.")
+    half_life: str | None = duration_field(None, "mode RecencyWeighted: the age at which a row counts half, e.g. 30d.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DataSelection":
+        if self.mode != "All" and self.time_column is None:
+            raise ValueError(f"mode {self.mode} needs timeColumn")
+        if (self.mode == "Recent") != (self.recent is not None):
+            raise ValueError("recent is set exactly when mode is Recent")
+        if (self.mode == "RecencyWeighted") != (self.half_life is not None):
+            raise ValueError("halfLife is set exactly when mode is RecencyWeighted")
+        return self
+
+
 PromotionMode = Literal["Candidate", "Auto", "Manual"]
 
 
@@ -173,6 +228,9 @@ class TrainingRunSpec(KadenceModel):
     search: Search = Field(default_factory=Search)
     cv_folds: int = Field(5, ge=2, le=20, description="Cross-validation folds.")
     split: Split = Field(default_factory=Split)
+    data_selection: DataSelection | None = Field(
+        None, description="Train on every row (the default), the newest, or all weighted by recency; with a time "
+                          "column the hold-out is the newest rows.")
     resources: ResourceRequirements | None = None
     model: str = Field(pattern=DNS_LABEL_PATTERN, max_length=52, description="Registry name to register into.")
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
@@ -209,6 +267,9 @@ class TrainingRunStatus(CommonStatus):
     best_family: str | None = None
     metrics: dict[str, float] | None = Field(None, description="Hold-out metrics of the winner.")
     model_version: str | None = Field(None, description="The registered ModelVersion's name.")
+    identical_to: str | None = Field(
+        None, description="The ModelVersion whose artifact has the same sha256 as this run's: the model is not "
+                          "registered twice.")
     artifact_uri: str | None = None
     start_time: str | None = Field(None, json_schema_extra={"format": "date-time"})
     completion_time: str | None = Field(None, json_schema_extra={"format": "date-time"})

@@ -1,18 +1,19 @@
 """Glue shared by the per-kind handler modules.
 
 Every kind is reconciled the same way: `accept_spec` parses the spec (or reports
-`Ready=False, reason=InvalidSpec` naming the field, posts an Event and raises
-`kopf.PermanentError` — a bad spec does not get better by retrying); the kind's
-module observes what it needs and calls its pure planner; `realize` carries out the
-Plan. `register_reconciler` hooks one reconcile function to create, update (of the
-spec), resume and a resync timer, so the loop is level-triggered: a missed event is
-caught at the next tick.
+`Ready=False, reason=InvalidSpec` naming the field, posts an Event and stops — a bad spec
+does not get better by retrying); the kind's module observes what it needs and calls its
+pure planner; `realize` carries out the Plan. `register_reconciler` hands the reconcile
+function to the engine (`handlers.runtime`), which runs it when the object, one of its
+children or anything it read changes, after the plan's `requeue_after`, and on a slow
+safety-net resync; the loop stays level-triggered, but nothing polls.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -28,13 +29,16 @@ from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
 from ..builders.jobs import WorkloadSettings
 from ..images import WORKLOAD_IMAGE
-from ..k8s.apply import apply, delete, list_children, list_objects
+from ..k8s.apply import apply, delete, list_children, list_objects, patch_status
+from ..k8s.cache import CACHE, contains
 from ..metrics import reconcile_errors
 from ..planners.plan import Plan
 from ..storage import ObjectStore
+from .runtime import ENGINE, Outcome, current_outcome
 
 INVALID_SPEC = "InvalidSpec"
-RESYNC_SECONDS = float(os.environ.get("KADENCE_RESYNC_SECONDS", "5"))
+# (connect, read) seconds of one S3 request from the operator; minio's default waits minutes.
+S3_TIMEOUT_SECONDS = (3.0, 10.0)
 logger = logging.getLogger(__name__)
 
 
@@ -97,9 +101,14 @@ def accept_spec(
 
 
 def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kopf.Patch, body: kopf.Body) -> None:
-    """Carry out a planner's Plan: children, deletions, status, conditions, Events."""
+    """Carry out a planner's Plan: children, deletions, status, conditions, Events, and the
+    requeue it asks for. A child identical to what this process last applied, and still in
+    the cache with every field it sets, is not applied again (but on a resync it is)."""
+    outcome = current_outcome.get()
+    if plan.children:  # the namespace's store identity and Secret, which Jobs and servers read
+        ensure_namespace_storage(meta["namespace"])
     for child in plan.children:
-        apply(child)
+        apply_child(child, force=outcome is None or outcome.force_apply)
     for ref in plan.delete:
         delete(ref.api_version, ref.kind, meta["namespace"], ref.name)
     for key, value in plan.status_patch().items():
@@ -109,36 +118,81 @@ def realize(plan: Plan, status: dict[str, Any], meta: dict[str, Any], patch: kop
                       plan.phase)
     for event in plan.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if outcome is not None:
+        outcome.requeue(plan.requeue_after)
+
+
+# What this process last applied, by child: {(apiVersion, kind, namespace, name): digest}.
+_APPLIED: dict[tuple[str, str, str, str], str] = {}
+
+
+def apply_child(child: dict, force: bool = False) -> None:
+    meta = child["metadata"]
+    key = (child["apiVersion"], child["kind"], meta.get("namespace") or "", meta["name"])
+    digest = hashlib.sha256(json.dumps(child, sort_keys=True, default=str).encode()).hexdigest()
+    cached = CACHE.serves(child["apiVersion"], child["kind"], labels=meta.get("labels") or {})
+    if not force and _APPLIED.get(key) == digest:
+        if not cached:
+            return
+        current = CACHE.peek(*key)
+        if current is not None and contains(child, current):
+            return
+    apply(child)  # the cache gets what it returned
+    _APPLIED[key] = digest
+
+
+def run_reconcile(kind: Kind, reconcile: Callable[..., None], body: dict, outcome: Outcome) -> None:
+    """One reconcile of `body` (a private copy), in a worker thread: parse the spec, call the
+    kind's reconcile, write the status it patched. Errors are counted, logged by the engine
+    and retried with backoff; an invalid spec is reported and waits for the next change."""
+    meta, status = body["metadata"], body.get("status") or {}
+    patch = kopf.Patch()
+    try:
+        parsed = accept_spec(kind, body.get("spec") or {}, status, meta, patch, body)
+        reconcile(obj=copy.deepcopy(body), spec=parsed, body=body, patch=patch)
+    except kopf.PermanentError:
+        pass
+    except kopf.TemporaryError as error:
+        outcome.requeue(error.delay)
+    except Exception as error:
+        reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""),
+                                reason=type(error).__name__).inc()
+        write_status(kind, body, patch, outcome)
+        raise
+    write_status(kind, body, patch, outcome)
+
+
+def write_status(kind: Kind, body: dict, patch: kopf.Patch, outcome: Outcome) -> None:
+    changes = dict(patch.get("status") or {})
+    if not changes:
+        return
+    meta = body["metadata"]
+    written = patch_status(API_VERSION, kind.kind, meta["namespace"], meta["name"], changes)
+    if written.get("metadata"):  # the cache has it already (k8s.apply)
+        outcome.written_resource_version = written["metadata"].get("resourceVersion")
 
 
 def register_reconciler(kind: Kind, reconcile: Callable[..., None]) -> None:
-    """Run `reconcile(obj, parsed_spec, body, patch)` on create, spec update, resume and every resync.
-
-    `obj` is a plain-dict copy of the object for the planner, `body` kopf's view for Events."""
-
-    def handler(body, spec, status, meta, patch, **_):
-        parsed = accept_spec(kind, spec, status, meta, patch, body)
-        try:
-            reconcile(obj=copy.deepcopy(dict(body)), spec=parsed, body=body, patch=patch)
-        except kopf.PermanentError:
-            raise
-        except Exception as error:
-            reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""),
-                                    reason=type(error).__name__).inc()
-            raise
-
-    kopf.on.resume(GROUP, VERSION, kind.plural, id="reconcile")(handler)
-    kopf.on.create(GROUP, VERSION, kind.plural, id="reconcile")(handler)
-    kopf.on.update(GROUP, VERSION, kind.plural, field="spec", id="reconcile")(handler)
-    kopf.timer(GROUP, VERSION, kind.plural, id="resync", interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)(
-        handler)
+    """Have the engine run `reconcile(obj, spec, body, patch)` whenever the object needs it
+    (see `handlers.runtime`): `obj` is a plain-dict copy for the planner, `spec` the parsed
+    spec, `patch.status` what to write into the status."""
+    ENGINE.kinds[kind.kind] = kind
+    ENGINE.reconcilers[kind.kind] = reconcile
+    ENGINE.run_one = run_reconcile
 
 
 # Observation helpers: the side effects planners need, kept here so kind modules stay thin.
 
 @functools.lru_cache(maxsize=1)
 def object_store() -> ObjectStore:
-    return ObjectStore.from_env()
+    """The operator's S3 client: short timeouts and few retries (it runs in worker threads, so
+    a slow store delays only the object whose reconcile reads it)."""
+    import urllib3
+
+    connect, read = S3_TIMEOUT_SECONDS
+    return ObjectStore.from_env(http_client=urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=connect, read=read), maxsize=8,
+        retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504])))
 
 
 def owned_jobs(kind: Kind, body: dict) -> list[dict]:
@@ -148,6 +202,8 @@ def owned_jobs(kind: Kind, body: dict) -> list[dict]:
 
 def model_versions_of(namespace: str, model: str) -> list[dict]:
     """Every ModelVersion of `model`, those users imported by hand (without labels) included."""
+    if CACHE.serves(API_VERSION, "ModelVersion"):
+        return CACHE.by_field(API_VERSION, "ModelVersion", namespace, "model", model)
     return [mv for mv in list_objects(API_VERSION, "ModelVersion", namespace)
             if (mv.get("spec") or {}).get("model") == model]
 

@@ -23,7 +23,9 @@ step before as this step's.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
+import time
 from datetime import datetime
 
 import httpx
@@ -34,7 +36,7 @@ from ..api.kinds import BY_KIND
 from ..builders import serving as build
 from ..domain.registry import requested_stage, stage_request_patch
 from ..domain.rollout import VersionStats, stats_from_metrics
-from ..k8s.apply import list_objects, merge_patch
+from ..k8s.apply import create, list_objects, merge_patch
 from ..metrics import canary_rollbacks
 from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
                                          approved_candidate, plan_inferenceservice)
@@ -111,14 +113,20 @@ def deployments_by_role(deployments: list[dict]) -> dict[str, dict]:
 
 
 def scrape_url(pod: dict) -> str | None:
-    """Where a running model-server pod serves /metrics, or None when it cannot be reached."""
+    """Where a running model-server pod serves /metrics (its `metrics` port, never the serving
+    port), or None when it cannot be reached."""
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     if meta.get("deletionTimestamp") or status.get("phase") != "Running" or not status.get("podIP"):
         return None
-    port = (meta.get("annotations") or {}).get(SANDBOX_PORT_ANNOTATION)
-    if port is None:
+    annotations = meta.get("annotations") or {}
+    if SANDBOX_PORT_ANNOTATION in annotations:
+        # The sandbox: the named `metrics` port has a local port of its own, in this annotation.
+        port = annotations.get(build.SANDBOX_METRICS_PORT_ANNOTATION)
+        if port is None:
+            return None
+    else:
         declared = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
-        named = [p for p in declared if p.get("name") == "http"] or declared
+        named = [p for p in declared if p.get("name") == build.METRICS_PORT_NAME]
         if not named:
             return None
         port = named[0]["containerPort"]
@@ -188,6 +196,31 @@ def stage_change_patch(change: StageChange, version: dict) -> dict:
 
 
 BASELINES = StepBaselines()
+# The feedback-token Secret is created once (a POST; 409 means it exists and is kept, never
+# overwritten). Checked again this often, so a deleted Secret (to rotate the token) comes back.
+FEEDBACK_TOKEN_CHECK_SECONDS = 600.0
+_token_checked: dict[str, float] = {}  # InferenceService uid -> when its Secret was last known to exist
+_token_lock = threading.Lock()
+
+
+def ensure_feedback_token(body: dict) -> None:
+    """The InferenceService's feedback-token Secret, with a fresh random token when absent."""
+    from kubernetes.client.rest import ApiException
+
+    uid = body["metadata"]["uid"]
+    with _token_lock:
+        checked = _token_checked.get(uid)
+    if checked is not None and time.monotonic() - checked < FEEDBACK_TOKEN_CHECK_SECONDS:
+        return
+    try:
+        create(build.feedback_token_secret(body, secrets.token_urlsafe(32)))
+        log.info("created the feedback token Secret %s/%s", body["metadata"]["namespace"],
+                 build.feedback_token_secret_name(body["metadata"]["name"]))
+    except ApiException as error:
+        if error.status != 409:
+            raise
+    with _token_lock:
+        _token_checked[uid] = time.monotonic()
 
 
 def scrape_pods(pods: list[dict]) -> dict[str, dict[str, str]]:
@@ -281,6 +314,8 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     # the <SVC>_SERVICE_HOST/_PORT variables only of Services that exist when it starts, and
     # the stable servers find the shadow through them where there is no cluster DNS.
     plan.children.sort(key=lambda child: child["kind"] != "Service")
+    if any(child["kind"] == "Deployment" for child in plan.children):
+        ensure_feedback_token(body)  # before the servers, whose env reads it
     realize(plan, status, meta, patch, body)
 
     new_step = plan.status.get("stepStartedAt", status.get("stepStartedAt"))

@@ -188,10 +188,16 @@ def serve_task(body: dict, info: ModelVersionInfo, role: str, spec: InferenceSer
         "version": info.version,
         "role": role,
         "artifact": {"uri": info.artifact_uri, "sha256": info.sha256},
-        "logging": {"enabled": spec.logging.enabled, "sampleRate": spec.logging.sample_rate},
+        "logging": {"enabled": spec.logging.enabled, "sampleRate": spec.logging.sample_rate,
+                    "bufferBytes": spec.logging.buffer_bytes},
         "workers": spec.server.workers,
         "maxBatchSize": spec.server.max_batch_size,
         "maxBatchWaitMs": parse_duration(spec.server.max_batch_wait) * 1000,
+        "maxBodyBytes": spec.server.max_request_bytes,
+        "maxRows": spec.server.max_rows,
+        "maxConcurrentRequests": spec.server.max_concurrent_requests,
+        "predictTimeoutSeconds": parse_duration(spec.server.predict_timeout),
+        "bodyTimeoutSeconds": parse_duration(spec.server.body_timeout),
     }
     if info.task:
         task["task"] = info.task

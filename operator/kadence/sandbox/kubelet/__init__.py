@@ -7,7 +7,9 @@ What differs from a cluster, by design:
   with the installed environment's bin directory first on PATH. A container without a
   command cannot start (CreateContainerConfigError says so).
 - Every pod gets one free local port, in env `PORT` and annotation `sandbox.kadence.dev/port`;
-  all its declared container ports and probe ports mean that port. Pods run on 127.0.0.1.
+  its first declared container port and all probe ports mean that port. Each further named
+  container port gets a local port of its own, in env `PORT_<NAME>` and annotation
+  `sandbox.kadence.dev/port-<name>` (a model server's `metrics`). Pods run on 127.0.0.1.
 - Volumes are not mounted: paths in the pod spec are paths on this machine. The working
   directory is the container's `workingDir` when it exists here, else a per-pod scratch
   directory `<state_dir>/pods/<namespace>/<pod>`.

@@ -9,6 +9,9 @@ from datetime import datetime, timezone
 from typing import Callable
 
 PORT_ANNOTATION = "sandbox.kadence.dev/port"
+# A named container port after the pod's first gets a local port of its own, kept here
+# (`sandbox.kadence.dev/port-metrics`) and given to the containers as PORT_<NAME> (PORT_METRICS).
+NAMED_PORT_ANNOTATION_PREFIX = "sandbox.kadence.dev/port-"
 PROXY_PORT_ANNOTATION = "sandbox.kadence.dev/proxy-port"
 POD_IP = "127.0.0.1"
 NODE_NAME = "kadence-sandbox"
@@ -298,6 +301,23 @@ def pod_phase(states: list[str], init_done: bool = True, init_failed: bool = Fal
     if "failed" in states:
         return "Failed"
     return "Succeeded"
+
+
+def extra_port_names(pod: dict) -> list[str]:
+    """The names of the pod's declared container ports after the first (which is PORT), in order,
+    each once: each gets its own local port, e.g. a model server's `metrics` beside its `http`."""
+    declared = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+    names: list[str] = []
+    for port in declared[1:]:
+        name = port.get("name")
+        if name and name not in names and name != (declared[0].get("name") if declared else None):
+            names.append(name)
+    return names
+
+
+def named_port_env(name: str) -> str:
+    """`metrics` -> `PORT_METRICS`."""
+    return "PORT_" + name.upper().replace("-", "_")
 
 
 def grace_period_seconds(pod: dict) -> int:

@@ -115,6 +115,7 @@ class PodWorker:
         self.init_containers = [ContainerRun(c, init=True) for c in spec.get("initContainers") or []]
         self.containers = [ContainerRun(c) for c in spec.get("containers") or []]
         self.port = 0
+        self.named_ports: dict[str, int] = {}  # named container ports after the first: their own local ports
         self.start_time = podspec.now_iso()
         self.init_done = not self.init_containers
         self.init_failed = False
@@ -235,8 +236,18 @@ class PodWorker:
         port = self.kubelet.allocate_port(int(wanted) if wanted and wanted.isdigit() else None)
         self.port = port
         patch: dict = {}
+        changed: dict[str, str] = {}
         if str(port) != wanted:
-            patch["metadata"] = {"annotations": {podspec.PORT_ANNOTATION: str(port)}}
+            changed[podspec.PORT_ANNOTATION] = str(port)
+        for name in podspec.extra_port_names(self.pod):
+            key = podspec.NAMED_PORT_ANNOTATION_PREFIX + name
+            wanted_named = annotations.get(key)
+            named = self.kubelet.allocate_port(int(wanted_named) if wanted_named and wanted_named.isdigit() else None)
+            self.named_ports[name] = named
+            if str(named) != wanted_named:
+                changed[key] = str(named)
+        if changed:
+            patch["metadata"] = {"annotations": changed}
         if not (self.pod.get("spec") or {}).get("nodeName"):
             patch["spec"] = {"nodeName": podspec.NODE_NAME}  # bound to the sandbox's one node
         if patch:
@@ -314,8 +325,11 @@ class PodWorker:
         env["PORT"] = str(self.port)
         env.update(podspec.resolve_env(self.pod, run.spec, k.lookup_configmap, k.lookup_secret))
         # Every declared container port maps to the pod's one local port, so PORT is the
-        # sandbox's to set even when the pod declares it (e.g. PORT=8080 for its containerPort).
+        # sandbox's to set even when the pod declares it (e.g. PORT=8080 for its containerPort);
+        # likewise PORT_<NAME> for the named ports that have their own (see podspec.extra_port_names).
         env["PORT"] = str(self.port)
+        for name, port in self.named_ports.items():
+            env[podspec.named_port_env(name)] = str(port)
         argv = podspec.container_argv(run.spec, env)
         workdir = run.spec.get("workingDir")
         cwd = Path(workdir) if workdir and Path(workdir).is_dir() else k.scratch_dir(self.namespace, self.name)
@@ -578,6 +592,10 @@ class Kubelet:
         self._ports.add(port)
         return port
 
+    def release_ports(self, worker: "PodWorker") -> None:
+        for port in (worker.port, *worker.named_ports.values()):
+            self.release_port(port)
+
     def release_port(self, port: int) -> None:
         self._ports.discard(port)
 
@@ -677,7 +695,7 @@ class Kubelet:
             if not worker.stopping:
                 self._finished.add(worker.uid)
                 self.workers.pop(worker.uid, None)
-                self.release_port(worker.port)
+                self.release_ports(worker)
 
     async def _forget(self, pod: dict, worker: PodWorker | None) -> None:
         """The pod object is gone: stop what may still run, then drop its logs and scratch space."""
@@ -693,7 +711,7 @@ class Kubelet:
 
     async def _stop_worker(self, worker: PodWorker, grace: float) -> None:
         await worker.stop(grace)
-        self.release_port(worker.port)
+        self.release_ports(worker)
 
     async def _finalize(self, pod: dict) -> None:
         meta = pod["metadata"]
