@@ -53,7 +53,7 @@ def test_the_catalog_is_listed_from_a_real_api_server(tmp_path):
 
     port = supervisor.free_port()
     record, _ = supervisor.start_component(tmp_path, "apiserver", apiserver_argv(port, tmp_path), port=port)
-    url = f"http://127.0.0.1:{port}"
+    url = kubeconfig_module.api_url(port)
     try:
         supervisor.wait_until(lambda: api_answers(url), timeout=60, record=record, what="API server")
         kubeconfig = kubeconfig_module.write_kubeconfig(tmp_path, url)

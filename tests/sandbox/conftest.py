@@ -18,7 +18,7 @@ import pytest
 
 from kadence.sandbox import kubeconfig as kubeconfig_module
 from kadence.sandbox import s3, supervisor
-from kadence.sandbox.cli import api_answers, apiserver_argv
+from kadence.sandbox.cli import api_answers, apiserver_argv, node_argv
 
 BIN = Path(sys.executable).parent
 
@@ -30,12 +30,24 @@ class RunningApiServer:
     state_dir: Path
     record: supervisor.ComponentRecord
 
+    @property
+    def token(self) -> str:
+        return kubeconfig_module.read_token(self.state_dir)
+
+    @property
+    def options(self) -> dict:
+        """What every client of the (locked) API server needs: its bearer token and its CA."""
+        return kubeconfig_module.client_options(self.state_dir)
+
+    def client(self, **options) -> httpx.Client:
+        return httpx.Client(base_url=self.url, **{"timeout": 30, **self.options, **options})
+
 
 class Kube:
     """A tiny synchronous client for tests: raw JSON against the sandbox API server."""
 
-    def __init__(self, url: str):
-        self.http = httpx.Client(base_url=url, timeout=30)
+    def __init__(self, url: str, state_dir: Path):
+        self.http = httpx.Client(base_url=url, timeout=30, **kubeconfig_module.client_options(state_dir))
 
     @staticmethod
     def path(api_version: str, plural: str, namespace: str | None = None, name: str | None = None,
@@ -121,7 +133,7 @@ def sandbox_apiserver(sandbox_state_dir) -> RunningApiServer:
     port = supervisor.free_port()
     record, _ = supervisor.start_component(sandbox_state_dir, "apiserver", apiserver_argv(port, sandbox_state_dir),
                                            port=port, die_with_parent=True)
-    url = f"http://127.0.0.1:{port}"
+    url = kubeconfig_module.api_url(port)
     supervisor.wait_until(lambda: api_answers(url), timeout=60, record=record, what="API server")
     yield RunningApiServer(url, port, sandbox_state_dir, record)
     _stop(record, timeout=15)
@@ -129,7 +141,7 @@ def sandbox_apiserver(sandbox_state_dir) -> RunningApiServer:
 
 @pytest.fixture(scope="session")
 def kube(sandbox_apiserver) -> Kube:
-    return Kube(sandbox_apiserver.url)
+    return Kube(sandbox_apiserver.url, sandbox_apiserver.state_dir)
 
 
 @pytest.fixture(scope="session")
@@ -170,10 +182,8 @@ def sandbox_node(sandbox_apiserver):
     """
     state_dir = sandbox_apiserver.state_dir
     record, _ = supervisor.start_component(
-        state_dir, "node",
-        [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", sandbox_apiserver.url,
-         "--state-dir", str(state_dir), "--backoff-base", "0.2", "--backoff-cap", "2",
-         "--hpa-sync-period", "1"], die_with_parent=True)
+        state_dir, "node", node_argv(sandbox_apiserver.url, state_dir, (0.2, 2), "--hpa-sync-period", "1"),
+        die_with_parent=True)
     from kadence.sandbox.kubelet.node import ready_marker
     supervisor.wait_until(lambda: ready_marker(state_dir).exists(), timeout=60, record=record,
                           what="sandbox node")
@@ -217,7 +227,7 @@ def sandbox_namespace(kube, sandbox_node):
 @pytest.fixture(scope="session")
 def apiserver_http(sandbox_apiserver):
     """An httpx client on the shared sandbox API server, for raw wire-protocol assertions."""
-    with httpx.Client(base_url=sandbox_apiserver.url, timeout=30) as client:
+    with sandbox_apiserver.client() as client:
         yield client
 
 

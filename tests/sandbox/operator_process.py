@@ -9,7 +9,6 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 
 from kadence.sandbox import s3, supervisor
 
@@ -22,13 +21,13 @@ def running_operator(apiserver, kubeconfig: Path, kubectl, storage: s3.S3Setting
     """An operator watching only `namespace`, with the storage Secret there and the CRDs applied."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     kubectl("create", "namespace", namespace, check=False)
-    with httpx.Client(base_url=apiserver.url, timeout=30) as client:
+    with apiserver.client() as client:
         secret = s3.secret_manifest(storage, namespace)
         client.post(f"/api/v1/namespaces/{namespace}/secrets", json=secret)
     metrics_port = supervisor.free_port()
     log_path = apiserver.state_dir / f"operator-{namespace}.log"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **storage.env(), "KADENCE_RESYNC_SECONDS": "1",
-           "KADENCE_METRICS_PORT": str(metrics_port), **(extra_env or {})}
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **storage.env(),
+           "KADENCE_METRICS_PORT": str(metrics_port), "KADENCE_METRICS_ADDRESS": "127.0.0.1", **(extra_env or {})}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     with open(log_path, "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "kadence", "operator", "--namespace", namespace],

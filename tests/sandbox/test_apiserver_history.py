@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from kadence.sandbox import supervisor
+from kadence.sandbox.kubeconfig import api_url, client_options
 
 from .apiserver_helpers import configmap, ensure_gizmo_crd, wait_for, watch, gizmo, GIZMOS
 
@@ -22,23 +23,24 @@ class ServerProcess:
     def __init__(self, state_dir):
         self.state_dir = state_dir
         self.port = supervisor.free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = api_url(self.port)
         self.process: subprocess.Popen | None = None
 
     def start(self) -> httpx.Client:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kadence.sandbox.apiserver", "--port", str(self.port),
-             "--state-dir", str(self.state_dir), "--watch-history", str(HISTORY)],
+             "--state-dir", str(self.state_dir), "--watch-history", str(HISTORY),
+             "--token-file", str(self.state_dir / "token")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
         def answers():
             try:
-                return httpx.get(self.url + "/readyz", timeout=1).status_code == 200
+                return httpx.get(self.url + "/readyz", timeout=1, verify=False).status_code == 200
             except httpx.HTTPError:
                 return False
 
         wait_for(answers, "the API server to answer", timeout=60, interval=0.1)
-        return httpx.Client(base_url=self.url, timeout=30)
+        return httpx.Client(base_url=self.url, timeout=30, **client_options(self.state_dir))
 
     def stop(self, sig=signal.SIGTERM) -> int:
         assert self.process is not None

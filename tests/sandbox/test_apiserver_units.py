@@ -456,8 +456,8 @@ def test_a_watch_whose_client_went_away_is_dropped(tmp_path):
 
     async def scenario():
         server_module.DISCONNECT_CHECK = 0.1
-        app = server_module.create_app(tmp_path)
-        async with TestClient(TestServer(app)) as client:
+        app = server_module.create_app(tmp_path, token="unit-test-token")
+        async with TestClient(TestServer(app), headers={"Authorization": "Bearer unit-test-token"}) as client:
             api = app[server_module.API_KEY]
             response = await client.get("/api/v1/namespaces/default/configmaps",
                                         params={"watch": "true", "resourceVersion": "1"})

@@ -8,6 +8,8 @@ import threading
 import kubernetes
 import pytest
 
+from kadence.sandbox import tls
+
 from .apiserver_helpers import MERGE, configmap, wait_for, watch
 
 
@@ -159,6 +161,9 @@ def test_the_kubernetes_python_client_creates_lists_and_watches(sandbox_apiserve
                                                                 apiserver_namespace):
     configuration = kubernetes.client.Configuration()
     configuration.host = sandbox_apiserver.url
+    configuration.api_key = {"authorization": sandbox_apiserver.token}
+    configuration.api_key_prefix = {"authorization": "Bearer"}
+    configuration.ssl_ca_cert = str(tls.ca_file(sandbox_apiserver.state_dir))
     with kubernetes.client.ApiClient(configuration) as client:
         core = kubernetes.client.CoreV1Api(client)
         core.create_namespaced_config_map(apiserver_namespace, kubernetes.client.V1ConfigMap(

@@ -17,6 +17,7 @@ import yaml
 from minio import Minio
 
 from kadence.sandbox import supervisor
+from kadence.sandbox.kubeconfig import client_options
 
 from .conftest import PROGRAMS, process_alive, processes_with, wait_for
 
@@ -45,9 +46,9 @@ def everything_started(state_dir) -> tuple[set[int], set[int]]:
     return pids, ports
 
 
-def start_workload(server: str, marker: str) -> int:
+def start_workload(server: str, marker: str, options: dict) -> int:
     """A 2-replica Deployment behind a Service; returns the Service's local proxy port."""
-    client = httpx.Client(base_url=server, timeout=10)
+    client = httpx.Client(base_url=server, timeout=10, **options)
     command = [sys.executable, str(PROGRAMS / "pod_server.py"), f"--marker={marker}"]
     client.post("/apis/apps/v1/namespaces/default/deployments", json={
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
@@ -58,12 +59,12 @@ def start_workload(server: str, marker: str) -> int:
     client.post("/api/v1/namespaces/default/services", json={
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}).raise_for_status()
-    return proxy_port(server)
+    return proxy_port(server, options)
 
 
-def proxy_port(server: str) -> int:
+def proxy_port(server: str, options: dict) -> int:
     def annotated():
-        svc = httpx.get(server + "/api/v1/namespaces/default/services/web", timeout=5).json()
+        svc = httpx.get(server + "/api/v1/namespaces/default/services/web", timeout=5, **options).json()
         return (svc["metadata"].get("annotations") or {}).get("sandbox.kadence.dev/proxy-port")
     return int(wait_for(annotated, message="the Service's proxy port"))
 
@@ -85,9 +86,10 @@ def state_dir(tmp_path):
         stop_all(directory)
 
 
-def storage_client(server: str) -> dict:
+def storage_client(server: str, options: dict) -> dict:
     """A minio client built only from the `kadence-storage` Secret, as a workload would build it."""
-    secret = httpx.get(server + "/api/v1/namespaces/kadence-system/secrets/kadence-storage", timeout=5).json()
+    secret = httpx.get(server + "/api/v1/namespaces/kadence-system/secrets/kadence-storage", timeout=5,
+                       **options).json()
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     client = Minio(data["endpoint"], access_key=data["accessKey"], secret_key=data["secretKey"],
                    secure=data["secure"] == "true")
@@ -108,12 +110,13 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
     config = yaml.safe_load(sandbox(state_dir, "kubeconfig").stdout)
     assert config["current-context"] == "kadence-sandbox"
     server = config["clusters"][0]["cluster"]["server"]
+    options = client_options(state_dir)
     assert sandbox(state_dir, "kubeconfig", "--path").stdout.strip() == str(state_dir / "kubeconfig")
 
     again = sandbox(state_dir, "up", "--detach", "--port", "0", check=False)
     assert again.returncode == 1 and "already running" in again.stderr
 
-    port = start_workload(server, marker)
+    port = start_workload(server, marker, options)
     wait_for(lambda: answer(port).startswith("web-"),
              message="the Service to answer")
     status = sandbox(state_dir, "status").stdout
@@ -122,7 +125,7 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
                    if line.strip()), f"{name} not running:\n{status}"
     assert any(line.split()[:3] == ["default", "web", str(port)] for line in status.splitlines()), status
 
-    storage = storage_client(server)
+    storage = storage_client(server, options)
     storage["client"].put_object(storage["bucket"], "kept.txt", io.BytesIO(b"kept"), 4)
 
     pids, ports = everything_started(state_dir)
@@ -141,8 +144,8 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
     sandbox(state_dir, "up", "--detach", "--port", "0", "--no-operator")
     server = yaml.safe_load(sandbox(state_dir, "kubeconfig").stdout)["clusters"][0]["cluster"]["server"]
     wait_for(lambda: len(processes_with(marker)) == 2, message="the restored Deployment's pods")
-    assert proxy_port(server) == port
-    storage = storage_client(server)
+    assert proxy_port(server, options) == port
+    storage = storage_client(server, options)
     assert storage["client"].get_object(storage["bucket"], "kept.txt").read() == b"kept"
     storage["client"].put_object(storage["bucket"], "after.txt", io.BytesIO(b"after"), 5)
     assert storage["client"].get_object(storage["bucket"], "kept.txt").read() == b"kept", \
@@ -194,7 +197,8 @@ def test_a_taken_port_is_refused_with_a_clear_message(tmp_path):
 def test_the_sandbox_runs_for_a_with_block_and_is_gone_after_it(tmp_path):
     from kadence.sandbox.cli import running_sandbox
     with running_sandbox(tmp_path / "sandbox", with_operator=False, backoff=(0.2, 2)) as summary:
-        assert httpx.get(summary["server"] + "/version", timeout=5).status_code == 200
+        assert httpx.get(summary["server"] + "/version", timeout=5,
+                         **client_options(tmp_path / "sandbox")).status_code == 200
         assert summary["s3_env"]["KADENCE_S3_ENDPOINT"] == summary["s3"]
         pids, ports = everything_started(tmp_path / "sandbox")
     assert_all_gone(pids, ports)

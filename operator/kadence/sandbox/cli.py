@@ -22,9 +22,12 @@ from typing import Iterator
 import httpx
 
 from . import s3, supervisor
-from .kubeconfig import CONTEXT, kubeconfig_path, write_kubeconfig
+from . import tls
+from .kubeconfig import (CONTEXT, api_url, client_options, kubeconfig_path, load_or_create_token, token_path,
+                         write_kubeconfig)
 
 DEFAULT_API_PORT = 6443
+RESTART_BACKOFF_S = 5.0
 COMPONENT_ORDER = ("s3", "apiserver", "node", "operator")
 
 
@@ -89,16 +92,27 @@ def _choose_api_port(requested: int | None) -> int:
     return DEFAULT_API_PORT if supervisor.port_is_free(DEFAULT_API_PORT) else supervisor.free_port()
 
 
-def apiserver_argv(port: int, state_dir: Path) -> list[str]:
-    """The command line of the sandbox API server on 127.0.0.1:`port`."""
+def apiserver_argv(port: int, state_dir: Path, *extra: str) -> list[str]:
+    """The command line of the sandbox API server on 127.0.0.1:`port`, with the state directory's
+    token (`<state_dir>/token`, created by the server when missing)."""
     return [sys.executable, "-m", "kadence.sandbox.apiserver", "--host", "127.0.0.1", "--port", str(port),
-            "--state-dir", str(state_dir)]
+            "--state-dir", str(state_dir), "--token-file", str(token_path(state_dir)), *extra]
+
+
+def node_argv(url: str, state_dir: Path, backoff: tuple[float, float] | None = None, *extra: str) -> list[str]:
+    """The command line of the sandbox node (kubelet, controllers, Service proxy)."""
+    argv = [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", url, "--state-dir", str(state_dir),
+            "--token-file", str(token_path(state_dir)), "--certificate-authority", str(tls.ca_file(state_dir))]
+    if backoff:
+        argv += ["--backoff-base", str(backoff[0]), "--backoff-cap", str(backoff[1])]
+    return argv + list(extra)
 
 
 def api_answers(url: str) -> bool:
-    """True once the API server at `url` serves /version."""
+    """True once the API server at `url` answers its readiness probe. The probe sends no
+    credentials and reads nothing but the status, so it does not verify the certificate."""
     try:
-        return httpx.get(url + "/version", timeout=1).status_code == 200
+        return httpx.get(url + "/readyz", timeout=1, verify=False).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -117,10 +131,10 @@ def _apply(client: httpx.Client, path: str, body: dict) -> None:
         raise SandboxError(f"creating {path}/{name} failed: {created.status_code} {created.text[:300]}")
 
 
-def _bootstrap(url: str, settings: s3.S3Settings) -> list[str]:
+def _bootstrap(url: str, state_dir: Path, settings: s3.S3Settings) -> list[str]:
     """Namespaces, the storage Secret, and the Kadence CRDs; returns notes for the user."""
     notes = []
-    with httpx.Client(base_url=url, timeout=30) as client:
+    with httpx.Client(base_url=url, timeout=30, **client_options(state_dir)) as client:
         for namespace in s3.SECRET_NAMESPACES:
             response = client.post("/api/v1/namespaces", json={
                 "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
@@ -158,10 +172,26 @@ def _python_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
-              backoff: tuple[float, float] | None = None, out=sys.stdout) -> dict:
-    """Start every component; on any failure stop what was started and raise SandboxError."""
+def _prepare_state_dir(state_dir: Path) -> None:
+    """The state directory holds Secrets, the token and the kubeconfig: its owner's only."""
     state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    load_or_create_token(state_dir)
+    tls.load_or_create(state_dir)
+
+
+def operator_env(state_dir: Path, settings: s3.S3Settings) -> dict[str, str]:
+    return _python_env({"KUBECONFIG": str(kubeconfig_path(state_dir)), **settings.env(),
+                        "KADENCE_METRICS_ADDRESS": "127.0.0.1"})
+
+
+def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
+              backoff: tuple[float, float] | None = None, out=sys.stdout,
+              snapshot_interval: float | None = None) -> dict:
+    """Start every component; on any failure stop what was started and raise SandboxError.
+
+    `snapshot_interval` (seconds) overrides how often the API server writes its state."""
+    _prepare_state_dir(state_dir)
     running = [r for r in supervisor.read_records(state_dir) if r.alive()]
     if running:
         listing = ", ".join(f"{r.name} (pid {r.pid}{f', port {r.port}' if r.port else ''})" for r in running)
@@ -173,7 +203,7 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
     kill_registered_processes(state_dir)
 
     api_port = _choose_api_port(port)
-    url = f"http://127.0.0.1:{api_port}"
+    url = api_url(api_port)
     summary: dict = {"state_dir": str(state_dir), "server": url, "notes": []}
     try:
         settings = s3.load_or_create_settings(state_dir)
@@ -181,7 +211,9 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         s3_record, _ = supervisor.start_component(state_dir, "s3", s3.weed_argv(settings, state_dir),
                                                   port=settings.s3_port, extra={"ports": settings.ports()})
         print(f"starting S3 (SeaweedFS) on 127.0.0.1:{settings.s3_port} ...", file=out, flush=True)
-        api_record, _ = supervisor.start_component(state_dir, "apiserver", apiserver_argv(api_port, state_dir),
+        api_extra = ("--snapshot-interval", str(snapshot_interval)) if snapshot_interval else ()
+        api_record, _ = supervisor.start_component(state_dir, "apiserver",
+                                                   apiserver_argv(api_port, state_dir, *api_extra),
                                                    env=_python_env({}), port=api_port)
         print(f"starting the API server on {url} ...", file=out, flush=True)
         supervisor.wait_until(lambda: api_answers(url), timeout=60, record=api_record, what="the API server")
@@ -189,12 +221,10 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         supervisor.wait_until(lambda: s3._try(s3.ensure_bucket, settings), timeout=60, record=s3_record,
                               what="the S3 bucket")
         kubeconfig = write_kubeconfig(state_dir, url)
-        summary["notes"] += _bootstrap(url, settings)
+        summary["notes"] += _bootstrap(url, state_dir, settings)
 
-        node_argv = [sys.executable, "-m", "kadence.sandbox.kubelet", "--server", url, "--state-dir", str(state_dir)]
-        if backoff:
-            node_argv += ["--backoff-base", str(backoff[0]), "--backoff-cap", str(backoff[1])]
-        node_record, _ = supervisor.start_component(state_dir, "node", node_argv, env=_python_env({}))
+        node_record, _ = supervisor.start_component(state_dir, "node", node_argv(url, state_dir, backoff),
+                                                    env=_python_env({}))
         print("starting the node (kubelet, controllers, Service proxy) ...", file=out, flush=True)
         from .kubelet.node import ready_marker
         marker = ready_marker(state_dir)
@@ -208,9 +238,9 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
             summary["notes"].append("The Kadence operator is not available in this installation "
                                     "(kadence.handlers.main is missing): it was not started.")
         else:
-            env = _python_env({"KUBECONFIG": str(kubeconfig), **settings.env()})
             op_record, _ = supervisor.start_component(
-                state_dir, "operator", [sys.executable, "-m", "kadence", "operator"], env=env)
+                state_dir, "operator", [sys.executable, "-m", "kadence", "operator"],
+                env=operator_env(state_dir, settings))
             print("starting the Kadence operator ...", file=out, flush=True)
             time.sleep(2)  # an operator that cannot start fails within this
             if op_record.alive():
@@ -232,10 +262,12 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
 
 @contextlib.contextmanager
 def running_sandbox(state_dir: Path, port: int | None = 0, with_operator: bool = True,
-                    backoff: tuple[float, float] | None = None) -> Iterator[dict]:
+                    backoff: tuple[float, float] | None = None,
+                    snapshot_interval: float | None = None) -> Iterator[dict]:
     """The whole sandbox for the duration of a `with` block (tests, demos); yields start_all's summary:
     state_dir, server, kubeconfig, s3 (endpoint), s3_env (KADENCE_S3_*), operator, notes."""
-    summary = start_all(state_dir, port, with_operator=with_operator, backoff=backoff, out=io.StringIO())
+    summary = start_all(state_dir, port, with_operator=with_operator, backoff=backoff, out=io.StringIO(),
+                        snapshot_interval=snapshot_interval)
     try:
         yield summary
     finally:
@@ -259,8 +291,57 @@ Use it:
         print(f"\nNote: {note}", file=out)
 
 
+def _recorded_s3_settings(state_dir: Path) -> s3.S3Settings:
+    """The running sandbox's S3 settings as written at its start (never new ports)."""
+    import json
+    return s3.S3Settings(**json.loads((s3.s3_dir(state_dir) / "settings.json").read_text()))
+
+
+def _component_env(state_dir: Path, name: str) -> dict[str, str] | None:
+    if name == "operator":
+        return operator_env(state_dir, _recorded_s3_settings(state_dir))
+    if name in ("apiserver", "node"):
+        return _python_env({})
+    return None
+
+
+def restart_stopped(state_dir: Path, out=sys.stdout) -> list[str]:
+    """Start again, with its recorded command line and port, each component of a running sandbox
+    that stopped (a crash, a kill); returns the names restarted. The others reconnect by themselves:
+    the node and the operator retry the API server, and watches from before relist."""
+    records = {r.name: r for r in supervisor.read_records(state_dir)}
+    restarted = []
+    for name in COMPONENT_ORDER:
+        record = records.get(name)
+        if record is None or record.alive():
+            continue
+        if record.port and not supervisor.port_is_free(record.port):
+            raise SandboxError(f"{name} stopped but its port {record.port} is taken by another process")
+        print(f"restarting {name} (it stopped; was pid {record.pid}) ...", file=out, flush=True)
+        new, _ = supervisor.start_component(state_dir, name, record.argv, env=_component_env(state_dir, name),
+                                            port=record.port, extra=record.extra)
+        if name == "apiserver":
+            url = api_url(record.port)
+            supervisor.wait_until(lambda: api_answers(url), timeout=60, record=new, what="the API server")
+        restarted.append(name)
+    return restarted
+
+
+def _partially_running(state_dir: Path) -> bool:
+    records = supervisor.read_records(state_dir)
+    return any(r.alive() for r in records) and not all(r.alive() for r in records)
+
+
 def cmd_up(args) -> int:
     state_dir = _state_dir(args)
+    if _partially_running(state_dir):
+        try:
+            restarted = restart_stopped(state_dir)
+        except (SandboxError, supervisor.ComponentFailed) as exc:
+            print(f"kadence sandbox up: {exc}", file=sys.stderr)
+            return 1
+        print(f"The sandbox in {state_dir} was partly running: restarted {', '.join(restarted)}.")
+        return 0
     try:
         summary = start_all(state_dir, args.port, with_operator=not args.no_operator)
     except SandboxError as exc:
@@ -279,12 +360,19 @@ def cmd_up(args) -> int:
         stopping["now"] = True
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
-    reported: set[str] = set()
+    # A component that stops is started again, at most once per RESTART_BACKOFF_S each.
+    last_restart: dict[str, float] = {}
     while not stopping["now"]:
         for record in supervisor.read_records(state_dir):
-            if record.name not in reported and not record.alive():
-                reported.add(record.name)
-                print(f"warning: {record.name} (pid {record.pid}) stopped; see {record.log}", file=sys.stderr)
+            if record.alive() or time.monotonic() - last_restart.get(record.name, -RESTART_BACKOFF_S) \
+                    < RESTART_BACKOFF_S:
+                continue
+            last_restart[record.name] = time.monotonic()
+            print(f"warning: {record.name} (pid {record.pid}) stopped; see {record.log}", file=sys.stderr)
+            try:
+                restart_stopped(state_dir)
+            except (SandboxError, supervisor.ComponentFailed, OSError) as exc:
+                print(f"warning: restarting {record.name} failed: {exc}", file=sys.stderr)
         time.sleep(0.5)
     print("\nstopping the sandbox ...", flush=True)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -361,10 +449,11 @@ def cmd_down(args) -> int:
 
 # ---- status / kubeconfig ----------------------------------------------------------------------
 
-def _services(url: str) -> list[tuple[str, str, str]]:
+def _services(url: str, state_dir: Path) -> list[tuple[str, str, str]]:
     try:
-        items = httpx.get(url + "/api/v1/services", timeout=5).json().get("items", [])
-    except (httpx.HTTPError, ValueError):
+        with httpx.Client(timeout=5, **client_options(state_dir)) as client:
+            items = client.get(url + "/api/v1/services").json().get("items", [])
+    except (httpx.HTTPError, ValueError, OSError):
         return []
     rows = []
     for svc in items:
@@ -385,7 +474,7 @@ def collect_status(state_dir: Path) -> dict:
             components.append({"name": name, "pid": record.pid, "port": record.port, "alive": record.alive(),
                                "log": record.log})
     api = records.get("apiserver")
-    services = _services(f"http://127.0.0.1:{api.port}") if api is not None and api.alive() else []
+    services = _services(api_url(api.port), state_dir) if api is not None and api.alive() else []
     return {"components": components, "services": services}
 
 

@@ -1,8 +1,9 @@
 """The sandbox's local Kubernetes API server (issue 4, part 1).
 
-Entry points: `create_app(state_dir, watch_history=None)` (an aiohttp application),
-`run(host, port, state_dir, watch_history=None)` (blocking; SIGTERM snapshots the state and
-exits) and `python -m kadence.sandbox.apiserver --host 127.0.0.1 --port P --state-dir DIR`.
+Entry points: `create_app(state_dir, watch_history=None, *, token)` (an aiohttp application),
+`run(host, port, state_dir, token_file, ...)` (blocking; SIGTERM snapshots the state and
+exits) and `python -m kadence.sandbox.apiserver --host 127.0.0.1 --port P --state-dir DIR
+--token-file FILE`.
 
 Modules: `resources` (the served types), `store` (objects, the global resourceVersion,
 bounded history, watch fan-out), `api` (create/update/patch/delete semantics, finalizers,
@@ -24,7 +25,11 @@ Behaviour other sandbox parts rely on:
   upstream); Deployments and ReplicaSets collect them in the background.
 - Every namespace gets a `default` ServiceAccount; events expire an hour after their last
   write; the watch history keeps the last 5,000 events (older resourceVersions get 410).
-- No authentication or authorization: every request is allowed, and access reviews say so.
+- Locked to its owner (`security`): a loopback Host, the bearer token of the sandbox's state
+  directory (in its kubeconfig) and JSON/YAML/protobuf/patch bodies only; whoever holds the token
+  may do everything, and access reviews say so.
+- Snapshots are atomic, 0600, and the previous good one is kept (`persistence`); after a crash
+  resourceVersions continue above every one handed out before it.
 """
 
 from .server import create_app, run

@@ -15,7 +15,7 @@ import orjson
 import yaml
 from aiohttp import web
 
-from . import discovery, logs, patching, persistence, protobuf, selectors, tables
+from . import discovery, logs, patching, persistence, protobuf, security, selectors, tables
 from .api import Api, manager_from_user_agent
 from .errors import ApiError, bad_request, gone, status_object
 from .resources import REVIEW_KEYS, ResourceType
@@ -136,7 +136,7 @@ async def _read_body(request: web.Request) -> Any:
             raise bad_request(f"error decoding YAML: {error}") from None
     if content_type == PROTOBUF:
         return protobuf.decode_object(raw)
-    if content_type not in (JSON, "", "text/plain", "application/octet-stream"):
+    if content_type not in (JSON, ""):
         raise ApiError(415, f"the body of the request was in an unknown format - accepted media "
                             f"types include: {JSON}, application/yaml")
     if not raw:
@@ -692,7 +692,8 @@ class Handlers:
 
 
 def review_answer(rtype: ResourceType, body: Any) -> dict[str, Any]:
-    """The sandbox has no authentication or authorization: every review says allowed."""
+    """Every authenticated client (it holds the sandbox's token) may do everything: every
+    review says allowed."""
     if not isinstance(body, dict):
         raise bad_request("the body of the request must be a JSON object")
     answer = {**body, "apiVersion": rtype.group_version, "kind": rtype.kind,
@@ -751,9 +752,11 @@ async def _controller_loop(api: Api) -> None:
             log.exception("sandbox controllers failed; retrying")
 
 
-async def _snapshot_loop(api: Api, state_dir: pathlib.Path) -> None:
+async def _snapshot_loop(api: Api, state_dir: pathlib.Path, interval: float) -> None:
+    """Every `interval` seconds, write what changed: a crash loses at most the writes of the
+    last interval (plus the time one snapshot takes to write)."""
     while True:
-        await asyncio.sleep(SNAPSHOT_INTERVAL)
+        await asyncio.sleep(interval)
         if api.store.dirty:
             document = persistence.capture(api.store)
             try:
@@ -764,19 +767,22 @@ async def _snapshot_loop(api: Api, state_dir: pathlib.Path) -> None:
                 log.exception("could not write the API server snapshot")
 
 
-def create_app(state_dir: pathlib.Path, watch_history: int | None = None) -> web.Application:
+def create_app(state_dir: pathlib.Path, watch_history: int | None = None, *, token: str,
+               snapshot_interval: float = SNAPSHOT_INTERVAL) -> web.Application:
     """The API server as an aiohttp application; state is loaded from and saved to state_dir.
 
-    `watch_history` bounds how many past events a watch can resume from (older versions get
-    410 Gone)."""
+    Only requests with `Authorization: Bearer <token>` addressed to a loopback Host get in
+    (see `security`). `watch_history` bounds how many past events a watch can resume from
+    (older versions get 410 Gone); `snapshot_interval` is how often changes are written."""
     state_dir = pathlib.Path(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     api = Api(watch_history)
     if persistence.load(api.store, state_dir):
         api.rebuild_indexes()
+    api.store.reserve = persistence.Reservation(state_dir).ensure
     api.bootstrap()
     handlers = Handlers(api, state_dir)
-    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[security.middleware(token)])
     app[API_KEY] = api
     app[STATE_DIR_KEY] = state_dir
     routes = [
@@ -805,7 +811,7 @@ def create_app(state_dir: pathlib.Path, watch_history: int | None = None) -> web
         api.work_pending = asyncio.Event()
         api.work_pending.set()
         tasks = [asyncio.create_task(_controller_loop(api)),
-                 asyncio.create_task(_snapshot_loop(api, state_dir))]
+                 asyncio.create_task(_snapshot_loop(api, state_dir, snapshot_interval))]
         yield
         for task in tasks:
             task.cancel()
@@ -814,7 +820,7 @@ def create_app(state_dir: pathlib.Path, watch_history: int | None = None) -> web
                 await task
             except asyncio.CancelledError:
                 pass
-        persistence.save(api.store, state_dir)
+        persistence.save(api.store, state_dir, clean=True)
 
     async def on_shutdown(app: web.Application) -> None:
         handlers.close_watches()
@@ -824,8 +830,20 @@ def create_app(state_dir: pathlib.Path, watch_history: int | None = None) -> web
     return app
 
 
-def run(host: str, port: int, state_dir: pathlib.Path, watch_history: int | None = None) -> None:
-    """Serve until SIGTERM/SIGINT; the state is snapshotted on the way out."""
+def run(host: str, port: int, state_dir: pathlib.Path, token_file: pathlib.Path,
+        watch_history: int | None = None, snapshot_interval: float = SNAPSHOT_INTERVAL) -> None:
+    """Serve HTTPS until SIGTERM/SIGINT; the state is snapshotted on the way out. The bearer token
+    is read from `token_file` (created, mode 0600, when missing); the certificate is the state
+    directory's (`kadence.sandbox.tls`, created when missing)."""
+    from .. import tls
+    from ..kubeconfig import load_or_create_token_file
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(pathlib.Path(state_dir), watch_history)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5)
+    if host not in security.LOOPBACK_HOSTS:
+        raise SystemExit(f"the sandbox API server listens on loopback only (127.0.0.1, localhost, ::1), "
+                         f"not {host!r}")
+    token = load_or_create_token_file(pathlib.Path(token_file))
+    pki = tls.load_or_create(pathlib.Path(state_dir))
+    app = create_app(pathlib.Path(state_dir), watch_history, token=token, snapshot_interval=snapshot_interval)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, shutdown_timeout=5,
+                ssl_context=tls.server_context(pki))

@@ -84,6 +84,8 @@ class Store:
         self._watchers: set[Watcher] = set()
         self._listeners: list[Callable[[Event], None]] = []
         self.dirty = False
+        # Called with a resourceVersion before it is handed out (the server reserves blocks on disk).
+        self.reserve: Callable[[int], None] | None = None
 
     # ---- reading ------------------------------------------------------------------------
 
@@ -109,6 +111,8 @@ class Store:
     # ---- writing ------------------------------------------------------------------------
 
     def next_resource_version(self) -> int:
+        if self.reserve is not None:
+            self.reserve(self.resource_version + 1)
         self.resource_version += 1
         return self.resource_version
 

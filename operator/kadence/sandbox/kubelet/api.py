@@ -8,6 +8,7 @@ exercised by the node side the same way a cluster's would be.
 from __future__ import annotations
 
 import json
+import ssl
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
@@ -68,8 +69,11 @@ class WatchExpired(Exception):
 
 
 class ApiClient:
-    def __init__(self, server: str):
+    def __init__(self, server: str, token: str, ca_file: str | None = None):
+        """`token`: the API server's bearer token; `ca_file`: the CA its HTTPS certificate is verified with."""
         self.server = server.rstrip("/")
+        self.token = token
+        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> "ApiClient":
@@ -82,8 +86,9 @@ class ApiClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else None,
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=None),
-                headers={"User-Agent": "kadence-sandbox-kubelet"},
+                headers={"User-Agent": "kadence-sandbox-kubelet", "Authorization": f"Bearer {self.token}"},
             )
         return self._session
 

@@ -21,16 +21,19 @@ from .runner import Kubelet
 
 log = logging.getLogger("kadence.sandbox.kubelet")
 
+BIND_ADDRESS_ENV = "KADENCE_BIND_ADDRESS"
+
 
 def ready_marker(state_dir: Path) -> Path:
     return state_dir / "kubelet" / "ready"
 
 
 class Node:
-    def __init__(self, server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0):
+    def __init__(self, server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0,
+                 *, token: str, ca_file: str | None = None):
         self.server = server
         self.state_dir = state_dir
-        self.client = api.ApiClient(server)
+        self.client = api.ApiClient(server, token, ca_file)
         inform = lambda resource: Informer(self.client, resource)  # noqa: E731
         self.configmaps = inform(api.CONFIGMAPS)
         self.secrets = inform(api.SECRETS)
@@ -43,7 +46,10 @@ class Node:
         url = urlparse(server)
         self.kubelet = Kubelet(self.client, state_dir, self.pods, self.configmaps, self.secrets, self.services,
                                backoff, extra_env={"KUBERNETES_SERVICE_HOST": url.hostname or "127.0.0.1",
-                                                   "KUBERNETES_SERVICE_PORT": str(url.port or 80)})
+                                                   "KUBERNETES_SERVICE_PORT": str(url.port or 80),
+                                                   # Servers in pods (kadence serve, metrics) listen
+                                                   # on this address: only this machine reaches them.
+                                                   BIND_ADDRESS_ENV: podspec.POD_IP})
         self.job_controller = JobController(self.client, self.jobs, self.pods, backoff)
         self.replicaset_controller = ReplicaSetController(self.client, self.replicasets, self.pods)
         self.deployment_controller = DeploymentController(self.client, self.deployments, self.replicasets,
@@ -81,8 +87,9 @@ class Node:
         await self.client.close()
 
 
-async def serve(server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0) -> None:
-    node = Node(server, state_dir, backoff, hpa_sync_period)
+async def serve(server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync_period: float = 15.0,
+                *, token: str, ca_file: str | None = None) -> None:
+    node = Node(server, state_dir, backoff, hpa_sync_period, token=token, ca_file=ca_file)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,8 +109,13 @@ async def serve(server: str, state_dir: Path, backoff: podspec.Backoff, hpa_sync
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kadence.sandbox.kubelet",
                                      description="The sandbox node: kubelet, controllers and Service proxy.")
-    parser.add_argument("--server", required=True, help="API server URL, e.g. http://127.0.0.1:6443")
+    parser.add_argument("--server", required=True, help="API server URL, e.g. https://127.0.0.1:6443")
     parser.add_argument("--state-dir", required=True, type=Path)
+    parser.add_argument("--token-file", required=True, type=Path,
+                        help="file holding the API server's bearer token (the sandbox's <state-dir>/token)")
+    parser.add_argument("--certificate-authority", type=Path, default=None,
+                        help="CA file to verify the API server's HTTPS certificate with "
+                             "(the sandbox's <state-dir>/pki/ca.crt)")
     parser.add_argument("--backoff-base", type=float, default=1.0,
                         help="first restart/retry delay in seconds (Kubernetes uses 10)")
     parser.add_argument("--backoff-cap", type=float, default=60.0,
@@ -112,6 +124,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds between autoscaler evaluations (Kubernetes uses 15)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = args.token_file.read_text().strip()
+    if not token:
+        parser.error(f"{args.token_file} is empty")
     asyncio.run(serve(args.server, args.state_dir, podspec.Backoff(args.backoff_base, args.backoff_cap),
-                      args.hpa_sync_period))
+                      args.hpa_sync_period, token=token,
+                      ca_file=str(args.certificate_authority) if args.certificate_authority else None))
     return 0
