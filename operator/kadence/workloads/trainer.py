@@ -33,6 +33,7 @@ from ..domain.training.search import (
     SearchResult,
     SearchSettings,
     TrialRecord,
+    fit_weighted,
     run_search,
 )
 from ..storage import ObjectStore
@@ -96,6 +97,8 @@ class TrainingData:
     dataset: str | None = None  # lineage of a FeatureSet input
     dataset_version: str | None = None
     dataset_uri: str | None = None  # a FeatureSet's dataset snapshot (its rows in the same order)
+    times: pd.Series | None = None  # the rows' event times (dataSelection.timeColumn), UTC, NaT where missing
+    weights: np.ndarray | None = None  # recency weights (mode RecencyWeighted), mean 1
 
 
 def read_manifest(store: ObjectStore, prefix_uri: str) -> dict:
@@ -139,7 +142,8 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
     target = source.target or manifest.get("target")
     entity = source.entity_column or manifest.get("entityColumn")
     y = _target(frame, target, task)
-    excluded = {target, entity}
+    time_column = task.spec.data_selection.time_column if task.spec.data_selection else None
+    excluded = {target, entity, time_column}
     if source.kind == "Dataset":
         declared = manifest.get("columns") or [{"name": str(c), "type": infer_column_type(frame[c])} for c in frame.columns]
         inputs = [SignatureColumn(name=c["name"], type=c["type"]) for c in declared if c["name"] not in excluded]
@@ -147,7 +151,8 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
         if missing:
             raise TrainingError(f"columns of the manifest missing from the data: {', '.join(missing)}")
         raw = [ColumnSpec(c.name, c.type) for c in inputs]
-        return TrainingData(frame[[c.name for c in inputs]], y, inputs, raw, None, target)
+        return TrainingData(frame[[c.name for c in inputs]], y, inputs, raw, None, target,
+                            times=_event_times(frame, time_column, task))
 
     # FeatureSet: train on the materialized features; the artifact starts with the
     # FeatureSet's own fitted transformer, so serving computes the very same features.
@@ -176,9 +181,37 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
         if names is None:
             raise TrainingError("the FeatureSet transformer does not name its input columns")
         inputs = [SignatureColumn(name=str(n), type="float") for n in names]
-    return TrainingData(X.astype(float), y, inputs, None, transformer, target,
+    data = TrainingData(X.astype(float), y, inputs, None, transformer, target,
                         dataset=manifest.get("dataset") or _dataset_name(manifest),
                         dataset_version=manifest.get("datasetVersion"), dataset_uri=manifest.get("datasetUri"))
+    if time_column is not None:
+        if time_column not in frame.columns and data.dataset_uri:
+            # the FeatureSet's rows are its dataset snapshot's, in the same order
+            dataset = read_manifest(store, data.dataset_uri)
+            raw = pd.read_parquet(io.BytesIO(read_verified(
+                store, store.key_of(data.dataset_uri.rstrip("/") + "/") + dataset.get("dataFile", "data.parquet"),
+                dataset.get("dataFileSha256"))))
+            if len(raw) != len(frame):
+                raise TrainingError(f"the dataset snapshot behind {source.uri} has {len(raw)} rows, the FeatureSet "
+                                    f"{len(frame)}: the time column {time_column!r} cannot be matched to the rows")
+            frame = raw
+        data.times = _event_times(frame, time_column, task)
+    return data
+
+
+def _event_times(frame: pd.DataFrame, column: str | None, task: TrainTask) -> pd.Series | None:
+    if column is None:
+        return None
+    from ..domain.training.selection import SelectionError, event_times
+
+    if column not in frame.columns:
+        raise TrainingError(f"the time column {column!r} (dataSelection.timeColumn) is not in {task.input.kind} "
+                            f"{task.input.name} version {task.input.version} (columns: "
+                            f"{', '.join(map(str, frame.columns))})")
+    try:
+        return event_times(frame[column].to_numpy(), column)
+    except SelectionError as error:
+        raise TrainingError(str(error)) from error
 
 
 def _dataset_name(manifest: dict) -> str | None:
@@ -230,6 +263,37 @@ def fit_transform(preprocessor, X_train, X_other):
     return fitted.transform(X_train), fitted.transform(X_other)
 
 
+def apply_selection(data: TrainingData, task: TrainTask, log: Callable[[str], None]) -> TrainingData:
+    """dataSelection: keep the newest rows (Recent) or weight every row by recency
+    (RecencyWeighted); nothing to do without a time column. Row labels (the index) are kept:
+    they are positions in the snapshot, which the FeatureSet's raw hold-out relies on."""
+    from ..domain.training.selection import SelectionError, recency_weights, recent_rows
+
+    selection = task.spec.data_selection
+    if selection is None or data.times is None:
+        return data
+    data.times.index = data.X.index
+    try:
+        if selection.mode == "Recent":
+            recent = selection.recent
+            positions = recent_rows(data.times, parse_duration(recent.period) if recent.period else None,
+                                    recent.rows)
+            if len(positions) == 0:
+                raise TrainingError(f"no row has a time in the column {selection.time_column!r}: mode Recent "
+                                    "selects none")
+            log(f"data selection: the newest {len(positions)} of {len(data.X)} rows "
+                f"({'period ' + recent.period if recent.period else f'rows {recent.rows}'})")
+            data.X, data.y = data.X.iloc[positions], data.y.iloc[positions]
+            data.times = data.times.iloc[positions]
+        elif selection.mode == "RecencyWeighted":
+            data.weights = pd.Series(recency_weights(data.times, parse_duration(selection.half_life)),
+                                     index=data.X.index)
+            log(f"data selection: every row weighted by recency, half-life {selection.half_life}")
+    except SelectionError as error:
+        raise TrainingError(str(error)) from error
+    return data
+
+
 def split(data: TrainingData, task: TrainTask):
     from sklearn.model_selection import train_test_split
 
@@ -249,11 +313,55 @@ def split(data: TrainingData, task: TrainTask):
                 f"plus a hold-out needs at least {needed} rows of every class")
     if len(data.y) < 2 * spec.cv_folds:
         raise TrainingError(f"{len(data.y)} rows are too few for {spec.cv_folds}-fold cross-validation")
+    if data.times is not None:
+        return time_split(data, task)
     return train_test_split(data.X, data.y, test_size=spec.split.test_fraction, stratify=stratify,
                             random_state=spec.split.seed)
 
 
-def make_folds(preprocessor, X_train, y_train, task: TrainTask) -> list[Fold]:
+def time_split(data: TrainingData, task: TrainTask):
+    """The hold-out is the newest rows (the regime the model will serve); the rest train."""
+    from ..domain.training.selection import time_holdout
+
+    spec = task.spec
+    parts = time_holdout(data.times.reset_index(drop=True), spec.split.test_fraction)
+    X_train, X_test = data.X.iloc[parts.train], data.X.iloc[parts.holdout]
+    y_train, y_test = data.y.iloc[parts.train], data.y.iloc[parts.holdout]
+    if spec.task == "classification":
+        counts = y_train.value_counts()
+        if len(counts) < 2 or int(counts.min()) < spec.cv_folds:
+            raise TrainingError(
+                f"the rows before the newest {len(X_test)} (the hold-out, by {spec.data_selection.time_column!r}) "
+                f"hold {dict(counts)} per class; {spec.cv_folds}-fold cross-validation needs at least "
+                f"{spec.cv_folds} rows of two classes or more")
+    return X_train, X_test, y_train, y_test
+
+
+def _period(times: pd.Series | None) -> dict[str, str | None]:
+    known = times.dropna() if times is not None else None
+    if known is None or known.empty:
+        return {"from": None, "to": None}
+    return {"from": known.min().strftime("%Y-%m-%dT%H:%M:%SZ"), "to": known.max().strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
+def selection_summary(data: TrainingData, task: TrainTask, X_train, X_test) -> dict[str, Any] | None:
+    """What trained and what scored the model, by time (metrics.json, the log)."""
+    from ..domain.training.selection import effective_rows
+
+    selection = task.spec.data_selection
+    if selection is None:
+        return None
+    weights = data.weights.loc[X_train.index].to_numpy() if data.weights is not None else None
+    summary: dict[str, Any] = {"mode": selection.mode, "timeColumn": selection.time_column,
+                               "rows": int(len(data.X)), "effectiveTrainingRows": round(effective_rows(
+                                   weights, len(X_train)), 1)}
+    if data.times is not None:
+        summary["train"] = _period(data.times.loc[X_train.index])
+        summary["holdout"] = _period(data.times.loc[X_test.index])
+    return summary
+
+
+def make_folds(preprocessor, X_train, y_train, task: TrainTask, weights: np.ndarray | None = None) -> list[Fold]:
     from sklearn.model_selection import KFold, StratifiedKFold
 
     spec = task.spec
@@ -265,7 +373,9 @@ def make_folds(preprocessor, X_train, y_train, task: TrainTask) -> list[Fold]:
     y_values = np.asarray(y_train)
     for train_index, valid_index in splitter.split(X_train, y_values):
         Xt, Xv = fit_transform(preprocessor, X_train.iloc[train_index], X_train.iloc[valid_index])
-        folds.append(Fold(Xt, y_values[train_index], Xv, y_values[valid_index]))
+        folds.append(Fold(Xt, y_values[train_index], Xv, y_values[valid_index],
+                          None if weights is None else weights[train_index],
+                          None if weights is None else weights[valid_index]))
     return folds
 
 
@@ -353,7 +463,14 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     data = load_training_data(store, task)
     log(f"loaded {task.input.kind} {task.input.name} version {task.input.version}: "
         f"{len(data.X)} rows, {data.X.shape[1]} {'features' if data.transformer is not None else 'columns'}")
+    data = apply_selection(data, task, log)
     X_train, X_test, y_train, y_test = split(data, task)
+    train_weights = data.weights.loc[X_train.index].to_numpy() if data.weights is not None else None
+    selection = selection_summary(data, task, X_train, X_test)
+    if selection is not None and "holdout" in selection:
+        log(f"time split by {selection['timeColumn']!r}: train {selection['train']['from']} .. "
+            f"{selection['train']['to']}, hold-out (the newest rows) {selection['holdout']['from']} .. "
+            f"{selection['holdout']['to']}; effective training rows {selection['effectiveTrainingRows']}")
     classes = sorted(pd.unique(data.y).tolist()) if spec.task == "classification" else None
     n_classes = len(classes) if classes else 0
     spaces, left_out = resolve_spaces(task, n_classes, len(X_train))
@@ -362,7 +479,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     if not spaces:
         raise TrainingError(f"no model family fits the task {spec.task} with the metric {metric}")
     preprocessor = make_preprocessor(data)
-    folds = make_folds(preprocessor, X_train, y_train, task)
+    folds = make_folds(preprocessor, X_train, y_train, task, train_weights)
     parallelism = spec.search.parallelism
     settings = SearchSettings(
         task=spec.task, metric=metric, strategy=spec.search.strategy, spaces=spaces,
@@ -404,7 +521,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        estimator.fit(transform(X_train), np.asarray(y_train))
+        fit_weighted(estimator, transform(X_train), np.asarray(y_train), train_weights, seed=settings.seed)
     X_test_model = transform(X_test)
     metrics = holdout_metrics(estimator, X_test_model, np.asarray(y_test), spec.task, classes)
     y_pred = estimator.predict(X_test_model)
@@ -439,6 +556,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     store.put_bytes(keys["trials.json"], json.dumps(trials_doc, indent=2, default=str).encode(), "application/json")
     metrics_doc = {"metric": metric, "direction": search.direction, "cvScore": best.score, "holdout": metrics, **details,
                    "rows": {"train": int(len(X_train)), "holdout": int(len(X_test))}}
+    if selection is not None:
+        metrics_doc["dataSelection"] = selection
     store.put_bytes(keys["metrics.json"], json.dumps(metrics_doc, indent=2).encode(), "application/json")
 
     signature = Signature(

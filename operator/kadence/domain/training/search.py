@@ -63,7 +63,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ...api.trainingrun import ParameterRange
 from . import families as fam
-from .metrics import MetricScorer, best_of, direction, is_better
+from .metrics import MetricScorer, best_of, direction, is_better, natural_score
 from .space import grid_plan, optuna_name, suggest
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,45 @@ class SearchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Fold:
-    """One cross-validation fold, already preprocessed."""
+    """One cross-validation fold, already preprocessed; with sample weights (recency
+    weighting), the fits are weighted by `w_train` and the validation score by `w_valid`."""
 
     X_train: Any
     y_train: Any
     X_valid: Any
     y_valid: Any
+    w_train: Any = None
+    w_valid: Any = None
+
+
+def fit_weighted(estimator, X, y, sample_weight=None, seed: int = 0):
+    """`estimator.fit` with sample weights when given: passed to the final step (a scaler in
+    front takes none); an estimator that takes no weights (k-nearest neighbours) is fitted on
+    a weighted resample of the rows instead, as many as there are, drawn with `seed`."""
+    if sample_weight is None:
+        return estimator.fit(X, y)
+    import numpy as np
+    from sklearn.pipeline import Pipeline
+    from sklearn.utils.validation import has_fit_parameter
+
+    final_name, final = (estimator.steps[-1] if isinstance(estimator, Pipeline) else (None, estimator))
+    if has_fit_parameter(final, "sample_weight"):
+        if final_name is not None:
+            return estimator.fit(X, y, **{f"{final_name}__sample_weight": sample_weight})
+        return estimator.fit(X, y, sample_weight=sample_weight)
+    weights = np.asarray(sample_weight, dtype=float)
+    picked = np.random.default_rng(seed).choice(len(weights), size=len(weights), replace=True,
+                                                p=weights / weights.sum())
+    X_rows = X.iloc[picked] if hasattr(X, "iloc") else X[picked]
+    y_rows = y.iloc[picked] if hasattr(y, "iloc") else np.asarray(y)[picked]
+    return estimator.fit(X_rows, y_rows)
+
+
+def score_weighted(scorer: MetricScorer, estimator, X, y, sample_weight=None) -> float:
+    """The metric in natural units, weighted by `sample_weight` when given."""
+    if sample_weight is None:
+        return scorer(estimator, X, y)
+    return natural_score(scorer.metric, float(scorer.scorer(estimator, X, y, sample_weight=sample_weight)))
 
 
 @dataclass(frozen=True)
@@ -354,6 +387,7 @@ def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any]
     settings, fold = context.settings, context.folds[index]
     picked = context.subsamples[index][rung] if context.subsamples else None
     X_train, y_train = (fold.X_train, fold.y_train) if picked is None else (fold.X_train[picked], fold.y_train[picked])
+    w_train = fold.w_train if picked is None or fold.w_train is None else fold.w_train[picked]
     began = time.perf_counter()
     try:
         estimator = fam.build_estimator(
@@ -364,8 +398,8 @@ def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any]
         # (oversubscribed OpenMP spins and slows everything down).
         with threadpool_limits(limits=settings.threads_per_trial), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in its score
-            estimator.fit(X_train, y_train)
-            score = context.scorer(estimator, fold.X_valid, fold.y_valid)
+            fit_weighted(estimator, X_train, y_train, w_train, seed=settings.seed + index)
+            score = score_weighted(context.scorer, estimator, fold.X_valid, fold.y_valid, fold.w_valid)
     except Exception as error:  # noqa: BLE001 - a failing parameter set fails its trial, not the run
         return None, f"{type(error).__name__}: {error}", time.perf_counter() - began
     if not math.isfinite(score):
