@@ -64,6 +64,9 @@ def job(name, state="Running", reason=None, finished="2026-01-02T11:59:00Z"):
     return {"metadata": {"name": name}, "status": status}
 
 
+TRAINED_SHA = "ef" * 32  # the new model's artifact: not the registered versions' SHA
+
+
 def result(attempt=1, f1=0.8, run="churn-train"):
     return {
         "namespace": "ml", "run": run, "attempt": attempt, "model": "churn", "task": "classification",
@@ -72,7 +75,7 @@ def result(attempt=1, f1=0.8, run="churn-train"):
                  "foldScores": [0.78, 0.8]},
         "metrics": {"f1": f1, "accuracy": 0.9},
         "trials": {"done": 20, "total": 20, "pruned": 5, "failed": 0}, "stoppedBy": "budget",
-        "artifact": {"uri": "s3://kadence/runs/ml/churn-train/artifacts/x/model.skops", "sha256": SHA},
+        "artifact": {"uri": "s3://kadence/runs/ml/churn-train/artifacts/x/model.skops", "sha256": TRAINED_SHA},
         "signature": {"inputs": [{"name": "tenure", "type": "int"}], "classes": ["no", "yes"]},
         "lineage": {"trainingRun": run, "featureSet": "churn", "featureSetVersion": "f1", "dataset": "churn-raw",
                     "datasetVersion": "d1", "seed": 42},
@@ -394,3 +397,14 @@ def test_a_registered_candidate_gets_a_history_entry():
                              ModelVersionObservation(artifact=ARTIFACT), NOW)
     assert status(plan)["history"] == [{"stage": "Candidate", "at": "2026-01-02T12:00:00Z",
                                        "by": "trainingrun/churn-train", "reason": "registered"}]
+
+
+def test_a_model_identical_to_a_registered_version_is_not_registered_twice():
+    twin = model_version("churn-v1", 1, stage="Production")
+    twin["spec"]["artifact"]["sha256"] = TRAINED_SHA
+    plan = plan_trainingrun(run_body(), TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1",
+                                                               "Succeeded")], result=result(), model_versions=[twin]),
+                            NOW)
+    assert plan.registration is None and plan.phase == "Succeeded"
+    assert status(plan)["identicalTo"] == "churn-v1"
+    assert (ready_of(plan).status, ready_of(plan).reason) == ("True", "IdenticalToExistingVersion")

@@ -37,6 +37,7 @@ from ..api.conditions import ConditionUpdate, find
 from ..api.trainingrun import TrainingRunSpec, TrainingRunStatus, TrialsSummary
 from ..builders.jobs import WorkloadSettings, job_finished_at, job_state
 from ..builders.training import RUN_LABEL, RUN_UID_ANNOTATION, model_version_body, train_children, train_job_name
+from ..domain.monitoring.retrain import training_spec_hash
 from ..domain.training.promotion import decide
 from ..workloads.train_task import FAILURE_PREFIX, Progress, TrainInput, TrainResult, TrainTask
 from .plan import ChildRef, EventSpec, Plan
@@ -164,6 +165,14 @@ def production_metrics(model_versions: list[dict]) -> dict[str, float] | None:
     return None
 
 
+def identical_version(sha256: str, model_versions: list[dict]) -> str | None:
+    """The ModelVersion of the model whose artifact has this sha256, if any."""
+    for version in model_versions:
+        if ((version.get("spec") or {}).get("artifact") or {}).get("sha256") == sha256:
+            return version["metadata"]["name"]
+    return None
+
+
 def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, model_versions: list[dict]
                      ) -> Registration:
     meta = body["metadata"]
@@ -175,7 +184,7 @@ def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, mod
         "primaryMetric": result.metric,
         "params": {"family": result.best.family, **result.best.params},
         "signature": result.signature.wire(),
-        "lineage": result.lineage.wire(),
+        "lineage": {**result.lineage.wire(), "trainingSpecHash": training_spec_hash(body["spec"])},
         "stage": decision.stage,
     }
     if result.compiled is not None:
@@ -247,6 +256,17 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
             ConditionUpdate(TRAINED, "True", "Trained",
                             f"{result.best.family}: hold-out {result.metric}={result.metrics.get(result.metric)}")]
         registered = registered_version(body, observed.model_versions)
+        identical = identical_version(result.artifact.sha256, observed.model_versions)
+        if registered is None and identical is not None:
+            # The same model is registered already (a retrain that learnt nothing new): not twice.
+            message = (f"the trained model's sha256 {result.artifact.sha256[:12]} is that of {identical}: "
+                       "not registered again")
+            plan.status.identical_to = identical
+            plan.status.completion_time = _stamp(now)
+            plan.phase = "Succeeded"
+            plan.conditions.append(ConditionUpdate(REGISTERED, "True", "IdenticalToExistingVersion", message))
+            plan.events.append(EventSpec("Normal", "IdenticalToExistingVersion", message))
+            return plan
         if registered is None:
             plan.registration = registration_for(body, spec, result, observed.model_versions)
             plan.phase = "Registering"
