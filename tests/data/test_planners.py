@@ -164,114 +164,98 @@ def test_the_workload_job_runs_without_api_rights_and_fails_at_once_on_invalid_i
     assert job_state(job("x", "Succeeded")) == "Succeeded" and job_state({"status": {"succeeded": 1}}) == "Succeeded"
 
 
-# -- appended files (kadence.dev/appended-data) -------------------------------------------
+# -- feedback folded in (spec.feedback.from, the MonitorPolicies' status.feedback) ---------
 
-FEEDBACK = "s3://kadence/monitoring/ml/churn/w1/labelled.parquet"
-MORE_FEEDBACK = "s3://kadence/monitoring/ml/churn/w2/labelled.parquet"
+from kadence.domain.data.feedback import FeedbackFile  # noqa: E402
+
+FEEDBACK = FeedbackFile("churn-monitor", "s3://kadence/monitoring/ml/churn-monitor/w1/feedback.parquet", 40,
+                        "a" * 64, "2026-01-01T00:00:00Z", "2026-01-01T11:00:00Z")
+MORE_FEEDBACK = FeedbackFile("churn-monitor", "s3://kadence/monitoring/ml/churn-monitor/w2/feedback.parquet", 90,
+                             "b" * 64, "2026-01-01T00:00:00Z", "2026-01-01T11:30:00Z")
+OPT_IN = {"feedback": {"from": [{"monitorPolicy": "churn-monitor"}]}}
 
 
-def annotated(value, status=None, **spec):
-    body = dataset(status, **spec)
-    body["metadata"]["annotations"] = {"kadence.dev/appended-data": value}
-    return body
-
-
-def listing(*uris):
-    return json.dumps([{"uri": uri, "addedBy": "MonitorPolicy/ml/churn", "time": "2026-01-01T11:00:00Z"}
-                       for uri in uris])
+def opted_in(status=None):
+    return dataset(status, **OPT_IN)
 
 
 def started(plan):
     return {c["kind"]: c for c in plan.children}
 
 
-def test_a_newly_listed_appended_file_starts_exactly_one_ingest_with_the_list_in_its_task():
-    body = annotated(listing(FEEDBACK), {**GOOD_STATUS, "lastJob": JOB})
-    plan = plan_dataset(body, DatasetObservation([job(JOB, "Succeeded")]), NOW)
+def test_newly_published_feedback_starts_exactly_one_ingest_reading_it_after_the_source():
+    body = opted_in({**GOOD_STATUS, "lastJob": JOB})
+    plan = plan_dataset(body, DatasetObservation([job(JOB, "Succeeded")], feedback=[FEEDBACK]), NOW)
     name = ingest_job_name("users", 1, 0, [FEEDBACK])
     assert name != JOB and [c["metadata"]["name"] for c in plan.children] == [name, name]
-    task = json.loads(started(plan)["ConfigMap"]["data"]["task.json"])
-    assert task["appended"] == [FEEDBACK]
+    assert json.loads(started(plan)["ConfigMap"]["data"]["task.json"])["appended"] == [FEEDBACK.uri]
     assert {(d.kind, d.name) for d in plan.delete} == {("Job", JOB), ("ConfigMap", JOB)}
-    # The same list, looked at again (or by a restarted operator), makes no second Job.
-    again = plan_dataset(body, DatasetObservation([job(name)]), NOW)
+    assert conditions(plan)["Feedback"] == ("True", "FeedbackRead")
+    # The same export, looked at again (or by a restarted operator), makes no second Job.
+    again = plan_dataset(body, DatasetObservation([job(name)], feedback=[FEEDBACK]), NOW)
     assert again.children == [] and again.phase == "Ingesting"
-    done = plan_dataset(annotated(listing(FEEDBACK), {**GOOD_STATUS, "lastJob": name}),
-                        DatasetObservation([job(name, "Succeeded")]), NOW)
+    done = plan_dataset(opted_in({**GOOD_STATUS, "lastJob": name}),
+                        DatasetObservation([job(name, "Succeeded")], feedback=[FEEDBACK]), NOW)
     assert done.children == [] and done.delete == []
 
 
-def test_another_appended_file_makes_another_ingest_and_the_list_order_names_it():
+def test_a_new_export_makes_another_ingest_named_after_its_digest():
     first = ingest_job_name("users", 1, 0, [FEEDBACK])
-    plan = plan_dataset(annotated(listing(FEEDBACK, MORE_FEEDBACK), {**GOOD_STATUS, "lastJob": first}),
-                        DatasetObservation([job(first, "Succeeded")]), NOW)
-    name = ingest_job_name("users", 1, 0, [FEEDBACK, MORE_FEEDBACK])
-    assert [c["metadata"]["name"] for c in plan.children] == [name, name]
-    assert json.loads(started(plan)["ConfigMap"]["data"]["task.json"])["appended"] == [FEEDBACK, MORE_FEEDBACK]
-    assert len({first, name, ingest_job_name("users", 1, 0, [MORE_FEEDBACK, FEEDBACK])}) == 3
+    plan = plan_dataset(opted_in({**GOOD_STATUS, "lastJob": first}),
+                        DatasetObservation([job(first, "Succeeded")], feedback=[MORE_FEEDBACK]), NOW)
+    name = ingest_job_name("users", 1, 0, [MORE_FEEDBACK])
+    assert [c["metadata"]["name"] for c in plan.children] == [name, name] and name != first
 
 
-def test_a_list_changed_while_an_ingest_runs_waits_for_it_then_starts_one_job():
-    running = ingest_job_name("users", 1, 0, [FEEDBACK])
-    running_job = {**job(running), "metadata": {"name": running, "annotations": {"kadence.dev/generation": "1"}}}
-    body = annotated(listing(FEEDBACK, MORE_FEEDBACK), dict(GOOD_STATUS))
-    plan = plan_dataset(body, DatasetObservation([running_job]), NOW)
-    assert plan.children == [] and plan.delete == [] and plan.phase == "Ingesting"
-    recorded = annotated(listing(FEEDBACK, MORE_FEEDBACK), {**GOOD_STATUS, "lastJob": running})
-    after = plan_dataset(recorded, DatasetObservation([running_job]), NOW)
-    assert [c["metadata"]["name"] for c in after.children if c["kind"] == "Job"] == [
-        ingest_job_name("users", 1, 0, [FEEDBACK, MORE_FEEDBACK])]
+def test_feedback_is_read_only_by_a_dataset_that_opts_in():
+    plan = plan_dataset(dataset({**GOOD_STATUS, "lastJob": JOB}),
+                        DatasetObservation([job(JOB, "Succeeded")], feedback=[FEEDBACK]), NOW)
+    assert plan.children == [] and "Feedback" not in conditions(plan)
 
 
-def test_a_version_entry_lists_the_appended_files_it_includes():
+@pytest.mark.parametrize("missing, expected", [
+    pytest.param({"churn-monitor": "MonitorPolicy churn-monitor not found"}, "MonitorPolicy churn-monitor not found",
+                 id="a policy that does not exist is named"),
+    pytest.param({}, "MonitorPolicy churn-monitor has published no feedback yet", id="a policy with no export yet"),
+])
+def test_a_listed_policy_without_feedback_is_reported_and_the_source_is_ingested_alone(missing, expected):
+    plan = plan_dataset(opted_in(), DatasetObservation(feedback_missing=missing), NOW)
+    assert conditions(plan)["Feedback"] == ("False", "NoFeedbackPublished")
+    assert next(c.message for c in plan.conditions if c.type == "Feedback") == expected
+    task = json.loads(started(plan)["ConfigMap"]["data"]["task.json"])
+    assert task["appended"] == [] and started(plan)["Job"]["metadata"]["name"] == JOB
+
+
+def test_a_version_entry_lists_the_feedback_it_includes():
     name = ingest_job_name("users", 1, 0, [FEEDBACK])
-    result = {**VALID, "appended": [FEEDBACK], "rows": 14}
-    plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
-                        DatasetObservation([job(name, "Succeeded")], {name: result}), NOW)
+    started_job = started(plan_dataset(opted_in(dict(GOOD_STATUS)), DatasetObservation(feedback=[FEEDBACK]), NOW))["Job"]
+    finished = {**started_job, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    result = {**VALID, "appended": [FEEDBACK.uri], "rows": 14}
+    # The policy published a newer export meanwhile: the version records what its Job read.
+    plan = plan_dataset(opted_in(dict(GOOD_STATUS)),
+                        DatasetObservation([finished], {name: result}, feedback=[MORE_FEEDBACK]), NOW)
     newest, previous = status_of(plan)["versions"]
-    assert newest["appended"] == [FEEDBACK] and "appended" not in previous
-    assert status_of(plan)["latestRows"] == 14
+    assert newest["feedback"] == [{"monitorPolicy": "churn-monitor", "uri": FEEDBACK.uri, "rows": 40,
+                                   "from": "2026-01-01T00:00:00Z", "to": "2026-01-01T11:00:00Z",
+                                   "sha256": "a" * 64}]
+    assert "feedback" not in previous
     assert [e.message for e in plan.events] == [
-        "version v2 with 14 rows, including 1 appended file(s) at s3://kadence/datasets/ml/users/v2/"]
+        "version v2 with 14 rows, including 40 labelled predictions of churn-monitor at "
+        "s3://kadence/datasets/ml/users/v2/"]
     DatasetStatus.model_validate({**GOOD_STATUS, **status_of(plan)})
 
 
-def test_an_unreadable_appended_file_fails_the_ingest_naming_it_and_keeps_the_current_version():
+def test_an_unreadable_feedback_file_fails_the_ingest_naming_it_and_keeps_the_current_version():
     name = ingest_job_name("users", 1, 0, [FEEDBACK])
-    failed = {"outcome": "Error", "valid": False, "appended": [FEEDBACK],
-              "message": f"cannot read the appended file {FEEDBACK}: no such object"}
-    plan = plan_dataset(annotated(listing(FEEDBACK), dict(GOOD_STATUS)),
-                        DatasetObservation([job(name, "Failed")], {name: failed}), NOW)
+    failed = {"outcome": "Error", "valid": False, "appended": [FEEDBACK.uri],
+              "message": f"cannot read the appended file {FEEDBACK.uri}: no such object"}
+    plan = plan_dataset(opted_in(dict(GOOD_STATUS)),
+                        DatasetObservation([job(name, "Failed")], {name: failed}, feedback=[FEEDBACK]), NOW)
     ready = ready_of(plan)
     assert (ready.status, ready.reason) == ("True", "PreviousVersionCurrent")
-    assert FEEDBACK in ready.message and "no such object" in ready.message
+    assert FEEDBACK.uri in ready.message and "no such object" in ready.message
     assert "latestVersion" not in status_of(plan) and status_of(plan)["lastJob"] == name
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "IngestFailed")]
-
-
-@pytest.mark.parametrize("status, ready", [
-    ({}, ("False", "InvalidAppendedData")),
-    ({**GOOD_STATUS, "conditions": [{"type": "Ingested", "status": "True", "reason": "Ingested"}]},
-     ("True", "Ingested")),
-])
-def test_a_malformed_annotation_starts_no_ingest_and_says_why_once(status, ready):
-    plan = plan_dataset(annotated("[{\"uri\": ", status), DatasetObservation(), NOW)
-    assert plan.children == [] and plan.delete == [] and status_of(plan) == {}
-    assert conditions(plan, status.get("conditions"))["AppendedData"] == ("False", "InvalidAnnotation")
-    assert conditions(plan, status.get("conditions")).get("Ready") == ready
-    message = next(c.message for c in plan.conditions if c.type == "AppendedData")
-    assert "kadence.dev/appended-data is not JSON" in message
-    assert [(e.type, e.reason) for e in plan.events] == [("Warning", "InvalidAppendedData")]
-    reported = {**status, "conditions": [*status.get("conditions", []), {
-        "type": "AppendedData", "status": "False", "reason": "InvalidAnnotation", "message": message}]}
-    assert plan_dataset(annotated("[{\"uri\": ", reported), DatasetObservation(), NOW).events == []
-
-
-def test_a_valid_annotation_is_acknowledged_in_the_appended_data_condition():
-    plan = plan_dataset(annotated(listing(FEEDBACK, MORE_FEEDBACK)), DatasetObservation(), NOW)
-    assert conditions(plan)["AppendedData"] == ("True", "Listed")
-    assert "2 appended file(s)" in next(c.message for c in plan.conditions if c.type == "AppendedData")
-    assert "AppendedData" not in conditions(plan_dataset(dataset(), DatasetObservation(), NOW))
 
 
 # -- FeatureSet --------------------------------------------------------------------------

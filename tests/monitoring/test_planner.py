@@ -6,27 +6,26 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kadence.domain.monitoring.retrain import Feedback, RetrainInputs, training_spec_hash
 from kadence.domain.monitoring.triggers import DatasetVersionInfo
 from kadence.planners.monitorpolicy import (
     CANDIDATE_ANNOTATION,
-    CANDIDATE_VERDICT_ANNOTATION,
     CAUSED_BY_ANNOTATION,
-    FEEDBACK_DATA_ANNOTATION,
+    FEEDBACK_WAIT,
     HISTORY_LIMIT,
     RESULT_KEY_ANNOTATION,
     RETRAIN_TRIGGER_ANNOTATION,
-    DATA_VERSION_ANNOTATION,
-    FEEDBACK_WAIT,
     RETRAINED_BY_LABEL,
     SLOT_ANNOTATION,
-    AppendData,
     ModelInfo,
     MonitorContext,
-    RetrainData,
     MonitorObservation,
+    RetrainData,
+    RetrainRun,
     current_slot,
     plan_monitorpolicy,
     results_to_fetch,
+    retrain_run_name,
 )
 
 NOW = datetime(2026, 11, 23, 12, 2, 30, tzinfo=timezone.utc)  # slot of 12:00 with a 5m interval
@@ -38,7 +37,10 @@ PRODUCTION = ModelInfo(model_version="churn-v3", version="3", uri="s3://kadence/
                        sha256="a" * 64, holdout_metrics={"f1": 0.82}, reference_uri="s3://kadence/datasets/ns/churn/v1/profile.json",
                        target="churned", classes=[0, 1], dataset="churn", dataset_version="v1", dataset_rows=1000)
 CANDIDATE = ModelInfo(model_version="churn-v4", version="4", uri="s3://kadence/models/churn/4/model.skops",
-                      sha256="b" * 64)
+                      sha256="b" * 64, training_run="churn-monitor-retrain-abc")
+DATA = RetrainData("churn", latest_version="v1", versions=("v1",))
+SPEC_HASH = training_spec_hash(TRAINING)
+V1_INPUTS = {"dataset": "churn", "datasetVersion": "v1", "specHash": SPEC_HASH}
 
 
 def policy(status: dict | None = None, **spec_overrides) -> dict:
@@ -56,7 +58,7 @@ def policy(status: dict | None = None, **spec_overrides) -> dict:
 
 
 def context(**overrides) -> MonitorContext:
-    values = dict(production=PRODUCTION, retrain_spec=TRAINING)
+    values = dict(production=PRODUCTION, retrain_spec=TRAINING, retrain_data=DATA)
     values.update(overrides)
     return MonitorContext(**values)
 
@@ -77,8 +79,7 @@ def result(**overrides) -> dict:
             "samples": 500, "labelledSamples": 200, "driftScores": {"x": 0.05}, "driftedFeatures": [],
             "features": [{"feature": "x", "status": "Judged", "score": 0.05}], "metrics": {"f1": 0.8},
             "breached": False, "reason": "Healthy", "message": "f1=0.8 >= 0.55; 0/1 features drifted",
-            "reportUri": "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/report.html",
-            "labelledDataUri": "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/labelled.parquet"}
+            "reportUri": "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/report.html"}
     return body | overrides
 
 
@@ -123,7 +124,8 @@ def test_the_task_judges_the_window_ending_at_the_slot_start_against_the_product
     assert task["time"] == "2026-11-23T12:00:00Z"
     assert task["window"] == {"durationSeconds": 3600.0}
     assert task["referenceUri"] == PRODUCTION.reference_uri
-    assert task["excludeColumns"] == ["churned"] and task["exportLabelledAs"] == "churned"
+    assert task["excludeColumns"] == ["churned"]
+    assert task["feedbackExport"] == {"target": "churned"}  # every stored labelled prediction, for retrains
     assert task["offlineMetric"] == 0.82 and task["classes"] == [0, 1]
 
 
@@ -222,38 +224,92 @@ def test_a_succeeded_job_whose_result_is_not_readable_yet_is_looked_at_again_soo
 
 # --- breaches and retrains ------------------------------------------------------------------
 
+RESULT_TIME = "2026-11-23T11:55:00Z"
 
-def test_a_breach_starts_one_retrain_with_the_cause_chain_in_annotations():
+
+def training_runs(plan) -> list[dict]:
+    return [c for c in plan.children if c["kind"] == "TrainingRun"]
+
+
+def stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_breach_starts_one_retrain_named_after_the_decision_with_its_inputs_recorded():
     plan = plan_with(BREACH)
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert len(runs) == 1
-    run = runs[0]
-    assert run["metadata"]["name"] == "churn-monitor-retrain-20261123120230"
+    [run] = training_runs(plan)
+    inputs = RetrainInputs(dataset="churn", dataset_version="v1", spec_hash=SPEC_HASH)
+    assert run["metadata"]["name"] == retrain_run_name("churn-monitor", RESULT_TIME, "breach", inputs)
     annotations = run["metadata"]["annotations"]
     assert annotations[RETRAIN_TRIGGER_ANNOTATION] == "breach"
     assert annotations[CAUSED_BY_ANNOTATION] == "MonitorPolicy/ns/churn-monitor"
-    assert annotations[FEEDBACK_DATA_ANNOTATION].endswith("labelled.parquet")
     assert run["metadata"]["labels"][RETRAINED_BY_LABEL] == "churn-monitor"
-    assert run["spec"]["datasetRef"] == {"name": "churn"}  # unpinned: fresh data
+    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}  # pinned to the inputs it records
     assert run["spec"]["promotion"] == {"mode": "Candidate"}  # champion/challenger and canary decide the rest
-    assert plan.status["retrains"] == [{"time": "2026-11-23T12:02:30Z", "trigger": "breach",
-                                        "trainingRun": run["metadata"]["name"],
-                                        "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions"}]
+    [record] = plan.status["retrains"]
+    assert record == {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "trainingRun": run["metadata"]["name"],
+                      "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions", "inputs": V1_INPUTS,
+                      "outcome": "Pending", "breachedAt": RESULT_TIME}
     assert plan.retrain_trigger == "breach"
     assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
     assert condition(plan, "Breached").status == "True"
     assert {e.reason for e in plan.events} == {"QualityBelowThreshold", "RetrainStarted"}
 
 
-@pytest.mark.parametrize("past_hours, reason", [
-    pytest.param([1], "CooldownActive", id="a breach inside the cooldown is held"),
-    pytest.param([7, 14, 21], "DailyBudgetExhausted", id="a breach past the daily budget is held"),
+def test_two_reconciles_of_the_same_decision_create_one_training_run_whatever_the_clock():
+    first = training_runs(plan_with(BREACH))[0]["metadata"]["name"]
+    again = training_runs(plan_with(BREACH, now=NOW + timedelta(seconds=40)))[0]["metadata"]["name"]
+    assert first == again
+    assert not first.endswith(NOW.strftime("%Y%m%d%H%M%S"))
+
+
+def test_a_retrain_training_run_the_status_lost_is_counted_from_the_child_and_holds_the_next_one():
+    name = training_runs(plan_with(BREACH))[0]["metadata"]["name"]
+    child = RetrainRun(name=name, phase="Running", created=NOW - timedelta(seconds=5), trigger="breach")
+    plan = plan_with(BREACH, ctx=context(retrain_runs={name: child}))
+    assert training_runs(plan) == []
+    assert plan.status["lastRetrainDecision"]["reason"] == "RetrainInProgress"
+    assert [r["trainingRun"] for r in plan.status["retrains"]] == [name]
+
+
+def retrain(hours_ago: float, outcome: str, name: str | None = None, rows: int | None = None) -> dict:
+    record = {"time": stamp(NOW - timedelta(hours=hours_ago)), "trigger": "breach", "outcome": outcome,
+              "trainingRun": name or f"r{hours_ago}", "inputs": {**V1_INPUTS, "datasetVersion": "v0"}}
+    if rows is not None:
+        record["inputs"]["feedbackRows"] = rows
+    return record
+
+
+def export(rows: int, sha: str = "e" * 64) -> dict:
+    return {"uri": f"s3://kadence/monitoring/ns/churn-monitor/x/{sha[:4]}.parquet", "rows": rows, "target": "churned",
+            "start": "2026-11-01T00:00:00Z", "end": "2026-11-23T11:00:00Z", "labelsUntil": RESULT_TIME,
+            "sha256": sha}
+
+
+@pytest.mark.parametrize("retrains, labelled, reason", [
+    pytest.param([retrain(1, "Won")], None, "CooldownActive", id="the cooldown runs from a retrain that won"),
+    pytest.param([retrain(1, "Lost")], None, None, id="a lost retrain starts no cooldown"),
+    pytest.param([retrain(1, "NothingNew")], None, None, id="nothing new starts no cooldown"),
+    pytest.param([retrain(1, "Failed")], None, None, id="a failed retrain starts no cooldown"),
+    pytest.param([retrain(1, "Lost", rows=900)], 930, "WaitingForLabels",
+                 id="after a lost retrain the next waits for enough new labels"),
+    pytest.param([retrain(1, "Lost", rows=900)], 950, None, id="enough new labels after a lost retrain start it"),
+    pytest.param([retrain(0.5, "Pending")], None, "RetrainInProgress", id="one retrain at a time"),
+    pytest.param([retrain(7, "Lost"), retrain(14, "Failed"), retrain(21, "Lost")], None, "DailyBudgetExhausted",
+                 id="the budget counts every retrain started in 24h"),
+    pytest.param([retrain(h, "NothingNew") for h in (1, 2, 3, 4)], None, None,
+                 id="decisions with nothing new spend no budget"),
+    pytest.param([retrain(7, "Won"), retrain(30, "Lost"), retrain(40, "Lost")], None, None,
+                 id="retrains of yesterday are not counted"),
 ])
-def test_a_held_retrain_is_reported_with_its_reason(past_hours, reason):
-    retrains = [{"time": (NOW - timedelta(hours=h)).strftime("%Y-%m-%dT%H:%M:%SZ"), "trigger": "breach",
-                 "trainingRun": f"r{h}"} for h in past_hours]
-    plan = plan_with(BREACH, status={"retrains": retrains})
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+def test_the_gate_before_a_retrain(retrains, labelled, reason):
+    overrides = {"feedbackExport": export(labelled)} if labelled is not None else {}
+    running = {r["trainingRun"]: RetrainRun(r["trainingRun"], "Running") for r in retrains if r["outcome"] == "Pending"}
+    plan = plan_with({**BREACH, **overrides}, status={"retrains": retrains}, ctx=context(retrain_runs=running))
+    if reason is None:
+        assert len(training_runs(plan)) == 1
+        return
+    assert training_runs(plan) == []
     assert plan.status["lastRetrainDecision"]["reason"] == reason
     assert plan.held_reason == reason
     assert condition(plan, "Retraining").reason == reason
@@ -261,24 +317,25 @@ def test_a_held_retrain_is_reported_with_its_reason(past_hours, reason):
 
 def test_a_breach_with_retraining_disabled_only_alerts():
     plan = plan_with(BREACH, actions={"retrain": {"enabled": False}}, ctx=context(retrain_spec=None))
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+    assert training_runs(plan) == []
     assert plan.status["lastRetrainDecision"]["reason"] == "RetrainDisabled"
     assert any(e.type == "Warning" and e.reason == "QualityBelowThreshold" for e in plan.events)
 
 
 def test_a_breach_with_on_breach_off_does_not_retrain():
     plan = plan_with(BREACH, triggers={"onBreach": False})
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+    assert training_runs(plan) == []
     assert "lastRetrainDecision" not in plan.status
 
 
 def test_breach_schedule_and_new_data_firing_together_make_one_retrain_with_every_cause():
-    ctx = context(latest_dataset=DatasetVersionInfo("v2", 1500))
+    ctx = context(latest_dataset=DatasetVersionInfo("v2", 1500),
+                  retrain_data=RetrainData("churn", latest_version="v2", versions=("v2", "v1")))
     plan = plan_with(BREACH, ctx=ctx, status={"lastScheduledRun": "2026-11-22T03:00:00Z"},
                      triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}, "onNewData": {}})
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert len(runs) == 1
-    assert runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach,newData,schedule"
+    [run] = training_runs(plan)
+    assert run["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach,newData,schedule"
+    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v2"}
     assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
     assert "newData: new validated Dataset version" in condition(plan, "Retraining").message
     assert plan.status["lastScheduledRun"] == "2026-11-23T03:00:00Z"
@@ -288,17 +345,16 @@ def test_breach_schedule_and_new_data_firing_together_make_one_retrain_with_ever
 def test_a_schedule_missed_for_a_week_runs_once_and_then_waits_for_the_next_slot():
     spec = dict(triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "Europe/Paris"}})
     plan = plan_with(status={"lastScheduledRun": "2026-11-16T02:00:00Z"}, jobs=[], **spec)
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert len(runs) == 1 and runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "schedule"
+    [run] = training_runs(plan)
+    assert run["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "schedule"
     assert plan.status["lastScheduledRun"] == "2026-11-23T02:00:00Z"  # 03:00 Paris in winter
     after = plan_with(status={"lastScheduledRun": plan.status["lastScheduledRun"], "retrains": plan.status["retrains"]},
                       jobs=[], now=NOW + timedelta(minutes=5), **spec)
-    assert not any(c["kind"] == "TrainingRun" for c in after.children)
+    assert training_runs(after) == []
 
 
 def test_a_schedule_slot_inside_the_cooldown_is_consumed_not_queued():
-    recent = [{"time": "2026-11-23T11:00:00Z", "trigger": "breach", "trainingRun": "r1"}]
-    plan = plan_with(status={"lastScheduledRun": "2026-11-22T03:00:00Z", "retrains": recent}, jobs=[],
+    plan = plan_with(status={"lastScheduledRun": "2026-11-22T03:00:00Z", "retrains": [retrain(1, "Won")]}, jobs=[],
                      triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}})
     assert plan.status["lastScheduledRun"] == "2026-11-23T03:00:00Z"
     assert plan.status["lastRetrainDecision"]["reason"] == "CooldownActive"
@@ -313,9 +369,10 @@ def test_a_schedule_slot_inside_the_cooldown_is_consumed_not_queued():
 ])
 def test_the_new_data_trigger(latest, baseline, fires):
     status = {"dataVersionBaseline": baseline} if baseline else {}
-    plan = plan_with(status=status, jobs=[], ctx=context(latest_dataset=latest),
+    data = RetrainData("churn", latest_version=latest.name, versions=(latest.name,))
+    plan = plan_with(status=status, jobs=[], ctx=context(latest_dataset=latest, retrain_data=data),
                      triggers={"onNewData": {"minGrowthPercent": 5}})
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
+    runs = training_runs(plan)
     assert len(runs) == (1 if fires else 0)
     if fires:
         assert runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "newData"
@@ -329,50 +386,345 @@ def test_a_production_gap_is_reported_even_when_it_does_not_retrain():
     assert plan.status["productionGap"]["exceeded"] is True
     assert condition(plan, "ProductionGap").status == "True"
     assert plan.production_gap["offline"] == 0.82
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
+    assert training_runs(plan) == []
 
 
 def test_a_production_gap_retrains_when_the_policy_says_so():
     plan = plan_with({"metrics": {"f1": 0.7}}, triggers={"onProductionGap": {"margin": 0.05, "retrain": True}})
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "productionGap"
+    assert training_runs(plan)[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "productionGap"
+
+
+def test_a_retrain_whose_source_run_cannot_be_resolved_is_held_and_says_which():
+    retrain_spec = {"fromTrainingRun": "churn-initial", "cooldown": "6h"}
+    plan = plan_with(BREACH, actions={"retrain": retrain_spec}, ctx=context(retrain_spec=None))
+    decision = plan.status["lastRetrainDecision"]
+    assert decision["reason"] == "RetrainSourceMissing"
+    assert "TrainingRun churn-initial could not be resolved" in decision["message"]
+    assert training_runs(plan) == []
+
+
+def test_a_retrain_whose_dataset_is_missing_is_held_and_says_so():
+    plan = plan_with(BREACH, ctx=context(retrain_data=None))
+    assert plan.status["lastRetrainDecision"]["reason"] == "RetrainDataNotFound"
+    assert training_runs(plan) == []
+
+
+# --- nothing new to learn ---------------------------------------------------------------------
+
+TRAINED_ON_V1 = [("churn-v3", RetrainInputs(dataset="churn", dataset_version="v1", spec_hash=SPEC_HASH))]
+
+
+@pytest.mark.parametrize("known, data, template, starts", [
+    pytest.param(TRAINED_ON_V1, DATA, TRAINING, False,
+                 id="the data version and spec a registered version was trained on are nothing new"),
+    pytest.param(TRAINED_ON_V1, RetrainData("churn", latest_version="v2", versions=("v2", "v1")), TRAINING, True,
+                 id="a new data version is something new"),
+    pytest.param(TRAINED_ON_V1, DATA, {**TRAINING, "search": {"maxTrials": 50}}, True,
+                 id="a changed training spec is something new"),
+    pytest.param(TRAINED_ON_V1, DATA, {**TRAINING, "promotion": {"mode": "Manual"}}, False,
+                 id="the promotion policy does not change what is learnt"),
+    pytest.param([("churn-v3", RetrainInputs(dataset="churn", dataset_version="v1", spec_hash=SPEC_HASH,
+                                             feature_set="churn-features", feature_set_version="f1"))], DATA, TRAINING,
+                 True, id="inputs read through a feature set differ from the dataset read directly"),
+])
+def test_nothing_new_detection(known, data, template, starts):
+    plan = plan_with(BREACH, ctx=context(model_inputs=known, retrain_data=data, retrain_spec=template))
+    assert len(training_runs(plan)) == (1 if starts else 0)
+    if not starts:
+        assert plan.status["lastRetrainDecision"]["reason"] == "NothingNewToLearn"
+        assert plan.held_reason == "NothingNewToLearn"  # counted in kadence_retrains_held_total
+        assert condition(plan, "Retraining").reason == "NothingNewToLearn"
+        assert "what churn-v3 was trained on" in condition(plan, "Retraining").message
+        [record] = plan.status["retrains"]
+        assert record["outcome"] == "NothingNew" and "trainingRun" not in record
+        assert record["inputs"] == V1_INPUTS
+        assert [e.reason for e in plan.events if e.reason == "NothingNewToLearn"] == ["NothingNewToLearn"]
+
+
+def test_the_wait_for_something_new_is_stated_once_and_alerts_once_after_label_wait():
+    ctx = context(model_inputs=TRAINED_ON_V1)
+    first = plan_with(BREACH, ctx=ctx)
+    status = {k: first.status[k] for k in ("retrains", "lastRetrainDecision")}
+    later = plan_with(BREACH, ctx=ctx, status=status, now=NOW + timedelta(hours=1))
+    assert "retrains" not in later.status, "the same inputs are recorded once"
+    assert "NothingNewToLearn" not in {e.reason for e in later.events}
+    assert later.status["lastRetrainDecision"]["waitingSince"] == "2026-11-23T12:02:30Z"
+    overdue = plan_with(BREACH, ctx=ctx, status={**status, "lastRetrainDecision": later.status["lastRetrainDecision"]},
+                        now=NOW + timedelta(hours=25))
+    assert [e.type for e in overdue.events if e.reason == "LabelsOverdue"] == ["Warning"]
+    assert overdue.status["lastRetrainDecision"]["overdue"] is True
+    assert condition(overdue, "Retraining").reason == "LabelsOverdue"
+    again = plan_with(BREACH, ctx=ctx, status={**status, "lastRetrainDecision": overdue.status["lastRetrainDecision"]},
+                      now=NOW + timedelta(hours=26))
+    assert "LabelsOverdue" not in {e.reason for e in again.events}
+
+
+def test_nothing_new_leaves_cooldown_and_budget_to_the_next_retrain_on_new_data():
+    status = {"retrains": [retrain(h, "NothingNew") for h in (1, 2, 3)] + [retrain(20, "Lost"), retrain(22, "Lost")]}
+    data = RetrainData("churn", latest_version="v2", versions=("v2", "v1"))
+    plan = plan_with(BREACH, status=status, ctx=context(model_inputs=TRAINED_ON_V1, retrain_data=data))
+    assert len(training_runs(plan)) == 1
+
+
+# --- a drift breach without new labels --------------------------------------------------------
+
+DRIFT = dict(breached=True, reason="DriftDetected", message="2/3 features drifted (67% >= 50%)",
+             metrics={"f1": 0.8})
+
+
+@pytest.mark.parametrize("choice, result_overrides, trained_on, outcome", [
+    pytest.param("WaitForLabels", DRIFT, None, "WaitingForLabels", id="by default drift without labels waits"),
+    pytest.param("RetrainAnyway", DRIFT, None, "start", id="retrain anyway retrains on the data as it is"),
+    pytest.param("AlertOnly", DRIFT, None, "AlertOnly", id="alert only never retrains on drift alone"),
+    pytest.param("WaitForLabels", {**DRIFT, "feedbackExport": export(300)}, None, "start",
+                 id="drift with labels the serving model never saw retrains"),
+    pytest.param("WaitForLabels", {**DRIFT, "feedbackExport": export(300)}, Feedback(300, "e" * 64), "WaitingForLabels",
+                 id="labels the serving model was trained on are not new"),
+    pytest.param("WaitForLabels", BREACH, None, "start", id="a quality breach is measured on labels and retrains"),
+])
+def test_drift_breach_without_new_labels_choices(choice, result_overrides, trained_on, outcome):
+    retrain_spec = {"template": TRAINING, "withoutNewLabels": choice, "includeFeedback": False}
+    plan = plan_with(result_overrides, actions={"retrain": retrain_spec}, ctx=context(production_feedback=trained_on))
+    if outcome == "start":
+        assert len(training_runs(plan)) == 1
+        return
+    assert training_runs(plan) == []
+    assert plan.status["lastRetrainDecision"]["reason"] == outcome
+    assert condition(plan, "Retraining").reason == outcome
+
+
+# --- feedback: published in status.feedback, folded in by the Dataset that opts in ------------------
+
+SHA = "f" * 64
+EXPORTED = {"uri": f"s3://kadence/monitoring/ns/churn-monitor/x/{SHA[:4]}.parquet", "rows": 1200,
+            "from": "2026-11-01T00:00:00Z", "to": "2026-11-23T11:00:00Z", "sha256": SHA, "time": RESULT_TIME,
+            "job": PREVIOUS}
+OPTED_IN = RetrainData("churn", opts_in=True, latest_version="v1", versions=("v1",))
+FOLDED = Feedback(1200, SHA, start="2026-11-01T00:00:00Z", end="2026-11-23T11:00:00Z")
+PENDING = {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "slot": RESULT_TIME, "dataset": "churn",
+           "feedbackSha256": SHA, "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions",
+           "breachedAt": RESULT_TIME, "reportUri": "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/report.html"}
+
+
+def test_every_evaluation_records_its_feedback_export_in_status():
+    plan = plan_with({"feedbackExport": export(1200, SHA)})
+    assert plan.status["lastEvaluation"]["feedback"] == EXPORTED
+    assert "feedback" not in plan.status, "published only when a retrain needs it"
+
+
+def test_a_breach_publishes_the_feedback_for_the_opted_in_dataset_and_waits_for_a_version_holding_it():
+    plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)}, ctx=context(retrain_data=OPTED_IN))
+    assert training_runs(plan) == []
+    assert plan.status["feedback"] == EXPORTED
+    assert plan.status["pendingRetrain"] == PENDING
+    assert condition(plan, "Retraining").reason == "WaitingForTrainingData"
+    assert "RetrainDecided" in {e.reason for e in plan.events}
+
+
+@pytest.mark.parametrize("data, pin", [
+    pytest.param(OPTED_IN, None, id="an ingest in progress is waited for"),
+    pytest.param(RetrainData("churn", opts_in=True, latest_version="v2", versions=("v2", "v1"),
+                             feedback_in={"v2": FOLDED}), "v2",
+                 id="the dataset version holding the feedback starts the run pinned to it"),
+    pytest.param(RetrainData("churn", "churn-features", True, "v2", {"v2": FOLDED}, ("v2", "v1"), {"v1": "f1"}), None,
+                 id="a feature set not yet materialized on that version is waited for"),
+    pytest.param(RetrainData("churn", "churn-features", True, "v2", {"v2": FOLDED}, ("v2", "v1"),
+                             {"v1": "f1", "v2": "f9"}), "f9", id="the feature set version built on it is pinned"),
+])
+def test_a_pending_retrain_starts_once_its_feedback_is_in_the_training_data(data, pin):
+    template = TRAINING
+    if data.feature_set:
+        template = {k: v for k, v in TRAINING.items() if k != "datasetRef"} | {"featureSetRef": {"name": "churn-features"}}
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=2),
+                     ctx=context(retrain_data=data, retrain_spec=template))
+    runs = training_runs(plan)
+    if pin is None:
+        assert runs == [] and "pendingRetrain" not in plan.status
+        assert condition(plan, "Retraining").reason == "WaitingForTrainingData"
+        return
+    [run] = runs
+    ref = run["spec"].get("featureSetRef") or run["spec"]["datasetRef"]
+    assert ref["version"] == pin
+    assert plan.status["pendingRetrain"] is None and plan.status["dataVersionBaseline"] == "v2"
+    [record] = plan.status["retrains"]
+    assert record["inputs"]["datasetVersion"] == "v2"
+    assert (record["inputs"]["feedbackRows"], record["inputs"]["feedbackFrom"], record["inputs"]["feedbackTo"],
+            record["inputs"]["feedbackSha256"]) == (1200, "2026-11-01T00:00:00Z", "2026-11-23T11:00:00Z", SHA)
+    assert record["breachedAt"] == RESULT_TIME
+    inputs = RetrainInputs.from_wire(record["inputs"])
+    assert run["metadata"]["name"] == retrain_run_name("churn-monitor", RESULT_TIME, "breach", inputs)
+    assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
+
+
+def test_feedback_already_in_a_dataset_version_is_not_published_again_before_training():
+    data = RetrainData("churn", opts_in=True, latest_version="v2", versions=("v2", "v1"), feedback_in={"v2": FOLDED})
+    plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)}, ctx=context(retrain_data=data))
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v2"}
+
+
+def test_feedback_the_serving_model_was_trained_on_is_nothing_new():
+    data = RetrainData("churn", opts_in=True, latest_version="v2", versions=("v2", "v1"), feedback_in={"v2": FOLDED})
+    known = [("churn-v3", RetrainInputs(dataset="churn", dataset_version="v2", spec_hash=SPEC_HASH))]
+    plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)},
+                     ctx=context(retrain_data=data, model_inputs=known, production_feedback=FOLDED))
+    assert training_runs(plan) == [] and plan.status["lastRetrainDecision"]["reason"] == "NothingNewToLearn"
+
+
+def test_a_dataset_that_does_not_opt_in_is_trained_on_as_it_is_and_the_policy_says_so():
+    plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)})
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    folded = condition(plan, "FeedbackFolded")
+    assert (folded.status, folded.reason) == ("False", "DatasetNotOptedIn")
+    assert "{monitorPolicy: churn-monitor}" in folded.message
+    assert "feedback" not in plan.status
+
+
+def test_feedback_never_ingested_retrains_on_the_latest_data_with_a_warning():
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)],
+                     now=NOW + FEEDBACK_WAIT + timedelta(minutes=1), ctx=context(retrain_data=OPTED_IN))
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    assert "FeedbackDataNotIngested" in {e.reason for e in plan.events if e.type == "Warning"}
+
+
+def test_feedback_the_dataset_refused_retrains_at_once_on_the_latest_data_saying_why():
+    data = RetrainData("churn", opts_in=True, latest_version="v1", versions=("v1",),
+                       ingest_failure="rule minRows failed: 40 < 1000")
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=1),
+                     ctx=context(retrain_data=data))
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    warning = next(e for e in plan.events if e.reason == "FeedbackDataNotIngested")
+    assert "did not take the feedback: rule minRows failed" in warning.message
+
+
+def test_a_pending_retrain_is_not_doubled_by_its_own_new_dataset_version_or_a_new_breach():
+    plan = plan_with(BREACH, status={"pendingRetrain": PENDING}, triggers={"onNewData": {}},
+                     ctx=context(retrain_data=OPTED_IN, latest_dataset=DatasetVersionInfo("v2", 2000)))
+    assert training_runs(plan) == []
+    assert "retrains" not in plan.status
+
+
+# --- outcomes of past retrains ----------------------------------------------------------------------
+
+RUN = "churn-monitor-retrain-abc"
+
+
+@pytest.mark.parametrize("run, verdicts, served, outcome", [
+    pytest.param(RetrainRun(RUN, "Running"), [], "churn-v3", "Pending", id="a run still training is pending"),
+    pytest.param(RetrainRun(RUN, "Failed", message="no model fits"), [], "churn-v3", "Failed", id="a failed run"),
+    pytest.param(RetrainRun(RUN, "Succeeded", identical_to="churn-v3"), [], "churn-v3", "Lost",
+                 id="an artifact identical to a registered one lost"),
+    pytest.param(RetrainRun(RUN, "Succeeded", model_version="churn-v4"), [], "churn-v3", "Pending",
+                 id="a candidate awaiting its verdict is pending"),
+    pytest.param(RetrainRun(RUN, "Succeeded", model_version="churn-v4"),
+                 [{"candidate": "churn-v4", "allowed": True, "reason": "ChallengerBeatsChampion", "message": "better"}],
+                 "churn-v3", "Won", id="a candidate that beat production won"),
+    pytest.param(RetrainRun(RUN, "Succeeded", model_version="churn-v4"),
+                 [{"candidate": "churn-v4", "allowed": False, "reason": "ChallengerNotBetter", "message": "worse"}],
+                 "churn-v3", "Lost", id="a candidate that did not lost"),
+])
+def test_each_retrain_is_followed_to_its_outcome(run, verdicts, served, outcome):
+    record = {"time": stamp(NOW - timedelta(minutes=30)), "trigger": "breach", "trainingRun": RUN,
+              "outcome": "Pending", "inputs": V1_INPUTS}
+    from dataclasses import replace
+
+    plan = plan_with(status={"retrains": [record], "verdicts": verdicts, "lastJob": JOB}, jobs=[job(JOB)],
+                     ctx=context(retrain_runs={RUN: run}, production=replace(PRODUCTION, model_version=served)))
+    records = plan.status.get("retrains", [record])
+    assert records[0]["outcome"] == outcome
+    if outcome != "Pending":
+        assert f"Retrain{outcome}" in {e.reason for e in plan.events}
+
+
+def test_the_promotion_of_a_winning_candidate_records_the_time_from_the_breach():
+    from dataclasses import replace
+
+    record = {"time": "2026-11-23T11:00:00Z", "trigger": "breach", "trainingRun": RUN, "outcome": "Won",
+              "modelVersion": "churn-v4", "breachedAt": "2026-11-23T10:30:00Z", "inputs": V1_INPUTS}
+    plan = plan_with(status={"retrains": [record], "lastJob": JOB}, jobs=[job(JOB)],
+                     ctx=context(retrain_runs={RUN: RetrainRun(RUN, "Succeeded", model_version="churn-v4")},
+                                 production=replace(PRODUCTION, model_version="churn-v4")))
+    [promoted] = plan.status["retrains"]
+    assert promoted["promotedAt"] == "2026-11-23T12:02:30Z"
+    assert promoted["breachToPromotionSeconds"] == 5550.0
+
+
+def test_a_recorded_retrain_whose_training_run_was_deleted_fails_and_frees_the_next_one():
+    record = {"time": stamp(NOW - timedelta(minutes=30)), "trigger": "breach", "trainingRun": RUN, "outcome": "Pending",
+              "inputs": {**V1_INPUTS, "datasetVersion": "v0"}}
+    plan = plan_with(BREACH, status={"retrains": [record]})
+    assert plan.status["retrains"][0]["outcome"] == "Failed"
+    assert len(training_runs(plan)) == 1
 
 
 # --- champion/challenger ------------------------------------------------------------------------
 
 
-def test_a_candidate_gets_one_comparison_job_against_production():
+def test_a_candidate_gets_one_comparison_job_on_the_labels_its_training_did_not_see():
     import json
 
-    plan = plan_with(status={"lastJob": JOB}, jobs=[job(JOB)], ctx=context(candidate=CANDIDATE))
+    status = {"lastJob": JOB, "retrains": [{"time": "2026-11-23T11:00:00Z", "trigger": "breach", "outcome": "Pending",
+                                            "trainingRun": CANDIDATE.training_run,
+                                            "inputs": {**V1_INPUTS, "feedbackTo": "2026-11-23T10:00:00Z"}}]}
+    plan = plan_with(status=status, jobs=[job(JOB)], ctx=context(candidate=CANDIDATE))
     assert kinds(plan) == [("ConfigMap", "churn-monitor-compare-churn-v4"), ("Job", "churn-monitor-compare-churn-v4")]
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task["compare"]["challenger"]["version"] == "4" and task["compare"]["champion"]["version"] == "3"
+    assert task["compare"]["unseenAfter"] == "2026-11-23T10:00:00Z"
     assert task["resultKey"] == "monitoring/ns/churn-monitor/comparisons/churn-monitor-compare-churn-v4/result.json"
-    running = plan_with(status={"lastJob": JOB}, jobs=[job(JOB), job("churn-monitor-compare-churn-v4", "Running")],
+    running = plan_with(status=status, jobs=[job(JOB), job("churn-monitor-compare-churn-v4", "Running")],
                         ctx=context(candidate=CANDIDATE))
     assert running.children == []
+
+
+COMPARED = "churn-monitor-compare-churn-v4"
+
+
+def comparison(allowed: bool, reason: str) -> dict:
+    return {"metric": "f1", "labelled": 200, "championVersion": "3", "challengerVersion": "4", "champion": 0.5,
+            "challenger": 0.9 if allowed else 0.45, "reason": reason,
+            "message": "candidate f1=… vs Production 0.5 on 200 labelled predictions", "allowed": allowed}
 
 
 @pytest.mark.parametrize("allowed, reason, event_type", [
     (True, "ChallengerBeatsChampion", "Normal"),
     (False, "ChallengerNotBetter", "Warning"),
 ])
-def test_the_comparison_result_decides_whether_the_candidate_may_go_to_canary(allowed, reason, event_type):
-    name = "churn-monitor-compare-churn-v4"
-    comparison = {"metric": "f1", "labelled": 200, "championVersion": "3", "challengerVersion": "4",
-                  "champion": 0.5, "challenger": 0.9 if allowed else 0.45, "reason": reason,
-                  "message": "candidate f1=… vs Production 0.5 on 200 labelled predictions", "allowed": allowed}
-    plan = plan_monitorpolicy(policy({"lastJob": JOB}), MonitorObservation([job(JOB), job(name)],
-                                                                            {name: result(comparison=comparison)}),
+def test_the_comparison_result_is_the_typed_verdict_the_inference_service_reads(allowed, reason, event_type):
+    older = {"candidate": "churn-v2", "allowed": False, "reason": "ChallengerNotBetter", "time": "2026-11-01T00:00:00Z",
+             "metric": "f1", "message": "old"}
+    stale = {"candidate": "churn-v4", "allowed": not allowed, "reason": "Stale", "time": "2026-11-02T00:00:00Z",
+             "metric": "f1", "message": "stale"}
+    plan = plan_monitorpolicy(policy({"lastJob": JOB, "verdicts": [older, stale]}),
+                              MonitorObservation([job(JOB), job(COMPARED)],
+                                                 {COMPARED: result(comparison=comparison(allowed, reason))}),
                               context(candidate=CANDIDATE), NOW)
     verdict = plan.status["lastComparison"]
     assert (verdict["allowed"], verdict["reason"], verdict["candidate"]) == (allowed, reason, "churn-v4")
-    assert plan.candidate_verdict == verdict and verdict["champion"] == "churn-v3"
+    assert verdict["champion"] == "churn-v3"
+    assert plan.status["verdicts"] == [older, verdict], "one verdict per candidate, newest last"
     assert condition(plan, "CandidateApproved").status == ("True" if allowed else "False")
     assert plan.events[-1].type == event_type
     assert "lastEvaluation" not in plan.status  # a comparison is not an evaluation
-    assert CANDIDATE_VERDICT_ANNOTATION == "kadence.dev/challenger-verdict"
+
+
+@pytest.mark.parametrize("promotion, rollout", [
+    pytest.param(None, "Canary", id="by default an approved candidate goes on as a canary"),
+    pytest.param({"mode": "Auto", "targetStage": "Production", "margin": 0.02}, "Canary", id="auto promotion canaries"),
+    pytest.param({"mode": "Manual", "targetStage": "Production"}, "Manual", id="manual promotion waits for a person"),
+])
+def test_an_allowed_verdict_says_what_follows(promotion, rollout):
+    import json
+
+    retrain_spec = {"template": TRAINING, **({"promotion": promotion} if promotion else {})}
+    body = policy({"lastJob": JOB}, actions={"retrain": retrain_spec})
+    plan = plan_monitorpolicy(body, MonitorObservation([job(JOB), job(COMPARED)],
+                                                       {COMPARED: result(comparison=comparison(True, "ChallengerBeatsChampion"))}),
+                              context(candidate=CANDIDATE), NOW)
+    assert plan.status["verdicts"][-1]["rollout"] == rollout
+    fresh = plan_monitorpolicy(policy({"lastJob": JOB}, actions={"retrain": retrain_spec}),
+                               MonitorObservation([job(JOB)], {}), context(candidate=CANDIDATE), NOW)
+    task = json.loads(fresh.children[0]["data"]["task.json"])
+    assert task["compare"]["margin"] == (promotion or {}).get("margin", 0.0)
 
 
 # --- spec problems ---------------------------------------------------------------------------------
@@ -412,103 +764,7 @@ def test_the_churn_example_policy_plans_its_first_monitor_job():
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task["window"] == {"durationSeconds": 86400.0}
     assert task["drift"]["features"] == [{"name": "monthly_charges", "method": "ks", "threshold": 0.01}]
-    assert task["exportLabelledAs"] == "churned"
-
-
-def test_a_retrain_whose_source_run_cannot_be_resolved_is_held_and_says_which():
-    retrain = {"fromTrainingRun": "churn-initial", "cooldown": "6h"}
-    plan = plan_with(BREACH, actions={"retrain": retrain}, ctx=context(retrain_spec=None))
-    decision = plan.status["lastRetrainDecision"]
-    assert decision["reason"] == "RetrainSourceMissing"
-    assert "TrainingRun churn-initial could not be resolved" in decision["message"]
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
-
-
-# --- feedback folded into a new Dataset version before the retrain ---------------------------------
-
-FEEDBACK = "s3://kadence/monitoring/ns/churn-monitor/20261123T115500Z/labelled.parquet"
-RUN = "churn-monitor-retrain-20261123120230"
-PENDING = {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "trainingRun": RUN, "dataset": "churn",
-           "feedbackUri": FEEDBACK, "message": "breach: f1=0.5 < 0.55 over 200 labelled predictions"}
-
-
-def test_a_breach_with_feedback_appends_it_to_the_dataset_and_waits_before_training():
-    plan = plan_with(BREACH, ctx=context(retrain_data=RetrainData("churn")))
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
-    assert plan.append_data == AppendData("churn", FEEDBACK)
-    assert plan.status["pendingRetrain"]["trainingRun"] == RUN
-    assert plan.status["retrains"][0]["trainingRun"] == RUN  # the cooldown counts from the decision
-    assert condition(plan, "Retraining").reason == "WaitingForFeedbackData"
-    assert "RetrainDecided" in {e.reason for e in plan.events}
-
-
-@pytest.mark.parametrize("data, pin, appended_again", [
-    pytest.param(RetrainData("churn"), None, True, id="a lost annotation is added again while waiting"),
-    pytest.param(RetrainData("churn", requested=(FEEDBACK,)), None, False, id="an ingest in progress is waited for"),
-    pytest.param(RetrainData("churn", requested=(FEEDBACK,), appended_in={FEEDBACK: "v2"}), "v2", False,
-                 id="the dataset version holding the feedback starts the run pinned to it"),
-    pytest.param(RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {}), None, False,
-                 id="a feature set not yet materialized on that version is waited for"),
-    pytest.param(RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {"v2": "f9"}), "f9", False,
-                 id="the feature set version built on it is pinned"),
-])
-def test_a_pending_retrain_starts_once_its_feedback_is_in_the_training_data(data, pin, appended_again):
-    template = {**TRAINING, "datasetRef": {"name": "churn"}}
-    if data.feature_set:
-        template = {k: v for k, v in TRAINING.items() if k != "datasetRef"} | {"featureSetRef": {"name": "churn-features"}}
-    now = NOW + timedelta(minutes=2)
-    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=now,
-                     ctx=context(retrain_data=data, retrain_spec=template))
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert (plan.append_data is not None) == appended_again
-    if pin is None:
-        assert runs == [] and "pendingRetrain" not in plan.status
-        return
-    ref = runs[0]["spec"].get("featureSetRef") or runs[0]["spec"]["datasetRef"]
-    assert runs[0]["metadata"]["name"] == RUN and ref["version"] == pin
-    assert runs[0]["metadata"]["annotations"][DATA_VERSION_ANNOTATION] == pin
-    assert plan.status["pendingRetrain"] is None and plan.status["dataVersionBaseline"] == "v2"
-    assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
-
-
-def test_feedback_never_ingested_retrains_on_the_latest_data_with_a_warning():
-    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)],
-                     now=NOW + FEEDBACK_WAIT + timedelta(minutes=1),
-                     ctx=context(retrain_data=RetrainData("churn", requested=(FEEDBACK,))))
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert runs[0]["spec"]["datasetRef"] == {"name": "churn"}
-    assert "FeedbackDataNotIngested" in {e.reason for e in plan.events if e.type == "Warning"}
-
-
-def test_a_pending_retrain_is_not_doubled_by_its_own_new_dataset_version_or_a_new_breach():
-    plan = plan_with(BREACH, status={"pendingRetrain": PENDING, "retrains": [PENDING]}, triggers={"onNewData": {}},
-                     ctx=context(retrain_data=RetrainData("churn", requested=(FEEDBACK,)),
-                                 latest_dataset=DatasetVersionInfo("v2", 2000)))
-    assert not any(c["kind"] == "TrainingRun" for c in plan.children)
-    assert "retrains" not in plan.status
-
-
-@pytest.mark.parametrize("promotion, rollout", [
-    pytest.param(None, "Canary", id="by default an approved candidate goes on as a canary"),
-    pytest.param({"mode": "Auto", "targetStage": "Production", "margin": 0.02}, "Canary", id="auto promotion canaries"),
-    pytest.param({"mode": "Manual", "targetStage": "Production"}, "Manual", id="manual promotion waits for a person"),
-])
-def test_an_allowed_verdict_says_what_follows(promotion, rollout):
-    import json
-
-    name = "churn-monitor-compare-churn-v4"
-    retrain = {"template": TRAINING, **({"promotion": promotion} if promotion else {})}
-    comparison = {"metric": "f1", "labelled": 200, "championVersion": "3", "challengerVersion": "4",
-                  "champion": 0.5, "challenger": 0.9, "reason": "ChallengerBeatsChampion", "message": "…",
-                  "allowed": True}
-    body = policy({"lastJob": JOB}, actions={"retrain": retrain})
-    plan = plan_monitorpolicy(body, MonitorObservation([job(JOB), job(name)], {name: result(comparison=comparison)}),
-                              context(candidate=CANDIDATE), NOW)
-    assert plan.candidate_verdict["rollout"] == rollout
-    fresh = plan_monitorpolicy(policy({"lastJob": JOB}, actions={"retrain": retrain}),
-                               MonitorObservation([job(JOB)], {}), context(candidate=CANDIDATE), NOW)
-    task = json.loads(fresh.children[0]["data"]["task.json"])
-    assert task["compare"]["margin"] == (promotion or {}).get("margin", 0.0)
+    assert task["feedbackExport"]["target"] == "churned"
 
 
 @pytest.mark.parametrize("inputs, expected", [
@@ -524,13 +780,3 @@ def test_drift_is_judged_on_the_serving_models_inputs(inputs, expected):
     plan = plan_with(jobs=[], ctx=context(production=replace(PRODUCTION, inputs=inputs)))
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task.get("features") == expected
-
-
-def test_feedback_the_dataset_refused_retrains_at_once_on_the_latest_data_saying_why():
-    data = RetrainData("churn", requested=(FEEDBACK,), ingest_failure="rule minRows failed: 40 < 1000")
-    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=1),
-                     ctx=context(retrain_data=data))
-    runs = [c for c in plan.children if c["kind"] == "TrainingRun"]
-    assert runs[0]["spec"]["datasetRef"] == {"name": "churn"}
-    warning = next(e for e in plan.events if e.reason == "FeedbackDataNotIngested")
-    assert "did not take the feedback: rule minRows failed" in warning.message

@@ -3,11 +3,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from kadence.domain.monitoring.policy import (
-    BUDGET_EXHAUSTED,
     CHALLENGER_NOT_BETTER,
     CHALLENGER_NOT_EVALUATED,
     CHALLENGER_WINS,
-    COOLDOWN,
     DRIFT_AND_QUALITY,
     DRIFT_DETECTED,
     HEALTHY,
@@ -17,12 +15,9 @@ from kadence.domain.monitoring.policy import (
     NO_DRIFT,
     NO_FEEDBACK,
     NO_PREDICTIONS,
-    NO_TRIGGER,
     NOTHING_JUDGED,
     QUALITY_BELOW_THRESHOLD,
     QUALITY_OK,
-    RETRAIN_ALLOWED,
-    RETRAIN_DISABLED,
     TOO_FEW_LABELS,
     TOO_FEW_LABELS_TO_COMPARE,
     TOO_FEW_SAMPLES,
@@ -32,9 +27,8 @@ from kadence.domain.monitoring.policy import (
     judge_evaluation,
     judge_quality,
     parse_duration,
-    retrain_gate,
-    retrain_times,
 )
+from kadence.domain.monitoring.retrain import BUDGET_EXHAUSTED, COOLDOWN, PastRetrain, retrain_gate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
@@ -122,51 +116,68 @@ def test_the_evaluation_message_carries_both_parts():
 
 
 def gate(**overrides):
-    args = dict(now=NOW, enabled=True, triggers=["breach"], past_retrains=[], cooldown=timedelta(hours=6),
-                max_per_day=3)
+    args = dict(now=NOW, triggers=["breach"], past=[], cooldown=timedelta(hours=6), max_per_day=3,
+                labelled_rows=None, min_new_labels=50)
     return retrain_gate(**(args | overrides))
 
 
-@pytest.mark.parametrize("overrides, reason, allowed", [
-    pytest.param({}, RETRAIN_ALLOWED, True, id="a first breach retrains"),
-    pytest.param({"enabled": False}, RETRAIN_DISABLED, False, id="a disabled retrain never runs"),
-    pytest.param({"triggers": []}, NO_TRIGGER, False, id="nothing fired, nothing runs"),
-    pytest.param({"past_retrains": [NOW - timedelta(hours=5, minutes=59)]}, COOLDOWN, False,
-                 id="a retrain inside the cooldown is held"),
-    pytest.param({"past_retrains": [NOW - timedelta(hours=6)]}, RETRAIN_ALLOWED, True,
-                 id="the cooldown ends exactly after its duration"),
-    pytest.param({"cooldown": timedelta(hours=1),
-                  "past_retrains": [NOW - timedelta(hours=h) for h in (2, 10, 20)]}, BUDGET_EXHAUSTED, False,
+def won(hours: float) -> PastRetrain:
+    return PastRetrain(f"r{hours}", NOW - timedelta(hours=hours), "Won")
+
+
+def lost(hours: float, rows: int | None = None) -> PastRetrain:
+    return PastRetrain(f"r{hours}", NOW - timedelta(hours=hours), "Lost", rows)
+
+
+@pytest.mark.parametrize("overrides, reason", [
+    pytest.param({}, None, id="a first breach retrains"),
+    pytest.param({"past": [won(5.99)]}, COOLDOWN, id="a retrain inside the cooldown of a win is held"),
+    pytest.param({"past": [won(6)]}, None, id="the cooldown ends exactly after its duration"),
+    pytest.param({"past": [lost(1)]}, None, id="a loss starts no cooldown"),
+    pytest.param({"past": [lost(1, rows=100)], "labelled_rows": 120}, "WaitingForLabels",
+                 id="after a loss the next retrain waits for enough new labels"),
+    pytest.param({"past": [lost(1, rows=100)], "labelled_rows": 150}, None, id="enough new labels after a loss"),
+    pytest.param({"past": [won(3), lost(1, rows=100)], "labelled_rows": 100}, COOLDOWN,
+                 id="a loss after a win keeps the win's cooldown"),
+    pytest.param({"cooldown": timedelta(hours=1), "past": [lost(2), lost(10), lost(20)]}, BUDGET_EXHAUSTED,
                  id="three retrains in the last day exhaust a budget of three"),
-    pytest.param({"cooldown": timedelta(hours=1),
-                  "past_retrains": [NOW - timedelta(hours=h) for h in (2, 10, 25)]}, RETRAIN_ALLOWED, True,
+    pytest.param({"cooldown": timedelta(hours=1), "past": [lost(2), lost(10), lost(25)]}, None,
                  id="a retrain older than a day no longer counts"),
-    pytest.param({"cooldown": timedelta(0), "max_per_day": 1, "past_retrains": [NOW - timedelta(hours=23)]},
-                 BUDGET_EXHAUSTED, False, id="the budget is a rolling day across midnight"),
+    pytest.param({"max_per_day": 1, "past": [lost(23)]}, BUDGET_EXHAUSTED,
+                 id="the budget is a rolling day across midnight"),
+    pytest.param({"past": [PastRetrain("r", NOW - timedelta(hours=2), "Pending")]}, "RetrainInProgress",
+                 id="one retrain at a time"),
+    pytest.param({"max_per_day": 1, "past": [PastRetrain(None, NOW - timedelta(hours=1), "NothingNew")]}, None,
+                 id="a decision with nothing new spends no budget"),
 ])
-def test_retrain_gate(overrides, reason, allowed):
-    decision = gate(**overrides)
-    assert (decision.reason, decision.allowed) == (reason, allowed)
+def test_retrain_gate(overrides, reason):
+    hold = gate(**overrides)
+    assert (hold.reason if hold else None) == reason
 
 
 def test_a_held_retrain_says_when_the_cooldown_ends():
-    decision = gate(past_retrains=[NOW - timedelta(hours=1)])
-    assert "the cooldown ends at 2026-11-23T17:00:00+00:00" in decision.message
+    assert "the cooldown ends at 2026-11-23T17:00:00+00:00" in gate(past=[won(1)]).message
 
 
-def test_a_metric_that_stays_low_causes_no_retrain_storm():
-    """Every 5 minutes for two days a breach fires; cooldown 6h and budget 3/day bound the retrains."""
-    retrains: list[datetime] = []
-    moment = NOW
+@pytest.mark.parametrize("outcome, most", [("Won", 6), ("Lost", 6)])
+def test_a_metric_that_stays_low_causes_no_retrain_storm(outcome, most):
+    """Every 5 minutes for two days a breach fires; retrains that win are bounded by the
+    cooldown (6h), retrains that lose by the new labels they wait for and the budget (3/day)."""
+    retrains: list[PastRetrain] = []
+    moment, labelled = NOW, 0
     while moment < NOW + timedelta(days=2):
-        if gate(now=moment, past_retrains=retrains).allowed:
-            retrains.append(moment)
+        labelled += 1  # a label every five minutes
+        if gate(now=moment, past=retrains, labelled_rows=labelled) is None:
+            retrains.append(PastRetrain(f"r{len(retrains)}", moment, outcome, labelled))
         moment += timedelta(minutes=5)
-    gaps = [b - a for a, b in zip(retrains, retrains[1:])]
-    assert len(retrains) == 6
-    assert all(g >= timedelta(hours=6) for g in gaps)
-    for start in retrains:
-        assert sum(1 for t in retrains if start <= t < start + timedelta(days=1)) <= 3
+    times = [r.time for r in retrains]
+    assert len(retrains) <= most
+    for start in times:
+        assert sum(1 for t in times if start <= t < start + timedelta(days=1)) <= 3
+    if outcome == "Won":
+        assert all(b - a >= timedelta(hours=6) for a, b in zip(times, times[1:]))
+    else:
+        assert all(b.feedback_rows - a.feedback_rows >= 50 for a, b in zip(retrains, retrains[1:]))
 
 
 def challenge(**overrides):
@@ -204,8 +215,3 @@ def test_durations_parse_like_the_api_pattern(text, seconds):
 def test_a_bad_duration_is_refused(text):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
-
-
-def test_retrain_times_come_from_status_records():
-    records = [{"time": "2026-11-23T10:00:00Z", "trigger": "breach", "trainingRun": "r1"}]
-    assert retrain_times(records) == [datetime(2026, 11, 23, 10, tzinfo=timezone.utc)]

@@ -7,10 +7,13 @@ import pytest
 
 from kadence.api.monitorpolicy import MonitorPolicySpec
 from kadence.domain.monitoring.triggers import DatasetVersionInfo
-from kadence.handlers.monitorpolicy import (appended_ingest_failure, drift_reference_uri, latest_dataset_version, model_info, profile_uri,
-                                            retrain_data, retrain_data_names, retrain_source, retrained_candidate,
+from kadence.domain.data.feedback import feedback_digest
+from kadence.domain.monitoring.retrain import Feedback, RetrainInputs, training_spec_hash
+from kadence.handlers.monitorpolicy import (drift_reference_uri, feedback_ingest_failure, latest_dataset_version,
+                                            model_info, model_inputs, policy_feedback, profile_uri, retrain_data,
+                                            retrain_data_names, retrain_run, retrain_source, retrained_candidate,
                                             served_version, target_column)
-from kadence.planners.monitorpolicy import RetrainData
+from kadence.planners.monitorpolicy import RetrainData, RetrainRun
 
 SHA = "a" * 64
 
@@ -161,51 +164,84 @@ def test_the_retrain_reads_its_feature_set_or_its_dataset(spec, names):
     assert retrain_data_names(spec) == names
 
 
-FEEDBACK = "s3://kadence/monitoring/ns/p/20261123T115500Z/labelled.parquet"
+SHA_FB = "f" * 64
+FOLDED = {"monitorPolicy": "p", "uri": "s3://kadence/monitoring/ns/p/x/feedback.parquet", "rows": 1200,
+          "from": "2026-11-01T00:00:00Z", "to": "2026-11-23T11:00:00Z", "sha256": SHA_FB}
 
 
-def with_appended(dataset: dict, annotation: str | None, appended: dict[str, list[str]]) -> dict:
-    body = {**dataset, "metadata": {**dataset["metadata"], "annotations": {}}}
-    if annotation is not None:
-        body["metadata"]["annotations"]["kadence.dev/appended-data"] = annotation
-    body["status"] = {**dataset["status"], "versions": [{**v, "appended": appended.get(v["id"])}
-                                                        for v in dataset["status"]["versions"]]}
-    return body
+def with_feedback(dataset: dict, opted_in: bool, folded: dict[str, list[dict]]) -> dict:
+    spec = {**dataset["spec"], **({"feedback": {"from": [{"monitorPolicy": "p"}]}} if opted_in else {})}
+    versions = [{**v, **({"feedback": folded[v["id"]]} if v["id"] in folded else {})}
+                for v in dataset["status"]["versions"]]
+    return {**dataset, "spec": spec, "status": {**dataset["status"], "versions": versions}}
 
 
-@pytest.mark.parametrize("annotation, appended, features, expected", [
-    pytest.param(None, {}, None, RetrainData("churn"), id="nothing appended yet"),
-    pytest.param(f'[{{"uri": "{FEEDBACK}"}}]', {"v2": [FEEDBACK], "v1": []}, None,
-                 RetrainData("churn", None, (FEEDBACK,), {FEEDBACK: "v2"}), id="the version holding the feedback"),
-    pytest.param("not json", {}, None, RetrainData("churn"), id="a broken annotation counts as nothing requested"),
-    pytest.param(f'[{{"uri": "{FEEDBACK}"}}]', {"v2": [FEEDBACK]},
-                 [{"id": "f2", "datasetVersion": "v2"}, {"id": "f1", "datasetVersion": "v1"}],
-                 RetrainData("churn", "churn-features", (FEEDBACK,), {FEEDBACK: "v2"}, {"v2": "f2", "v1": "f1"}),
-                 id="the feature set versions by dataset version"),
+FOLDED_FEEDBACK = Feedback(1200, SHA_FB, uri=FOLDED["uri"], start=FOLDED["from"], end=FOLDED["to"])
+
+
+@pytest.mark.parametrize("opted_in, folded, features, expected", [
+    pytest.param(False, {}, None, RetrainData("churn", latest_version="v2", versions=("v2", "v1")),
+                 id="a dataset that does not opt in"),
+    pytest.param(True, {"v2": [FOLDED]}, None,
+                 RetrainData("churn", opts_in=True, latest_version="v2", feedback_in={"v2": FOLDED_FEEDBACK},
+                             versions=("v2", "v1")), id="the version holding the policy's feedback"),
+    pytest.param(True, {"v2": [{**FOLDED, "monitorPolicy": "other"}]}, None,
+                 RetrainData("churn", opts_in=True, latest_version="v2", versions=("v2", "v1")),
+                 id="another policy's feedback is not this policy's"),
+    pytest.param(True, {"v2": [FOLDED]}, [{"id": "f2", "datasetVersion": "v2"}, {"id": "f1", "datasetVersion": "v1"}],
+                 RetrainData("churn", "churn-features", True, "v2", {"v2": FOLDED_FEEDBACK}, ("v2", "v1"),
+                             {"v2": "f2", "v1": "f1"}), id="the feature set versions by dataset version"),
 ])
-def test_retrain_data_tells_which_versions_hold_appended_feedback(annotation, appended, features, expected):
+def test_retrain_data_tells_which_versions_hold_the_policys_feedback(opted_in, folded, features, expected):
     feature_set = {"status": {"versions": features}} if features is not None else None
-    found = retrain_data("churn-features" if features is not None else None, feature_set,
-                         with_appended(DATASET, annotation, appended))
+    found = retrain_data("p", "churn-features" if features is not None else None, feature_set,
+                         with_feedback(DATASET, opted_in, folded))
     assert found == expected
+    assert found.version_with(SHA_FB) == ("v2" if expected.feedback_in else None)
 
 
 def test_retrain_data_is_unknown_while_its_feature_set_or_dataset_is_missing():
-    assert retrain_data("churn-features", None, DATASET) is None
-    assert retrain_data(None, None, None) is None
+    assert retrain_data("p", "churn-features", None, DATASET) is None
+    assert retrain_data("p", None, None, None) is None
+
+
+def test_the_feedback_in_the_serving_models_data_version_is_this_policys_entry():
+    entry = {"id": "v2", "feedback": [{**FOLDED, "monitorPolicy": "other", "sha256": "0" * 64}, FOLDED]}
+    assert policy_feedback(entry, "p") == FOLDED_FEEDBACK
+    assert policy_feedback(entry, "nobody") is None and policy_feedback(None, "p") is None
 
 
 @pytest.mark.parametrize("phase, last_job, failure", [
-    pytest.param("Invalid", "churn-ingest-g1-a{digest}", "version v2 stays current; the last ingest failed: x",
-                 id="the ingest that read the list failed"),
-    pytest.param("Invalid", "churn-ingest-g1-aother", None, id="an ingest of another list is not about this feedback"),
-    pytest.param("Ready", "churn-ingest-g1-a{digest}", None, id="a valid ingest is no failure"),
+    pytest.param("Invalid", "churn-ingest-g1-f{digest}", "version v2 stays current; the last ingest failed: x",
+                 id="the ingest that read the published feedback failed"),
+    pytest.param("Invalid", "churn-ingest-g1-fother", None, id="an ingest of other feedback is not about this one"),
+    pytest.param("Ready", "churn-ingest-g1-f{digest}", None, id="a valid ingest is no failure"),
 ])
-def test_a_dataset_refusing_the_appended_feedback_is_noticed(phase, last_job, failure):
-    from kadence.domain.data.appended import appended_digest
-
+def test_a_dataset_refusing_the_published_feedback_is_noticed(phase, last_job, failure):
     dataset = {"metadata": {"name": "churn"},
-               "status": {"phase": phase, "lastJob": last_job.format(digest=appended_digest([FEEDBACK])),
-                          "conditions": [{"type": "Ready", "status": "True", "reason": "PreviousVersionCurrent",
+               "status": {"phase": phase, "lastJob": last_job.format(digest=feedback_digest([SHA_FB])),
+                          "conditions": [{"type": "Ingested", "status": "True", "reason": "PreviousVersionCurrent",
                                           "message": "version v2 stays current; the last ingest failed: x"}]}}
-    assert appended_ingest_failure(dataset, (FEEDBACK,)) == failure
+    assert feedback_ingest_failure(dataset, {"sha256": SHA_FB}) == failure
+    assert feedback_ingest_failure(dataset, None) is None
+
+
+def test_registered_versions_say_what_they_were_trained_on_when_their_lineage_records_the_spec_hash():
+    spec_hash = training_spec_hash({"model": "churn"})
+    recorded = version(2, "Candidate")
+    recorded["spec"]["lineage"].update(trainingSpecHash=spec_hash, featureSetVersion="f2")
+    assert model_inputs([version(1, "Production"), recorded]) == [
+        ("churn-v2", RetrainInputs(dataset="churn", dataset_version="v1", spec_hash=spec_hash,
+                                   feature_set="churn-features", feature_set_version="f2"))]
+
+
+def test_a_retrain_training_run_is_followed_by_its_phase_model_and_trigger():
+    run = {"metadata": {"name": "p-retrain-1", "creationTimestamp": "2026-11-23T12:00:00Z",
+                        "annotations": {"kadence.dev/retrain-trigger": "breach"}},
+           "status": {"phase": "Succeeded", "identicalTo": "churn-v1",
+                      "conditions": [{"type": "Ready", "status": "True", "message": "identical"}]}}
+    found = retrain_run(run)
+    assert (found.name, found.phase, found.identical_to, found.trigger, found.message) == (
+        "p-retrain-1", "Succeeded", "churn-v1", "breach", "identical")
+    assert found.created.isoformat() == "2026-11-23T12:00:00+00:00"
+    assert isinstance(found, RetrainRun)

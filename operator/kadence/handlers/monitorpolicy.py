@@ -22,7 +22,7 @@ from ..domain.monitoring.retrain import Feedback, RetrainInputs, lineage_inputs
 from ..domain.monitoring.triggers import DatasetVersionInfo
 from ..k8s.apply import get, list_objects
 from ..metrics import monitor_metrics
-from ..planners.monitorpolicy import (RETRAINED_BY_LABEL, ModelInfo, MonitorContext, MonitorObservation, MonitorPlan,
+from ..planners.monitorpolicy import (RETRAIN_TRIGGER_ANNOTATION, RETRAINED_BY_LABEL, ModelInfo, MonitorContext, MonitorObservation, MonitorPlan,
                                       RetrainData, RetrainRun, plan_monitorpolicy, results_to_fetch)
 from .common import model_versions_of, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
     workload_settings
@@ -206,7 +206,8 @@ def retrain_run(run: dict) -> RetrainRun:
     ready = find(status.get("conditions"), "Ready") or {}
     return RetrainRun(name=run["metadata"]["name"], phase=status.get("phase"),
                       model_version=status.get("modelVersion"), identical_to=status.get("identicalTo"),
-                      message=ready.get("message"), created=_created(run))
+                      message=ready.get("message"), created=_created(run),
+                      trigger=(run["metadata"].get("annotations") or {}).get(RETRAIN_TRIGGER_ANNOTATION))
 
 
 def model_inputs(versions: list[dict]) -> list[tuple[str, RetrainInputs]]:

@@ -4,7 +4,8 @@
 - `judge_drift`, `judge_quality`, `judge_evaluation`: did this evaluation breach the policy,
   and if it could not judge (no predictions, too few samples, no feedback yet, no reference),
   say so with its own reason; "could not judge" is never reported as "healthy".
-- `retrain_gate`: may a retrain start now (enabled, cooldown, daily budget)?
+- (whether a retrain may start — one at a time, cooldown after a win, budget — is
+  `domain.monitoring.retrain.retrain_gate`)
 - `challenger_gate`: may a retrained candidate go on to canary (it must beat the Production
   model on the recent labelled window)?
 
@@ -14,8 +15,8 @@ Reasons are CamelCase words for Kubernetes conditions and Events.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Sequence
+from datetime import timedelta
+from typing import Sequence
 
 from .quality import LOWER_IS_BETTER, is_better, is_worse_than
 
@@ -38,9 +39,6 @@ NOT_JUDGED_REASONS = frozenset({NO_PREDICTIONS, TOO_FEW_SAMPLES, MISSING_REFEREN
 
 # Retrain gate reasons
 RETRAIN_DISABLED = "RetrainDisabled"
-NO_TRIGGER = "NoTrigger"
-COOLDOWN = "CooldownActive"
-BUDGET_EXHAUSTED = "DailyBudgetExhausted"
 RETRAIN_ALLOWED = "RetrainAllowed"
 
 # Champion/challenger reasons
@@ -50,7 +48,6 @@ NO_CHAMPION = "NoChampion"
 CHALLENGER_WINS = "ChallengerBeatsChampion"
 CHALLENGER_NOT_BETTER = "ChallengerNotBetter"
 
-DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -136,26 +133,6 @@ def judge_evaluation(drift: Decision | None, quality: Decision | None) -> Decisi
     return Decision(HEALTHY, message, False)
 
 
-def retrain_gate(*, now: datetime, enabled: bool, triggers: Sequence[str], past_retrains: Sequence[datetime],
-                 cooldown: timedelta, max_per_day: int) -> Gate:
-    """Cooldown from the latest retrain; the budget counts retrains in the last 24 hours
-    (a rolling day, so a storm cannot straddle midnight)."""
-    if not enabled:
-        return Gate(RETRAIN_DISABLED, "retraining is not enabled in this policy", False)
-    if not triggers:
-        return Gate(NO_TRIGGER, "no retrain trigger fired", False)
-    causes = ", ".join(triggers)
-    past = sorted(t for t in past_retrains if t <= now)
-    if past and now < past[-1] + cooldown:
-        return Gate(COOLDOWN, f"{causes} fired, but the last retrain was at {past[-1].isoformat()}; "
-                              f"the cooldown ends at {(past[-1] + cooldown).isoformat()}", False)
-    recent = [t for t in past if t > now - DAY]
-    if len(recent) >= max_per_day:
-        return Gate(BUDGET_EXHAUSTED, f"{causes} fired, but {len(recent)} retrains in the last 24h reach the budget "
-                                      f"of {max_per_day}; next possible at {(recent[0] + DAY).isoformat()}", False)
-    return Gate(RETRAIN_ALLOWED, f"retrain for {causes}", True)
-
-
 def challenger_gate(*, metric: str, champion: float | None, challenger: float | None, labelled: int,
                     min_labelled: int, margin: float = 0.0) -> Gate:
     """The candidate (challenger) must beat the Production model (champion) on the same recent
@@ -184,15 +161,3 @@ def parse_duration(text: str) -> timedelta:
     if not parts or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"not a duration: {text!r} (e.g. 5m, 1h30m, 2d)")
     return timedelta(seconds=sum(float(n) * units[u] for n, u in parts))
-
-
-def retrain_times(records: Sequence[Any]) -> list[datetime]:
-    """The times of past retrains from status records (objects or dicts with `time`)."""
-    times = []
-    for record in records or []:
-        value = record.get("time") if isinstance(record, dict) else getattr(record, "time", None)
-        if isinstance(value, str):
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if isinstance(value, datetime):
-            times.append(value)
-    return times

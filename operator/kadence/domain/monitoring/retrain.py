@@ -32,6 +32,8 @@ NOTHING_NEW_TO_LEARN = "NothingNewToLearn"
 WAITING_FOR_LABELS = "WaitingForLabels"
 ALERT_ONLY = "AlertOnly"
 RETRAIN_IN_PROGRESS = "RetrainInProgress"
+COOLDOWN = "CooldownActive"
+BUDGET_EXHAUSTED = "DailyBudgetExhausted"
 
 # spec.actions.retrain.withoutNewLabels
 RETRAIN_ANYWAY = "RetrainAnyway"
@@ -205,7 +207,7 @@ def retrain_gate(*, now: datetime, triggers: Sequence[str], past: Sequence[PastR
         return Hold(RETRAIN_IN_PROGRESS, f"{causes} fired, but retrain {pending[-1].name} is still in progress")
     won = [p for p in started if p.outcome == WON]
     if won and now < won[-1].time + cooldown:
-        return Hold("CooldownActive", f"{causes} fired, but retrain {won[-1].name} of {won[-1].time.isoformat()} "
+        return Hold(COOLDOWN, f"{causes} fired, but retrain {won[-1].name} of {won[-1].time.isoformat()} "
                                       f"produced a winning candidate; the cooldown ends at "
                                       f"{(won[-1].time + cooldown).isoformat()}")
     finished = [p for p in started if p.outcome in (WON, LOST)]
@@ -218,29 +220,22 @@ def retrain_gate(*, now: datetime, triggers: Sequence[str], past: Sequence[PastR
                         f"{min_new_labels} needed before the next one")
     recent = [p for p in started if p.time > now - DAY]
     if len(recent) >= max_per_day:
-        return Hold("DailyBudgetExhausted",
+        return Hold(BUDGET_EXHAUSTED,
                     f"{causes} fired, but {len(recent)} retrains in the last 24h reach the budget of {max_per_day}; "
                     f"next possible at {(recent[0].time + DAY).isoformat()}")
     return None
 
 
-def past_retrains(records: Sequence[dict], runs: Sequence[tuple[str, datetime]]) -> list[PastRetrain]:
-    """status.retrains joined with the retrain TrainingRuns that exist (name, creation time): a
-    TrainingRun the status does not list yet (its status write was lost) counts as Pending, so
-    the budget is counted from the children, not from the last writer of status."""
-    out, named = [], set()
+def past_retrains(records: Sequence[dict]) -> list[PastRetrain]:
+    """The retrains status.retrains lists (the planner lists there any retrain TrainingRun it
+    finds unlisted, so the count comes from the children, not from the last writer of status)."""
+    out = []
     for record in records or []:
         time = _parse(record.get("time"))
         if time is None:
             continue
-        name = record.get("trainingRun")
-        if name:
-            named.add(name)
-        out.append(PastRetrain(name, time, record.get("outcome") or PENDING,
+        out.append(PastRetrain(record.get("trainingRun"), time, record.get("outcome") or PENDING,
                                (record.get("inputs") or {}).get("feedbackRows")))
-    for name, created in runs:
-        if name not in named:
-            out.append(PastRetrain(name, created, PENDING))
     return out
 
 
@@ -259,6 +254,7 @@ class RunState:
     model_version: str | None = None
     identical_to: str | None = None
     message: str | None = None
+    trigger: str | None = None  # its kadence.dev/retrain-trigger annotation
 
 
 def outcome(record: dict, run: RunState | None, verdicts: dict[str, dict], served: str | None) -> tuple[str, str | None]:

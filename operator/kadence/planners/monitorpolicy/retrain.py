@@ -77,11 +77,19 @@ def training_run(body: dict, context: MonitorContext, decided: dict, name: str, 
 
 def follow_retrains(plan: MonitorPlan, status: dict, context: MonitorContext, now: datetime) -> list[dict]:
     """status.retrains with the outcome of each retrain brought up to date (its TrainingRun, the
-    champion/challenger verdict on its candidate, the served version); written when it changed."""
+    champion/challenger verdict on its candidate, the served version); written when it changed.
+    A retrain TrainingRun the status does not list (a status write lost after the child was
+    created) is listed from the child: the budget and the one-at-a-time rule count children."""
     records = [dict(r) for r in status.get("retrains") or []]
+    listed = {r.get("trainingRun") for r in records}
+    adopted = sorted((run for name, run in context.retrain_runs.items() if name not in listed and run.created),
+                     key=lambda run: run.created)
+    for run in adopted:
+        records.append({k: v for k, v in {"time": iso(run.created), "trigger": run.trigger or "unknown",
+                                          "trainingRun": run.name, "outcome": learning.PENDING}.items() if v})
     known = verdicts_by_candidate(plan.status.get("verdicts", status.get("verdicts")))
     served = context.production.model_version if context.production else None
-    changed = False
+    changed = bool(adopted)
     for record in records:
         name = record.get("trainingRun")
         if record.get("outcome", learning.PENDING) == learning.PENDING and name:
@@ -199,9 +207,8 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
                                            drift_only=_drift_only(request, plan, status),
                                            new=learning.new_labels(export, context.production_feedback))
         if hold is None:
-            runs = [(name, run.created) for name, run in context.retrain_runs.items() if run.created is not None]
             hold = learning.retrain_gate(
-                now=now, triggers=request.triggers, past=learning.past_retrains(records, runs),
+                now=now, triggers=request.triggers, past=learning.past_retrains(records),
                 cooldown=verdicts.parse_duration(retrain.cooldown), max_per_day=retrain.max_per_day,
                 labelled_rows=export.rows if retrain.include_feedback and export is not None else None,
                 min_new_labels=_min_new_labels(spec))
@@ -268,7 +275,8 @@ def start_or_wait(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, contex
                       if decided.get(k)}, "dataset": data.dataset}
         if feedback_sha:
             pending["feedbackSha256"] = feedback_sha
-        plan.status["pendingRetrain"] = pending
+        if status.get("pendingRetrain") is None:
+            plan.status["pendingRetrain"] = pending
         where = f"Dataset {data.dataset}" + (f" and FeatureSet {data.feature_set}" if data.feature_set else "")
         what = (f"a version of {where} holding the published feedback (status.feedback, sha256 {feedback_sha[:12]})"
                 if feedback_sha else f"a version of {where}")
