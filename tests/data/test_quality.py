@@ -37,11 +37,10 @@ from kadence.domain.data.versioning import row_hashes
     (check_bound("age", "min", 2, -4.0, 0), False, "min[age]: 2 values below the minimum 0 (the most extreme is -4)"),
     (check_bound("age", "max", 1, 140.0, 120), False,
      "max[age]: 1 values above the maximum 120 (the most extreme is 140)"),
-    (check_allowed_values("plan", 0, [], ["a", "b"]), True, "allowedValues[plan]: 0 values outside [a, b]"),
-    (check_allowed_values("plan", 4, ["zz"], ["a", "b"]), False,
-     "allowedValues[plan]: 4 values outside [a, b], e.g. 'zz'"),
-    (check_regex("email", 0, [], ".+@.+"), True, "regex[email]: 0 values do not match '.+@.+'"),
-    (check_regex("email", 1, ["nope"], ".+@.+"), False, "regex[email]: 1 values do not match '.+@.+', e.g. 'nope'"),
+    (check_allowed_values("plan", 0, ["a", "b"]), True, "allowedValues[plan]: 0 values outside [a, b]"),
+    (check_allowed_values("plan", 4, ["a", "b"]), False, "allowedValues[plan]: 4 values outside [a, b]"),
+    (check_regex("email", 0, ".+@.+"), True, "regex[email]: 0 values do not match '.+@.+'"),
+    (check_regex("email", 1, ".+@.+"), False, "regex[email]: 1 values do not match '.+@.+'"),
 ])
 def test_a_rule_reports_pass_or_fail_with_the_observed_numbers_and_threshold(result, passed, message):
     assert (result.passed, result.message) == (passed, message)
@@ -50,9 +49,9 @@ def test_a_rule_reports_pass_or_fail_with_the_observed_numbers_and_threshold(res
 def test_class_balance_checks_the_rarest_and_the_commonest_class():
     results = check_class_balance({"0": 90, "1": 10}, minimum=0.2, maximum=0.8)
     assert [(r.rule, r.passed) for r in results] == [("classBalance[min]", False), ("classBalance[max]", False)]
-    assert results[0].message == ("classBalance[min]: the rarest class '1' is 0.1 of rows (10 of 100), "
+    assert results[0].message == ("classBalance[min]: the rarest class is 0.1 of rows (10 of 100), "
                                   "at least 0.2 required")
-    assert results[1].message == ("classBalance[max]: the most common class '0' is 0.9 of rows (90 of 100), "
+    assert results[1].message == ("classBalance[max]: the most common class is 0.9 of rows (90 of 100), "
                                   "at most 0.8 allowed")
     assert all(r.passed for r in check_class_balance({"0": 55, "1": 45}, minimum=0.2, maximum=0.8))
 
@@ -109,13 +108,13 @@ def test_bad_data_fails_each_rule_it_breaks_with_the_numbers():
         "nullable[id]": "nullable[id]: 1 missing values, none allowed (nullable: false)",
         "min[age]": "min[age]: 1 values below the minimum 0 (the most extreme is -1)",
         "max[age]": "max[age]: 1 values above the maximum 120 (the most extreme is 130)",
-        "allowedValues[plan]": "allowedValues[plan]: 1 values outside [basic, pro], e.g. 'gold'",
-        "regex[email]": "regex[email]: 1 values do not match '[^@]+@[^@]+', e.g. 'nope'",
+        "allowedValues[plan]": "allowedValues[plan]: 1 values outside [basic, pro]",
+        "regex[email]": "regex[email]: 1 values do not match '[^@]+@[^@]+'",
         "minRows": "minRows: 5 rows, at least 10 required",
         "maxMissingFraction[age]": "maxMissingFraction[age]: 0.6 of values missing (3 of 5), at most 0.25 allowed",
         "maxDuplicateFraction": "maxDuplicateFraction: 0.2 of rows are duplicates (1 of 5), at most 0 allowed",
-        "classBalance[min]": "classBalance[min]: the rarest class '1' is 0.2 of rows (1 of 5), at least 0.4 required",
-        "classBalance[max]": "classBalance[max]: the most common class '0' is 0.8 of rows (4 of 5), at most 0.6 allowed",
+        "classBalance[min]": "classBalance[min]: the rarest class is 0.2 of rows (1 of 5), at least 0.4 required",
+        "classBalance[max]": "classBalance[max]: the most common class is 0.8 of rows (4 of 5), at most 0.6 allowed",
     }
 
 

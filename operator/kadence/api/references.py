@@ -1,6 +1,6 @@
 """What a spec may point at: the checks that run after a spec parses, before anything is done.
 
-- `file://` (a Dataset's source, its appended files, a ModelVersion's artifacts) reads the
+- `file://` (a Dataset's source, a ModelVersion's artifacts) reads the
   node's own files: accepted only when the operator runs in sandbox mode (KADENCE_SANDBOX=1,
   set by `kadence sandbox up`), where the "node" is the user's own machine.
 - An `s3://` URI in Kadence's own bucket must lie under the object's namespace prefixes
@@ -16,7 +16,6 @@ Pure: the caller passes the operator's bucket and sandbox mode.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 from urllib.parse import urlparse
@@ -24,7 +23,6 @@ from urllib.parse import urlparse
 from ..storage import key_in_namespace
 
 SANDBOX_ENV = "KADENCE_SANDBOX"
-APPENDED_ANNOTATION = "kadence.dev/appended-data"
 FILE_REFUSED = ("file:// URIs are only accepted when the operator runs in sandbox mode "
                 f"({SANDBOX_ENV}=1); use s3:// or https://")
 
@@ -41,16 +39,6 @@ def _uris(kind: str, spec: Any, meta: dict) -> list[tuple[str, str, bool]]:
         source = spec.source
         if source.uri:
             found.append(("spec.source.uri", source.uri, bool(source.credentials_secret)))
-        raw = (meta.get("annotations") or {}).get(APPENDED_ANNOTATION)
-        if raw:
-            try:
-                entries = json.loads(raw)
-            except ValueError:
-                entries = []  # the Dataset planner reports a malformed annotation itself
-            for index, entry in enumerate(entries if isinstance(entries, list) else []):
-                uri = entry.get("uri") if isinstance(entry, dict) else None
-                if isinstance(uri, str):
-                    found.append((f"metadata.annotations[{APPENDED_ANNOTATION}][{index}].uri", uri, False))
     elif kind == "ModelVersion":
         if spec.artifact is not None:
             found.append(("spec.artifact.uri", spec.artifact.uri, False))

@@ -22,8 +22,11 @@ In pandas they become float64, Int64, boolean, str and datetime64[us, UTC].
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
+import time
+import urllib.error
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -41,7 +44,13 @@ if TYPE_CHECKING:
 
 BLOCK_SIZE = 32 << 20
 PARQUET_BATCH_ROWS = 262_144
-HTTP_TIMEOUT_S = 120
+# http(s) sources: bounded in size, time and redirects (a source must not turn a Job into a
+# proxy to somewhere else, nor fill its scratch volume). Overridable per Job by environment.
+HTTP_MAX_BYTES = 2 << 30  # KADENCE_HTTP_MAX_BYTES
+HTTP_TIMEOUT_S = 30  # connect, and each read (KADENCE_HTTP_TIMEOUT_SECONDS)
+HTTP_DEADLINE_S = 1800  # the whole download (KADENCE_HTTP_DEADLINE_SECONDS)
+HTTP_MAX_REDIRECTS = 5
+ALLOW_REDIRECT_HOSTS_ENV = "KADENCE_HTTP_ALLOW_REDIRECT_HOSTS"  # comma-separated hosts a redirect may go to
 SOURCE_ENV_PREFIX = "KADENCE_SOURCE_S3_"
 
 ARROW_TYPES = {
@@ -126,7 +135,7 @@ def fetch_sources(uri: str | None, inline: str | None, store: ObjectStore | None
         path = workdir / "download.data"
         try:
             _download(uri, path)
-        except OSError as error:
+        except SourceError as error:
             raise SourceError(f"cannot download {uri}: {error}") from None
         yield uri, path
         path.unlink(missing_ok=True)
@@ -136,9 +145,86 @@ def fetch_sources(uri: str | None, inline: str | None, store: ObjectStore | None
         raise SourceError(f"unsupported source scheme {scheme!r} in {uri}")
 
 
+class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
+    """At most HTTP_MAX_REDIRECTS redirects, each to the same scheme and host as the URL the
+    user wrote (or to a host listed in $KADENCE_HTTP_ALLOW_REDIRECT_HOSTS; never http<->https)."""
+
+    max_redirections = HTTP_MAX_REDIRECTS
+
+    def __init__(self, origin: str, allowed_hosts: set[str]):
+        self.origin = urlparse(origin)
+        self.allowed_hosts = allowed_hosts
+
+    def http_error_302(self, req, fp, code, msg, headers):
+        from urllib.parse import urljoin
+
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            self._check(urljoin(req.full_url, location))
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        self._check(newurl)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    def _check(self, newurl: str) -> None:
+        target = urlparse(newurl)
+        if target.scheme != self.origin.scheme:
+            raise SourceError(f"a redirect to another scheme ({target.scheme or 'none'}) was refused")
+        if target.hostname != self.origin.hostname and target.hostname not in self.allowed_hosts:
+            raise SourceError(f"a redirect to another host ({target.hostname}) was refused; "
+                              f"allow it with {ALLOW_REDIRECT_HOSTS_ENV}")
+
+
+def _env_number(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
 def _download(url: str, path: Path) -> None:
-    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT_S) as response, open(path, "wb") as out:
-        shutil.copyfileobj(response, out, 1 << 20)
+    """Stream `url` to `path` within the size cap, the per-read timeout, the overall deadline and
+    the redirect policy. Raises SourceError naming the limit (never the server's text)."""
+    max_bytes = int(_env_number("KADENCE_HTTP_MAX_BYTES", HTTP_MAX_BYTES))
+    timeout = _env_number("KADENCE_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_S)
+    deadline = time.monotonic() + _env_number("KADENCE_HTTP_DEADLINE_SECONDS", HTTP_DEADLINE_S)
+    allowed = {h.strip() for h in os.environ.get(ALLOW_REDIRECT_HOSTS_ENV, "").split(",") if h.strip()}
+    opener = urllib.request.build_opener(_RedirectPolicy(url, allowed))
+    try:
+        with opener.open(url, timeout=timeout) as response, open(path, "wb") as out:
+            declared = response.headers.get("Content-Length")
+            if declared and declared.isdigit() and int(declared) > max_bytes:
+                raise SourceError(f"the download is {int(declared)} bytes; the limit is {max_bytes} "
+                                  "(KADENCE_HTTP_MAX_BYTES)")
+            written = 0
+            read = getattr(response, "read1", response.read)  # what has arrived, not a full MiB: the deadline holds
+            while chunk := read(1 << 20):
+                written += len(chunk)
+                if written > max_bytes:
+                    raise SourceError(f"the download exceeds the limit of {max_bytes} bytes (KADENCE_HTTP_MAX_BYTES)")
+                if time.monotonic() > deadline:
+                    raise SourceError("the download did not finish within its deadline "
+                                      "(KADENCE_HTTP_DEADLINE_SECONDS)")
+                out.write(chunk)
+    except urllib.error.HTTPError as error:
+        # the status code only: the reason phrase and body are the server's text
+        if 300 <= error.code < 400:
+            raise SourceError(f"too many redirects (at most {HTTP_MAX_REDIRECTS}) or a redirect without a "
+                              f"location (HTTP status {error.code})") from None
+        raise SourceError(f"HTTP status {error.code}") from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, SourceError):
+            raise error.reason from None
+        raise SourceError(f"cannot connect: {type(error.reason).__name__}") from None
+    except SourceError:
+        path.unlink(missing_ok=True)
+        raise
+    except (TimeoutError, OSError) as error:
+        path.unlink(missing_ok=True)
+        raise SourceError(f"the download failed: {type(error).__name__}") from None
 
 
 def fetch_appended(uri: str, store: ObjectStore | None, workdir: Path) -> Path:
@@ -155,7 +241,7 @@ def fetch_appended(uri: str, store: ObjectStore | None, workdir: Path) -> Path:
     if scheme in ("http", "https"):
         try:
             _download(uri, path)
-        except OSError as error:
+        except SourceError as error:
             raise SourceError(f"cannot download: {error}") from None
         return path
     if scheme != "s3":
@@ -237,8 +323,24 @@ def read_batches(path: Path, data_format: str, columns: list[tuple[str, str]],
         raise SchemaProblem("schema[types]", _arrow_message(error)) from None
 
 
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_TRAILING_CONTENT = re.compile(r"(got \d+|unable to parse|invalid value|Failed to parse string)\b.*$", re.IGNORECASE)
+_UNSAFE = re.compile(r"[^A-Za-z0-9 #.,:()_\-]")
+
+
+def content_free(text: str, limit: int = 160) -> str:
+    """A parser's message without the file's content in it: its first line, quoted values and
+    whatever follows "got N" / "unable to parse" / "invalid value" cut, odd characters dropped.
+    Status, conditions and Events carry only this and declared column names."""
+    line = (str(text).strip().splitlines() or [""])[0]
+    line = _QUOTED.sub("…", line)
+    line = _TRAILING_CONTENT.sub(lambda m: m.group(1), line)
+    line = _UNSAFE.sub("", line.replace("…", "(value)")).strip()
+    return line[:limit]
+
+
 def _arrow_message(error: Exception) -> str:
-    return str(error).strip().splitlines()[0]
+    return content_free(str(error))
 
 
 def _csv_batches(path: Path, columns: list[tuple[str, str]], missing_as_null: bool) -> Iterator[pa.RecordBatch]:
@@ -259,8 +361,9 @@ def _csv_batches(path: Path, columns: list[tuple[str, str]], missing_as_null: bo
         if "include_columns" in message or "does not exist" in message:
             header = _csv_header(path)
             missing = [n for n in names if n not in header]
-            raise SchemaProblem("schema[columns]",
-                                f"missing column(s) {', '.join(missing)} (the file has: {', '.join(header)})") from None
+            # declared names only: the header line itself is the file's content
+            raise SchemaProblem("schema[columns]", f"missing column(s) {', '.join(missing)} "
+                                f"(the file's header has {len(header)} columns)") from None
         raise
     yield from reader
 
@@ -290,7 +393,7 @@ def _parquet_batches(path: Path, columns: list[tuple[str, str]], missing_as_null
     missing = [name for name, _ in columns if name not in present]
     if missing and not missing_as_null:
         raise SchemaProblem("schema[columns]",
-                            f"missing column(s) {', '.join(missing)} (the file has: {', '.join(present)})")
+                            f"missing column(s) {', '.join(missing)} (the file has {len(present)} columns)")
     # with no declared column present the batches have none, yet keep their row counts
     wanted = [name for name, _ in columns if name in present]
     yield from file.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=wanted)
@@ -333,7 +436,7 @@ def _timestamps(name: str, array: pa.Array) -> pa.Array:
             series = pd.to_datetime(text, utc=True, format="ISO8601")
         except (ValueError, TypeError) as error:
             raise SchemaProblem("schema[types]", f"column {name!r} does not hold ISO-8601 datetimes: "
-                                f"{str(error).splitlines()[0]}") from None
+                                f"{content_free(str(error))}") from None
     return pa.array(series.astype("datetime64[us, UTC]"), type=ARROW_TYPES["datetime"])
 
 

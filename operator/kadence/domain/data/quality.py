@@ -17,8 +17,9 @@ numbers and the threshold, e.g. "maxMissingFraction[income]: 0.12 of values miss
   classBalance[min]/[max]     each target class's share within the bounds
 
 `QualityChecker.update(batch, hashes)` gathers what the per-row rules need batch by batch
-(counts of violations and a few examples, the row hashes for duplicates, the target's class
-counts); `results(profile)` evaluates every rule from that and the profile's counts.
+(counts of violations, the row hashes for duplicates, the target's class ; `results(profile)` evaluates every rule from that and the profile's counts.
+Messages name declared columns, the schema's own values and counts, never a value read from
+the data (they reach status and Events: a source must not be able to write text there).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -83,18 +83,15 @@ def check_bound(column: str, side: str, violations: int, worst: float | None, bo
                       f"{side}[{column}]: {violations} values {relation} {_fmt(bound)}{detail}")
 
 
-def check_allowed_values(column: str, violations: int, examples: list[str], allowed: list[str]) -> RuleResult:
-    shown = ", ".join(repr(e) for e in examples)
+def check_allowed_values(column: str, violations: int, allowed: list[str]) -> RuleResult:
     listed = ", ".join(allowed[:10]) + (", …" if len(allowed) > 10 else "")
-    detail = f", e.g. {shown}" if violations else ""
     return RuleResult(f"allowedValues[{column}]", violations == 0,
-                      f"allowedValues[{column}]: {violations} values outside [{listed}]{detail}")
+                      f"allowedValues[{column}]: {violations} values outside [{listed}]")
 
 
-def check_regex(column: str, violations: int, examples: list[str], pattern: str) -> RuleResult:
-    detail = f", e.g. {', '.join(repr(e) for e in examples)}" if violations else ""
+def check_regex(column: str, violations: int, pattern: str) -> RuleResult:
     return RuleResult(f"regex[{column}]", violations == 0,
-                      f"regex[{column}]: {violations} values do not match {pattern!r}{detail}")
+                      f"regex[{column}]: {violations} values do not match {pattern!r}")
 
 
 def check_class_balance(counts: dict[str, int], minimum: float | None, maximum: float | None) -> list[RuleResult]:
@@ -106,12 +103,12 @@ def check_class_balance(counts: dict[str, int], minimum: float | None, maximum: 
     if minimum is not None:
         label, share = min(shares.items(), key=lambda item: (item[1], item[0]))
         results.append(RuleResult("classBalance[min]", share >= minimum,
-                                  f"classBalance[min]: the rarest class {label!r} is {_fmt(share)} of rows "
+                                  f"classBalance[min]: the rarest class is {_fmt(share)} of rows "
                                   f"({counts[label]} of {total}), at least {_fmt(minimum)} required"))
     if maximum is not None:
         label, share = max(shares.items(), key=lambda item: (item[1], item[0]))
         results.append(RuleResult("classBalance[max]", share <= maximum,
-                                  f"classBalance[max]: the most common class {label!r} is {_fmt(share)} of rows "
+                                  f"classBalance[max]: the most common class is {_fmt(share)} of rows "
                                   f"({counts[label]} of {total}), at most {_fmt(maximum)} allowed"))
     return results
 
@@ -129,9 +126,7 @@ class _ColumnViolations:
     above: int = 0
     highest: float | None = None
     not_allowed: int = 0
-    not_allowed_examples: list[str] = field(default_factory=list)
     no_match: int = 0
-    no_match_examples: list[str] = field(default_factory=list)
 
 
 def _spec_dict(model: Any) -> dict:
@@ -183,13 +178,11 @@ class QualityChecker:
         if column.get("allowed_values") is not None and len(present):
             bad = present[~_as_text(present).isin(set(column["allowed_values"]))]
             found.not_allowed += len(bad)
-            _add_examples(found.not_allowed_examples, bad)
         pattern = self.patterns.get(column["name"])
         if pattern is not None and len(present):
             text = present.astype(str)
             bad = text[~text.map(lambda v: pattern.fullmatch(v) is not None).astype(bool)]
             found.no_match += len(bad)
-            _add_examples(found.no_match_examples, bad)
 
     def duplicates(self) -> int:
         if not self.hashes:
@@ -210,10 +203,9 @@ class QualityChecker:
             if column.get("max") is not None and column["type"] in ("float", "int"):
                 results.append(check_bound(name, "max", found.above, found.highest, column["max"]))
             if column.get("allowed_values") is not None:
-                results.append(check_allowed_values(name, found.not_allowed, found.not_allowed_examples,
-                                                    column["allowed_values"]))
+                results.append(check_allowed_values(name, found.not_allowed, column["allowed_values"]))
             if column.get("regex"):
-                results.append(check_regex(name, found.no_match, found.no_match_examples, column["regex"]))
+                results.append(check_regex(name, found.no_match, column["regex"]))
         if self.rules.get("min_rows") is not None:
             results.append(check_min_rows(rows, self.rules["min_rows"]))
         default_missing = self.rules.get("max_missing_fraction")
@@ -246,9 +238,3 @@ def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(values.dtype):
         return values.map({True: "true", False: "false"})
     return values.astype(str)
-
-
-def _add_examples(examples: list[str], bad: pd.Series) -> None:
-    for value in bad.head(EXAMPLES - len(examples)).tolist() if len(examples) < EXAMPLES else []:
-        if value not in examples:
-            examples.append(value)
