@@ -3,8 +3,8 @@ package's kadence/demo/manifests/, the same files as examples/demo/ of the repos
 wait for the first model to serve, then send the months' traffic and ground truth through the
 InferenceService's Service while watching the loop close.
 
-Reads go straight to the sandbox API server with the kubeconfig's bearer token (a kubectl
-process per look would cost a core on a small machine); every change is made with kubectl,
+Reads go straight to the sandbox API server with the sandbox's bearer token and CA, as the
+kubeconfig has them (a kubectl process per look would cost a core on a small machine); every change is made with kubectl,
 the way a user would.
 """
 
@@ -26,15 +26,17 @@ import httpx
 
 from ..sandbox import cli as sandbox_cli
 from ..sandbox import s3, supervisor
-from ..sandbox import tls
-from ..sandbox.kubeconfig import api_url, kubeconfig_path
+from ..storage import tenant_prefixes
+from ..sandbox.kubeconfig import api_url, client_options, kubeconfig_path
 from . import report
 from .milestones import RETRAINED_BY_LABEL, Snapshot, changes
 from .report import Milestone, Month
 from .scenario import INPUTS, TARGET, Scenario
 
 NAMESPACE = "kadence-demo"
-DATA_KEY = "demo/customers.csv"  # where examples/demo/01-dataset.yaml reads the month-0 data
+# Where the Dataset manifest reads the month-0 data: inside the namespace's own storage prefixes
+# (an object of one namespace cannot reach another's data), beside the Dataset's versions.
+DATA_KEY = f"datasets/{NAMESPACE}/customers-month0.csv"
 POLICY, SERVICE, DATASET, MODEL = "customers-quality", "customers", "customers", "customers"
 GROUP = "kadence.dev/v1alpha1"
 FLUSH_S = 10.0  # the model server writes its prediction log at least this often
@@ -183,26 +185,12 @@ class Kubectl:
         return result
 
 
-def kubeconfig_token(kubeconfig: Path) -> str | None:
-    """The bearer token of the kubeconfig's current context's user, if it has one."""
-    import yaml
-
-    try:
-        config = yaml.safe_load(kubeconfig.read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise DemoError(f"cannot read the sandbox's kubeconfig {kubeconfig}: {error}") from error
-    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
-    user = contexts.get(config.get("current-context"), {}).get("user")
-    users = {u.get("name"): u.get("user") or {} for u in config.get("users") or []}
-    return users.get(user, {}).get("token")
-
-
 class Cluster:
     """Reads of the demo's namespace straight from the sandbox API server."""
 
-    def __init__(self, server: str, namespace: str = NAMESPACE, token: str | None = None, verify=True):
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        self.http = httpx.Client(base_url=server, timeout=15, headers=headers, verify=verify)
+    def __init__(self, server: str, state_dir: Path, namespace: str = NAMESPACE):
+        # The sandbox's bearer token and its CA (HTTPS), as the kubeconfig has them.
+        self.http = httpx.Client(base_url=server, timeout=15, **client_options(state_dir))
         self.namespace = namespace
 
     def _path(self, plural: str, name: str | None = None, core: bool = False) -> str:
@@ -242,7 +230,8 @@ class Cluster:
 
 
 def fresh_namespace(cluster: Cluster, kubectl: Kubectl, sandbox: Sandbox, out: TextIO) -> None:
-    """An empty demo namespace with the storage Secret, and no logs left from an earlier run."""
+    """An empty demo namespace, and nothing left in its storage from an earlier run (the operator
+    provisions the namespace's storage credential itself)."""
     if cluster.namespace_exists():
         print(f"removing namespace {NAMESPACE} left by an earlier demo ...", file=out, flush=True)
         kubectl("delete", "namespace", NAMESPACE, "--wait=false")
@@ -252,11 +241,10 @@ def fresh_namespace(cluster: Cluster, kubectl: Kubectl, sandbox: Sandbox, out: T
         except supervisor.ComponentFailed as error:
             raise DemoError(str(error)) from error
     client = s3.client(sandbox.storage)
-    for root in ("predictions", "feedback", "monitoring"):
-        for item in client.list_objects(sandbox.storage.bucket, prefix=f"{root}/{NAMESPACE}/", recursive=True):
+    for prefix in tenant_prefixes(NAMESPACE):
+        for item in client.list_objects(sandbox.storage.bucket, prefix=prefix, recursive=True):
             client.remove_object(sandbox.storage.bucket, item.object_name)
     kubectl("create", "namespace", NAMESPACE)
-    kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(s3.secret_manifest(sandbox.storage, NAMESPACE)))
 
 
 def upload_base_data(sandbox: Sandbox, scenario: Scenario) -> None:
@@ -604,8 +592,7 @@ def _run(settings: Settings, scenario: Scenario, manifests: Path, sandbox: Sandb
         raise DemoError(f"the demo's Dataset reads s3://{s3.DEFAULT_BUCKET}/{DATA_KEY}, but this sandbox's bucket is "
                         f"{sandbox.storage.bucket}")
     kubectl = Kubectl(sandbox.kubeconfig)
-    cluster = Cluster(sandbox.server, token=kubeconfig_token(sandbox.kubeconfig),
-                      verify=tls.client_context(sandbox.state_dir))
+    cluster = Cluster(sandbox.server, sandbox.state_dir)
     fresh_namespace(cluster, kubectl, sandbox, out)
     upload_base_data(sandbox, scenario)
     print(f"month-0 data: {scenario.base_rows} customers at s3://{sandbox.storage.bucket}/{DATA_KEY}",
