@@ -1,4 +1,6 @@
-"""The prediction log buffer: flush on size, on age and at close; bounded; retried."""
+"""The prediction log buffer: flush on size, on age and at close; bounded in records and bytes;
+retried under one key; closed once within its budget. And the storage breaker and the mirror's
+byte-bounded queue."""
 
 from __future__ import annotations
 
@@ -7,7 +9,19 @@ import time
 from datetime import datetime, timezone
 
 from kadence.domain.monitoring import logformat
-from kadence.serving.predictlog import DirectorySink, PredictionLogger, json_lines, prediction_record, write_feedback
+import asyncio
+
+import pytest
+
+from kadence.serving.mirror import Mirror
+from kadence.serving.predictlog import (
+    DirectorySink,
+    PredictionLogger,
+    StorageBreaker,
+    json_lines,
+    prediction_record,
+    write_feedback,
+)
 
 MOMENT = datetime(2026, 11, 23, 0, 4, 42, 123000, tzinfo=timezone.utc)
 
@@ -16,10 +30,12 @@ class MemorySink:
     def __init__(self, failures: int = 0):
         self.objects: dict[str, bytes] = {}
         self.failures = failures
+        self.attempts: list[str] = []
         self.lock = threading.Lock()
 
     def put_bytes(self, key, data, content_type="application/octet-stream"):
         with self.lock:
+            self.attempts.append(key)
             if self.failures:
                 self.failures -= 1
                 raise ConnectionError("storage is down")
@@ -105,3 +121,99 @@ def test_the_fast_encoder_writes_what_the_monitoring_format_reads():
     records = [record(i) for i in range(3)] + [prediction_record("n", MOMENT, "3", {"x": None, "s": "é"}, "a")]
     key = "predictions/ns/isvc/3/2026/11/23/b.jsonl.gz"
     assert logformat.decode_batch(key, encode_records(records)) == logformat.decode_batch(key, logformat.encode_batch(records))
+
+
+def test_a_buffer_full_in_bytes_drops_and_counts_while_storage_is_down():
+    sink = MemorySink(failures=10**9)
+    dropped, buffered = [], []
+    one = json_lines([record(1)])
+    logger = PredictionLogger(sink, "ns", "isvc", "3", flush_records=10**6, flush_seconds=3600,
+                              buffer_records=10**6, buffer_bytes=len(one) * 4 + len(one) // 2,
+                              on_dropped=dropped.append, on_buffered=buffered.append)
+    accepted = [logger.add(json_lines([record(i)]), 1) for i in range(10)]
+    assert accepted == [True] * 4 + [False] * 6
+    assert sum(dropped) == 6 and logger.dropped_records == 6
+    assert buffered[-1] == logger.buffered_bytes() == 4 * len(one)
+
+
+def test_a_write_retried_after_a_failure_rewrites_the_same_key_so_a_batch_is_stored_once():
+    sink = MemorySink(failures=2)
+    logger = PredictionLogger(sink, "ns", "isvc", "3", flush_records=3, flush_seconds=3600)
+    for i in range(3):
+        logger.add([record(i)])
+    assert wait_for(lambda: len(sink.objects) == 1)
+    logger.close()
+    assert len(sink.attempts) == 3 and len(set(sink.attempts)) == 1
+    assert sorted(r.request_id for r in sink.records()) == ["r0", "r1", "r2"]
+
+
+def test_at_the_shutdown_deadline_what_storage_did_not_take_is_counted_as_dropped():
+    sink = MemorySink(failures=10**9)
+    logger = PredictionLogger(sink, "ns", "isvc", "3", flush_records=2, flush_seconds=3600)
+    for i in range(5):
+        logger.add([record(i)])
+    logger.close(timeout=0.3)
+    assert logger.written_records == 0 and logger.dropped_records == 5 and logger.pending() == 0
+
+
+def test_close_flushes_once_and_a_second_close_writes_nothing():
+    sink = MemorySink()
+    logger = PredictionLogger(sink, "ns", "isvc", "3", flush_records=1000, flush_seconds=3600)
+    for i in range(3):
+        logger.add([record(i)])
+    logger.close()
+    logger.close()
+    assert len(sink.attempts) == 1 and logger.written_records == 3
+    assert logger.add([record(9)]) is False and logger.dropped_records == 1
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_the_breaker_lets_one_caller_probe_after_the_cooldown_and_closes_on_success():
+    clock = Clock()
+    breaker = StorageBreaker(cooldown=10, clock=clock)
+    assert breaker.try_acquire() and breaker.retry_after() is None
+    breaker.failed()
+    assert not breaker.try_acquire() and breaker.retry_after() == 10
+    clock.now += 4
+    assert not breaker.try_acquire() and breaker.retry_after() == 6
+    clock.now += 6
+    assert breaker.try_acquire(), "the first caller after the cooldown probes"
+    assert not breaker.try_acquire(), "only one probe at a time"
+    breaker.succeeded()
+    assert breaker.try_acquire() and breaker.try_acquire()
+
+
+def test_the_breaker_reopens_when_the_probe_fails():
+    clock = Clock()
+    breaker = StorageBreaker(cooldown=10, clock=clock)
+    breaker.failed()
+    clock.now += 10
+    assert breaker.try_acquire()
+    breaker.failed()
+    assert not breaker.try_acquire() and breaker.retry_after() == 10
+
+
+@pytest.mark.parametrize("bodies, kept", [
+    ([100] * 5, 5),
+    ([400, 400, 400], 2),
+    ([1001, 10, 10], 2),  # a copy too large is dropped; smaller ones after it still fit
+])
+def test_the_mirror_queue_is_bounded_in_bytes_and_counts_what_it_drops(bodies, kept):
+    outcomes = []
+
+    async def offer_all():
+        mirror = Mirror("http://shadow.invalid", outcomes.append, buffer_bytes=1000)  # not started: nothing sent
+        for i, size in enumerate(bodies):
+            mirror.offer("/v1/models/m:predict", b"x" * size, f"r{i}")
+        return mirror
+
+    mirror = asyncio.run(offer_all())
+    assert outcomes.count("dropped") == len(bodies) - kept
+    assert mirror.queued_bytes <= 1000
