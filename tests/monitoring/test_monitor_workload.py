@@ -316,6 +316,7 @@ def test_the_planners_task_runs_in_the_workload_and_its_result_drives_a_retrain(
         MonitorObservation,
         plan_monitorpolicy,
     )
+    from kadence.planners.monitorpolicy.model import RetrainData
 
     training = {"datasetRef": {"name": "churn"}, "task": "classification", "objective": {"metric": "f1"},
                 "model": "churn"}
@@ -328,7 +329,9 @@ def test_the_planners_task_runs_in_the_workload_and_its_result_drives_a_retrain(
             "status": {}}
     production = ModelInfo(model_version="churn-v1", version="1", uri="s3://kadence/m", sha256="c" * 64,
                            holdout_metrics={"f1": 0.9}, reference_uri=reference_uri, target="label")
-    context = MonitorContext(production=production, retrain_spec=training)
+    # a Dataset that does not fold the policy's feedback in: the retrain trains on it as it is
+    context = MonitorContext(production=production, retrain_spec=training,
+                             retrain_data=RetrainData(dataset="churn", latest_version="v1", versions=("v1",)))
     now = T + timedelta(minutes=2)
     write_traffic(store, "loop", "churn", n=500, start=T - HOUR, end=T, shift=1.0, accuracy=0.4)
 
@@ -349,3 +352,8 @@ def test_the_planners_task_runs_in_the_workload_and_its_result_drives_a_retrain(
     runs = [c for c in second.children if c["kind"] == "TrainingRun"]
     assert len(runs) == 1 and runs[0]["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach"
     assert second.status["lastEvaluation"]["reason"] == "DriftAndQualityBreached"
+    # status says what each window covered
+    evaluation = second.status["lastEvaluation"]
+    assert evaluation["driftWindow"] == result["driftWindow"] and evaluation["driftWindow"]["predictions"] == 500
+    assert evaluation["qualityWindow"] == result["qualityWindow"]
+    assert evaluation["qualityWindow"]["labelled"] == result["labelledSamples"] > 0

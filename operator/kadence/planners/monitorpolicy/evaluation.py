@@ -162,6 +162,8 @@ def evaluation_status(result: MonitorResult, job_name: str) -> dict:
         "metrics": result.metrics or None, "breached": result.breached, "reason": result.reason,
         "message": result.message, "reportUri": result.report_uri, "job": job_name,
         "feedback": feedback_status(result, job_name),
+        "driftWindow": result.drift_window.wire() if result.drift_window else None,
+        "qualityWindow": result.quality_window.wire() if result.quality_window else None,
     }
     return {k: v for k, v in entry.items() if v is not None}
 
