@@ -138,9 +138,9 @@ def test_storage_comes_from_the_endpoint_and_the_existing_secret(external_storag
     assert env["KADENCE_S3_ENDPOINT"]["value"] == "https://minio.minio.svc:9000"
     assert env["KADENCE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-s3", "key": "access-key"}
     assert env["KADENCE_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-s3", "key": "secret-key"}
-    assert env["KADENCE_S3_CREDENTIALS_SECRET"]["value"] == "kadence-s3"
-    assert env["KADENCE_S3_CREDENTIALS_ACCESS_KEY_FIELD"]["value"] == "access-key"
-    assert env["KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD"]["value"] == "secret-key"
+    # the admin keys are the operator's alone: nothing tells workloads where they are
+    assert not [name for name in env if name.startswith("KADENCE_S3_CREDENTIALS")]
+    assert env["KADENCE_TENANCY"]["value"] == "shared"
 
 
 def test_an_endpoint_without_a_credentials_secret_is_refused_with_the_key_to_set():
@@ -156,7 +156,8 @@ def test_the_bundled_minio_is_off_by_default_and_wired_in_when_enabled(default_r
     env = env_of(operator_container(full_render))
     assert env["KADENCE_S3_ENDPOINT"]["value"] == "kadence-minio.kadence-system.svc:9000"
     assert env["KADENCE_S3_ACCESS_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-minio", "key": "root-user"}
-    assert env["KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD"]["value"] == "root-password"
+    assert env["KADENCE_S3_SECRET_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "kadence-minio", "key": "root-password"}
+    assert env["KADENCE_TENANCY"]["value"] == "minio", "with the bundled MinIO each namespace gets its own user"
     secret = one(full_render, "Secret", "kadence-minio")
     assert set(secret["data"]) == {"root-user", "root-password"}
 

@@ -121,6 +121,15 @@ With neither, the operator starts without storage and reports it on every object
 {{- end -}}
 {{- end -}}
 
+{{/* The operator's KADENCE_TENANCY: auto is minio with the bundled MinIO, else shared. */}}
+{{- define "kadence.storage.tenancy" -}}
+{{- if eq .Values.storage.tenancy "auto" -}}
+{{- if .Values.minio.enabled -}}minio{{- else -}}shared{{- end -}}
+{{- else -}}
+{{- .Values.storage.tenancy -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "kadence.storage.accessKeyKey" -}}
 {{- if .Values.minio.enabled -}}root-user{{- else -}}{{ .Values.storage.secretKeys.accessKey }}{{- end -}}
 {{- end -}}

@@ -35,9 +35,15 @@
   verbs: [get, list, watch, create, patch, delete]
 # Each InferenceService's feedback-token Secret: created once (a 409 means it exists), never
 # read, listed or changed by the operator (the model servers get it through secretKeyRef).
+# The namespace's store keys, Secret kadence-tenant-storage: created (server-side apply) and
+# kept up to date by name; the operator reads and lists no other Secret.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [create]
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: [kadence-tenant-storage]
+  verbs: [get, patch]
 # Read-only: why a Job's pod failed (its last log lines) and whether model servers are ready.
 - apiGroups: [""]
   resources: [pods]
