@@ -48,3 +48,23 @@ def test_retrains_are_counted_by_trigger_and_a_deleted_policy_is_forgotten():
     assert sample(registry, "kadence_retrains_held_total", reason="CooldownActive") == 1
     metrics.forget("ns", "churn")
     assert b'policy="churn"' not in generate_latest(registry)
+
+
+def test_the_quality_windows_period_and_label_delay_are_exported_and_cleared_when_unknown():
+    registry = CollectorRegistry()
+    metrics = MonitorMetrics(registry)
+    window = {"labelled": 120, "limit": 2000, "maxAgeSeconds": 2592000.0, "retentionStart": "2026-10-24T00:10:00Z",
+              "start": "2026-11-01T00:00:00Z", "end": "2026-11-16T00:00:00Z",
+              "labelDelayP50Seconds": 604800.0, "labelDelayP95Seconds": 1209600.0}
+    metrics.record_evaluation("ns", "churn", RESULT | {"qualityWindow": window})
+    assert sample(registry, "kadence_monitor_label_delay_seconds", quantile="0.5") == 604800.0
+    assert sample(registry, "kadence_monitor_label_delay_seconds", quantile="0.95") == 1209600.0
+    assert sample(registry, "kadence_monitor_quality_window_seconds", edge="end") == 1794787200.0
+    # no labelled prediction within the retention: no delay, no period (not a stale figure)
+    empty = window | {"labelled": 0, "start": None, "end": None, "labelDelayP50Seconds": None,
+                      "labelDelayP95Seconds": None}
+    metrics.record_evaluation("ns", "churn", RESULT | {"qualityWindow": empty})
+    assert sample(registry, "kadence_monitor_label_delay_seconds", quantile="0.5") is None
+    assert sample(registry, "kadence_monitor_quality_window_seconds", edge="start") is None
+    metrics.forget("ns", "churn")
+    assert b"kadence_monitor_label_delay_seconds{" not in generate_latest(registry)
