@@ -159,3 +159,9 @@ def test_named_ports_after_the_first_are_the_ones_the_sandbox_gives_their_own_po
     from kadence.sandbox.kubelet import podspec
 
     assert podspec.extra_port_names({"spec": {"containers": [{"name": "c", "ports": ports}]}}) == names
+
+
+def test_the_server_carries_its_owner_so_what_it_writes_is_stamped_with_the_inferenceservice():
+    env = {e["name"]: e.get("value") for e in server_container()["env"]}
+    assert (env["KADENCE_OWNER_KIND"], env["KADENCE_OWNER_NAME"], env["KADENCE_OWNER_NAMESPACE"],
+            env["KADENCE_OWNER_UID"]) == ("InferenceService", "churn", "shop", "u-1")

@@ -27,7 +27,7 @@ import math
 
 from .jobs import (
     TASK_ENV, TASK_KEY, WorkloadSettings, restricted_container_settings, restricted_pod_security_context,
-    image_fields, pod_identity, storage_env, task_configmap, tmp_volume,
+    image_fields, owner_env, pod_identity, storage_env, task_configmap, tmp_volume,
 )
 from ..serving.task import ShutdownBudget
 from .meta import child_metadata, child_name
@@ -128,6 +128,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
             {"name": FEEDBACK_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
                 "name": feedback_token_secret_name(isvc), "key": FEEDBACK_TOKEN_KEY}}},
             *storage_env(settings),
+            *owner_env(owner),  # stamped on the prediction logs and feedback the server writes
             *SINGLE_THREADED_NATIVE_LIBS,
         ],
         # Endpoints drop the pod while it sleeps, so no new request arrives after SIGTERM.
