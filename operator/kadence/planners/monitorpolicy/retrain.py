@@ -14,8 +14,8 @@ A decision goes through, in order:
 5. nothing new: inputs equal to those of a registered ModelVersion of the model, or of a
    retrain in flight, start nothing (`NothingNewToLearn`; cooldown and budget untouched), and
    the policy waits for labels or data, with a Warning once it waited longer than labelWait;
-6. the TrainingRun `<policy>-retrain-<hash of the decision>`, pinned to the data version,
-   registered as a Candidate; `status.retrains` records its inputs and follows its outcome
+6. the TrainingRun `<policy>-retrain-<hash of the decision>` (pinned to the data version
+   holding the feedback, if any), registered as a Candidate; `status.retrains` records its inputs and follows its outcome
    (Won, Lost, Failed) and the time from the breach to the promotion.
 """
 
@@ -302,7 +302,9 @@ def start_or_wait(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, contex
         return
 
     name = retrain_run_name(body["metadata"]["name"], decided["slot"], decided["trigger"], inputs)
-    pin = inputs.data_version if version is not None else None
+    # Pinned to the version holding the feedback; otherwise the TrainingRun reads the latest
+    # version when it starts (the one the inputs name, unless a newer one arrives meanwhile).
+    pin = inputs.data_version if feedback_sha and version == data.version_with(feedback_sha) else None
     if not any(r.get("trainingRun") == name for r in records):
         record = {"time": iso(now), "trigger": decided["trigger"], "trainingRun": name,
                   "message": decided.get("message"), "inputs": inputs.wire(), "outcome": learning.PENDING,
