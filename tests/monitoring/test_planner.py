@@ -244,7 +244,7 @@ def test_a_breach_starts_one_retrain_named_after_the_decision_with_its_inputs_re
     assert annotations[RETRAIN_TRIGGER_ANNOTATION] == "breach"
     assert annotations[CAUSED_BY_ANNOTATION] == "MonitorPolicy/ns/churn-monitor"
     assert run["metadata"]["labels"][RETRAINED_BY_LABEL] == "churn-monitor"
-    assert run["spec"]["datasetRef"] == {"name": "churn"}  # the latest version, the one its inputs name
+    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}  # pinned to the inputs it records
     assert run["spec"]["promotion"] == {"mode": "Candidate"}  # champion/challenger and canary decide the rest
     [record] = plan.status["retrains"]
     assert record == {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "trainingRun": run["metadata"]["name"],
@@ -335,7 +335,7 @@ def test_breach_schedule_and_new_data_firing_together_make_one_retrain_with_ever
                      triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}, "onNewData": {}})
     [run] = training_runs(plan)
     assert run["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach,newData,schedule"
-    assert plan.status["retrains"][0]["inputs"]["datasetVersion"] == "v2"
+    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v2"}
     assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
     assert "newData: new validated Dataset version" in condition(plan, "Retraining").message
     assert plan.status["lastScheduledRun"] == "2026-11-23T03:00:00Z"
@@ -572,7 +572,7 @@ def test_feedback_the_serving_model_was_trained_on_is_nothing_new():
 
 def test_a_dataset_that_does_not_opt_in_is_trained_on_as_it_is_and_the_policy_says_so():
     plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)})
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
     folded = condition(plan, "FeedbackFolded")
     assert (folded.status, folded.reason) == ("False", "DatasetNotOptedIn")
     assert "{monitorPolicy: churn-monitor}" in folded.message
@@ -582,7 +582,7 @@ def test_a_dataset_that_does_not_opt_in_is_trained_on_as_it_is_and_the_policy_sa
 def test_feedback_never_ingested_retrains_on_the_latest_data_with_a_warning():
     plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)],
                      now=NOW + FEEDBACK_WAIT + timedelta(minutes=1), ctx=context(retrain_data=OPTED_IN))
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
     assert "FeedbackDataNotIngested" in {e.reason for e in plan.events if e.type == "Warning"}
 
 
@@ -591,7 +591,7 @@ def test_feedback_the_dataset_refused_retrains_at_once_on_the_latest_data_saying
                        ingest_failure="rule minRows failed: 40 < 1000")
     plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=1),
                      ctx=context(retrain_data=data))
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
     warning = next(e for e in plan.events if e.reason == "FeedbackDataNotIngested")
     assert "did not take the feedback: rule minRows failed" in warning.message
 

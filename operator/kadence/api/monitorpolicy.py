@@ -106,8 +106,14 @@ class PerformancePolicy(KadenceModel):
 
 
 class Webhook(KadenceModel):
-    url: str = Field(pattern=r"^https?://.+", description="POSTed a JSON alert on every breach.")
-    secret_ref: SecretKeyReference | None = Field(None, description="Sent as a bearer token.")
+    """Where alerts are POSTed: one JSON alert (kind kadence.dev/alert, state firing) when an episode of
+    breached evaluations begins, and one (state resolved) when an evaluation is healthy again. A short
+    Job delivers each, with a 5 s timeout per attempt and retries with backoff on errors, 5xx and 429."""
+
+    url: str = Field(pattern=r"^https?://.+", description="The receiver, e.g. https://hooks.example.com/kadence.")
+    secret_ref: SecretKeyReference | None = Field(None, description=(
+        "The Secret key whose value is sent as a bearer token (Authorization: Bearer ...); the alert Job reads "
+        "it through a secretKeyRef, the operator never reads Secrets."))
 
 
 class AlertAction(KadenceModel):
@@ -395,6 +401,17 @@ class ProductionGap(KadenceModel):
     exceeded: bool
 
 
+class Alerting(KadenceModel):
+    """The breach episode the webhook was last told about."""
+
+    episode: str = Field(description="Time of the episode's first breached evaluation.",
+                         json_schema_extra={"format": "date-time"})
+    state: Literal["firing", "resolved"] = Field(description="firing while breached; resolved once healthy again.")
+    time: str = Field(description="The evaluation that sent the last alert.", json_schema_extra={"format": "date-time"})
+    job: str | None = Field(None, description="The Job delivering the last alert.")
+    delivery: Literal["Delivered", "Failed"] | None = Field(None, description="How that Job ended; unset while it runs.")
+
+
 class MonitorPolicyStatus(CommonStatus):
     last_evaluation: Evaluation | None = None
     history: list[Evaluation] | None = Field(None, max_length=100, description="Bounded, newest last.")
@@ -417,3 +434,4 @@ class MonitorPolicyStatus(CommonStatus):
                           "spec.feedback.from (updated when a retrain needs them).")
     pending_retrain: PendingRetrain | None = None
     production_gap: ProductionGap | None = None
+    alerting: Alerting | None = Field(None, description="The webhook's alerts (spec.actions.alert.webhook).")

@@ -1,21 +1,71 @@
-"""The body of the alert webhook (spec.actions.alert.webhook), built purely; the operator
-POSTs it with `webhook_headers`. One alert per breached evaluation, and one when a retrain
-starts or is held, so a receiver can tell what Kadence did about the breach."""
+"""The alert webhook (spec.actions.alert.webhook), decided and built purely.
+
+One alert per breach episode: the first breached evaluation fires it (`state: firing`), later
+breached evaluations of the same episode send nothing, and the first evaluation judged healthy
+again sends `state: resolved` and closes the episode. An evaluation that could not judge
+(too few predictions or labels) changes nothing. The episode is kept in the MonitorPolicy's
+`status.alerting`, so an operator restart neither repeats nor loses an alert. Each alert is
+delivered by a short Job (`kadence alert`, workloads/alert.py) named after the episode and its
+state: created once, it POSTs with retries and the Secret's bearer token, and the operator
+never reads the Secret nor blocks on the receiver.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal, Mapping
+
+from .policy import NOT_JUDGED_REASONS
 
 ALERT_KIND = "kadence.dev/alert"
+FIRING, RESOLVED = "firing", "resolved"
+AlertState = Literal["firing", "resolved"]
 
 
-def alert_payload(*, namespace: str, policy: str, inference_service: str, result: dict[str, Any],
-                  retrain_decision: dict[str, Any] | None = None, training_run: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class AlertNotice:
+    """One alert to deliver: the episode (time of its first breached evaluation), whether it
+    fires or resolves, and the evaluation (monitor result, camelCase) that decided it."""
+
+    state: AlertState
+    episode: str
+    result: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """Stable id of this alert: the same episode and state give the same key (the Job's name)."""
+        return hashlib.sha256(f"{self.episode}/{self.state}".encode()).hexdigest()[:10]
+
+
+def alerts_to_send(previous: Mapping[str, Any] | None, result: Mapping[str, Any]
+                   ) -> tuple[list[AlertNotice], dict[str, Any] | None]:
+    """(alerts to deliver, the new status.alerting) after the evaluation `result`.
+
+    `previous` is status.alerting ({episode, state, time}) or None before any alert."""
+    open_episode = previous is not None and previous.get("state") == FIRING
+    time = result.get("time")
+    if result.get("breached"):
+        if open_episode:
+            return [], dict(previous)
+        notice = AlertNotice(FIRING, str(time), result)
+        return [notice], {"episode": notice.episode, "state": FIRING, "time": time}
+    if result.get("reason") in NOT_JUDGED_REASONS or not open_episode:
+        return [], dict(previous) if previous is not None else None
+    notice = AlertNotice(RESOLVED, str(previous.get("episode")), result)
+    return [notice], {"episode": notice.episode, "state": RESOLVED, "time": time}
+
+
+def alert_payload(*, namespace: str, policy: str, inference_service: str, result: Mapping[str, Any],
+                  retrain_decision: Mapping[str, Any] | None = None, training_run: str | None = None,
+                  state: AlertState = FIRING, episode: str | None = None) -> dict[str, Any]:
     """`result` is the monitor result (result.json, camelCase); `retrain_decision` the
     status.lastRetrainDecision written in the same reconcile, if any."""
     payload: dict[str, Any] = {
         "kind": ALERT_KIND,
         "version": 1,
+        "state": state,
+        "episode": episode or result.get("time"),
         "policy": {"namespace": namespace, "name": policy},
         "inferenceService": inference_service,
         "time": result.get("time"),

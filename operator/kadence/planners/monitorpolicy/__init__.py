@@ -41,6 +41,7 @@ from ...builders.jobs import WorkloadSettings, job_state
 from ...domain.monitoring import triggers
 from ...domain.monitoring.triggers import DatasetVersionInfo
 from ...workloads.monitor_task import MonitorResult
+from ..alerting import apply_alerts, is_alert_job
 from ..plan import ChildRef, EventSpec
 from .challenger import apply_comparison, rollout_after_verdict, unseen_after, verdicts_by_candidate, with_verdict
 from .evaluation import (apply_evaluation, build_job, build_task, compare_job_name, compare_result_key, current_slot,
@@ -161,13 +162,18 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
                                                         unseen_after=after),
                                        compare_name, COMPARE, settings, {CANDIDATE_ANNOTATION: candidate.model_version})
 
+    # alerts to the webhook, one per breach episode (planners.alerting; alert Jobs tidy themselves)
+    apply_alerts(plan, body, spec, status,
+                 processed.model_dump(by_alias=True, mode="json", exclude_none=True) if processed else None,
+                 observed.jobs, settings)
+
     # 4. housekeeping: keep the current slot's Job, the one status reflects and one still to
     #    be read; finished monitor Jobs beyond those are superseded. Comparison Jobs stay
     #    (one per candidate) as the record of the verdict, until the policy goes.
     keep = {job_name, plan.status.get("lastJob", status.get("lastJob")),
             *results_to_fetch(body, observed.jobs)}
     for name, job in sorted(jobs.items()):
-        if name in keep or is_comparison(job) or job_state(job) == "Running":
+        if name in keep or is_comparison(job) or is_alert_job(job) or job_state(job) == "Running":
             continue
         plan.delete += [ChildRef("batch/v1", "Job", name), ChildRef("v1", "ConfigMap", name)]
 

@@ -190,7 +190,8 @@ def apply_evaluation(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, r
     previous = status.get("lastEvaluation") or {}
     if result.breached:
         plan.conditions.append(ConditionUpdate("Breached", "True", result.reason, result.message))
-        plan.events.append(EventSpec("Warning", result.reason, result.message))
+        if spec.actions.alert.event:  # spec.actions.alert.event: false silences the breach's Warning Event
+            plan.events.append(EventSpec("Warning", result.reason, result.message))
         plan.phase = "Breached"
     elif result.reason in verdicts.NOT_JUDGED_REASONS:
         plan.conditions.append(ConditionUpdate("Breached", "Unknown", result.reason, result.message))

@@ -1,0 +1,105 @@
+"""`kadence alert`: deliver one MonitorPolicy alert to its webhook (runs in a short Job).
+
+The operator decides which alert to send (domain.monitoring.alerts: one per breach episode, and
+one when resolved) and creates one Job per alert, named after the episode and its state. This
+command POSTs the alert (the task's JSON payload) with the bearer token the Job gets from the
+webhook's Secret (KADENCE_ALERT_TOKEN, a secretKeyRef: the operator never reads it), a short
+timeout per attempt, and retries with exponential backoff on connection errors, 5xx and 429.
+
+Exit codes: 0 delivered (2xx); 3 refused by the receiver (another 4xx: retrying cannot help,
+the Job's pod failure policy fails it at once); 1 not delivered after every attempt (the Job's
+backoffLimit tries again); 2 the task could not be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from pydantic import Field, ValidationError
+
+from ..api.common import KadenceModel
+from ..domain.monitoring.alerts import webhook_headers
+from ..settings import Settings
+
+EXIT_DELIVERED, EXIT_FAILED, EXIT_BAD_TASK, EXIT_REFUSED = 0, 1, 2, 3
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+class AlertTask(KadenceModel):
+    url: str = Field(pattern=r"^https?://.+")
+    payload: dict[str, Any]
+    timeout_seconds: float = Field(5.0, gt=0, le=60)
+    attempts: int = Field(4, ge=1, le=10)
+    backoff_seconds: float = Field(1.0, ge=0, le=60, description="Wait before the 2nd attempt; doubled after each.")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivered: bool
+    attempts: int
+    status: int | None
+    message: str
+    retryable: bool = True
+
+
+def post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
+    """The HTTP status of one POST (an HTTPError's status counts as an answer)."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def deliver(task: AlertTask, token: str | None, post: Callable[[str, bytes, dict[str, str], float], int] = post_once,
+            sleep: Callable[[float], None] = time.sleep) -> Delivery:
+    body = json.dumps(task.payload, sort_keys=True).encode()
+    headers = webhook_headers(token)
+    wait, last = task.backoff_seconds, "not attempted"
+    for attempt in range(1, task.attempts + 1):
+        try:
+            status = post(task.url, body, headers, task.timeout_seconds)
+        except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out, DNS
+            status, last = None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+        else:
+            if 200 <= status < 300:
+                return Delivery(True, attempt, status, f"delivered: HTTP {status}")
+            last = f"HTTP {status}"
+            if status not in RETRYABLE_STATUS:
+                return Delivery(False, attempt, status, f"refused by the receiver: {last}", retryable=False)
+        if attempt < task.attempts:
+            sleep(wait)
+            wait *= 2
+    return Delivery(False, task.attempts, status, f"not delivered after {task.attempts} attempts: {last}")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", metavar="FILE", help="The alert task as a JSON file (default: $KADENCE_TASK).")
+
+
+def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
+    settings = Settings.from_env(env)
+    try:
+        raw = Path(args.task).read_text() if args.task else settings.task
+        if not raw:
+            raise ValueError("no task: pass --task or set KADENCE_TASK")
+        task = AlertTask.model_validate_json(raw)
+    except (OSError, ValueError, ValidationError) as error:
+        print(json.dumps({"delivered": False, "message": f"bad task: {error}"}))
+        return EXIT_BAD_TASK
+    outcome = deliver(task, settings.alert_token)
+    print(json.dumps({"delivered": outcome.delivered, "attempts": outcome.attempts, "status": outcome.status,
+                      "message": outcome.message}, sort_keys=True))
+    sys.stdout.flush()
+    if outcome.delivered:
+        return EXIT_DELIVERED
+    return EXIT_FAILED if outcome.retryable else EXIT_REFUSED
