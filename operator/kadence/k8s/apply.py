@@ -1,4 +1,10 @@
-"""Server-side apply of desired children and deletion of unwanted ones."""
+"""Server-side apply of desired children and deletion of unwanted ones; reads.
+
+Reads (`get`, `list_objects`, `list_children`) come from the watch-fed cache
+(`k8s.cache.CACHE`) for the kinds it serves, and from the API server otherwise. Every
+request has a timeout (`REQUEST_TIMEOUT_SECONDS`): a slow API server fails the reconcile,
+which is retried, instead of hanging a worker.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,11 @@ import json
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
+from .cache import CACHE
 from .client import FIELD_MANAGER, api_client, object_path
+
+# (connect, read) seconds for one API request.
+REQUEST_TIMEOUT_SECONDS = (5.0, 30.0)
 
 
 def _request(api: ApiClient, method: str, path: str, query_params=None, header_params=None, body=None) -> bytes:
@@ -20,7 +30,7 @@ def _request(api: ApiClient, method: str, path: str, query_params=None, header_p
         body=body,
         auth_settings=["BearerToken"],
     )
-    response = api.call_api(*serialized)
+    response = api.call_api(*serialized, _request_timeout=REQUEST_TIMEOUT_SECONDS)
     response.read()
     if not 200 <= response.status < 300:
         raise ApiException(http_resp=response)
@@ -36,14 +46,24 @@ def apply(body: dict, api: ApiClient | None = None) -> dict:
     api = api or api_client()
     meta = body["metadata"]
     path = object_path(body["apiVersion"], body["kind"], meta.get("namespace"), meta["name"])
-    return _call(
+    return _observed(_call(
         api,
         "PATCH",
         path,
         query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
         header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
         body=json.dumps(body),
-    )
+    ))
+
+
+def _observed(written: dict) -> dict:
+    """Put what a write returned into the cache at once: the next reconcile, maybe before the
+    watch event arrives, must see it."""
+    meta = written.get("metadata") or {}
+    if meta.get("name") and CACHE.serves(written.get("apiVersion", ""), written.get("kind", ""),
+                                         labels=meta.get("labels") or {}):
+        CACHE.upsert(written)
+    return written
 
 
 def delete(api_version: str, kind: str, namespace: str, name: str, api: ApiClient | None = None) -> bool:
@@ -65,6 +85,8 @@ def delete(api_version: str, kind: str, namespace: str, name: str, api: ApiClien
 
 
 def get(api_version: str, kind: str, namespace: str, name: str, api: ApiClient | None = None) -> dict | None:
+    if api is None and CACHE.serves(api_version, kind):
+        return CACHE.get(api_version, kind, namespace, name)
     api = api or api_client()
     try:
         return _call(api, "GET", object_path(api_version, kind, namespace, name),
@@ -79,27 +101,42 @@ def create(body: dict, api: ApiClient | None = None) -> dict:
     """Create `body`; an existing name raises ApiException with status 409."""
     api = api or api_client()
     meta = body["metadata"]
-    return _call(api, "POST", object_path(body["apiVersion"], body["kind"], meta.get("namespace")),
-                 query_params=[("fieldManager", FIELD_MANAGER)],
-                 header_params={"Content-Type": "application/json", "Accept": "application/json"}, body=body)
+    return _observed(_call(api, "POST", object_path(body["apiVersion"], body["kind"], meta.get("namespace")),
+                           query_params=[("fieldManager", FIELD_MANAGER)],
+                           header_params={"Content-Type": "application/json", "Accept": "application/json"},
+                           body=body))
 
 
 def merge_patch(api_version: str, kind: str, namespace: str, name: str, patch: dict,
                 api: ApiClient | None = None) -> dict:
     api = api or api_client()
-    return _call(api, "PATCH", object_path(api_version, kind, namespace, name),
-                 query_params=[("fieldManager", FIELD_MANAGER)],
-                 header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
-                 body=patch)
+    return _observed(_call(api, "PATCH", object_path(api_version, kind, namespace, name),
+                           query_params=[("fieldManager", FIELD_MANAGER)],
+                           header_params={"Content-Type": "application/merge-patch+json",
+                                          "Accept": "application/json"},
+                           body=patch))
 
 
 def list_objects(api_version: str, kind: str, namespace: str, selector: str | None = None,
                  api: ApiClient | None = None) -> list[dict]:
+    if api is None and CACHE.serves(api_version, kind, selector):
+        return CACHE.list(api_version, kind, namespace, selector)
     api = api or api_client()
     query = [("labelSelector", selector)] if selector else []
     result = _call(api, "GET", object_path(api_version, kind, namespace), query_params=query,
                    header_params={"Accept": "application/json"})
     return result.get("items", [])
+
+
+def patch_status(api_version: str, kind: str, namespace: str, name: str, status: dict,
+                 api: ApiClient | None = None) -> dict:
+    """Merge `status` into the object's status subresource; returns the object written."""
+    api = api or api_client()
+    return _observed(_call(api, "PATCH", object_path(api_version, kind, namespace, name) + "/status",
+                           query_params=[("fieldManager", FIELD_MANAGER)],
+                           header_params={"Content-Type": "application/merge-patch+json",
+                                          "Accept": "application/json"},
+                           body={"status": status}))
 
 
 def list_children(api_version: str, kind: str, namespace: str, owner_kind: str, owner_name: str,
