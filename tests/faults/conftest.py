@@ -138,3 +138,142 @@ def sandbox_pids(state_dir: Path) -> set[int]:
 
 def kill(pid: int, sig: int = signal.SIGKILL) -> None:
     psutil.Process(pid).send_signal(sig)
+
+
+# ---- a served model, shared by the serving scenarios ---------------------------------------
+
+SERVE_NAMESPACE = "faults-serving"
+MODEL = "faultsmodel"
+COLUMNS = ["tenure", "charges", "calls"]
+MEMORY_LIMIT = "512Mi"
+MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
+
+
+@dataclass
+class ServedModel:
+    sandbox: FaultSandbox
+    namespace: str
+    name: str  # the InferenceService (and the model)
+    feedback_token: str
+
+    def ready_pods(self) -> list[dict]:
+        with self.sandbox.client() as client:
+            pods = client.get(f"/api/v1/namespaces/{self.namespace}/pods",
+                              params={"labelSelector": f"kadence.dev/inferenceservice={self.name}"}).json()["items"]
+        return [p for p in pods if not p["metadata"].get("deletionTimestamp")
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
+
+    def pod(self) -> dict:
+        """The Ready stable pod of the InferenceService (there is one replica)."""
+        ready = self.ready_pods()
+        assert len(ready) == 1, [p["metadata"]["name"] for p in ready]
+        return ready[0]
+
+    def url(self) -> str:
+        """The server's own port (not the Service proxy): what it accepts is what it must answer."""
+        return f"http://127.0.0.1:{self.pod()['metadata']['annotations']['sandbox.kadence.dev/port']}"
+
+    def metrics_url(self) -> str:
+        port = self.pod()["metadata"]["annotations"]["sandbox.kadence.dev/port-metrics"]
+        return f"http://127.0.0.1:{port}/metrics"
+
+    def server_process(self) -> psutil.Process:
+        """The process listening on the pod's port (the model server)."""
+        port = int(self.pod()["metadata"]["annotations"]["sandbox.kadence.dev/port"])
+        for pid in sandbox_pids(self.sandbox.state_dir):
+            if any(p == port for _, _, p in listening_sockets({pid})):
+                return psutil.Process(pid)
+        raise AssertionError(f"no process listens on the model server's port {port}")
+
+    def rss(self) -> int:
+        """Resident memory of the server process and its children (the pod's processes)."""
+        proc = self.server_process()
+        total = 0
+        for member in [proc, *proc.children(recursive=True)]:
+            try:
+                total += member.memory_info().rss
+            except psutil.Error:
+                pass
+        return total
+
+    def logged_request_ids(self) -> list[str]:
+        """Every requestId in the prediction logs the server wrote to S3 (duplicates kept)."""
+        import gzip
+
+        from kadence.storage import ObjectStore, StorageConfig
+
+        store = ObjectStore(StorageConfig.from_env(self.sandbox.s3_env))
+        ids = []
+        for key in store.list_keys(f"predictions/{self.namespace}/{self.name}/"):
+            data = store.get_bytes(key)
+            if key.endswith(".gz"):
+                data = gzip.decompress(data)
+            ids += [json.loads(line)["requestId"] for line in data.splitlines() if line.strip()]
+        return ids
+
+
+def predict_body(rows: int = 1) -> dict:
+    return {"instances": [{"tenure": 0.5 + i % 7, "charges": -0.2, "calls": 1.0} for i in range(rows)]}
+
+
+def _train_and_store(sandbox: FaultSandbox, ns: str) -> tuple[str, str]:
+    import numpy as np
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from kadence.domain.training.artifact import dumps, sha256_hex
+    from kadence.storage import ObjectStore, StorageConfig
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=COLUMNS)
+    model = LogisticRegression().fit(frame, (frame.tenure - frame.charges > 0).astype(int))
+    data = dumps(model)
+    store = ObjectStore(StorageConfig.from_env(sandbox.s3_env))
+    key = f"runs/{ns}/imported-{MODEL}/{sha256_hex(data)}/model.skops"
+    store.put_bytes(key, data)
+    return store.uri(key), sha256_hex(data)
+
+
+@pytest.fixture(scope="package")
+def served_model(fault_sandbox) -> ServedModel:
+    """One InferenceService with one replica (memory limit 512Mi) serving a tiny model, every
+    request logged; the feedback token read from the Secret the operator made."""
+    import base64
+
+    sandbox = fault_sandbox
+    ns = SERVE_NAMESPACE
+    with sandbox.client() as client:
+        client.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        uri, sha256 = _train_and_store(sandbox, ns)
+        group = f"/apis/kadence.dev/v1alpha1/namespaces/{ns}"
+        created = client.post(f"{group}/modelversions", json={
+            "apiVersion": "kadence.dev/v1alpha1", "kind": "ModelVersion", "metadata": {"name": f"{MODEL}-v1"},
+            "spec": {"model": MODEL, "version": 1, "task": "classification", "stage": "Production",
+                     "artifact": {"uri": uri, "sha256": sha256},
+                     "signature": {"inputs": [{"name": c, "type": "float"} for c in COLUMNS]}}})
+        assert created.status_code == 201, created.text
+        created = client.post(f"{group}/inferenceservices", json={
+            "apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": MODEL},
+            "spec": {"model": MODEL, "stage": "Production", "replicas": 1,
+                     "resources": {"limits": {"memory": MEMORY_LIMIT}},
+                     "logging": {"enabled": True, "sampleRate": 1.0},
+                     # Short enough for the slow-body scenario to end quickly.
+                     "server": {"bodyTimeout": "3s"}}})
+        assert created.status_code == 201, created.text
+        served = ServedModel(sandbox, ns, MODEL, feedback_token="")
+
+        def ready():
+            status = client.get(f"{group}/inferenceservices/{MODEL}").json().get("status") or {}
+            return status.get("phase") == "Stable" and len(served.ready_pods()) == 1
+        wait_for(ready, timeout=240, message="the InferenceService to serve")
+
+        def token():
+            secret = client.get(f"/api/v1/namespaces/{ns}/secrets/{MODEL}-feedback-token")
+            return secret.status_code == 200 and base64.b64decode(secret.json()["data"]["token"]).decode()
+        served.feedback_token = wait_for(token, timeout=60, message="the feedback token Secret")
+    return served
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
