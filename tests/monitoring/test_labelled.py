@@ -140,3 +140,22 @@ def test_a_quality_window_needs_a_positive_limit_and_age():
         labels.QualityWindowSpec(0, DAY)
     with pytest.raises(ValueError, match="maxAge"):
         labels.QualityWindowSpec(1, timedelta(0))
+
+
+def test_a_checkpoint_round_trips_and_folds_old_rows_with_newly_read_ones():
+    meta = predictions(("old", END - 40 * DAY), ("mid", END - 20 * DAY))
+    joined = labels.join_labels(meta, feedback(("old", 0, END - 39 * DAY), ("mid", 0, END - 19 * DAY)))
+    inputs = pd.DataFrame({"request_id": ["old", "mid"], "x": [1.0, 2.0], "time": ["a", "b"]})
+    previous = labels.to_checkpoint(joined, inputs)
+    back_joined, back_inputs = labels.from_checkpoint(previous)
+    assert back_inputs.columns.tolist() == ["request_id", "x", "time"]  # an input called time survives
+    assert back_joined["request_id"].tolist() == ["old", "mid"]
+    # read now: the retention's predictions, with mid relabelled and a new one
+    now = labels.join_labels(predictions(("mid", END - 20 * DAY), ("new", END - DAY)),
+                             feedback(("mid", 1, END - DAY), ("new", 1, END)))
+    recent = labels.to_checkpoint(now, pd.DataFrame({"request_id": ["mid", "new"], "x": [2.0, 3.0],
+                                                     "z": [True, False]}))
+    folded = labels.fold_checkpoint(previous, recent, END - 30 * DAY)
+    assert folded["request_id"].tolist() == ["old", "mid", "new"]
+    assert folded["label"].tolist() == [0, 1, 1]  # the retention's rows as read now
+    assert folded["input:z"].isna().tolist() == [True, False, False]

@@ -226,3 +226,26 @@ def test_champion_and_challenger_are_scored_only_on_predictions_the_challenger_d
 def test_a_bad_export_request_is_refused_naming_the_field(field, value, message):
     with pytest.raises(ValueError, match=message):
         MonitorTask.model_validate(body("x", **{field: value}))
+
+
+def test_an_export_since_long_ago_reads_only_the_retention_once_a_checkpoint_exists(store, s3_env, tmp_path):
+    made = predict_days(store, "carry", list(range(1, 200, 3)), per_day=4, label_after=DAY)  # half a year
+    export = {"target": "churned", "timeColumn": "t"}
+    first = MonitorTask.model_validate(body("carry", time=(T - 5 * DAY).isoformat(), feedbackExport=export))
+    earlier, _, _ = evaluate(first, store)
+    assert earlier.feedback_export.carried_until is None  # no checkpoint yet: everything read once
+    # a relabel within the retention, given after the first export
+    recent = [rid for rid, _, when in made if T - 10 * DAY < when < T - 6 * DAY][0]
+    give_labels(store, "carry", [(recent, 7, T - DAY)])
+    recording = Recording(store)
+    result, _, _ = evaluate(MonitorTask.model_validate(body("carry", feedbackExport=export)), recording)
+    assert result.feedback_export.carried_until == "2026-10-24T12:00:00Z"
+    reads = [k for k in recording.read if k.startswith(("predictions/", "feedback/"))]
+    assert reads and all(key_date(k) >= (T - 31 * DAY).date() for k in reads)
+    # the same rows as an export that read every log (another policy: no checkpoint)
+    full, _, _ = evaluate(MonitorTask.model_validate(body("carry", policy="other", feedbackExport=export)), store)
+    assert full.feedback_export.carried_until is None
+    assert result.feedback_export.rows == full.feedback_export.rows == len(made) - 3  # day 1: 3 labelled after T
+    assert result.feedback_export.sha256 == full.feedback_export.sha256
+    frame = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result.feedback_export.uri))))
+    assert (frame["churned"] == 7).sum() == 1

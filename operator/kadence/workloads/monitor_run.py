@@ -5,12 +5,17 @@ policy, and write report.json, report.html and result.json under
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import sys
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from pydantic import ValidationError
 
+from ..api.monitorpolicy import DriftWindowStatus, QualityWindowStatus
+from ..domain.monitoring import labelled as labels
 from ..domain.monitoring import policy as verdicts
 from ..domain.monitoring.drift import DriftConfigError, DriftSettings, ReferenceFormatError, evaluate_drift
 from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
@@ -18,7 +23,6 @@ from ..domain.monitoring.quality import QualityError, quality_for
 from ..domain.monitoring.triggers import production_gap
 from ..serving.artifact import ArtifactRefused
 from ..storage import ObjectStore, StorageError
-from ..domain.monitoring import labelled as labels
 from .monitor_io import (
     Labelled,
     LogWindow,
@@ -28,7 +32,6 @@ from .monitor_io import (
     read_labelled,
     read_prediction_logs,
 )
-from ..api.monitorpolicy import DriftWindowStatus, QualityWindowStatus
 from .monitor_report import comparison_histogram, render_html
 from .monitor_task import (
     ComparisonResult,
@@ -40,6 +43,7 @@ from .monitor_task import (
     MonitorTask,
     Verdict,
     monitoring_prefix,
+    stamp,
 )
 
 
@@ -264,23 +268,81 @@ def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) ->
                             reason=gate.reason, message=gate.message, allowed=gate.allowed)
 
 
+DEFAULT_EXPORT_HORIZON = timedelta(days=30)
+
+
+def _checkpoint_pointer(task: MonitorTask) -> str:
+    since = stamp(task.feedback_export.since) if task.feedback_export.since else "all"
+    return f"{monitoring_prefix(task.namespace, task.policy)}feedback/checkpoint-{since}.json"
+
+
+def _previous_checkpoint(task: MonitorTask, store: ObjectStore, horizon: datetime):
+    """The checkpoint of the latest earlier export with the same `since`, when it was made
+    within the retention (so that it and what is read now leave no gap); else None."""
+    import pandas as pd
+
+    try:
+        pointer = json.loads(store.get_bytes(_checkpoint_pointer(task)))
+        time = datetime.fromisoformat(pointer["time"].replace("Z", "+00:00"))
+        if not horizon <= time <= task.time:
+            return None
+        return pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(pointer["uri"]))))
+    except (FileNotFoundError, KeyError, ValueError, TypeError, StorageError):
+        return None  # none yet, or unreadable: read everything since `since` once
+
+
 def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, feedback: str) -> FeedbackExportResult:
-    """Every labelled prediction made after `feedbackExport.since`, as one Parquet file."""
+    """Every labelled prediction made after `feedbackExport.since`, as one Parquet file.
+
+    Cost: predictions older than the retention (the quality window's maxAge, 30 days without
+    performance) are taken from the previous export's checkpoint when there is one made within
+    the retention; only the retention's logs are read. Labels arriving for predictions older
+    than the retention are not joined then (as for the quality window)."""
     export = task.feedback_export
-    read = read_labelled(store, predictions, feedback, task.time, export.since, newest=None,
+    horizon = task.time - (task.quality_window.max_age if task.quality_window else DEFAULT_EXPORT_HORIZON)
+    previous = None
+    if export.since is None or export.since < horizon:
+        previous = _previous_checkpoint(task, store, horizon)
+    after = horizon if previous is not None else export.since  # previous: only when since < horizon
+    read = read_labelled(store, predictions, feedback, task.time, after, newest=None,
                          model_versions=task.model_versions)
-    frame = labels.export_frame(read.inputs, read.joined, export.target, export.time_column)
-    times = read.joined["time"]
+    checkpoint = labels.to_checkpoint(read.joined, read.inputs)
+    if previous is not None:
+        checkpoint = labels.fold_checkpoint(previous, checkpoint, horizon)
+    joined, inputs = labels.from_checkpoint(checkpoint)
+    frame = labels.export_frame(inputs, joined, export.target, export.time_column)
+    times = joined["time"]
     uri = sha = None
     if len(frame):
         data = labels.parquet_bytes(frame)
         sha = labels.digest(data)
         uri = store.put_bytes(export.key or f"{task.prefix}feedback.parquet", data, "application/vnd.apache.parquet")
+        _write_checkpoint(task, store, checkpoint)
     return FeedbackExportResult(
         uri=uri, rows=len(frame), target=export.target, time_column=export.time_column,
         since=_iso(export.since) if export.since else None,
         start=labels.iso(times.min()) if len(times) else None, end=labels.iso(times.max()) if len(times) else None,
-        labels_until=_iso(task.time), sha256=sha)
+        labels_until=_iso(task.time), sha256=sha,
+        carried_until=_iso(horizon) if previous is not None else None)
+
+
+def _write_checkpoint(task: MonitorTask, store: ObjectStore, checkpoint) -> None:
+    """The export's rows with request ids, times and inputs, for the next export to start from;
+    the pointer moves only forward in time (a re-run of an older slot leaves it)."""
+    pointer_key = _checkpoint_pointer(task)
+    try:
+        current = json.loads(store.get_bytes(pointer_key))
+        if current.get("time", "") > _iso(task.time):
+            return
+    except (FileNotFoundError, ValueError):
+        pass
+    try:
+        data = labels.parquet_bytes(checkpoint)
+    except (ValueError, TypeError) as error:  # e.g. labels of mixed types: the next export reads everything
+        print(f"feedback checkpoint not written: {error}", file=sys.stderr)
+        return
+    uri = store.put_bytes(f"{task.prefix}feedback-checkpoint.parquet", data, "application/vnd.apache.parquet")
+    store.put_bytes(pointer_key, json.dumps({"uri": uri, "time": _iso(task.time)}).encode(), "application/json")
 
 
 def emit(result: MonitorResult, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:

@@ -237,6 +237,9 @@ class FeedbackExportResult(KadenceModel):
     end: str | None = Field(None, description="The newest exported prediction's time.")
     labels_until: str = Field(description="Labels given up to this time (the evaluation time) are in.")
     sha256: str | None = Field(None, description="Of the file's bytes.")
+    carried_until: str | None = Field(
+        None, description="Rows of predictions made up to this time (the retention's start) were carried over from "
+                          "the previous export; only the retention's logs were read.")
 
 
 class MonitorResult(KadenceModel):

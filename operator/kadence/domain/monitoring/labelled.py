@@ -145,3 +145,45 @@ def iso(moment: Any) -> str | None:
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize("UTC")
     return stamp.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- the export's checkpoint: what lets an export "since" a long time ago read only the retention
+
+INPUT_PREFIX = "input:"
+CHECKPOINT_COLUMNS = ("request_id", "time", "label", "label_time")
+
+
+def to_checkpoint(joined, inputs):
+    """Joined labelled predictions and their inputs as one frame (request_id, time, label,
+    label_time, then `input:<name>` per logged input), oldest first."""
+    rows = joined[list(CHECKPOINT_COLUMNS)]
+    prefixed = inputs.rename(columns={c: INPUT_PREFIX + str(c) for c in inputs.columns if c != "request_id"})
+    merged = rows.merge(prefixed, on="request_id", how="left")
+    return merged.sort_values(["time", "request_id"], kind="stable").reset_index(drop=True)
+
+
+def from_checkpoint(frame):
+    """(joined, inputs) of a checkpoint frame, as `export_frame` takes them."""
+    joined = frame[list(CHECKPOINT_COLUMNS)].reset_index(drop=True)
+    names = [c for c in frame.columns if str(c).startswith(INPUT_PREFIX)]
+    inputs = frame[["request_id", *names]].rename(columns={c: c[len(INPUT_PREFIX):] for c in names})
+    return joined, inputs.reset_index(drop=True)
+
+
+def fold_checkpoint(previous, recent, horizon: datetime):
+    """The labelled predictions of a new export from the previous one's checkpoint and what was
+    read now: predictions made up to `horizon` (the retention's start) come from `previous`
+    as they were (labels arriving later for them lie outside the retention), newer ones from
+    `recent`; one row per request id, oldest first. A column only one side has is empty on
+    the other's rows."""
+    import pandas as pd
+
+    horizon_ts = pd.Timestamp(horizon)
+    kept = previous[previous["time"] <= horizon_ts]
+    newer = recent[recent["time"] > horizon_ts]
+    frames = [f for f in (kept, newer) if len(f)]
+    if not frames:
+        return recent.iloc[0:0]
+    merged = pd.concat(frames, ignore_index=True, sort=False) if len(frames) > 1 else frames[0]
+    merged = merged.drop_duplicates("request_id", keep="last")
+    return merged.sort_values(["time", "request_id"], kind="stable").reset_index(drop=True)
