@@ -14,7 +14,9 @@ Definitions (the monitor and the README use these words):
   prediction's time; a label stamped before its prediction (clock skew) counts as 0.
 - The *feedback export* is every labelled prediction made after `since` up to the evaluation
   time: the logged inputs, the label as the target column, optionally the prediction time as a
-  time column; one row per request id, oldest prediction first.
+  time column; one row per request id, oldest prediction first. An export that starts from the
+  previous one's checkpoint (see `fold_checkpoint`) takes the rows of predictions older than the
+  retention from it as they were.
 
 Pure functions over pandas frames; reading storage is `kadence.workloads.monitor_io`.
 """
