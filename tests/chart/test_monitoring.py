@@ -214,3 +214,14 @@ def test_the_dashboard_configmap_carries_the_json_unchanged(full_render):
     assert configmap["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(configmap["data"]["kadence-overview.json"]) == json.loads(
         (CHART / "dashboards" / "kadence-overview.json").read_text())
+
+
+def test_the_podmonitor_scrapes_the_model_servers_metrics_port_not_their_serving_port(full_render):
+    from kadence.builders import serving as build
+
+    (monitor,) = [m for m in by_kind(full_render, "PodMonitor")]
+    owner = {"kind": "InferenceService", "metadata": {"name": "churn", "namespace": "ml", "uid": "u"}}
+    container = build.serving_deployment(owner, "stable", 1, {}, 1)["spec"]["template"]["spec"]["containers"][0]
+    declared = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["podMetricsEndpoints"]] == [("metrics", "/metrics")]
+    assert declared["metrics"] == build.METRICS_PORT and declared["http"] != build.METRICS_PORT
