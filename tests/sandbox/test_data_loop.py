@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 
@@ -147,34 +148,49 @@ def test_a_feature_over_a_missing_column_is_refused_with_the_features_name(opera
     assert "ratio" in message and "tenure_years" in message
 
 
-def test_an_appended_parquet_file_makes_exactly_one_new_version_with_its_rows(operator, kubectl, sandbox_s3):
-    source_key, feedback_key = f"raw/{NAMESPACE}/appended.csv", f"monitoring/{NAMESPACE}/w1/labelled.parquet"
+def test_feedback_a_monitor_policy_publishes_makes_exactly_one_new_version_of_a_dataset_that_opts_in(
+        operator, kubectl, sandbox_s3):
+    explained = kubectl("explain", "datasets.spec.feedback").stdout
+    assert "monitorPolicy" in explained or "from" in explained, explained
+    source_key, feedback_key = f"raw/{NAMESPACE}/appended.csv", f"monitoring/{NAMESPACE}/fb-policy/w1/feedback.parquet"
     upload(sandbox_s3, source_key, csv_bytes(300, seed=8))
-    apply(kubectl, dataset("fb-churn", f"s3://{sandbox_s3.bucket}/{source_key}"))
+    body = dataset("fb-churn", f"s3://{sandbox_s3.bucket}/{source_key}")
+    body["spec"]["feedback"] = {"from": [{"monitorPolicy": "fb-policy"}]}
+    apply(kubectl, body)
     first = wait_for(lambda: ready(kubectl, "dataset", "fb-churn"), timeout=120, message="first version")
     first_version = first["status"]["latestVersion"]
+    waiting = condition(first, "Feedback")
+    assert (waiting["status"], waiting["reason"]) == ("False", "NoFeedbackPublished")
+    assert "MonitorPolicy fb-policy not found" in waiting["message"]
 
     # What a MonitorPolicy exports: the logged inputs (no signup_date), the label, and a column
-    # the schema does not have.
+    # the schema does not have; it publishes the file in its typed status.feedback (here the test
+    # writes that status through the status subresource, as the operator does).
     feedback = churn_frame(40, seed=9).drop(columns=["signup_date"]).assign(request_id="r")
     buffer = io.BytesIO()
     feedback.to_parquet(buffer, index=False)
     data = buffer.getvalue()
     s3.client(sandbox_s3).put_object(sandbox_s3.bucket, feedback_key, io.BytesIO(data), len(data))
     uri = f"s3://{sandbox_s3.bucket}/{feedback_key}"
-    listing = json.dumps([{"uri": uri, "addedBy": "kubectl", "time": "2026-01-01T00:00:00Z"}])
-    kubectl("annotate", "-n", NAMESPACE, "dataset", "fb-churn", f"kadence.dev/appended-data={listing}")
+    apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "MonitorPolicy", "metadata": {"name": "fb-policy"},
+                    "spec": {"inferenceServiceRef": {"name": "no-service-needed"}, "interval": "1h", "drift": {}}})
+    published = {"uri": uri, "rows": 40, "from": "2026-01-01T00:00:00Z", "to": "2026-01-02T00:00:00Z",
+                 "sha256": hashlib.sha256(data).hexdigest()}
+    kubectl("patch", "-n", NAMESPACE, "monitorpolicy", "fb-policy", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"feedback": published}}))
 
     second = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "dataset", "fb-churn"))
                       and o["status"].get("latestVersion") != first_version and o, timeout=120,
-                      message="a version with the appended rows")
+                      message="a version with the feedback rows")
     status = second["status"]
     assert status["latestRows"] == 340
     newest, previous = status["versions"]
-    assert newest["appended"] == [uri] and "appended" not in previous and previous["id"] == first_version
-    assert condition(second, "AppendedData")["reason"] == "Listed"
+    assert newest["feedback"] == [{"monitorPolicy": "fb-policy", **published}]
+    assert "feedback" not in previous and previous["id"] == first_version
+    assert condition(second, "Feedback")["reason"] == "FeedbackRead"
+    assert "kadence.dev/appended-data" not in (second["metadata"].get("annotations") or {})
 
-    # One ingest for the source, exactly one more for the appended file (each leaves its result).
+    # One ingest for the source, exactly one more for the feedback (each leaves its result).
     runs = {o.object_name.split("/")[4] for o in s3.client(sandbox_s3).list_objects(
         sandbox_s3.bucket, prefix=f"datasets/{NAMESPACE}/fb-churn/runs/", recursive=True)}
     assert runs == {first["status"]["lastJob"], status["lastJob"]}
@@ -184,4 +200,5 @@ def test_an_appended_parquet_file_makes_exactly_one_new_version_with_its_rows(op
     events = json.loads(kubectl("get", "events", "-n", NAMESPACE, "-o", "json",
                                 "--field-selector", "involvedObject.name=fb-churn").stdout)["items"]
     created = [e["message"] for e in events if e["reason"] == "VersionCreated"]
-    assert len(created) == 2 and any("340 rows, including 1 appended file(s)" in m for m in created)
+    assert len(created) == 2 and any("340 rows, including 40 labelled predictions of fb-policy" in m for m in created)
+    kubectl("delete", "monitorpolicy", "fb-policy", "-n", NAMESPACE, "--wait=false")
