@@ -26,7 +26,7 @@ def running_operator(apiserver, kubeconfig: Path, kubectl, storage: s3.S3Setting
         client.post(f"/api/v1/namespaces/{namespace}/secrets", json=secret)
     metrics_port = supervisor.free_port()
     log_path = apiserver.state_dir / f"operator-{namespace}.log"
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **storage.env(),
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **storage.operator_env(),
            "KADENCE_METRICS_PORT": str(metrics_port), "KADENCE_METRICS_ADDRESS": "127.0.0.1", **(extra_env or {})}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     with open(log_path, "w") as log:
