@@ -18,7 +18,7 @@ The Helm chart's alert rules use these names:
 | kadence_monitor_evaluations_total | counter | namespace, policy, reason |
 | kadence_monitor_breaches_total | counter | namespace, policy, reason |
 | kadence_retrains_total | counter | namespace, policy, trigger |
-| kadence_retrains_held_total | counter | namespace, policy, reason (CooldownActive, DailyBudgetExhausted) |
+| kadence_retrains_held_total | counter | namespace, policy, reason (NothingNewToLearn, WaitingForLabels, RetrainInProgress, CooldownActive, DailyBudgetExhausted, AlertOnly, …) |
 
 A drift score's meaning depends on the feature's method (a p-value for ks and chisquared,
 where low means drift); `kadence_monitor_feature_drifted` is the method-independent signal.
@@ -69,7 +69,9 @@ class MonitorMetrics:
                                 POLICY_LABELS + ("reason",), registry=registry)
         self.retrains = Counter("kadence_retrains", "Retrains started, by primary trigger.",
                                 POLICY_LABELS + ("trigger",), registry=registry)
-        self.retrains_held = Counter("kadence_retrains_held", "Retrain requests held back by cooldown or budget.",
+        self.retrains_held = Counter("kadence_retrains_held",
+                                     "Retrain requests that started no TrainingRun, by reason (nothing new to learn, "
+                                     "waiting for labels, one in progress, cooldown, budget …).",
                                      POLICY_LABELS + ("reason",), registry=registry)
         self._features: dict[tuple[str, str], set[str]] = {}
         self._metrics: dict[tuple[str, str], set[str]] = {}
