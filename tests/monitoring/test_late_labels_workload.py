@@ -22,7 +22,7 @@ from kadence.domain.monitoring.logformat import (
 from kadence.workloads.monitor_run import evaluate
 from kadence.workloads.monitor_task import MonitorTask
 
-from .test_monitor_workload import _publish_model, run_monitor
+from .test_monitor_workload import _publish_model, run_monitor, write_reference
 
 T = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 DAY = timedelta(days=1)
@@ -82,6 +82,19 @@ def test_labels_a_week_late_are_judged_and_the_delay_is_reported(store, s3_env, 
     assert result["reason"] == "Healthy"
     assert "labelled predictions made 2026-11-03T12:00:00Z to 2026-11-16T12:00:00Z" in result["message"]
     assert "label delay p50 7d p95 7d" in result["message"]
+
+
+def test_the_drift_verdict_says_which_predictions_it_judged(store, s3_env, tmp_path):
+    predict_days(store, "driftsays", [1, 2], per_day=60)
+    reference = write_reference(store, "datasets/driftsays/churn/v1/sample.parquet")
+    task = body("driftsays", window={"lastPredictions": 100}, drift={"method": "psi", "minSamples": 50},
+                performance=None, referenceUri=reference, features=["x", "plan"])
+    code, result = run_monitor(tmp_path, task)
+    assert code == 0, result["message"]
+    assert result["driftWindow"] == {"predictions": 100, "start": "2026-11-21T12:20:00Z",
+                                     "end": "2026-11-23T12:00:00Z"}
+    assert result["drift"]["message"].endswith(
+        "(drift window: 100 predictions made 2026-11-21T12:20:00Z to 2026-11-22T12:59:00Z)")
 
 
 def test_the_window_holds_the_newest_labelled_predictions_up_to_its_count(store, s3_env, tmp_path):

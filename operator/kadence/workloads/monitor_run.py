@@ -149,6 +149,10 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
                                         drift_share=task.drift.drift_share)
         if decision.reason == verdicts.MISSING_REFERENCE:
             decision = verdicts.Decision(decision.reason, f"no drift reference: {reference_problem}", False)
+        if decision.judged:
+            first = labels.iso(log.meta["time"].min())
+            decision = verdicts.Decision(decision.reason, f"{decision.message} (drift window: {samples} predictions "
+                                         f"made {first} to {labels.iso(log.meta['time'].max())})", decision.breached)
         drift_verdict = decision
         if reference is not None:
             for f in drift.features:
