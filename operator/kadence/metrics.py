@@ -12,9 +12,10 @@ the same registry by `monitor_metrics()` the first time the operator needs them.
 from __future__ import annotations
 
 import functools
-import os
 
 from prometheus_client import REGISTRY, Counter, start_http_server
+
+from .settings import Settings
 
 reconcile_errors = Counter(
     "kadence_operator_reconcile_errors",
@@ -38,9 +39,8 @@ def monitor_metrics():
 
 def serve_from_env(env: dict[str, str] | None = None) -> int | None:
     """Start the /metrics endpoint when KADENCE_METRICS_PORT is set; return the port."""
-    env = os.environ if env is None else env
-    port = env.get("KADENCE_METRICS_PORT")
-    if not port:
+    settings = Settings.from_env(env)
+    if settings.metrics_port is None:
         return None
-    start_http_server(int(port), addr=env.get("KADENCE_METRICS_ADDRESS", "0.0.0.0"))
-    return int(port)
+    start_http_server(settings.metrics_port, addr=settings.metrics_address)
+    return settings.metrics_port

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Literal, Mapping
+from typing import Any, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -39,9 +39,6 @@ class Settings(BaseModel):
                                   description="Safety-net resync of every object, seconds.")
     reconcile_workers: int = Field(4, ge=1, alias="KADENCE_RECONCILE_WORKERS",
                                    description="Reconciles run at once.")
-    failpoint: str | None = Field(None, alias="KADENCE_FAILPOINT",
-                                  description="Tests only: exit the operator at a named point, e.g. "
-                                              "exit-after-apply:Job.")
     metrics_port: int | None = Field(None, ge=1, le=65535, alias="KADENCE_METRICS_PORT",
                                      description="Serve /metrics on this port when set.")
     metrics_address: str = Field("0.0.0.0", alias="KADENCE_METRICS_ADDRESS")
@@ -52,10 +49,6 @@ class Settings(BaseModel):
     workload_image_pull_policy: str | None = Field(None, alias="KADENCE_WORKLOAD_IMAGE_PULL_POLICY")
     workload_image_pull_secrets: tuple[str, ...] = Field((), alias="KADENCE_WORKLOAD_IMAGE_PULL_SECRETS",
                                                          description="Comma-separated Secret names.")
-    s3_credentials_secret: str | None = Field(None, alias="KADENCE_S3_CREDENTIALS_SECRET",
-                                              description="The Secret the workloads read storage credentials from.")
-    s3_credentials_access_key_field: str | None = Field(None, alias="KADENCE_S3_CREDENTIALS_ACCESS_KEY_FIELD")
-    s3_credentials_secret_key_field: str | None = Field(None, alias="KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD")
     tenancy: Literal["shared", "minio", "seaweedfs"] = Field("shared", alias="KADENCE_TENANCY",
                                                              description="Storage credentials per namespace.")
     seaweedfs_master: str | None = Field(None, alias="KADENCE_SEAWEEDFS_MASTER")
@@ -121,12 +114,19 @@ class Settings(BaseModel):
                                if k.startswith(SOURCE_S3_PREFIX) and v != ""}
         return cls.model_validate(values)
 
+    def value(self, variable: str) -> Any:
+        """The parsed value of the variable `variable` (e.g. "KADENCE_OWNER_UID")."""
+        return getattr(self, _FIELD_OF[variable])
+
     def storage_env(self) -> dict[str, str]:
         """The KADENCE_S3_* variables that are set, as a mapping (for StorageConfig.from_env)."""
         names = ("s3_endpoint", "s3_access_key", "s3_secret_key", "s3_bucket", "s3_secure", "s3_region")
         fields = type(self).model_fields
         return {fields[name].alias: str(value).lower() if isinstance(value, bool) else str(value)
                 for name in names if (value := getattr(self, name)) is not None}
+
+
+_FIELD_OF = {field.alias: name for name, field in Settings.model_fields.items() if field.alias}
 
 
 def declared_variables() -> set[str]:

@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
+from pydantic import ValidationError
+
+from .settings import Settings
 from .storage import TENANT_SECRET, StorageConfig, StorageError, tenant_prefixes
 
 MODES = ("seaweedfs", "minio", "shared")
@@ -117,9 +120,9 @@ class Provisioner(Protocol):
 # -- SeaweedFS ----------------------------------------------------------------------------
 
 def find_weed(env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    if env.get("KADENCE_WEED"):
-        return env["KADENCE_WEED"]
+    weed = Settings.from_env(env).weed
+    if weed:
+        return weed
     beside = Path(sys.executable).parent / "weed"
     if beside.exists():
         return str(beside)
@@ -274,11 +277,13 @@ class Tenancy:
 
 
 def mode_from_env(env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
-    mode = (env.get("KADENCE_TENANCY") or "shared").strip().lower()
-    if mode not in MODES:
-        raise TenancyError(f"KADENCE_TENANCY must be one of {', '.join(MODES)}, not {mode!r}")
-    return mode
+    try:
+        return Settings.from_env(env).tenancy
+    except ValidationError as error:
+        wrong = [e for e in error.errors() if e["loc"][:1] == ("KADENCE_TENANCY",)]
+        if not wrong:
+            raise
+        raise TenancyError(f"KADENCE_TENANCY must be one of {', '.join(MODES)}, not {wrong[0]['input']!r}") from None
 
 
 def tenancy_from_env(apply_secret: Callable[[dict], object], env: dict[str, str] | None = None) -> Tenancy:
@@ -287,10 +292,12 @@ def tenancy_from_env(apply_secret: Callable[[dict], object], env: dict[str, str]
     admin = StorageConfig.from_env(env)
     provisioner: Provisioner | None = None
     if mode == "seaweedfs":
-        missing = [k for k in ("KADENCE_SEAWEEDFS_MASTER", "KADENCE_SEAWEEDFS_FILER") if not env.get(k)]
+        settings = Settings.from_env(env)
+        missing = [variable for variable in ("KADENCE_SEAWEEDFS_MASTER", "KADENCE_SEAWEEDFS_FILER")
+                   if not settings.value(variable)]
         if missing:
             raise TenancyError(f"KADENCE_TENANCY=seaweedfs needs {', '.join(missing)}")
-        provisioner = SeaweedShell(master=env["KADENCE_SEAWEEDFS_MASTER"], filer=env["KADENCE_SEAWEEDFS_FILER"],
+        provisioner = SeaweedShell(master=settings.seaweedfs_master, filer=settings.seaweedfs_filer,
                                    weed=find_weed(env))
     elif mode == "minio":
         provisioner = MinioAdminProvisioner(admin)

@@ -16,7 +16,6 @@ Pure: the caller passes the operator's bucket and sandbox mode.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import urlparse
 
@@ -28,8 +27,9 @@ FILE_REFUSED = ("file:// URIs are only accepted when the operator runs in sandbo
 
 
 def sandbox_mode(env: dict[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return (env.get(SANDBOX_ENV) or "").strip().lower() in ("1", "true", "yes")
+    from ..settings import Settings
+
+    return Settings.from_env(env).sandbox
 
 
 def _uris(kind: str, spec: Any, meta: dict) -> list[tuple[str, str, bool]]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 
 import kopf
 
 from ..api import references
 from ..k8s.apply import apply
+from ..settings import Settings
 from ..storage import StoredObject, key_in_namespace
 from ..tenancy import Tenancy, tenancy_from_env
 
@@ -76,5 +76,5 @@ def owned_results(store, keys: dict[str, str], body: dict) -> dict[str, dict]:
 
 
 def reference_problems(kind: str, spec, meta: dict) -> list[tuple[str, str]]:
-    bucket = os.environ.get("KADENCE_S3_BUCKET") or "kadence"
-    return references.problems(kind, spec, dict(meta), bucket=bucket, sandbox=references.sandbox_mode())
+    settings = Settings.from_env()
+    return references.problems(kind, spec, dict(meta), bucket=settings.s3_bucket, sandbox=settings.sandbox)

@@ -49,7 +49,6 @@ import hmac
 import json
 import logging
 import math
-import os
 import random
 import re
 import time
@@ -61,6 +60,7 @@ import orjson
 
 from .. import __version__
 from ..domain.monitoring.logformat import format_time
+from ..settings import Settings
 from .batching import MicroBatcher
 from .decoding import (
     DATATYPE_OF_COLUMN,
@@ -730,17 +730,20 @@ def build_app(task: ServeTask, predictor=None, env=None) -> ServingApp:
     feedback token (KADENCE_FEEDBACK_TOKEN)."""
     from .predictlog import DirectorySink
 
-    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
     store = None
-    if env.get("KADENCE_S3_ENDPOINT"):
+    if settings.s3_endpoint:
         from ..storage import ObjectStore
 
         store = ObjectStore.from_env(http_client=server_http_client())
     sink = DirectorySink(task.logging.directory) if task.logging.directory else store
     return ServingApp(task, predictor=predictor, sink=sink, store=store,
-                      feedback_token=(env.get(FEEDBACK_TOKEN_ENV) or "").strip() or None)
+                      feedback_token=(settings.feedback_token or "").strip() or None)
 
 
 def app_from_environment() -> ServingApp:
     """The app for uvicorn worker processes (`factory=True`): the task comes in KADENCE_SERVE_TASK."""
-    return build_app(ServeTask.model_validate_json(os.environ["KADENCE_SERVE_TASK"]))
+    serve_task = Settings.from_env().serve_task
+    if not serve_task:
+        raise SystemExit("KADENCE_SERVE_TASK is not set: the model server's task comes in it")
+    return build_app(ServeTask.model_validate_json(serve_task))

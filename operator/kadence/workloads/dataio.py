@@ -21,7 +21,6 @@ In pandas they become float64, Int64, boolean, str and datetime64[us, UTC].
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
@@ -39,6 +38,8 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from ..settings import Settings
+
 if TYPE_CHECKING:
     from ..storage import ObjectStore
 
@@ -51,7 +52,6 @@ HTTP_TIMEOUT_S = 30  # connect, and each read (KADENCE_HTTP_TIMEOUT_SECONDS)
 HTTP_DEADLINE_S = 1800  # the whole download (KADENCE_HTTP_DEADLINE_SECONDS)
 HTTP_MAX_REDIRECTS = 5
 ALLOW_REDIRECT_HOSTS_ENV = "KADENCE_HTTP_ALLOW_REDIRECT_HOSTS"  # comma-separated hosts a redirect may go to
-SOURCE_ENV_PREFIX = "KADENCE_SOURCE_S3_"
 
 ARROW_TYPES = {
     "float": pa.float64(),
@@ -93,10 +93,9 @@ def to_pandas(batch: pa.RecordBatch | pa.Table) -> pd.DataFrame:
 def _source_store(bucket: str, store: ObjectStore | None) -> ObjectStore:
     from ..storage import ObjectStore, StorageConfig  # minio only for s3:// sources
 
-    if os.environ.get(SOURCE_ENV_PREFIX + "ENDPOINT"):
-        env = {k.replace(SOURCE_ENV_PREFIX, "KADENCE_S3_"): v for k, v in os.environ.items()
-               if k.startswith(SOURCE_ENV_PREFIX)}
-        return ObjectStore(replace(StorageConfig.from_env(env), bucket=bucket))
+    source_s3 = Settings.from_env().source_s3  # a Dataset's own S3 credentials (KADENCE_SOURCE_S3_*)
+    if source_s3.get("KADENCE_S3_ENDPOINT"):
+        return ObjectStore(replace(StorageConfig.from_env(source_s3), bucket=bucket))
     if store is None:
         raise SourceError("an s3:// source needs object storage: set KADENCE_S3_ENDPOINT and its keys")
     return _bucket_store(store, bucket)
@@ -178,20 +177,16 @@ class _RedirectPolicy(urllib.request.HTTPRedirectHandler):
                               f"allow it with {ALLOW_REDIRECT_HOSTS_ENV}")
 
 
-def _env_number(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 def _download(url: str, path: Path) -> None:
     """Stream `url` to `path` within the size cap, the per-read timeout, the overall deadline and
     the redirect policy. Raises SourceError naming the limit (never the server's text)."""
-    max_bytes = int(_env_number("KADENCE_HTTP_MAX_BYTES", HTTP_MAX_BYTES))
-    timeout = _env_number("KADENCE_HTTP_TIMEOUT_SECONDS", HTTP_TIMEOUT_S)
-    deadline = time.monotonic() + _env_number("KADENCE_HTTP_DEADLINE_SECONDS", HTTP_DEADLINE_S)
-    allowed = {h.strip() for h in os.environ.get(ALLOW_REDIRECT_HOSTS_ENV, "").split(",") if h.strip()}
+    settings = Settings.from_env()
+    max_bytes = settings.http_max_bytes or HTTP_MAX_BYTES
+    timeout = settings.http_timeout_seconds or HTTP_TIMEOUT_S
+    deadline = time.monotonic() + (settings.http_deadline_seconds or HTTP_DEADLINE_S)
+    allowed = set(settings.http_allow_redirect_hosts)
     opener = urllib.request.build_opener(_RedirectPolicy(url, allowed))
     try:
         with opener.open(url, timeout=timeout) as response, open(path, "wb") as out:

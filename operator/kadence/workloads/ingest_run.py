@@ -22,6 +22,7 @@ from ..domain.data.feedback import file_format as appended_format
 from ..domain.data.profile import Profiler
 from ..domain.data.quality import QualityChecker, RuleResult, schema_failure
 from ..domain.data.versioning import ContentHash, canonical_json, row_hashes
+from ..settings import Settings
 if TYPE_CHECKING:
     from ..storage import ObjectStore
 from .data_tasks import (
@@ -142,7 +143,7 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     local = workdir / "data.parquet"
     inline = spec.source.inline
     if spec.source.config_map_ref is not None:
-        inline = task.inline_data if task.inline_data is not None else os.environ.get(INLINE_DATA_ENV)
+        inline = task.inline_data if task.inline_data is not None else Settings.from_env().inline_data
         if inline is None:
             ref = spec.source.config_map_ref
             raise SourceError(f"the data of ConfigMap {ref.name!r} key {ref.key!r} did not reach the Job "

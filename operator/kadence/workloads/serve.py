@@ -26,12 +26,14 @@ import json
 import os
 import sys
 
+from ..settings import Settings
+
 DEFAULT_PORT = 8080
 DEFAULT_METRICS_PORT = 9090
 
 
 def default_host() -> str:
-    return os.environ.get("KADENCE_BIND_ADDRESS") or "0.0.0.0"
+    return Settings.from_env().bind_address
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -68,8 +70,8 @@ def task_from_args(args: argparse.Namespace):
     if args.task:
         with open(args.task) as handle:
             raw = json.load(handle)
-    elif os.environ.get("KADENCE_TASK"):
-        raw = json.loads(os.environ["KADENCE_TASK"])
+    elif (task_json := Settings.from_env().task):
+        raw = json.loads(task_json)
     else:
         missing = [flag for flag, value in (("--artifact", args.artifact), ("--sha256", args.sha256),
                                             ("--model", args.model)) if not value]

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+
+from ..settings import Settings
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,11 +29,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def read_task_text(args: argparse.Namespace, env: dict[str, str] | None = None) -> str:
-    env = os.environ if env is None else env
     if args.task:
         return Path(args.task).read_text()
-    if env.get("KADENCE_TASK"):
-        return env["KADENCE_TASK"]
+    task = Settings.from_env(env).task
+    if task:
+        return task
     raise ValueError("no task spec: pass --task FILE or set KADENCE_TASK")
 
 

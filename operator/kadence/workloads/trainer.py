@@ -37,6 +37,7 @@ from ..domain.training.search import (
     run_search,
 )
 from ..storage import ObjectStore
+from ..settings import Settings
 from .compile_model import compile_winner
 from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask, parse_duration
 
@@ -572,7 +573,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         feature_set=task.input.name if task.input.kind == "FeatureSet" else None,
         feature_set_version=task.input.version if task.input.kind == "FeatureSet" else None,
         seed=settings.seed,
-        image=os.environ.get("KADENCE_IMAGE") or None,
+        image=Settings.from_env().image,
         libraries=library_versions(),
     )
     from .model_card import render_model_card
