@@ -111,7 +111,8 @@ def _crds(args: argparse.Namespace) -> int:
 def _operator(args: argparse.Namespace) -> int:
     from .handlers.main import run_operator
 
-    return run_operator(namespaces=args.namespace, peering=args.peering, liveness=args.liveness)
+    return run_operator(namespaces=args.namespace, liveness=args.liveness, lease=args.leader_election_lease,
+                        lease_namespace=args.leader_election_namespace)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,9 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     operator.add_argument("--namespace", "-n", action="append", default=[],
                           help="Watch only this namespace (repeatable); all namespaces when omitted.")
-    operator.add_argument("--peering", metavar="NAME", default=None,
-                          help="Coordinate several replicas through this kopf peering object "
-                               "(needs kopf's peering CRDs); a single replica runs standalone when omitted.")
+    operator.add_argument("--leader-election-lease", metavar="NAME", default=None,
+                          help="Run several replicas: only the holder of this coordination.k8s.io Lease "
+                               "reconciles, the others stand by and take over when it stops renewing; "
+                               "one replica runs alone when omitted.")
+    operator.add_argument("--leader-election-namespace", metavar="NAMESPACE", default=None,
+                          help="Namespace of the Lease (default: $KADENCE_NAMESPACE, else the pod's own).")
     operator.add_argument("--liveness", metavar="URL", default=None,
                           help="Serve a liveness endpoint, e.g. http://0.0.0.0:8080/healthz.")
     operator.set_defaults(handler=_operator)

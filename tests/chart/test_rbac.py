@@ -56,11 +56,20 @@ def test_namespace_mode_uses_one_role_per_watched_namespace_and_no_cluster_wide_
     assert sorted(roles) == ["ml-team-a", "ml-team-b"]
     bindings = {b["metadata"]["namespace"] for b in by_kind(full_render, "RoleBinding") if b["metadata"]["name"] == "kadence-operator"}
     assert bindings == {"ml-team-a", "ml-team-b"}
-    peering = [r for r in roles["ml-team-a"]["rules"] if r["apiGroups"] == ["kopf.dev"]]
-    assert peering == [
-        {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": ["list", "watch"]},
-        {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "resourceNames": ["kadence"], "verbs": ["get", "patch"]},
+    assert not [r for r in roles["ml-team-a"]["rules"] if r["apiGroups"] == ["coordination.k8s.io"]]
+
+
+def test_several_replicas_may_create_leases_and_read_and_update_only_their_own_in_the_release_namespace(full_render):
+    role = one(full_render, "Role", "kadence-leader-election")
+    assert role["metadata"]["namespace"] == "kadence-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "resourceNames": ["kadence"],
+         "verbs": ["get", "update"]},
     ]
+    binding = one(full_render, "RoleBinding", "kadence-leader-election")
+    assert binding["roleRef"]["name"] == "kadence-leader-election"
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "kadence", "namespace": "kadence-system"}]
 
 
 def test_the_storage_secret_is_readable_by_name_only_in_the_release_namespace(external_storage_render, default_render):

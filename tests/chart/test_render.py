@@ -54,7 +54,7 @@ def test_rendered_crds_carry_the_generated_schema_unchanged_plus_keep_and_labels
         assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
         assert crd["metadata"]["labels"]["app.kubernetes.io/part-of"] == "kadence"
         assert crd["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "Helm"
-    assert rendered == {}, "no other CRD with one replica (kopf peering needs several)"
+    assert rendered == {}, "no other CRD"
 
 
 def test_crds_are_left_out_when_disabled_and_not_kept_when_keep_is_off():
@@ -63,30 +63,29 @@ def test_crds_are_left_out_when_disabled_and_not_kept_when_keep_is_off():
         assert "helm.sh/resource-policy" not in (crd["metadata"].get("annotations") or {})
 
 
-def test_several_replicas_bring_kopfs_peering_crds_and_peering_objects_as_post_install_hooks(full_render):
-    names = {c["metadata"]["name"] for c in by_kind(full_render, "CustomResourceDefinition")}
-    assert {"clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev"} <= names
-    peerings = by_kind(full_render, "KopfPeering")
-    assert sorted(p["metadata"]["namespace"] for p in peerings) == ["ml-team-a", "ml-team-b"]
-    for peering in peerings:
-        assert peering["metadata"]["name"] == "kadence"
-        assert peering["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
-    assert "--peering=kadence" in operator_container(full_render)["args"]
+def test_several_replicas_elect_a_leader_through_a_lease_in_the_release_namespace(full_render):
+    args = operator_container(full_render)["args"]
+    assert "--leader-election-lease=kadence" in args
+    assert "--leader-election-namespace=kadence-system" in args
+    env = {e["name"]: e for e in operator_container(full_render)["env"]}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert not [o for o in objects(full_render) if o.get("apiVersion", "").startswith("kopf.dev/")]
+    assert not [c for c in by_kind(full_render, "CustomResourceDefinition") if c["spec"]["group"] == "kopf.dev"]
 
 
-def test_all_namespaces_with_several_replicas_peer_through_a_cluster_kopf_peering():
-    rendered = render({"operator": {"replicas": 2}})
-    assert one(rendered, "ClusterKopfPeering")["metadata"]["name"] == "kadence"
-    discovery = one(rendered, "ClusterRole", "kadence-discovery")
-    peering_rules = [r for r in discovery["rules"] if r["apiGroups"] == ["kopf.dev"]]
-    assert {tuple(r["verbs"]) for r in peering_rules} == {("list", "watch"), ("get", "patch")}
-    assert [r.get("resourceNames") for r in peering_rules if "patch" in r["verbs"]] == [["kadence"]]
+def test_the_lease_can_be_named_and_all_namespaces_with_several_replicas_roll_and_keep_one_through_drains():
+    rendered = render({"operator": {"replicas": 2, "leaderElection": {"leaseName": "ml-operator"}}})
+    assert "--leader-election-lease=ml-operator" in operator_container(rendered)["args"]
+    role = one(rendered, "Role", "kadence-leader-election")
+    assert role["metadata"]["namespace"] == "kadence-system"
+    assert [r.get("resourceNames") for r in role["rules"]] == [None, ["ml-operator"]]
     assert one(rendered, "Deployment")["spec"]["strategy"]["type"] == "RollingUpdate"
     assert one(rendered, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
 
-def test_a_single_replica_runs_standalone_and_is_replaced_not_doubled(default_render):
-    assert "--peering" not in " ".join(operator_container(default_render)["args"])
+def test_a_single_replica_runs_alone_and_is_replaced_not_doubled(default_render):
+    assert "--leader-election" not in " ".join(operator_container(default_render)["args"])
+    assert [r for r in by_kind(default_render, "Role") if r["metadata"]["name"] == "kadence-leader-election"] == []
     assert one(default_render, "Deployment")["spec"]["strategy"] == {"type": "Recreate"}
     assert by_kind(default_render, "PodDisruptionBudget") == []
 

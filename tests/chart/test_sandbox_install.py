@@ -1,6 +1,6 @@
 """The rendered chart installed into the sandbox's API server with the real kubectl, the way
 `helm install` orders it: namespaces, CRDs (established), the release's objects, then the
-post-install hooks (kopf peering objects)."""
+post-install hooks (none today)."""
 
 from __future__ import annotations
 
@@ -57,13 +57,12 @@ def test_the_default_chart_is_accepted_and_its_objects_read_back_as_rendered(kub
         kubectl("get", plural, "-A")  # served: kubectl finds the resource through discovery
 
 
-def test_the_full_chart_with_peering_scoped_roles_and_minio_is_accepted(kubectl):
+def test_the_full_chart_with_leader_election_scoped_roles_and_minio_is_accepted(kubectl):
     install(kubectl, values_file("values-full.yaml"))
     for namespace in ("ml-team-a", "ml-team-b"):
-        role = get(kubectl, "role", "kadence-operator", namespace)
-        assert any(r["resources"] == ["kopfpeerings"] for r in role["rules"])
-        assert get(kubectl, "kopfpeering", "kadence", namespace)["metadata"]["name"] == "kadence"
         assert get(kubectl, "rolebinding", "kadence-operator", namespace)["roleRef"]["name"] == "kadence-operator"
+    lease_role = get(kubectl, "role", "kadence-leader-election", RELEASE_NAMESPACE)
+    assert any(r["resources"] == ["leases"] for r in lease_role["rules"])
     assert get(kubectl, "deployment", "kadence-operator", RELEASE_NAMESPACE)["spec"]["replicas"] == 3
     assert get(kubectl, "poddisruptionbudget", "kadence-operator", RELEASE_NAMESPACE)["spec"]["minAvailable"] == 1
     assert get(kubectl, "deployment", "kadence-minio", RELEASE_NAMESPACE)["spec"]["strategy"]["type"] == "Recreate"

@@ -106,7 +106,8 @@ def test_a_run_on_a_missing_featureset_waits_with_the_reason():
     assert plan.phase == "Pending" and not plan.children
     (condition,) = plan.conditions
     assert (condition.status, condition.reason) == ("False", "FeatureSetNotFound")
-    assert plan.requeue_after and plan.events[0].reason == "FeatureSetNotFound"
+    # no polling: the FeatureSet's creation wakes the run
+    assert plan.requeue_after is None and plan.events[0].reason == "FeatureSetNotFound"
 
 
 def test_a_run_on_an_unvalidated_dataset_waits_and_quotes_the_dataset():

@@ -90,10 +90,10 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
-{{/* The peering object kopf uses to coordinate replicas; empty when a single replica runs standalone. */}}
-{{- define "kadence.peeringName" -}}
+{{/* The coordination.k8s.io Lease replicas elect their leader through; empty when a single replica runs alone. */}}
+{{- define "kadence.leaseName" -}}
 {{- if gt (int .Values.operator.replicas) 1 -}}
-{{- .Values.operator.peering.name | default (include "kadence.fullname" .) -}}
+{{- .Values.operator.leaderElection.leaseName | default (include "kadence.fullname" .) -}}
 {{- end -}}
 {{- end -}}
 

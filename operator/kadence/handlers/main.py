@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
+import socket
 
 import kopf
+from prometheus_client import Gauge
 
 from ..api.common import API_VERSION, GROUP, VERSION
 from ..api.kinds import KINDS
@@ -105,19 +108,99 @@ def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.watching.server_timeout = 600
 
 
-def run_operator(namespaces: list[str], peering: str | None, liveness: str | None) -> int:
+def run_operator(namespaces: list[str], liveness: str | None, lease: str | None = None,
+                 lease_namespace: str | None = None) -> int:
+    """Run kopf; with `lease`, only while this replica holds that coordination.k8s.io Lease.
+
+    Without a lease the process runs standalone (one replica). With one, it campaigns for the
+    Lease and serves its own liveness endpoint meanwhile (a standby is healthy); once leader it
+    runs kopf, renews the Lease, and exits with status 1 when it loses it (the pod restarts and
+    campaigns again), so two replicas never reconcile at once."""
     load_handlers()
     serve_from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Every resync tick would otherwise log "Timer 'resync' succeeded"; failures still show.
+    # kopf logs every handler's success at INFO (the watch handlers run on every event); failures still show.
     logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            standalone=peering is None,
-            peering_name=peering,
-            liveness_endpoint=liveness,
-        )
-    )
-    return 0
+    if lease is None:
+        asyncio.run(kopf.operator(clusterwide=not namespaces, namespaces=namespaces, standalone=True,
+                                  liveness_endpoint=liveness))
+        return 0
+    return asyncio.run(_lead_then_operate(namespaces, liveness, lease, lease_namespace or _own_namespace()))
+
+
+LEADER = Gauge("kadence_operator_leader", "1 while this operator replica holds the leader Lease, else 0")
+
+
+def _own_namespace() -> str:
+    """The namespace of the operator's own pod (KADENCE_NAMESPACE, set by the chart), else the
+    service account's, else "default"."""
+    if os.environ.get("KADENCE_NAMESPACE"):
+        return os.environ["KADENCE_NAMESPACE"]
+    try:
+        with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
+            return f.read().strip()
+    except OSError:
+        return "default"
+
+
+def identity() -> str:
+    """This replica's name in the Lease: its pod name (POD_NAME/POD_ID, set by the chart) or host, and pid."""
+    base = os.environ.get("POD_NAME") or os.environ.get("POD_ID") or socket.gethostname()
+    return f"{base}-{os.getpid()}"
+
+
+async def _lead_then_operate(namespaces: list[str], liveness: str | None, lease: str, namespace: str) -> int:
+    from ..k8s.lease import Elector, LeaseLock, LeaseTiming
+
+    timing = LeaseTiming(**{field: float(os.environ[env]) for field, env in (
+        ("lease_duration", "KADENCE_LEASE_DURATION_SECONDS"), ("renew_deadline", "KADENCE_LEASE_RENEW_DEADLINE_SECONDS"),
+        ("renew_period", "KADENCE_LEASE_RENEW_PERIOD_SECONDS"), ("retry_period", "KADENCE_LEASE_RETRY_PERIOD_SECONDS"))
+        if os.environ.get(env)})
+    elector = Elector(LeaseLock(lease, namespace), identity(), timing)
+    health = await _serve_health(liveness, elector) if liveness else None
+    LEADER.set(0)
+    logging.getLogger(__name__).info("campaigning for lease %s/%s as %s", namespace, lease, elector.identity)
+    try:
+        await elector.acquire()
+        LEADER.set(1)
+        stop = asyncio.Event()
+        operator = asyncio.create_task(kopf.operator(clusterwide=not namespaces, namespaces=namespaces,
+                                                     standalone=True, stop_flag=stop))
+        keeper = asyncio.create_task(elector.keep())
+        done, _ = await asyncio.wait({operator, keeper}, return_when=asyncio.FIRST_COMPLETED)
+        if keeper in done:  # lost the lease: stop reconciling before another replica starts
+            LEADER.set(0)
+            stop.set()
+            try:
+                await asyncio.wait_for(operator, timing.lease_duration - timing.renew_deadline)
+            except (asyncio.TimeoutError, Exception):
+                pass
+            return 1
+        keeper.cancel()
+        operator.result()
+        return 0
+    finally:
+        if health is not None:
+            await health.cleanup()
+
+
+async def _serve_health(url: str, elector) -> "aiohttp.web.AppRunner":
+    """The liveness endpoint in leader-election mode: healthy while the Lease was read or
+    written within its duration (a standby that cannot reach the API is restarted too)."""
+    from urllib.parse import urlparse
+
+    from aiohttp import web
+
+    async def probe(_request):
+        seen = elector.seen_at
+        fresh = seen is not None and elector.clock() - seen < elector.timing.lease_duration
+        role = "leader" if elector.leading else "standby"
+        return web.json_response({"role": role, "identity": elector.identity}, status=200 if fresh else 503)
+
+    parsed = urlparse(url)
+    app = web.Application()
+    app.router.add_get(parsed.path or "/", probe)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, parsed.hostname or "0.0.0.0", parsed.port or 80).start()
+    return runner

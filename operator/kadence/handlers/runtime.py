@@ -31,14 +31,16 @@ import contextvars
 import copy
 import heapq
 import logging
-import os
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from prometheus_client import Counter
+
 from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND, Kind
+from ..settings import settings
 from ..k8s.cache import CACHE, GVK, Reads, current_reads, parse_selector, selector_matches
 
 log = logging.getLogger(__name__)
@@ -46,13 +48,7 @@ log = logging.getLogger(__name__)
 ObjKey = tuple[str, str, str]  # (kind, namespace, name)
 
 MAX_BACKOFF_SECONDS = 60.0
-
-
-def _env_float(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name, default))
-    except ValueError:
-        raise SystemExit(f"{name} must be a number of seconds, got {os.environ[name]!r}") from None
+RECONCILES = Counter("kadence_operator_reconciles_total", "Reconciles this operator process ran, by kind", ["kind"])
 
 
 # ------------------------------------------------------------------ work queue
@@ -251,8 +247,8 @@ class Engine:
     run_one: RunOne | None = None
     kinds: dict[str, Kind] = field(default_factory=dict)
     reconcilers: dict[str, Callable[..., None]] = field(default_factory=dict)
-    resync_seconds: float = field(default_factory=lambda: _env_float("KADENCE_RESYNC_SECONDS", 600.0))
-    workers: int = field(default_factory=lambda: int(_env_float("KADENCE_RECONCILE_WORKERS", 4)))
+    resync_seconds: float = field(default_factory=lambda: settings().resync_seconds)
+    workers: int = field(default_factory=lambda: settings().reconcile_workers)
 
     def __post_init__(self) -> None:
         self.deps = Dependencies()
@@ -347,6 +343,7 @@ class Engine:
         finally:
             self.deps.replace(key, reads)
             self.reconciles += 1
+            RECONCILES.labels(kind=key[0]).inc()
         if outcome.written_resource_version is not None:
             self._own_writes[key] = outcome.written_resource_version
         if failed is not None:

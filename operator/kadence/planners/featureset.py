@@ -33,7 +33,6 @@ from .plan import ChildRef, EventSpec, Plan
 COMPONENT = "materialize"
 MAX_VERSIONS = 20
 RUNNING_RECHECK_S = 15.0
-WAITING_RECHECK_S = 30.0
 
 
 @dataclass
@@ -156,7 +155,8 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
 
 
 def _blocked(plan: Plan, status: dict, condition: ConditionUpdate, phase: str,
-             requeue: float | None = WAITING_RECHECK_S) -> Plan:
+             requeue: float | None = None) -> Plan:
+    """Wait on the Dataset (or a spec fix): the engine reconciles again when the Dataset changes."""
     previous = find(status.get("conditions"), condition.type) or {}
     plan.conditions.append(condition)
     plan.phase = phase

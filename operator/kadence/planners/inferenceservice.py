@@ -274,8 +274,7 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
 
 def _not_servable(plan: ServingPlan, reason: str, message: str) -> ServingPlan:
     plan.conditions.append(ConditionUpdate("Ready", "False", reason, message))
-    plan.phase = "Degraded"
-    plan.requeue_after = 30.0
+    plan.phase = "Degraded"  # a change of the ModelVersions read wakes it (no requeue needed)
     return plan
 
 

@@ -39,9 +39,11 @@ class Plan:
     conditions: list[ConditionUpdate] = field(default_factory=list)
     phase: str | None = None
     events: list[EventSpec] = field(default_factory=list)
-    # Seconds until the planner wants to look again. The handlers reconcile every object on a
-    # resync timer (KADENCE_RESYNC_SECONDS, 5 s by default) shorter than any planner asks for,
-    # so `realize` needs no requeue of its own; the value documents the planner's intent.
+    # Seconds until the planner wants to look again, for waits on TIME only: a schedule, a
+    # canary step's pause or analysis interval, a workload's progress or result in S3 (which
+    # no watch announces). The engine (handlers.runtime) reconciles an object again when it,
+    # a child or anything its reconcile read changes, so a wait on another object (a missing
+    # Dataset, a Job still running) leaves this None; a slow safety-net resync covers the rest.
     requeue_after: float | None = None
 
     def status_patch(self) -> dict[str, Any]:

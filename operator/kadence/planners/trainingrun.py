@@ -43,7 +43,6 @@ from ..workloads.train_task import FAILURE_PREFIX, Progress, TrainInput, TrainRe
 from .plan import ChildRef, EventSpec, Plan
 
 RUNNING_RECHECK_S = 10.0
-WAITING_RECHECK_S = 30.0
 REGISTER_RECHECK_S = 2.0
 TERMINAL = ("Succeeded", "Failed")
 INPUT_READY, TRAINED, REGISTERED = "InputReady", "Trained", "Registered"
@@ -294,8 +293,7 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
     if source is None and job is None:
         previous = find(status.get("conditions"), INPUT_READY) or {}
         plan.conditions.append(waiting)
-        plan.phase = "Pending"
-        plan.requeue_after = WAITING_RECHECK_S
+        plan.phase = "Pending"  # the source's change wakes the run (no requeue needed)
         if (previous.get("reason"), previous.get("message")) != (waiting.reason, waiting.message):
             plan.events.append(EventSpec("Warning", waiting.reason, waiting.message))
         return plan

@@ -82,8 +82,7 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
     if not context.inference_service_found:
         message = f"InferenceService {spec.inference_service_ref.name} not found"
         plan.conditions.append(ConditionUpdate("Ready", "False", "InferenceServiceNotFound", message))
-        plan.phase = "Waiting"
-        plan.requeue_after = 60.0
+        plan.phase = "Waiting"  # the InferenceService's creation wakes the policy (no requeue needed)
         return plan
 
     slot, evaluation_time = current_slot(spec, now)
