@@ -157,7 +157,9 @@ def quality_policy(new_data, production, kubectl):
     apply(kubectl, policy(
         "quality", interval=f"{INTERVAL_S}s", window={"lastPredictions": 200},
         drift={"method": "psi", "minSamples": 100},
-        performance={"metric": "f1", "threshold": THRESHOLD, "minLabelled": 50},
+        # the quality window: the newest 200 labelled predictions (the breach's, once they come)
+        performance={"metric": "f1", "threshold": THRESHOLD, "minLabelled": 50,
+                     "window": {"labelledPredictions": 200, "maxAge": "1h"}},
         actions={"retrain": {"fromTrainingRun": "base", "cooldown": "1h", "maxPerDay": 2,
                              "includeFeedback": False, "promotion": {"mode": "Candidate"}}},
         triggers={"onBreach": True}), NAMESPACE)
@@ -200,6 +202,7 @@ def test_honest_feedback_gives_a_healthy_evaluation_in_status_events_and_metrics
     assert expected_f1 > THRESHOLD, "the test's premise: the model is good on undrifted data"
     assert last["reason"] == "Healthy" and not last["breached"]
     assert last["metrics"]["f1"] == pytest.approx(expected_f1)
+    assert last["qualityWindow"]["labelled"] == 200 and last["driftWindow"]["predictions"] == 200
     assert last["reportUri"].startswith("s3://")
     assert condition(labelled, "Breached")["status"] == "False"
     assert condition(labelled, "Ready")["reason"] == "Monitoring"
