@@ -66,7 +66,8 @@ def context(**overrides) -> MonitorContext:
 def job(name: str, state: str = "Succeeded", key: str | None = None) -> dict:
     status = {"Succeeded": {"succeeded": 1}, "Failed": {"conditions": [{"type": "Failed", "status": "True"}]},
               "Running": {"active": 1}}[state]
-    annotations = {RESULT_KEY_ANNOTATION: key or f"results/{name}.json"}
+    policy_name = name.split("-compare-")[0] if "-compare-" in name else name.rsplit("-monitor-", 1)[0]
+    annotations = {RESULT_KEY_ANNOTATION: key or f"monitoring/ns/{policy_name}/20261123T115500Z/result.json"}
     if "-compare-" in name:
         annotations[CANDIDATE_ANNOTATION] = name.split("-compare-")[1]
     else:
@@ -173,11 +174,18 @@ def test_finished_jobs_already_reflected_or_superseded_are_deleted_and_the_curre
     assert deleted == {"churn-monitor-monitor-1"}  # 2 is in status, 3 is still to be read
 
 
-def test_only_the_newest_unread_monitor_result_is_fetched_from_the_key_its_job_names():
+def test_only_the_newest_unread_monitor_result_is_fetched_from_the_policys_own_keys():
     body = policy({"lastJob": "p-monitor-1"})
-    jobs = [job("p-monitor-1"), job("p-monitor-2"), job("p-monitor-3", key="k/3.json"), job("p-monitor-4", "Running"),
+    body["metadata"]["name"] = "p"
+    own = "monitoring/ns/p/20261123T120000Z/result.json"
+    jobs = [job("p-monitor-1"), job("p-monitor-2"), job("p-monitor-3", key=own), job("p-monitor-4", "Running"),
             job("p-compare-v4", key="k/c.json")]
-    assert results_to_fetch(body, jobs) == {"p-monitor-3": "k/3.json", "p-compare-v4": "k/c.json"}
+    assert results_to_fetch(body, jobs) == {"p-monitor-3": own,
+                                            "p-compare-v4": "monitoring/ns/p/comparisons/p-compare-v4/result.json"}
+    # a Job whose annotation names a key outside the policy's evaluations is not read at all
+    jobs[2] = job("p-monitor-3", key="runs/other-ns/train/result.json")
+    assert results_to_fetch(body, jobs) == {"p-monitor-2": "monitoring/ns/p/20261123T115500Z/result.json",
+                                            "p-compare-v4": "monitoring/ns/p/comparisons/p-compare-v4/result.json"}
 
 
 # --- evaluations --------------------------------------------------------------------------
@@ -244,7 +252,7 @@ def test_a_breach_starts_one_retrain_named_after_the_decision_with_its_inputs_re
     assert annotations[RETRAIN_TRIGGER_ANNOTATION] == "breach"
     assert annotations[CAUSED_BY_ANNOTATION] == "MonitorPolicy/ns/churn-monitor"
     assert run["metadata"]["labels"][RETRAINED_BY_LABEL] == "churn-monitor"
-    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}  # pinned to the inputs it records
+    assert run["spec"]["datasetRef"] == {"name": "churn"}  # the latest version, the one its inputs name
     assert run["spec"]["promotion"] == {"mode": "Candidate"}  # champion/challenger and canary decide the rest
     [record] = plan.status["retrains"]
     assert record == {"time": "2026-11-23T12:02:30Z", "trigger": "breach", "trainingRun": run["metadata"]["name"],
@@ -335,7 +343,7 @@ def test_breach_schedule_and_new_data_firing_together_make_one_retrain_with_ever
                      triggers={"schedule": {"cron": "0 3 * * *", "timeZone": "UTC"}, "onNewData": {}})
     [run] = training_runs(plan)
     assert run["metadata"]["annotations"][RETRAIN_TRIGGER_ANNOTATION] == "breach,newData,schedule"
-    assert run["spec"]["datasetRef"] == {"name": "churn", "version": "v2"}
+    assert plan.status["retrains"][0]["inputs"]["datasetVersion"] == "v2"
     assert condition(plan, "Retraining").reason == "RetrainedOnBreach"
     assert "newData: new validated Dataset version" in condition(plan, "Retraining").message
     assert plan.status["lastScheduledRun"] == "2026-11-23T03:00:00Z"
@@ -572,7 +580,7 @@ def test_feedback_the_serving_model_was_trained_on_is_nothing_new():
 
 def test_a_dataset_that_does_not_opt_in_is_trained_on_as_it_is_and_the_policy_says_so():
     plan = plan_with({**BREACH, "feedbackExport": export(1200, SHA)})
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
     folded = condition(plan, "FeedbackFolded")
     assert (folded.status, folded.reason) == ("False", "DatasetNotOptedIn")
     assert "{monitorPolicy: churn-monitor}" in folded.message
@@ -582,7 +590,7 @@ def test_a_dataset_that_does_not_opt_in_is_trained_on_as_it_is_and_the_policy_sa
 def test_feedback_never_ingested_retrains_on_the_latest_data_with_a_warning():
     plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)],
                      now=NOW + FEEDBACK_WAIT + timedelta(minutes=1), ctx=context(retrain_data=OPTED_IN))
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
     assert "FeedbackDataNotIngested" in {e.reason for e in plan.events if e.type == "Warning"}
 
 
@@ -591,7 +599,7 @@ def test_feedback_the_dataset_refused_retrains_at_once_on_the_latest_data_saying
                        ingest_failure="rule minRows failed: 40 < 1000")
     plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB}, jobs=[job(JOB)], now=NOW + timedelta(minutes=1),
                      ctx=context(retrain_data=data))
-    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn", "version": "v1"}
+    assert training_runs(plan)[0]["spec"]["datasetRef"] == {"name": "churn"}
     warning = next(e for e in plan.events if e.reason == "FeedbackDataNotIngested")
     assert "did not take the feedback: rule minRows failed" in warning.message
 
@@ -791,3 +799,37 @@ def test_a_breach_with_a_webhook_plans_one_alert_job_and_silences_the_event_when
     assert not any(e.type == "Warning" and e.reason == "QualityBelowThreshold" for e in plan.events)
     again = plan_with(BREACH, actions=actions, ctx=context(retrain_spec=None), status={"alerting": plan.status["alerting"]})
     assert [name for kind, name in kinds(again) if "-alert-" in name] == []
+
+
+# --- a verdict that could not judge yet is asked again as labels arrive -----------------------------
+
+NOT_YET = {"candidate": "churn-v4", "allowed": False, "reason": "TooFewLabelsToCompare", "metric": "f1",
+           "message": "no labelled predictions made after 2026-11-23T10:00:00Z in the quality window yet",
+           "time": "2026-11-23T11:58:00Z", "job": COMPARED}
+PENDING_RETRAIN = {"time": "2026-11-23T11:00:00Z", "trigger": "breach", "outcome": "Pending",
+                   "trainingRun": CANDIDATE.training_run, "modelVersion": "churn-v4",
+                   "inputs": {**V1_INPUTS, "feedbackTo": "2026-11-23T10:00:00Z"}}
+
+
+def test_a_comparison_that_could_not_judge_runs_again_at_the_next_slot_replacing_the_last_attempt():
+    status = {"lastJob": JOB, "verdicts": [NOT_YET], "lastComparison": NOT_YET, "retrains": [PENDING_RETRAIN]}
+    run = RetrainRun(CANDIDATE.training_run, "Succeeded", model_version="churn-v4")
+    plan = plan_with(status=status, jobs=[job(JOB), job(COMPARED)],
+                     ctx=context(candidate=CANDIDATE, retrain_runs={CANDIDATE.training_run: run}))
+    again = f"{COMPARED}-{SLOT}"
+    assert kinds(plan) == [("ConfigMap", again), ("Job", again)]
+    assert {(d.kind, d.name) for d in plan.delete} == {("Job", COMPARED), ("ConfigMap", COMPARED)}
+    assert "retrains" not in plan.status or plan.status["retrains"][0]["outcome"] == "Pending"
+    assert results_to_fetch(policy(status), [job(COMPARED)]) == {}, "a verdict in status is not read again"
+
+
+def test_a_candidate_never_judged_within_label_wait_lost_and_is_not_compared_again():
+    status = {"lastJob": JOB, "verdicts": [NOT_YET], "retrains": [PENDING_RETRAIN]}
+    run = RetrainRun(CANDIDATE.training_run, "Succeeded", model_version="churn-v4")
+    ctx = context(candidate=CANDIDATE, retrain_runs={CANDIDATE.training_run: run})
+    plan = plan_with(status=status, jobs=[job(JOB), job(COMPARED)], ctx=ctx, now=NOW + timedelta(hours=24))
+    [record] = plan.status["retrains"]
+    assert record["outcome"] == "Lost" and "could not be judged within labelWait 24h" in record["outcomeMessage"]
+    later = plan_with(status={**status, "retrains": plan.status["retrains"]}, jobs=[job(JOB), job(COMPARED)], ctx=ctx,
+                      now=NOW + timedelta(hours=24, minutes=5))
+    assert [c for c in later.children if "-compare-" in c["metadata"]["name"]] == []

@@ -39,6 +39,10 @@ BUDGET_EXHAUSTED = "DailyBudgetExhausted"
 RETRAIN_ANYWAY = "RetrainAnyway"
 WAIT_FOR_LABELS = "WaitForLabels"
 
+# Champion/challenger verdicts that could not judge yet (too few labelled predictions the
+# candidate did not train on): the comparison runs again as labels arrive.
+NOT_YET_JUDGED = frozenset({"TooFewLabelsToCompare", "ChallengerNotEvaluated"})
+
 DAY = timedelta(days=1)
 
 
@@ -273,6 +277,8 @@ def outcome(record: dict, run: RunState | None, verdicts: dict[str, dict], serve
     verdict = verdicts.get(candidate)
     if verdict is None:
         return PENDING, f"{candidate} awaits champion/challenger"
+    if verdict.get("reason") in NOT_YET_JUDGED:
+        return PENDING, f"{candidate} awaits labelled predictions it did not train on: {verdict.get('message') or ''}"
     if verdict.get("allowed"):
         return WON, f"{candidate}: {verdict.get('message') or verdict.get('reason')}"
     return LOST, f"{candidate}: {verdict.get('reason')}: {verdict.get('message') or ''}".rstrip(": ")

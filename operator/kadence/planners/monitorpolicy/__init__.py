@@ -39,6 +39,7 @@ from ...api.conditions import ConditionUpdate
 from ...api.monitorpolicy import MonitorPolicySpec
 from ...builders.jobs import WorkloadSettings, job_state
 from ...domain.monitoring import triggers
+from ...domain.monitoring.retrain import NOT_YET_JUDGED, PENDING
 from ...domain.monitoring.triggers import DatasetVersionInfo
 from ...workloads.monitor_task import MonitorResult
 from ..alerting import apply_alerts, is_alert_job
@@ -61,6 +62,36 @@ __all__ = [
     "current_slot", "evaluation_status", "interval_seconds", "monitor_job_name", "plan_monitorpolicy",
     "results_to_fetch", "retrain_run_name", "rollout_after_verdict", "verdicts_by_candidate", "with_verdict",
 ]
+
+
+def plan_comparison(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, context: MonitorContext,
+                    jobs: dict[str, dict], slot: int, now: datetime, settings: WorkloadSettings) -> None:
+    """One comparison Job per candidate; while its verdict could not judge yet (too few labelled
+    predictions the candidate did not train on) and its retrain is still pending, again at the
+    next monitor slot, replacing the previous attempt."""
+    meta, status = body["metadata"], body.get("status") or {}
+    candidate = context.candidate
+    merged = {**status, **plan.status}
+    verdict = verdicts_by_candidate(merged.get("verdicts")).get(candidate.model_version)
+    if verdict is None:
+        name = compare_job_name(meta["name"], candidate.model_version)
+    elif verdict.get("reason") in NOT_YET_JUDGED and retrain_pending(merged, candidate.training_run):
+        name = compare_job_name(meta["name"], candidate.model_version, slot)
+    else:
+        return
+    if name in jobs or (verdict or {}).get("job") == name:
+        return
+    after = unseen_after(merged, candidate.training_run)
+    plan.children += build_job(body, build_task(body, spec, context, now, name, compare=True, unseen_after=after),
+                               name, COMPARE, settings, {CANDIDATE_ANNOTATION: candidate.model_version})
+    previous = (verdict or {}).get("job")
+    if previous in jobs:  # one comparison Job per candidate: the attempt it replaces goes
+        plan.delete += [ChildRef("batch/v1", "Job", previous), ChildRef("v1", "ConfigMap", previous)]
+
+
+def retrain_pending(status: dict, training_run: str | None) -> bool:
+    return any(r.get("trainingRun") == training_run and r.get("outcome", PENDING) == PENDING
+               for r in status.get("retrains") or []) if training_run else False
 
 
 def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: MonitorContext, now: datetime,
@@ -153,13 +184,7 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
                                                    f"monitor Job {job_name} started"))
     candidate = context.candidate
     if candidate is not None and spec.performance is not None:
-        compare_name = compare_job_name(meta["name"], candidate.model_version)
-        compared = (plan.status.get("lastComparison") or status.get("lastComparison") or {}).get("job")
-        if compare_name not in jobs and compared != compare_name:
-            after = unseen_after({**status, **plan.status}, candidate.training_run)
-            plan.children += build_job(body, build_task(body, spec, context, now, compare_name, compare=True,
-                                                        unseen_after=after),
-                                       compare_name, COMPARE, settings, {CANDIDATE_ANNOTATION: candidate.model_version})
+        plan_comparison(plan, body, spec, context, jobs, slot, now, settings)
 
     # alerts to the webhook, one per breach episode (planners.alerting; alert Jobs tidy themselves)
     apply_alerts(plan, body, spec, status,

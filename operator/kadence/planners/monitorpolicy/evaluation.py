@@ -10,6 +10,7 @@ exactly the same window. After an outage only the current slot runs. A champion/
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,7 +20,7 @@ from ...builders.jobs import WorkloadSettings, job_state, task_configmap, worklo
 from ...builders.meta import child_name
 from ...domain.monitoring import policy as verdicts
 from ...domain.monitoring import triggers
-from ...workloads.monitor_task import MonitorResult, MonitorTask
+from ...workloads.monitor_task import MonitorResult, MonitorTask, monitoring_prefix
 from ..plan import EventSpec
 from .model import (CANDIDATE_ANNOTATION, COMPARE, COMPONENT, HISTORY_LIMIT, RESULT_KEY_ANNOTATION, SLOT_ANNOTATION,
                     MonitorContext, MonitorPlan, iso)
@@ -40,8 +41,9 @@ def monitor_job_name(policy: str, slot: int) -> str:
     return child_name(policy, COMPONENT, slot)
 
 
-def compare_job_name(policy: str, candidate: str) -> str:
-    return child_name(policy, COMPARE, candidate)
+def compare_job_name(policy: str, candidate: str, slot: int | None = None) -> str:
+    """The candidate's comparison; again at a later monitor slot while it could not judge yet."""
+    return child_name(policy, COMPARE, candidate, *([slot] if slot is not None else []))
 
 
 def compare_result_key(namespace: str, policy: str, job_name: str) -> str:
@@ -63,17 +65,35 @@ def is_comparison(job: dict) -> bool:
     return annotation(job, CANDIDATE_ANNOTATION) is not None
 
 
+_EVALUATION_RESULT = re.compile(r"^\d{8}T\d{6}Z/result\.json$")
+
+
+def result_key_of(body: dict, job: dict) -> str | None:
+    """Where the result of `job` (one of the policy's own Jobs) lies: a comparison's key follows
+    from the policy and the Job's name; a monitor Job's from its evaluation time, which its
+    annotation records, accepted only as `monitoring/<ns>/<policy>/<stamp>/result.json` (an
+    annotation naming any other key — another policy's, another namespace's — is not read)."""
+    meta = body["metadata"]
+    name = job["metadata"]["name"]
+    if is_comparison(job):
+        return compare_result_key(meta["namespace"], meta["name"], name)
+    key = annotation(job, RESULT_KEY_ANNOTATION) or ""
+    prefix = monitoring_prefix(meta["namespace"], meta["name"])
+    return key if key.startswith(prefix) and _EVALUATION_RESULT.match(key[len(prefix):]) else None
+
+
 def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
     """Finished Jobs whose result the status does not reflect yet -> the S3 key of their result
-    (the Job's `kadence.dev/result-key` annotation): the newest finished monitor Job (older
-    unread ones are superseded and deleted) and any finished comparison Job."""
+    (`result_key_of`): the newest finished monitor Job (older unread ones are superseded and
+    deleted) and any finished comparison Job."""
     status = body.get("status") or {}
-    seen = {status.get("lastJob"), (status.get("lastComparison") or {}).get("job")}
+    seen = {status.get("lastJob"), (status.get("lastComparison") or {}).get("job"),
+            *(v.get("job") for v in status.get("verdicts") or [])}
     finished = [j for j in jobs if job_state(j) != "Running" and j["metadata"]["name"] not in seen
-                and annotation(j, RESULT_KEY_ANNOTATION)]
+                and result_key_of(body, j)]
     monitors = sorted((j for j in finished if not is_comparison(j)), key=slot_of)
     wanted = [j for j in finished if is_comparison(j)] + monitors[-1:]
-    return {j["metadata"]["name"]: annotation(j, RESULT_KEY_ANNOTATION) for j in wanted}
+    return {j["metadata"]["name"]: result_key_of(body, j) for j in wanted}
 
 
 def _window(spec: MonitorPolicySpec) -> dict:

@@ -75,12 +75,15 @@ def training_run(body: dict, context: MonitorContext, decided: dict, name: str, 
 # --- following past retrains ---------------------------------------------------------------
 
 
-def follow_retrains(plan: MonitorPlan, status: dict, context: MonitorContext, now: datetime) -> list[dict]:
+def follow_retrains(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, context: MonitorContext,
+                    now: datetime) -> list[dict]:
     """status.retrains with the outcome of each retrain brought up to date (its TrainingRun, the
     champion/challenger verdict on its candidate, the served version); written when it changed.
     A retrain TrainingRun the status does not list (a status write lost after the child was
     created) is listed from the child: the budget and the one-at-a-time rule count children."""
     records = [dict(r) for r in status.get("retrains") or []]
+    label_wait = (verdicts.parse_duration(spec.actions.retrain.label_wait) if spec.actions.retrain
+                  else timedelta(days=1))
     listed = {r.get("trainingRun") for r in records}
     adopted = sorted((run for name, run in context.retrain_runs.items() if name not in listed and run.created),
                      key=lambda run: run.created)
@@ -99,6 +102,11 @@ def follow_retrains(plan: MonitorPlan, status: dict, context: MonitorContext, no
                 result, message = learning.FAILED, f"TrainingRun {name} no longer exists"
             else:
                 result, message = learning.outcome(record, run, known, served)
+                verdict = known.get(record.get("modelVersion") or (run.model_version if run else None) or "")
+                if (result == learning.PENDING and verdict is not None
+                        and verdict.get("reason") in learning.NOT_YET_JUDGED and now - started >= label_wait):
+                    result, message = learning.LOST, (f"{verdict['candidate']} could not be judged within labelWait "
+                                                       f"{spec.actions.retrain.label_wait}: {verdict.get('message')}")
                 if run is not None and run.model_version and record.get("modelVersion") != run.model_version:
                     record["modelVersion"] = run.model_version
                     changed = True
@@ -178,7 +186,7 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
                    checks: list[triggers.TriggerCheck], result: MonitorResult | None, now: datetime,
                    slot_time: datetime) -> None:
     status = body.get("status") or {}
-    records = follow_retrains(plan, status, context, now)
+    records = follow_retrains(plan, status, spec, context, now)
     schedule_check = next((c for c in checks if c.trigger == triggers.SCHEDULE and c.fired), None)
     if schedule_check is not None:
         plan.status["lastScheduledRun"] = iso(schedule_check.slot)  # consumed, run or held
