@@ -3,9 +3,14 @@ pinnable by digest, the tenancy mode the operator gets, and the one Secret it ma
 
 from __future__ import annotations
 
-import pytest
+import re
+import tomllib
 
-from .helm import objects, render
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from .helm import REPO, objects, render
 from .test_render import env_of, one, operator_container
 
 
@@ -67,3 +72,69 @@ def test_the_operator_may_write_the_tenant_secret_by_name_and_read_no_other(full
     cluster_role = one(default_render, "ClusterRole", "kadence-operator")
     assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["kadence-tenant-storage"],
             "verbs": ["get", "patch"]} in cluster_role["rules"]
+
+
+# ---- hash-pinned lock files for the images' Python dependencies (images/README.md) ----------
+
+
+LOCKS = {"operator": (REPO / "images" / "operator" / "requirements.txt", ()),
+         "workloads": (REPO / "images" / "workloads" / "requirements.txt", ("train", "serve"))}
+BUILD_LOCK = REPO / "images" / "requirements-build.txt"
+
+
+def pins(path) -> dict[str, tuple[str, list[str]]]:
+    """{name: (version, hashes)} of a pip-compile --generate-hashes file; fails on any other line."""
+    found: dict[str, tuple[str, list[str]]] = {}
+    current = None
+    for line in path.read_text().splitlines():
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        pinned = re.fullmatch(r"([A-Za-z0-9._-]+)==([^\s\\]+)\s*\\", text)
+        hashed = re.fullmatch(r"--hash=sha256:([0-9a-f]{64})\s*\\?", text)
+        if pinned:
+            current = canonicalize_name(pinned.group(1))
+            found[current] = (pinned.group(2), [])
+        elif hashed and current:
+            found[current][1].append(hashed.group(1))
+        else:
+            raise AssertionError(f"{path.name}: not a pinned, hashed requirement: {line!r}")
+    return found
+
+
+@pytest.mark.parametrize("image", LOCKS)
+def test_every_dependency_of_an_image_is_pinned_to_one_version_with_hashes(image):
+    path, _ = LOCKS[image]
+    locked = pins(path)
+    assert locked and all(hashes for _, hashes in locked.values()), "every pin carries its files' sha256"
+    assert "--require-hashes" in (REPO / "images" / image / "Dockerfile").read_text()
+
+
+@pytest.mark.parametrize("image", LOCKS)
+def test_the_pins_satisfy_pyproject_so_the_lock_is_not_stale(image):
+    path, extras = LOCKS[image]
+    locked = pins(path)
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"]]
+    for extra in extras:
+        wanted += [Requirement(r) for r in project["optional-dependencies"][extra]]
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in locked, f"{requirement.name} is missing from {path}: regenerate it (images/README.md)"
+        assert requirement.specifier.contains(locked[name][0], prereleases=True), \
+            f"{path.name} pins {name}=={locked[name][0]}, outside {requirement}: regenerate it (images/README.md)"
+    assert Requirement("skops>=0.12").specifier.contains(locked["skops"][0])
+
+
+def test_the_build_backend_is_pinned_and_the_dockerfiles_install_kadence_without_the_index():
+    locked = pins(BUILD_LOCK)
+    assert {"setuptools", "wheel"} <= set(locked)
+    backend = tomllib.loads((REPO / "pyproject.toml").read_text())["build-system"]["requires"]
+    for requirement in map(Requirement, backend):
+        assert requirement.specifier.contains(locked[canonicalize_name(requirement.name)][0])
+    for image in LOCKS:
+        dockerfile = (REPO / "images" / image / "Dockerfile").read_text()
+        assert f"COPY images/requirements-build.txt images/{image}/requirements.txt ./" in dockerfile
+        assert "pip install --no-index --no-deps --no-build-isolation ." in dockerfile
+        ignore = (REPO / "images" / image / "Dockerfile.dockerignore").read_text()
+        assert f"!images/{image}/requirements.txt" in ignore and "!images/requirements-build.txt" in ignore
