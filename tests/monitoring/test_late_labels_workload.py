@@ -226,6 +226,9 @@ def test_champion_and_challenger_are_scored_only_on_predictions_the_challenger_d
     assert comparison["unseenAfter"] == "2026-11-20T12:00:00Z"
     assert comparison["start"] == "2026-11-20T12:01:00Z" and comparison["end"] == "2026-11-22T12:39:00Z"
     assert comparison["reason"] == "ChallengerBeatsChampion"
+    page = store.get_bytes(store.key_of(result["reportUri"])).decode()
+    assert ("Scored on 119 labelled predictions of 2026-11-20T12:01:00Z to 2026-11-22T12:39:00Z, made after "
+            "2026-11-20T12:00:00Z (what the challenger trained on)") in page
     code, result = run_monitor(tmp_path, body("unseen", compare={
         "champion": champion, "challenger": challenger, "unseenAfter": T.isoformat()}))
     assert result["comparison"]["labelled"] == 0 and result["comparison"]["reason"] == "TooFewLabelsToCompare"

@@ -155,6 +155,14 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
     if export:
         out.append(f"<p>Feedback export: {export['rows']} labelled predictions of {_fmt(export.get('start'))} to "
                    f"{_fmt(export.get('end'))} (since {_fmt(export.get('since'))}) — {_fmt(export.get('uri'))}.</p>")
+    comparison = result.get("comparison")
+    if comparison:
+        unseen = (f", made after {_fmt(comparison.get('unseenAfter'))} (what the challenger trained on)"
+                  if comparison.get("unseenAfter") else "")
+        out.append(
+            f"<h2>Champion/challenger</h2><p>{html.escape(str(comparison.get('reason')))}: "
+            f"{html.escape(str(comparison.get('message')))}. Scored on {comparison.get('labelled', 0)} labelled "
+            f"predictions of {_fmt(comparison.get('start'))} to {_fmt(comparison.get('end'))}{unseen}.</p>")
     if result.get("metrics") or result.get("unavailableMetrics"):
         out.append("<h2>Quality</h2><table><tr><th>metric</th><th>value</th></tr>")
         for name, value in sorted((result.get("metrics") or {}).items()):
