@@ -39,6 +39,19 @@ class Settings(BaseModel):
                                   description="Safety-net resync of every object, seconds.")
     reconcile_workers: int = Field(4, ge=1, alias="KADENCE_RECONCILE_WORKERS",
                                    description="Reconciles run at once.")
+    lease_duration_seconds: float = Field(15.0, gt=0, alias="KADENCE_LEASE_DURATION_SECONDS",
+                                          description="Leader election: a Lease not renewed this long is taken over.")
+    lease_renew_deadline_seconds: float = Field(10.0, gt=0, alias="KADENCE_LEASE_RENEW_DEADLINE_SECONDS",
+                                                description="Leader election: the holder stops when it could not "
+                                                            "renew this long.")
+    lease_renew_period_seconds: float = Field(5.0, gt=0, alias="KADENCE_LEASE_RENEW_PERIOD_SECONDS",
+                                              description="Leader election: how often the holder renews.")
+    lease_retry_period_seconds: float = Field(2.0, gt=0, alias="KADENCE_LEASE_RETRY_PERIOD_SECONDS",
+                                              description="Leader election: how often a standby reads the Lease.")
+    failpoint: str | None = Field(None, alias="KADENCE_FAILPOINT",
+                                  description="Fault injection for crash tests: `exit-after-apply:<Kind>` kills the "
+                                              "operator (exit 137) right after it applied a child of that kind, "
+                                              "before it writes the owner's status.")
     metrics_port: int | None = Field(None, ge=1, le=65535, alias="KADENCE_METRICS_PORT",
                                      description="Serve /metrics on this port when set.")
     metrics_address: str = Field("0.0.0.0", alias="KADENCE_METRICS_ADDRESS")

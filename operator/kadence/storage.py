@@ -14,7 +14,6 @@ that owner is the object it reconciles (`StoredObject.owner_uid`).
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping
 from urllib.parse import urlparse
@@ -25,8 +24,9 @@ from minio.error import S3Error
 
 # Every key a namespace's workloads read or write starts with one of these roots, then the
 # namespace: datasets/<ns>/…, features/<ns>/…, runs/<ns>/…, monitoring/<ns>/…, predictions/<ns>/…,
-# feedback/<ns>/…. A new root must be added here, or tenant credentials are refused there (403).
-TENANT_ROOTS = ("datasets", "features", "runs", "monitoring", "predictions", "feedback")
+# feedback/<ns>/…, and raw/<ns>/… (what a team uploads itself: source files, imported models).
+# A new root must be added here, or tenant credentials are refused there (403).
+TENANT_ROOTS = ("datasets", "features", "runs", "monitoring", "predictions", "feedback", "raw")
 # The per-namespace Secret the operator writes (keys: STORAGE_ENV's values in builders.jobs).
 TENANT_SECRET = "kadence-tenant-storage"
 DEFAULT_REGION = "us-east-1"
@@ -56,8 +56,10 @@ def key_in_namespace(key: str, namespace: str) -> bool:
 
 def owner_metadata(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """The S3 user metadata naming the workload's owner, from KADENCE_OWNER_* (empty outside a Job)."""
-    env = os.environ if env is None else env
-    return {meta: env[name] for name, meta in OWNER_ENV.items() if env.get(name)}
+    from .settings import Settings
+
+    settings = Settings.from_env(env)
+    return {meta: settings.value(name) for name, meta in OWNER_ENV.items() if settings.value(name)}
 
 
 class StorageError(RuntimeError):
@@ -80,22 +82,25 @@ class StorageConfig:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "StorageConfig":
-        env = os.environ if env is None else env
-        missing = [k for k in ("KADENCE_S3_ENDPOINT", "KADENCE_S3_ACCESS_KEY", "KADENCE_S3_SECRET_KEY") if not env.get(k)]
+        from .settings import Settings
+
+        settings = Settings.from_env(env)
+        fields = Settings.model_fields
+        missing = [fields[name].alias for name in ("s3_endpoint", "s3_access_key", "s3_secret_key")
+                   if not getattr(settings, name)]
         if missing:
             raise StorageError(f"object storage is not configured: set {', '.join(missing)}")
-        endpoint = env["KADENCE_S3_ENDPOINT"]
-        secure = env.get("KADENCE_S3_SECURE", "false").lower() in ("1", "true", "yes")
+        endpoint, secure = settings.s3_endpoint, settings.s3_secure
         if "://" in endpoint:
             parsed = urlparse(endpoint)
             endpoint, secure = parsed.netloc, parsed.scheme == "https"
         return cls(
             endpoint=endpoint,
-            access_key=env["KADENCE_S3_ACCESS_KEY"],
-            secret_key=env["KADENCE_S3_SECRET_KEY"],
-            bucket=env.get("KADENCE_S3_BUCKET") or "kadence",
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            bucket=settings.s3_bucket,
             secure=secure,
-            region=env.get("KADENCE_S3_REGION") or DEFAULT_REGION,
+            region=settings.s3_region or DEFAULT_REGION,
         )
 
     def as_env(self) -> dict[str, str]:

@@ -27,14 +27,16 @@ from ..api.common import API_VERSION, GROUP, VERSION
 from ..api.conditions import SPEC_VALID, ConditionUpdate, apply_all, find, now_rfc3339, ready_transition, with_ready
 from ..api.kinds import Kind
 from ..api.validation import parse_spec, summarize
-from ..builders.jobs import WorkloadSettings
+from ..builders.jobs import WorkloadSettings, controlled_by
 from ..images import WORKLOAD_IMAGE
 from ..k8s.apply import apply, delete, list_children, list_objects, patch_status
 from ..k8s.cache import CACHE, contains
 from ..metrics import reconcile_errors
 from ..planners.plan import Plan
-from ..storage import ObjectStore
+from ..settings import Settings, settings
+from ..storage import TENANT_SECRET, ObjectStore
 from .runtime import ENGINE, Outcome, current_outcome
+from .tenancy import ensure_namespace_storage, owned_results, reference_problems
 
 INVALID_SPEC = "InvalidSpec"
 # (connect, read) seconds of one S3 request from the operator; minio's default waits minutes.
@@ -83,7 +85,10 @@ def accept_spec(
 ) -> BaseModel:
     parsed, problems = parse_spec(kind.spec, dict(spec))
     if parsed is not None:
-        return parsed
+        # what the spec points at: file:// outside sandbox mode, another namespace's storage
+        problems = reference_problems(kind.kind, parsed, meta)
+        if not problems:
+            return parsed
     message = f"invalid {kind.kind} spec: {summarize(problems)}"
     previous = find(status.get("conditions"), "Ready") or {}
     already_reported = previous.get("reason") == INVALID_SPEC and previous.get("message") == message
@@ -139,6 +144,9 @@ def apply_child(child: dict, force: bool = False) -> None:
             return
     apply(child)  # the cache gets what it returned
     _APPLIED[key] = digest
+    if settings().failpoint == f"exit-after-apply:{child['kind']}":
+        logger.error("failpoint %s: exiting after applying %s/%s", settings().failpoint, child["kind"], meta["name"])
+        os._exit(137)
 
 
 def run_reconcile(kind: Kind, reconcile: Callable[..., None], body: dict, outcome: Outcome) -> None:
@@ -196,8 +204,12 @@ def object_store() -> ObjectStore:
 
 
 def owned_jobs(kind: Kind, body: dict) -> list[dict]:
+    """The Jobs this object controls: labels select them, the controller ownerReference's UID
+    proves it (a Job labelled alike by someone else, or left by an earlier object of the same
+    name, is not this object's)."""
     meta = body["metadata"]
-    return list_children("batch/v1", "Job", meta["namespace"], kind.kind, meta["name"])
+    return [job for job in list_children("batch/v1", "Job", meta["namespace"], kind.kind, meta["name"])
+            if controlled_by(job, body)]
 
 
 def model_versions_of(namespace: str, model: str) -> list[dict]:
@@ -208,8 +220,11 @@ def model_versions_of(namespace: str, model: str) -> list[dict]:
             if (mv.get("spec") or {}).get("model") == model]
 
 
-def read_json_objects(keys: dict[str, str]) -> dict[str, dict]:
-    """{name: S3 key} -> {name: parsed JSON} for the keys that exist."""
+def read_json_objects(keys: dict[str, str], owner: dict | None = None) -> dict[str, dict]:
+    """{name: S3 key} -> {name: parsed JSON} for the keys that exist; with `owner` (the body of the
+    object reconciled), only the results its own workloads wrote (others: a ForeignResult Event)."""
+    if owner is not None:
+        return owned_results(object_store(), keys, owner)
     found = {}
     for name, key in keys.items():
         try:
@@ -219,26 +234,19 @@ def read_json_objects(keys: dict[str, str]) -> dict[str, dict]:
     return found
 
 
-def read_json(key: str) -> dict | None:
-    return read_json_objects({key: key}).get(key)
+def read_json(key: str, owner: dict | None = None) -> dict | None:
+    return read_json_objects({key: key}, owner).get(key)
 
 
 def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
     """Workload Job settings from the operator's environment (set by the Helm chart or the sandbox)."""
-    env = os.environ if env is None else env
-    defaults = WorkloadSettings()
+    config = Settings.from_env(env)
     return WorkloadSettings(
-        image=env.get("KADENCE_WORKLOAD_IMAGE") or WORKLOAD_IMAGE,
-        storage_secret=env.get("KADENCE_S3_CREDENTIALS_SECRET") or defaults.storage_secret,
-        service_account=env.get("KADENCE_WORKLOAD_SERVICE_ACCOUNT") or None,
-        image_pull_policy=env.get("KADENCE_WORKLOAD_IMAGE_PULL_POLICY") or None,
-        image_pull_secrets=tuple(n.strip() for n in env.get("KADENCE_WORKLOAD_IMAGE_PULL_SECRETS", "").split(",")
-                                 if n.strip()),
-        # The chart names the store's endpoint in the operator's environment and keeps only the
-        # credentials in the Secret; the sandbox's Secret holds every key, so nothing is overridden there.
-        storage_values={name: env[name] for name in ("KADENCE_S3_ENDPOINT", "KADENCE_S3_BUCKET", "KADENCE_S3_SECURE")
-                        if env.get("KADENCE_S3_CREDENTIALS_SECRET") and env.get(name)},
-        secret_keys={target: env[source] for target, source in (
-            ("KADENCE_S3_ACCESS_KEY", "KADENCE_S3_CREDENTIALS_ACCESS_KEY_FIELD"),
-            ("KADENCE_S3_SECRET_KEY", "KADENCE_S3_CREDENTIALS_SECRET_KEY_FIELD")) if env.get(source)},
+        image=config.workload_image or WORKLOAD_IMAGE,
+        # every key (endpoint, bucket, secure, the namespace's own credentials) comes from the
+        # tenant Secret the operator writes into the namespace (handlers.tenancy)
+        storage_secret=TENANT_SECRET,
+        service_account=config.workload_service_account,
+        image_pull_policy=config.workload_image_pull_policy,
+        image_pull_secrets=config.workload_image_pull_secrets,
     )

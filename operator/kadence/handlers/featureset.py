@@ -12,7 +12,7 @@ KIND = BY_KIND["FeatureSet"]
 def reconcile_featureset(obj, spec, body, patch):
     dataset = get(API_VERSION, "Dataset", obj["metadata"]["namespace"], spec.dataset_ref.name)
     jobs = owned_jobs(KIND, obj)
-    results = read_json_objects(results_to_fetch(obj, jobs))
+    results = read_json_objects(results_to_fetch(obj, jobs), owner=obj)  # only its own workloads' results
     plan = plan_featureset(obj, FeatureSetObservation(dataset, jobs, results), utcnow(), workload_settings())
     realize(plan, obj.get("status") or {}, obj["metadata"], patch, body)
 

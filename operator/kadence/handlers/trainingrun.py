@@ -8,7 +8,7 @@ from ..builders.jobs import job_state
 from ..builders.training import RUN_LABEL, train_job_name
 from ..domain.training.versions import VersionTaken, allocate
 from ..k8s.apply import create, get, job_log_tail
-from ..planners.trainingrun import TrainingRunObservation, plan_trainingrun
+from ..planners.trainingrun import TERMINAL, TrainingRunObservation, plan_trainingrun
 from ..workloads.train_task import progress_key, result_key
 from .common import (model_versions_of, owned_jobs, read_json, realize, register_reconciler, utcnow,
                      workload_settings)
@@ -24,11 +24,13 @@ def observe(obj: dict, spec) -> TrainingRunObservation:
     jobs = owned_jobs(KIND, obj)
     attempt_job = train_job_name(run, int((obj.get("status") or {}).get("attempt") or 1))
     failed = [j for j in jobs if j["metadata"]["name"] == attempt_job and job_state(j) == "Failed"]
+    # A finished run's planner reads nothing from S3: no request at rest.
+    finished = (obj.get("status") or {}).get("phase") in TERMINAL
     return TrainingRunObservation(
         source=get(API_VERSION, source_kind, namespace, reference.name),
         jobs=jobs,
-        result=read_json(result_key(namespace, run)),
-        progress=read_json(progress_key(namespace, run)),
+        result=None if finished else read_json(result_key(namespace, run), owner=obj),
+        progress=None if finished else read_json(progress_key(namespace, run), owner=obj),
         log_tail=job_log_tail(namespace, attempt_job) if failed else None,
         model_versions=model_versions_of(namespace, spec.model),
     )

@@ -22,7 +22,10 @@ from . import supervisor
 GRPC_PORT_OFFSET = 10000
 DEFAULT_BUCKET = "kadence"
 SECRET_NAME = "kadence-storage"
-SECRET_NAMESPACES = ("default", "kadence-system")
+NAMESPACES = ("default", "kadence-system")
+# The admin keys, as the chart keeps them: in the operator's namespace only. Workload namespaces get
+# per-namespace keys (Secret kadence-tenant-storage) from the operator (kadence.tenancy).
+SECRET_NAMESPACES = ("kadence-system",)
 IDENTITY_NAME = "kadence"
 
 
