@@ -252,6 +252,8 @@ def served_model(fault_sandbox) -> ServedModel:
                      "artifact": {"uri": uri, "sha256": sha256},
                      "signature": {"inputs": [{"name": c, "type": "float"} for c in COLUMNS]}}})
         assert created.status_code == 201, created.text
+        wait_for(lambda: (client.get(f"{group}/modelversions/{MODEL}-v1").json().get("status") or {}).get("verified"),
+                 timeout=120, message="the ModelVersion to be verified")
         created = client.post(f"{group}/inferenceservices", json={
             "apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": MODEL},
             "spec": {"model": MODEL, "stage": "Production", "replicas": 1,
@@ -265,13 +267,30 @@ def served_model(fault_sandbox) -> ServedModel:
         def ready():
             status = client.get(f"{group}/inferenceservices/{MODEL}").json().get("status") or {}
             return status.get("phase") == "Stable" and len(served.ready_pods()) == 1
-        wait_for(ready, timeout=240, message="the InferenceService to serve")
+        try:
+            wait_for(ready, timeout=240, message="the InferenceService to serve")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{diagnose(sandbox, ns)}") from None
 
         def token():
             secret = client.get(f"/api/v1/namespaces/{ns}/secrets/{MODEL}-feedback-token")
             return secret.status_code == 200 and base64.b64decode(secret.json()["data"]["token"]).decode()
         served.feedback_token = wait_for(token, timeout=60, message="the feedback token Secret")
     return served
+
+
+def diagnose(sandbox: FaultSandbox, ns: str) -> str:
+    """What a failed wait needs: the namespace's Kadence objects' status, its pods, the logs' tails."""
+    lines = []
+    with sandbox.client() as client:
+        for path in (f"/apis/kadence.dev/v1alpha1/namespaces/{ns}/modelversions",
+                     f"/apis/kadence.dev/v1alpha1/namespaces/{ns}/inferenceservices",
+                     f"/api/v1/namespaces/{ns}/pods"):
+            for item in client.get(path).json().get("items", []):
+                lines.append(f"{item['kind']} {item['metadata']['name']}: {json.dumps(item.get('status'))[:1500]}")
+    for name in ("operator", "node"):
+        lines.append(f"--- {name} log:\n" + supervisor.tail(sandbox.state_dir / "logs" / f"{name}.log", 30))
+    return "\n".join(lines)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -3,7 +3,8 @@
 Like kube-proxy it balances connections, not requests, over the pods that the
 Service's selector picks and that are Ready, so replica ratios split traffic.
 A Service with no ready pod refuses the connection (reset), as kube-proxy's
-REJECT rule does.  Each Service's port is kept in the annotation
+REJECT rule does; a pod that refuses the connection is skipped for the next ready
+one (nothing was sent to it yet), as a mesh's connect-failure retry does.  Each Service's port is kept in the annotation
 `sandbox.kadence.dev/proxy-port`, which survives a restart of the sandbox, and
 reused when still free.
 """
@@ -205,15 +206,28 @@ class ServiceProxy:
         if endpoint is None:
             _reset(writer)
             return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(podspec.POD_IP, endpoint[1])
-        except OSError:
+        upstream = await self._connect(key, listener, service, endpoint)
+        if upstream is None:
             _reset(writer)
             return
+        up_reader, up_writer = upstream
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer), return_exceptions=True)
         for w in (writer, up_writer):
             with contextlib.suppress(Exception):
                 w.close()
+
+    async def _connect(self, key: tuple[str, str], listener: _Listener, service: dict, endpoint: Endpoint):
+        """Connect to `endpoint`, or, if it refuses (a pod just stopped), to the next ready one: no
+        byte has been sent yet, so trying another pod is safe for any request."""
+        tried: set[Endpoint] = set()
+        while endpoint is not None and endpoint not in tried:
+            tried.add(endpoint)
+            try:
+                return await asyncio.open_connection(podspec.POD_IP, endpoint[1])
+            except OSError:
+                candidates = [e for e in ready_endpoints(service, self.pods.objects(key[0])) if e not in tried]
+                endpoint = listener.balancer.pick(candidates)
+        return None
 
     async def close(self) -> None:
         for listener in self.listeners.values():

@@ -19,6 +19,9 @@ What differs from a cluster, by design:
 - Restart and retry back-off starts at 1 s and stops growing at 60 s (Kubernetes: 10 s, 300 s);
   both are options of the node.
 - Autoscalers read CPU and memory from the pods' process trees (no metrics-server).
+- Pods run as the user who started the sandbox; servers in them are told to listen on
+  127.0.0.1 only (env `KADENCE_BIND_ADDRESS`). A deleted pod's `lifecycle.preStop.exec` hook
+  runs before SIGTERM, within the grace period (httpGet hooks are not run).
 """
 
 from .node import Node, main

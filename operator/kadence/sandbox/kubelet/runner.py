@@ -529,14 +529,43 @@ class PodWorker:
                 process.kill()
             await process.wait()
 
+    async def _pre_stop(self, run: ContainerRun, grace: float) -> None:
+        """Run the container's `lifecycle.preStop.exec` command, as the kubelet does before SIGTERM,
+        within the grace period. (While it runs, the pod is being deleted, so the Service proxy
+        already sends it no new connections: a `sleep` here lets those in flight finish.)"""
+        command = (((run.spec.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command")
+        if not command or grace <= 0:
+            return
+        try:
+            env, _, cwd = self._environment(run)
+            hook = await asyncio.create_subprocess_exec(
+                *[str(part) for part in command], env=env, cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+        except (OSError, ValueError) as exc:
+            self.kubelet.event(self.pod, "FailedPreStopHook", f"PreStop hook of container {run.name} failed: {exc}",
+                               "Warning")
+            return
+        try:
+            await asyncio.wait_for(hook.wait(), timeout=grace)
+        except asyncio.TimeoutError:
+            self._kill_group(hook.pid, signal.SIGKILL)
+            await hook.wait()
+
+    async def _stop_container(self, run: ContainerRun, grace: float) -> None:
+        started = time.monotonic()
+        await self._pre_stop(run, grace)
+        if run.process is not None and run.process.returncode is None:
+            await self._terminate_process(run.process, grace - (time.monotonic() - started))
+
     async def stop(self, grace: float) -> None:
-        """SIGTERM every container, SIGKILL what outlives the grace period, and wait for the loops."""
+        """Run preStop hooks, SIGTERM every container, SIGKILL what outlives the grace period (hooks
+        included, as upstream counts them), and wait for the loops."""
         self.stopping = True
         runs = [r for r in self.init_containers + self.containers
                 if r.process is not None and r.process.returncode is None]
         for run in runs:
             self.kubelet.event(self.pod, "Killing", f"Stopping container {run.name}")
-        await asyncio.gather(*(self._terminate_process(r.process, grace) for r in runs))
+        await asyncio.gather(*(self._stop_container(r, grace) for r in runs))
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
