@@ -43,10 +43,11 @@ from pydantic import ValidationError
 
 from .settings import Settings
 from .storage import TENANT_SECRET, StorageConfig, StorageError, tenant_prefixes
+from .api import keys
 
 MODES = ("seaweedfs", "minio", "shared")
 IDENTITY_PREFIX = "kadence-ns-"
-SECRET_LABELS = {"app.kubernetes.io/managed-by": "kadence", "kadence.dev/tenant-storage": "true"}
+SECRET_LABELS = {keys.MANAGED_BY_LABEL: "kadence", keys.TENANT_STORAGE_LABEL: "true"}
 CACHE_SECONDS = 60.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from ..api.common import API_VERSION
+from ..api import keys
 
 MAX_NAME = 63
 PART_OF = "kadence"
@@ -40,11 +41,11 @@ def owner_reference(owner: dict, controller: bool = True) -> dict:
 def labels_for(owner: dict, component: str) -> dict[str, str]:
     """Labels that let the operator find an owner's children with one selector."""
     return {
-        "app.kubernetes.io/part-of": PART_OF,
-        "app.kubernetes.io/managed-by": MANAGED_BY,
-        "app.kubernetes.io/component": component,
-        "kadence.dev/owner-kind": owner["kind"].lower(),
-        "kadence.dev/owner-name": cut_name(owner["metadata"]["name"]),
+        keys.PART_OF_LABEL: PART_OF,
+        keys.MANAGED_BY_LABEL: MANAGED_BY,
+        keys.COMPONENT_LABEL: component,
+        keys.OWNER_KIND_LABEL: owner["kind"].lower(),
+        keys.OWNER_NAME_LABEL: cut_name(owner["metadata"]["name"]),
     }
 
 

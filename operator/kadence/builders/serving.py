@@ -31,6 +31,7 @@ from .jobs import (
 )
 from ..serving.task import ShutdownBudget
 from .meta import child_metadata, child_name
+from ..api import keys
 
 COMPONENT = "model-server"
 SERVER_PORT = 8080
@@ -38,16 +39,16 @@ SERVICE_PORT = 80
 METRICS_PORT = 9090
 METRICS_PORT_NAME = "metrics"
 # In the sandbox each named port after the first gets its own local port, in this annotation.
-SANDBOX_METRICS_PORT_ANNOTATION = f"sandbox.kadence.dev/port-{METRICS_PORT_NAME}"
+SANDBOX_METRICS_PORT_ANNOTATION = keys.sandbox_port_annotation(METRICS_PORT_NAME)
 FEEDBACK_TOKEN_ENV = "KADENCE_FEEDBACK_TOKEN"
 FEEDBACK_TOKEN_KEY = "token"
 PRESTOP_SLEEP_SECONDS = 5
 SHUTDOWN_MARGIN_SECONDS = 5
-ISVC_LABEL = "kadence.dev/inferenceservice"
-ROLE_LABEL = "kadence.dev/role"
-VERSION_LABEL = "kadence.dev/model-version"
-TRAFFIC_LABEL = "kadence.dev/traffic"
-TASK_HASH_ANNOTATION = "kadence.dev/task-hash"
+ISVC_LABEL = keys.INFERENCE_SERVICE_LABEL
+ROLE_LABEL = keys.ROLE_LABEL
+VERSION_LABEL = keys.MODEL_VERSION_LABEL
+TRAFFIC_LABEL = keys.TRAFFIC_LABEL
+TASK_HASH_ANNOTATION = keys.TASK_HASH_ANNOTATION
 GATEWAY_API_VERSION = "gateway.networking.k8s.io/v1"
 SERVING_RESOURCES = {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "2Gi"}}
 

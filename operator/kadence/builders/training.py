@@ -9,11 +9,12 @@ from ..api.common import API_VERSION
 from ..builders.jobs import WorkloadSettings, task_configmap, workload_job
 from ..builders.meta import child_name, cut_name
 from ..domain.registry import CHANGED_BY_ANNOTATION, REASON_ANNOTATION
+from ..api import keys
 
 COMPONENT = "train"
-MODEL_LABEL = "kadence.dev/model"
-RUN_LABEL = "kadence.dev/training-run"
-RUN_UID_ANNOTATION = "kadence.dev/training-run-uid"
+MODEL_LABEL = keys.MODEL_LABEL
+RUN_LABEL = keys.TRAINING_RUN_LABEL
+RUN_UID_ANNOTATION = keys.TRAINING_RUN_UID_ANNOTATION
 
 
 def train_job_name(run: str, attempt: int) -> str:
@@ -32,9 +33,9 @@ def train_children(run_body: dict, attempt: int, task: dict, settings: WorkloadS
         run_body, name, COMPONENT, ["kadence", "train"], settings,
         extra_env=[{"name": "KADENCE_IMAGE", "value": settings.image}],
         resources={**settings.resources, **resources} if resources else None,
-        annotations={"kadence.dev/attempt": str(attempt)},
+        annotations={keys.ATTEMPT_LABEL: str(attempt)},
     )
-    job["metadata"]["labels"]["kadence.dev/attempt"] = str(attempt)
+    job["metadata"]["labels"][keys.ATTEMPT_LABEL] = str(attempt)
     # One pod per attempt: the operator decides about the next attempt itself (it knows
     # whether the cause can go away), so the Job does not retry on its own.
     job["spec"]["backoffLimit"] = 0
@@ -55,8 +56,8 @@ def model_version_body(*, name: str, namespace: str, model: str, version: int, s
             "name": name,
             "namespace": namespace,
             "labels": {
-                "app.kubernetes.io/part-of": "kadence",
-                "app.kubernetes.io/managed-by": "kadence-operator",
+                keys.PART_OF_LABEL: "kadence",
+                keys.MANAGED_BY_LABEL: "kadence-operator",
                 MODEL_LABEL: cut_name(model),
                 RUN_LABEL: cut_name(run),
             },

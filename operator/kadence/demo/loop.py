@@ -32,6 +32,7 @@ from . import report
 from .milestones import RETRAINED_BY_LABEL, Snapshot, changes
 from .report import Milestone, Month
 from .scenario import INPUTS, TARGET, Scenario
+from ..api import keys
 
 NAMESPACE = "kadence-demo"
 # Where the Dataset manifest reads the month-0 data: inside the namespace's own storage prefixes
@@ -222,7 +223,7 @@ class Cluster:
 
     def proxy_url(self, service: str) -> str | None:
         svc = self.get("services", service, core=True)
-        port = ((svc or {}).get("metadata", {}).get("annotations") or {}).get("sandbox.kadence.dev/proxy-port")
+        port = ((svc or {}).get("metadata", {}).get("annotations") or {}).get(keys.SANDBOX_PROXY_PORT_ANNOTATION)
         return f"http://127.0.0.1:{port}" if port else None
 
 

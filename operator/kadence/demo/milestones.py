@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 
 from . import report
 from .report import Milestone
+from ..api import keys
 
-RETRAINED_BY_LABEL = "kadence.dev/retrained-by"
+RETRAINED_BY_LABEL = keys.RETRAINED_BY_LABEL
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ class Snapshot:
             meta = run["metadata"]
             if (meta.get("labels") or {}).get(RETRAINED_BY_LABEL) and meta["name"] not in retrains:
                 annotations = meta.get("annotations") or {}
-                retrains[meta["name"]] = (meta["name"], annotations.get("kadence.dev/retrain-trigger", ""),
-                                          annotations.get("kadence.dev/retrain-cause", ""))
+                retrains[meta["name"]] = (meta["name"], annotations.get(keys.RETRAIN_TRIGGER_ANNOTATION, ""),
+                                          annotations.get(keys.RETRAIN_CAUSE_ANNOTATION, ""))
         dataset_status = (dataset or {}).get("status") or {}
         versions, verdicts = {}, {}
         for item in model_versions:

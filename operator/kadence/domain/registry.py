@@ -28,11 +28,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Literal, Mapping
 
 from ..api.modelversion import StageHistoryEntry
+from ..api import keys
 
 STAGES = ("Candidate", "Staging", "Production", "Archived")
-CHANGED_BY_ANNOTATION = "kadence.dev/changed-by"
-REASON_ANNOTATION = "kadence.dev/reason"
-STAGE_REQUEST_ANNOTATION = "kadence.dev/stage-request"
+CHANGED_BY_ANNOTATION = keys.CHANGED_BY_ANNOTATION
+REASON_ANNOTATION = keys.REASON_ANNOTATION
+STAGE_REQUEST_ANNOTATION = keys.STAGE_REQUEST_ANNOTATION
 MAX_HISTORY = 100
 
 # Which stage may follow which. Archived versions can come back (a rollback).

@@ -41,13 +41,14 @@ from ..metrics import canary_rollbacks
 from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
                                          approved_candidate, plan_inferenceservice)
 from .common import model_versions_of, object_store, realize, register_reconciler, utcnow, workload_settings
+from ..api import keys
 
 KIND = BY_KIND["InferenceService"]
-PROMOTE_ANNOTATION = "kadence.dev/promote"
+PROMOTE_ANNOTATION = keys.PROMOTE_ANNOTATION
 OPERATOR = "kadence-operator"
 # In the sandbox every pod has podIP 127.0.0.1 and its own local port, given in this
 # annotation (all of the pod's container ports map to it); on a cluster it is absent.
-SANDBOX_PORT_ANNOTATION = "sandbox.kadence.dev/port"
+SANDBOX_PORT_ANNOTATION = keys.SANDBOX_PORT_ANNOTATION
 SCRAPE_TIMEOUT_SECONDS = 2.0
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO: one line per pod per resync would drown the operator's log.

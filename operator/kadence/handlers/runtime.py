@@ -42,6 +42,7 @@ from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND, Kind
 from ..settings import settings
 from ..k8s.cache import CACHE, GVK, Reads, current_reads, parse_selector, selector_matches
+from ..api import keys
 
 log = logging.getLogger(__name__)
 
@@ -378,9 +379,9 @@ def owners_of(body: dict) -> list[ObjKey]:
         return found
     labels = meta.get("labels") or {}
     lowered = {kind.lower(): kind for kind in BY_KIND}
-    owner_kind = lowered.get(labels.get("kadence.dev/owner-kind", ""))
-    if owner_kind and labels.get("kadence.dev/owner-name"):
-        return [(owner_kind, namespace, labels["kadence.dev/owner-name"])]
+    owner_kind = lowered.get(labels.get(keys.OWNER_KIND_LABEL, ""))
+    if owner_kind and labels.get(keys.OWNER_NAME_LABEL):
+        return [(owner_kind, namespace, labels[keys.OWNER_NAME_LABEL])]
     return []
 
 

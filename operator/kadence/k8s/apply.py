@@ -13,6 +13,7 @@ import json
 from kubernetes.client import ApiClient
 from kubernetes.client.rest import ApiException
 
+from ..api import keys
 from .cache import CACHE
 from .client import FIELD_MANAGER, api_client, object_path
 
@@ -141,7 +142,7 @@ def patch_status(api_version: str, kind: str, namespace: str, name: str, status:
 
 def list_children(api_version: str, kind: str, namespace: str, owner_kind: str, owner_name: str,
                   api: ApiClient | None = None) -> list[dict]:
-    selector = f"kadence.dev/owner-kind={owner_kind.lower()},kadence.dev/owner-name={owner_name}"
+    selector = keys.owner_selector(owner_kind, owner_name)
     return list_objects(api_version, kind, namespace, selector, api)
 
 

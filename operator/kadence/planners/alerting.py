@@ -20,10 +20,11 @@ from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workloa
 from ..builders.meta import child_name
 from ..domain.monitoring.alerts import AlertNotice, alert_payload, alerts_to_send
 from .plan import ChildRef, EventSpec, Plan
+from ..api import keys
 
 COMPONENT = "alert"
 TOKEN_ENV = "KADENCE_ALERT_TOKEN"
-STATE_ANNOTATION = "kadence.dev/alert-state"
+STATE_ANNOTATION = keys.ALERT_STATE_ANNOTATION
 
 
 @dataclass

@@ -35,10 +35,11 @@ from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workloa
 from ..builders.meta import child_name
 from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
 from .plan import ChildRef, EventSpec, Plan
+from ..api import keys
 
 COMPONENT = "ingest"
-GENERATION_ANNOTATION = "kadence.dev/generation"
-FEEDBACK_ANNOTATION = "kadence.dev/feedback"  # on the ingest Job: the feedback exports it reads
+GENERATION_ANNOTATION = keys.GENERATION_ANNOTATION
+FEEDBACK_ANNOTATION = keys.FEEDBACK_ANNOTATION  # on the ingest Job: the feedback exports it reads
 FEEDBACK = "Feedback"
 RUNNING_RECHECK_S = 15.0
 INLINE_DATA_ENV = "KADENCE_INLINE_DATA"  # read by kadence ingest for configMapRef sources

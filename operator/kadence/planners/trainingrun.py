@@ -41,6 +41,7 @@ from ..domain.monitoring.retrain import training_spec_hash
 from ..domain.training.promotion import decide
 from ..workloads.train_task import FAILURE_PREFIX, Progress, TrainInput, TrainResult, TrainTask
 from .plan import ChildRef, EventSpec, Plan
+from ..api import keys
 
 RUNNING_RECHECK_S = 10.0
 REGISTER_RECHECK_S = 2.0
@@ -280,7 +281,7 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
         plan.status.model_version = name
         plan.status.completion_time = finished or _stamp(now)
         plan.phase = "Succeeded"
-        held = ((registered.get("metadata") or {}).get("annotations") or {}).get("kadence.dev/reason", "")
+        held = ((registered.get("metadata") or {}).get("annotations") or {}).get(keys.REASON_ANNOTATION, "")
         message = (f"{name}: {result.best.family} with hold-out {result.metric}="
                    f"{result.metrics.get(result.metric)}; {held}").rstrip("; ")
         plan.conditions.append(ConditionUpdate(REGISTERED, "True", "Succeeded", message))

@@ -25,6 +25,7 @@ from . import s3, supervisor
 from . import tls
 from .kubeconfig import (CONTEXT, api_url, client_options, kubeconfig_path, load_or_create_token, token_path,
                          write_kubeconfig)
+from ..api import keys
 
 DEFAULT_API_PORT = 6443
 RESTART_BACKOFF_S = 5.0
@@ -36,7 +37,9 @@ class SandboxError(Exception):
 
 
 def default_state_dir() -> Path:
-    return Path(os.environ.get("KADENCE_SANDBOX_DIR") or Path.home() / ".kadence" / "sandbox")
+    from ..settings import Settings
+
+    return Path(Settings.from_env().sandbox_dir or Path.home() / ".kadence" / "sandbox")
 
 
 def register(subparsers) -> None:
@@ -458,7 +461,7 @@ def _services(url: str, state_dir: Path) -> list[tuple[str, str, str]]:
     rows = []
     for svc in items:
         meta = svc["metadata"]
-        port = (meta.get("annotations") or {}).get("sandbox.kadence.dev/proxy-port", "-")
+        port = (meta.get("annotations") or {}).get(keys.SANDBOX_PROXY_PORT_ANNOTATION, "-")
         rows.append((meta.get("namespace", ""), meta["name"], port))
     return sorted(rows)
 

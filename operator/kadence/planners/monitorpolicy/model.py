@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from ...domain.monitoring.retrain import Feedback, RetrainInputs, RunState, training_spec_hash
 from ...domain.monitoring.triggers import DatasetVersionInfo
 from ..plan import Plan
+from ...api import keys
 
 COMPONENT = "monitor"
 COMPARE = "compare"
@@ -17,15 +18,15 @@ HISTORY_LIMIT = 20
 RETRAINS_LIMIT = 50
 VERDICTS_LIMIT = 20
 RUNNING_RECHECK_S = 15.0
-RETRAIN_TRIGGER_ANNOTATION = "kadence.dev/retrain-trigger"
-RETRAIN_CAUSE_ANNOTATION = "kadence.dev/retrain-cause"
-CAUSED_BY_ANNOTATION = "kadence.dev/caused-by"
-EVALUATION_ANNOTATION = "kadence.dev/evaluation-report"
-RETRAINED_BY_LABEL = "kadence.dev/retrained-by"
-RESULT_KEY_ANNOTATION = "kadence.dev/result-key"
-DATA_VERSION_ANNOTATION = "kadence.dev/data-version"
-SLOT_ANNOTATION = "kadence.dev/slot"
-CANDIDATE_ANNOTATION = "kadence.dev/candidate"
+RETRAIN_TRIGGER_ANNOTATION = keys.RETRAIN_TRIGGER_ANNOTATION
+RETRAIN_CAUSE_ANNOTATION = keys.RETRAIN_CAUSE_ANNOTATION
+CAUSED_BY_ANNOTATION = keys.CAUSED_BY_ANNOTATION
+EVALUATION_ANNOTATION = keys.EVALUATION_ANNOTATION
+RETRAINED_BY_LABEL = keys.RETRAINED_BY_LABEL
+RESULT_KEY_ANNOTATION = keys.RESULT_KEY_ANNOTATION
+DATA_VERSION_ANNOTATION = keys.DATA_VERSION_ANNOTATION
+SLOT_ANNOTATION = keys.SLOT_ANNOTATION
+CANDIDATE_ANNOTATION = keys.CANDIDATE_ANNOTATION
 
 
 @dataclass(frozen=True)

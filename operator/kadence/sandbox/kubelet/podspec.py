@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from ...api import keys
+
 import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-PORT_ANNOTATION = "sandbox.kadence.dev/port"
+PORT_ANNOTATION = keys.SANDBOX_PORT_ANNOTATION
 # A named container port after the pod's first gets a local port of its own, kept here
 # (`sandbox.kadence.dev/port-metrics`) and given to the containers as PORT_<NAME> (PORT_METRICS).
-NAMED_PORT_ANNOTATION_PREFIX = "sandbox.kadence.dev/port-"
-PROXY_PORT_ANNOTATION = "sandbox.kadence.dev/proxy-port"
+NAMED_PORT_ANNOTATION_PREFIX = keys.SANDBOX_NAMED_PORT_PREFIX
+PROXY_PORT_ANNOTATION = keys.SANDBOX_PROXY_PORT_ANNOTATION
 POD_IP = "127.0.0.1"
 NODE_NAME = "kadence-sandbox"
 
