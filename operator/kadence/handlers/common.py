@@ -240,13 +240,13 @@ def read_json(key: str, owner: dict | None = None) -> dict | None:
 
 def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
     """Workload Job settings from the operator's environment (set by the Helm chart or the sandbox)."""
-    config = Settings.from_env(env)
+    settings = Settings.from_env(env)  # noqa: F811 (this function's own)
     return WorkloadSettings(
-        image=config.workload_image or WORKLOAD_IMAGE,
+        image=settings.workload_image or WORKLOAD_IMAGE,
         # every key (endpoint, bucket, secure, the namespace's own credentials) comes from the
         # tenant Secret the operator writes into the namespace (handlers.tenancy)
         storage_secret=TENANT_SECRET,
-        service_account=config.workload_service_account,
-        image_pull_policy=config.workload_image_pull_policy,
-        image_pull_secrets=config.workload_image_pull_secrets,
+        service_account=settings.workload_service_account,
+        image_pull_policy=settings.workload_image_pull_policy,
+        image_pull_secrets=settings.workload_image_pull_secrets,
     )

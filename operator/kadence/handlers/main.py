@@ -16,10 +16,10 @@ from ..api.kinds import KINDS
 from ..builders.serving import ISVC_LABEL
 from ..k8s.cache import CACHE
 from ..metrics import serve_from_env
+from ..settings import settings
 from .runtime import ENGINE
-from ..api import keys
 
-OWNER_KIND_LABEL = keys.OWNER_KIND_LABEL
+OWNER_KIND_LABEL = "kadence.dev/owner-kind"
 # What the operator watches besides its own kinds, and the label every object it needs carries:
 # (group, version, plural, apiVersion, kind, label).
 CHILD_WATCHES = (
@@ -100,7 +100,7 @@ async def stop_engine(**_) -> None:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.posting.level = logging.INFO
-    settings.persistence.finalizer = keys.FINALIZER
+    settings.persistence.finalizer = "kadence.dev/finalizer"
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kadence.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kadence.dev", key="last-handled-configuration"
@@ -135,8 +135,8 @@ LEADER = Gauge("kadence_operator_leader", "1 while this operator replica holds t
 def _own_namespace() -> str:
     """The namespace of the operator's own pod (KADENCE_NAMESPACE, set by the chart), else the
     service account's, else "default"."""
-    if os.environ.get("KADENCE_NAMESPACE"):
-        return os.environ["KADENCE_NAMESPACE"]
+    if settings().namespace:
+        return settings().namespace
     try:
         with open("/var/run/secrets/kubernetes.io/serviceaccount/namespace") as f:
             return f.read().strip()
@@ -153,10 +153,10 @@ def identity() -> str:
 async def _lead_then_operate(namespaces: list[str], liveness: str | None, lease: str, namespace: str) -> int:
     from ..k8s.lease import Elector, LeaseLock, LeaseTiming
 
-    timing = LeaseTiming(**{field: float(os.environ[env]) for field, env in (
-        ("lease_duration", "KADENCE_LEASE_DURATION_SECONDS"), ("renew_deadline", "KADENCE_LEASE_RENEW_DEADLINE_SECONDS"),
-        ("renew_period", "KADENCE_LEASE_RENEW_PERIOD_SECONDS"), ("retry_period", "KADENCE_LEASE_RETRY_PERIOD_SECONDS"))
-        if os.environ.get(env)})
+    timing = LeaseTiming(lease_duration=settings().lease_duration_seconds,
+                         renew_deadline=settings().lease_renew_deadline_seconds,
+                         renew_period=settings().lease_renew_period_seconds,
+                         retry_period=settings().lease_retry_period_seconds)
     elector = Elector(LeaseLock(lease, namespace), identity(), timing)
     health = await _serve_health(liveness, elector) if liveness else None
     LEADER.set(0)
