@@ -18,6 +18,7 @@ from aiohttp import web
 from . import discovery, logs, patching, persistence, protobuf, security, selectors, tables
 from .api import Api, manager_from_user_agent
 from .errors import ApiError, bad_request, gone, status_object
+from .requests import RequestCounter
 from .resources import REVIEW_KEYS, ResourceType
 from .store import Watcher
 
@@ -782,7 +783,9 @@ def create_app(state_dir: pathlib.Path, watch_history: int | None = None, *, tok
     api.store.reserve = persistence.Reservation(state_dir).ensure
     api.bootstrap()
     handlers = Handlers(api, state_dir)
-    app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[security.middleware(token)])
+    counter = RequestCounter()
+    app = web.Application(client_max_size=64 * 1024 * 1024,
+                          middlewares=[security.middleware(token), counter.middleware()])
     app[API_KEY] = api
     app[STATE_DIR_KEY] = state_dir
     routes = [
@@ -796,6 +799,7 @@ def create_app(state_dir: pathlib.Path, watch_history: int | None = None, *, tok
         web.get("/apis/{group}", handlers.group),
         web.get("/apis/{group}/{version}", handlers.resource_list_or_404),
     ]
+    routes.append(web.get("/metrics", counter.handle))
     for probe in ("healthz", "livez", "readyz"):
         routes.append(web.get(f"/{probe}", handlers.health))
         routes.append(web.get(f"/{probe}/{{check:.*}}", handlers.health))
