@@ -6,6 +6,11 @@ import pytest
 
 from kadence.storage import ObjectStore, StorageConfig
 
+from .status_contract import install as install_status_contract
+
+# Every planner call in every test checks the status it writes against the CRD (tests/status_contract.py).
+install_status_contract()
+
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
