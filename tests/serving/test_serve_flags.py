@@ -50,3 +50,26 @@ def test_the_listeners_bind_where_the_environment_says(monkeypatch, env, host):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     assert serve.default_host() == host
+
+
+def test_a_metrics_port_in_use_is_a_clear_error(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps(TASK))
+    try:
+        result = subprocess.run([str(Path(sys.executable).parent / "kadence"), "serve", "--task", str(task),
+                                 "--host", "127.0.0.1", "--port", "0", "--metrics-port", str(port)],
+                                capture_output=True, text=True, timeout=120)
+    finally:
+        busy.close()
+    assert result.returncode != 0
+    assert f"kadence serve: cannot serve /metrics on 127.0.0.1:{port}: Address already in use" in result.stderr

@@ -133,6 +133,20 @@ def _GracefulServer(config):
     return _graceful_server_class()(config)
 
 
+def _metrics_server(host: str, port: int, exposition):
+    import logging
+
+    from ..serving.metrics import MetricsServer
+
+    try:
+        server = MetricsServer(host, port, exposition).start()
+    except OSError as error:
+        raise SystemExit(f"kadence serve: cannot serve /metrics on {host}:{port}: {error.strerror or error} "
+                         "(choose another port with --metrics-port or PORT_METRICS)") from None
+    logging.getLogger(__name__).info("Prometheus metrics on http://%s:%d/metrics", host, server.port)
+    return server
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -144,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(variable["name"], variable["value"])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from ..serving.app import build_app
-    from ..serving.metrics import MetricsServer, multiprocess_exposition
+    from ..serving.metrics import multiprocess_exposition
 
     task = task_from_args(args)
     host = args.host or default_host()
@@ -158,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
                 return b"", "text/plain; version=0.0.4; charset=utf-8"
             return app.metrics.exposition()
 
-        metrics = MetricsServer(host, args.metrics_port, exposition).start()
+        metrics = _metrics_server(host, args.metrics_port, exposition)
         try:
             server = _GracefulServer(uvicorn.Config(app, **common))
             server.run()
@@ -172,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ["KADENCE_SERVE_TASK"] = task.model_dump_json(by_alias=True)
     metrics_dir = tempfile.mkdtemp(prefix="kadence-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    metrics = MetricsServer(host, args.metrics_port, lambda: multiprocess_exposition(metrics_dir)).start()
+    metrics = _metrics_server(host, args.metrics_port, lambda: multiprocess_exposition(metrics_dir))
     try:
         uvicorn.run("kadence.serving.app:app_from_environment", factory=True, workers=task.workers, **common)
     finally:
