@@ -69,6 +69,25 @@ def test_the_hold_out_is_the_newest_rows():
     assert parts.train.tolist() == [2, 1, 4]
 
 
+def test_cross_validation_with_times_validates_on_the_newest_half_only_each_row_once():
+    rng = np.random.default_rng(0)
+    t = sel.event_times(pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.permutation(40), unit="D"), "t")
+    y = np.array([0, 1] * 20)
+    folds = sel.recent_validation_folds(t, y, k=4, seed=1, stratify=True)
+    newest_half = set(sel.time_order(t)[20:].tolist())
+    validated = [int(i) for _, valid in folds for i in valid]
+    assert sorted(validated) == sorted(newest_half)  # every newest-half row once, no older one
+    for train, valid in folds:
+        assert sorted([*train.tolist(), *valid.tolist()]) == list(range(40))  # the rest trains, older rows too
+        assert set(y[valid]) == {0, 1}
+
+
+def test_too_few_rows_for_the_folds_are_refused():
+    with pytest.raises(sel.SelectionError, match="too few"):
+        sel.recent_validation_folds(times("2026-01-01", "2026-01-02", "2026-01-03"), [0, 1, 0], k=2, seed=0,
+                                    stratify=False)
+
+
 def test_effective_rows_of_equal_weights_is_the_row_count():
     assert sel.effective_rows(np.ones(10), 10) == pytest.approx(10)
     assert sel.effective_rows(np.array([1.0, 0.0, 0.0]), 3) == pytest.approx(1)

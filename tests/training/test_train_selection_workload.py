@@ -58,6 +58,9 @@ def test_recency_weighting_scores_and_serves_the_recent_regime(store):
     selection = metrics["dataSelection"]
     assert selection["mode"] == "RecencyWeighted" and selection["rows"] == 900
     assert selection["holdout"]["from"] >= selection["train"]["to"] and selection["holdout"]["to"] >= "2026-12-"
+    # cross-validation scores the newest half of the training rows only
+    assert selection["train"]["from"] < "2026-01-10" and "2026-05-" < selection["validation"]["from"] < "2026-07-"
+    assert selection["validation"]["to"] == selection["train"]["to"]
     assert selection["effectiveTrainingRows"] < 0.5 * metrics["rows"]["train"]
     assert any(line.startswith("time split by 'event_time'") for line in lines)
 

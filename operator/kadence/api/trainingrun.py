@@ -151,9 +151,10 @@ class DataSelection(KadenceModel):
 
     The time column holds each row's event time: a column of the Dataset (declared in its
     schema, never used as a feature); feedback rows folded in from a MonitorPolicy carry their
-    prediction's time there. With a time column the hold-out is the newest `split.testFraction`
-    of the rows (the regime the model will serve) and cross-validation folds are drawn from the
-    rest; without one, both are random. Rows whose time is missing count as the oldest."""
+    prediction's time there. With a time column the model is scored on the regime it will serve:
+    the hold-out is the newest `split.testFraction` of the rows, and cross-validation validates
+    on the newest half of the remaining rows only (each fold training on every other row);
+    without one, both are random. Rows whose time is missing count as the oldest."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("self.mode == 'All' || has(self.timeColumn)", "mode Recent and RecencyWeighted need timeColumn",
@@ -166,7 +167,7 @@ class DataSelection(KadenceModel):
     time_column: str | None = Field(
         None, min_length=1, max_length=128,
         description="The rows' event-time column (date-times); excluded from the features. With it the hold-out is "
-                    "the newest rows.")
+                    "the newest rows and cross-validation scores the newest half of the others.")
     mode: Literal["All", "Recent", "RecencyWeighted"] = Field(
         "All", description="All: every row. Recent: only the newest rows (see recent). RecencyWeighted: every row, "
                            "weighted 0.5**(age/halfLife) by its age behind the newest row, in every cross-validation "

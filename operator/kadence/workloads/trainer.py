@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -37,9 +38,10 @@ from ..domain.training.search import (
     run_search,
 )
 from ..storage import ObjectStore
+from ..api.common import parse_duration
 from ..settings import Settings
 from .compile_model import compile_winner
-from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask, parse_duration
+from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask
 
 
 class TrainingError(RuntimeError):
@@ -357,22 +359,38 @@ def selection_summary(data: TrainingData, task: TrainTask, X_train, X_test) -> d
                                "rows": int(len(data.X)), "effectiveTrainingRows": round(effective_rows(
                                    weights, len(X_train)), 1)}
     if data.times is not None:
-        summary["train"] = _period(data.times.loc[X_train.index])
+        from ..domain.training.selection import RECENT_VALIDATION_SHARE, time_order
+
+        train_times = data.times.loc[X_train.index].reset_index(drop=True)
+        newest = time_order(train_times)[len(train_times) - max(task.spec.cv_folds, math.ceil(
+            RECENT_VALIDATION_SHARE * len(train_times))):]
+        summary["train"] = _period(train_times)
+        summary["validation"] = _period(train_times.iloc[newest])  # what the CV folds score on
         summary["holdout"] = _period(data.times.loc[X_test.index])
     return summary
 
 
-def make_folds(preprocessor, X_train, y_train, task: TrainTask, weights: np.ndarray | None = None) -> list[Fold]:
+def make_folds(preprocessor, X_train, y_train, task: TrainTask, weights: np.ndarray | None = None,
+               times: pd.Series | None = None) -> list[Fold]:
+    """Random (stratified) folds; with the rows' times, folds that validate on the newest half
+    of the training rows only (`selection.recent_validation_folds`), training on the rest."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
     spec = task.spec
-    if spec.task == "classification":
-        splitter = StratifiedKFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
-    else:
-        splitter = KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
-    folds = []
     y_values = np.asarray(y_train)
-    for train_index, valid_index in splitter.split(X_train, y_values):
+    if times is not None:
+        from ..domain.training.selection import recent_validation_folds
+
+        splits = recent_validation_folds(times.reset_index(drop=True), y_values, spec.cv_folds, spec.split.seed,
+                                         stratify=spec.task == "classification")
+    else:
+        if spec.task == "classification":
+            splitter = StratifiedKFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
+        else:
+            splitter = KFold(n_splits=spec.cv_folds, shuffle=True, random_state=spec.split.seed)
+        splits = list(splitter.split(X_train, y_values))
+    folds = []
+    for train_index, valid_index in splits:
         Xt, Xv = fit_transform(preprocessor, X_train.iloc[train_index], X_train.iloc[valid_index])
         folds.append(Fold(Xt, y_values[train_index], Xv, y_values[valid_index],
                           None if weights is None else weights[train_index],
@@ -470,7 +488,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     selection = selection_summary(data, task, X_train, X_test)
     if selection is not None and "holdout" in selection:
         log(f"time split by {selection['timeColumn']!r}: train {selection['train']['from']} .. "
-            f"{selection['train']['to']}, hold-out (the newest rows) {selection['holdout']['from']} .. "
+            f"{selection['train']['to']} (cross-validation scores {selection['validation']['from']} .. "
+            f"{selection['validation']['to']}), hold-out (the newest rows) {selection['holdout']['from']} .. "
             f"{selection['holdout']['to']}; effective training rows {selection['effectiveTrainingRows']}")
     classes = sorted(pd.unique(data.y).tolist()) if spec.task == "classification" else None
     n_classes = len(classes) if classes else 0
@@ -480,7 +499,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     if not spaces:
         raise TrainingError(f"no model family fits the task {spec.task} with the metric {metric}")
     preprocessor = make_preprocessor(data)
-    folds = make_folds(preprocessor, X_train, y_train, task, train_weights)
+    folds = make_folds(preprocessor, X_train, y_train, task, train_weights,
+                       data.times.loc[X_train.index] if data.times is not None else None)
     parallelism = spec.search.parallelism
     settings = SearchSettings(
         task=spec.task, metric=metric, strategy=spec.search.strategy, spaces=spaces,

@@ -10,6 +10,8 @@
   min-samples settings meaning what they mean without weights).
 - `time_holdout`: the hold-out is the newest `fraction` of the rows (missing times first in
   the order, so never in the hold-out unless every row is missing); ties by position.
+- `recent_validation_folds`: cross-validation that scores on the newest half of the training
+  rows only (the regime the model will serve), each fold training on every other row.
 - `effective_rows`: Kish's effective sample size of a weighting, (Σw)² / Σw², for the log.
 
 Pure functions over numpy/pandas.
@@ -102,3 +104,33 @@ def effective_rows(weights: np.ndarray | None, n: int) -> float:
         return float(n)
     total = float(np.sum(weights))
     return total * total / float(np.sum(np.square(weights))) if total > 0 else 0.0
+
+
+RECENT_VALIDATION_SHARE = 0.5
+
+
+def recent_validation_folds(times, y, k: int, seed: int, stratify: bool,
+                            share: float = RECENT_VALIDATION_SHARE) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Cross-validation folds scored on the regime the model will serve: the newest `share`
+    of the rows (by time, missing times oldest) is split into `k` folds (stratified by class
+    when asked and every class of that part has k rows); fold j validates on part j and trains
+    on every other row, older ones included. Positions, each sorted."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n = len(times)
+    if n < 2 * k:
+        raise SelectionError(f"{n} rows are too few for {k} folds")
+    size = max(k, math.ceil(share * n))
+    recent = time_order(times)[n - size:]
+    labels = np.asarray(y)[recent]
+    splitter = KFold(k, shuffle=True, random_state=seed)
+    if stratify:
+        _, counts = np.unique(labels, return_counts=True)
+        if len(counts) > 1 and counts.min() >= k:
+            splitter = StratifiedKFold(k, shuffle=True, random_state=seed)
+    everything = np.arange(n)
+    folds = []
+    for _, valid in splitter.split(recent, labels):
+        valid_rows = np.sort(recent[valid])
+        folds.append((np.setdiff1d(everything, valid_rows, assume_unique=True), valid_rows))
+    return folds
