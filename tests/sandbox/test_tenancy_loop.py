@@ -1,6 +1,7 @@
 """Two namespaces on one operator and one store (issue 17.1), driven as users would: each
 namespace's pods get keys that reach only its own data (the store itself answers 403 to
-the other's), and a result that its own workload did not write is ignored with an Event."""
+the other's) and what the other explicitly shares (a Dataset's spec.sharedWith, read-only),
+and a result that its own workload did not write is ignored with an Event."""
 
 from __future__ import annotations
 
@@ -57,10 +58,12 @@ def apply(kubectl, namespace: str, body: dict) -> None:
     kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps(body))
 
 
-def dataset(name: str) -> dict:
+def dataset(name: str, shared_with: list[str] | None = None) -> dict:
     rows = "x,y\n" + "".join(f"{i / 10},{i % 2}\n" for i in range(20))
-    return {"apiVersion": "kadence.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": name},
-            "spec": {"source": {"inline": rows}, "format": "csv", "schema": SCHEMA, "quality": {"minRows": 10}}}
+    spec = {"source": {"inline": rows}, "format": "csv", "schema": SCHEMA, "quality": {"minRows": 10}}
+    if shared_with:
+        spec["sharedWith"] = [{"namespace": n} for n in shared_with]
+    return {"apiVersion": "kadence.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": name}, "spec": spec}
 
 
 def ready(kubectl, namespace: str, kind: str, name: str) -> dict | None:
@@ -82,17 +85,19 @@ PROBE = textwrap.dedent("""
             return "ok"
         except S3Error as error:
             return f"{error.response.status} {error.code}"
-    own, other = sys.argv[1], sys.argv[2]
+    own, other, shared = sys.argv[1], sys.argv[2], sys.argv[3]
     print(json.dumps({
         "read own": attempt("r", lambda: client.get_object(bucket, own).read()),
         "read other": attempt("r", lambda: client.get_object(bucket, other).read()),
         "write other": attempt("w", lambda: client.put_object(bucket, other, io.BytesIO(b"x"), 1)),
         "list other": attempt("l", lambda: list(client.list_objects(bucket, prefix=other.rsplit("/", 1)[0] + "/"))),
+        "read shared": attempt("r", lambda: client.get_object(bucket, shared).read()),
+        "write shared": attempt("w", lambda: client.put_object(bucket, shared, io.BytesIO(b"x"), 1)),
     }), flush=True)
 """)
 
 
-def probe_pod(namespace: str, name: str, own_key: str, other_key: str) -> dict:
+def probe_pod(namespace: str, name: str, own_key: str, other_key: str, shared_key: str) -> dict:
     """A pod that reads the namespace's storage Secret exactly as Kadence's Jobs do."""
     secret = "kadence-tenant-storage"
     env = [{"name": variable, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
@@ -101,7 +106,7 @@ def probe_pod(namespace: str, name: str, own_key: str, other_key: str) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
             "spec": {"restartPolicy": "Never", "containers": [{
                 "name": "probe", "image": "kadence-workloads", "env": env,
-                "command": [sys.executable, "-c", PROBE, own_key, other_key]}]}}
+                "command": [sys.executable, "-c", PROBE, own_key, other_key, shared_key]}]}}
 
 
 def snapshot_key(kubectl, namespace: str, name: str) -> str:
@@ -110,11 +115,12 @@ def snapshot_key(kubectl, namespace: str, name: str) -> str:
 
 
 def test_each_namespace_reaches_only_its_own_objects_and_the_store_says_403(operator, kubectl, kube, sandbox_s3):
-    for namespace in (A, B):
-        apply(kubectl, namespace, dataset("points"))
-    for namespace in (A, B):
-        wait_for(lambda: ready(kubectl, namespace, "dataset", "points"), timeout=240,
-                 message=f"the Dataset in {namespace} becomes Ready (its ingest Job ran with the tenant keys)")
+    apply(kubectl, B, dataset("points", shared_with=[A]))  # B shares this one with A, read-only
+    apply(kubectl, B, dataset("secret"))
+    apply(kubectl, A, dataset("points"))
+    for namespace, name in ((A, "points"), (B, "points"), (B, "secret")):
+        wait_for(lambda: ready(kubectl, namespace, "dataset", name), timeout=240,
+                 message=f"the Dataset {namespace}/{name} becomes Ready (its ingest Job ran with the tenant keys)")
     keys = {}
     for namespace in (A, B):
         secret = get_json(kubectl, namespace, "secret", "kadence-tenant-storage")
@@ -122,9 +128,10 @@ def test_each_namespace_reaches_only_its_own_objects_and_the_store_says_403(oper
         assert data["accessKey"] != sandbox_s3.access_key and data["secretKey"] != sandbox_s3.secret_key
         keys[namespace] = data["accessKey"]
     assert keys[A] != keys[B]
-    own, other = snapshot_key(kubectl, A, "points"), snapshot_key(kubectl, B, "points")
+    own, other = snapshot_key(kubectl, A, "points"), snapshot_key(kubectl, B, "secret")
+    shared = snapshot_key(kubectl, B, "points")
     name = "probe-" + uuid.uuid4().hex[:6]
-    kube.create("v1", "pods", A, probe_pod(A, name, own, other))
+    kube.create("v1", "pods", A, probe_pod(A, name, own, other, shared))
 
     def finished():
         pod = kube.get("v1", "pods", A, name)
@@ -132,7 +139,19 @@ def test_each_namespace_reaches_only_its_own_objects_and_the_store_says_403(oper
     assert wait_for(finished, timeout=120, message="the probe pod finishes")["status"]["phase"] == "Succeeded"
     log = kubectl("logs", "-n", A, name).stdout.strip().splitlines()[-1]
     assert json.loads(log) == {"read own": "ok", "read other": "403 AccessDenied",
-                               "write other": "403 AccessDenied", "list other": "403 AccessDenied"}
+                               "write other": "403 AccessDenied", "list other": "403 AccessDenied",
+                               "read shared": "ok", "write shared": "403 AccessDenied"}
+
+
+def test_a_dataset_may_read_what_another_namespace_shares_with_it(operator, kubectl):
+    version = ready(kubectl, B, "dataset", "points")["status"]["latestVersion"]
+    body = dataset("borrowed")
+    body["spec"]["source"] = {"uri": f"s3://kadence/datasets/{B}/points/{version}/data.parquet"}
+    body["spec"]["format"] = "parquet"
+    apply(kubectl, A, body)
+    found = wait_for(lambda: ready(kubectl, A, "dataset", "borrowed"), timeout=240,
+                     message="a Dataset in A reading B's shared snapshot becomes Ready")
+    assert found["status"]["latestRows"] == 20
 
 
 def test_a_result_its_own_workload_did_not_write_is_ignored_with_an_event(operator, kubectl, sandbox_s3):
@@ -161,7 +180,7 @@ def test_a_result_its_own_workload_did_not_write_is_ignored_with_an_event(operat
 
 def test_a_spec_that_names_another_namespaces_storage_is_refused(operator, kubectl):
     body = dataset("peek")
-    body["spec"]["source"] = {"uri": f"s3://kadence/datasets/{B}/points/"}
+    body["spec"]["source"] = {"uri": f"s3://kadence/datasets/{B}/secret/"}  # not shared with A
     apply(kubectl, A, body)
 
     def refused():

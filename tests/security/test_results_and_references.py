@@ -90,7 +90,7 @@ META = {"namespace": "team-a", "name": "churn"}
     ("s3://kadence/datasets/team-a/raw/", None, False, None),
     ("s3://kadence/datasets/team-a", None, False, None),
     ("s3://kadence/datasets/team-b/raw/x.csv", None, False, "outside namespace team-a's storage"),
-    ("s3://kadence/datasets/team-a/../team-b/x.csv", None, False, "outside namespace team-a's storage"),
+    ("s3://kadence/datasets/team-a/../team-b/x.csv", None, False, "climbs out of its prefix"),
     ("s3://kadence/runs/team-b/x.csv", "my-creds", False, "outside namespace team-a's storage"),
     ("s3://partner-data/x.csv", "partner-creds", False, None),
     ("s3://partner-data/x.csv", None, False, "is not Kadence's bucket"),
@@ -118,3 +118,50 @@ def test_model_artifacts_are_checked_too():
 def test_sandbox_mode_is_an_explicit_switch():
     assert sandbox_mode({"KADENCE_SANDBOX": "1"}) and sandbox_mode({"KADENCE_SANDBOX": "true"})
     assert not sandbox_mode({}) and not sandbox_mode({"KADENCE_SANDBOX": "0"})
+
+
+def test_a_monitor_jobs_annotation_cannot_point_the_policy_at_another_key():
+    from kadence.planners.monitorpolicy.evaluation import result_key_of
+
+    policy = {"metadata": {"name": "watch", "namespace": "team-a", "uid": "p-1"}}
+
+    def job(name, key=None, candidate=None):
+        annotations = {k: v for k, v in (("kadence.dev/result-key", key), ("kadence.dev/candidate", candidate)) if v}
+        return {"metadata": {"name": name, "annotations": annotations}}
+
+    own = "monitoring/team-a/watch/20260102T030000Z/result.json"
+    assert result_key_of(policy, job("watch-monitor-1", own)) == own
+    for forged in ("monitoring/team-a/other-policy/20260102T030000Z/result.json",
+                   "monitoring/team-b/watch/20260102T030000Z/result.json",
+                   "runs/team-a/train-1/result.json",
+                   "monitoring/team-a/watch/../other/20260102T030000Z/result.json"):
+        assert result_key_of(policy, job("watch-monitor-1", forged)) is None, forged
+    # a comparison's key follows from its name, whatever its annotation says
+    assert result_key_of(policy, job("watch-compare-v7", "runs/team-b/x.json", candidate="7")) == \
+        "monitoring/team-a/watch/comparisons/watch-compare-v7/result.json"
+
+
+def shared(namespace, name, *with_namespaces):
+    return {"metadata": {"namespace": namespace, "name": name},
+            "spec": {"sharedWith": [{"namespace": n} for n in with_namespaces]}}
+
+
+def test_a_dataset_shared_with_a_namespace_opens_only_its_own_snapshots_to_that_namespaces_datasets():
+    from kadence.api.references import shared_prefixes
+
+    everything = [shared("team-b", "churn", "team-a", "team-c"), shared("team-b", "private"),
+                  shared("team-c", "leads", "team-x"), shared("team-a", "own", "team-a")]
+    granted = shared_prefixes("team-a", everything)
+    assert granted == ("datasets/team-b/churn/",)
+    ok = dataset("s3://kadence/datasets/team-b/churn/v1/data.parquet")
+    assert problems("Dataset", ok, META, bucket="kadence", sandbox=False, granted=granted) == []
+    for uri in ("s3://kadence/datasets/team-b/private/v1/data.parquet", "s3://kadence/datasets/team-b/churnx/x",
+                "s3://kadence/runs/team-b/churn/model.skops", "s3://kadence/datasets/team-b/churn/../private/x"):
+        assert problems("Dataset", dataset(uri), META, bucket="kadence", sandbox=False, granted=granted), uri
+    # a grant opens Dataset sources only, never model artifacts
+    version = ModelVersionSpec.model_validate({"model": "churn", "version": 1, "artifact": {
+        "uri": "s3://kadence/datasets/team-b/churn/v1/data.parquet", "sha256": "0" * 64}})
+    assert problems("ModelVersion", version, META, bucket="kadence", sandbox=False, granted=granted)
+    refused = problems("Dataset", dataset("s3://kadence/datasets/team-b/private/x"), META, bucket="kadence",
+                       sandbox=False, granted=granted)
+    assert "unless a Dataset there shares it (spec.sharedWith: [{namespace: team-a}])" in refused[0][1]

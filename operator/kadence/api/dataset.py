@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from .conditions import SPEC_VALID, ConditionSet
 from .common import (
+    DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     CommonStatus,
     KadenceModel,
@@ -193,6 +194,21 @@ class DatasetSpec(KadenceModel):
     feedback: DatasetFeedback | None = Field(
         None, description="Opt-in: also ingest the labelled feedback these MonitorPolicies publish, e.g. "
                           "{from: [{monitorPolicy: churn-monitor}]}.")
+    shared_with: list[SharedWith] | None = Field(
+        None, max_length=64,
+        description="Namespaces whose Datasets may read this Dataset's snapshots "
+                    "(s3://<bucket>/datasets/<this namespace>/<name>/…): their store keys get read access to them. "
+                    "Like Gateway API's ReferenceGrant, the grant lives with what it shares; without it another "
+                    "namespace's reference is refused (InvalidSpec) and the store answers 403.")
+
+
+class SharedWith(KadenceModel):
+    """A namespace this Dataset's snapshots are shared with (read-only)."""
+
+    namespace: str = Field(pattern=DNS_LABEL_PATTERN, max_length=63, description="The namespace granted read access.")
+
+
+DatasetSpec.model_rebuild()
 
 
 class IncludedFeedback(KadenceModel):

@@ -7,6 +7,10 @@ kadence.storage and kadence.api.references).
   workload from $KADENCE_OWNER_*) is `body` itself; any other is ignored with a Warning Event
   `ForeignResult` (a result from another incarnation of the object, or a forged one).
 - `reference_problems(kind, spec, meta)`: URIs the object may not use (InvalidSpec).
+- `granted_prefixes(ns)`: what other namespaces' Datasets share with `ns` (spec.sharedWith);
+  the namespace's identity may read them, and its Datasets may name them. Read from the API
+  (all namespaces, or each watched one) at most every GRANTS_SECONDS per namespace: a new or
+  withdrawn grant takes effect within that and the referring object's next reconcile.
 """
 
 from __future__ import annotations
@@ -14,11 +18,16 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
+import time
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from ..api import references
-from ..k8s.apply import apply
+from ..api.common import API_VERSION
+from ..k8s.apply import apply, list_objects
+from ..k8s.client import api_client
 from ..settings import Settings
 from ..storage import StoredObject, key_in_namespace
 from ..tenancy import Tenancy, tenancy_from_env
@@ -28,13 +37,49 @@ logger = logging.getLogger(__name__)
 _reported: set[tuple[str, str, str]] = set()  # (owner uid, key, reason): one Event each, not one per resync
 
 
+GRANTS_SECONDS = 30.0
+# The namespaces this operator watches (set by handlers.main.run_operator); empty: all of them.
+WATCHED_NAMESPACES: list[str] = []
+_grants: dict[str, tuple[float, tuple[str, ...]]] = {}
+_grants_lock = threading.Lock()
+_grants_forbidden: list[bool] = []
+
+
 @functools.lru_cache(maxsize=1)
 def tenancy() -> Tenancy:
     return tenancy_from_env(apply_secret=apply)
 
 
+def _datasets_everywhere() -> list[dict]:
+    if WATCHED_NAMESPACES:
+        return [d for namespace in WATCHED_NAMESPACES for d in list_objects(API_VERSION, "Dataset", namespace)]
+    # all namespaces at once: straight from the API (the watch cache answers per namespace)
+    try:
+        return list_objects(API_VERSION, "Dataset", None, api=api_client())
+    except ApiException as error:
+        if error.status != 403:
+            raise
+        # an operator with Roles per namespace may not list across them: no grants, said once
+        if not _grants_forbidden:
+            _grants_forbidden.append(True)
+            logger.warning("cannot list Datasets in all namespaces (403): Datasets' sharedWith grants are ignored")
+        return []
+
+
+def granted_prefixes(namespace: str) -> tuple[str, ...]:
+    now = time.monotonic()
+    with _grants_lock:
+        cached = _grants.get(namespace)
+        if cached is not None and now - cached[0] < GRANTS_SECONDS:
+            return cached[1]
+    prefixes = references.shared_prefixes(namespace, _datasets_everywhere())
+    with _grants_lock:
+        _grants[namespace] = (now, prefixes)
+    return prefixes
+
+
 def ensure_namespace_storage(namespace: str) -> None:
-    tenancy().ensure(namespace)
+    tenancy().ensure(namespace, granted_prefixes(namespace))
 
 
 def foreign_reason(stored: StoredObject, body: dict) -> str | None:
@@ -77,4 +122,6 @@ def owned_results(store, keys: dict[str, str], body: dict) -> dict[str, dict]:
 
 def reference_problems(kind: str, spec, meta: dict) -> list[tuple[str, str]]:
     settings = Settings.from_env()
-    return references.problems(kind, spec, dict(meta), bucket=settings.s3_bucket, sandbox=settings.sandbox)
+    granted = granted_prefixes(meta["namespace"]) if kind == "Dataset" else ()
+    return references.problems(kind, spec, dict(meta), bucket=settings.s3_bucket, sandbox=settings.sandbox,
+                               granted=granted)
