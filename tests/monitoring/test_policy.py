@@ -2,6 +2,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kadence.api.common import duration_delta, parse_duration
+
 from kadence.domain.monitoring.policy import (
     CHALLENGER_NOT_BETTER,
     CHALLENGER_NOT_EVALUATED,
@@ -26,7 +28,6 @@ from kadence.domain.monitoring.policy import (
     judge_drift,
     judge_evaluation,
     judge_quality,
-    parse_duration,
 )
 from kadence.domain.monitoring.retrain import BUDGET_EXHAUSTED, COOLDOWN, PastRetrain, retrain_gate
 
@@ -208,7 +209,7 @@ def test_a_candidate_that_is_not_better_reports_both_scores():
 
 @pytest.mark.parametrize("text, seconds", [("5m", 300), ("1h30m", 5400), ("1.5d", 129600), ("250ms", 0.25)])
 def test_durations_parse_like_the_api_pattern(text, seconds):
-    assert parse_duration(text).total_seconds() == seconds
+    assert parse_duration(text) == seconds and duration_delta(text).total_seconds() == seconds
 
 
 @pytest.mark.parametrize("text", ["", "5", "m5", "5m junk", "-5m"])

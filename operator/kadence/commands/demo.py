@@ -22,10 +22,10 @@ from pathlib import Path
 
 def _duration(text: str) -> int:
     """Whole seconds of an API duration (30s, 1m, 1h30m), at least one."""
-    from ..domain.monitoring.policy import parse_duration
+    from ..api.common import parse_duration
 
     try:
-        seconds = parse_duration(text.strip()).total_seconds()
+        seconds = parse_duration(text.strip())
     except ValueError:
         seconds = 0
     if seconds < 1:

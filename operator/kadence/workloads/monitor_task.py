@@ -176,12 +176,12 @@ class MonitorTask(KadenceModel):
     def quality_window(self):
         """The quality window of `performance.window` (None without performance)."""
         from ..domain.monitoring.labelled import QualityWindowSpec
-        from ..domain.monitoring.policy import parse_duration
+        from ..api.common import duration_delta
 
         if self.performance is None:
             return None
         window = self.performance.window
-        return QualityWindowSpec(window.labelled_predictions, parse_duration(window.max_age))
+        return QualityWindowSpec(window.labelled_predictions, duration_delta(window.max_age))
 
     @property
     def prefix(self) -> str:

@@ -7,7 +7,6 @@ result with the same definitions the workload uses.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -22,18 +21,6 @@ EXIT_SUCCEEDED = 0
 EXIT_ERROR = 2  # bad task, storage trouble: worth another attempt only if the cause goes away
 EXIT_INVALID = 3  # the spec and the data cannot give a model (retrying cannot help)
 FAILURE_PREFIX = "kadence train: failed: "
-
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """'1h30m' -> 5400.0 seconds."""
-    parts = _DURATION_PART.findall(text or "")
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r} (expected e.g. 90s, 30m, 1h30m)")
-    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
-
 
 class TrainInput(KadenceModel):
     """The resolved data: a Dataset snapshot or a materialized FeatureSet version.

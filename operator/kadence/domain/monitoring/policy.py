@@ -15,7 +15,6 @@ Reasons are CamelCase words for Kubernetes conditions and Events.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Sequence
 
 from .quality import LOWER_IS_BETTER, is_better, is_worse_than
@@ -152,12 +151,3 @@ def challenger_gate(*, metric: str, champion: float | None, challenger: float | 
     return Gate(CHALLENGER_NOT_BETTER, comparison + needed, False)
 
 
-def parse_duration(text: str) -> timedelta:
-    """`1h30m`, `90s`, `1.5d`, `250ms` (the API's DURATION_PATTERN) as a timedelta."""
-    import re
-
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
-    parts = re.findall(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", text or "")
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r} (e.g. 5m, 1h30m, 2d)")
-    return timedelta(seconds=sum(float(n) * units[u] for n, u in parts))

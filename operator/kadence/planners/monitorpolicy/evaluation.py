@@ -14,6 +14,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from ...api.common import parse_duration
 from ...api.conditions import ConditionUpdate
 from ...api.monitorpolicy import MonitorPolicySpec
 from ...builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
@@ -27,7 +28,7 @@ from .model import (CANDIDATE_ANNOTATION, COMPARE, COMPONENT, HISTORY_LIMIT, RES
 
 
 def interval_seconds(spec: MonitorPolicySpec) -> float:
-    return verdicts.parse_duration(spec.interval).total_seconds()
+    return parse_duration(spec.interval)
 
 
 def current_slot(spec: MonitorPolicySpec, now: datetime) -> tuple[int, datetime]:
@@ -98,7 +99,7 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
 
 def _window(spec: MonitorPolicySpec) -> dict:
     if spec.window.duration:
-        return {"durationSeconds": verdicts.parse_duration(spec.window.duration).total_seconds()}
+        return {"durationSeconds": parse_duration(spec.window.duration)}
     return {"lastPredictions": spec.window.last_predictions}
 
 

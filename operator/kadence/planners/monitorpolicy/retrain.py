@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from ...api.common import duration_delta
 from ...api.conditions import ConditionUpdate
 from ...api.monitorpolicy import MonitorPolicySpec
 from ...builders.meta import child_name, cut_name, labels_for
@@ -82,7 +83,7 @@ def follow_retrains(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, co
     A retrain TrainingRun the status does not list (a status write lost after the child was
     created) is listed from the child: the budget and the one-at-a-time rule count children."""
     records = [dict(r) for r in status.get("retrains") or []]
-    label_wait = (verdicts.parse_duration(spec.actions.retrain.label_wait) if spec.actions.retrain
+    label_wait = (duration_delta(spec.actions.retrain.label_wait) if spec.actions.retrain
                   else timedelta(days=1))
     listed = {r.get("trainingRun") for r in records}
     adopted = sorted((run for name, run in context.retrain_runs.items() if name not in listed and run.created),
@@ -144,7 +145,7 @@ def hold_retrain(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, hold:
         since = (previous.get("waitingSince") if same else None) or iso(now)
         decision["waitingSince"] = since
         retrain = spec.actions.retrain
-        wait = verdicts.parse_duration(retrain.label_wait) if retrain else timedelta(days=1)
+        wait = duration_delta(retrain.label_wait) if retrain else timedelta(days=1)
         waited = now - (parse_time(since) or now)
         if waited >= wait:
             decision["overdue"] = True
@@ -217,7 +218,7 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
         if hold is None:
             hold = learning.retrain_gate(
                 now=now, triggers=request.triggers, past=learning.past_retrains(records),
-                cooldown=verdicts.parse_duration(retrain.cooldown), max_per_day=retrain.max_per_day,
+                cooldown=duration_delta(retrain.cooldown), max_per_day=retrain.max_per_day,
                 labelled_rows=export.rows if retrain.include_feedback and export is not None else None,
                 min_new_labels=_min_new_labels(spec))
     if hold is not None:
