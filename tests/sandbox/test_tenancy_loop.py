@@ -30,16 +30,17 @@ SCHEMA = {"columns": [{"name": "x", "type": "float"}, {"name": "y", "type": "int
 
 
 @contextmanager
-def operator_for(apiserver, kubeconfig: Path, kubectl, storage: s3.S3Settings, namespaces: list[str]):
+def operator_for(apiserver, kubeconfig: Path, kubectl, storage: s3.S3Settings, namespaces: list[str],
+                 **extra_env: str):
     """One operator watching both namespaces, started as `kadence sandbox up` starts it."""
     kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
     for namespace in namespaces:
         kubectl("create", "namespace", namespace, check=False)
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), **storage.operator_env(),
-           "KADENCE_METRICS_PORT": str(supervisor.free_port()), "KADENCE_METRICS_ADDRESS": "127.0.0.1"}
+           "KADENCE_METRICS_PORT": str(supervisor.free_port()), "KADENCE_METRICS_ADDRESS": "127.0.0.1", **extra_env}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     flags = [f"--namespace={n}" for n in namespaces]
-    with open(apiserver.state_dir / "operator-tenancy.log", "w") as log:
+    with open(apiserver.state_dir / f"operator-tenancy-{'-'.join(namespaces)}.log", "w") as log:
         process = subprocess.Popen([sys.executable, "-m", "kadence", "operator", *flags], env=env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -188,3 +189,21 @@ def test_a_spec_that_names_another_namespaces_storage_is_refused(operator, kubec
         return found if found and found.get("reason") == "InvalidSpec" else None
     found = wait_for(refused, timeout=60, message="InvalidSpec on a Dataset reading another namespace")
     assert f"lies outside namespace {A}'s storage" in found["message"]
+
+
+def test_outside_sandbox_mode_a_file_source_is_refused_with_the_reason(sandbox_apiserver, sandbox_node, sandbox_s3,
+                                                                       sandbox_kubeconfig, kubectl, tmp_path):
+    """The same operator as on a cluster (no KADENCE_SANDBOX): file:// would read the node's files."""
+    namespace = "tenant-c"
+    (tmp_path / "x.csv").write_text("x,y\n1,0\n")
+    with operator_for(sandbox_apiserver, sandbox_kubeconfig, kubectl, sandbox_s3, [namespace], KADENCE_SANDBOX=""):
+        body = dataset("local")
+        body["spec"]["source"] = {"uri": f"file://{tmp_path / 'x.csv'}"}
+        apply(kubectl, namespace, body)
+
+        def refused():
+            found = condition(get_json(kubectl, namespace, "dataset", "local"), "Ready")
+            return found if found and found.get("reason") == "InvalidSpec" else None
+        found = wait_for(refused, timeout=90, message="InvalidSpec on a file:// source outside sandbox mode")
+    assert "spec.source.uri: file:// URIs are only accepted when the operator runs in sandbox mode" in found["message"]
+    assert not get_json(kubectl, namespace, "jobs") or not get_json(kubectl, namespace, "jobs")["items"]

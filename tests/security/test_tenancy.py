@@ -171,3 +171,37 @@ def test_a_workloads_owner_comes_from_its_environment_as_object_metadata():
     assert owner_metadata(env) == {"kadence-owner-uid": "u-1", "kadence-owner-kind": "Dataset",
                                    "kadence-owner-name": "churn", "kadence-owner-namespace": "team-a"}
     assert owner_metadata({}) == {}
+
+
+class FakeMinioAdmin:
+    def __init__(self, attached_already=False):
+        self.calls, self.policies, self.attached_already = [], {}, attached_already
+
+    def policy_add(self, name, policy_file=None):
+        import json as _json
+        from pathlib import Path as _Path
+
+        self.policies[name] = _json.loads(_Path(policy_file).read_text())
+        self.calls.append(("policy_add", name))
+
+    def user_add(self, access_key, secret_key):
+        self.calls.append(("user_add", access_key, secret_key))
+
+    def attach_policy(self, policies, user=None):
+        self.calls.append(("attach_policy", tuple(policies), user))
+        if self.attached_already:
+            raise RuntimeError("policy change is already in effect")
+
+
+def test_minio_gets_a_policy_and_a_user_per_namespace_through_its_admin_api():
+    admin = FakeMinioAdmin()
+    credentials = tenancy.derive_credentials(ADMIN, "team-a")
+    tenancy.MinioAdminProvisioner(ADMIN, client=admin).ensure(credentials, tenancy.TenantPolicy("team-a", "kadence"))
+    assert admin.calls == [("policy_add", "kadence-ns-team-a"),
+                           ("user_add", credentials.access_key, credentials.secret_key),
+                           ("attach_policy", ("kadence-ns-team-a",), credentials.access_key)]
+    assert admin.policies["kadence-ns-team-a"] == tenancy.TenantPolicy("team-a", "kadence").minio_policy()
+    # run again (every cache period): MinIO's "already attached" is not an error
+    again = FakeMinioAdmin(attached_already=True)
+    tenancy.MinioAdminProvisioner(ADMIN, client=again).ensure(credentials, tenancy.TenantPolicy("team-a", "kadence"))
+    assert [c[0] for c in again.calls] == ["policy_add", "user_add", "attach_policy"]
