@@ -21,6 +21,7 @@ WORKLOADS = {
     "train": "Run a TrainingRun's AutoML search and register the winner (runs in a Job).",
     "monitor": "Evaluate a MonitorPolicy over a window of predictions (runs in a Job).",
     "alert": "Deliver a MonitorPolicy alert to its webhook, with retries (runs in a Job).",
+    "canary": "Compute a canary's quality per version from the prediction log and feedback (runs in a Job).",
     "serve": "Serve a ModelVersion over KServe v1 and Open Inference Protocol v2.",
 }
 

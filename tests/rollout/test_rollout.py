@@ -290,17 +290,3 @@ def test_durations_parse(text, seconds):
 def test_a_bad_duration_is_refused(text):
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration(text)
-
-
-def test_quality_per_version_joins_predictions_and_feedback_by_request_id():
-    import pandas as pd
-
-    from kadence.domain.rollout import quality_by_version
-
-    predictions = pd.DataFrame({"request_id": ["a", "b", "c", "d", "e"], "model_version": ["3", "3", "4", "4", "4"],
-                                "prediction": [1, 0, 1, 1, 0]})
-    feedback = pd.DataFrame({"request_id": ["a", "b", "c", "d", "zz"], "label": [1, 0, 0, 1, 1]})
-    assert quality_by_version(predictions, feedback, "accuracy") == {"3": (2, 1.0), "4": (2, 0.5)}
-    f1 = quality_by_version(predictions, feedback, "f1")
-    assert f1["3"] == (2, 1.0) and f1["4"] == (2, pytest.approx(2 / 3))
-    assert quality_by_version(predictions, feedback.iloc[0:0], "f1") == {}

@@ -418,29 +418,3 @@ def step_deadline(state: RolloutState, canary: Canary) -> datetime | None:
     if state.step_started_at is None or state.current_step is None:
         return None
     return state.step_started_at + timedelta(seconds=parse_duration(canary.steps[state.current_step].pause))
-
-
-def quality_by_version(predictions, feedback, metric: str) -> dict[str, tuple[int, float | None]]:
-    """{model version: (labelled requests, f1 or accuracy)} from the prediction log joined with
-    feedback by request id (`logformat.predictions_frame(...).meta` and `feedback_frame(...)`).
-    F1 is binary (the last class in sorted order is positive) for two classes, macro otherwise."""
-    from sklearn.metrics import accuracy_score, f1_score
-
-    if len(predictions) == 0 or len(feedback) == 0:
-        return {}
-    joined = predictions[["request_id", "model_version", "prediction"]].merge(
-        feedback[["request_id", "label"]], on="request_id", how="inner")
-    result: dict[str, tuple[int, float | None]] = {}
-    for version, rows in joined.groupby("model_version"):
-        truth = [str(v) for v in rows["label"]]
-        predicted = [str(v) for v in rows["prediction"]]
-        if metric == "accuracy":
-            score = float(accuracy_score(truth, predicted))
-        else:
-            classes = sorted(set(truth) | set(predicted))
-            if len(classes) <= 2:
-                score = float(f1_score(truth, predicted, pos_label=classes[-1], average="binary", zero_division=0))
-            else:
-                score = float(f1_score(truth, predicted, average="macro", zero_division=0))
-        result[str(version)] = (len(rows), score)
-    return result

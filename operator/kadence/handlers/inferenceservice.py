@@ -7,8 +7,8 @@ Each reconcile (create, spec update, resume, resync timer):
 2. observes the model-server Deployments by role, and, while a canary rolls out or is
    about to (a pinned canary, or an approved challenger for a stage-tracking one), each
    version's requests, 5xx answers and p99 latency since the current step started, from the
-   servers' /metrics (plus f1/accuracy from the prediction log joined to feedback when the
-   canary has a quality gate);
+   servers' /metrics (plus, when the canary has a quality gate, f1/accuracy per version
+   from the newest `kadence canary` Job: the operator never loads prediction logs itself);
 3. plans (`planners.inferenceservice`), realizes the plan, moves ModelVersion stages when a
    canary was promoted (or an approved challenger failed its canary: Archived), and clears
    the kadence.dev/promote annotation once it was acted on.
@@ -22,25 +22,32 @@ step before as this step's.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
 
 from ..api.common import API_VERSION
-from ..api.inferenceservice import QualityGate
+from ..api.common import parse_duration
 from ..api.kinds import BY_KIND
 from ..builders import serving as build
+from ..builders.jobs import job_state, task_configmap, workload_job
+from ..builders.meta import child_name
 from ..domain.registry import requested_stage, stage_request_patch
 from ..domain.rollout import VersionStats, stats_from_metrics
 from ..k8s.apply import create, list_objects, merge_patch
 from ..metrics import canary_rollbacks
 from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, ServingObservation, StageChange,
                                          approved_candidate, plan_inferenceservice)
-from .common import model_versions_of, object_store, realize, register_reconciler, utcnow, workload_settings
+from ..planners.plan import ChildRef
+from ..workloads.canary import CanaryQualityResult, CanaryQualityTask
+from .common import (model_versions_of, owned_jobs, read_json, realize, register_reconciler, utcnow,
+                     workload_settings)
 from ..api import keys
 
 KIND = BY_KIND["InferenceService"]
@@ -243,30 +250,108 @@ def scrape_pods(pods: list[dict]) -> dict[str, dict[str, str]]:
     return scrapes
 
 
-def quality_by_version(namespace: str, name: str, versions: list[int], gate: QualityGate, since: datetime,
-                       until: datetime) -> dict[int, tuple[int, float | None]]:
-    """{version: (labelled requests, gate.metric)} from the prediction log joined to feedback."""
-    from ..domain.monitoring.logformat import feedback_prefix, predictions_prefix
-    from ..domain.monitoring.quality import quality_for
-    from ..workloads.monitor_io import LogWindow, join_feedback, read_feedback, read_prediction_logs
+# ------------------------------------------------------------------ canary quality (computed where the data is)
 
-    store = object_store()
-    predictions = read_prediction_logs(store, predictions_prefix(namespace, name),
-                                       LogWindow(end=until, duration=until - since), [str(v) for v in versions])
-    labelled = join_feedback(predictions, read_feedback(store, feedback_prefix(namespace, name), since, until))
-    result = {}
-    for version in versions:
-        rows = labelled[labelled["model_version"] == str(version)]
-        if rows.empty:
-            result[version] = (0, None)
+QUALITY_COMPONENT = "canary-quality"
+# The servers flush the prediction log to S3 every 10 s: a quality slot shorter than that sees nothing new.
+QUALITY_MIN_INTERVAL_SECONDS = 15.0
+
+
+def quality_job_prefix(isvc: str, step_started_at: str) -> str:
+    return child_name(isvc, "quality", hashlib.sha256(step_started_at.encode()).hexdigest()[:8]) + "-"
+
+
+def quality_result_key(namespace: str, isvc: str, job_name: str) -> str:
+    return f"monitoring/{namespace}/{isvc}/canary/{job_name}.json"
+
+
+@dataclass
+class QualityWork:
+    """What the canary's quality gate needs this reconcile: Jobs to start or remove, and the
+    figures of the newest finished one ({version: (labelled requests, metric)})."""
+
+    children: list[dict] = field(default_factory=list)
+    delete: list[ChildRef] = field(default_factory=list)
+    figures: dict[int, tuple[int, float | None]] = field(default_factory=dict)
+
+
+def plan_quality(obj: dict, metric: str, interval_seconds: float, jobs: list[dict], results: dict[str, dict],
+                 now: datetime, settings) -> QualityWork:
+    """One `kadence canary` Job per analysis slot of the step in progress (never two at once),
+    each over the labelled requests from the step's start to its own start; the newest
+    finished one's figures are the step's. Jobs of other steps, and older slots, go.
+    `results`: job name -> the result JSON of finished Jobs. Pure."""
+    meta, status = obj["metadata"], obj.get("status") or {}
+    work = QualityWork()
+    started = status.get("stepStartedAt")
+    versions = [str(v) for v in (status.get("stableVersion"), status.get("canaryVersion")) if v]
+    prefix = quality_job_prefix(meta["name"], started) if started else None
+    slots: dict[int, dict] = {}
+    for job in jobs:
+        name = job["metadata"]["name"]
+        tail = name[len(prefix):] if prefix and name.startswith(prefix) else ""
+        if tail.isdigit():
+            slots[int(tail)] = job
+        else:
+            work.delete += [ChildRef("batch/v1", "Job", name), ChildRef("v1", "ConfigMap", name)]
+    if not started or len(versions) < 2:
+        return work
+    done = [slot for slot, job in slots.items()
+            if job_state(job) == "Succeeded" and job["metadata"]["name"] in results]
+    if done:
+        newest = max(done)
+        result = CanaryQualityResult.model_validate(results[slots[newest]["metadata"]["name"]])
+        work.figures = {int(v): (q.labelled, q.value) for v, q in result.versions.items() if v.isdigit()}
+        for slot in [s for s in slots if s < newest]:
+            name = slots[slot]["metadata"]["name"]
+            work.delete += [ChildRef("batch/v1", "Job", name), ChildRef("v1", "ConfigMap", name)]
+    since = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    every = max(interval_seconds, QUALITY_MIN_INTERVAL_SECONDS)
+    slot_now = int(max((now - since).total_seconds(), 0.0) // every)
+    running = any(job_state(job) == "Running" for job in slots.values())
+    if not running and slot_now not in slots:
+        name = f"{prefix}{slot_now}"
+        task = CanaryQualityTask(namespace=meta["namespace"], inference_service=meta["name"], versions=versions,
+                                 metric=metric, since=since, until=now,
+                                 result_key=quality_result_key(meta["namespace"], meta["name"], name))
+        work.children = [task_configmap(obj, name, QUALITY_COMPONENT, task.model_dump(mode="json", by_alias=True)),
+                         workload_job(obj, name, QUALITY_COMPONENT, ["kadence", "canary"], settings)]
+    return work
+
+
+def observe_quality(obj: dict, spec, now: datetime) -> QualityWork:
+    """Read the canary quality Jobs and the results of the finished ones (each read once)."""
+    gate = spec.canary.analysis.quality if spec.canary else None
+    status = obj.get("status") or {}
+    jobs = [j for j in owned_jobs(KIND, obj)
+            if ((j["metadata"].get("labels") or {}).get("app.kubernetes.io/component")) == QUALITY_COMPONENT]
+    if gate is None or not status.get("canaryVersion"):
+        return plan_quality(obj, "f1", 0.0, jobs, {}, now, workload_settings()) if jobs else QualityWork()
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    results = {}
+    for job in jobs:
+        job_name = job["metadata"]["name"]
+        if job_state(job) != "Succeeded":
             continue
-        metrics = quality_for(gate.metric, rows["label"].tolist(), rows["prediction"].tolist()).metrics
-        result[version] = (len(rows), metrics.get(gate.metric))
-    return result
+        memo_key = (job["metadata"].get("uid"), job_name)
+        if memo_key not in _QUALITY_RESULTS:
+            found = read_json(quality_result_key(namespace, name, job_name), owner=obj)
+            if found is None:
+                continue
+            _QUALITY_RESULTS[memo_key] = found
+        results[job_name] = _QUALITY_RESULTS[memo_key]
+    return plan_quality(obj, gate.metric, parse_duration(spec.canary.analysis.interval), jobs, results, now,
+                        workload_settings())
 
 
-def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: datetime
-                  ) -> dict[int, VersionStats]:
+# A finished Job's result never changes: {(job uid, job name): result}.
+_QUALITY_RESULTS: dict[tuple[str | None, str], dict] = {}
+
+
+def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: datetime,
+                  quality: dict[int, tuple[int, float | None]] | None = None) -> dict[int, VersionStats]:
+    """Each version's traffic since the step started, from the servers' /metrics, with the
+    quality figures of the newest canary quality Job (`observe_quality`)."""
     meta, status = obj["metadata"], obj.get("status") or {}
     started = status.get("stepStartedAt")
     if not status.get("canaryVersion") or started is None:
@@ -276,11 +361,9 @@ def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: date
     baseline = BASELINES.get(namespace, name, started)
     versions = [v for v in (status.get("stableVersion"), status.get("canaryVersion")) if v]
     stats = {v: version_stats(scrapes.get(str(v), {}), baseline, v) for v in versions}
-    gate = spec.canary.analysis.quality if spec.canary else None
-    if gate is not None:
-        since = datetime.fromisoformat(started.replace("Z", "+00:00"))
-        for version, (labelled, quality) in quality_by_version(namespace, name, versions, gate, since, now).items():
-            stats[version] = with_quality(stats[version], labelled, quality)
+    for version, (labelled, value) in (quality or {}).items():
+        if version in stats:
+            stats[version] = with_quality(stats[version], labelled, value)
     return stats
 
 
@@ -305,9 +388,10 @@ def reconcile_inferenceservice(obj, spec, body, patch):
         # A step's baseline is the scrape of the reconcile that starts it, so scrape before one starts too.
         # Stable and canary only: a shadow running the canary's version must not count as canary traffic.
         scrapes = scrape_pods(list_objects("v1", "Pod", namespace, f"{selector},{build.ROLE_LABEL} in (stable,canary)"))
+    quality = observe_quality(obj, spec, now)
     observation = ServingObservation(
         deployments=deployments,
-        stats=observe_stats(obj, spec, scrapes, now),
+        stats=observe_stats(obj, spec, scrapes, now, quality.figures),
         promote_requested=(meta.get("annotations") or {}).get(PROMOTE_ANNOTATION) == "true",
     )
     plan = plan_inferenceservice(obj, observation, context, now)
@@ -315,6 +399,8 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     # the <SVC>_SERVICE_HOST/_PORT variables only of Services that exist when it starts, and
     # the stable servers find the shadow through them where there is no cluster DNS.
     plan.children.sort(key=lambda child: child["kind"] != "Service")
+    plan.children += quality.children
+    plan.delete += quality.delete
     if any(child["kind"] == "Deployment" for child in plan.children):
         ensure_feedback_token(body)  # before the servers, whose env reads it
     realize(plan, status, meta, patch, body)
