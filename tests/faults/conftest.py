@@ -146,6 +146,7 @@ SERVE_NAMESPACE = "faults-serving"
 MODEL = "faultsmodel"
 COLUMNS = ["tenure", "charges", "calls"]
 MEMORY_LIMIT = "512Mi"
+REPLICAS = 2
 MEMORY_LIMIT_BYTES = 512 * 1024 * 1024
 
 
@@ -164,9 +165,9 @@ class ServedModel:
                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
 
     def pod(self) -> dict:
-        """The Ready stable pod of the InferenceService (there is one replica)."""
-        ready = self.ready_pods()
-        assert len(ready) == 1, [p["metadata"]["name"] for p in ready]
+        """One Ready pod of the InferenceService (the first by name: the same one while it lives)."""
+        ready = sorted(self.ready_pods(), key=lambda p: p["metadata"]["name"])
+        assert ready, "no ready model-server pod"
         return ready[0]
 
     def url(self) -> str:
@@ -216,7 +217,7 @@ def predict_body(rows: int = 1) -> dict:
     return {"instances": [{"tenure": 0.5 + i % 7, "charges": -0.2, "calls": 1.0} for i in range(rows)]}
 
 
-def _train_and_store(sandbox: FaultSandbox, ns: str) -> tuple[str, str]:
+def _train_and_store(sandbox: FaultSandbox, ns: str, seed: int = 7) -> tuple[str, str]:
     import numpy as np
     import pandas as pd
     from sklearn.linear_model import LogisticRegression
@@ -224,7 +225,7 @@ def _train_and_store(sandbox: FaultSandbox, ns: str) -> tuple[str, str]:
     from kadence.domain.training.artifact import dumps, sha256_hex
     from kadence.storage import ObjectStore, StorageConfig
 
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed)
     frame = pd.DataFrame(rng.normal(size=(200, 3)), columns=COLUMNS)
     model = LogisticRegression().fit(frame, (frame.tenure - frame.charges > 0).astype(int))
     data = dumps(model)
@@ -236,8 +237,9 @@ def _train_and_store(sandbox: FaultSandbox, ns: str) -> tuple[str, str]:
 
 @pytest.fixture(scope="package")
 def served_model(fault_sandbox) -> ServedModel:
-    """One InferenceService with one replica (memory limit 512Mi) serving a tiny model, every
-    request logged; the feedback token read from the Secret the operator made."""
+    """One InferenceService with two replicas (memory limit 512Mi) serving a tiny model, every
+    request logged; the feedback token read from the Secret the operator made. Scenarios aim at
+    one pod's own port, or at the Service when a pod is to go away under traffic."""
     import base64
 
     sandbox = fault_sandbox
@@ -256,7 +258,7 @@ def served_model(fault_sandbox) -> ServedModel:
                  timeout=120, message="the ModelVersion to be verified")
         created = client.post(f"{group}/inferenceservices", json={
             "apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": MODEL},
-            "spec": {"model": MODEL, "stage": "Production", "replicas": 1,
+            "spec": {"model": MODEL, "stage": "Production", "replicas": REPLICAS,
                      "resources": {"limits": {"memory": MEMORY_LIMIT}},
                      "logging": {"enabled": True, "sampleRate": 1.0},
                      # Short enough for the slow-body scenario to end quickly.
@@ -266,7 +268,7 @@ def served_model(fault_sandbox) -> ServedModel:
 
         def ready():
             status = client.get(f"{group}/inferenceservices/{MODEL}").json().get("status") or {}
-            return status.get("phase") == "Stable" and len(served.ready_pods()) == 1
+            return status.get("phase") == "Stable" and len(served.ready_pods()) == REPLICAS
         try:
             wait_for(ready, timeout=240, message="the InferenceService to serve")
         except AssertionError as error:

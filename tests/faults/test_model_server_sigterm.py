@@ -13,7 +13,7 @@ import uuid
 import httpx
 import pytest
 
-from .conftest import MODEL, ServedModel, predict_body, wait_for
+from .conftest import MODEL, REPLICAS, ServedModel, predict_body, wait_for
 
 pytestmark = pytest.mark.sandbox
 
@@ -58,15 +58,6 @@ class Load:
             thread.join(timeout=90)
 
 
-def set_replicas(served: ServedModel, replicas: int) -> None:
-    with served.sandbox.client() as client:
-        client.patch(f"/apis/kadence.dev/v1alpha1/namespaces/{served.namespace}/inferenceservices/{served.name}",
-                     json={"spec": {"replicas": replicas}},
-                     headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
-    wait_for(lambda: len(served.ready_pods()) == replicas, timeout=180,
-             message=f"{replicas} ready model-server pods")
-
-
 def service_url(served: ServedModel) -> str:
     with served.sandbox.client() as client:
         service = client.get(f"/api/v1/namespaces/{served.namespace}/services/{served.name}").json()
@@ -75,8 +66,8 @@ def service_url(served: ServedModel) -> str:
 
 def test_a_terminated_server_answers_what_it_accepted_and_flushes_every_logged_prediction(served_model):
     served = served_model
-    set_replicas(served, 2)
-    victim = served.ready_pods()[0]["metadata"]["name"]
+    assert len(served.ready_pods()) == REPLICAS >= 2, "another pod answers while one terminates"
+    victim = served.pod()["metadata"]["name"]
 
     with Load(service_url(served)) as load:
         wait_for(lambda: load.answered() >= 100, timeout=120, message="traffic through the Service")
@@ -100,4 +91,4 @@ def test_a_terminated_server_answers_what_it_accepted_and_flushes_every_logged_p
     duplicated = {request_id: n for request_id, n in logged.items() if n > 1}
     assert not duplicated, f"predictions logged more than once: {list(duplicated.items())[:5]}"
     print(f"\n{len(answered)} requests, all answered and logged once; the terminated pod was {victim}")
-    set_replicas(served, 1)
+    wait_for(lambda: len(served.ready_pods()) == REPLICAS, timeout=180, message="the replacement pod")
