@@ -265,3 +265,13 @@ def test_an_export_since_long_ago_reads_only_the_retention_once_a_checkpoint_exi
     assert result.feedback_export.sha256 == full.feedback_export.sha256
     frame = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(result.feedback_export.uri))))
     assert (frame["churned"] == 7).sum() == 1
+    # half a minute later, nothing new: the same export, named again rather than written again
+    later = body("carry", time=(T + timedelta(seconds=30)).isoformat(), feedbackExport=export)
+    again, _, _ = evaluate(MonitorTask.model_validate(later), store)
+    assert (again.feedback_export.uri, again.feedback_export.sha256) == (result.feedback_export.uri,
+                                                                         result.feedback_export.sha256)
+    assert not store.exists("monitoring/carry/late/20261123T120030Z/feedback.parquet")
+    # a minute later, day 1's second label has come: a new export
+    newer, _, _ = evaluate(MonitorTask.model_validate(later | {"time": (T + timedelta(minutes=1)).isoformat()}), store)
+    assert newer.feedback_export.rows == result.feedback_export.rows + 1
+    assert newer.feedback_export.uri.endswith("/20261123T120100Z/feedback.parquet")

@@ -280,19 +280,28 @@ def _checkpoint_pointer(task: MonitorTask) -> str:
     return f"{monitoring_prefix(task.namespace, task.policy)}feedback/checkpoint-{since}.json"
 
 
-def _previous_checkpoint(task: MonitorTask, store: ObjectStore, horizon: datetime):
+def _read_pointer(task: MonitorTask, store: ObjectStore) -> dict | None:
+    try:
+        pointer = json.loads(store.get_bytes(_checkpoint_pointer(task)))
+        return pointer if isinstance(pointer, dict) and isinstance(pointer.get("time"), str) else None
+    except (FileNotFoundError, ValueError, StorageError):
+        return None
+
+
+def _previous_checkpoint(pointer: dict | None, task: MonitorTask, store: ObjectStore, horizon: datetime):
     """The checkpoint of the latest earlier export with the same `since`, when it was made
     within the retention (so that it and what is read now leave no gap); else None."""
     import pandas as pd
 
+    if pointer is None:
+        return None
     try:
-        pointer = json.loads(store.get_bytes(_checkpoint_pointer(task)))
         time = datetime.fromisoformat(pointer["time"].replace("Z", "+00:00"))
         if not horizon <= time <= task.time:
             return None
         return pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(pointer["uri"]))))
     except (FileNotFoundError, KeyError, ValueError, TypeError, StorageError):
-        return None  # none yet, or unreadable: read everything since `since` once
+        return None  # unreadable: read everything since `since` once
 
 
 def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, feedback: str) -> FeedbackExportResult:
@@ -301,12 +310,14 @@ def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, fee
     Cost: predictions older than the retention (the quality window's maxAge, 30 days without
     performance) are taken from the previous export's checkpoint when there is one made within
     the retention; only the retention's logs are read. Labels arriving for predictions older
-    than the retention are not joined then (as for the quality window)."""
+    than the retention are not joined then (as for the quality window). An export equal to the
+    previous one (same digest) is not written again: its object is named instead."""
     export = task.feedback_export
     horizon = task.time - (task.quality_window.max_age if task.quality_window else DEFAULT_EXPORT_HORIZON)
+    pointer = _read_pointer(task, store)
     previous = None
     if export.since is None or export.since < horizon:
-        previous = _previous_checkpoint(task, store, horizon)
+        previous = _previous_checkpoint(pointer, task, store, horizon)
     after = horizon if previous is not None else export.since  # previous: only when since < horizon
     read = read_labelled(store, predictions, feedback, task.time, after, newest=None,
                          model_versions=task.model_versions)
@@ -320,8 +331,14 @@ def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, fee
     if len(frame):
         data = labels.parquet_bytes(frame)
         sha = labels.digest(data)
-        uri = store.put_bytes(export.key or f"{task.prefix}feedback.parquet", data, "application/vnd.apache.parquet")
-        _write_checkpoint(task, store, checkpoint)
+        last = (pointer or {}).get("export") or {}
+        if export.key is None and last.get("sha256") == sha and last.get("uri") and store.exists(
+                store.key_of(last["uri"])):
+            uri = last["uri"]
+        else:
+            uri = store.put_bytes(export.key or f"{task.prefix}feedback.parquet", data,
+                                  "application/vnd.apache.parquet")
+        _write_checkpoint(task, store, pointer, checkpoint, {"uri": uri, "sha256": sha})
     return FeedbackExportResult(
         uri=uri, rows=len(frame), target=export.target, time_column=export.time_column,
         since=_iso(export.since) if export.since else None,
@@ -330,23 +347,24 @@ def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, fee
         carried_until=_iso(horizon) if previous is not None else None)
 
 
-def _write_checkpoint(task: MonitorTask, store: ObjectStore, checkpoint) -> None:
-    """The export's rows with request ids, times and inputs, for the next export to start from;
-    the pointer moves only forward in time (a re-run of an older slot leaves it)."""
-    pointer_key = _checkpoint_pointer(task)
-    try:
-        current = json.loads(store.get_bytes(pointer_key))
-        if current.get("time", "") > _iso(task.time):
-            return
-    except (FileNotFoundError, ValueError):
-        pass
+def _write_checkpoint(task: MonitorTask, store: ObjectStore, pointer: dict | None, checkpoint,
+                      exported: dict) -> None:
+    """The export's rows with request ids, times and inputs, for the next export to start from
+    (written only when they changed); the pointer moves only forward in time (a re-run of an
+    older slot leaves it)."""
+    if pointer is not None and pointer["time"] > _iso(task.time):
+        return
     try:
         data = labels.parquet_bytes(checkpoint)
     except (ValueError, TypeError) as error:  # e.g. labels of mixed types: the next export reads everything
         print(f"feedback checkpoint not written: {error}", file=sys.stderr)
         return
-    uri = store.put_bytes(f"{task.prefix}feedback-checkpoint.parquet", data, "application/vnd.apache.parquet")
-    store.put_bytes(pointer_key, json.dumps({"uri": uri, "time": _iso(task.time)}).encode(), "application/json")
+    digest = labels.digest(data)
+    uri = (pointer or {}).get("uri")
+    if (pointer or {}).get("sha256") != digest or not uri:
+        uri = store.put_bytes(f"{task.prefix}feedback-checkpoint.parquet", data, "application/vnd.apache.parquet")
+    store.put_bytes(_checkpoint_pointer(task), json.dumps(
+        {"uri": uri, "sha256": digest, "time": _iso(task.time), "export": exported}).encode(), "application/json")
 
 
 def emit(result: MonitorResult, store: ObjectStore | None, key: str | None, out: IO[str]) -> None:
