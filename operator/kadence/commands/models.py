@@ -137,6 +137,8 @@ def lineage_links(version: dict, run: dict | None, featureset: dict | None, data
         detail += f", seed {lineage['seed']}"
     if lineage.get("image"):
         detail += f", image {lineage['image']}"
+    if lineage.get("libraries"):
+        detail += ", " + ", ".join(f"{name} {version}" for name, version in sorted(lineage["libraries"].items()))
     links.append({"kind": "ModelVersion", "name": version["metadata"]["name"], "version": str(spec.get("version")),
                   "state": status.get("stage") or spec.get("stage") or "-", "detail": detail})
     return links
