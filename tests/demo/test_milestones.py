@@ -143,3 +143,22 @@ def test_a_retrain_decision_that_found_nothing_new_is_a_step_of_its_own_and_star
                                   (report.NOTHING_NEW, "NothingNewToLearn")]
     assert [r[0] for r in after.retrains] == ["c-retrain-1"]
     assert kinds(after, after) == []
+
+
+def retrain_run(name: str, phase: str | None) -> dict:
+    return {"metadata": {"name": name, "labels": {"kadence.dev/retrained-by": "p"}},
+            "status": {"phase": phase} if phase else {}}
+
+
+@pytest.mark.parametrize(("runs", "isvc", "busy"), [
+    ([], service(1), None),
+    ([retrain_run("c-retrain-1", "Running")], service(1), "retrain c-retrain-1 runs"),
+    ([retrain_run("c-retrain-1", None)], service(1), "retrain c-retrain-1 runs"),
+    ([retrain_run("c-retrain-1", "Succeeded")], service(1, 2, 50, "Progressing"),
+     "the canary of version 2 goes on (Progressing)"),
+    ([retrain_run("c-retrain-1", "Failed")], service(1, 2, 0, "RolledBack"), None),
+    ([retrain_run("c-retrain-1", "Succeeded")], service(2), None),
+])
+def test_a_running_retrain_or_a_canary_under_way_is_the_loop_busy(runs, isvc, busy):
+    assert snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
+                runs=runs, isvc=isvc).busy() == busy

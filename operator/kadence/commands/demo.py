@@ -9,7 +9,8 @@ champion/challenger comparison, goes through a canary and is promoted. Ends with
 f1_by_month.png, f1_by_month.html and demo.json in --output-dir; exits 0 only when the loop
 closed (breach -> one retrain -> promoted) and otherwise names the step that did not happen.
 With --label-delay N the ground truth of each month comes back N months later and churn's
-rule drifts gradually as well. --dry-run checks the manifests and the tools and starts nothing.
+rule drifts gradually as well; a month then also stays open while a retrain runs or a canary
+goes on (the demo compresses months, not the operator's work). --dry-run checks the manifests and the tools and starts nothing.
 Needs kadence[all] (the sandbox, the model server and matplotlib).
 """
 

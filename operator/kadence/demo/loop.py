@@ -47,6 +47,7 @@ FAST_ROWS, FAST_RATE = 10, 60.0  # rows per request, rows/s
 SLOW_ROWS, SLOW_RATE = 1, 16.0
 PART_ROWS = 40  # rows generated (and scored by the first model) at once
 FEEDBACK_BATCH = 500  # labels per /feedback request
+HOLD_S = 600.0  # with a label delay: the longest a month stays open for a retrain or a canary
 POLL_S = 1.5
 
 
@@ -466,18 +467,34 @@ class Runner:
                 if time.monotonic() - self._last_poll >= POLL_S:
                     self._send_feedback(month)
                     self.poll(month)
-                    if window_full_at is not None:
+                    if window_full_at is not None and month.evaluation is None:
                         month.evaluation = self._evaluation_after(window_full_at + FLUSH_S + 1)
-                        if month.evaluation is not None:
+                    if month.evaluation is not None:
+                        busy = self._held_open(month, time.monotonic() - started, limit)
+                        if not busy:
                             self._send_feedback(month)
                             return month
-                if time.monotonic() - started > limit:
+                if month.evaluation is None and time.monotonic() - started > limit:
                     self._send_feedback(month)
                     print(f"    month {index}: no evaluation of its window after {limit:.0f} s; going on",
                           file=self.out, flush=True)
                     return month
                 rate = FAST_RATE if window_full_at is None else SLOW_RATE
                 time.sleep(max(0.0, len(rows) / rate - (time.monotonic() - began)))
+
+    def _held_open(self, month: Month, elapsed: float, limit: float) -> str | None:
+        """With a label delay, what keeps the judged month open: a retrain TrainingRun running or a
+        canary in progress. A real month outlasts a retrain and a canary by far; the demo
+        compresses months, not the operator's work, so a month ends once its step of the loop
+        is done (at most HOLD_S longer). Without a label delay nothing holds a month."""
+        busy = self.state.snapshot.busy() if self.settings.label_delay else None
+        if busy and elapsed > limit + HOLD_S:
+            print(f"    month {month.month}: {busy} after {elapsed:.0f} s; going on", file=self.out, flush=True)
+            return None
+        if busy and not month.held:
+            print(f"    month {month.month} stays open while {busy}", file=self.out, flush=True)
+        month.held = month.held or bool(busy)
+        return busy
 
     def _evaluation_after(self, moment: float) -> dict | None:
         judged = [e for t, e in self.state.snapshot.evaluations.items() if _parse(t) >= moment]

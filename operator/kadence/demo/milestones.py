@@ -31,6 +31,15 @@ class Snapshot:
     canary_weight: int | None = None
     rollout_phase: str | None = None
     rollout_reason: str | None = None
+    retrains_running: tuple[str, ...] = ()  # retrain TrainingRuns not yet Succeeded or Failed
+
+    def busy(self) -> str | None:
+        """The step of the loop in flight, in words: a retrain running or a canary going on."""
+        if self.retrains_running:
+            return f"retrain {', '.join(self.retrains_running)} runs"
+        if self.canary_version and self.rollout_phase not in (None, "Stable", "RolledBack", "Degraded"):
+            return f"the canary of version {self.canary_version} goes on ({self.rollout_phase})"
+        return None
 
     @classmethod
     def of(cls, policy: dict | None, dataset: dict | None, model_versions: list[dict], training_runs: list[dict],
@@ -67,7 +76,11 @@ class Snapshot:
             dataset_version=dataset_status.get("latestVersion"), dataset_rows=_rows_of(dataset_status),
             versions=versions, verdicts=verdicts, stable_version=rollout.get("stableVersion"),
             canary_version=rollout.get("canaryVersion"), canary_weight=rollout.get("canaryWeight"),
-            rollout_phase=rollout.get("phase"), rollout_reason=rollout.get("rolloutReason"))
+            rollout_phase=rollout.get("phase"), rollout_reason=rollout.get("rolloutReason"),
+            retrains_running=tuple(sorted(
+                run["metadata"]["name"] for run in training_runs
+                if (run["metadata"].get("labels") or {}).get(RETRAINED_BY_LABEL)
+                and ((run.get("status") or {}).get("phase") not in ("Succeeded", "Failed")))))
 
 
 def _rows_of(dataset_status: dict) -> int | None:

@@ -65,6 +65,7 @@ class Month:
     extra: bool = False  # a month past --months, sent while waiting for the loop to close
     errors: int = 0
     labels_sent: int = 0  # ground truth sent during the month (with a label delay: of an earlier month's rows)
+    held: bool = False  # kept open while a retrain ran or a canary went on (with a label delay)
 
     def record(self, labels: list[int], predictions: list[int], version: str) -> None:
         self.labels += labels
