@@ -194,3 +194,16 @@ def test_a_slow_body_is_cut_off_with_408_while_others_are_served(watched):
     sender.join()
     status, answer = results["slow"]
     assert status == 408, answer[:300]
+
+
+def test_feedback_without_the_inferenceservices_token_is_401_and_with_it_is_stored(served_model):
+    served = served_model
+    label = {"requestId": "hostile-feedback-1", "label": 1}
+    url = f"{served.url()}/v1/models/{MODEL}/feedback"
+    with httpx.Client(timeout=10) as client:
+        missing = client.post(url, json=label)
+        forged = client.post(url, json=label, headers={"Authorization": "Bearer " + "x" * len(served.feedback_token)})
+        stored = client.post(url, json=label, headers={"Authorization": f"Bearer {served.feedback_token}"})
+    assert missing.status_code == 401 and forged.status_code == 401, (missing.text, forged.text)
+    assert missing.headers["www-authenticate"] == 'Bearer realm="kadence"'
+    assert stored.status_code == 200 and stored.json()["stored"] == 1, stored.text
