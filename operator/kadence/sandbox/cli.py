@@ -138,12 +138,13 @@ def _bootstrap(url: str, state_dir: Path, settings: s3.S3Settings) -> list[str]:
     """Namespaces, the storage Secret, and the Kadence CRDs; returns notes for the user."""
     notes = []
     with httpx.Client(base_url=url, timeout=30, **client_options(state_dir)) as client:
-        for namespace in s3.SECRET_NAMESPACES:
+        for namespace in s3.NAMESPACES:
             response = client.post("/api/v1/namespaces", json={
                 "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
             if response.status_code not in (201, 200, 409):
                 raise SandboxError(f"creating namespace {namespace} failed: {response.text[:300]}")
-            _apply(client, f"/api/v1/namespaces/{namespace}/secrets", s3.secret_manifest(settings, namespace))
+            if namespace in s3.SECRET_NAMESPACES:  # the admin keys; workload namespaces get their own
+                _apply(client, f"/api/v1/namespaces/{namespace}/secrets", s3.secret_manifest(settings, namespace))
         try:
             from kadence.api.crdgen import all_crds
         except ImportError:
@@ -184,7 +185,7 @@ def _prepare_state_dir(state_dir: Path) -> None:
 
 
 def operator_env(state_dir: Path, settings: s3.S3Settings) -> dict[str, str]:
-    return _python_env({"KUBECONFIG": str(kubeconfig_path(state_dir)), **settings.env(),
+    return _python_env({"KUBECONFIG": str(kubeconfig_path(state_dir)), **settings.operator_env(),
                         "KADENCE_METRICS_ADDRESS": "127.0.0.1"})
 
 
@@ -281,7 +282,7 @@ def _print_usage(summary: dict, out=sys.stdout) -> None:
     print(f"""
 The Kadence sandbox is running (state in {summary['state_dir']}).
   API server:  {summary['server']}   (context {CONTEXT})
-  S3 storage:  {summary['s3']}   (Secret kadence-storage in default and kadence-system)
+  S3 storage:  {summary['s3']}   (admin keys: Secret kadence-storage in kadence-system; each namespace gets its own)
   operator:    {summary['operator']}
 
 Use it:
