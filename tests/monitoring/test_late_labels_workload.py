@@ -258,6 +258,9 @@ def test_an_export_since_long_ago_reads_only_the_retention_once_a_checkpoint_exi
     assert result.feedback_export.carried_until == "2026-10-24T12:00:00Z"
     reads = [k for k in recording.read if k.startswith(("predictions/", "feedback/"))]
     assert reads and all(key_date(k) >= (T - 31 * DAY).date() for k in reads)
+    labels_read = [k for k in reads if k.startswith("feedback/")]
+    assert len(labels_read) == len(set(labels_read))  # the export and the quality window share one read
+    assert result.labelled_samples == len([1 for _, _, when in made if T - 30 * DAY < when <= T - DAY])
     # the same rows as an export that read every log (another policy: no checkpoint)
     full, _, _ = evaluate(MonitorTask.model_validate(body("carry", policy="other", feedbackExport=export)), store)
     assert full.feedback_export.carried_until is None

@@ -9,6 +9,7 @@ import io
 import json
 import os
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import IO, Any
 
@@ -103,12 +104,19 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         "model_versions": {str(k): int(v) for k, v in log.meta["model_version"].value_counts().items()},
         "drift_window": DriftWindowStatus(predictions=samples, start=labels.iso(window_start), end=_iso(task.time)),
     }
-    labelled = None
+    labelled = export_plan = export_read = None
+    if task.feedback_export is not None:
+        export_plan = plan_export(task, store)
+        export_read = read_labelled(store, predictions, feedback, task.time, export_plan.after, newest=None,
+                                    model_versions=task.model_versions)
     if task.performance is not None:
         spec = task.quality_window
         retention_start = spec.retention_start(task.time)
-        read = read_labelled(store, predictions, feedback, task.time, retention_start,
-                             newest=spec.limit, model_versions=task.model_versions)
+        if export_read is not None and (export_plan.after is None or export_plan.after <= retention_start):
+            read = export_read  # every labelled prediction of the retention is in it already: one read
+        else:
+            read = read_labelled(store, predictions, feedback, task.time, retention_start,
+                                 newest=spec.limit, model_versions=task.model_versions)
         labelled = Labelled(joined=labels.quality_window(read.joined, task.time, spec), inputs=read.inputs)
         delays = labels.delay_percentiles(labels.label_delays_seconds(labelled.joined))
         times = labelled.joined["time"]
@@ -189,7 +197,7 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
     if task.compare is not None:
         result["comparison"] = compare_models(task, store, labelled)
     if task.feedback_export is not None:
-        result["feedback_export"] = export_feedback(task, store, predictions, feedback)
+        result["feedback_export"] = export_feedback(task, store, export_plan, export_read)
 
     overall = verdicts.judge_evaluation(drift_verdict, quality_verdict)
     result.update(
@@ -304,26 +312,42 @@ def _previous_checkpoint(pointer: dict | None, task: MonitorTask, store: ObjectS
         return None  # unreadable: read everything since `since` once
 
 
-def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, feedback: str) -> FeedbackExportResult:
-    """Every labelled prediction made after `feedbackExport.since`, as one Parquet file.
+@dataclass
+class ExportPlan:
+    """Where an export starts: the previous checkpoint (or none), the retention's start, and
+    the time after which predictions are read from the logs (None: every stored one)."""
 
-    Cost: predictions older than the retention (the quality window's maxAge, 30 days without
-    performance) are taken from the previous export's checkpoint when there is one made within
-    the retention; only the retention's logs are read. Labels arriving for predictions older
-    than the retention are not joined then (as for the quality window). An export equal to the
-    previous one (same digest) is not written again: its object is named instead."""
+    pointer: dict | None
+    previous: Any
+    horizon: datetime
+    after: datetime | None
+
+
+def plan_export(task: MonitorTask, store: ObjectStore) -> ExportPlan:
     export = task.feedback_export
     horizon = task.time - (task.quality_window.max_age if task.quality_window else DEFAULT_EXPORT_HORIZON)
     pointer = _read_pointer(task, store)
     previous = None
     if export.since is None or export.since < horizon:
         previous = _previous_checkpoint(pointer, task, store, horizon)
-    after = horizon if previous is not None else export.since  # previous: only when since < horizon
-    read = read_labelled(store, predictions, feedback, task.time, after, newest=None,
-                         model_versions=task.model_versions)
+    # with a checkpoint (only when since is before the retention) only the retention is read
+    return ExportPlan(pointer, previous, horizon, horizon if previous is not None else export.since)
+
+
+def export_feedback(task: MonitorTask, store: ObjectStore, plan: ExportPlan, read: Labelled) -> FeedbackExportResult:
+    """Every labelled prediction made after `feedbackExport.since`, as one Parquet file, from
+    `read` (the labelled predictions made after `plan.after`).
+
+    Cost: predictions older than the retention (the quality window's maxAge, 30 days without
+    performance) are taken from the previous export's checkpoint when there is one made within
+    the retention; only the retention's logs are read (once for the export and the quality
+    window). Labels arriving for predictions older than the retention are not joined then (as
+    for the quality window). An export equal to the previous one (same digest) is not written
+    again: its object is named instead."""
+    export = task.feedback_export
     checkpoint = labels.to_checkpoint(read.joined, read.inputs)
-    if previous is not None:
-        checkpoint = labels.fold_checkpoint(previous, checkpoint, horizon)
+    if plan.previous is not None:
+        checkpoint = labels.fold_checkpoint(plan.previous, checkpoint, plan.horizon)
     joined, inputs = labels.from_checkpoint(checkpoint)
     frame = labels.export_frame(inputs, joined, export.target, export.time_column)
     times = joined["time"]
@@ -331,20 +355,20 @@ def export_feedback(task: MonitorTask, store: ObjectStore, predictions: str, fee
     if len(frame):
         data = labels.parquet_bytes(frame)
         sha = labels.digest(data)
-        last = (pointer or {}).get("export") or {}
+        last = (plan.pointer or {}).get("export") or {}
         if export.key is None and last.get("sha256") == sha and last.get("uri") and store.exists(
                 store.key_of(last["uri"])):
             uri = last["uri"]
         else:
             uri = store.put_bytes(export.key or f"{task.prefix}feedback.parquet", data,
                                   "application/vnd.apache.parquet")
-        _write_checkpoint(task, store, pointer, checkpoint, {"uri": uri, "sha256": sha})
+        _write_checkpoint(task, store, plan.pointer, checkpoint, {"uri": uri, "sha256": sha})
     return FeedbackExportResult(
         uri=uri, rows=len(frame), target=export.target, time_column=export.time_column,
         since=_iso(export.since) if export.since else None,
         start=labels.iso(times.min()) if len(times) else None, end=labels.iso(times.max()) if len(times) else None,
         labels_until=_iso(task.time), sha256=sha,
-        carried_until=_iso(horizon) if previous is not None else None)
+        carried_until=_iso(plan.horizon) if plan.previous is not None else None)
 
 
 def _write_checkpoint(task: MonitorTask, store: ObjectStore, pointer: dict | None, checkpoint,
