@@ -833,3 +833,13 @@ def test_a_candidate_never_judged_within_label_wait_lost_and_is_not_compared_aga
     later = plan_with(status={**status, "retrains": plan.status["retrains"]}, jobs=[job(JOB), job(COMPARED)], ctx=ctx,
                       now=NOW + timedelta(hours=24, minutes=5))
     assert [c for c in later.children if "-compare-" in c["metadata"]["name"]] == []
+
+
+def test_a_hold_that_goes_on_is_said_once_while_the_breach_lasts():
+    status = {"retrains": [retrain(1, "Won")]}
+    first = plan_with(BREACH, status=status)
+    assert [e.reason for e in first.events if e.reason == "CooldownActive"] == ["CooldownActive"]
+    again = plan_with(BREACH, status={**status, "lastRetrainDecision": first.status["lastRetrainDecision"]},
+                      now=NOW + timedelta(minutes=5))
+    assert again.status["lastRetrainDecision"]["reason"] == "CooldownActive"
+    assert "CooldownActive" not in {e.reason for e in again.events}

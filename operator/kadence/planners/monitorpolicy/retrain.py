@@ -155,7 +155,7 @@ def hold_retrain(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, hold:
                 plan.events.append(EventSpec("Warning", reason, message))
         elif not same:
             plan.events.append(EventSpec("Normal", hold.reason, hold.message))
-    else:
+    elif not same:  # a hold that goes on (each evaluation of a long breach) is said once
         plan.events.append(EventSpec("Normal", hold.reason, hold.message))
     plan.status["lastRetrainDecision"] = decision
     plan.held_reason = hold.reason
