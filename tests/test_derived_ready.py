@@ -59,6 +59,15 @@ CASES = [
     ("ModelVersion", "a verified artifact is ready whatever the stage change says",
      [OK, c("ArtifactVerified", "True", "Verified"), c("StageChange", "False", "InvalidTransition"),
       c("StageRequest", "False", "InvalidStageRequest")], ("True", "Verified")),
+    # InferenceService
+    ("InferenceService", "no version in the stage is the reason", [OK, c("ModelResolved", "False", "NoModelVersion"),
+                                                                   c("StableReady", "True", "Serving")],
+     ("False", "NoModelVersion")),
+    ("InferenceService", "a first replica coming up is unknown, not a failure",
+     [OK, c("ModelResolved", "True"), c("StableReady", "Unknown", "StableStarting")], ("Unknown", "StableStarting")),
+    ("InferenceService", "a rolled back canary leaves the stable serving",
+     [OK, c("ModelResolved", "True"), c("StableReady", "True", "Serving"), c("CanaryHealthy", "False", "RolledBack")],
+     ("True", "Serving")),
     ("ModelVersion", "a checksum mismatch is never ready",
      [OK, c("ArtifactVerified", "False", "ArtifactChecksumMismatch")], ("False", "ArtifactChecksumMismatch")),
 ]

@@ -47,7 +47,7 @@ def test_a_finished_ingest_of_an_earlier_slot_is_recorded_before_the_next_starts
     later = NOW + timedelta(seconds=7)
     plan = plan_dataset(dataset(), DatasetObservation(jobs=[ingest_job(earlier, done=True)],
                                                       results={earlier: VALID}), later)
-    assert plan.status["lastJob"] == earlier and plan.status["latestVersion"] == "v1"
+    assert plan.status.last_job == earlier and plan.status.latest_version == "v1"
     assert plan.children == []
 
 

@@ -16,7 +16,7 @@ from kadence.handlers.inferenceservice import (
     stage_holder,
     version_stats,
 )
-from kadence.planners.inferenceservice import StageChange
+from kadence.domain.registry import StageChange
 
 SHA = "b" * 64
 
@@ -199,7 +199,8 @@ def test_a_step_unknown_after_a_restart_counts_from_the_pods_start_without_dropp
 
 def test_a_stage_move_says_who_moved_it_and_why_and_leaves_the_spec_to_its_owner():
     version = {"metadata": {"name": "churn-v4", "generation": 3}, "spec": {"stage": "Candidate"}}
-    patch = stage_change_patch(StageChange("churn-v4", "Production", "canary version 4 passed every step"), version)
+    change = StageChange("churn-v4", "Candidate", "Production", "kadence-operator", "canary version 4 passed every step")
+    patch = stage_change_patch(change, version)
     assert patch == {"metadata": {"annotations": {
         "kadence.dev/changed-by": "kadence-operator", "kadence.dev/reason": "canary version 4 passed every step",
         "kadence.dev/stage-request": '{"generation": 3, "stage": "Production"}'}}}

@@ -26,6 +26,11 @@ T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 SHA = "a" * 64
 
 
+def status(plan) -> dict:
+    """The status fields the plan writes (wire names)."""
+    return plan.status_patch()
+
+
 def info(version: int, stage: str | None = None) -> ModelVersionInfo:
     return ModelVersionInfo(name=f"churn-v{version}", version=version,
                             artifact_uri=f"s3://kadence/models/churn/{version}/model.skops", sha256=SHA,
@@ -65,7 +70,7 @@ def test_a_fixed_version_gets_a_stable_deployment_and_a_service():
     assert deployment["spec"]["replicas"] == 2
     assert deployment["spec"]["template"]["metadata"]["labels"][build.TRAFFIC_LABEL] == "serve"
     assert children(plan, "Service")["churn"]["spec"]["selector"] == {build.ISVC_LABEL: "churn", build.TRAFFIC_LABEL: "serve"}
-    assert plan.status["stableVersion"] == 3 and plan.status["url"] == "http://churn.shop.svc.cluster.local/v1/models/churn:predict"
+    assert status(plan)["stableVersion"] == 3 and status(plan)["url"] == "http://churn.shop.svc.cluster.local/v1/models/churn:predict"
 
 
 def test_the_deployment_runs_kadence_serve_with_a_task_the_server_accepts():
@@ -81,19 +86,19 @@ def test_the_deployment_runs_kadence_serve_with_a_task_the_server_accepts():
 
 def test_a_stage_is_resolved_to_the_version_that_holds_it():
     plan = plan_inferenceservice(isvc({"stage": "Production"}), ServingObservation(), CONTEXT, T0)
-    assert plan.status["stableVersion"] == 3
+    assert status(plan)["stableVersion"] == 3
 
 
 def test_no_version_in_the_stage_is_reported_not_guessed():
     plan = plan_inferenceservice(isvc({"stage": "Production"}), ServingObservation(),
                                  ServingContext(versions={}, stage_version=None), T0)
-    assert plan.children == [] and plan.conditions[0].reason == "NoModelVersion"
-    assert "holds stage Production" in plan.conditions[0].message
+    assert plan.children == [] and condition(plan, "Ready").reason == "NoModelVersion"
+    assert "holds stage Production" in condition(plan, "ModelResolved").message
 
 
 def test_a_missing_model_version_is_reported():
     plan = plan_inferenceservice(isvc({"version": 9}), ServingObservation(), CONTEXT, T0)
-    assert plan.conditions[0].reason == "ModelVersionNotFound" and "version 9" in plan.conditions[0].message
+    assert condition(plan, "Ready").reason == "ModelVersionNotFound" and "version 9" in condition(plan, "Ready").message
 
 
 @pytest.mark.parametrize("replicas, weight, stable, canary", [(10, 10, 9, 1), (2, 50, 1, 1), (4, 10, 3, 1)])
@@ -122,7 +127,7 @@ def test_a_gateway_gets_an_httproute_with_exact_weights_and_a_mirror_for_the_sha
     assert rule["filters"] == [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "churn-shadow", "port": 80}}}]
     deployments = children(plan, "Deployment")
     assert deployments["churn-stable"]["spec"]["replicas"] == 4  # exact routing keeps stable's capacity
-    assert plan.status["canaryWeight"] == 10
+    assert status(plan)["canaryWeight"] == 10
     shadow_task = ServeTask.model_validate_json(children(plan, "ConfigMap")["churn-shadow"]["data"]["task.json"])
     assert shadow_task.role == "shadow" and shadow_task.version == 5 and shadow_task.logging.enabled
     assert "shadow" not in deployments["churn-shadow"]["spec"]["template"]["metadata"]["labels"].get(build.TRAFFIC_LABEL, "")
@@ -136,8 +141,8 @@ def test_a_failed_analysis_removes_the_canary_and_says_why():
                                  T0 + timedelta(seconds=20))
     assert plan.phase == "RolledBack" and "churn-canary" not in children(plan, "Deployment")
     assert ("apps/v1", "Deployment", "churn-canary") in [(d.api_version, d.kind, d.name) for d in plan.delete]
-    assert plan.status["rolloutReason"] == "AnalysisFailed: error rate 0.2000 is above 0.01"
-    assert plan.status["analysis"][-1] == {"at": "2026-11-23T12:00:20Z", "step": 0, "requests": 100, "passed": False,
+    assert status(plan)["rolloutReason"] == "AnalysisFailed: error rate 0.2000 is above 0.01"
+    assert status(plan)["analysis"][-1] == {"at": "2026-11-23T12:00:20Z", "step": 0, "requests": 100, "passed": False,
                                            "message": "error rate 0.2000 is above 0.01", "errorRate": 0.2,
                                            "latencyP99Ratio": 1.0}
     canary_condition = next(c for c in plan.conditions if c.type == "CanaryHealthy")
@@ -153,7 +158,7 @@ def test_promoting_a_stage_tracking_canary_moves_the_model_version_stage():
     plan = plan_inferenceservice(isvc({"stage": "Production", "canary": CANARY}, status), observation, CONTEXT,
                                  T0 + timedelta(minutes=1))
     assert plan.phase == "Promoting" and plan.promoted == 4
-    assert [(c.model_version, c.stage) for c in plan.stage_changes] == [("churn-v4", "Production")]
+    assert [(c.name, c.stage) for c in plan.stage_changes] == [("churn-v4", "Production")]
     stable = children(plan, "Deployment")["churn-stable"]
     assert stable["spec"]["template"]["metadata"]["labels"][build.VERSION_LABEL] == "4"
     assert "churn-canary" not in [d.name for d in plan.delete]  # kept until the stable serves version 4
@@ -176,7 +181,7 @@ def test_the_status_validates_against_the_api_model():
                                             4: VersionStats(requests=100, latency_p99=0.01)})
     plan = plan_inferenceservice(isvc({"version": 3, "canary": CANARY}, PROGRESSING), observation, CONTEXT,
                                  T0 + timedelta(minutes=1))
-    InferenceServiceStatus.model_validate({**plan.status, "phase": plan.phase})
+    InferenceServiceStatus.model_validate({**status(plan), "phase": plan.phase})
 
 
 def test_without_a_gateway_the_servers_mirror_to_the_shadow_service():
@@ -198,12 +203,12 @@ def test_a_shadow_equal_to_stable_is_not_deployed():
 def test_the_replica_split_of_a_step_is_stable_across_reconciles_though_status_shows_the_effective_weight():
     spec = {"stage": "Production", "replicas": 3, "canary": {**CANARY, "steps": [{"weight": 30, "pause": "1m"},
                                                                                   {"weight": 60, "pause": "1m"}]}}
-    status = {**PROGRESSING, "currentStep": 1, "canaryWeight": 67}  # 2 of 3 pods, as the last reconcile wrote
+    before = {**PROGRESSING, "currentStep": 1, "canaryWeight": 67}  # 2 of 3 pods, as the last reconcile wrote
     observation = ServingObservation(deployments={"stable": ready(3), "canary": ready(4, 2)})
-    plan = plan_inferenceservice(isvc(spec, status), observation, CONTEXT, T0 + timedelta(seconds=10))
+    plan = plan_inferenceservice(isvc(spec, before), observation, CONTEXT, T0 + timedelta(seconds=10))
     deployments = children(plan, "Deployment")
     assert (deployments["churn-stable"]["spec"]["replicas"], deployments["churn-canary"]["spec"]["replicas"]) == (1, 2)
-    assert plan.status["canaryWeight"] == 67
+    assert status(plan)["canaryWeight"] == 67
 
 
 # ---------------------------------------------------------------- approved challengers
@@ -292,7 +297,8 @@ STABLE_3 = {"phase": "Stable", "stableVersion": 3}
 
 
 def condition(plan, type_: str):
-    return next(c for c in plan.conditions if c.type == type_)
+    """A condition the plan writes, Ready derived from its dependents as realize derives it."""
+    return next(c for c in plan.condition_updates(None) if c.type == type_)
 
 
 def test_an_approved_challenger_starts_a_canary_by_itself_and_status_says_where_it_came_from():
@@ -300,8 +306,8 @@ def test_an_approved_challenger_starts_a_canary_by_itself_and_status_says_where_
     plan = plan_inferenceservice(isvc(spec, STABLE_3), ServingObservation(deployments={"stable": ready(3)}),
                                  CHALLENGER_CONTEXT, T0)
     assert plan.phase == "Progressing"
-    assert (plan.status["canaryVersion"], plan.status["canarySource"]) == (4, "challenger")
-    assert plan.status["canaryApproval"] == ("ChallengerBeatsChampion: candidate f1=0.810 vs Production 0.740 on 120 "
+    assert (status(plan)["canaryVersion"], status(plan)["canarySource"]) == (4, "challenger")
+    assert status(plan)["canaryApproval"] == ("ChallengerBeatsChampion: candidate f1=0.810 vs Production 0.740 on 120 "
                                              "labelled predictions")
     assert children(plan, "Deployment")["churn-canary"]["spec"]["template"]["metadata"]["labels"][
         build.VERSION_LABEL] == "4"
@@ -315,14 +321,14 @@ def test_a_challenger_the_verdict_does_not_allow_is_not_canaried():
     context = ServingContext(versions={3: info(3, "Production"), 4: candidate(4, allowed=False)}, stage_version=3)
     plan = plan_inferenceservice(isvc({"stage": "Production"}, STABLE_3),
                                  ServingObservation(deployments={"stable": ready(3)}), context, T0)
-    assert plan.phase == "Stable" and plan.status["canaryVersion"] is None and plan.events == []
+    assert plan.phase == "Stable" and status(plan)["canaryVersion"] is None and plan.events == []
     assert "churn-canary" not in children(plan, "Deployment")
 
 
 def test_a_service_pinned_to_a_version_ignores_approved_challengers():
     plan = plan_inferenceservice(isvc({"version": 3}, STABLE_3), ServingObservation(deployments={"stable": ready(3)}),
                                  CHALLENGER_CONTEXT, T0)
-    assert plan.phase == "Stable" and plan.status["canaryVersion"] is None
+    assert plan.phase == "Stable" and status(plan)["canaryVersion"] is None
 
 
 CHALLENGER_RUNNING = {**PROGRESSING, "canarySource": "challenger"}
@@ -336,8 +342,9 @@ def test_a_challenger_that_passes_every_step_is_promoted_to_the_tracked_stage():
     plan = plan_inferenceservice(isvc({"stage": "Production"}, status), observation, CHALLENGER_CONTEXT,
                                  T0 + timedelta(minutes=1))
     assert plan.phase == "Promoting" and plan.promoted == 4
-    assert plan.stage_changes == [StageChange("churn-v4", "Production", "canary version 4 (approved challenger) "
-                                                                        "passed every step of InferenceService shop/churn")]
+    assert plan.stage_changes == [StageChange("churn-v4", "Candidate", "Production", "kadence-operator",
+                                              "canary version 4 (approved challenger) passed every step of "
+                                              "InferenceService shop/churn")]
 
 
 def test_a_challenger_that_fails_its_analysis_is_rolled_back_and_archived_with_the_numbers():
@@ -346,23 +353,23 @@ def test_a_challenger_that_fails_its_analysis_is_rolled_back_and_archived_with_t
                                             4: VersionStats(requests=100, errors=20, latency_p99=0.01)})
     plan = plan_inferenceservice(isvc({"stage": "Production"}, CHALLENGER_RUNNING), observation, CHALLENGER_CONTEXT,
                                  T0 + timedelta(seconds=20))
-    assert plan.phase == "RolledBack" and plan.status["canarySource"] == "challenger"
-    assert plan.status["rolloutReason"] == "AnalysisFailed: error rate 0.2000 is above 0.01"
-    assert plan.status["analysis"][-1]["errorRate"] == 0.2 and plan.status["analysis"][-1]["passed"] is False
+    assert plan.phase == "RolledBack" and status(plan)["canarySource"] == "challenger"
+    assert status(plan)["rolloutReason"] == "AnalysisFailed: error rate 0.2000 is above 0.01"
+    assert status(plan)["analysis"][-1]["errorRate"] == 0.2 and status(plan)["analysis"][-1]["passed"] is False
     reason = ("canary on InferenceService shop/churn failed its analysis at 10%: error rate 0.2000 is above 0.01")
-    assert plan.stage_changes == [StageChange("churn-v4", "Archived", reason)]
+    assert plan.stage_changes == [StageChange("churn-v4", "Candidate", "Archived", "kadence-operator", reason)]
     assert [(e.type, e.reason) for e in plan.events] == [("Warning", "RolledBack"), ("Warning", "ChallengerArchived")]
     assert plan.events[1].message == f"churn-v4 (approved challenger, version 4) archived: {reason}"
     assert "churn-canary" not in children(plan, "Deployment")
 
     # Once archived it is no longer a candidate: the status keeps the rollback and its numbers.
     archived = ServingContext(versions={**VERSIONS, 4: replace(VERSIONS[4], stage="Archived")}, stage_version=3)
-    after = plan_inferenceservice(isvc({"stage": "Production"}, {**CHALLENGER_RUNNING, **plan.status,
+    after = plan_inferenceservice(isvc({"stage": "Production"}, {**CHALLENGER_RUNNING, **status(plan),
                                                                  "phase": "RolledBack"}),
                                   ServingObservation(deployments={"stable": ready(3)}), archived,
                                   T0 + timedelta(minutes=5))
     assert after.phase == "RolledBack" and after.stage_changes == [] and after.events == []
-    assert after.status["rolloutReason"].startswith("AnalysisFailed") and after.status["canaryVersion"] == 4
+    assert status(after)["rolloutReason"].startswith("AnalysisFailed") and status(after)["canaryVersion"] == 4
     assert (condition(after, "CanaryHealthy").status, condition(after, "CanaryHealthy").reason) == ("False", "RolledBack")
 
 
@@ -380,7 +387,7 @@ def test_a_challenger_rolled_back_because_stable_went_down_is_not_archived():
     observation = ServingObservation(deployments={"canary": ready(4)}, stats={4: VersionStats(requests=100)})
     plan = plan_inferenceservice(isvc({"stage": "Production"}, CHALLENGER_RUNNING), observation, CHALLENGER_CONTEXT,
                                  T0 + timedelta(seconds=20))
-    assert plan.phase == "RolledBack" and "stable version 3 has no ready replica" in plan.status["rolloutReason"]
+    assert plan.phase == "RolledBack" and "stable version 3 has no ready replica" in status(plan)["rolloutReason"]
     assert plan.stage_changes == [] and "ChallengerArchived" not in [e.reason for e in plan.events]
 
 
@@ -418,12 +425,12 @@ def test_a_shadow_version_that_does_not_exist_is_not_deployed_and_is_reported():
 
 def test_a_new_inference_service_is_starting_without_a_warning_until_its_first_replica_is_ready():
     plan = plan_inferenceservice(isvc({"stage": "Production"}), ServingObservation(), CONTEXT, T0)
-    assert plan.phase == "Progressing" and plan.status["canaryVersion"] is None and plan.events == []
+    assert plan.phase == "Progressing" and status(plan)["canaryVersion"] is None and plan.events == []
     ready_condition = condition(plan, "Ready")
     assert (ready_condition.status, ready_condition.reason) == ("Unknown", "StableStarting")
     assert ready_condition.message == "StableStarting: version 3 has no ready replica yet"
-    assert plan.status["stepStartedAt"] == "2026-11-23T12:00:00Z"
-    serving = plan_inferenceservice(isvc({"stage": "Production"}, plan.status | {"phase": plan.phase}),
+    assert status(plan)["stepStartedAt"] == "2026-11-23T12:00:00Z"
+    serving = plan_inferenceservice(isvc({"stage": "Production"}, status(plan) | {"phase": plan.phase}),
                                     ServingObservation(deployments={"stable": ready(3)}), CONTEXT,
                                     T0 + timedelta(seconds=30))
     assert serving.phase == "Stable" and condition(serving, "Ready").status == "True"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
@@ -204,6 +205,13 @@ class AnalysisResult(KadenceModel):
 
 
 class InferenceServiceStatus(CommonStatus):
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # ModelResolved: the version to serve exists; StableReady: the stable servers answer.
+        dependents=(SPEC_VALID, "ModelResolved", "StableReady"),
+        # CanaryHealthy: the canary's rollout (a rollback is False); ShadowHealthy: the mirrored version.
+        informational=("CanaryHealthy", "ShadowHealthy"),
+    )
+
     url: str | None = None
     stable_version: int | None = None
     canary_version: int | None = None

@@ -52,7 +52,6 @@ from ..api import keys
 
 KIND = BY_KIND["InferenceService"]
 PROMOTE_ANNOTATION = keys.PROMOTE_ANNOTATION
-OPERATOR = "kadence-operator"
 # In the sandbox every pod has podIP 127.0.0.1 and its own local port, given in this
 # annotation (all of the pod's container ports map to it); on a cluster it is absent.
 SANDBOX_PORT_ANNOTATION = keys.SANDBOX_PORT_ANNOTATION
@@ -197,7 +196,7 @@ class StepBaselines:
 def stage_change_patch(change: StageChange, version: dict) -> dict:
     """What the ModelVersion controller reads: a stage request against the version's spec as
     read (its owner's spec is never rewritten), and who moved it and why."""
-    return stage_request_patch(version, change.stage, OPERATOR, change.reason)
+    return stage_request_patch(version, change.stage, change.by, change.reason)
 
 
 # ------------------------------------------------------------------ side effects
@@ -405,7 +404,7 @@ def reconcile_inferenceservice(obj, spec, body, patch):
         ensure_feedback_token(body)  # before the servers, whose env reads it
     realize(plan, status, meta, patch, body)
 
-    new_step = plan.status.get("stepStartedAt", status.get("stepStartedAt"))
+    new_step = plan.status_patch().get("stepStartedAt", status.get("stepStartedAt"))
     if new_step is None:
         BASELINES.forget(namespace, name)
     elif new_step != status.get("stepStartedAt"):
@@ -416,8 +415,8 @@ def reconcile_inferenceservice(obj, spec, body, patch):
         canary_rollbacks.labels(namespace=namespace, inferenceservice=name).inc()
     read = {version["metadata"]["name"]: version for version in versions}
     for change in plan.stage_changes:
-        merge_patch(API_VERSION, "ModelVersion", namespace, change.model_version,
-                    stage_change_patch(change, read.get(change.model_version, {})))
+        merge_patch(API_VERSION, "ModelVersion", namespace, change.name,
+                    stage_change_patch(change, read.get(change.name, {})))
     if plan.promoted is not None and PROMOTE_ANNOTATION in (meta.get("annotations") or {}):
         merge_patch(API_VERSION, KIND.kind, namespace, name, {"metadata": {"annotations": {PROMOTE_ANNOTATION: None}}})
 

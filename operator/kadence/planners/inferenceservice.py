@@ -36,7 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from ..api.conditions import ConditionUpdate
-from ..api.inferenceservice import Canary, InferenceServiceSpec
+from ..domain.registry import StageChange
+from ..api.inferenceservice import AnalysisResult, Canary, InferenceServiceSpec, InferenceServiceStatus
 from ..builders import serving as build
 from ..builders.jobs import WorkloadSettings
 from ..domain.rollout import (STABLE_STARTING, Observed, RolloutState, Source, Transition, VersionStats, advance,
@@ -44,6 +45,8 @@ from ..domain.rollout import (STABLE_STARTING, Observed, RolloutState, Source, T
 from .plan import ChildRef, EventSpec, Plan
 
 ANALYSIS_HISTORY = 20
+OPERATOR = "kadence-operator"  # who asks the registry for a stage (the ModelVersion's history says so)
+MODEL_RESOLVED, STABLE_READY = "ModelResolved", "StableReady"
 CHALLENGER = "approved challenger"
 
 
@@ -75,15 +78,9 @@ class ServingObservation:
     promote_requested: bool = False
 
 
-@dataclass(frozen=True)
-class StageChange:
-    model_version: str
-    stage: str
-    reason: str
-
-
 @dataclass
 class ServingPlan(Plan):
+    status: InferenceServiceStatus = field(default_factory=InferenceServiceStatus)
     stage_changes: list[StageChange] = field(default_factory=list)
     promoted: int | None = None
 
@@ -225,6 +222,9 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
                              f"no ModelVersion of model {spec.model!r} holds stage {spec.stage}")
     if target not in context.versions:
         return _not_servable(plan, "ModelVersionNotFound", f"ModelVersion {spec.model} version {target} not found")
+    plan.conditions.append(ConditionUpdate(MODEL_RESOLVED, "True", "ModelVersionFound",
+                                           f"version {target} of model {spec.model}"
+                                           + (f" holds stage {spec.stage}" if spec.stage else "")))
 
     state = state_from_status(status)
     wanted = wanted_canary(spec, context.versions, max(v for v in (state.stable_version, target) if v))
@@ -248,8 +248,8 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
     if new.stable_version not in context.versions:  # e.g. a promoted canary's ModelVersion was deleted
         return _not_servable(plan, "ModelVersionNotFound",
                              f"ModelVersion {spec.model} version {new.stable_version} not found")
-    _children(plan, body, spec, context, new)
-    _status(plan, body, status, spec, context, new, transition, now)
+    weight = _children(plan, body, spec, context, new)
+    _status(plan, body, status, spec, context, new, transition, now, weight)
     _canary_conditions(plan, spec, context, wanted, new)
     if transition.event:
         plan.events.append(EventSpec(*transition.event))
@@ -259,13 +259,14 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
         if spec.stage is not None:
             info = context.versions[transition.promoted]
             what = f" ({CHALLENGER})" if new.source == "challenger" else ""
-            plan.stage_changes.append(StageChange(info.name, spec.stage, f"canary version {transition.promoted}{what} "
-                                                                         f"passed every step of {where}"))
+            plan.stage_changes.append(StageChange(info.name, info.stage, spec.stage, OPERATOR,
+                                                  f"canary version {transition.promoted}{what} passed every step "
+                                                  f"of {where}"))
     if transition.canary_failed and new.source == "challenger" and new.canary_version in context.versions:
         # An approved challenger that failed its canary is archived, so it is not retried.
         info = context.versions[new.canary_version]
         reason = f"canary on {where} failed its analysis at {state.canary_weight}%: {transition.judgement.message}"
-        plan.stage_changes.append(StageChange(info.name, "Archived", reason))
+        plan.stage_changes.append(StageChange(info.name, info.stage, "Archived", OPERATOR, reason))
         plan.events.append(EventSpec("Warning", "ChallengerArchived",
                                      f"{info.name} ({CHALLENGER}, version {info.version}) archived: {reason}"))
     plan.requeue_after = transition.requeue_after
@@ -273,7 +274,7 @@ def plan_inferenceservice(body: dict, observation: ServingObservation, context: 
 
 
 def _not_servable(plan: ServingPlan, reason: str, message: str) -> ServingPlan:
-    plan.conditions.append(ConditionUpdate("Ready", "False", reason, message))
+    plan.conditions.append(ConditionUpdate(MODEL_RESOLVED, "False", reason, message))
     plan.phase = "Degraded"  # a change of the ModelVersions read wakes it (no requeue needed)
     return plan
 
@@ -285,7 +286,8 @@ def _total_replicas(spec: InferenceServiceSpec) -> int:
 
 
 def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context: ServingContext,
-              state: RolloutState) -> None:
+              state: RolloutState) -> int:
+    """The Deployments, Services and route; returns the canary's effective traffic weight."""
     settings = context.settings
     resources = spec.resources.wire() if spec.resources else None
     exact = spec.gateway is not None
@@ -337,7 +339,7 @@ def _children(plan: ServingPlan, body: dict, spec: InferenceServiceSpec, context
         plan.delete.append(ChildRef("v1", "Service", build.role_service_name(isvc, "shadow")))
     if spec.autoscaling is not None:
         plan.children.append(build.autoscaler(body, spec.autoscaling.wire()))
-    plan.status["effectiveCanaryWeight"] = split.effective_weight
+    return split.effective_weight
 
 
 def _delete(plan: ServingPlan, body: dict, role: str) -> None:
@@ -347,22 +349,20 @@ def _delete(plan: ServingPlan, body: dict, role: str) -> None:
 
 
 def _status(plan: ServingPlan, body: dict, status: dict, spec: InferenceServiceSpec, context: ServingContext,
-            state: RolloutState, transition: Transition, now: datetime) -> None:
+            state: RolloutState, transition: Transition, now: datetime, weight: int) -> None:
     name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
-    weight = plan.status.pop("effectiveCanaryWeight")
     challenger = context.versions.get(state.canary_version) if state.source == "challenger" else None
     plan.phase = state.phase
-    plan.status.update({
-        "url": f"http://{name}.{namespace}.svc.cluster.local/v1/models/{spec.model}:predict",
-        "stableVersion": state.stable_version,
-        "canaryVersion": state.canary_version,
-        "canarySource": state.source if state.canary_version is not None else None,
-        "canaryApproval": verdict_summary(challenger.verdict) if challenger else None,
-        "canaryWeight": weight if state.phase in ("Progressing", "Paused") else 0,
-        "currentStep": state.current_step,
-        "stepStartedAt": _format_time(state.step_started_at),
-        "rolloutReason": state.reason or None,
-    })
+    out = plan.status
+    out.url = f"http://{name}.{namespace}.svc.cluster.local/v1/models/{spec.model}:predict"
+    out.stable_version = state.stable_version
+    out.canary_version = state.canary_version
+    out.canary_source = state.source if state.canary_version is not None else None
+    out.canary_approval = verdict_summary(challenger.verdict) if challenger else None
+    out.canary_weight = weight if state.phase in ("Progressing", "Paused") else 0
+    out.current_step = state.current_step
+    out.step_started_at = _format_time(state.step_started_at)
+    out.rollout_reason = state.reason or None
     history = list(status.get("analysis") or [])
     if transition.judgement is not None:
         judgement = transition.judgement
@@ -373,16 +373,16 @@ def _status(plan: ServingPlan, body: dict, status: dict, spec: InferenceServiceS
             if value is not None:
                 result[key] = round(value, 6)
         history.append(result)
-        plan.status["analysis"] = history[-ANALYSIS_HISTORY:]
+        plan.status.analysis = [AnalysisResult.model_validate(entry) for entry in history[-ANALYSIS_HISTORY:]]
 
     if state.phase == "Degraded":
-        ready = ConditionUpdate("Ready", "False", "StableNotReady", state.reason)
+        stable = ConditionUpdate(STABLE_READY, "False", "StableNotReady", state.reason)
     elif starting(state):
         # Not a failure: Unknown posts no Warning Event while the first replica comes up.
-        ready = ConditionUpdate("Ready", "Unknown", STABLE_STARTING, state.reason)
+        stable = ConditionUpdate(STABLE_READY, "Unknown", STABLE_STARTING, state.reason)
     else:
-        ready = ConditionUpdate("Ready", "True", "Serving", f"version {state.stable_version} serves")
-    plan.conditions.append(ready)
+        stable = ConditionUpdate(STABLE_READY, "True", "Serving", f"version {state.stable_version} serves")
+    plan.conditions.append(stable)
 
 
 def _canary_conditions(plan: ServingPlan, spec: InferenceServiceSpec, context: ServingContext, wanted: WantedCanary,
