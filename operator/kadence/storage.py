@@ -24,9 +24,9 @@ from minio.error import S3Error
 
 # Every key a namespace's workloads read or write starts with one of these roots, then the
 # namespace: datasets/<ns>/…, features/<ns>/…, runs/<ns>/…, monitoring/<ns>/…, predictions/<ns>/…,
-# feedback/<ns>/…, and raw/<ns>/… (what a team uploads itself: source files, imported models).
-# A new root must be added here, or tenant credentials are refused there (403).
-TENANT_ROOTS = ("datasets", "features", "runs", "monitoring", "predictions", "feedback", "raw")
+# feedback/<ns>/…, and what a team uploads itself: raw/<ns>/… (source files) and models/<ns>/…
+# (imported model artifacts). A new root must be added here, or tenant credentials are refused there (403).
+TENANT_ROOTS = ("datasets", "features", "runs", "monitoring", "predictions", "feedback", "raw", "models")
 # The per-namespace Secret the operator writes (keys: STORAGE_ENV's values in builders.jobs).
 TENANT_SECRET = "kadence-tenant-storage"
 DEFAULT_REGION = "us-east-1"
