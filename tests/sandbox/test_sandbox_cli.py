@@ -157,7 +157,7 @@ def test_up_detached_status_down_and_up_again_keeps_state_and_leaves_nothing_beh
     assert_all_gone(pids, ports | {port})
 
 
-def test_up_in_the_foreground_stops_everything_on_ctrl_c(state_dir):
+def test_up_in_the_foreground_restarts_a_component_that_dies_and_stops_everything_on_ctrl_c(state_dir):
     up = subprocess.Popen([sys.executable, "-m", "kadence", "sandbox", "up", "--port", "0", "--no-operator",
                            "--state-dir", str(state_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True)
@@ -167,8 +167,22 @@ def test_up_in_the_foreground_stops_everything_on_ctrl_c(state_dir):
                 break
         else:
             raise AssertionError(f"`up` ended early with {up.wait()}")
-        pids, ports = everything_started(state_dir)
         assert {r.name for r in supervisor.read_records(state_dir)} == {"s3", "apiserver", "node"}
+        # The foreground `up` supervises: a component that dies is started again.
+        node = next(r for r in supervisor.read_records(state_dir) if r.name == "node")
+        os.kill(node.pid, signal.SIGKILL)
+        for line in up.stdout:
+            if "restarting node" in line:
+                break
+        else:
+            raise AssertionError(f"`up` ended early with {up.wait()}")
+        restarted = wait_for(lambda: next((r for r in supervisor.read_records(state_dir)
+                                           if r.name == "node" and r.pid != node.pid and r.alive()), None),
+                             message="the node to be restarted")
+        from kadence.sandbox.kubelet.node import ready_marker
+        wait_for(lambda: ready_marker(state_dir).exists() and ready_marker(state_dir).read_text() == str(restarted.pid),
+                 message="the restarted node to be ready")
+        pids, ports = everything_started(state_dir)
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=120) == 0
     finally:
