@@ -181,11 +181,11 @@ def test_only_the_newest_unread_monitor_result_is_fetched_from_the_policys_own_k
     jobs = [job("p-monitor-1"), job("p-monitor-2"), job("p-monitor-3", key=own), job("p-monitor-4", "Running"),
             job("p-compare-v4", key="k/c.json")]
     assert results_to_fetch(body, jobs) == {"p-monitor-3": own,
-                                            "p-compare-v4": "monitoring/ns/p/comparisons/p-compare-v4/result.json"}
+                                            "p-compare-v4": "monitoring/ns/p/comparisons/uid-1/p-compare-v4/result.json"}
     # a Job whose annotation names a key outside the policy's evaluations is not read at all
     jobs[2] = job("p-monitor-3", key="runs/other-ns/train/result.json")
     assert results_to_fetch(body, jobs) == {"p-monitor-2": "monitoring/ns/p/20261123T115500Z/result.json",
-                                            "p-compare-v4": "monitoring/ns/p/comparisons/p-compare-v4/result.json"}
+                                            "p-compare-v4": "monitoring/ns/p/comparisons/uid-1/p-compare-v4/result.json"}
 
 
 # --- evaluations --------------------------------------------------------------------------
@@ -678,7 +678,9 @@ def test_a_candidate_gets_one_comparison_job_on_the_labels_its_training_did_not_
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task["compare"]["challenger"]["version"] == "4" and task["compare"]["champion"]["version"] == "3"
     assert task["compare"]["unseenAfter"] == "2026-11-23T10:00:00Z"
-    assert task["resultKey"] == "monitoring/ns/churn-monitor/comparisons/churn-monitor-compare-churn-v4/result.json"
+    # keyed by the policy's uid: a re-created policy never reads its predecessor's verdict
+    assert task["resultKey"] == ("monitoring/ns/churn-monitor/comparisons/uid-1/churn-monitor-compare-churn-v4/"
+                                 "result.json")
     running = plan_with(status=status, jobs=[job(JOB), job("churn-monitor-compare-churn-v4", "Running")],
                         ctx=context(candidate=CANDIDATE))
     assert running.children == []

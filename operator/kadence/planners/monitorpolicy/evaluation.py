@@ -47,8 +47,10 @@ def compare_job_name(policy: str, candidate: str, slot: int | None = None) -> st
     return child_name(policy, COMPARE, candidate, *([slot] if slot is not None else []))
 
 
-def compare_result_key(namespace: str, policy: str, job_name: str) -> str:
-    return f"monitoring/{namespace}/{policy}/comparisons/{job_name}/result.json"
+def compare_result_key(namespace: str, policy: str, job_name: str, uid: str | None = None) -> str:
+    """Keyed by the policy's uid too: a policy deleted and re-created under the same name never
+    reads the verdict its previous incarnation left."""
+    return f"monitoring/{namespace}/{policy}/comparisons/{uid + '/' if uid else ''}{job_name}/result.json"
 
 
 def annotation(job: dict, key: str) -> str | None:
@@ -77,7 +79,7 @@ def result_key_of(body: dict, job: dict) -> str | None:
     meta = body["metadata"]
     name = job["metadata"]["name"]
     if is_comparison(job):
-        return compare_result_key(meta["namespace"], meta["name"], name)
+        return compare_result_key(meta["namespace"], meta["name"], name, meta.get("uid"))
     key = annotation(job, RESULT_KEY_ANNOTATION) or ""
     prefix = monitoring_prefix(meta["namespace"], meta["name"])
     return key if key.startswith(prefix) and _EVALUATION_RESULT.match(key[len(prefix):]) else None
@@ -132,7 +134,7 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
         "classes": production.classes if production else None,
     }
     if compare:
-        task["resultKey"] = compare_result_key(meta["namespace"], meta["name"], job_name)
+        task["resultKey"] = compare_result_key(meta["namespace"], meta["name"], job_name, meta.get("uid"))
         candidate = context.candidate
         task["compare"] = {
             "champion": ({"version": production.version, "uri": production.uri, "sha256": production.sha256}
