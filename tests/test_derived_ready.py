@@ -68,6 +68,15 @@ CASES = [
     ("InferenceService", "a rolled back canary leaves the stable serving",
      [OK, c("ModelResolved", "True"), c("StableReady", "True", "Serving"), c("CanaryHealthy", "False", "RolledBack")],
      ("True", "Serving")),
+    # MonitorPolicy
+    ("MonitorPolicy", "a breach does not make the policy unready",
+     [OK, c("InferenceServiceFound", "True"), c("Monitoring", "True", "Monitoring"), c("Breached", "True", "DriftDetected")],
+     ("True", "Monitoring")),
+    ("MonitorPolicy", "a missing service is the reason", [OK, c("InferenceServiceFound", "False", "InferenceServiceNotFound")],
+     ("False", "InferenceServiceNotFound")),
+    ("MonitorPolicy", "a failed monitor Job is the reason", [OK, c("InferenceServiceFound", "True"),
+                                                            c("Monitoring", "False", "MonitorJobFailed")],
+     ("False", "MonitorJobFailed")),
     ("ModelVersion", "a checksum mismatch is never ready",
      [OK, c("ArtifactVerified", "False", "ArtifactChecksumMismatch")], ("False", "ArtifactChecksumMismatch")),
 ]

@@ -38,3 +38,18 @@ def test_maps_are_checked_against_their_value_schema():
 def test_a_planner_writing_an_undeclared_field_fails_the_test_that_made_it():
     with pytest.raises(AssertionError, match="lastIngestion: not defined in the CRD"):
         check("Dataset", Plan(status={"lastIngestion": "2026-01-01T00:00:00Z"}))
+
+
+def test_a_dict_status_is_checked_against_its_model_as_it_is_written():
+    from kadence.api.monitorpolicy import MonitorPolicyStatus
+    from kadence.planners.plan import StatusPatch
+
+    status = StatusPatch(MonitorPolicyStatus)
+    status["lastJob"] = "churn-monitor-monitor-1"
+    status.update({"pendingRetrain": None})  # clearing a field
+    with pytest.raises(ValueError, match="lastJobs"):
+        status["lastJobs"] = "x"
+    with pytest.raises(ValueError):
+        status.update({"metricSummary": 3})
+    assert Plan(status=status).status_patch() == {"lastJob": "churn-monitor-monitor-1", "pendingRetrain": None}
+    assert status.CONDITIONS is MonitorPolicyStatus.CONDITIONS

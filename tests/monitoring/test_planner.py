@@ -101,7 +101,8 @@ def kinds(plan) -> list[tuple[str, str]]:
 
 
 def condition(plan, type_):
-    return next((c for c in plan.conditions if c.type == type_), None)
+    """A condition the plan writes; Ready as realize derives it from the policy's dependents."""
+    return next((c for c in plan.condition_updates(None) if c.type == type_), None)
 
 
 # --- monitor Jobs -------------------------------------------------------------------------

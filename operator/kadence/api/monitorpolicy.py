@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     CommonStatus,
     KadenceModel,
@@ -413,6 +414,14 @@ class Alerting(KadenceModel):
 
 
 class MonitorPolicyStatus(CommonStatus):
+    CONDITIONS: ClassVar[ConditionSet] = ConditionSet(
+        # InferenceServiceFound: the watched service exists; Monitoring: its evaluations run
+        # (Unknown before the first result, False when a monitor Job failed).
+        dependents=(SPEC_VALID, "InferenceServiceFound", "Monitoring"),
+        # What the evaluations found and what the policy did about it.
+        informational=("Breached", "ProductionGap", "Retraining", "CandidateApproved", "FeedbackFolded"),
+    )
+
     last_evaluation: Evaluation | None = None
     history: list[Evaluation] | None = Field(None, max_length=100, description="Bounded, newest last.")
     retrains: list[RetrainRecord] | None = Field(None, max_length=100)

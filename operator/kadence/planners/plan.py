@@ -49,6 +49,8 @@ class Plan:
     def status_patch(self) -> dict[str, Any]:
         """The status fields to write (wire names), for a merge patch of .status."""
         status = self.status
+        if isinstance(status, StatusPatch):
+            return status.wire()
         if not isinstance(status, BaseModel):
             return dict(status)
         return status_fields(status)
@@ -57,7 +59,7 @@ class Plan:
         """What `realize` writes into status.conditions over `before`: SpecValid (the spec parsed,
         or no planner would run), the planner's own conditions, then Ready derived from the
         kind's condition set (api.conditions.derive_ready)."""
-        condition_set = getattr(type(self.status), "CONDITIONS", None)
+        condition_set = getattr(self.status, "CONDITIONS", None)
         if condition_set is None:
             return list(self.conditions)
         return with_ready(condition_set, before, [SPEC_ACCEPTED, *self.conditions])
@@ -75,3 +77,43 @@ def status_fields(status: BaseModel) -> dict[str, Any]:
         if getattr(status, name) is None:
             dumped[type(status).model_fields[name].alias or name] = None
     return dumped
+
+
+class StatusPatch(dict):
+    """A status written as a dict of wire names (`status["lastJob"] = ...`), checked against the
+    kind's pydantic *Status model as each field is written: a field the model (and so the CRD) does
+    not define, or a value that does not fit it, raises at once. `CONDITIONS` is the model's, so
+    Ready is derived as for a typed status; `model()` is the status as the pydantic model."""
+
+    def __init__(self, model: type[BaseModel], values: dict | None = None):
+        super().__init__()
+        self._model = model
+        self.CONDITIONS = getattr(model, "CONDITIONS", None)
+        self.update(values or {})
+
+    def _check(self, key: str, value: Any) -> None:
+        if value is not None:
+            self._model.model_validate({key: value})
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._check(key, value)
+        super().__setitem__(key, value)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def __ior__(self, other: Any) -> "StatusPatch":
+        self.update(other)
+        return self
+
+    def wire(self) -> dict[str, Any]:
+        return dict(self)
+
+    def model(self) -> BaseModel:
+        return self._model.model_validate({k: v for k, v in self.items() if v is not None})

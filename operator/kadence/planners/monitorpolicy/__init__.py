@@ -107,14 +107,16 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
             problems[error.field] = str(error).split(": ", 1)[1]
     if problems:
         message = "; ".join(f"{path}: {why}" for path, why in sorted(problems.items()))
-        plan.conditions.append(ConditionUpdate("Ready", "False", "InvalidSpec", message))
+        plan.conditions.append(ConditionUpdate("SpecValid", "False", "InvalidSpec", message))
         plan.phase = "Invalid"
         return plan
     if not context.inference_service_found:
         message = f"InferenceService {spec.inference_service_ref.name} not found"
-        plan.conditions.append(ConditionUpdate("Ready", "False", "InferenceServiceNotFound", message))
+        plan.conditions.append(ConditionUpdate("InferenceServiceFound", "False", "InferenceServiceNotFound", message))
         plan.phase = "Waiting"  # the InferenceService's creation wakes the policy (no requeue needed)
         return plan
+    plan.conditions.append(ConditionUpdate("InferenceServiceFound", "True", "Found",
+                                           f"InferenceService {spec.inference_service_ref.name}"))
 
     slot, evaluation_time = current_slot(spec, now)
     job_name = monitor_job_name(meta["name"], slot)
@@ -137,7 +139,7 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
             continue
         if result.outcome == "Error":
             plan.status["lastJob"] = name
-            plan.conditions.append(ConditionUpdate("Ready", "False", "MonitorJobFailed", result.message))
+            plan.conditions.append(ConditionUpdate("Monitoring", "False", "MonitorJobFailed", result.message))
             plan.events.append(EventSpec("Warning", "MonitorJobFailed", result.message))
             plan.phase = "Failed"
             continue
@@ -149,7 +151,7 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         checks.append(triggers.check_breach(enabled=spec.triggers.on_breach, breached=result.breached,
                                             message=result.message))
     if processed is not None:
-        plan.conditions.append(ConditionUpdate("Ready", "True", "Monitoring",
+        plan.conditions.append(ConditionUpdate("Monitoring", "True", "Monitoring",
                                                f"evaluated at {processed.time}: {processed.reason}"))
 
     # 2. triggers that do not depend on an evaluation, then the retrain decision
@@ -179,8 +181,9 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         plan.children[:0] = build_job(body, build_task(body, spec, context, evaluation_time, job_name),
                                       job_name, COMPONENT, settings, {SLOT_ANNOTATION: str(slot)})
         plan.phase = plan.phase or "Evaluating"
-        if not status.get("lastEvaluation") and processed is None:
-            plan.conditions.append(ConditionUpdate("Ready", "Unknown", "Evaluating",
+        failed = any(c.type == "Monitoring" and c.status == "False" for c in plan.conditions)
+        if not status.get("lastEvaluation") and processed is None and not failed:  # a failure stays reported
+            plan.conditions.append(ConditionUpdate("Monitoring", "Unknown", "Evaluating",
                                                    f"monitor Job {job_name} started"))
     candidate = context.candidate
     if candidate is not None and spec.performance is not None:

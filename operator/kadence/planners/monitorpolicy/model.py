@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from ...domain.monitoring.retrain import Feedback, RetrainInputs, RunState, training_spec_hash
 from ...domain.monitoring.triggers import DatasetVersionInfo
-from ..plan import Plan
+from ...api.monitorpolicy import MonitorPolicyStatus
+from ..plan import Plan, StatusPatch
 from ...api import keys
 
 COMPONENT = "monitor"
@@ -104,6 +105,8 @@ class MonitorObservation:
 
 @dataclass
 class MonitorPlan(Plan):
+    # a dict of wire names, each field checked against MonitorPolicyStatus as it is written
+    status: StatusPatch = field(default_factory=lambda: StatusPatch(MonitorPolicyStatus))
     evaluated: dict | None = None  # the monitor result processed in this pass (for metrics)
     production_gap: dict | None = None
     retrain_trigger: str | None = None  # the primary trigger of a retrain started in this pass
