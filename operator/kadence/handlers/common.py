@@ -93,9 +93,7 @@ def accept_spec(
     previous = find(status.get("conditions"), "Ready") or {}
     already_reported = previous.get("reason") == INVALID_SPEC and previous.get("message") == message
     invalid = ConditionUpdate(SPEC_VALID, "False", INVALID_SPEC, message)
-    condition_set = getattr(kind.status, "CONDITIONS", None)
-    updates = (with_ready(condition_set, status.get("conditions"), [invalid]) if condition_set is not None
-               else [ConditionUpdate("Ready", "False", INVALID_SPEC, message)])
+    updates = with_ready(kind.status.CONDITIONS, status.get("conditions"), [invalid])
     transition = update_conditions(status, patch, body, updates, meta.get("generation"), phase="Invalid")
     if not already_reported:
         reconcile_errors.labels(kind=kind.kind, namespace=meta.get("namespace", ""), reason=INVALID_SPEC).inc()
