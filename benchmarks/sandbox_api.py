@@ -25,6 +25,11 @@ import time
 import aiohttp
 import orjson
 
+from kadence.sandbox.cli import api_answers
+from kadence.sandbox.kubeconfig import api_url, auth_headers
+from kadence.sandbox.supervisor import wait_until
+from kadence.sandbox.tls import client_context
+
 RSS_LIMIT_MIB = 500
 GROUP, VERSION, PLURAL = "bench.kadence.dev", "v1", "items"
 CRD = {
@@ -130,14 +135,16 @@ def percentile(values: list[float], fraction: float) -> float:
 
 async def measure(size: int, concurrency: int, latency_samples: int) -> dict:
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = api_url(port)
     with tempfile.TemporaryDirectory(prefix="kadence-bench-") as state_dir:
         server = subprocess.Popen([sys.executable, "-m", "kadence.sandbox.apiserver", "--port",
-                                   str(port), "--state-dir", state_dir],
+                                   str(port), "--state-dir", state_dir, "--token-file", f"{state_dir}/token"],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            connector = aiohttp.TCPConnector(limit=concurrency + 2)
-            async with aiohttp.ClientSession(connector=connector) as session:
+            # The locked server: HTTPS with the sandbox's CA and its bearer token (both created at start).
+            wait_until(lambda: api_answers(url), timeout=120, what="API server")
+            connector = aiohttp.TCPConnector(limit=concurrency + 2, ssl=client_context(pathlib.Path(state_dir)))
+            async with aiohttp.ClientSession(connector=connector, headers=auth_headers(pathlib.Path(state_dir))) as session:
                 await wait_ready(session, url)
                 idle_rss = rss_mib(server.pid)
                 async with session.post(
