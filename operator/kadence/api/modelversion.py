@@ -64,7 +64,12 @@ class Lineage(KadenceModel):
 
 
 class ModelVersionSpec(KadenceModel):
-    """A registered model version. The operator creates these; users may import their own."""
+    """A registered model version. The operator creates these; users may import their own.
+
+    spec.stage is the stage a person (or Git) asks for. The operator asks through the
+    kadence.dev/stage-request annotation instead ({"stage": ..., "generation": <metadata.generation>}),
+    which holds until the spec changes; status.requestedStage shows which stage is asked for and
+    the StageRequest condition says why a malformed request is ignored."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("self.model == oldSelf.model", "model is immutable", "model"),
