@@ -138,7 +138,7 @@ def test_a_monitor_jobs_annotation_cannot_point_the_policy_at_another_key():
         assert result_key_of(policy, job("watch-monitor-1", forged)) is None, forged
     # a comparison's key follows from its name, whatever its annotation says
     assert result_key_of(policy, job("watch-compare-v7", "runs/team-b/x.json", candidate="7")) == \
-        "monitoring/team-a/watch/comparisons/watch-compare-v7/result.json"
+        "monitoring/team-a/watch/comparisons/p-1/watch-compare-v7/result.json"  # keyed by the policy's uid
 
 
 def shared(namespace, name, *with_namespaces):
