@@ -46,10 +46,10 @@ def sandbox_state(tmp_path_factory):
         stop_all(state, out=io.StringIO())
 
 
-def run_demo(state: Path, out: Path, *extra: str):
+def run_demo(state: Path, out: Path, *extra: str, timeout: str = "12m"):
     """(exit code, output, demo.json, kubectl, output folder) of one `kadence demo` run."""
     command = [str(BIN / "kadence"), "demo", "--months", str(MONTHS), "--interval", INTERVAL, "--state-dir",
-               str(state), "--output-dir", str(out), "--keep-running", "--timeout", "12m", *extra]
+               str(state), "--output-dir", str(out), "--keep-running", "--timeout", timeout, *extra]
     result = subprocess.run(command, capture_output=True, text=True, timeout=1500,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     record = json.loads((out / "demo.json").read_text()) if (out / "demo.json").exists() else {}
@@ -70,7 +70,8 @@ def demo(sandbox_state, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def delayed(sandbox_state, tmp_path_factory):
-    return run_demo(sandbox_state, tmp_path_factory.mktemp("delayed-out"), "--label-delay", "1")
+    # A month stays open while the loop's step (retrain, canary, rollout) goes on: more time for extra months.
+    return run_demo(sandbox_state, tmp_path_factory.mktemp("delayed-out"), "--label-delay", "1", timeout="20m")
 
 
 def verdicts(kubectl) -> dict[str, dict]:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,7 +48,8 @@ FAST_ROWS, FAST_RATE = 10, 60.0  # rows per request, rows/s
 SLOW_ROWS, SLOW_RATE = 1, 16.0
 PART_ROWS = 40  # rows generated (and scored by the first model) at once
 FEEDBACK_BATCH = 500  # labels per /feedback request
-HOLD_S = 600.0  # with a label delay: the longest a month stays open for a retrain or a canary
+HOLD_S = 600.0  # with a label delay: the longest a month stays open for a retrain, a canary or a rollout
+RECENT_ANSWERS = 20  # the answers whose versions tell whether a promotion still rolls out
 POLL_S = 1.5
 
 
@@ -366,6 +368,17 @@ def row_ids(request_id: str, rows: int) -> list[str]:
 # ---------------------------------------------------------------- the months
 
 
+def rollout_in_flight(stable_version: int | None, recent_versions) -> str | None:
+    """A promotion still rolling out: with no canary, the latest answers still come from a
+    version other than the stable one (its Deployment is replacing the old pods)."""
+    if stable_version is None or not recent_versions:
+        return None
+    others = sorted({v for v in recent_versions if v != str(stable_version)})
+    if others:
+        return f"the stable Deployment rolls out version {stable_version} (version {', '.join(others)} still answers)"
+    return None
+
+
 def due_feedback(pending: list[tuple[int, dict]], month: int, label_delay: int) -> tuple[list[dict], list]:
     """(the feedback items due in `month`, the (month predicted, item) pairs still held): the
     ground truth of a prediction made in month m is due from month m + label_delay on."""
@@ -398,6 +411,7 @@ class Runner:
         self._last_poll = 0.0
         self._feedback: list[tuple[int, dict]] = []  # (month predicted, feedback item) not sent yet
         self.answers: list[tuple[int, str, int, int, str]] = []  # (month, row id, label, prediction, version)
+        self.recent_versions: deque[str] = deque(maxlen=RECENT_ANSWERS)  # versions of the latest answers
 
     def poll(self, month: Month) -> None:
         snapshot = self.cluster.snapshot()
@@ -422,6 +436,7 @@ class Runner:
         self._feedback += [(month.month, {"requestId": rid, "label": label}) for rid, label in zip(ids, labels)]
         self.answers += [(month.month, rid, label, prediction, version)
                          for rid, label, prediction in zip(ids, labels, predictions)]
+        self.recent_versions.append(version)
         month.record(labels, predictions, version)
         month.original += original
 
@@ -487,7 +502,10 @@ class Runner:
         canary in progress. A real month outlasts a retrain and a canary by far; the demo
         compresses months, not the operator's work, so a month ends once its step of the loop
         is done (at most HOLD_S longer). Without a label delay nothing holds a month."""
-        busy = self.state.snapshot.busy() if self.settings.label_delay else None
+        busy = None
+        if self.settings.label_delay:
+            busy = self.state.snapshot.busy() or rollout_in_flight(self.state.snapshot.stable_version,
+                                                                   self.recent_versions)
         if busy and elapsed > limit + HOLD_S:
             print(f"    month {month.month}: {busy} after {elapsed:.0f} s; going on", file=self.out, flush=True)
             return None
