@@ -126,7 +126,7 @@ class Server:
     def metrics(self) -> str:
         return httpx.get(self.metrics_url, timeout=10).text
 
-    def wait_ready(self, timeout: float = 60) -> "Server":
+    def wait_ready(self, timeout: float = 180) -> "Server":  # generous: a loaded shared machine
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
