@@ -164,6 +164,14 @@ class ServedModel:
         return [p for p in pods if not p["metadata"].get("deletionTimestamp")
                 and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])]
 
+    def settled(self) -> bool:
+        """No rollout under way: exactly the replicas, all Ready, none terminating, one version."""
+        with self.sandbox.client() as client:
+            pods = client.get(f"/api/v1/namespaces/{self.namespace}/pods",
+                              params={"labelSelector": f"kadence.dev/inferenceservice={self.name}"}).json()["items"]
+        versions = {p["metadata"]["labels"].get("kadence.dev/model-version") for p in pods}
+        return len(pods) == REPLICAS == len(self.ready_pods()) and len(versions) == 1
+
     def pod(self) -> dict:
         """One Ready pod of the InferenceService (the first by name: the same one while it lives)."""
         ready = sorted(self.ready_pods(), key=lambda p: p["metadata"]["name"])

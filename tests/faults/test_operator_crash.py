@@ -204,6 +204,7 @@ def test_a_canary_interrupted_by_a_sigkill_is_promoted_or_rolled_back_after_the_
             for sender in senders:
                 sender.join(timeout=30)
         assert final["stableVersion"] in (1, 2), final
+        wait_for(served.settled, timeout=240, message="the rollout of the stable version to finish")
         deployments = client.get(f"/apis/apps/v1/namespaces/{ns}/deployments",
                                  params={"labelSelector": f"kadence.dev/inferenceservice={MODEL}"}).json()["items"]
         roles = sorted(d["metadata"]["labels"].get("kadence.dev/role") for d in deployments

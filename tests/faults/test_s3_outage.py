@@ -98,6 +98,7 @@ def dropped_records(served) -> float:
 @pytest.mark.timeout(int(OUTAGE_S) + 480)
 def test_predictions_survive_a_storage_outage_and_every_buffered_record_is_written_once(fault_sandbox, served_model):
     sandbox, served = fault_sandbox, served_model
+    wait_for(served.settled, timeout=240, message="the model servers to be settled (no rollout under way)")
     probe_namespace = namespace(sandbox, "outage")
     weed = sandbox.record("s3").process()
     assert weed is not None, "SeaweedFS is not running"
