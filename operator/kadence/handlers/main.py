@@ -18,8 +18,9 @@ from ..k8s.cache import CACHE
 from ..metrics import serve_from_env
 from ..settings import settings
 from .runtime import ENGINE
+from ..api import keys
 
-OWNER_KIND_LABEL = "kadence.dev/owner-kind"
+OWNER_KIND_LABEL = keys.OWNER_KIND_LABEL
 # What the operator watches besides its own kinds, and the label every object it needs carries:
 # (group, version, plural, apiVersion, kind, label).
 CHILD_WATCHES = (
@@ -100,7 +101,7 @@ async def stop_engine(**_) -> None:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_) -> None:
     settings.posting.level = logging.INFO
-    settings.persistence.finalizer = "kadence.dev/finalizer"
+    settings.persistence.finalizer = keys.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kadence.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix="kadence.dev", key="last-handled-configuration"
