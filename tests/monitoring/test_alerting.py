@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -17,6 +15,8 @@ from kadence.planners.alerting import TOKEN_ENV, apply_alerts, plan_alerts, repo
 from kadence.planners.plan import Plan
 from kadence.workloads import alert as alert_command
 from kadence.workloads.alert import AlertTask, deliver
+
+from ..http_receiver import Receiver
 
 WEBHOOK = {"url": "http://127.0.0.1:9/hook", "secretRef": {"name": "hook-token", "key": "token"}}
 
@@ -118,43 +118,6 @@ def test_apply_alerts_writes_typed_status_and_tidies_older_alert_jobs():
 
 
 # -- delivery, against a real receiver ---------------------------------------------------
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers from a script."""
-
-    def __init__(self, answers: list[int] | None = None):
-        self.requests: list[dict] = []
-        self.answers = list(answers or [])
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append({"path": self.path, "authorization": self.headers.get("Authorization"),
-                                          "body": json.loads(body)})
-                status = receiver.answers.pop(0) if receiver.answers else 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
 
 def test_delivery_retries_a_busy_receiver_with_backoff_and_sends_the_bearer_token():
     waits = []

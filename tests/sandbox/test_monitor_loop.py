@@ -21,6 +21,7 @@ from kadence.domain.synthetic import churn_frame
 from kadence.domain.training.artifact import loads
 from kadence.sandbox import s3
 
+from ..http_receiver import Receiver
 from .conftest import wait_for
 from .operator_process import condition, get_json, running_operator
 from .test_data_loop import SCHEMA
@@ -156,7 +157,16 @@ def new_data(production, kubectl, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def quality_policy(new_data, production, kubectl):
+def webhook(kubectl):
+    """A receiver on 127.0.0.1 (where the sandbox runs the alert Job) and the Secret with its token."""
+    apply(kubectl, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook-token"},
+                    "stringData": {"token": "s3cret"}}, NAMESPACE)
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="module")
+def quality_policy(new_data, production, kubectl, webhook):
     apply(kubectl, policy(
         "quality", interval=f"{INTERVAL_S}s", window={"lastPredictions": 200},
         drift={"method": "psi", "minSamples": 100},
@@ -164,7 +174,8 @@ def quality_policy(new_data, production, kubectl):
         performance={"metric": "f1", "threshold": THRESHOLD, "minLabelled": 50,
                      "window": {"labelledPredictions": 200, "maxAge": "1h"}},
         actions={"retrain": {"fromTrainingRun": "base", "cooldown": "1h", "maxPerDay": 2,
-                             "includeFeedback": False, "promotion": {"mode": "Candidate"}}},
+                             "includeFeedback": False, "promotion": {"mode": "Candidate"}},
+                 "alert": {"webhook": {"url": webhook.url, "secretRef": {"name": "hook-token", "key": "token"}}}},
         triggers={"onBreach": True}), NAMESPACE)
     return "quality"
 
@@ -269,6 +280,20 @@ def test_no_retrain_storm_while_the_metric_stays_low(breach, kubectl, operator):
                        reason=held)
     assert metric_line(operator, "kadence_retrains_total", namespace=NAMESPACE, policy="quality",
                        trigger="breach").endswith(" 1.0")
+
+
+def test_the_webhook_gets_one_alert_for_the_breach_episode_with_the_secrets_token(breach, kubectl, webhook):
+    moment, _ = breach
+    wait_for(lambda: evaluated_after(kubectl, "quality", moment + timedelta(seconds=2 * INTERVAL_S), breached=True),
+             timeout=90, message="two more breached evaluations")
+    obj = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "monitorpolicy", "quality"))
+                   and ((o.get("status") or {}).get("alerting") or {}).get("delivery") and o,
+                   timeout=90, message="the alert Job's delivery in status.alerting")
+    assert obj["status"]["alerting"]["delivery"] == "Delivered" and obj["status"]["alerting"]["state"] == "firing"
+    [alert] = webhook.requests  # one alert for the episode, however many breached evaluations it holds
+    assert alert["authorization"] == "Bearer s3cret"
+    assert (alert["body"]["state"], alert["body"]["policy"]) == ("firing", {"namespace": NAMESPACE, "name": "quality"})
+    assert alert["body"]["breached"] and alert["body"]["episode"] == obj["status"]["alerting"]["episode"]
 
 
 def test_a_retrained_candidate_that_is_not_better_is_not_promoted_and_the_verdict_says_why(breach, kubectl):
