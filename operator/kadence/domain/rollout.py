@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from ..api.common import parse_duration
 from ..api.inferenceservice import Analysis, Canary
 
 Phase = Literal["Stable", "Progressing", "Paused", "Promoting", "RolledBack", "Degraded"]
@@ -40,22 +41,6 @@ STABLE_STARTING = "StableStarting"
 # replica after this long is Degraded rather than starting.
 START_DEADLINE = "10m"
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in a duration such as 30s, 1m30s, 2ms, 1.5h."""
-    import re
-
-    total, position = 0.0, 0
-    for match in re.finditer(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h|d)", text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        position = match.end()
-    if position != len(text) or not text:
-        raise ValueError(f"not a duration: {text!r} (e.g. 30s, 1m30s, 2ms)")
-    return total
 
 
 # ------------------------------------------------------------------ analysis
