@@ -191,3 +191,15 @@ def test_the_import_reader_resolves_relative_and_lazy_imports():
             if isinstance(node, (ast.Import, ast.ImportFrom))} == {"sibling", "kopf"}
     assert "kadence.domain.monitoring.policy" in GRAPH["kadence.commands.demo"] or \
         "kadence.api.common" in GRAPH["kadence.commands.demo"]  # imported inside a function there
+
+
+@pytest.mark.parametrize("name, home", [
+    ("parse_duration", "kadence.api.common"),  # one duration type (issue 16.7)
+    ("StageChange", "kadence.domain.registry"),  # one stage change; api.modelversion has its history entry
+])
+def test_one_definition_of_each_shared_concept(name, home):
+    defined = sorted(module for module, path in MODULES.items()
+                     for node in ast.walk(ast.parse(path.read_text()))
+                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name == name
+                     and not module.startswith("kadence.sandbox"))
+    assert defined == [home]
