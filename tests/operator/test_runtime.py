@@ -230,3 +230,24 @@ def test_the_engine_queues_an_object_on_its_own_change_but_not_on_the_echo_of_it
     echo, change = asyncio.run(scenario())
     assert echo is None
     assert change == ("Dataset", "ns", "d")
+
+
+def test_a_deleted_object_is_forgotten_and_its_kinds_deletion_hook_runs():
+    async def scenario():
+        from kadence.api.kinds import BY_KIND
+
+        deleted = []
+        engine = Engine(kinds={"MonitorPolicy": BY_KIND["MonitorPolicy"]}, workers=1,
+                        on_deleted={"MonitorPolicy": lambda ns, name: deleted.append((ns, name))})
+        engine.queue = WorkQueue()
+        engine._tasks = [asyncio.get_running_loop().create_task(asyncio.sleep(0))]  # no workers
+        key = ("MonitorPolicy", "ns", "p")
+        engine.deps.replace(key, Reads(names={(("kadence.dev/v1alpha1", "InferenceService"), "ns", "churn")}))
+        engine.queue.add_after(key, 30)
+        engine.observed("DELETED", obj("MonitorPolicy", "p", api_version="kadence.dev/v1alpha1"), None)
+        isvc = obj("InferenceService", "churn", api_version="kadence.dev/v1alpha1")
+        return deleted, engine.deps.readers_of([isvc]), engine.queue.pop_ready()
+
+    deleted, readers, queued = asyncio.run(scenario())
+    assert deleted == [("ns", "p")]
+    assert readers == set() and queued is None

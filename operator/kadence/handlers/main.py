@@ -25,7 +25,7 @@ OWNER_KIND_LABEL = keys.OWNER_KIND_LABEL
 # (group, version, plural, apiVersion, kind, label).
 CHILD_WATCHES = (
     ("batch", "v1", "jobs", "batch/v1", "Job", OWNER_KIND_LABEL),
-    ("apps", "v1", "deployments", "apps/v1", "Deployment", OWNER_KIND_LABEL),
+    ("apps", "v1", "deployments", "apps/v1", "Deployment", ISVC_LABEL),  # model servers, read by selector
     ("", "v1", "services", "v1", "Service", OWNER_KIND_LABEL),
     ("", "v1", "configmaps", "v1", "ConfigMap", OWNER_KIND_LABEL),
     ("", "v1", "pods", "v1", "Pod", ISVC_LABEL),  # model servers, for the canary analysis
@@ -119,6 +119,9 @@ def run_operator(namespaces: list[str], liveness: str | None, lease: str | None 
     runs kopf, renews the Lease, and exits with status 1 when it loses it (the pod restarts and
     campaigns again), so two replicas never reconcile at once."""
     load_handlers()
+    from .tenancy import WATCHED_NAMESPACES  # where Datasets that share with other namespaces live
+
+    WATCHED_NAMESPACES[:] = namespaces or []
     serve_from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # kopf logs every handler's success at INFO (the watch handlers run on every event); failures still show.

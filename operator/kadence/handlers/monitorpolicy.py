@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import kopf
-
-from ..api.common import API_VERSION, GROUP, VERSION
+from ..api.common import API_VERSION
 from ..api.conditions import find
 from ..api.kinds import BY_KIND
 from ..api.monitorpolicy import MonitorPolicySpec
@@ -26,6 +24,7 @@ from ..planners.monitorpolicy import (RETRAIN_TRIGGER_ANNOTATION, RETRAINED_BY_L
                                       RetrainData, RetrainRun, plan_monitorpolicy, results_to_fetch)
 from .common import model_versions_of, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
     workload_settings
+from .runtime import ENGINE
 
 KIND = BY_KIND["MonitorPolicy"]
 PROFILE_FILE = "profile.json"
@@ -302,6 +301,8 @@ def reconcile_monitorpolicy(obj, spec, body, patch):
 register_reconciler(KIND, reconcile_monitorpolicy)
 
 
-@kopf.on.delete(GROUP, VERSION, KIND.plural, id="forget-metrics", optional=True)
-def forget_metrics(meta, **_):
-    monitor_metrics().forget(meta["namespace"], meta["name"])
+def forget_metrics(namespace: str, name: str) -> None:
+    monitor_metrics().forget(namespace, name)
+
+
+ENGINE.on_deleted[KIND.kind] = forget_metrics

@@ -248,6 +248,9 @@ class Engine:
     run_one: RunOne | None = None
     kinds: dict[str, Kind] = field(default_factory=dict)
     reconcilers: dict[str, Callable[..., None]] = field(default_factory=dict)
+    # kind -> called with (namespace, name) when an object of that kind is deleted (no finalizer:
+    # a kopf deletion handler would make kopf annotate every object of the kind once).
+    on_deleted: dict[str, Callable[[str, str], None]] = field(default_factory=dict)
     resync_seconds: float = field(default_factory=lambda: settings().resync_seconds)
     workers: int = field(default_factory=lambda: settings().reconcile_workers)
 
@@ -292,6 +295,8 @@ class Engine:
                 self.queue.forget(own)
                 self._own_writes.pop(own, None)
                 self._failures.pop(own, None)
+                if kind in self.on_deleted:
+                    self.on_deleted[kind](namespace, name)
             elif self._own_writes.get(own) != meta.get("resourceVersion"):
                 self.queue.add(own)
         for owner in owners_of(body):
