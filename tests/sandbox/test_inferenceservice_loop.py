@@ -11,6 +11,7 @@ round robin over ready pods shows the replica ratio.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -82,7 +83,7 @@ def store_model(storage: s3.S3Settings, pipeline, version: int) -> tuple[str, st
 
     data = dumps(pipeline)
     store = ObjectStore(StorageConfig.from_env(storage.env()))
-    key = f"models/{NAMESPACE}/{MODEL}/{version}/{sha256_hex(data)}/model.skops"
+    key = f"raw/{NAMESPACE}/models/{MODEL}/{version}/{sha256_hex(data)}/model.skops"  # the namespace's own prefix
     store.put_bytes(key, data)
     return store.uri(key), sha256_hex(data)
 
@@ -108,8 +109,8 @@ def operator_process(sandbox_apiserver, sandbox_node, sandbox_s3, sandbox_kubeco
     kubectl("apply", "-f", "-", input=json.dumps(s3.secret_manifest(sandbox_s3, NAMESPACE)))
     metrics_port = supervisor.free_port()
     log = open(sandbox_apiserver.state_dir / f"operator-{NAMESPACE}.log", "w")
-    env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), **sandbox_s3.env(), "KADENCE_RESYNC_SECONDS": "1",
-           "KADENCE_METRICS_PORT": str(metrics_port)}
+    env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), **sandbox_s3.operator_env(),
+           "KADENCE_METRICS_PORT": str(metrics_port), "KADENCE_METRICS_ADDRESS": "127.0.0.1"}
     process = subprocess.Popen([sys.executable, "-m", "kadence", "operator", "--namespace", NAMESPACE],
                                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     process.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
@@ -260,6 +261,16 @@ def test_the_production_version_serves_then_a_canary_steps_through_its_weights_a
     assert v2.status_code == 200, v2.text
     assert v2.json()["model_version"] == "1"
     assert v2.json()["outputs"][0]["data"] == expected_v1
+
+    # Feedback needs the InferenceService's token, read from its Secret the way a user reads it.
+    encoded = kubectl("get", "secret", f"{MODEL}-feedback-token", "-n", NAMESPACE, "-o", "jsonpath={.data.token}").stdout
+    token = base64.b64decode(encoded).decode()
+    label = {"requestId": v2.json()["id"], "label": int(expected_v1[0])}
+    with httpx.Client(timeout=10) as client:
+        refused = client.post(f"{url}/v2/models/{MODEL}/feedback", json=label)
+        stored = client.post(f"{url}/v2/models/{MODEL}/feedback", json=label, headers={"Authorization": f"Bearer {token}"})
+    assert refused.status_code == 401, refused.text
+    assert stored.status_code == 200 and stored.json()["stored"] == 1, stored.text
 
     # A canary of v2 in two steps: 30% of 3 replicas is one canary pod (1 of 3), 60% two (2 of 3).
     apply_isvc(kubectl, MODEL, {"model": MODEL, "stage": "Production", "replicas": 3, "canary": {
