@@ -410,9 +410,15 @@ def test_a_candidate_approved_by_its_challenger_verdict_is_canaried_and_promoted
 
     verdict = {"allowed": True, "reason": "ChallengerBeatsChampion", "candidate": f"{MODEL}-v5",
                "message": "candidate f1=0.930 vs Production 0.880 on 200 labelled predictions",
-               "time": "2026-11-23T12:00:00Z", "job": "churn-quality-compare-churn-v5"}
-    kubectl("annotate", "-n", NAMESPACE, "modelversion", f"{MODEL}-v5",
-            f"kadence.dev/challenger-verdict={json.dumps(verdict)}")
+               "time": "2026-11-23T12:00:00Z", "job": "churn-quality-compare-churn-v5", "metric": "f1"}
+    # The verdict is a MonitorPolicy's typed status (written by the operator's champion/challenger;
+    # here by the test through the status subresource, which a user editing ModelVersions cannot).
+    kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps({
+        "apiVersion": "kadence.dev/v1alpha1", "kind": "MonitorPolicy", "metadata": {"name": "churn-quality"},
+        "spec": {"inferenceServiceRef": {"name": MODEL}, "interval": "24h",
+                 "performance": {"metric": "f1", "threshold": 0.5}}}))
+    kubectl("patch", "-n", NAMESPACE, "monitorpolicy", "churn-quality", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"verdicts": [verdict]}}))
     wait_for(lambda: (view := rollout_view(kubectl, MODEL))[1].get("canary") == (1, "5") or print(view),
              timeout=90, message="the approved challenger v5 on one of two pods")
     status = status_of(kubectl, "inferenceservice", MODEL)
@@ -438,6 +444,7 @@ def test_a_candidate_approved_by_its_challenger_verdict_is_canaried_and_promoted
     wait_for(lambda: (view := rollout_view(kubectl, MODEL))[1] == {"stable": (2, "5")} or print(view), timeout=60,
              message="two stable replicas of v5 and no canary")
     assert set(answering_versions(url, 6)) == {"5"}
+    kubectl("delete", "monitorpolicy", "churn-quality", "-n", NAMESPACE, "--wait=false")
 
 
 def logged_predictions(storage: s3.S3Settings, isvc: str):
