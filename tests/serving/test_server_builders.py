@@ -165,3 +165,44 @@ def test_the_server_carries_its_owner_so_what_it_writes_is_stamped_with_the_infe
     env = {e["name"]: e.get("value") for e in server_container()["env"]}
     assert (env["KADENCE_OWNER_KIND"], env["KADENCE_OWNER_NAME"], env["KADENCE_OWNER_NAMESPACE"],
             env["KADENCE_OWNER_UID"]) == ("InferenceService", "churn", "shop", "u-1")
+
+
+def test_the_handler_creates_the_token_secret_once_with_a_fresh_random_token_and_keeps_an_existing_one(monkeypatch):
+    from kubernetes.client.rest import ApiException
+
+    from kadence.handlers import inferenceservice as handler
+
+    created: list[dict] = []
+
+    def create(body):
+        created.append(body)
+        if len(created) > 1:
+            raise ApiException(status=409, reason="AlreadyExists")
+        return body
+
+    monkeypatch.setattr(handler, "create", create)
+    monkeypatch.setattr(handler, "_token_checked", {})
+    owner = {**OWNER, "metadata": {**OWNER["metadata"], "uid": "u-token"}}
+    handler.ensure_feedback_token(owner)
+    handler.ensure_feedback_token(owner)  # known to exist: no second request
+    assert len(created) == 1
+    token = base64.b64decode(created[0]["data"]["token"]).decode()
+    assert len(token) >= 43 and created[0]["metadata"]["name"] == "churn-feedback-token"
+    monkeypatch.setattr(handler, "FEEDBACK_TOKEN_CHECK_SECONDS", 0.0)  # later: checked again, 409 keeps it
+    handler.ensure_feedback_token(owner)
+    assert len(created) == 2 and created[1]["data"]["token"] != created[0]["data"]["token"]
+
+
+def test_a_refused_token_secret_fails_the_reconcile(monkeypatch):
+    from kubernetes.client.rest import ApiException
+
+    from kadence.handlers import inferenceservice as handler
+
+    def forbidden(body):
+        raise ApiException(status=403, reason="Forbidden")
+
+    monkeypatch.setattr(handler, "create", forbidden)
+    monkeypatch.setattr(handler, "_token_checked", {})
+    with pytest.raises(ApiException):
+        handler.ensure_feedback_token(OWNER)
+    assert handler._token_checked == {}, "not remembered as existing: the next reconcile tries again"
