@@ -256,3 +256,15 @@ def test_after_a_clean_stop_the_resource_version_is_the_snapshots(tmp_path):
     restored = Store()
     assert persistence.load(restored, tmp_path)
     assert restored.resource_version == store.resource_version == 3
+
+
+def test_without_hard_links_the_previous_snapshot_is_kept_as_a_copy(tmp_path, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise PermissionError("hard links are not supported here")
+
+    persistence.save(_store("a"), tmp_path)
+    monkeypatch.setattr(os, "link", no_links)
+    persistence.save(_store("a", "b"), tmp_path)
+    previous = orjson.loads(persistence.previous_path(tmp_path).read_bytes())
+    assert [o["object"]["metadata"]["name"] for o in previous["objects"]] == ["a"]
+    assert stat.S_IMODE(persistence.previous_path(tmp_path).stat().st_mode) == 0o600

@@ -80,8 +80,12 @@ def atomic_write(path: pathlib.Path, data: bytes, keep_previous: pathlib.Path | 
         if keep_previous is not None and path.exists():
             # A second name for the current file: after the rename below it is the only one.
             link = directory / f".{keep_previous.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}"
-            os.link(path, link)
-            os.replace(link, keep_previous)
+            try:
+                os.link(path, link)
+            except OSError:  # a filesystem without hard links: copy it (written the same safe way)
+                atomic_write(keep_previous, path.read_bytes())
+            else:
+                os.replace(link, keep_previous)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
