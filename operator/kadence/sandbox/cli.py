@@ -4,7 +4,13 @@
 controllers, Service proxy) and the Kadence operator, each a process in its own
 session recorded under `<state_dir>/run/`.  `down` stops only processes whose
 pid *and* start time match those records, and waits until they and their ports
-are gone.
+are gone.  `up` on a sandbox of which some components stopped (a crash, a kill)
+starts those again with their recorded command lines and ports; in the foreground,
+`up` does so by itself.
+
+The API server is locked to its owner (`apiserver.security`): HTTPS with the state
+directory's CA (`tls`), the bearer token in the kubeconfig (`kubeconfig`), loopback
+Hosts only. Everything here listens on 127.0.0.1.
 """
 
 from __future__ import annotations
