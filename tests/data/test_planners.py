@@ -70,7 +70,8 @@ def test_a_new_dataset_gets_a_task_configmap_and_an_ingest_job():
 
 def test_a_running_ingest_is_waited_for():
     plan = plan_dataset(dataset(), DatasetObservation(jobs=[job(JOB)]), NOW)
-    assert plan.children == [] and plan.phase == "Ingesting" and plan.requeue_after == 15
+    # no polling: the Job's completion wakes the Dataset (the engine watches its Jobs)
+    assert plan.children == [] and plan.phase == "Ingesting" and plan.requeue_after is None
 
 
 @pytest.mark.parametrize("status, result, ready, validated, latest, event", [

@@ -131,7 +131,7 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     state = job_state(job)
     if state == "Running":
         _ingesting(plan, status, f"ingest Job {job_name} is running")
-        plan.requeue_after = min(RUNNING_RECHECK_S, plan.requeue_after or RUNNING_RECHECK_S)
+        # the Job's completion wakes the Dataset (no polling); a refresh slot may still be due
         return plan
     raw = observed.results.get(job_name)
     if raw is None:
