@@ -846,3 +846,12 @@ def test_a_hold_that_goes_on_is_said_once_while_the_breach_lasts():
                       now=NOW + timedelta(minutes=5))
     assert again.status["lastRetrainDecision"]["reason"] == "CooldownActive"
     assert "CooldownActive" not in {e.reason for e in again.events}
+
+
+def test_a_policy_evaluated_before_ready_was_derived_stays_ready_after_an_upgrade():
+    last = {"time": "2026-11-23T11:55:00Z", "samples": 500, "labelledSamples": 200, "breached": False,
+            "reason": "Healthy", "job": PREVIOUS}
+    plan = plan_with(None, status={"lastEvaluation": last, "lastJob": PREVIOUS,
+                                   "conditions": [{"type": "Ready", "status": "True", "reason": "Monitoring"}]},
+                     jobs=[])
+    assert (condition(plan, "Ready").status, condition(plan, "Ready").reason) == ("True", "Monitoring")

@@ -409,3 +409,19 @@ def test_a_model_identical_to_a_registered_version_is_not_registered_twice():
     assert plan.registration is None and plan.phase == "Succeeded"
     assert status(plan)["identicalTo"] == "churn-v1"
     assert (ready_of(plan).status, ready_of(plan).reason) == ("True", "IdenticalToExistingVersion")
+
+
+@pytest.mark.parametrize("phase, ready, expected", [
+    ("Succeeded", {"type": "Ready", "status": "True", "reason": "Succeeded", "message": "churn-v2: ..."},
+     ("True", "Succeeded")),
+    ("Failed", {"type": "Ready", "status": "False", "reason": "TrainingFailed", "message": "no family fits"},
+     ("False", "TrainingFailed")),
+])
+def test_a_run_finished_before_ready_was_derived_keeps_its_ready_after_an_upgrade(phase, ready, expected):
+    old = {"phase": phase, "conditions": [ready]}
+    plan = plan_trainingrun(run_body(status=old), TrainingRunObservation(), NOW)
+    derived = ready_of(plan, old["conditions"])
+    assert (derived.status, derived.reason) == expected and derived.message == ready["message"]
+    restated = [{"type": c.type, "status": c.status, "reason": c.reason} for c in plan.conditions]
+    again = plan_trainingrun(run_body(status={"phase": phase, "conditions": restated}), TrainingRunObservation(), NOW)
+    assert again.conditions == []  # restated once

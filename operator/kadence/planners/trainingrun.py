@@ -225,6 +225,24 @@ def _trained_on(result: TrainResult) -> str:
     return f"trained on Dataset {lineage.dataset} version {lineage.dataset_version}"
 
 
+def _restate_finished(plan: TrainingRunPlan, status: dict, phase: str) -> None:
+    """A run that finished under an operator that set Ready by hand (an upgrade) has no dependents:
+    they are restated once from its Ready, so the derived Ready stays what it was."""
+    conditions = status.get("conditions")
+    if find(conditions, REGISTERED if phase == "Succeeded" else TRAINED) is not None:
+        return
+    ready = find(conditions, "Ready")
+    if ready is None:
+        return
+    reason, message = ready.get("reason") or phase, ready.get("message") or ""
+    if phase == "Succeeded":
+        plan.conditions += [ConditionUpdate(INPUT_READY, "True", "InputResolved", ""),
+                            ConditionUpdate(TRAINED, "True", "Trained", ""),
+                            ConditionUpdate(REGISTERED, "True", reason, message)]
+    else:
+        plan.conditions.append(ConditionUpdate(TRAINED, "False", reason, message))
+
+
 def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime,
                      settings: WorkloadSettings = WorkloadSettings()) -> TrainingRunPlan:
     meta, status = body["metadata"], body.get("status") or {}
@@ -233,6 +251,7 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
     phase = status.get("phase")
     if phase in TERMINAL:
         plan.phase = phase
+        _restate_finished(plan, status, phase)
         return plan
 
     attempt = int(status.get("attempt") or 1)

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ...api.conditions import ConditionUpdate
+from ...api.conditions import ConditionUpdate, find
 from ...api.monitorpolicy import MonitorPolicySpec
 from ...builders.jobs import WorkloadSettings, job_state
 from ...domain.monitoring import triggers
@@ -153,6 +153,11 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
     if processed is not None:
         plan.conditions.append(ConditionUpdate("Monitoring", "True", "Monitoring",
                                                f"evaluated at {processed.time}: {processed.reason}"))
+    elif find(status.get("conditions"), "Monitoring") is None and status.get("lastEvaluation"):
+        # evaluated before Ready was derived (an operator upgrade): say so until the next evaluation
+        last = status["lastEvaluation"]
+        plan.conditions.append(ConditionUpdate("Monitoring", "True", "Monitoring",
+                                               f"evaluated at {last.get('time')}: {last.get('reason')}"))
 
     # 2. triggers that do not depend on an evaluation, then the retrain decision
     schedule = spec.triggers.schedule
