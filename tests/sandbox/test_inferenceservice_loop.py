@@ -367,6 +367,8 @@ def test_a_canary_worse_on_labelled_feedback_is_rolled_back_by_its_quality_gate(
              timeout=90, message="the contrarian canary ready")
     url = proxy_url(kubectl, MODEL)
     rng = np.random.default_rng(7)
+    token = base64.b64decode(kubectl("get", "secret", f"{MODEL}-feedback-token", "-n", NAMESPACE, "-o",
+                                     "jsonpath={.data.token}").stdout).decode()
 
     def traffic_with_feedback() -> None:
         rows = [dict(zip(COLUMNS, values)) for values in rng.normal(size=(10, 3)).tolist()]
@@ -376,7 +378,8 @@ def test_a_canary_worse_on_labelled_feedback_is_rolled_back_by_its_quality_gate(
             if infer(url, [row], request_id).status_code == 200:
                 feedback.append({"requestId": request_id, "label": int(row["tenure"] - row["charges"] > 0)})
         with httpx.Client(timeout=10) as client:
-            assert client.post(f"{url}/v1/models/{MODEL}/feedback", json={"feedback": feedback}).status_code == 200
+            assert client.post(f"{url}/v1/models/{MODEL}/feedback", json={"feedback": feedback},
+                               headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
     deadline = time.monotonic() + 120
     while status_of(kubectl, "inferenceservice", MODEL).get("phase") != "RolledBack":
