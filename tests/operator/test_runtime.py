@@ -251,3 +251,29 @@ def test_a_deleted_object_is_forgotten_and_its_kinds_deletion_hook_runs():
     deleted, readers, queued = asyncio.run(scenario())
     assert deleted == [("ns", "p")]
     assert readers == set() and queued is None
+
+
+def test_a_monitor_policy_wakes_only_the_inference_service_it_watches(monkeypatch):
+    from kadence.handlers import common
+    from kadence.handlers.main import FIELD_INDEXES
+
+    cache = ObjectCache()
+    mp = ("kadence.dev/v1alpha1", "MonitorPolicy")
+    cache.serve(*mp, field_indexes=FIELD_INDEXES["MonitorPolicy"])
+    monkeypatch.setattr(common, "CACHE", cache)
+    monkeypatch.setattr("kadence.handlers.runtime.CACHE", cache)
+    for name, isvc in (("p1", "churn"), ("p2", "other")):
+        cache.upsert(obj("MonitorPolicy", name, api_version=mp[0], uid=name,
+                         spec={"inferenceServiceRef": {"name": isvc}}))
+    reads = Reads()
+    token = current_reads.set(reads)
+    try:
+        assert [p["metadata"]["name"] for p in common.monitor_policies_of("ns", "churn")] == ["p1"]
+    finally:
+        current_reads.reset(token)
+    deps = Dependencies()
+    deps.replace(("InferenceService", "ns", "churn"), reads)
+    other = obj("MonitorPolicy", "p2", api_version=mp[0], spec={"inferenceServiceRef": {"name": "other"}})
+    assert deps.readers_of([other]) == set()
+    mine = obj("MonitorPolicy", "p1", api_version=mp[0], spec={"inferenceServiceRef": {"name": "churn"}})
+    assert deps.readers_of([mine]) == {("InferenceService", "ns", "churn")}

@@ -218,6 +218,15 @@ def model_versions_of(namespace: str, model: str) -> list[dict]:
             if (mv.get("spec") or {}).get("model") == model]
 
 
+def monitor_policies_of(namespace: str, inference_service: str) -> list[dict]:
+    """The MonitorPolicies whose spec.inferenceServiceRef names `inference_service` (through the
+    cache's index: a policy's change wakes only the InferenceService it watches)."""
+    if CACHE.serves(API_VERSION, "MonitorPolicy"):
+        return CACHE.by_field(API_VERSION, "MonitorPolicy", namespace, "inferenceService", inference_service)
+    return [p for p in list_objects(API_VERSION, "MonitorPolicy", namespace)
+            if ((p.get("spec") or {}).get("inferenceServiceRef") or {}).get("name") == inference_service]
+
+
 def read_json_objects(keys: dict[str, str], owner: dict | None = None) -> dict[str, dict]:
     """{name: S3 key} -> {name: parsed JSON} for the keys that exist; with `owner` (the body of the
     object reconciled), only the results its own workloads wrote (others: a ForeignResult Event)."""

@@ -46,8 +46,8 @@ from ..planners.inferenceservice import (ModelVersionInfo, ServingContext, Servi
                                          approved_candidate, plan_inferenceservice)
 from ..planners.plan import ChildRef
 from ..workloads.canary import CanaryQualityResult, CanaryQualityTask
-from .common import (model_versions_of, owned_jobs, read_json, realize, register_reconciler, utcnow,
-                     workload_settings)
+from .common import (model_versions_of, monitor_policies_of, owned_jobs, read_json, realize, register_reconciler,
+                     utcnow, workload_settings)
 from ..api import keys
 
 KIND = BY_KIND["InferenceService"]
@@ -371,7 +371,7 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     namespace, name = meta["namespace"], meta["name"]
     now = utcnow()
     versions = model_versions_of(namespace, spec.model)
-    verdicts = policy_verdicts(list_objects(API_VERSION, "MonitorPolicy", namespace), name)
+    verdicts = policy_verdicts(monitor_policies_of(namespace, name), name)
     context = ServingContext(
         versions={info.version: info for info in (
             model_version_info(mv, verdicts.get(mv["metadata"]["name"])) for mv in versions)},

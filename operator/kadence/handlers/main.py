@@ -31,7 +31,8 @@ CHILD_WATCHES = (
     ("", "v1", "pods", "v1", "Pod", ISVC_LABEL),  # model servers, for the canary analysis
 )
 # Fields the cache indexes, for reads that are not by name or label: {kind: {index: extractor}}.
-FIELD_INDEXES = {"ModelVersion": {"model": lambda body: body["spec"]["model"]}}
+FIELD_INDEXES = {"ModelVersion": {"model": lambda body: body["spec"]["model"]},
+                 "MonitorPolicy": {"inferenceService": lambda body: body["spec"]["inferenceServiceRef"]["name"]}}
 
 HANDLER_MODULES = (
     "dataset",
