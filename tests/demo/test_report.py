@@ -91,6 +91,17 @@ def test_with_late_labels_a_second_retrain_after_a_lost_candidate_still_closes_t
         closed, "the loop closed: " + says + " -> canary -> promoted")
 
 
+def test_a_verdict_waiting_for_labels_is_not_a_refusal_the_next_verdict_decides():
+    waiting = milestone(report.VERDICT, "TooFewLabelsToCompare", message="8 labelled predictions, 100 needed")
+    at = [m.kind for m in CLOSED].index(report.VERDICT)
+    assert report.loop_verdict([*CLOSED[:at], waiting, *CLOSED[at:]], 1)[0] is True
+    refused = milestone(report.VERDICT, "ChallengerNotBetter", message="0.4 vs 0.5")
+    verdict = report.loop_verdict([*CLOSED[:at], waiting, refused], 1)
+    assert verdict == (False, "the champion/challenger comparison did not approve the candidate: 0.4 vs 0.5")
+    only_waiting = report.loop_verdict([*CLOSED[:at], waiting], 1)
+    assert only_waiting[0] is False and "8 labelled predictions, 100 needed" in only_waiting[1]
+
+
 def test_with_late_labels_the_month_line_says_which_months_labels_the_monitor_judged():
     month = Month(5, 1.0, evaluation={"metrics": {"f1": 0.3}, "breached": True})
     month.record([1], [0], "1")

@@ -398,7 +398,8 @@ class LoopState:
 
     def finished_badly(self) -> bool:
         """The loop cannot close any more: a rollback or a candidate refused."""
-        refused = any(m.kind == report.VERDICT and m.reason != "Approved" for m in self.milestones)
+        refused = any(m.kind == report.VERDICT and m.reason not in ("Approved", *report.PROVISIONAL_VERDICTS)
+                      for m in self.milestones)
         return self.has(report.ROLLED_BACK) or refused
 
 
