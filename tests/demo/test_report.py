@@ -91,8 +91,9 @@ def test_with_late_labels_a_second_retrain_after_a_lost_candidate_still_closes_t
         closed, "the loop closed: " + says + " -> canary -> promoted")
 
 
-def test_a_verdict_waiting_for_labels_is_not_a_refusal_the_next_verdict_decides():
-    waiting = milestone(report.VERDICT, "TooFewLabelsToCompare", message="8 labelled predictions, 100 needed")
+@pytest.mark.parametrize("reason", report.PROVISIONAL_VERDICTS)
+def test_a_verdict_waiting_for_labels_is_not_a_refusal_the_next_verdict_decides(reason):
+    waiting = milestone(report.VERDICT, reason, message="8 labelled predictions, 100 needed")
     at = [m.kind for m in CLOSED].index(report.VERDICT)
     assert report.loop_verdict([*CLOSED[:at], waiting, *CLOSED[at:]], 1)[0] is True
     refused = milestone(report.VERDICT, "ChallengerNotBetter", message="0.4 vs 0.5")

@@ -32,7 +32,7 @@ CANARY_STEP = "CanaryStep"
 PROMOTED = "Promoted"
 ROLLED_BACK = "RolledBack"
 # Verdicts that only say "not yet": with late labels the unseen labelled predictions come later.
-PROVISIONAL_VERDICTS = ("TooFewLabelsToCompare",)
+PROVISIONAL_VERDICTS = ("TooFewLabelsToCompare", "ChallengerNotEvaluated")
 LOOP_STEPS = (
     (BREACH, "the MonitorPolicy never reported a breach"),
     (RETRAIN, "no retrain TrainingRun was started after the breach"),
@@ -125,9 +125,10 @@ def loop_verdict(milestones: list[Milestone], retrains: int, exactly_one: bool =
     for kind, missing in LOOP_STEPS:
         found = _first(milestones, kind, previous)
         if kind == VERDICT and found is not None and found.reason in PROVISIONAL_VERDICTS:
-            # Not enough labels to compare yet: the policy compares again; a later verdict decides.
-            found = next((m for m in milestones[milestones.index(found):]
-                          if m.kind == VERDICT and m.reason not in PROVISIONAL_VERDICTS), found)
+            # Not scored yet (labels to come): the policy compares again; a later verdict decides.
+            later = [m for m in milestones[milestones.index(found):] if m.kind == VERDICT]
+            found = next((m for m in later if m.reason == "Approved"), None) or next(
+                (m for m in later if m.reason not in PROVISIONAL_VERDICTS), found)
         if found is None:
             if kind == PROMOTED and _first(milestones, ROLLED_BACK, previous):
                 return False, "the canary was rolled back: " + _first(milestones, ROLLED_BACK, previous).message
