@@ -20,14 +20,14 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from ..api.common import KadenceModel
 from ..domain.monitoring.alerts import webhook_headers
 from ..settings import Settings
+from .task_file import load_task
 
 EXIT_DELIVERED, EXIT_FAILED, EXIT_BAD_TASK, EXIT_REFUSED = 0, 1, 2, 3
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -89,11 +89,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
     settings = Settings.from_env(env)
     try:
-        raw = Path(args.task).read_text() if args.task else settings.task
-        if not raw:
-            raise ValueError("no task: pass --task or set KADENCE_TASK")
-        task = AlertTask.model_validate_json(raw)
-    except (OSError, ValueError, ValidationError) as error:
+        task = load_task(args.task, settings, AlertTask)
+    except (OSError, ValueError) as error:
         print(json.dumps({"delivered": False, "message": f"bad task: {error}"}))
         return EXIT_BAD_TASK
     outcome = deliver(task, settings.alert_token)

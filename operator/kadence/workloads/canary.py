@@ -20,7 +20,7 @@ import sys
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from ..api.common import KadenceModel
 
@@ -74,18 +74,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
-    from pathlib import Path
-
     from ..settings import Settings
     from ..storage import ObjectStore
+    from .task_file import load_task
 
     settings = Settings.from_env(env)
     try:
-        raw = Path(args.task).read_text() if args.task else settings.task
-        if not raw:
-            raise ValueError("no task: pass --task or set KADENCE_TASK")
-        task = CanaryQualityTask.model_validate_json(raw)
-    except (OSError, ValueError, ValidationError) as error:
+        task = load_task(args.task, settings, CanaryQualityTask)
+    except (OSError, ValueError) as error:
         print(json.dumps({"written": False, "message": f"bad task: {error}"}))
         return EXIT_BAD_TASK
     try:
