@@ -28,6 +28,9 @@ def run_job(job: dict, configmap: dict, s3_config) -> subprocess.CompletedProces
               "secretKey": s3_config.secret_key, "bucket": s3_config.bucket, "secure": "false"}
     env = {"PATH": "/usr/bin:/bin"}
     for variable in container["env"]:
+        if "value" in variable:
+            env[variable["name"]] = variable["value"]
+            continue
         source = variable["valueFrom"]
         if "configMapKeyRef" in source:
             env[variable["name"]] = configmap["data"][source["configMapKeyRef"]["key"]]

@@ -37,13 +37,13 @@ def data_and_features(kubectl, tmp_path, namespace: str = NAMESPACE) -> None:
                     ]}}, namespace)
 
 
-def training_run(name: str, trials: int = 2, promotion: dict | None = None) -> dict:
+def training_run(name: str, trials: int = 2, promotion: dict | None = None, seed: int = 3) -> dict:
     return {"apiVersion": "kadence.dev/v1alpha1", "kind": "TrainingRun", "metadata": {"name": name},
             "spec": {"featureSetRef": {"name": "churn-features"}, "task": "classification",
                      "objective": {"metric": "f1"}, "cvFolds": 2,
                      "search": {"strategy": "random", "maxTrials": trials,
                                 "families": [{"name": "logistic_regression"}]},
-                     "split": {"testFraction": 0.25, "seed": 3}, "model": "churn",
+                     "split": {"testFraction": 0.25, "seed": seed}, "model": "churn",
                      "promotion": promotion or {"mode": "Auto", "targetStage": "Production"}}}
 
 
@@ -120,7 +120,9 @@ def test_the_model_a_run_registered_is_served_through_its_service(first_run, kub
 
 
 def test_a_model_that_does_not_beat_production_by_the_margin_stays_a_candidate(first_run, kubectl):
-    apply(kubectl, training_run("hopeless", promotion={"mode": "Auto", "targetStage": "Production", "margin": 1.0}))
+    # Another split seed: the same spec on the same data trains the same artifact, which is never registered twice.
+    apply(kubectl, training_run("hopeless", promotion={"mode": "Auto", "targetStage": "Production", "margin": 1.0},
+                                seed=4))
     run = wait_for(lambda: finished(kubectl, "hopeless"), timeout=300, message="second run finished")
     candidate = get_json(kubectl, NAMESPACE, "modelversion", run["status"]["modelVersion"])
     production = get_json(kubectl, NAMESPACE, "modelversion", first_run["status"]["modelVersion"])
