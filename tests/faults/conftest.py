@@ -303,6 +303,22 @@ def diagnose(sandbox: FaultSandbox, ns: str) -> str:
     return "\n".join(lines)
 
 
+class ThreadGroup:
+    """Worker threads (`self.threads`) started on enter; on exit `self.stop` is set and each is joined."""
+
+    join_timeout = 30.0
+
+    def __enter__(self):
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=self.join_timeout)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]

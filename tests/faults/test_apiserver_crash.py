@@ -14,7 +14,7 @@ import time
 import httpx
 import pytest
 
-from .conftest import (SNAPSHOT_INTERVAL_S, FaultSandbox, kill, namespace, operator_reconciles, wait_for)
+from .conftest import (ThreadGroup, SNAPSHOT_INTERVAL_S, FaultSandbox, kill, namespace, operator_reconciles, wait_for)
 
 pytestmark = pytest.mark.sandbox
 
@@ -25,8 +25,10 @@ BURST_BEFORE_KILL_S = 3.0
 LOSS_WINDOW_S = 2 * SNAPSHOT_INTERVAL_S + 1.0
 
 
-class Writers:
+class Writers(ThreadGroup):
     """Threads creating ConfigMaps as fast as the server answers; each acknowledgement is kept."""
+
+    join_timeout = 30.0
 
     def __init__(self, sandbox: FaultSandbox, ns: str):
         self.sandbox, self.ns = sandbox, ns
@@ -54,16 +56,6 @@ class Writers:
                 if response.status_code == 201:
                     with self.lock:
                         self.acked[name] = (time.monotonic(), int(response.json()["metadata"]["resourceVersion"]))
-
-    def __enter__(self) -> "Writers":
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=30)
 
 
 class ResumingWatch:

@@ -13,16 +13,18 @@ import uuid
 import httpx
 import pytest
 
-from .conftest import MODEL, REPLICAS, ServedModel, predict_body, wait_for
+from .conftest import ThreadGroup, MODEL, REPLICAS, ServedModel, predict_body, wait_for
 
 pytestmark = pytest.mark.sandbox
 
 CLIENTS = 6
 
 
-class Load:
+class Load(ThreadGroup):
     """Clients sending one-row predictions through the Service proxy, a fresh connection each
     (the proxy balances connections), each with its own X-Request-Id."""
+
+    join_timeout = 90.0
 
     def __init__(self, url: str):
         self.url = url
@@ -46,16 +48,6 @@ class Load:
     def answered(self) -> int:
         with self.lock:
             return sum(1 for o in self.outcomes.values() if o == 200)
-
-    def __enter__(self) -> "Load":
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=90)
 
 
 def service_url(served: ServedModel) -> str:

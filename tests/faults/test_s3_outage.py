@@ -22,7 +22,7 @@ import uuid
 import httpx
 import pytest
 
-from .conftest import (MEMORY_LIMIT_BYTES, MODEL, namespace, operator_reconciles, percentile, predict_body,
+from .conftest import (ThreadGroup, MEMORY_LIMIT_BYTES, MODEL, namespace, operator_reconciles, percentile, predict_body,
                        wait_for)
 
 pytestmark = pytest.mark.sandbox
@@ -35,9 +35,11 @@ PACE_S = 0.1  # each client's pause between requests: about 40 requests/s in all
 P99_FLOOR_S = 0.010
 
 
-class SteadyTraffic:
+class SteadyTraffic(ThreadGroup):
     """Paced one-row predictions on the server's own port, each with its own request id;
     (phase, latency, status) per request."""
+
+    join_timeout = 60.0
 
     def __init__(self, url: str):
         self.url = url
@@ -65,16 +67,6 @@ class SteadyTraffic:
     def latencies(self, phase: str) -> list[float]:
         with self.lock:
             return [latency for p, latency, status, _ in self.results if p == phase and status == 200]
-
-    def __enter__(self) -> "SteadyTraffic":
-        for thread in self.threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=60)
 
 
 def feedback(served, request_id: str) -> tuple[int | str, float, httpx.Headers | None]:
