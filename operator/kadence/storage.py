@@ -171,17 +171,7 @@ class ObjectStore:
         return self.uri(key)
 
     def get_bytes(self, key: str) -> bytes:
-        try:
-            response = self.client.get_object(self.bucket, key)
-        except S3Error as error:
-            if error.code in ("NoSuchKey", "NoSuchBucket"):
-                raise FileNotFoundError(self.uri(key)) from error
-            raise
-        try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+        return self.get_object(key).data
 
     def get_object(self, key: str) -> "StoredObject":
         """The bytes and the user metadata of `key` (one request); FileNotFoundError when absent."""
