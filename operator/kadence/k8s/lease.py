@@ -103,24 +103,19 @@ class LeaseLock:
         return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
     def create(self, holder: str, duration: float) -> LeaseRecord:
-        from kubernetes.client.rest import ApiException
-
-        try:
-            lease = self._api.create_namespaced_lease(self.namespace, self._body(holder, duration, 0, True, None),
-                                                      _request_timeout=self._timeout)
-        except ApiException as error:
-            if error.status == 409:
-                raise Conflict(self.name) from error
-            raise
-        return self._record(lease)
+        return self._write(self._api.create_namespaced_lease, self.namespace,
+                           self._body(holder, duration, 0, True, None))
 
     def update(self, record: LeaseRecord, holder: str, duration: float, transitions: int) -> LeaseRecord:
+        body = self._body(holder, duration, transitions, record.holder != holder, record.resource_version)
+        return self._write(self._api.replace_namespaced_lease, self.name, self.namespace, body)
+
+    def _write(self, call, *args) -> LeaseRecord:
+        """Create or replace; a 409 (someone else wrote first) is Conflict."""
         from kubernetes.client.rest import ApiException
 
-        body = self._body(holder, duration, transitions, record.holder != holder, record.resource_version)
         try:
-            lease = self._api.replace_namespaced_lease(self.name, self.namespace, body,
-                                                       _request_timeout=self._timeout)
+            lease = call(*args, _request_timeout=self._timeout)
         except ApiException as error:
             if error.status == 409:
                 raise Conflict(self.name) from error
