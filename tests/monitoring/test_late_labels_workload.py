@@ -156,8 +156,8 @@ class Recording:
 
 
 def test_an_evaluation_reads_and_lists_no_day_older_than_its_retention(store, s3_env, tmp_path):
-    predict_days(store, "history", list(range(1, 400, 7)), per_day=5, label_after=DAY)  # over a year of history
-    task = MonitorTask.model_validate(body("history", performance={
+    predict_days(store, "year-of-logs", list(range(1, 400, 7)), per_day=5, label_after=DAY)  # over a year of history
+    task = MonitorTask.model_validate(body("year-of-logs", performance={
         "metric": "accuracy", "threshold": 0.7, "window": {"labelledPredictions": 2000, "maxAge": "10d"}}))
     recording = Recording(store)
     result, _, _ = evaluate(task, recording)
