@@ -162,3 +162,30 @@ def retrain_run(name: str, phase: str | None) -> dict:
 def test_a_running_retrain_or_a_canary_under_way_is_the_loop_busy(runs, isvc, busy):
     assert snap(policy(evaluation("t1", False)), dataset("d1", 1500), [model_version("c-v1", 1, "Production")],
                 runs=runs, isvc=isvc).busy() == busy
+
+
+NOT_SCORED = {"allowed": False, "reason": "ChallengerNotEvaluated", "message": "not scored yet"}
+TOO_FEW = {"allowed": False, "reason": "TooFewLabelsToCompare", "message": "no labelled predictions yet"}
+
+
+@pytest.mark.parametrize(("pending", "candidate", "isvc", "busy"), [
+    ({"dataset": "customers", "trigger": "breach"}, None, service(1),
+     "a retrain waits for Dataset customers to take in the labelled feedback"),
+    (None, model_version("c-v2", 2, "Candidate"), service(1), "candidate c-v2 awaits the champion/challenger verdict"),
+    (None, model_version("c-v2", 2, "Candidate", NOT_SCORED), service(1),
+     "candidate c-v2 awaits the champion/challenger verdict"),
+    (None, model_version("c-v2", 2, "Candidate", {**APPROVED, "rollout": "Canary"}), service(1),
+     "candidate c-v2 is approved and its canary has not started"),
+    (None, model_version("c-v2", 2, "Candidate", TOO_FEW), service(1), None),
+    (None, model_version("c-v2", 2, "Candidate", {**APPROVED, "rollout": "Manual"}), service(1), None),
+    (None, model_version("c-v2", 2, "Archived", {**APPROVED, "rollout": "Canary"}), service(1, 2, 0, "RolledBack"),
+     None),
+    (None, model_version("c-v2", 2, "Production", {**APPROVED, "rollout": "Canary"}), service(2), None),
+])
+def test_a_decided_retrain_an_unjudged_candidate_or_an_approved_one_not_yet_canaried_is_the_loop_busy(
+        pending, candidate, isvc, busy):
+    body = policy(evaluation("t1", True))
+    if pending:
+        body["status"]["pendingRetrain"] = {"time": "t1", "slot": "s", **pending}
+    versions = [model_version("c-v1", 1, "Production")] + ([candidate] if candidate else [])
+    assert snap(body, dataset("d1", 1500), versions, isvc=isvc).busy() == busy

@@ -32,13 +32,26 @@ class Snapshot:
     rollout_phase: str | None = None
     rollout_reason: str | None = None
     retrains_running: tuple[str, ...] = ()  # retrain TrainingRuns not yet Succeeded or Failed
+    retrain_pending: str | None = None  # the Dataset a decided retrain waits on (policy status.pendingRetrain)
 
     def busy(self) -> str | None:
-        """The step of the loop in flight, in words: a retrain running or a canary going on."""
+        """The step of the loop in flight, in words: a decided retrain waiting for its feedback to be
+        ingested, a retrain running, a candidate awaiting its verdict (not one that waits for labels
+        still to come), an approved candidate whose canary has not started, or a canary going on."""
+        if self.retrain_pending:
+            return f"a retrain waits for Dataset {self.retrain_pending} to take in the labelled feedback"
         if self.retrains_running:
             return f"retrain {', '.join(self.retrains_running)} runs"
         if self.canary_version and self.rollout_phase not in (None, "Stable", "RolledBack", "Degraded"):
             return f"the canary of version {self.canary_version} goes on ({self.rollout_phase})"
+        for name, (version, stage) in sorted(self.versions.items()):
+            verdict = self.verdicts.get(name)
+            if stage != "Candidate" or version <= (self.stable_version or 0):
+                continue
+            if verdict is None or verdict.get("reason") == "ChallengerNotEvaluated":
+                return f"candidate {name} awaits the champion/challenger verdict"
+            if verdict.get("allowed") and verdict.get("rollout") == "Canary" and self.canary_version != version:
+                return f"candidate {name} is approved and its canary has not started"
         return None
 
     @classmethod
@@ -77,6 +90,7 @@ class Snapshot:
             versions=versions, verdicts=verdicts, stable_version=rollout.get("stableVersion"),
             canary_version=rollout.get("canaryVersion"), canary_weight=rollout.get("canaryWeight"),
             rollout_phase=rollout.get("phase"), rollout_reason=rollout.get("rolloutReason"),
+            retrain_pending=(policy_status.get("pendingRetrain") or {}).get("dataset"),
             retrains_running=tuple(sorted(
                 run["metadata"]["name"] for run in training_runs
                 if (run["metadata"].get("labels") or {}).get(RETRAINED_BY_LABEL)
