@@ -14,7 +14,7 @@ from kadence.domain.monitoring.alerts import alerts_to_send
 from kadence.planners.alerting import TOKEN_ENV, apply_alerts, plan_alerts, report_deliveries
 from kadence.planners.plan import Plan
 from kadence.workloads import alert as alert_command
-from kadence.workloads.alert import AlertTask, deliver
+from kadence.workloads.alert import AlertTask, Receiver as Target, deliver
 
 from ..http_receiver import Receiver
 
@@ -87,9 +87,9 @@ def test_a_breach_plans_one_alert_job_with_the_token_from_a_secret_key_ref():
     assert container["command"] == ["kadence", "alert"]
     token = next(e for e in container["env"] if e["name"] == TOKEN_ENV)
     assert token["valueFrom"] == {"secretKeyRef": {"name": "hook-token", "key": "token"}}
-    task = json.loads(configmap["data"]["task.json"])
-    assert task["url"] == WEBHOOK["url"] and task["payload"]["state"] == "firing"
-    assert task["payload"]["policy"] == {"namespace": "ns", "name": "churn-monitor"}
+    [receiver] = json.loads(configmap["data"]["task.json"])["receivers"]
+    assert receiver["url"] == WEBHOOK["url"] and receiver["payload"]["state"] == "firing" and receiver["bearer"]
+    assert receiver["payload"]["policy"] == {"namespace": "ns", "name": "churn-monitor"}
     MonitorPolicyStatus.model_validate({"alerting": planned.alerting})  # fits the API
     again = plan_alerts(body, spec, {"alerting": planned.alerting}, evaluation("2026-11-23T12:05:00Z", True))
     assert again.children == [] and again.events == []
@@ -122,7 +122,8 @@ def test_apply_alerts_writes_typed_status_and_tidies_older_alert_jobs():
 def test_delivery_retries_a_busy_receiver_with_backoff_and_sends_the_bearer_token():
     waits = []
     with Receiver(answers=[503, 429, 200]) as receiver:
-        outcome = deliver(AlertTask(url=receiver.url, payload={"state": "firing"}), "s3cret", sleep=waits.append)
+        target = Target(kind="webhook", url=receiver.url, payload={"state": "firing"}, bearer=True)
+        outcome = deliver(AlertTask(receivers=[target]), target, "s3cret", sleep=waits.append)
     assert (outcome.delivered, outcome.attempts, outcome.status) == (True, 3, 200)
     assert waits == [1.0, 2.0]
     assert [r["authorization"] for r in receiver.requests] == ["Bearer s3cret"] * 3
@@ -131,7 +132,8 @@ def test_delivery_retries_a_busy_receiver_with_backoff_and_sends_the_bearer_toke
 
 def test_a_receiver_refusing_the_alert_is_not_retried():
     with Receiver(answers=[401]) as receiver:
-        outcome = deliver(AlertTask(url=receiver.url, payload={}), None, sleep=lambda s: None)
+        target = Target(kind="webhook", url=receiver.url, payload={})
+        outcome = deliver(AlertTask(receivers=[target]), target, None, sleep=lambda s: None)
     assert (outcome.delivered, outcome.retryable, outcome.attempts) == (False, False, 1)
     assert receiver.requests[0]["authorization"] is None
 
@@ -139,7 +141,8 @@ def test_a_receiver_refusing_the_alert_is_not_retried():
 def test_an_unreachable_receiver_fails_after_every_attempt():
     with Receiver() as receiver:
         url = receiver.url
-    outcome = deliver(AlertTask(url=url, payload={}, attempts=3, timeout_seconds=1), None, sleep=lambda s: None)
+    target = Target(kind="webhook", url=url, payload={})
+    outcome = deliver(AlertTask(receivers=[target], attempts=3, timeout_seconds=1), target, None, sleep=lambda s: None)
     assert (outcome.delivered, outcome.attempts, outcome.retryable) == (False, 3, True)
     assert "not delivered after 3 attempts" in outcome.message
 

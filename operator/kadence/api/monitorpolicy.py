@@ -117,9 +117,23 @@ class Webhook(KadenceModel):
         "it through a secretKeyRef, the operator never reads Secrets."))
 
 
+class AlertmanagerTarget(KadenceModel):
+    """Alertmanager's v2 API (POST <url>/api/v2/alerts): one firing alert when an episode of breached
+    evaluations begins (labels alertname, severity, namespace, policy, model, version; annotations with the
+    numbers and the report), and the same alert with endsAt when an evaluation is healthy again."""
+
+    url: str = Field(pattern=r"^https?://[^/]+(/.*)?$",
+                     description="Alertmanager's base URL, e.g. http://alertmanager.monitoring:9093.")
+    severity: Literal["critical", "warning", "info"] = Field("warning", description="The severity label.")
+    ends_after: str = duration_field(
+        "168h", "The firing alert's endsAt after its start. Kadence sends it once per episode and ends it with the "
+                "resolved alert; Alertmanager would close an alert without endsAt after its resolve_timeout (5m).")
+
+
 class AlertAction(KadenceModel):
     event: bool = Field(True, description="Post a Warning Event.")
     webhook: Webhook | None = None
+    alertmanager: AlertmanagerTarget | None = None
 
 
 class RetrainAction(KadenceModel):
@@ -410,6 +424,9 @@ class Alerting(KadenceModel):
     state: Literal["firing", "resolved"] = Field(description="firing while breached; resolved once healthy again.")
     time: str = Field(description="The evaluation that sent the last alert.", json_schema_extra={"format": "date-time"})
     job: str | None = Field(None, description="The Job delivering the last alert.")
+    labels: dict[str, str] | None = Field(
+        None, description="The Alertmanager labels of the episode's firing alert; the resolved alert repeats them, "
+                          "so Alertmanager ends that same alert even when another model version serves by then.")
     delivery: Literal["Delivered", "Failed"] | None = Field(None, description="How that Job ended; unset while it runs.")
 
 
@@ -443,4 +460,4 @@ class MonitorPolicyStatus(CommonStatus):
                           "spec.feedback.from (updated when a retrain needs them).")
     pending_retrain: PendingRetrain | None = None
     production_gap: ProductionGap | None = None
-    alerting: Alerting | None = Field(None, description="The webhook's alerts (spec.actions.alert.webhook).")
+    alerting: Alerting | None = Field(None, description="The alerts sent (spec.actions.alert webhook and alertmanager).")

@@ -89,6 +89,7 @@ def model_info(version: dict, dataset: dict | None, feature_set: dict | None) ->
         dataset_rows=entry.get("rows") if entry else None,
         inputs=[column["name"] for column in (spec.get("signature") or {}).get("inputs") or []] or None,
         training_run=lineage.get("trainingRun"),
+        model=spec.get("model"),
     )
 
 

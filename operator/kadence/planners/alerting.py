@@ -2,6 +2,10 @@
 status.alerting and Events. Pure; the MonitorPolicy planner calls `plan_alerts` once per
 evaluation it applies, and `report_deliveries` on every pass.
 
+Each alert goes to the receivers the policy names: the webhook (Kadence's JSON alert) and
+Alertmanager's v2 API (the same episode as a postable alert whose labels, kept in
+status.alerting.labels, are repeated by the resolved one so Alertmanager ends that alert).
+
 Which alert to send is decided in `domain.monitoring.alerts.alerts_to_send` (one per breach
 episode, one when resolved). Each alert is a ConfigMap (the `kadence alert` task: URL and JSON
 payload) and a Job named `<policy>-alert-<key>`, the key derived from the episode and the state:
@@ -18,7 +22,9 @@ from typing import Any, Mapping
 from ..api.monitorpolicy import MonitorPolicySpec
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
-from ..domain.monitoring.alerts import AlertNotice, alert_payload, alerts_to_send
+from ..api.common import parse_duration
+from ..domain.monitoring.alerts import (ALERTMANAGER_PATH, FIRING, AlertNotice, alert_payload, alertmanager_alerts,
+                                        alertmanager_labels, alerts_to_send)
 from .plan import ChildRef, EventSpec, Plan
 from ..api import keys
 
@@ -43,19 +49,32 @@ def is_alert_job(job: Mapping[str, Any]) -> bool:
 
 
 def alert_children(body: dict, spec: MonitorPolicySpec, notice: AlertNotice, settings: WorkloadSettings,
-                   retrain_decision: Mapping[str, Any] | None = None) -> list[dict]:
+                   retrain_decision: Mapping[str, Any] | None = None,
+                   labels: Mapping[str, str] | None = None) -> list[dict]:
+    """The task ConfigMap and Job delivering `notice` to every receiver of the policy; `labels`
+    are the episode's Alertmanager labels (needed when spec.actions.alert.alertmanager is set)."""
     meta = body["metadata"]
-    webhook = spec.actions.alert.webhook
+    webhook, alertmanager = spec.actions.alert.webhook, spec.actions.alert.alertmanager
     name = alert_job_name(meta["name"], notice)
-    decision = retrain_decision if notice.state == "firing" else None
-    payload = alert_payload(namespace=meta["namespace"], policy=meta["name"],
-                            inference_service=spec.inference_service_ref.name, result=notice.result,
-                            retrain_decision=decision, training_run=(decision or {}).get("trainingRun"),
-                            state=notice.state, episode=notice.episode)
-    task = {"url": webhook.url, "payload": payload}
+    receivers: list[dict[str, Any]] = []
+    if webhook is not None:
+        decision = retrain_decision if notice.state == FIRING else None
+        payload = alert_payload(namespace=meta["namespace"], policy=meta["name"],
+                                inference_service=spec.inference_service_ref.name, result=notice.result,
+                                retrain_decision=decision, training_run=(decision or {}).get("trainingRun"),
+                                state=notice.state, episode=notice.episode)
+        receivers.append({"kind": "webhook", "url": webhook.url, "payload": payload,
+                          "bearer": webhook.secret_ref is not None})
+    if alertmanager is not None:
+        receivers.append({"kind": "alertmanager", "url": alertmanager.url.rstrip("/") + ALERTMANAGER_PATH,
+                          "payload": alertmanager_alerts(labels=labels or {}, result=notice.result,
+                                                         state=notice.state, episode=notice.episode,
+                                                         ends_after_seconds=parse_duration(alertmanager.ends_after),
+                                                         inference_service=spec.inference_service_ref.name)})
+    task = {"receivers": receivers}
     token_env = ([{"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": webhook.secret_ref.name,
                                                                     "key": webhook.secret_ref.key}}}]
-                 if webhook.secret_ref is not None else [])
+                 if webhook is not None and webhook.secret_ref is not None else [])
     return [task_configmap(body, name, COMPONENT, task),
             workload_job(body, name, COMPONENT, ["kadence", "alert"], settings, extra_env=token_env,
                          annotations={STATE_ANNOTATION: notice.state})]
@@ -63,20 +82,30 @@ def alert_children(body: dict, spec: MonitorPolicySpec, notice: AlertNotice, set
 
 def plan_alerts(body: dict, spec: MonitorPolicySpec, status: Mapping[str, Any], result: Mapping[str, Any],
                 settings: WorkloadSettings = WorkloadSettings(),
-                retrain_decision: Mapping[str, Any] | None = None) -> AlertPlan:
-    """The alerts an applied evaluation (`result`, camelCase) calls for; nothing without a webhook."""
+                retrain_decision: Mapping[str, Any] | None = None,
+                model: str | None = None, version: str | None = None) -> AlertPlan:
+    """The alerts an applied evaluation (`result`, camelCase) calls for; nothing without a receiver.
+    `model` and `version` are the served ModelVersion's (Alertmanager's labels of a new episode)."""
     plan = AlertPlan()
-    webhook = spec.actions.alert.webhook
-    if webhook is None:
+    alert = spec.actions.alert
+    if alert.webhook is None and alert.alertmanager is None:
         return plan
-    notices, plan.alerting = alerts_to_send(status.get("alerting"), result)
+    previous = status.get("alerting")
+    notices, plan.alerting = alerts_to_send(previous, result)
     for notice in notices:
-        plan.children += alert_children(body, spec, notice, settings, retrain_decision)
+        labels = None
+        if alert.alertmanager is not None:
+            labels = ((previous or {}).get("labels") if notice.state != FIRING else None) or alertmanager_labels(
+                namespace=body["metadata"]["namespace"], policy=body["metadata"]["name"],
+                severity=alert.alertmanager.severity, model=model, version=version)
+        plan.children += alert_children(body, spec, notice, settings, retrain_decision, labels)
         name = alert_job_name(body["metadata"]["name"], notice)
-        plan.alerting = {**plan.alerting, "job": name}
-        plan.events.append(EventSpec("Normal", "AlertFiring" if notice.state == "firing" else "AlertResolved",
+        plan.alerting = {**plan.alerting, "job": name, **({"labels": labels} if labels else {})}
+        receivers = " and ".join(r for r, on in (("the webhook", alert.webhook), ("Alertmanager", alert.alertmanager))
+                                 if on is not None)
+        plan.events.append(EventSpec("Normal", "AlertFiring" if notice.state == FIRING else "AlertResolved",
                                      f"alert ({notice.state}) of the breach episode that began {notice.episode}: "
-                                     f"Job {name} posts it to the webhook"))
+                                     f"Job {name} posts it to {receivers}"))
     return plan
 
 
@@ -102,12 +131,14 @@ def report_deliveries(status: Mapping[str, Any], jobs: list[dict]) -> tuple[dict
 
 def apply_alerts(plan: Plan, body: dict, spec: MonitorPolicySpec, status: Mapping[str, Any],
                  result: Mapping[str, Any] | None, jobs: list[dict],
-                 settings: WorkloadSettings = WorkloadSettings()) -> None:
+                 settings: WorkloadSettings = WorkloadSettings(),
+                 model: str | None = None, version: str | None = None) -> None:
     """Into the MonitorPolicy's plan: the alert Jobs the evaluation applied in this pass (`result`,
     None when none was) calls for, status.alerting, Events, and the deletion of finished alert Jobs
     other than the last one (which stays as the record of its delivery)."""
     decision = _status_value(plan, "lastRetrainDecision")
-    planned = (plan_alerts(body, spec, status, result, settings, decision) if result is not None else AlertPlan())
+    planned = (plan_alerts(body, spec, status, result, settings, decision, model, version) if result is not None
+               else AlertPlan())
     if planned.alerting is None or planned.alerting == status.get("alerting"):
         planned.alerting, delivered_events = report_deliveries(status, jobs)
         planned.events += delivered_events

@@ -1,14 +1,17 @@
-"""`kadence alert`: deliver one MonitorPolicy alert to its webhook (runs in a short Job).
+"""`kadence alert`: deliver one MonitorPolicy alert to its receivers (runs in a short Job).
 
 The operator decides which alert to send (domain.monitoring.alerts: one per breach episode, and
 one when resolved) and creates one Job per alert, named after the episode and its state. This
-command POSTs the alert (the task's JSON payload) with the bearer token the Job gets from the
-webhook's Secret (KADENCE_ALERT_TOKEN, a secretKeyRef: the operator never reads it), a short
-timeout per attempt, and retries with exponential backoff on connection errors, 5xx and 429.
+command POSTs the alert to each receiver of the task: the webhook (Kadence's JSON alert, with
+the bearer token the Job gets from the webhook's Secret as KADENCE_ALERT_TOKEN, a secretKeyRef:
+the operator never reads it) and Alertmanager's v2 API (a list of postable alerts). Each gets a
+short timeout per attempt and retries with exponential backoff on connection errors, 5xx and
+429; a receiver that took the alert is not sent it again by the other's retries.
 
-Exit codes: 0 delivered (2xx); 3 refused by the receiver (another 4xx: retrying cannot help,
-the Job's pod failure policy fails it at once); 1 not delivered after every attempt (the Job's
-backoffLimit tries again); 2 the task could not be read.
+Exit codes: 0 delivered to every receiver (2xx); 3 refused by a receiver (another 4xx: retrying
+cannot help, the Job's pod failure policy fails it at once); 1 not delivered after every attempt
+(the Job's backoffLimit tries again; the receivers dedupe a repeat by its episode and state, and
+Alertmanager by the alert's labels); 2 the task could not be read.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 from pydantic import Field
 
@@ -33,9 +36,15 @@ EXIT_DELIVERED, EXIT_FAILED, EXIT_BAD_TASK, EXIT_REFUSED = 0, 1, 2, 3
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
-class AlertTask(KadenceModel):
+class Receiver(KadenceModel):
+    kind: Literal["webhook", "alertmanager"]
     url: str = Field(pattern=r"^https?://.+")
-    payload: dict[str, Any]
+    payload: dict[str, Any] | list[dict[str, Any]]
+    bearer: bool = Field(False, description="Send KADENCE_ALERT_TOKEN as Authorization: Bearer.")
+
+
+class AlertTask(KadenceModel):
+    receivers: list[Receiver] = Field(min_length=1)
     timeout_seconds: float = Field(5.0, gt=0, le=60)
     attempts: int = Field(4, ge=1, le=10)
     backoff_seconds: float = Field(1.0, ge=0, le=60, description="Wait before the 2nd attempt; doubled after each.")
@@ -60,14 +69,17 @@ def post_once(url: str, body: bytes, headers: dict[str, str], timeout: float) ->
         return error.code
 
 
-def deliver(task: AlertTask, token: str | None, post: Callable[[str, bytes, dict[str, str], float], int] = post_once,
+def deliver(task: AlertTask, receiver: Receiver, token: str | None,
+            post: Callable[[str, bytes, dict[str, str], float], int] = post_once,
             sleep: Callable[[float], None] = time.sleep) -> Delivery:
-    body = json.dumps(task.payload, sort_keys=True).encode()
-    headers = webhook_headers(token)
+    """POST the receiver's payload until it answers 2xx, refuses it (4xx other than 429) or every
+    attempt is spent."""
+    body = json.dumps(receiver.payload, sort_keys=True).encode()
+    headers = webhook_headers(token if receiver.bearer else None)
     wait, last = task.backoff_seconds, "not attempted"
     for attempt in range(1, task.attempts + 1):
         try:
-            status = post(task.url, body, headers, task.timeout_seconds)
+            status = post(receiver.url, body, headers, task.timeout_seconds)
         except (OSError, urllib.error.URLError) as error:  # refused, reset, timed out, DNS
             status, last = None, f"{type(error).__name__}: {getattr(error, 'reason', error)}"
         else:
@@ -93,10 +105,11 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(json.dumps({"delivered": False, "message": f"bad task: {error}"}))
         return EXIT_BAD_TASK
-    outcome = deliver(task, settings.alert_token)
-    print(json.dumps({"delivered": outcome.delivered, "attempts": outcome.attempts, "status": outcome.status,
-                      "message": outcome.message}, sort_keys=True))
+    outcomes = {receiver.kind: deliver(task, receiver, settings.alert_token) for receiver in task.receivers}
+    print(json.dumps({"delivered": all(o.delivered for o in outcomes.values()),
+                      "receivers": {kind: {"delivered": o.delivered, "attempts": o.attempts, "status": o.status,
+                                           "message": o.message} for kind, o in outcomes.items()}}, sort_keys=True))
     sys.stdout.flush()
-    if outcome.delivered:
+    if all(o.delivered for o in outcomes.values()):
         return EXIT_DELIVERED
-    return EXIT_FAILED if outcome.retryable else EXIT_REFUSED
+    return EXIT_FAILED if any(not o.delivered and o.retryable for o in outcomes.values()) else EXIT_REFUSED

@@ -1,4 +1,4 @@
-"""The alert webhook (spec.actions.alert.webhook), decided and built purely.
+"""The alerts (spec.actions.alert: a webhook, Alertmanager's v2 API), decided and built purely.
 
 One alert per breach episode: the first breached evaluation fires it (`state: firing`), later
 breached evaluations of the same episode send nothing, and the first evaluation judged healthy
@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal, Mapping
 
 from .policy import NOT_JUDGED_REASONS
 
 ALERT_KIND = "kadence.dev/alert"
+ALERTNAME = "KadenceMonitorPolicyBreached"
+ALERTMANAGER_PATH = "/api/v2/alerts"
 FIRING, RESOLVED = "firing", "resolved"
 AlertState = Literal["firing", "resolved"]
 
@@ -89,3 +92,48 @@ def webhook_headers(token: str | None) -> dict[str, str]:
     if token:
         headers["Authorization"] = f"Bearer {token.strip()}"
     return headers
+
+
+def alertmanager_labels(*, namespace: str, policy: str, severity: str, model: str | None,
+                        version: str | None) -> dict[str, str]:
+    """The labels that identify an episode's alert in Alertmanager (its fingerprint): the firing and
+    the resolved alert must carry the same ones. An unknown model or version is left out, not blank."""
+    labels = {"alertname": ALERTNAME, "severity": severity, "namespace": namespace, "policy": policy,
+              "model": model, "version": version}
+    return {k: v for k, v in labels.items() if v}
+
+
+def alertmanager_alerts(*, labels: Mapping[str, str], result: Mapping[str, Any], state: AlertState, episode: str,
+                        ends_after_seconds: float, inference_service: str) -> list[dict[str, Any]]:
+    """The body of POST /api/v2/alerts (Alertmanager's postableAlerts) for one notice: the firing
+    alert starts at the episode and ends `ends_after_seconds` later unless resolved first; the
+    resolved one is the same alert (same labels, startsAt) with endsAt at the healthy evaluation."""
+    metrics = result.get("metrics") or {}
+    annotations = {
+        "summary": f"{labels.get('policy')}: {result.get('reason')}" if state == FIRING
+        else f"{labels.get('policy')}: healthy again",
+        "description": str(result.get("message") or ""),
+        "reason": str(result.get("reason") or ""),
+        "inferenceService": inference_service,
+        "metrics": ", ".join(f"{name}={value:.4g}" for name, value in sorted(metrics.items())),
+        "samples": str(result.get("samples", 0)),
+        "labelledSamples": str(result.get("labelledSamples", 0)),
+        "driftedFeatures": ", ".join(result.get("driftedFeatures") or []),
+    }
+    if result.get("reportUri"):
+        annotations["report"] = str(result["reportUri"])
+    ends = (result.get("time") if state == RESOLVED
+            else _iso(_parse(episode) + timedelta(seconds=ends_after_seconds)))
+    alert: dict[str, Any] = {"labels": dict(labels), "annotations": {k: v for k, v in annotations.items() if v},
+                             "startsAt": episode, "endsAt": ends}
+    if str(result.get("reportUri") or "").startswith(("http://", "https://")):
+        alert["generatorURL"] = result["reportUri"]
+    return [alert]
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

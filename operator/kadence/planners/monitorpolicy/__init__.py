@@ -195,9 +195,11 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         plan_comparison(plan, body, spec, context, jobs, slot, now, settings)
 
     # alerts to the webhook, one per breach episode (planners.alerting; alert Jobs tidy themselves)
+    served = context.production
     apply_alerts(plan, body, spec, status,
                  processed.model_dump(by_alias=True, mode="json", exclude_none=True) if processed else None,
-                 observed.jobs, settings)
+                 observed.jobs, settings, model=served.model if served else None,
+                 version=served.model_version if served else None)
 
     # 4. housekeeping: keep the current slot's Job, the one status reflects and one still to
     #    be read; finished monitor Jobs beyond those are superseded. Comparison Jobs stay
