@@ -410,6 +410,7 @@ class Runner:
         self.traffic, self.original, self.window, self.threshold, self.out = traffic, original, window, threshold, out
         self.state = LoopState(snapshot=cluster.snapshot())
         self._last_poll = 0.0
+        self._deadline = float("inf")  # of the whole month loop (settings.timeout_s), set by run()
         self._feedback: list[tuple[int, dict]] = []  # (month predicted, feedback item) not sent yet
         self.answers: list[tuple[int, str, int, int, str]] = []  # (month, row id, label, prediction, version)
         self.recent_versions: deque[str] = deque(maxlen=RECENT_ANSWERS)  # versions of the latest answers
@@ -495,6 +496,11 @@ class Runner:
                     print(f"    month {index}: no evaluation of its window after {limit:.0f} s; going on",
                           file=self.out, flush=True)
                     return month
+                if time.monotonic() > self._deadline:
+                    self._send_feedback(month)
+                    print(f"    month {index}: the demo's --timeout ran out during the month", file=self.out,
+                          flush=True)
+                    return month
                 rate = FAST_RATE if window_full_at is None else SLOW_RATE
                 time.sleep(max(0.0, len(rows) / rate - (time.monotonic() - began)))
 
@@ -507,7 +513,7 @@ class Runner:
         if self.settings.label_delay:
             busy = self.state.snapshot.busy() or rollout_in_flight(self.state.snapshot.stable_version,
                                                                    self.recent_versions)
-        if busy and elapsed > limit + HOLD_S:
+        if busy and (elapsed > limit + HOLD_S or time.monotonic() > self._deadline):
             print(f"    month {month.month}: {busy} after {elapsed:.0f} s; going on", file=self.out, flush=True)
             return None
         if busy and not month.held:
@@ -520,15 +526,19 @@ class Runner:
         return min(judged, key=lambda e: e["time"]) if judged else None
 
     def run(self) -> LoopState:
-        deadline = time.monotonic() + self.settings.timeout_s
+        self._deadline = deadline = time.monotonic() + self.settings.timeout_s
         index = 0
         promoted: str | None = None  # the version promoted by the loop
         while True:
+            if time.monotonic() > deadline:
+                print(f"  gave up before month {index}: the month loop ran past --timeout "
+                      f"({self.settings.timeout_s:.0f} s)", file=self.out, flush=True)
+                break
             if index >= self.settings.months:
                 last = self.state.months[-1]
                 if promoted is not None and set(last.versions) == {promoted}:
                     break  # a whole month answered by the retrained model alone
-                if self.state.finished_badly() or time.monotonic() > deadline:
+                if self.state.finished_badly():
                     break
                 if index == self.settings.months:
                     print("  more months of the last month's traffic until a whole month is answered by a "
