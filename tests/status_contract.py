@@ -20,6 +20,7 @@ PLANNERS = {  # kind -> (module, function)
     "ModelVersion": ("kadence.planners.modelversion", "plan_modelversion"),
     "InferenceService": ("kadence.planners.inferenceservice", "plan_inferenceservice"),
     "MonitorPolicy": ("kadence.planners.monitorpolicy", "plan_monitorpolicy"),
+    "BatchPrediction": ("kadence.planners.batchprediction", "plan_batchprediction"),
 }
 TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
 

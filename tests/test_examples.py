@@ -23,7 +23,8 @@ def kadence_documents(paths):
                 yield pytest.param(document, id=f"{path.name}:{document['kind']}/{document['metadata']['name']}")
 
 
-VALID = list(kadence_documents(sorted(EXAMPLES.glob("churn/*.yaml")) + sorted(EXAMPLES.glob("samples/*.yaml"))))
+VALID = list(kadence_documents(sorted(EXAMPLES.glob("churn/*.yaml")) + sorted(EXAMPLES.glob("samples/*.yaml"))
+                                + sorted(EXAMPLES.glob("batch/*.yaml"))))
 INVALID = list(kadence_documents([EXAMPLES / "invalid" / "invalid-manifests.yaml"]))
 
 
@@ -36,7 +37,7 @@ def names_the_field(field: str, message: str, expected: str) -> bool:
     return False
 
 
-def test_the_scenario_covers_five_kinds_and_the_samples_the_sixth():
+def test_the_examples_cover_every_kind():
     assert {doc.values[0]["kind"] for doc in VALID} == set(BY_KIND)
 
 

@@ -1,4 +1,4 @@
-"""The six kinds: their names, models and how `kubectl get` shows them."""
+"""The seven kinds: their names, models and how `kubectl get` shows them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from .batchprediction import BatchPredictionSpec, BatchPredictionStatus
 from .common import GROUP
 from .dataset import DatasetSpec, DatasetStatus
 from .featureset import FeatureSetSpec, FeatureSetStatus
@@ -161,6 +162,25 @@ KINDS: tuple[Kind, ...] = (
             column("Service", ".spec.inferenceServiceRef.name"),
             column("Metric", ".status.metricSummary"),
             column("Drift", ".status.driftSummary"),
+            column("Phase", ".status.phase"),
+            READY,
+            REASON,
+            AGE,
+        ),
+    ),
+    Kind(
+        kind="BatchPrediction",
+        plural="batchpredictions",
+        short_names=("bp",),
+        spec=BatchPredictionSpec,
+        status=BatchPredictionStatus,
+        description="A table scored by a registered model: once, on each new Dataset version, or on a schedule.",
+        columns=(
+            column("Model-Version", ".status.modelVersion"),
+            column("Data-Version", ".status.datasetVersion"),
+            column("Last-Run", ".status.lastRun"),
+            column("Rows", ".status.lastRows", "integer"),
+            column("Next-Run", ".status.nextRunAt", priority=1),
             column("Phase", ".status.phase"),
             READY,
             REASON,

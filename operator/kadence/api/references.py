@@ -48,6 +48,10 @@ def _uris(kind: str, spec: Any, meta: dict) -> list[tuple[str, str, bool]]:
         compiled = getattr(spec, "compiled", None)
         if compiled is not None:
             found.append(("spec.compiled.uri", compiled.uri, False))
+    elif kind == "BatchPrediction":  # its Jobs hold only the namespace's credentials
+        if spec.input.uri:
+            found.append(("spec.input.uri", spec.input.uri, False))
+        found.append(("spec.output.uri", spec.output.uri, False))
     return found
 
 

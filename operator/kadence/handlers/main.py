@@ -41,6 +41,7 @@ HANDLER_MODULES = (
     "modelversion",
     "inferenceservice",
     "monitorpolicy",
+    "batchprediction",
 )
 
 
