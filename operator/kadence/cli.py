@@ -23,6 +23,8 @@ WORKLOADS = {
     "alert": "Deliver a MonitorPolicy alert to its webhook, with retries (runs in a Job).",
     "canary": "Compute a canary's quality per version from the prediction log and feedback (runs in a Job).",
     "serve": "Serve a ModelVersion over KServe v1 and Open Inference Protocol v2.",
+    "batch": "Score a table with a registered model for one BatchPrediction run (runs in a Job).",
+    "track": "Register a ModelVersion in MLflow's model registry, its stage as an alias (runs in a Job).",
 }
 
 # Commands that work with the registry and catalog; each lives in kadence.commands.<name>.
@@ -30,6 +32,7 @@ TOOLS = {
     "features": "List the feature catalog across namespaces.",
     "models": "List the model registry and show a model's lineage.",
     "demo": "Run the closed-loop demo on the sandbox.",
+    "console": "Serve a web console of the loop (read-only unless --enable-writes) on the current cluster.",
 }
 
 
