@@ -14,6 +14,20 @@ install_status_contract()
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# The longest test files, longest first. With the suite on two workers one file at a time
+# (pyproject's addopts), each worker starts on one of them at once and the short files fill in
+# around them; otherwise the longest file could start last and the suite wait for it alone.
+LONGEST_FIRST = (
+    "tests/sandbox/test_demo_loop.py",
+    "tests/faults/test_s3_outage.py",
+    "tests/faults/test_operator_crash.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+
 
 @pytest.fixture(scope="session")
 def s3_settings(tmp_path_factory):
