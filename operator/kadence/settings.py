@@ -70,6 +70,13 @@ class Settings(BaseModel):
     sandbox: bool = Field(False, alias="KADENCE_SANDBOX",
                           description="Running against the local sandbox: file:// sources are allowed.")
     sandbox_dir: str | None = Field(None, alias="KADENCE_SANDBOX_DIR")
+    engine: Literal["local", "ray"] = Field("local", alias="KADENCE_ENGINE",
+                                            description="The engine of a Dataset, TrainingRun… whose spec.engine is "
+                                                        "unset (operator-wide default; the chart's `engine`; also "
+                                                        "passed to every workload Job).")
+    ray_address: str | None = Field(None, alias="KADENCE_RAY_ADDRESS",
+                                    description="The Ray cluster `engine: ray` workloads submit to (host:port of a "
+                                                "head's GCS, or ray://host:10001); passed to every workload Job.")
 
     # -- object storage (operator, workloads, model servers) ---------------------------
     s3_endpoint: str | None = Field(None, alias="KADENCE_S3_ENDPOINT")
@@ -113,7 +120,7 @@ class Settings(BaseModel):
     def _bool(cls, value: object) -> object:
         return _flag(value) if isinstance(value, str) else value
 
-    @field_validator("tenancy", mode="before")
+    @field_validator("tenancy", "engine", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -106,6 +106,16 @@ def duration_field(default: str | None = None, description: str = "", **kwargs: 
     return Field(default, pattern=DURATION_PATTERN, description=description, **kwargs)
 
 
+Engine = Literal["local", "ray"]
+
+
+def engine_field() -> Any:
+    return Field(None, description="Where the workload computes: local (inside its Job's pod, streaming batch by "
+                                   "batch) or ray (the Job is a thin driver submitting Ray tasks to the cluster at the "
+                                   "operator's ray address). Unset: the operator-wide default (chart value `engine`). "
+                                   "Both give the same versions and answers.")
+
+
 class LocalObjectReference(KadenceModel):
     """A reference to another object in the same namespace."""
 

@@ -11,9 +11,11 @@ from .common import (
     DNS_LABEL_PATTERN,
     DNS_SUBDOMAIN_PATTERN,
     CommonStatus,
+    Engine,
     KadenceModel,
     cel,
     duration_field,
+    engine_field,
     exactly_one_of,
     require_exactly_one,
 )
@@ -191,6 +193,7 @@ class DatasetSpec(KadenceModel):
         None, "Re-read the source this often, e.g. 1h; a new version appears only when the content changed."
     )
     retention: int = Field(10, ge=1, le=1000, description="How many versions to keep.")
+    engine: Engine | None = engine_field()
     feedback: DatasetFeedback | None = Field(
         None, description="Opt-in: also ingest the labelled feedback these MonitorPolicies publish, e.g. "
                           "{from: [{monitorPolicy: churn-monitor}]}.")

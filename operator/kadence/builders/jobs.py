@@ -54,6 +54,9 @@ class WorkloadSettings:
     image_pull_policy: str | None = None
     image_pull_secrets: tuple[str, ...] = ()
     scratch_size_limit: str = SCRATCH_SIZE_LIMIT
+    mlflow_tracking_uri: str | None = None  # the training and registry-sync Jobs log there when set
+    engine: str = "local"  # for objects whose spec.engine is unset ($KADENCE_ENGINE of the Job)
+    ray_address: str | None = None  # where `engine: ray` workloads submit ($KADENCE_RAY_ADDRESS of the Job)
 
 
 def image_fields(settings: WorkloadSettings) -> dict:
@@ -88,6 +91,14 @@ def owner_env(owner: dict) -> list[dict]:
     values = {"KADENCE_OWNER_KIND": owner.get("kind", ""), "KADENCE_OWNER_NAME": meta.get("name", ""),
               "KADENCE_OWNER_NAMESPACE": meta.get("namespace", ""), "KADENCE_OWNER_UID": meta.get("uid", "")}
     return [{"name": name, "value": value} for name, value in values.items() if value]
+
+
+def engine_env(settings: WorkloadSettings) -> list[dict]:
+    """$KADENCE_ENGINE (the default for an unset spec.engine) and $KADENCE_RAY_ADDRESS, when not the defaults."""
+    env = [{"name": "KADENCE_ENGINE", "value": settings.engine}] if settings.engine != "local" else []
+    if settings.ray_address:
+        env.append({"name": "KADENCE_RAY_ADDRESS", "value": settings.ray_address})
+    return env
 
 
 def restricted_container_settings() -> dict:
@@ -146,6 +157,7 @@ def workload_job(
             {"name": TASK_ENV, "valueFrom": {"configMapKeyRef": {"name": name, "key": TASK_KEY}}},
             *storage_env(settings),
             *owner_env(owner),
+            *engine_env(settings),
             *(extra_env or []),
         ],
         "resources": resources or settings.resources,

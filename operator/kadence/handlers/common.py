@@ -256,4 +256,7 @@ def workload_settings(env: dict[str, str] | None = None) -> WorkloadSettings:
         service_account=settings.workload_service_account,
         image_pull_policy=settings.workload_image_pull_policy,
         image_pull_secrets=settings.workload_image_pull_secrets,
+        mlflow_tracking_uri=settings.mlflow_tracking_uri,
+        engine=settings.engine,
+        ray_address=settings.ray_address,
     )

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shutil
 import sys
-import threading
 import traceback
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +20,7 @@ from ..domain.data.feedback import file_format as appended_format
 from ..domain.data.profile import Profiler
 from ..domain.data.quality import QualityChecker, RuleResult, schema_failure
 from ..domain.data.versioning import ContentHash, canonical_json, row_hashes
+from ..engines import EngineError, resolve_engine
 from ..settings import Settings
 if TYPE_CHECKING:
     from ..storage import ObjectStore
@@ -35,6 +34,7 @@ from .data_tasks import (
     dataset_prefix,
 )
 from .dataio import (
+    BackgroundParquetWriter,
     SchemaProblem,
     SourceError,
     arrow_schema,
@@ -119,7 +119,11 @@ def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,
     """Fetch, validate, profile and (when valid and `write`) store the snapshot."""
     workdir = make_workdir()
     try:
+        if resolve_engine(task.spec.engine, Settings.from_env()) == "ray":
+            return _ingest_on_ray(task, store, write, output_dir, workdir)
         return _ingest(task, store, write, output_dir, workdir)
+    except EngineError as error:
+        return IngestResult(outcome="Error", valid=False, message=str(error))
     except SourceError as error:
         return IngestResult(outcome="Error", valid=False, appended=list(task.appended), message=str(error))
     except Exception as error:
@@ -201,12 +205,47 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
             profiler.update_histogram_arrays(numeric_arrays(batch, numeric))
     del kept
     profile = profiler.result()
-    results = [RuleResult("schema[columns]", True, "schema[columns]: all declared columns present"),
-               RuleResult("schema[types]", True, "schema[types]: every value fits its column type"),
-               *checker.results(profile)]
-    version, sha256, rows = content.version(), content.hexdigest(), content.rows
+    results = rule_results(checker, profile)
     if not all(r.passed for r in results):
-        return _invalid(results, files, column_info, version, sha256, rows, task.appended)
+        return _invalid(results, files, column_info, content.version(), content.hexdigest(), content.rows,
+                        task.appended)
+    return finish(task, store, write, output_dir, local, profile, results, content, files)
+
+
+def _ingest_on_ray(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None,
+                   workdir: Path) -> IngestResult:
+    """The same ingest with reading, typing, hashing, profiling and validating in Ray tasks
+    (engines.ingest); this driver merges their summaries and assembles the snapshot."""
+    from ..engines.ingest import RayIngest
+
+    column_info = [ColumnInfo(name=c.name, type=c.type) for c in task.spec.schema_.columns]
+    with RayIngest(task, store) as run:
+        scan = run.scan()
+        if scan.problem is not None:
+            return _invalid([scan.problem], scan.files, column_info, None, None, None, task.appended)
+        results = rule_results(scan.checker, scan.profiler.result())
+        content = scan.content
+        if not all(r.passed for r in results):
+            return _invalid(results, scan.files, column_info, content.version(), content.hexdigest(), content.rows,
+                            task.appended)
+        local = workdir / "data.parquet"
+        profile = run.assemble(scan, local)
+    return finish(task, store, write, output_dir, local, profile, results, content, scan.files)
+
+
+def rule_results(checker: QualityChecker, profile: dict) -> list[RuleResult]:
+    """Every rule's result for data that met the schema."""
+    return [RuleResult("schema[columns]", True, "schema[columns]: all declared columns present"),
+            RuleResult("schema[types]", True, "schema[types]: every value fits its column type"),
+            *checker.results(profile)]
+
+
+def finish(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None, local: Path,
+           profile: dict, results: list[RuleResult], content: ContentHash, files: list[str]) -> IngestResult:
+    """Store the valid snapshot `local` (data.parquet) with its profile and manifest; the result."""
+    spec = task.spec
+    column_info = [ColumnInfo(name=c.name, type=c.type) for c in spec.schema_.columns]
+    version, sha256, rows = content.version(), content.hexdigest(), content.rows
     manifest = {
         "kind": MANIFEST_KIND,
         "namespace": task.namespace,
@@ -246,49 +285,6 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
         message=f"version {version}: {rows} rows, {len(results)} rules passed"
         + ("" if created or not write else " (already stored; nothing rewritten)"),
     )
-
-
-class BackgroundParquetWriter:
-    """Writes record batches to a Parquet file on a thread of its own: pyarrow releases the GIL
-    while it encodes and compresses, so writing overlaps with validating and profiling."""
-
-    def __init__(self, path: Path, schema: Any):
-        # dictionary encoding pays off for text; for floats it costs more time than it saves space
-        text = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
-        # byte-stream-split floats: cheaper to compress than plain, as small (measured on 1M x 20)
-        floats = [f.name for f in schema if pa.types.is_floating(f.type)]
-        self._writer = pq.ParquetWriter(str(path), schema, compression="snappy", use_dictionary=text,
-                                        use_byte_stream_split=floats or False)
-        self._queue: queue.Queue = queue.Queue(maxsize=2)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="parquet-writer", daemon=True)
-        self._thread.start()
-
-    def _drain(self) -> None:
-        while (batch := self._queue.get()) is not None:
-            if self._error is None:
-                try:
-                    self._writer.write_batch(batch)
-                except BaseException as error:  # noqa: BLE001 - handed to the caller in close()
-                    self._error = error
-
-    def write_batch(self, batch: Any) -> None:
-        if self._error is not None:
-            raise self._error
-        self._queue.put(batch)
-
-    def close(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        self._writer.close()
-        if self._error is not None:
-            raise self._error
-
-    def __enter__(self) -> "BackgroundParquetWriter":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 def prune_versions(store: ObjectStore, namespace: str, name: str, keep: int, current: str) -> list[str]:

@@ -82,6 +82,17 @@ def _clean(value: float | None) -> float | None:
     return float(value)
 
 
+def batch_moments(values: np.ndarray) -> tuple[int, int, float, float, float, float]:
+    """(missing, count, mean, M2, min, max) of one batch's float64 values (NaN = missing)."""
+    present = ~np.isnan(values)
+    kept = values[present]
+    n = len(kept)
+    if n == 0:
+        return len(values), 0, 0.0, 0.0, math.inf, -math.inf
+    mean = float(kept.mean())
+    return len(values) - n, n, mean, float(((kept - mean) ** 2).sum()), float(kept.min()), float(kept.max())
+
+
 class _NumericAccumulator:
     def __init__(self) -> None:
         self.count = 0
@@ -95,17 +106,18 @@ class _NumericAccumulator:
         self.counts: np.ndarray | None = None
 
     def update(self, values: np.ndarray) -> None:
-        present = ~np.isnan(values)
-        values = values[present]
-        self.missing += int((~present).sum())
-        n = len(values)
+        self.add_moments(batch_moments(values))
+
+    def add_moments(self, moments: tuple[int, int, float, float, float, float]) -> None:
+        """Fold in one batch's `batch_moments`: the same arithmetic in the same order whether the
+        batch was summarised here or on another worker, so the merged mean and std are bit-identical."""
+        missing, n, batch_mean, batch_m2, low, high = moments
+        self.missing += missing
         if n == 0:
             return
-        batch_mean = float(values.mean())
-        batch_m2 = float(((values - batch_mean) ** 2).sum())
         self._merge_moments(n, batch_mean, batch_m2)
-        self.min = min(self.min, float(values.min()))
-        self.max = max(self.max, float(values.max()))
+        self.min = min(self.min, low)
+        self.max = max(self.max, high)
 
     def _merge_moments(self, n: int, mean: float, m2: float) -> None:
         total = self.count + n
@@ -283,13 +295,15 @@ class Profiler:
             all_keys, all_rows = all_keys[chosen], all_rows[chosen]
         self.sample_keys, self.sample_rows = all_keys, all_rows
 
-    def merge(self, other: "Profiler") -> "Profiler":
+    def merge(self, other: "Profiler", numeric: bool = True) -> "Profiler":
+        """Add `other`'s rows. `numeric=False` leaves the numeric moments out, for a caller that
+        folds them in batch by batch (`_NumericAccumulator.add_moments`) to stay bit-identical."""
         if other.column_types != self.column_types:
             raise ValueError("cannot merge profiles of different columns")
         self.rows += other.rows
         self._merge_sample(other.sample_keys, other.sample_rows)
-        for group, other_group in ((self.numeric, other.numeric), (self.categorical, other.categorical),
-                                   (self.datetimes, other.datetimes)):
+        groups = [(self.categorical, other.categorical), (self.datetimes, other.datetimes)]
+        for group, other_group in [(self.numeric, other.numeric)] * numeric + groups:
             for column, accumulator in group.items():
                 accumulator.merge(other_group[column])
         return self

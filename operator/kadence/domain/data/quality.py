@@ -184,6 +184,22 @@ class QualityChecker:
             bad = text[~text.map(lambda v: pattern.fullmatch(v) is not None).astype(bool)]
             found.no_match += len(bad)
 
+    def merge(self, other: "QualityChecker") -> "QualityChecker":
+        """Add another checker's findings (the same rules over later rows)."""
+        self.hashes += other.hashes
+        self.target_counts.update(other.target_counts)
+        for name, found in self.violations.items():
+            theirs = other.violations[name]
+            found.below += theirs.below
+            found.above += theirs.above
+            found.not_allowed += theirs.not_allowed
+            found.no_match += theirs.no_match
+            if theirs.lowest is not None:
+                found.lowest = theirs.lowest if found.lowest is None else min(found.lowest, theirs.lowest)
+            if theirs.highest is not None:
+                found.highest = theirs.highest if found.highest is None else max(found.highest, theirs.highest)
+        return self
+
     def duplicates(self) -> int:
         if not self.hashes:
             return 0
