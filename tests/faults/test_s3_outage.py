@@ -31,8 +31,10 @@ OUTAGE_S = float(os.environ.get("KADENCE_FAULT_S3_OUTAGE_S", "120"))
 BEFORE_S = 15.0
 CLIENTS = 4
 PACE_S = 0.1  # each client's pause between requests: about 40 requests/s in all
-# Below this a p99 difference is scheduling noise on a shared machine, not the server waiting.
-P99_FLOOR_S = 0.010
+# Below this a p99 difference is scheduling noise on a shared machine (with the suite on two
+# workers, the other worker's Jobs alone make p99s of tens of ms), not the server waiting: a
+# request that waited on the unreachable S3 would take seconds (the client's timeouts).
+P99_FLOOR_S = 0.050
 
 
 class SteadyTraffic(ThreadGroup):
