@@ -21,9 +21,12 @@ from .objects import NS, dataset, featureset, policy, run, service, version
 class Watched:
     """The part of console.watch.Watcher the server uses."""
 
-    def __init__(self, snapshot: Snapshot, namespace: str | None = NS):
-        self.snapshot, self.namespace, self.errors = snapshot, namespace, {}
+    def __init__(self, snapshot: Snapshot, namespaces: list[str] | None = (NS,)):
+        self.snapshot, self.namespaces, self.errors = snapshot, namespaces, {}
         self.queues: set = set()
+
+    def watches(self, namespace):
+        return self.namespaces is None or namespace in self.namespaces
 
     def subscribe(self):
         queue = asyncio.Queue()

@@ -23,7 +23,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Offer the actions (approve or reject a Manual candidate, promote or abort a canary); "
                              "each is still checked against your RBAC with a SelfSubjectAccessReview.")
     scope = parser.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", help="Watch this namespace (default: the context's namespace).")
+    scope.add_argument("--namespace", "-n", action="append", default=[],
+                       help="Watch this namespace (repeatable; default: the context's namespace).")
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="Watch every namespace.")
     parser.add_argument("--kubeconfig", help="Path of the kubeconfig (default: $KUBECONFIG or ~/.kube/config).")
     parser.add_argument("--context", help="The kubeconfig context to use.")
@@ -59,10 +60,10 @@ async def serve(args: argparse.Namespace, out=sys.stdout) -> None:
     from ..console.watch import Watcher
 
     api_client, default_namespace, kubeconfig_user = _connect(args)
-    namespace = None if args.all_namespaces else (args.namespace or default_namespace)
+    namespaces = None if args.all_namespaces else (args.namespace or [default_namespace])
     cluster = Cluster(api_client, kubeconfig_user, args.s3_endpoint)
     user = await asyncio.to_thread(cluster.user)
-    watcher = Watcher(cluster.custom, namespace, asyncio.get_running_loop())
+    watcher = Watcher(cluster.custom, namespaces, asyncio.get_running_loop())
     watcher.start()
     runner = web.AppRunner(make_app(watcher, cluster, args.enable_writes, user), shutdown_timeout=1)
     await runner.setup()
@@ -72,7 +73,8 @@ async def serve(args: argparse.Namespace, out=sys.stdout) -> None:
     host = "127.0.0.1" if args.address in ("0.0.0.0", "::") else args.address
     url = f"http://{host}:{port}/"
     mode = "writes enabled (still checked against your RBAC)" if args.enable_writes else "read-only"
-    print(f"kadence console: {url}  ({namespace or 'all namespaces'}, {mode}, as {user}); Ctrl-C stops it",
+    scope = ", ".join(watcher.namespaces) if watcher.namespaces is not None else "all namespaces"
+    print(f"kadence console: {url}  ({scope}, {mode}, as {user}); Ctrl-C stops it",
           file=out, flush=True)
     if not args.no_browser:
         import webbrowser

@@ -38,8 +38,7 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _in_scope(request: web.Request, namespace: str) -> bool:
-    watched = request.app[WATCHER].namespace
-    return watched is None or watched == namespace
+    return request.app[WATCHER].watches(namespace)
 
 
 async def page(request: web.Request) -> web.FileResponse:
@@ -49,7 +48,8 @@ async def page(request: web.Request) -> web.FileResponse:
 async def session(request: web.Request) -> web.Response:
     watcher = request.app[WATCHER]
     return web.json_response({"writes": request.app[WRITES], "user": request.app[USER],
-                              "scope": watcher.namespace or "all namespaces"})
+                              "scope": ", ".join(watcher.namespaces) if watcher.namespaces is not None
+                              else "all namespaces"})
 
 
 async def overview(request: web.Request) -> web.Response:

@@ -1,6 +1,8 @@
 """The six kinds kept current by watches: one thread per kind lists, then watches from the list's
 resourceVersion (relisting after a 410 Gone or a dropped stream); every change is applied to the
-Snapshot on the event loop and announced to the subscribers (the pages' event streams)."""
+Snapshot on the event loop and announced to the subscribers (the pages' event streams).
+Watched namespace by namespace (a thread per kind and namespace) when given a list, which needs
+only namespaced list/watch rights; cluster-wide otherwise."""
 
 from __future__ import annotations
 
@@ -18,19 +20,23 @@ RETRY_SECONDS = 1.0
 
 
 class Watcher:
-    def __init__(self, api, namespace: str | None, loop: asyncio.AbstractEventLoop):
-        """`api`: a kubernetes CustomObjectsApi; `namespace`: one namespace, or None for all."""
+    def __init__(self, api, namespaces: list[str] | None, loop: asyncio.AbstractEventLoop):
+        """`api`: a kubernetes CustomObjectsApi; `namespaces`: those, or None for all."""
         self.api = api
-        self.namespace = namespace
+        self.namespaces = sorted(set(namespaces)) if namespaces is not None else None
         self.loop = loop
         self.snapshot = Snapshot()
         self.subscribers: set[asyncio.Queue] = set()
-        self.synced: dict[str, asyncio.Event] = {kind: asyncio.Event() for kind in KINDS}
+        scopes = self.namespaces if self.namespaces is not None else [None]
+        self.synced = {(kind, ns): asyncio.Event() for kind in KINDS for ns in scopes}
         self.errors: dict[str, str] = {}
         self._stop = threading.Event()
         self._watches: list = []
-        self._threads = [threading.Thread(target=self._run, args=(kind,), name=f"watch-{kind}", daemon=True)
-                         for kind in KINDS]
+        self._threads = [threading.Thread(target=self._run, args=(kind, ns), name=f"watch-{kind}-{ns}", daemon=True)
+                         for kind, ns in self.synced]
+
+    def watches(self, namespace: str) -> bool:
+        return self.namespaces is None or namespace in self.namespaces
 
     def start(self) -> None:
         for thread in self._threads:
@@ -40,9 +46,6 @@ class Watcher:
         self._stop.set()
         for watch in list(self._watches):
             watch.stop()
-
-    async def wait_synced(self, timeout: float) -> None:
-        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in self.synced.values())), timeout)
 
     def subscribe(self) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=100)
@@ -54,14 +57,13 @@ class Watcher:
 
     # -- on the event loop ----------------------------------------------------------------------
 
-    def _replace(self, kind: str, items: list[dict]) -> None:
-        keep = {k: v for k, v in self.snapshot.objects[kind].items()
-                if self.namespace is not None and k[0] != self.namespace}
+    def _replace(self, kind: str, namespace: str | None, items: list[dict]) -> None:
+        keep = {k: v for k, v in self.snapshot.objects[kind].items() if namespace is not None and k[0] != namespace}
         self.snapshot.objects[kind] = keep
         for item in items:
             self.snapshot.put(item)
-        self.synced[kind].set()
-        self.errors.pop(kind, None)
+        self.synced[(kind, namespace)].set()
+        self.errors.pop(_scope(kind, namespace), None)
         self._announce({"kind": kind, "type": "RELIST"})
 
     def _apply(self, kind: str, event_type: str, obj: dict) -> None:
@@ -72,8 +74,8 @@ class Watcher:
         meta = obj["metadata"]
         self._announce({"kind": kind, "type": event_type, "namespace": meta.get("namespace"), "name": meta["name"]})
 
-    def _failed(self, kind: str, message: str) -> None:
-        self.errors[kind] = message
+    def _failed(self, kind: str, namespace: str | None, message: str) -> None:
+        self.errors[_scope(kind, namespace)] = message
         self._announce({"kind": kind, "type": "ERROR", "message": message})
 
     def _announce(self, change: dict) -> None:
@@ -87,26 +89,27 @@ class Watcher:
     def _call(self, fn, *args) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
 
-    def _list(self, plural: str, **kwargs) -> dict:
-        if self.namespace is None:
-            return self.api.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs)
-        return self.api.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural, **kwargs)
-
-    def _run(self, kind: str) -> None:
+    def _run(self, kind: str, namespace: str | None) -> None:
         from kubernetes import watch
 
         plural = BY_KIND[kind].plural
+
+        def list_objects(**kwargs) -> dict:
+            if namespace is None:
+                return self.api.list_cluster_custom_object(GROUP, VERSION, plural, **kwargs)
+            return self.api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural, **kwargs)
+
         while not self._stop.is_set():
             try:
-                listed = self._list(plural)
+                listed = list_objects()
                 items = [{**item, "kind": kind} for item in listed.get("items", [])]
-                self._call(self._replace, kind, items)
+                self._call(self._replace, kind, namespace, items)
                 version = listed["metadata"]["resourceVersion"]
                 while not self._stop.is_set():
                     stream = watch.Watch()
                     self._watches.append(stream)
                     try:
-                        for event in stream.stream(self._list, plural, resource_version=version,
+                        for event in stream.stream(list_objects, resource_version=version,
                                                    timeout_seconds=WATCH_SECONDS, allow_watch_bookmarks=True):
                             obj = event["object"]
                             version = obj["metadata"]["resourceVersion"]
@@ -120,6 +123,10 @@ class Watcher:
                 status = getattr(error, "status", None)
                 if status != 410:
                     log.warning("watching %s failed (%s); relisting", kind, error)
-                    self._call(self._failed, kind, f"{type(error).__name__}: {str(error).splitlines()[0]}"
+                    self._call(self._failed, kind, namespace, f"{type(error).__name__}: {str(error).splitlines()[0]}"
                                if str(error) else type(error).__name__)
                 self._stop.wait(RETRY_SECONDS)
+
+
+def _scope(kind: str, namespace: str | None) -> str:
+    return f"{kind} in {namespace}" if namespace else kind
