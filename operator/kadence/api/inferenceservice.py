@@ -6,6 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from .segments import SegmentPolicy
 from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     DNS_LABEL_PATTERN,
@@ -41,6 +42,9 @@ class QualityGate(KadenceModel):
     metric: QualityMetric = Field("f1", description="f1 or accuracy.")
     max_drop: float = Field(0.0, ge=0, le=1, description="The canary may be at most this much worse than stable.")
     min_labelled: int = Field(30, ge=1, description="Labelled requests each version needs before judging.")
+    segments: SegmentPolicy | None = Field(None, description=(
+        "The metric per segment and fairness on the canary's labelled requests of the step; a failed gate fails "
+        "the step (the canary is rolled back) with the worst segment in the message."))
 
 
 class Analysis(KadenceModel):

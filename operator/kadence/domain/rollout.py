@@ -55,6 +55,7 @@ class VersionStats:
     latency_p99: float | None = None  # seconds
     labelled: int = 0  # requests with feedback
     quality: float | None = None  # f1 or accuracy over the labelled requests
+    segments_failure: str | None = None  # why the quality gate's segments failed on these requests, if they did
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def judge(analysis: Analysis, stable: VersionStats, canary: VersionStats) -> Jud
     if delta is not None and delta < -gate.max_drop:
         failures.append(f"{gate.metric} {canary.quality:.3f} is {-delta:.3f} below stable's {stable.quality:.3f} "
                         f"(at most {gate.max_drop:g})")
+    if gate is not None and canary.segments_failure and canary.labelled >= gate.min_labelled:
+        failures.append(f"segments: {canary.segments_failure}")
     if failures:
         return Judgement("fail", "; ".join(failures), canary.requests, error_rate, ratio, delta)
     summary = f"{canary.requests} requests, error rate {error_rate:.4f}"

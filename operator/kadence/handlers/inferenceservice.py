@@ -158,8 +158,9 @@ def version_stats(scrapes: dict[str, str], baseline: dict[str, str], version: in
     return stats_from_metrics("\n".join(scrapes.values()), "\n".join(kept) or None, label)
 
 
-def with_quality(stats: VersionStats, labelled: int, quality: float | None) -> VersionStats:
-    return VersionStats(stats.requests, stats.errors, stats.latency_p99, labelled, quality)
+def with_quality(stats: VersionStats, labelled: int, quality: float | None,
+                 segments_failure: str | None = None) -> VersionStats:
+    return VersionStats(stats.requests, stats.errors, stats.latency_p99, labelled, quality, segments_failure)
 
 
 class StepBaselines:
@@ -272,10 +273,11 @@ class QualityWork:
     children: list[dict] = field(default_factory=list)
     delete: list[ChildRef] = field(default_factory=list)
     figures: dict[int, tuple[int, float | None]] = field(default_factory=dict)
+    segment_failures: dict[int, str] = field(default_factory=dict)  # version -> its failed segment gate
 
 
 def plan_quality(obj: dict, metric: str, interval_seconds: float, jobs: list[dict], results: dict[str, dict],
-                 now: datetime, settings) -> QualityWork:
+                 now: datetime, settings, segments=None) -> QualityWork:
     """One `kadence canary` Job per analysis slot of the step in progress (never two at once),
     each over the labelled requests from the step's start to its own start; the newest
     finished one's figures are the step's. Jobs of other steps, and older slots, go.
@@ -301,6 +303,8 @@ def plan_quality(obj: dict, metric: str, interval_seconds: float, jobs: list[dic
         newest = max(done)
         result = CanaryQualityResult.model_validate(results[slots[newest]["metadata"]["name"]])
         work.figures = {int(v): (q.labelled, q.value) for v, q in result.versions.items() if v.isdigit()}
+        work.segment_failures = {int(v): q.segments_failure for v, q in result.versions.items()
+                                 if v.isdigit() and q.segments_failure}
         for slot in [s for s in slots if s < newest]:
             name = slots[slot]["metadata"]["name"]
             work.delete += [ChildRef("batch/v1", "Job", name), ChildRef("v1", "ConfigMap", name)]
@@ -311,7 +315,7 @@ def plan_quality(obj: dict, metric: str, interval_seconds: float, jobs: list[dic
     if not running and slot_now not in slots:
         name = f"{prefix}{slot_now}"
         task = CanaryQualityTask(namespace=meta["namespace"], inference_service=meta["name"], versions=versions,
-                                 metric=metric, since=since, until=now,
+                                 metric=metric, since=since, until=now, segments=segments,
                                  result_key=quality_result_key(meta["namespace"], meta["name"], name))
         work.children = [task_configmap(obj, name, QUALITY_COMPONENT, task.model_dump(mode="json", by_alias=True)),
                          workload_job(obj, name, QUALITY_COMPONENT, ["kadence", "canary"], settings)]
@@ -340,7 +344,7 @@ def observe_quality(obj: dict, spec, now: datetime) -> QualityWork:
             _QUALITY_RESULTS[memo_key] = found
         results[job_name] = _QUALITY_RESULTS[memo_key]
     return plan_quality(obj, gate.metric, parse_duration(spec.canary.analysis.interval), jobs, results, now,
-                        workload_settings())
+                        workload_settings(), gate.segments)
 
 
 # A finished Job's result never changes: {(job uid, job name): result}.
@@ -348,7 +352,8 @@ _QUALITY_RESULTS: dict[tuple[str | None, str], dict] = {}
 
 
 def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: datetime,
-                  quality: dict[int, tuple[int, float | None]] | None = None) -> dict[int, VersionStats]:
+                  quality: dict[int, tuple[int, float | None]] | None = None,
+                  segment_failures: dict[int, str] | None = None) -> dict[int, VersionStats]:
     """Each version's traffic since the step started, from the servers' /metrics, with the
     quality figures of the newest canary quality Job (`observe_quality`)."""
     meta, status = obj["metadata"], obj.get("status") or {}
@@ -362,7 +367,7 @@ def observe_stats(obj: dict, spec, scrapes: dict[str, dict[str, str]], now: date
     stats = {v: version_stats(scrapes.get(str(v), {}), baseline, v) for v in versions}
     for version, (labelled, value) in (quality or {}).items():
         if version in stats:
-            stats[version] = with_quality(stats[version], labelled, value)
+            stats[version] = with_quality(stats[version], labelled, value, (segment_failures or {}).get(version))
     return stats
 
 
@@ -390,7 +395,7 @@ def reconcile_inferenceservice(obj, spec, body, patch):
     quality = observe_quality(obj, spec, now)
     observation = ServingObservation(
         deployments=deployments,
-        stats=observe_stats(obj, spec, scrapes, now, quality.figures),
+        stats=observe_stats(obj, spec, scrapes, now, quality.figures, quality.segment_failures),
         promote_requested=(meta.get("annotations") or {}).get(PROMOTE_ANNOTATION) == "true",
     )
     plan = plan_inferenceservice(obj, observation, context, now)

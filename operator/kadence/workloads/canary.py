@@ -6,7 +6,9 @@ loading it, and joining it with the feedback by request id: data work that does 
 the operator. The operator starts this Job instead (`handlers.inferenceservice`), once per
 analysis slot of the step, and reads the small JSON it writes:
 
-    {"since": ..., "until": ..., "versions": {"2": {"labelled": 140, "value": 0.81}, ...}}
+    {"since": ..., "until": ..., "versions": {"2": {"labelled": 140, "value": 0.81, "segments": {...}}, ...}}
+
+(`segments`, a SegmentResult, when the gate names spec.canary.analysis.quality.segments.)
 
 at `task.resultKey` (under monitoring/<namespace>/, stamped with the owner like every result).
 Exit codes: 0 written; 1 the store failed (the Job retries); 2 bad task.
@@ -23,6 +25,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..api.common import KadenceModel
+from ..api.segments import SegmentPolicy, SegmentResult
 
 EXIT_WRITTEN, EXIT_FAILED, EXIT_BAD_TASK = 0, 1, 2
 
@@ -35,11 +38,20 @@ class CanaryQualityTask(KadenceModel):
     since: datetime
     until: datetime
     result_key: str
+    segments: SegmentPolicy | None = None
 
 
 class VersionQuality(KadenceModel):
     labelled: int = 0
     value: float | None = None
+    segments: SegmentResult | None = None
+
+    @property
+    def segments_failure(self) -> str | None:
+        """The failed segment gate in words, None when it passed or was not asked for."""
+        if self.segments is None or self.segments.passed:
+            return None
+        return f"{self.segments.reason}: {self.segments.message}"
 
 
 class CanaryQualityResult(KadenceModel):
@@ -50,6 +62,7 @@ class CanaryQualityResult(KadenceModel):
 
 def evaluate(store, task: CanaryQualityTask) -> CanaryQualityResult:
     """Each version's labelled requests and metric between since and until."""
+    from ..domain.monitoring.fairness import evaluate_segments
     from ..domain.monitoring.logformat import feedback_prefix, predictions_prefix
     from ..domain.monitoring.quality import quality_for
     from .monitor_io import LogWindow, join_feedback, read_feedback, read_prediction_logs
@@ -58,6 +71,8 @@ def evaluate(store, task: CanaryQualityTask) -> CanaryQualityResult:
                                        LogWindow(end=task.until, duration=task.until - task.since), task.versions)
     feedback = read_feedback(store, feedback_prefix(task.namespace, task.inference_service), task.since, task.until)
     labelled = join_feedback(predictions, feedback)
+    logged_inputs = (predictions.inputs.assign(request_id=predictions.meta["request_id"].values)
+                     if task.segments is not None else None)
     versions = {}
     for version in task.versions:
         rows = labelled[labelled["model_version"] == version] if len(labelled) else labelled
@@ -65,7 +80,17 @@ def evaluate(store, task: CanaryQualityTask) -> CanaryQualityResult:
             versions[version] = VersionQuality()
             continue
         metrics = quality_for(task.metric, rows["label"].tolist(), rows["prediction"].tolist()).metrics
-        versions[version] = VersionQuality(labelled=len(rows), value=metrics.get(task.metric))
+        segments = None
+        if task.segments is not None:
+            policy = task.segments
+            inputs = rows[["request_id"]].merge(logged_inputs, on="request_id", how="left")
+            _, _, wire = evaluate_segments(
+                task.metric, rows["label"].tolist(), rows["prediction"].tolist(),
+                columns={c: inputs[c].tolist() if c in inputs.columns else None for c in policy.all_columns},
+                sensitive=policy.sensitive_attribute, min_segment_metric=policy.min_segment_metric,
+                max_disparity=policy.max_disparity, min_rows=policy.min_rows)
+            segments = SegmentResult.model_validate(wire)
+        versions[version] = VersionQuality(labelled=len(rows), value=metrics.get(task.metric), segments=segments)
     return CanaryQualityResult(since=task.since, until=task.until, versions=versions)
 
 
