@@ -34,6 +34,16 @@ class CompiledArtifact(KadenceModel):
     verified: bool = Field(description="True when maxAbsDifference <= tolerance.")
 
 
+class EstimationReference(KadenceModel):
+    """The hold-out predictions with their labels (and, for regressors, their inputs), kept with the
+    model: a MonitorPolicy estimates the model's performance on unlabelled traffic from them."""
+
+    uri: str = Field(pattern=r"^(s3://|file:///).+", description="A Parquet file: label, prediction, "
+                                                                   "probabilities (classifiers), input.<column>.")
+    sha256: str = Field(pattern=SHA256_PATTERN)
+    rows: int = Field(ge=0)
+
+
 class SignatureColumn(KadenceModel):
     name: str = Field(min_length=1, max_length=128)
     type: ColumnType
@@ -82,6 +92,8 @@ class ModelVersionSpec(KadenceModel):
     task: Task | None = None
     artifact: Artifact
     compiled: CompiledArtifact | None = None
+    estimation_reference: EstimationReference | None = Field(
+        None, description="The hold-out predictions with labels a MonitorPolicy estimates performance from.")
     metrics: dict[str, float] | None = Field(None, description="Hold-out metrics, e.g. {f1: 0.83}.")
     primary_metric: str | None = Field(None, description="The metric the model was selected by.")
     params: dict[str, Any] | None = Field(

@@ -100,7 +100,19 @@ class PerformancePolicy(KadenceModel):
     threshold: float = Field(
         ge=0, description="Breach when the metric falls below it (rises above it for rmse and mae), e.g. 0.55."
     )
-    min_labelled: int = Field(50, ge=1, description="Labelled predictions needed before judging.")
+    min_labelled: int = Field(50, ge=1, description="Labelled predictions needed before judging (for the estimate: "
+                                                    "predictions in the drift window).")
+    judge_on: Literal["Realized", "Estimated", "Either"] = Field(
+        "Realized",
+        description="What a breach is judged on: Realized (the metric over labelled predictions), Estimated (the "
+                    "metric estimated without labels over the drift window, from the served probabilities calibrated "
+                    "on the model's hold-out; for rmse/mae a loss model trained on the hold-out) or Either. Both are "
+                    "always reported side by side.")
+    concept_drift_margin: float = Field(
+        0.1, ge=0, le=1,
+        description="Concept drift: the realized metric below the estimate on the same labelled predictions by more "
+                    "than this (for rmse/mae above it by more than this fraction of it) and by more than chance "
+                    "explains.")
     window: QualityWindow = Field(default_factory=QualityWindow,
                                   description="The quality window (default: the newest 2000 labelled predictions "
                                               "of the last 30d).")
@@ -306,6 +318,42 @@ class DriftWindowStatus(KadenceModel):
     end: str | None = Field(None, json_schema_extra={"format": "date-time"})
 
 
+class EstimateStatus(KadenceModel):
+    """The policy metric estimated without labels over the drift window."""
+
+    metrics: dict[str, float] = Field(description="Estimated metrics, e.g. {f1: 0.61}.")
+    predictions: int = Field(ge=0, description="Unlabelled predictions they are estimated on.")
+    method: Literal["CBPE", "DLE"] = Field(description="CBPE (classifiers: calibrated confidence) or DLE (regressors: "
+                                                       "a loss model).")
+    unavailable: str | None = Field(None, description="Why no estimate could be made.")
+
+
+class ConceptDriftStatus(KadenceModel):
+    """Realized against estimated on the same labelled predictions."""
+
+    detected: bool
+    metric: str
+    estimated: float
+    realized: float
+    gap: float = Field(description="How much worse realized is than estimated.")
+    noise: float = Field(description="The gap chance alone explains (3 standard deviations).")
+    margin: float
+    labelled: int = Field(ge=0)
+    message: str
+
+
+class OutputDriftStatus(KadenceModel):
+    """Drift of the target in feedback (labelDrift) or of the served outputs (predictionDrift) against the
+    model's hold-out."""
+
+    method: str | None = None
+    score: float | None = None
+    threshold: float | None = None
+    drifted: bool = False
+    count: int = Field(0, ge=0, description="Labels or predictions compared.")
+    message: str | None = None
+
+
 class Evaluation(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
     samples: int = Field(ge=0)
@@ -315,6 +363,11 @@ class Evaluation(KadenceModel):
     drift_scores: dict[str, float] | None = None
     drifted_features: list[str] | None = None
     metrics: dict[str, float] | None = None
+    estimate: EstimateStatus | None = Field(None, description="The metrics estimated without labels, beside the "
+                                                              "realized metrics over labelledSamples.")
+    concept_drift: ConceptDriftStatus | None = None
+    label_drift: OutputDriftStatus | None = None
+    prediction_drift: OutputDriftStatus | None = None
     breached: bool
     reason: str = Field(description="Why it breached, or why it could not judge.")
     message: str | None = Field(None, description="The verdict in words, e.g. f1=0.51 < 0.55 over 120 labelled.")

@@ -90,6 +90,7 @@ def model_info(version: dict, dataset: dict | None, feature_set: dict | None) ->
         inputs=[column["name"] for column in (spec.get("signature") or {}).get("inputs") or []] or None,
         training_run=lineage.get("trainingRun"),
         model=spec.get("model"),
+        estimation_reference=spec.get("estimationReference"),
     )
 
 

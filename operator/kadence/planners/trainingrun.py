@@ -187,6 +187,8 @@ def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, mod
         "lineage": {**result.lineage.wire(), "trainingSpecHash": training_spec_hash(body["spec"])},
         "stage": decision.stage,
     }
+    if result.estimation_reference is not None:
+        mv_spec["estimationReference"] = result.estimation_reference.wire()
     if result.compiled is not None:
         # Recorded verified or not: the server uses it only when verified (planners.inferenceservice.serve_task).
         mv_spec["compiled"] = result.compiled.wire()

@@ -4,6 +4,7 @@ per feature a histogram of reference versus current shares."""
 
 from __future__ import annotations
 
+import bisect
 import html
 from typing import Any, Sequence
 
@@ -73,8 +74,10 @@ def _bars_svg(histogram: dict[str, Any], width: int = 420, height: int = 160) ->
 
 
 def _line_svg(points: Sequence[tuple[str, float]], threshold: float | None, metric: str,
-              width: int = 640, height: int = 200) -> str:
-    values = [v for _, v in points] + ([threshold] if threshold is not None else [])
+              estimates: Sequence[tuple[str, float]] | None = None, width: int = 640, height: int = 200) -> str:
+    """The realized metric over time (blue); the estimate without labels (orange, dashed) when given,
+    placed by time among the realized points."""
+    values = [v for _, v in points] + [v for _, v in estimates or []] + ([threshold] if threshold is not None else [])
     low, high = min(values), max(values)
     if high - low < 1e-9:
         low, high = low - 0.5, high + 0.5
@@ -101,6 +104,14 @@ def _line_svg(points: Sequence[tuple[str, float]], threshold: float | None, metr
     for (x, y), (label, v) in zip(coords, points):
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#4c78a8">'
                      f'<title>{html.escape(label)}: {v:.4g}</title></circle>')
+    if estimates:
+        times = [label for label, _ in points]
+        placed = [(xy(min(bisect.bisect_left(times, label), len(points) - 1), v), label, v) for label, v in estimates]
+        parts.append('<polyline class="estimate" fill="none" stroke="#f58518" stroke-width="2" '
+                     'stroke-dasharray="5 3" points="' + " ".join(f"{x:.1f},{y:.1f}" for (x, y), _, _ in placed)
+                     + '"><title>estimated without labels</title></polyline>')
+        parts.append(f'<text x="{50 + plot_w}" y="15" font-size="11" text-anchor="end" fill="#f58518">'
+                     'estimated (dashed)</text>')
     if points:
         parts.append(f'<text x="50" y="{height - 8}" font-size="10">{html.escape(points[0][0])}</text>')
         parts.append(f'<text x="{50 + plot_w}" y="{height - 8}" font-size="10" text-anchor="end">'
@@ -163,19 +174,37 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
             f"<h2>Champion/challenger</h2><p>{html.escape(str(comparison.get('reason')))}: "
             f"{html.escape(str(comparison.get('message')))}. Scored on {comparison.get('labelled', 0)} labelled "
             f"predictions of {_fmt(comparison.get('start'))} to {_fmt(comparison.get('end'))}{unseen}.</p>")
-    if result.get("metrics") or result.get("unavailableMetrics"):
-        out.append("<h2>Quality</h2><table><tr><th>metric</th><th>value</th></tr>")
-        for name, value in sorted((result.get("metrics") or {}).items()):
-            out.append(f"<tr><td>{html.escape(name)}</td><td>{_fmt(value)}</td></tr>")
-        for name, why in sorted((result.get("unavailableMetrics") or {}).items()):
-            out.append(f"<tr><td>{html.escape(name)}</td><td>not available: {html.escape(why)}</td></tr>")
+    estimate = result.get("estimate") or {}
+    if result.get("metrics") or result.get("unavailableMetrics") or estimate:
+        estimated = estimate.get("metrics") or {}
+        out.append(f"<h2>Quality</h2><table><tr><th>metric</th><th>realized ({result.get('labelledSamples', 0)} "
+                   f"labelled)</th><th>estimated without labels ({estimate.get('predictions', 0)} predictions, "
+                   f"{_fmt(estimate.get('method'))})</th></tr>")
+        unavailable = result.get("unavailableMetrics") or {}
+        for name in sorted(set(result.get("metrics") or {}) | set(estimated) | set(unavailable)):
+            realized = (result.get("metrics") or {}).get(name)
+            shown = _fmt(realized) if realized is not None else (
+                f"not available: {html.escape(unavailable[name])}" if name in unavailable else "—")
+            out.append(f"<tr><td>{html.escape(name)}</td><td>{shown}</td><td>{_fmt(estimated.get(name))}</td></tr>")
         out.append("</table>")
+        if estimate.get("unavailable"):
+            out.append(f"<p>No estimate: {html.escape(estimate['unavailable'])}</p>")
+    for key, heading in (("conceptDrift", "Concept drift"), ("labelDrift", "Label drift (feedback)"),
+                         ("predictionDrift", "Prediction drift (served outputs)")):
+        part = result.get(key)
+        if part and part.get("message"):
+            flagged = part.get("detected") or part.get("drifted")
+            out.append(f"<p><b style='color:{'#d62728' if flagged else '#222'}'>{heading}</b>: "
+                       f"{html.escape(part['message'])}</p>")
     if metric:
-        points = [(str(r.get("time")), float(r["metrics"][metric])) for r in history + [result]
+        runs = history + [result]
+        points = [(str(r.get("time")), float(r["metrics"][metric])) for r in runs
                   if (r.get("metrics") or {}).get(metric) is not None]
-        if points:
+        estimates = [(str(r.get("time")), float(r["estimate"]["metrics"][metric])) for r in runs
+                     if ((r.get("estimate") or {}).get("metrics") or {}).get(metric) is not None]
+        if points or estimates:
             out.append(f"<h2>{html.escape(metric)} over time</h2>")
-            out.append(_line_svg(points, threshold, metric))
+            out.append(_line_svg(points or estimates, threshold, metric, estimates if points else None))
     features = result.get("features") or []
     if features:
         out.append("<h2>Drift</h2>")

@@ -33,6 +33,7 @@ from .monitor_io import (
     read_labelled,
     read_prediction_logs,
 )
+from .monitor_estimate import estimate_performance
 from .monitor_report import comparison_histogram, render_html
 from .monitor_task import (
     ComparisonResult,
@@ -193,6 +194,8 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
                                                 quality_verdict.breached)
         if value is not None and task.offline_metric is not None and quality_verdict.judged:
             result["production_gap"] = production_gap(metric, task.offline_metric, value)
+        if task.compare is None:
+            quality_verdict = _with_estimate(task, store, log, labelled, value, quality_verdict, result)
 
     if task.compare is not None:
         result["comparison"] = compare_models(task, store, labelled)
@@ -212,12 +215,26 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
                                task.history)
     report = {"task": _wire(task), "result": wire, "histograms": histograms,
               "history": [{"time": h.get("time"), "metrics": h.get("metrics"), "reason": h.get("reason"),
-                           "breached": h.get("breached")} for h in history]}
+                           "breached": h.get("breached"), "estimate": h.get("estimate")} for h in history]}
     page = render_html(
         title=f"Monitor {task.namespace}/{task.policy} — {task.inference_service}", result=wire,
         histograms=histograms, metric=task.performance.metric if task.performance else None,
         threshold=task.performance.threshold if task.performance else None, history=history)
     return monitor_result, report, page
+
+
+def _with_estimate(task: MonitorTask, store: ObjectStore, log, labelled: Labelled, realized: float | None,
+                   quality: verdicts.Decision, result: dict[str, Any]) -> verdicts.Decision:
+    """The estimate without labels beside the realized metric (and concept, label and prediction
+    drift) into `result`; the quality verdict as spec.performance.judgeOn says."""
+    estimation = estimate_performance(task, store, log, labelled, realized)
+    result.update(estimate=estimation.estimate, concept_drift=estimation.concept_drift,
+                  label_drift=estimation.label_drift, prediction_drift=estimation.prediction_drift)
+    verdict = verdicts.judge_performance(task.performance.judge_on, quality, estimation.verdict)
+    if estimation.concept_drift is not None and estimation.concept_drift.detected:
+        verdict = verdicts.Decision(verdict.reason, f"{verdict.message}; {estimation.concept_drift.message}",
+                                    verdict.breached)
+    return verdict
 
 
 def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:

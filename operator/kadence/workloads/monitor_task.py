@@ -18,7 +18,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ..api.common import KadenceModel, require_exactly_one
-from ..api.monitorpolicy import DriftPolicy, DriftWindowStatus, PerformancePolicy, QualityWindowStatus
+from ..api.modelversion import EstimationReference
+from ..api.monitorpolicy import (ConceptDriftStatus, DriftPolicy, DriftWindowStatus, EstimateStatus, OutputDriftStatus,
+                                 PerformancePolicy, QualityWindowStatus)
 
 EXIT_EVALUATED = 0  # judged or reported why not; a breach is not a failure of the Job
 EXIT_ERROR = 2  # the task could not run: bad task, storage failure, unreadable logs
@@ -127,6 +129,12 @@ class MonitorTask(KadenceModel):
         default_factory=list, description="Never judged for drift, e.g. the target (only used without features).")
     classes: list[Any] | None = Field(None, description="The model's classes, in the order of logged probabilities.")
     offline_metric: float | None = Field(None, description="The Production model's hold-out value of the policy metric.")
+    estimation_reference: EstimationReference | None = Field(
+        None, description="The Production model's hold-out predictions with labels: performance is estimated "
+                          "without labels from them, and label and prediction drift are judged against them.")
+    estimation_version: str | None = Field(
+        None, description="The model version (as its predictions are logged) the reference belongs to: only its "
+                          "predictions are estimated.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
     compare: Comparison | None = Field(None, description="Also judge a retrained candidate against Production.")
     feedback_export: FeedbackExport | None = Field(
@@ -260,6 +268,10 @@ class MonitorResult(KadenceModel):
     drift: Verdict | None = None
     quality: Verdict | None = None
     production_gap: float | None = Field(None, description="Hold-out minus live policy metric, positive when worse.")
+    estimate: EstimateStatus | None = None
+    concept_drift: ConceptDriftStatus | None = None
+    label_drift: OutputDriftStatus | None = None
+    prediction_drift: OutputDriftStatus | None = None
     breached: bool = False
     reason: str
     message: str

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..api.common import KadenceModel
-from ..api.modelversion import Artifact, CompiledArtifact, Lineage, Signature
+from ..api.modelversion import Artifact, CompiledArtifact, EstimationReference, Lineage, Signature
 from ..api.trainingrun import TrainingRunSpec, TrialsSummary
 
 TASK_ENV = "KADENCE_TASK"
@@ -108,6 +108,8 @@ class TrainResult(KadenceModel):
     artifact: Artifact
     compiled: CompiledArtifact | None = Field(
         None, description="The ONNX graph and how closely it matched scikit-learn; absent when not convertible.")
+    estimation_reference: EstimationReference | None = Field(
+        None, description="The hold-out predictions with labels, for estimating performance without labels.")
     signature: Signature
     lineage: Lineage
     files: ResultFiles

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..api.modelversion import Artifact, Lineage, Signature, SignatureColumn
+from ..api.modelversion import Artifact, EstimationReference, Lineage, Signature, SignatureColumn
 from ..api.trainingrun import TrialsSummary
 from ..domain.training import artifact as artifacts
 from ..domain.training import families as fam
@@ -249,6 +249,18 @@ def raw_holdout(store: ObjectStore, data: TrainingData, X_test: pd.DataFrame,
         return None
     names = [c.name for c in data.signature_inputs]
     return raw.iloc[np.asarray(X_test.index)][names].reset_index(drop=True)
+
+
+def write_estimation_reference(store: ObjectStore, prefix: str, estimator, X_test_model, y_test, y_pred,
+                               raw_inputs: pd.DataFrame | None) -> EstimationReference:
+    """The hold-out predictions with their labels (probabilities for classifiers, the raw inputs
+    for regressors), the reference a MonitorPolicy estimates performance from without labels."""
+    from ..domain.monitoring.estimation import reference_frame
+
+    probabilities = estimator.predict_proba(X_test_model) if hasattr(estimator, "predict_proba") else None
+    data = reference_frame(y_test, y_pred, probabilities, raw_inputs)
+    uri = store.put_bytes(f"{prefix}estimation-reference.parquet", data, "application/vnd.apache.parquet")
+    return EstimationReference(uri=uri, sha256=artifacts.sha256_hex(data), rows=len(y_test))
 
 
 def make_preprocessor(data: TrainingData):
@@ -570,6 +582,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     holdout_raw = raw_holdout(store, data, X_test, log)
     if holdout_raw is not None:
         compiled = compile_winner(pipeline, holdout_raw, spec.task, store, prefix, log, task.compiled_tolerance)
+    reference = write_estimation_reference(store, prefix, estimator, X_test_model, np.asarray(y_test), y_pred,
+                                           holdout_raw if spec.task == "regression" else None)
 
     trials_doc = {"metric": metric, "direction": search.direction, "strategy": settings.strategy,
                   "planned": search.planned, "stoppedBy": search.stopped_by,
@@ -611,7 +625,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
                              pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),
         stopped_by=search.stopped_by,
         artifact=Artifact(uri=model_uri, sha256=sha, format=artifacts.ARTIFACT_FORMAT),
-        compiled=compiled, signature=signature, lineage=lineage,
+        compiled=compiled, estimation_reference=reference, signature=signature, lineage=lineage,
         files=ResultFiles(trials=store.uri(keys["trials.json"]), metrics=store.uri(keys["metrics.json"]),
                           model_card=store.uri(keys["model_card.html"]), progress=store.uri(keys["progress.json"]),
                           spec=store.uri(keys["spec.json"])),

@@ -9,6 +9,9 @@ The Helm chart's alert rules use these names:
 | kadence_monitor_feature_drifted | gauge (0/1) | namespace, policy, feature |
 | kadence_monitor_drifted_share | gauge | namespace, policy |
 | kadence_monitor_metric | gauge | namespace, policy, metric |
+| kadence_monitor_estimated_metric | gauge | namespace, policy, metric: estimated without labels over the drift window |
+| kadence_monitor_concept_drift | gauge (0/1) | namespace, policy: realized below the estimate on the same labelled predictions |
+| kadence_monitor_output_drifted | gauge (0/1) | namespace, policy, output (label: the target in feedback; prediction: the served outputs) |
 | kadence_monitor_samples | gauge | namespace, policy, kind (all: the drift window's predictions; labelled: the quality window's) |
 | kadence_monitor_label_delay_seconds | gauge | namespace, policy, quantile (0.5, 0.95) |
 | kadence_monitor_quality_window_seconds | gauge | namespace, policy, edge (start, end): unix time of the oldest and newest judged prediction |
@@ -47,6 +50,17 @@ class MonitorMetrics:
                                    POLICY_LABELS, registry=registry)
         self.metric = Gauge("kadence_monitor_metric", "Quality metric over the quality window's labelled predictions.",
                             POLICY_LABELS + ("metric",), registry=registry)
+        self.estimated_metric = Gauge("kadence_monitor_estimated_metric",
+                                      "Quality metric estimated without labels over the drift window.",
+                                      POLICY_LABELS + ("metric",), registry=registry)
+        self.concept_drift = Gauge("kadence_monitor_concept_drift",
+                                   "1 when the realized metric fell below the estimate on the same labelled "
+                                   "predictions beyond the policy's margin and chance.", POLICY_LABELS,
+                                   registry=registry)
+        self.output_drifted = Gauge("kadence_monitor_output_drifted",
+                                    "1 when the target in feedback (output=label) or the served outputs "
+                                    "(output=prediction) drifted from the model's hold-out.",
+                                    POLICY_LABELS + ("output",), registry=registry)
         self.samples = Gauge("kadence_monitor_samples", "Predictions (kind=all) and labelled ones (kind=labelled) "
                              "in the last evaluated window.", POLICY_LABELS + ("kind",), registry=registry)
         self.label_delay = Gauge("kadence_monitor_label_delay_seconds",
@@ -75,6 +89,7 @@ class MonitorMetrics:
                                      POLICY_LABELS + ("reason",), registry=registry)
         self._features: dict[tuple[str, str], set[str]] = {}
         self._metrics: dict[tuple[str, str], set[str]] = {}
+        self._estimated: dict[tuple[str, str], set[str]] = {}
 
     def record_evaluation(self, namespace: str, policy: str, result: Mapping[str, Any]) -> None:
         """Update the gauges and counters from one monitor result (result.json, camelCase)."""
@@ -97,6 +112,21 @@ class MonitorMetrics:
         for name, value in metrics.items():
             self.metric.labels(namespace, policy, name).set(value)
         self._metrics[key] = set(metrics)
+        estimated: dict[str, float] = (result.get("estimate") or {}).get("metrics") or {}
+        for gone in self._estimated.get(key, set()) - set(estimated):
+            self.estimated_metric.remove(namespace, policy, gone)
+        for name, value in estimated.items():
+            self.estimated_metric.labels(namespace, policy, name).set(value)
+        self._estimated[key] = set(estimated)
+        if result.get("conceptDrift") is not None:
+            self.concept_drift.labels(namespace, policy).set(1 if result["conceptDrift"].get("detected") else 0)
+        else:
+            _remove(self.concept_drift, namespace, policy)
+        for output, field in (("label", "labelDrift"), ("prediction", "predictionDrift")):
+            if result.get(field) is not None:
+                self.output_drifted.labels(namespace, policy, output).set(1 if result[field].get("drifted") else 0)
+            else:
+                _remove(self.output_drifted, namespace, policy, output)
         self.samples.labels(namespace, policy, "all").set(result.get("samples", 0))
         self.samples.labels(namespace, policy, "labelled").set(result.get("labelledSamples", 0))
         window = result.get("qualityWindow") or {}
@@ -131,7 +161,8 @@ class MonitorMetrics:
 
     def forget(self, namespace: str, policy: str) -> None:
         """Drop every series of a deleted policy."""
-        for collector in (self.drift_score, self.feature_drifted, self.drifted_share, self.metric, self.samples,
+        for collector in (self.drift_score, self.feature_drifted, self.drifted_share, self.metric,
+                          self.estimated_metric, self.concept_drift, self.output_drifted, self.samples,
                           self.label_delay, self.quality_window, self.breached, self.last_evaluation,
                           self.production_gap, self.evaluations, self.breaches, self.retrains, self.retrains_held):
             for labels in [tuple(s.labels.values()) for m in collector.collect() for s in m.samples
@@ -143,6 +174,7 @@ class MonitorMetrics:
                     pass
         self._features.pop((namespace, policy), None)
         self._metrics.pop((namespace, policy), None)
+        self._estimated.pop((namespace, policy), None)
 
 
 def _unix(time: Any) -> float:

@@ -33,8 +33,13 @@ NOTHING_JUDGED = "NoFeatureJudged"
 NO_FEEDBACK = "NoFeedback"
 TOO_FEW_LABELS = "TooFewLabels"
 METRIC_UNAVAILABLE = "MetricUnavailable"
+ESTIMATED_QUALITY_OK = "EstimatedQualityOK"
+ESTIMATED_QUALITY_BELOW_THRESHOLD = "EstimatedQualityBelowThreshold"
+NO_ESTIMATE = "NoEstimate"
+TOO_FEW_PREDICTIONS_TO_ESTIMATE = "TooFewPredictionsToEstimate"
 NOT_JUDGED_REASONS = frozenset({NO_PREDICTIONS, TOO_FEW_SAMPLES, MISSING_REFERENCE, NOTHING_JUDGED,
-                                NO_FEEDBACK, TOO_FEW_LABELS, METRIC_UNAVAILABLE})
+                                NO_FEEDBACK, TOO_FEW_LABELS, METRIC_UNAVAILABLE, NO_ESTIMATE,
+                                TOO_FEW_PREDICTIONS_TO_ESTIMATE})
 
 # Retrain gate reasons
 RETRAIN_DISABLED = "RetrainDisabled"
@@ -113,6 +118,41 @@ def judge_quality(*, metric: str, threshold: float, value: float | None, labelle
     side = "<=" if metric in LOWER_IS_BETTER else ">="
     return Decision(QUALITY_OK, f"{metric}={_fmt(value)} {side} {_fmt(threshold)} over {labelled} labelled predictions",
                     False)
+
+
+def judge_estimate(*, metric: str, threshold: float, value: float | None, predictions: int, min_predictions: int,
+                   unavailable_because: str | None = None) -> Decision:
+    """The metric estimated without labels over the drift window, against the threshold."""
+    if value is None:
+        return Decision(NO_ESTIMATE, f"no estimate of {metric}: {unavailable_because or 'unknown'}", False)
+    if predictions < min_predictions:
+        return Decision(TOO_FEW_PREDICTIONS_TO_ESTIMATE, f"{predictions} predictions in the window, {min_predictions} "
+                                                         f"needed to estimate {metric}", False)
+    over = f"over {predictions} predictions without labels"
+    if is_worse_than(metric, value, threshold):
+        side = ">" if metric in LOWER_IS_BETTER else "<"
+        return Decision(ESTIMATED_QUALITY_BELOW_THRESHOLD, f"estimated {metric}={_fmt(value)} {side} "
+                                                           f"{_fmt(threshold)} {over}", True)
+    side = "<=" if metric in LOWER_IS_BETTER else ">="
+    return Decision(ESTIMATED_QUALITY_OK, f"estimated {metric}={_fmt(value)} {side} {_fmt(threshold)} {over}", False)
+
+
+def judge_performance(judge_on: str, realized: Decision, estimated: Decision | None) -> Decision:
+    """One quality verdict from the realized and the estimated ones (spec.performance.judgeOn:
+    Realized, Estimated or Either); the message always gives both."""
+    if estimated is None:
+        return realized
+    if judge_on == "Realized":
+        return Decision(realized.reason, f"{realized.message}; {estimated.message}", realized.breached)
+    if judge_on == "Estimated":
+        return Decision(estimated.reason, f"{estimated.message}; {realized.message}", estimated.breached)
+    if judge_on != "Either":
+        raise ValueError(f"judgeOn must be Realized, Estimated or Either, got {judge_on!r}")
+    message = f"{realized.message}; {estimated.message}"
+    breached = [d for d in (realized, estimated) if d.breached]
+    judged = [d for d in (realized, estimated) if d.judged]
+    decisive = (breached or judged or [realized])[0]
+    return Decision(decisive.reason, message, bool(breached))
 
 
 def judge_evaluation(drift: Decision | None, quality: Decision | None) -> Decision:

@@ -157,6 +157,9 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
         task["feedbackExport"] = feedback_export_task(spec, context)
         if production and metric and metric in production.holdout_metrics:
             task["offlineMetric"] = production.holdout_metrics[metric]
+        if production and production.estimation_reference:
+            task["estimationReference"] = production.estimation_reference
+            task["estimationVersion"] = production.version
     return MonitorTask.model_validate({k: v for k, v in task.items() if v is not None})
 
 
@@ -187,6 +190,9 @@ def evaluation_status(result: MonitorResult, job_name: str) -> dict:
         "feedback": feedback_status(result, job_name),
         "driftWindow": result.drift_window.wire() if result.drift_window else None,
         "qualityWindow": result.quality_window.wire() if result.quality_window else None,
+        **{key: part.wire() for key, part in (("estimate", result.estimate), ("conceptDrift", result.concept_drift),
+                                              ("labelDrift", result.label_drift),
+                                              ("predictionDrift", result.prediction_drift)) if part is not None},
     }
     return {k: v for k, v in entry.items() if v is not None}
 
@@ -194,9 +200,13 @@ def evaluation_status(result: MonitorResult, job_name: str) -> dict:
 def _summaries(spec: MonitorPolicySpec, result: MonitorResult) -> dict:
     status: dict[str, Any] = {}
     if spec.performance:
-        value = result.metrics.get(spec.performance.metric)
-        status["metricSummary"] = (f"{spec.performance.metric}={value:.3g}" if value is not None
-                                   else f"{spec.performance.metric}=n/a")
+        metric = spec.performance.metric
+        value = result.metrics.get(metric)
+        summary = f"{metric}={value:.3g}" if value is not None else f"{metric}=n/a"
+        estimated = result.estimate.metrics.get(metric) if result.estimate else None
+        if estimated is not None:
+            summary += f" est={estimated:.3g} ({result.labelled_samples} labelled)"
+        status["metricSummary"] = summary
     if spec.drift:
         judged = sum(1 for f in result.features if f.status == "Judged")
         status["driftSummary"] = f"{len(result.drifted_features)}/{judged} drifted"
@@ -211,6 +221,9 @@ def apply_evaluation(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, r
                         **_summaries(spec, result)})
     plan.evaluated = result.model_dump(by_alias=True, mode="json", exclude_none=True)
     previous = status.get("lastEvaluation") or {}
+    if result.concept_drift is not None and result.concept_drift.detected and not (
+            previous.get("conceptDrift") or {}).get("detected"):
+        plan.events.append(EventSpec("Warning", "ConceptDrift", result.concept_drift.message))
     if result.breached:
         plan.conditions.append(ConditionUpdate("Breached", "True", result.reason, result.message))
         if spec.actions.alert.event:  # spec.actions.alert.event: false silences the breach's Warning Event

@@ -45,6 +45,7 @@ class ModelInfo:
     dataset_rows: int | None = None
     inputs: list[str] | None = None  # the signature's input columns: the features drift is judged on
     training_run: str | None = None  # lineage.trainingRun
+    estimation_reference: dict | None = None  # spec.estimationReference (uri, sha256, rows): its hold-out
     model: str | None = None  # spec.model: the registry name (an alert's model label)
 
 
