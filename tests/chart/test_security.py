@@ -25,6 +25,8 @@ JUSTIFIED = {
     ("CKV_K8S_11", "kadence-minio"): "same as the operator: throttling an S3 server only slows every workload",
     ("CKV_K8S_38", "kadence-operator"): "the operator is a Kubernetes controller: its pod is the one place the "
         "token must be mounted (the ServiceAccount itself sets automountServiceAccountToken: false)",
+    ("CKV_K8S_38", "kadence-console"): "the console watches the Kadence objects with its own read-only "
+        "ServiceAccount: its pod needs that token (the ServiceAccount sets automountServiceAccountToken: false)",
     ("CKV_K8S_15", "kadence-operator"): "images are pinned to the release version (or a digest with "
         "image.*.digest); IfNotPresent avoids a registry round trip per restart. Set pullPolicy: Always to taste",
     ("CKV_K8S_15", "kadence-minio"): "the bundled MinIO image is pinned to one RELEASE tag",

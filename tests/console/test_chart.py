@@ -17,7 +17,7 @@ def console_objects(values: dict) -> dict[tuple[str, str | None], dict]:
 
 def rules(found: dict) -> list[tuple[tuple, tuple, tuple]]:
     return [(tuple(r["apiGroups"]), tuple(r["resources"]), tuple(r["verbs"]))
-            for r in found[("ClusterRole", None)]["rules"]]
+            for r in (found.get(("ClusterRole", None)) or found[("Role", "a")])["rules"]]
 
 
 def args(found: dict) -> list[str]:
@@ -48,10 +48,11 @@ def test_writes_add_only_the_patches_and_events_the_actions_make():
     assert args(found)[-1] == "--enable-writes"
 
 
-def test_watched_namespaces_get_a_role_binding_each_and_the_console_watches_only_them():
+def test_watched_namespaces_get_a_role_each_and_the_console_watches_only_them():
     found = console_objects({"console": {"enabled": True}, "watch": {"namespaces": ["a", "b", "a"]}})
-    assert {ns for kind, ns in found if kind == "RoleBinding"} == {"a", "b"}
-    assert ("ClusterRoleBinding", None) not in found
+    assert {ns for kind, ns in found if kind == "RoleBinding"} == {ns for kind, ns in found if kind == "Role"} == {"a", "b"}
+    assert ("ClusterRoleBinding", None) not in found and ("ClusterRole", None) not in found
+    assert rules(found) == rules(console_objects({"console": {"enabled": True}}))
     assert args(found)[-2:] == ["--namespace=a", "--namespace=b"]
 
 
