@@ -855,3 +855,44 @@ def test_a_policy_evaluated_before_ready_was_derived_stays_ready_after_an_upgrad
                                    "conditions": [{"type": "Ready", "status": "True", "reason": "Monitoring"}]},
                      jobs=[])
     assert (condition(plan, "Ready").status, condition(plan, "Ready").reason) == ("True", "Monitoring")
+
+
+# --- two attempts at one comparison finished: only the latest is ever read ----------------------
+
+
+def comparison_attempt(name: str, slot: int | None, candidate: str = "churn-v4") -> dict:
+    attempt = job(name)
+    attempt["metadata"]["annotations"][CANDIDATE_ANNOTATION] = candidate
+    if slot is not None:
+        attempt["metadata"]["annotations"][SLOT_ANNOTATION] = str(slot)
+    return attempt
+
+
+def test_of_two_finished_attempts_at_a_comparison_only_the_latest_is_read_whatever_the_verdict_says():
+    earlier, later = f"{COMPARED}-{SLOT - 1}", f"{COMPARED}-{SLOT}"
+    jobs = [comparison_attempt(earlier, SLOT - 1), comparison_attempt(later, SLOT)]
+    fetched = lambda verdict_job: set(results_to_fetch(policy({"verdicts": [{**NOT_YET, "job": verdict_job}]}), jobs))
+    # The verdict holds the earlier attempt: the later one is read. Once the later one is the
+    # verdict, the earlier is not read again (it used to be, and the verdict flipped at every
+    # reconcile, starting and removing the canary each time).
+    assert fetched(earlier) == {later}
+    assert fetched(later) == set()
+
+
+def test_comparisons_made_before_attempts_carried_their_slot_are_ordered_by_name():
+    jobs = [comparison_attempt(COMPARED, None), comparison_attempt(f"{COMPARED}-{SLOT}", None)]
+    assert set(results_to_fetch(policy({"verdicts": [{**NOT_YET, "job": f"{COMPARED}-{SLOT}"}]}), jobs)) == set()
+
+
+def test_each_candidate_keeps_its_own_latest_comparison():
+    jobs = [comparison_attempt("p-compare-churn-v4", 1), comparison_attempt("p-compare-churn-v5", 1, "churn-v5")]
+    assert set(results_to_fetch(policy({}), jobs)) == {"p-compare-churn-v4", "p-compare-churn-v5"}
+
+
+def test_a_superseded_comparison_attempt_is_deleted_and_the_latest_kept_as_the_verdicts_record():
+    earlier, later = f"{COMPARED}-{SLOT - 1}", f"{COMPARED}-{SLOT}"
+    verdict = {**NOT_YET, "reason": "ChallengerBeatsChampion", "allowed": True, "job": later}
+    plan = plan_with(status={"lastJob": JOB, "verdicts": [verdict], "lastComparison": verdict},
+                     jobs=[job(JOB), comparison_attempt(earlier, SLOT - 1), comparison_attempt(later, SLOT)])
+    deleted = {ref.name for ref in plan.delete if ref.kind == "Job"}
+    assert earlier in deleted and later not in deleted

@@ -47,7 +47,7 @@ from ..plan import ChildRef, EventSpec
 from .challenger import apply_comparison, rollout_after_verdict, unseen_after, verdicts_by_candidate, with_verdict
 from .evaluation import (apply_evaluation, build_job, build_task, compare_job_name, compare_result_key, current_slot,
                          evaluation_status, interval_seconds, is_comparison, monitor_job_name, production_gap_check,
-                         results_to_fetch)
+                         newest_comparisons, results_to_fetch)
 from .model import (CANDIDATE_ANNOTATION, CAUSED_BY_ANNOTATION, COMPARE, COMPONENT, EVALUATION_ANNOTATION,
                     HISTORY_LIMIT, RESULT_KEY_ANNOTATION, RETRAIN_CAUSE_ANNOTATION, RETRAIN_TRIGGER_ANNOTATION,
                     RETRAINED_BY_LABEL, RETRAINS_LIMIT, RUNNING_RECHECK_S, SLOT_ANNOTATION, VERDICTS_LIMIT, ModelInfo,
@@ -83,7 +83,8 @@ def plan_comparison(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, cont
         return
     after = unseen_after(merged, candidate.training_run)
     plan.children += build_job(body, build_task(body, spec, context, now, name, compare=True, unseen_after=after),
-                               name, COMPARE, settings, {CANDIDATE_ANNOTATION: candidate.model_version})
+                               name, COMPARE, settings,
+                               {CANDIDATE_ANNOTATION: candidate.model_version, SLOT_ANNOTATION: str(slot)})
     previous = (verdict or {}).get("job")
     if previous in jobs:  # one comparison Job per candidate: the attempt it replaces goes
         plan.delete += [ChildRef("batch/v1", "Job", previous), ChildRef("v1", "ConfigMap", previous)]
@@ -202,12 +203,13 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
                  version=served.model_version if served else None)
 
     # 4. housekeeping: keep the current slot's Job, the one status reflects and one still to
-    #    be read; finished monitor Jobs beyond those are superseded. Comparison Jobs stay
-    #    (one per candidate) as the record of the verdict, until the policy goes.
+    #    be read; finished monitor Jobs beyond those are superseded. The latest comparison Job
+    #    of each candidate stays as the record of its verdict, until the policy goes.
     keep = {job_name, plan.status.get("lastJob", status.get("lastJob")),
-            *results_to_fetch(body, observed.jobs)}
+            *results_to_fetch(body, observed.jobs),
+            *(j["metadata"]["name"] for j in newest_comparisons([j for j in jobs.values() if job_state(j) != "Running"]))}
     for name, job in sorted(jobs.items()):
-        if name in keep or is_comparison(job) or is_alert_job(job) or job_state(job) == "Running":
+        if name in keep or is_alert_job(job) or job_state(job) == "Running":
             continue
         plan.delete += [ChildRef("batch/v1", "Job", name), ChildRef("v1", "ConfigMap", name)]
 

@@ -92,11 +92,22 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
     status = body.get("status") or {}
     seen = {status.get("lastJob"), (status.get("lastComparison") or {}).get("job"),
             *(v.get("job") for v in status.get("verdicts") or [])}
-    finished = [j for j in jobs if job_state(j) != "Running" and j["metadata"]["name"] not in seen
-                and result_key_of(body, j)]
-    monitors = sorted((j for j in finished if not is_comparison(j)), key=slot_of)
-    wanted = [j for j in finished if is_comparison(j)] + monitors[-1:]
+    finished = [j for j in jobs if job_state(j) != "Running" and result_key_of(body, j)]
+    monitors = sorted((j for j in finished if not is_comparison(j) and j["metadata"]["name"] not in seen),
+                      key=slot_of)
+    wanted = [j for j in newest_comparisons(finished) if j["metadata"]["name"] not in seen] + monitors[-1:]
     return {j["metadata"]["name"]: result_key_of(body, j) for j in wanted}
+
+
+def newest_comparisons(jobs: list[dict]) -> list[dict]:
+    """The latest finished comparison of each candidate. An earlier attempt is superseded even
+    while it is still around: reading it again after the newer verdict replaced it would flip
+    the verdict back and forth at every reconcile (and a canary with it)."""
+    newest: dict[str, dict] = {}
+    for job in sorted((j for j in jobs if is_comparison(j)),
+                      key=lambda j: (slot_of(j), j["metadata"].get("creationTimestamp") or "", j["metadata"]["name"])):
+        newest[annotation(job, CANDIDATE_ANNOTATION)] = job
+    return list(newest.values())
 
 
 def _window(spec: MonitorPolicySpec) -> dict:
