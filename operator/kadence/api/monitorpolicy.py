@@ -17,6 +17,7 @@ from .common import (
     exactly_one_of,
     require_exactly_one,
 )
+from .segments import SegmentPolicy
 from .trainingrun import PromotionPolicy, TrainingRunSpec
 
 DriftMethod = Literal["psi", "ks", "wasserstein", "jensenshannon", "chisquared"]
@@ -261,6 +262,8 @@ class MonitorPolicySpec(KadenceModel):
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("has(self.drift) || has(self.performance)", "set drift, performance or both"),
+        cel("!has(self.segments) || has(self.performance)", "segments needs performance (the metric per segment)",
+            "segments"),
     ]}}
 
     inference_service_ref: LocalObjectReference
@@ -268,6 +271,9 @@ class MonitorPolicySpec(KadenceModel):
     window: Window = Field(default_factory=lambda: Window(duration="1h"))
     drift: DriftPolicy | None = None
     performance: PerformancePolicy | None = None
+    segments: SegmentPolicy | None = Field(None, description=(
+        "The performance metric per segment and fairness on a sensitive attribute, on the quality window (a failed "
+        "gate breaches the policy) and on the champion/challenger comparison (a failed gate refuses the candidate)."))
     actions: Actions = Field(default_factory=Actions)
     triggers: Triggers = Field(default_factory=Triggers)
 
@@ -275,6 +281,8 @@ class MonitorPolicySpec(KadenceModel):
     def _something_to_watch(self) -> "MonitorPolicySpec":
         if self.drift is None and self.performance is None:
             raise ValueError("set drift, performance or both")
+        if self.segments is not None and self.performance is None:
+            raise ValueError("segments needs performance (the metric per segment)")
         return self
 
 

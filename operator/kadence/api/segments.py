@@ -4,9 +4,13 @@ labelled feedback): the metric per segment and fairness on a sensitive attribute
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, model_validator
 
 from .common import KadenceModel, cel
+
+ColumnName = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class SegmentPolicy(KadenceModel):
@@ -15,15 +19,15 @@ class SegmentPolicy(KadenceModel):
     block a promotion or breach the policy, naming the worst segment and its numbers."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
-        cel("size(self.columns) > 0 || has(self.sensitiveAttribute)",
+        cel("(has(self.columns) && size(self.columns) > 0) || has(self.sensitiveAttribute)",
             "segments needs columns or a sensitiveAttribute"),
         cel("!has(self.maxDisparity) || has(self.sensitiveAttribute)", "maxDisparity needs a sensitiveAttribute",
             "maxDisparity"),
     ]}}
 
-    columns: list[str] = Field(default_factory=list, max_length=8, description=(
+    columns: list[ColumnName] = Field(default_factory=list, max_length=8, description=(
         "Input columns whose values are segments, e.g. [region]: the metric is reported for each value."),
-        json_schema_extra={"items": {"minLength": 1, "maxLength": 128}, "x-kubernetes-list-type": "set"})
+        json_schema_extra={"x-kubernetes-list-type": "set"})
     sensitive_attribute: str | None = Field(None, min_length=1, max_length=128, description=(
         "An input column whose groups must be treated alike, e.g. gender: its demographic-parity and "
         "equalized-odds differences are reported (and its per-group metric)."))

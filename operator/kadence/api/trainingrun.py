@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from .conditions import SPEC_VALID, ConditionSet
+from .segments import SegmentPolicy, SegmentResult
 from .common import (
     DNS_LABEL_PATTERN,
     CommonStatus,
@@ -235,6 +236,9 @@ class TrainingRunSpec(KadenceModel):
     resources: ResourceRequirements | None = None
     model: str = Field(pattern=DNS_LABEL_PATTERN, max_length=52, description="Registry name to register into.")
     promotion: PromotionPolicy = Field(default_factory=PromotionPolicy)
+    segments: SegmentPolicy | None = Field(None, description=(
+        "The objective per segment and fairness on a sensitive attribute, on the hold-out: reported in "
+        "status.segments; a failed gate keeps the model Candidate whatever the promotion policy says."))
     max_attempts: int = Field(2, ge=1, le=10, description="Training Jobs to try before the run fails.")
 
     @model_validator(mode="after")
@@ -267,6 +271,7 @@ class TrainingRunStatus(CommonStatus):
     best_score: float | None = None
     best_family: str | None = None
     metrics: dict[str, float] | None = Field(None, description="Hold-out metrics of the winner.")
+    segments: SegmentResult | None = Field(None, description="The winner's hold-out per segment (spec.segments).")
     model_version: str | None = Field(None, description="The registered ModelVersion's name.")
     identical_to: str | None = Field(
         None, description="The ModelVersion whose artifact has the same sha256 as this run's: the model is not "

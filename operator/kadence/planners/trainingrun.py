@@ -38,7 +38,7 @@ from ..api.trainingrun import TrainingRunSpec, TrainingRunStatus, TrialsSummary
 from ..builders.jobs import WorkloadSettings, job_finished_at, job_state
 from ..builders.training import RUN_LABEL, RUN_UID_ANNOTATION, model_version_body, train_children, train_job_name
 from ..domain.monitoring.retrain import training_spec_hash
-from ..domain.training.promotion import decide
+from ..domain.training.promotion import decide, held_by_segments
 from ..workloads.train_task import FAILURE_PREFIX, Progress, TrainInput, TrainResult, TrainTask
 from .plan import ChildRef, EventSpec, Plan
 from ..api import keys
@@ -176,7 +176,8 @@ def identical_version(sha256: str, model_versions: list[dict]) -> str | None:
 def registration_for(body: dict, spec: TrainingRunSpec, result: TrainResult, model_versions: list[dict]
                      ) -> Registration:
     meta = body["metadata"]
-    decision = decide(spec.promotion, result.metric, result.metrics, production_metrics(model_versions))
+    decision = held_by_segments(decide(spec.promotion, result.metric, result.metrics,
+                                       production_metrics(model_versions)), result.segments)
     mv_spec = {
         "task": result.task,
         "artifact": result.artifact.wire(),
@@ -270,6 +271,8 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
         plan.status.attempt = attempt
         plan.status.job_name = job_name
         plan.status.metrics = result.metrics
+        if result.segments is not None:
+            plan.status.segments = result.segments
         plan.status.artifact_uri = result.artifact.uri
         _progress_status(plan.status, None, result)
         plan.conditions += [

@@ -189,6 +189,7 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
         out.append("</table>")
         if estimate.get("unavailable"):
             out.append(f"<p>No estimate: {html.escape(estimate['unavailable'])}</p>")
+    out += segments_html(result.get("segments"))
     for key, heading in (("conceptDrift", "Concept drift"), ("labelDrift", "Label drift (feedback)"),
                          ("predictionDrift", "Prediction drift (served outputs)")):
         part = result.get(key)
@@ -230,3 +231,30 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
             out.append(f"<div class='feature'><h3>{html.escape(f['feature'])}{mark}</h3>{_bars_svg(histogram)}</div>")
     out.append("</body></html>")
     return "\n".join(out)
+
+
+def segments_html(segments: dict[str, Any] | None) -> list[str]:
+    """spec.segments: the gate's verdict, the metric per segment (worst judged first) and the
+    sensitive attribute's disparity."""
+    if not segments:
+        return []
+    out = [f"<h2>Segments</h2><p><b>{html.escape(str(segments.get('reason')))}</b>: "
+           f"{html.escape(str(segments.get('message')))}</p>",
+           f"<table><tr><th>column</th><th>segment</th><th>rows</th><th>{html.escape(str(segments.get('metric')))}"
+           f"</th><th>judged</th></tr>"]
+    for s in segments.get("segments") or []:
+        judged = "yes" if s.get("judged") else html.escape(str(s.get("unavailable") or "no"))
+        out.append(f"<tr><td>{html.escape(s['column'])}</td><td>{html.escape(s['segment'])}</td><td>{s['rows']}</td>"
+                   f"<td>{_fmt(s.get('value'))}</td><td>{judged}</td></tr>")
+    out.append("</table>")
+    disparity = segments.get("disparity")
+    if disparity:
+        rates = ", ".join(f"{html.escape(g)} {_fmt(r)}" for g, r in (disparity.get("selectionRates") or {}).items())
+        out.append(f"<p>{html.escape(disparity['attribute'])}: demographic-parity difference "
+                   f"{_fmt(disparity.get('demographicParityDifference'))}, equalized-odds difference "
+                   f"{_fmt(disparity.get('equalizedOddsDifference'))} over {disparity.get('groups', 0)} groups"
+                   f"{' (selection rates ' + rates + ')' if rates else ''}"
+                   f"{'; ' + html.escape(disparity['unavailable']) if disparity.get('unavailable') else ''}.</p>")
+    for column, why in (segments.get("skipped") or {}).items():
+        out.append(f"<p>{html.escape(column)} not reported: {html.escape(why)}</p>")
+    return out

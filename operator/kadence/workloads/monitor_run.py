@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from ..api.monitorpolicy import DriftWindowStatus, QualityWindowStatus
 from ..domain.monitoring import labelled as labels
 from ..domain.monitoring import policy as verdicts
+from ..domain.monitoring.fairness import evaluate_segments
 from ..domain.monitoring.drift import DriftConfigError, DriftSettings, ReferenceFormatError, evaluate_drift
 from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
 from ..domain.monitoring.quality import QualityError, quality_for
@@ -192,6 +193,12 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
             quality_verdict = verdicts.Decision(quality_verdict.reason,
                                                 f"{quality_verdict.message} ({covers(result['quality_window'])})",
                                                 quality_verdict.breached)
+        if task.segments is not None and len(joined):
+            segments = segments_on(task, joined, labelled.inputs, joined["prediction"].tolist(), probabilities)
+            result["segments"] = segments
+            if quality_verdict.judged and not quality_verdict.breached and not segments["passed"]:
+                quality_verdict = verdicts.Decision(segments["reason"], f"{segments['message']} "
+                                                    f"({covers(result['quality_window'])})", True)
         if value is not None and task.offline_metric is not None and quality_verdict.judged:
             result["production_gap"] = production_gap(metric, task.offline_metric, value)
         if task.compare is None:
@@ -237,8 +244,23 @@ def _with_estimate(task: MonitorTask, store: ObjectStore, log, labelled: Labelle
     return verdict
 
 
-def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:
-    """The policy metric of a pipeline re-run on the labelled inputs."""
+def segments_on(task: MonitorTask, joined, inputs, predictions: list, probabilities: list | None) -> dict[str, Any]:
+    """spec.segments on labelled rows (`joined`: request_id, label; `inputs`: the logged inputs by
+    request id): the wire form of SegmentResult."""
+    policy = task.segments
+    frame = joined[["request_id"]].merge(inputs, on="request_id", how="left") if "request_id" in inputs.columns \
+        else inputs
+    columns = {c: (frame[c].tolist() if c in frame.columns else None) for c in policy.all_columns}
+    _, _, wire = evaluate_segments(
+        task.performance.metric, joined["label"].tolist(), predictions, columns=columns,
+        sensitive=policy.sensitive_attribute, min_segment_metric=policy.min_segment_metric,
+        max_disparity=policy.max_disparity, min_rows=policy.min_rows, probabilities=probabilities,
+        classes=task.classes)
+    return wire
+
+
+def run_model(pipeline, inputs, labels: list, metric: str) -> tuple[float | None, list, list | None]:
+    """(the policy metric, predictions, probabilities) of a pipeline re-run on the labelled inputs."""
     from ..serving.predictor import final_estimator
 
     names = getattr(pipeline, "feature_names_in_", None)
@@ -248,7 +270,9 @@ def score_model(pipeline, inputs, labels: list, metric: str) -> float | None:
     probabilities = pipeline.predict_proba(frame).tolist() if hasattr(pipeline, "predict_proba") else None
     quality = quality_for(metric, labels, predictions, probabilities,
                           classes.tolist() if classes is not None else None)
-    return quality.metrics.get(metric)
+    return quality.metrics.get(metric), predictions, probabilities
+
+
 
 
 def unseen_rows(task: MonitorTask, labelled: Labelled) -> tuple[Any, Any]:
@@ -274,14 +298,20 @@ def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) ->
     joined, inputs = unseen_rows(task, labelled)
     labels_ = joined["label"].tolist()
     scores: dict[str, float | None] = {"champion": None, "challenger": None}
+    segments = None
     if len(labels_):
         for role in ("champion", "challenger"):
             ref = getattr(compare, role)
             if ref is not None:
-                scores[role] = score_model(load_verified_pipeline(ref.uri, ref.sha256, store), inputs, labels_, metric)
+                scores[role], predictions, probabilities = run_model(
+                    load_verified_pipeline(ref.uri, ref.sha256, store), inputs, labels_, metric)
+                if role == "challenger" and task.segments is not None:
+                    segments = segments_on(task, joined, inputs, predictions, probabilities)
     gate = verdicts.challenger_gate(metric=metric, champion=scores["champion"], challenger=scores["challenger"],
                                     labelled=len(labels_), min_labelled=task.performance.min_labelled,
                                     margin=compare.margin)
+    if segments is not None and gate.allowed and not segments["passed"]:
+        gate = verdicts.Gate(segments["reason"], f"the candidate fails spec.segments: {segments['message']}", False)
     if not len(labels_):
         unseen = f" made after {_iso(compare.unseen_after)} (what the challenger trained on)" if compare.unseen_after else ""
         gate = verdicts.Gate(verdicts.TOO_FEW_LABELS_TO_COMPARE,
@@ -294,7 +324,7 @@ def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) ->
                             unseen_after=_iso(compare.unseen_after) if compare.unseen_after else None,
                             start=labels.iso(times.min()) if len(times) else None,
                             end=labels.iso(times.max()) if len(times) else None,
-                            reason=gate.reason, message=gate.message, allowed=gate.allowed)
+                            reason=gate.reason, message=gate.message, allowed=gate.allowed, segments=segments)
 
 
 DEFAULT_EXPORT_HORIZON = timedelta(days=30)

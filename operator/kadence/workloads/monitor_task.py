@@ -19,6 +19,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..api.common import KadenceModel, require_exactly_one
 from ..api.modelversion import EstimationReference
+from ..api.segments import SegmentPolicy, SegmentResult
 from ..api.monitorpolicy import (ConceptDriftStatus, DriftPolicy, DriftWindowStatus, EstimateStatus, OutputDriftStatus,
                                  PerformancePolicy, QualityWindowStatus)
 
@@ -137,6 +138,7 @@ class MonitorTask(KadenceModel):
                           "predictions are estimated.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
     compare: Comparison | None = Field(None, description="Also judge a retrained candidate against Production.")
+    segments: SegmentPolicy | None = Field(None, description="The metric per segment and fairness, with gates.")
     feedback_export: FeedbackExport | None = Field(
         None, description="Write the labelled predictions since a time as one Parquet file, for training.")
     result_key: str | None = None
@@ -233,6 +235,8 @@ class ComparisonResult(KadenceModel):
     reason: str
     message: str
     allowed: bool
+    segments: SegmentResult | None = Field(None, description="The challenger's segments on the same rows "
+                                                             "(spec.segments): a failed gate disallows it.")
 
 
 class FeedbackExportResult(KadenceModel):
@@ -276,6 +280,7 @@ class MonitorResult(KadenceModel):
     reason: str
     message: str
     comparison: ComparisonResult | None = None
+    segments: SegmentResult | None = Field(None, description="The quality window per segment (spec.segments).")
     drift_window: DriftWindowStatus | None = None
     quality_window: QualityWindowStatus | None = None
     feedback_export: FeedbackExportResult | None = None

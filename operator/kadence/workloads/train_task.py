@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from ..api.common import KadenceModel
+from ..api.segments import SegmentResult
 from ..api.modelversion import Artifact, CompiledArtifact, EstimationReference, Lineage, Signature
 from ..api.trainingrun import TrainingRunSpec, TrialsSummary
 
@@ -111,6 +112,7 @@ class TrainResult(KadenceModel):
     estimation_reference: EstimationReference | None = Field(
         None, description="The hold-out predictions with labels, for estimating performance without labels.")
     signature: Signature
+    segments: SegmentResult | None = Field(None, description="The hold-out per segment and fairness (spec.segments).")
     lineage: Lineage
     files: ResultFiles
     started_at: str

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import __version__
 from ..api.modelversion import Artifact, EstimationReference, Lineage, Signature, SignatureColumn
+from ..api.segments import SegmentResult
 from ..api.trainingrun import TrialsSummary
 from ..domain.training import artifact as artifacts
 from ..domain.training import families as fam
@@ -249,6 +250,39 @@ def raw_holdout(store: ObjectStore, data: TrainingData, X_test: pd.DataFrame,
         return None
     names = [c.name for c in data.signature_inputs]
     return raw.iloc[np.asarray(X_test.index)][names].reset_index(drop=True)
+
+
+def segment_metric(spec) -> str:
+    """The metric judged per segment: the objective when the monitoring metrics have it (so a
+    TrainingRun and a MonitorPolicy gate the same figure), else accuracy or rmse."""
+    from ..domain.monitoring.quality import CLASSIFICATION_METRICS, REGRESSION_METRICS
+
+    if spec.objective.metric in CLASSIFICATION_METRICS + REGRESSION_METRICS:
+        return spec.objective.metric
+    return "accuracy" if spec.task == "classification" else "rmse"
+
+
+def holdout_segments(spec, raw: pd.DataFrame, X_test: pd.DataFrame, y_test, y_pred, estimator, X_test_model,
+                     classes) -> SegmentResult:
+    """spec.segments on the hold-out: each column from the raw hold-out rows (the served inputs),
+    else the training columns; a column in neither is reported as skipped."""
+    from ..domain.monitoring.fairness import evaluate_segments
+
+    policy = spec.segments
+
+    def values(column: str):
+        for frame in (raw, X_test):
+            if column in frame.columns:
+                return frame[column].tolist()
+        return None
+
+    probabilities = estimator.predict_proba(X_test_model).tolist() if hasattr(estimator, "predict_proba") else None
+    _, _, wire = evaluate_segments(
+        segment_metric(spec), list(y_test), list(y_pred), columns={c: values(c) for c in policy.all_columns},
+        sensitive=policy.sensitive_attribute, min_segment_metric=policy.min_segment_metric,
+        max_disparity=policy.max_disparity, min_rows=policy.min_rows, probabilities=probabilities,
+        classes=list(classes) if classes is not None else None)
+    return SegmentResult.model_validate(wire)
 
 
 def write_estimation_reference(store: ObjectStore, prefix: str, estimator, X_test_model, y_test, y_pred,
@@ -584,6 +618,11 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         compiled = compile_winner(pipeline, holdout_raw, spec.task, store, prefix, log, task.compiled_tolerance)
     reference = write_estimation_reference(store, prefix, estimator, X_test_model, np.asarray(y_test), y_pred,
                                            holdout_raw if spec.task == "regression" else None)
+    segments = None
+    if spec.segments is not None:
+        segments = holdout_segments(spec, X_test if holdout_raw is None else holdout_raw, X_test, np.asarray(y_test),
+                                    y_pred, estimator, X_test_model, classes)
+        log(f"segments: {segments.reason}: {segments.message}")
 
     trials_doc = {"metric": metric, "direction": search.direction, "strategy": settings.strategy,
                   "planned": search.planned, "stoppedBy": search.stopped_by,
@@ -625,7 +664,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
                              pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),
         stopped_by=search.stopped_by,
         artifact=Artifact(uri=model_uri, sha256=sha, format=artifacts.ARTIFACT_FORMAT),
-        compiled=compiled, estimation_reference=reference, signature=signature, lineage=lineage,
+        compiled=compiled, estimation_reference=reference, signature=signature, segments=segments, lineage=lineage,
         files=ResultFiles(trials=store.uri(keys["trials.json"]), metrics=store.uri(keys["metrics.json"]),
                           model_card=store.uri(keys["model_card.html"]), progress=store.uri(keys["progress.json"]),
                           spec=store.uri(keys["spec.json"])),

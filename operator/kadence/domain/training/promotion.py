@@ -75,3 +75,12 @@ def decide(
     if gain > policy.margin:
         return PromotionDecision(PROMOTE, target, "BeatsProduction", f"promoted to {target}: {comparison}")
     return PromotionDecision(STAY, "Candidate", "DoesNotBeatProduction", f"kept as Candidate: {comparison}")
+
+
+def held_by_segments(decision: PromotionDecision, segments) -> PromotionDecision:
+    """A promotion (or a wait for approval) the hold-out's segment gate (spec.segments, a
+    SegmentResult) refuses becomes Stay, with the worst segment or the disparity in its message."""
+    if segments is None or segments.passed or decision.action == STAY:
+        return decision
+    return PromotionDecision(STAY, "Candidate", segments.reason,
+                             f"kept as Candidate: the hold-out fails spec.segments: {segments.message}")
