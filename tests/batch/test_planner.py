@@ -35,7 +35,7 @@ def version(number: int, stage: str | None = "Production", verified: bool | None
 
 
 def dataset(*ids: str, entity: str | None = "customer_id") -> dict:
-    schema = {"entityColumn": entity} if entity else {}
+    schema = {"target": "churned", **({"entityColumn": entity} if entity else {})}
     return {"metadata": {"name": "churn"}, "spec": {"schema": schema},
             "status": {"latestVersion": ids[-1] if ids else None,
                        "versions": [{"id": i, "uri": f"s3://kadence/datasets/ns/churn/{i}/", "rows": 10} for i in ids]}}
@@ -128,6 +128,7 @@ def test_the_first_reconcile_starts_a_run_with_the_model_exactly_as_served():
     assert task["output"]["uri"] == f"s3://kadence/predictions/ns/nightly/{task['run']}/"
     assert task["output"]["entityColumn"] == "customer_id"  # from the Dataset's schema
     assert task["stream"] == "batch.nightly"
+    assert task["labelColumn"] == "churned"  # labels a later input carries are logged for the MonitorPolicy
     run = plan.status.runs[0]
     assert (run.name, run.phase, run.attempt, run.model_version, run.dataset_version) == (
         task["run"], "Running", 1, "churn-v3", "d1")

@@ -94,6 +94,9 @@ class BatchOutput(KadenceModel):
 
 
 class RetryPolicy(KadenceModel):
+    """How a failed run is tried again: a run that could not read, score or write (not one whose input the
+    model refuses, which fails at once)."""
+
     limit: int = Field(2, ge=0, le=10, description="Failed runs are retried this many times (0: never).")
     backoff: str = duration_field("1m", "Wait before the first retry; each further retry waits twice as long.")
 
@@ -144,20 +147,21 @@ class BatchRun(KadenceModel):
     """One run of the history."""
 
     name: str = Field(description="The run's Job (and output folder) name.")
-    phase: RunPhase
+    phase: RunPhase = Field(description="Running, Succeeded, Failed, or Retrying (failed, tried again at retryAt).")
     attempt: int = Field(1, ge=1, description="1 for the first try, 2 for the first retry, ...")
     model_version: str = Field(description="The ModelVersion that scored it, e.g. churn-v3.")
     dataset_version: str | None = Field(None, description="The Dataset version scored (Dataset inputs).")
     input_uri: str | None = Field(None, description="What was read.")
     output_uri: str | None = Field(None, description="The run's output folder, complete once its manifest is there.")
-    manifest_uri: str | None = None
+    manifest_uri: str | None = Field(None, description="The run's _manifest.json: its files, rows and their sha256.")
     rows: int | None = Field(None, ge=0, description="Rows scored and written.")
-    started_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
-    finished_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
-    duration_seconds: float | None = Field(None, ge=0)
+    started_at: str | None = Field(None, json_schema_extra={"format": "date-time"}, description="When the run started.")
+    finished_at: str | None = Field(None, json_schema_extra={"format": "date-time"},
+                                    description="When its latest attempt finished.")
+    duration_seconds: float | None = Field(None, ge=0, description="From start to the latest attempt's end.")
     retry_at: str | None = Field(None, json_schema_extra={"format": "date-time"},
                                  description="When a failed run is tried again.")
-    message: str = Field("", max_length=4096)
+    message: str = Field("", max_length=4096, description="What happened, e.g. the error of a failed attempt.")
 
 
 class BatchPredictionStatus(CommonStatus):
@@ -171,7 +175,7 @@ class BatchPredictionStatus(CommonStatus):
     dataset_version: str | None = Field(None, description="The Dataset version the next run scores.")
     last_run: str | None = Field(None, description="The newest run's name.")
     last_output: str | None = Field(None, description="The newest complete output folder.")
-    last_rows: int | None = Field(None, ge=0)
+    last_rows: int | None = Field(None, ge=0, description="Rows of the newest complete output.")
     last_scheduled_at: str | None = Field(None, json_schema_extra={"format": "date-time"},
                                           description="The schedule tick the newest scheduled run is for.")
     next_run_at: str | None = Field(None, json_schema_extra={"format": "date-time"},

@@ -1,4 +1,4 @@
-"""`kadence models list` and `kadence models lineage`: the model registry, read-only.
+"""`kadence models list`, `kadence models lineage` and `kadence models export` (commands.export): the model registry.
 
 `list` prints one row per ModelVersion (model, version, stage, main metric, verified,
 training run, age). `lineage` prints the chain Dataset → FeatureSet → TrainingRun →
@@ -15,6 +15,7 @@ import sys
 from datetime import datetime, timezone
 
 from . import cluster
+from . import export as export_command
 
 LIST_COLUMNS = ("NAMESPACE", "MODEL", "VERSION", "NAME", "STAGE", "METRIC", "VERIFIED", "RUN", "AGE")
 
@@ -35,7 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     lineage.add_argument("name", help="A ModelVersion name or a model name.")
     lineage.add_argument("-n", "--namespace", help="Namespace (default: the context's namespace).")
     lineage.add_argument("-o", "--output", choices=("text", "json"), default="text", help="Output format.")
-    for sub in (listing, lineage):
+    export = actions.add_parser("export", help="Write a verified compiled model and its manifest, for edge and apps.",
+                                description="Write <name>.onnx (the verified graph: feature transformation "
+                                            "included, raw columns in) and <name>.manifest.json (signature, "
+                                            "sha256, Kadence and opset versions). Reads the graph from object "
+                                            "storage with the KADENCE_S3_* settings.")
+    export_command.configure(export)
+    for sub in (listing, lineage, export):
         sub.add_argument("--kubeconfig", help="Path to a kubeconfig (default: $KUBECONFIG or ~/.kube/config).")
         sub.add_argument("--context", help="The kubeconfig context to use.")
 
@@ -177,6 +184,8 @@ def _explain(error: Exception) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "export":
+        return export_command.run(args)
     try:
         api, default_namespace = cluster.custom_objects_api(args.kubeconfig, args.context)
         if args.action == "list":

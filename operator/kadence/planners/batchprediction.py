@@ -99,6 +99,7 @@ class ResolvedInput:
     snapshot: bool
     entity_column: str
     dataset_version: str | None = None
+    label_column: str | None = None  # the Dataset's target: labels an input carries become feedback
 
 
 def resolve_input(spec: BatchPredictionSpec, dataset: dict | None) -> tuple[ResolvedInput | None, ConditionUpdate]:
@@ -125,7 +126,8 @@ def resolve_input(spec: BatchPredictionSpec, dataset: dict | None) -> tuple[Reso
     if not entity:
         return None, ConditionUpdate(INPUT_AVAILABLE, "False", "NoEntityColumn",
                                      f"Dataset {ref.name!r} declares no schema.entityColumn; set spec.output.entityColumn")
-    return (ResolvedInput(entry["uri"], "parquet", True, entity, entry["id"]),
+    target = (((dataset.get("spec") or {}).get("schema") or {}).get("target"))
+    return (ResolvedInput(entry["uri"], "parquet", True, entity, entry["id"], target),
             ConditionUpdate(INPUT_AVAILABLE, "True", "DatasetVersionValidated",
                             f"Dataset {ref.name!r} version {entry['id']}"))
 
@@ -168,7 +170,7 @@ def run_children(body: dict, spec: BatchPredictionSpec, run: BatchRun, model: di
     job = attempt_job_name(run.name, run.attempt)
     task = BatchTask(
         namespace=meta["namespace"], name=meta["name"], run=run.name, attempt=run.attempt, engine=spec.engine,
-        model=model, chunk_rows=spec.chunk_rows, stream=prediction_stream(meta["name"]),
+        model=model, chunk_rows=spec.chunk_rows, stream=prediction_stream(meta["name"]), label_column=source.label_column,
         input={"uri": source.uri, "format": source.format, "snapshot": source.snapshot,
                "dataset": spec.input.dataset.name if spec.input.dataset else None,
                "datasetVersion": source.dataset_version},
@@ -322,8 +324,10 @@ def _attempt_children(body: dict, spec: BatchPredictionSpec, run: BatchRun, obse
     entity = entity_column(spec, observed.dataset)
     if entity is None:
         return "no entity column: the Dataset is gone or declares none, and spec.output.entityColumn is unset"
+    target = (((observed.dataset or {}).get("spec") or {}).get("schema") or {}).get("target")
     source = ResolvedInput(run.input_uri or "", (spec.input.format or "parquet") if spec.input.uri else "parquet",
-                           spec.input.dataset is not None, entity, run.dataset_version)
+                           spec.input.dataset is not None, entity, run.dataset_version,
+                           target if spec.input.dataset is not None else None)
     return run_children(body, spec, run, batch_model(version), source, settings)
 
 

@@ -119,30 +119,33 @@ def _sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read_batches(files: list[Path], fmt: str, columns: list[str], chunk_rows: int) -> Iterator[pa.RecordBatch]:
-    """The input as record batches of at most `chunk_rows` rows, only `columns`."""
+def read_batches(files: list[Path], fmt: str, columns: list[str], chunk_rows: int,
+                 optional: tuple[str, ...] = ()) -> Iterator[pa.RecordBatch]:
+    """The input as record batches of at most `chunk_rows` rows: `columns` (each must be there) and those of
+    `optional` the input has."""
+    def chosen(present) -> list[str]:
+        missing = [c for c in columns if c not in present]
+        if missing:
+            raise InputRefused(f"{path.name}: the input has no column {', '.join(map(repr, missing))}")
+        return [*columns, *(c for c in optional if c in present and c not in columns)]
+
     for path in files:
         if fmt == "parquet":
             parquet = pq.ParquetFile(path)
-            missing = [c for c in columns if c not in parquet.schema_arrow.names]
-            if missing:
-                raise InputRefused(f"{path.name}: the input has no column {', '.join(map(repr, missing))}")
-            yield from parquet.iter_batches(batch_size=chunk_rows, columns=columns)
+            yield from parquet.iter_batches(batch_size=chunk_rows, columns=chosen(parquet.schema_arrow.names))
         elif fmt == "csv":
             from pyarrow import csv
 
+            header = csv.open_csv(path, read_options=csv.ReadOptions(block_size=1 << 16)).schema.names
             reader = csv.open_csv(path, read_options=csv.ReadOptions(block_size=1 << 22),
-                                  convert_options=csv.ConvertOptions(include_columns=columns))
+                                  convert_options=csv.ConvertOptions(include_columns=chosen(header)))
             for batch in reader:
                 yield from _split(batch, chunk_rows)
         else:
             import pandas as pd
 
             for frame in pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False):
-                missing = [c for c in columns if c not in frame.columns]
-                if missing:
-                    raise InputRefused(f"{path.name}: the input has no column {', '.join(map(repr, missing))}")
-                yield pa.RecordBatch.from_pandas(frame[columns], preserve_index=False)
+                yield pa.RecordBatch.from_pandas(frame[chosen(frame.columns)], preserve_index=False)
 
 
 def _split(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
@@ -211,6 +214,16 @@ def encode(table: pa.Table, fmt: str) -> bytes:
 CONTENT_TYPES = {"parquet": "application/vnd.apache.parquet", "csv": "text/csv", "jsonl": "application/x-ndjson"}
 
 
+def log_labels(task: BatchTask, store: ObjectStore, entity: pa.Array, labels: pa.Array, moment: datetime) -> int:
+    """The chunk's known labels as feedback for their entity ids (the monitoring feedback layout); how many."""
+    from ..serving.predictlog import write_feedback
+
+    known = [(str(e), label) for e, label in zip(entity.to_pylist(), labels.to_pylist()) if label is not None]
+    if known:
+        write_feedback(store, task.namespace, task.stream, known, moment)
+    return len(known)
+
+
 def log_records(task: BatchTask, store: ObjectStore, entity: list, columns: dict[str, np.ndarray],
                 names: list[str], values: np.ndarray, probabilities: np.ndarray | None, moment: datetime) -> None:
     """The chunk's rows as prediction records (requestId = the entity id) in the monitoring log layout."""
@@ -260,10 +273,12 @@ def score(task: BatchTask, store: ObjectStore, clock=now) -> BatchResult:
         store.delete_prefix(out_prefix)  # an earlier attempt's parts, never published
     want_probabilities = predictor.has_proba and (task.output.probabilities or task.stream is not None)
     classes = [c.item() if hasattr(c, "item") else c for c in predictor.classes] if predictor.is_classifier else None
-    files, rows = [], 0
+    files, rows, labelled = [], 0, 0
     extension = EXTENSIONS[task.output.format]
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as scratch:
-        for batch in read_batches(input_files(task, store, Path(scratch)), task.input.format, wanted, task.chunk_rows):
+        labels = (task.label_column,) if task.stream is not None and task.label_column else ()
+        for batch in read_batches(input_files(task, store, Path(scratch)), task.input.format, wanted, task.chunk_rows,
+                                  labels):
             if batch.num_rows == 0:
                 continue
             columns = typed_columns(batch, predictor.columns, rows)
@@ -276,8 +291,11 @@ def score(task: BatchTask, store: ObjectStore, clock=now) -> BatchResult:
             store.put_bytes(out_prefix + name, data, CONTENT_TYPES[task.output.format])
             files.append({"name": name, "rows": table.num_rows, "sha256": hashlib.sha256(data).hexdigest()})
             if task.stream is not None:
+                moment = clock()
                 log_records(task, store, entity.to_pylist(), columns, names, prediction.values,
-                            prediction.probabilities, clock())
+                            prediction.probabilities, moment)
+                if labels and labels[0] in batch.schema.names:
+                    labelled += log_labels(task, store, entity, batch.column(labels[0]), moment)
             rows += table.num_rows
     finished = clock()
     manifest = {
@@ -287,6 +305,7 @@ def score(task: BatchTask, store: ObjectStore, clock=now) -> BatchResult:
         "input": {"uri": task.input.uri, "dataset": task.input.dataset, "datasetVersion": task.input.dataset_version},
         "format": task.output.format, "entityColumn": entity_name, "columns": _columns(entity_name, classes, task),
         "rows": rows, "files": files, "startedAt": iso(started), "finishedAt": iso(finished),
+        "labelsLogged": labelled,
     }
     manifest_key = out_prefix + MANIFEST_NAME
     store.put_bytes(manifest_key, json.dumps(manifest, indent=2, sort_keys=True).encode(), "application/json")

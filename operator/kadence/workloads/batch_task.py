@@ -10,7 +10,8 @@ Object layout of one run (`<output>` is spec.output.uri, `<run>` the run's name)
 With a stream, every scored row is also logged as a prediction record (requestId = the entity
 id) under predictions/<namespace>/<stream>/, the layout the model servers write, so that a
 MonitorPolicy watching the BatchPrediction judges drift on the scored inputs and quality once
-labels for those entity ids arrive.
+labels for those entity ids arrive: an input that carries the Dataset's target column logs its
+non-null values as feedback (feedback/<namespace>/<stream>/, requestId = the entity id).
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ class BatchTask(KadenceModel):
     output: BatchTaskOutput
     chunk_rows: int = Field(100_000, ge=1)
     stream: str | None = Field(None, description="Also log every scored row under predictions/<namespace>/<stream>/.")
+    label_column: str | None = Field(None, description=(
+        "With a stream: when the input carries this column (the Dataset's target), its non-null values are logged as "
+        "feedback for their entity ids, so that earlier predictions of those entities get their labels."))
     result_key: str | None = None
 
 
