@@ -160,6 +160,7 @@ KINDS: tuple[Kind, ...] = (
         description="Drift and quality monitoring of an InferenceService, with retraining on breach.",
         columns=(
             column("Service", ".spec.inferenceServiceRef.name"),
+            column("Batch", ".spec.batchPredictionRef.name", priority=1),
             column("Metric", ".status.metricSummary"),
             column("Drift", ".status.driftSummary"),
             column("Phase", ".status.phase"),
