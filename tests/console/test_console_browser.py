@@ -181,10 +181,12 @@ def send_traffic(kubectl, stop: threading.Event) -> None:
         service = get_json(kubectl, NAMESPACE, "service", "churn") or {}
         return (service.get("metadata", {}).get("annotations") or {}).get("sandbox.kadence.dev/proxy-port")
     url = f"http://127.0.0.1:{wait_for(port, timeout=30, message='the Service proxy port')}/v1/models/churn:predict"
+    signature = get_json(kubectl, NAMESPACE, "modelversion", "churn-v1")["spec"]["signature"]["inputs"]
+    instance = {column["name"]: INSTANCE[column["name"]] for column in signature}  # the columns the model takes
     while not stop.is_set():
         try:
             with httpx.Client(timeout=10) as client:  # a fresh connection: the proxy balances connections
-                client.post(url, json={"instances": [INSTANCE]})
+                client.post(url, json={"instances": [instance]})
         except httpx.HTTPError:
             pass
         stop.wait(0.05)
@@ -197,7 +199,9 @@ def test_during_a_canary_the_page_shows_each_step_without_a_reload(pages, consol
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     first = page.locator('.service [data-step-index="0"]')
     expect()(first).to_have_attribute("data-state", "current", timeout=120_000)
-    expect()(page.locator("#canary-step")).to_contain_text("canary churn-v2 (challenger) at 10%, step 1 of 2")
+    # The weight the rollout reports: the share of serving pods (one canary pod of two is 50%).
+    weight = status_of(kubectl, "inferenceservice", "churn")["canaryWeight"]
+    expect()(page.locator("#canary-step")).to_contain_text(f"canary churn-v2 (challenger) at {weight}%, step 1 of 2")
 
     stop = threading.Event()
     traffic = threading.Thread(target=send_traffic, args=(kubectl, stop), daemon=True)

@@ -440,7 +440,7 @@ def score_chart(trials: dict) -> dict:
         best = score if best is None else (min(best, score) if lower else max(best, score))
         points.append({"trial": trial.get("number"), "score": score, "best": best, "family": trial.get("family"),
                        "state": trial.get("state")})
-    x = {"field": "trial", "type": "quantitative", "title": "trial"}
+    x = {"field": "trial", "type": "quantitative", "title": "trial", "axis": {"tickMinStep": 1, "format": "d"}}
     metric = trials.get("metric", "score")
     return {"$schema": VEGA_LITE_SCHEMA, "description": f"cross-validated {metric} per trial",
             "width": "container", "height": 200, "data": {"values": points}, "layer": [
