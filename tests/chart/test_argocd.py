@@ -98,7 +98,7 @@ def test_every_rollout_phase_of_the_api_has_a_deliberate_health():
         assert health(sample("InferenceService", ready, phase))[0] == status, phase
 
 
-def test_the_argocd_cm_snippet_registers_the_same_script_for_all_six_kinds():
+def test_the_argocd_cm_snippet_registers_the_same_script_for_every_kind():
     config = yaml.safe_load((CHART / "argocd" / "argocd-cm.yaml").read_text())
     keys = {f"resource.customizations.health.kadence.dev_{kind}" for kind in KIND_NAMES}
     assert set(config["data"]) == keys

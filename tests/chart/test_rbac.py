@@ -6,7 +6,8 @@ from __future__ import annotations
 from .helm import objects, render
 from .test_render import by_kind, one
 
-KADENCE_KINDS = ["datasets", "featuresets", "trainingruns", "modelversions", "inferenceservices", "monitorpolicies"]
+KADENCE_KINDS = ["datasets", "featuresets", "trainingruns", "modelversions", "inferenceservices", "monitorpolicies",
+                 "batchpredictions"]
 
 
 def rules_of(rendered, kind: str, name: str) -> list[dict]:
