@@ -55,7 +55,7 @@ def test_every_schema_node_is_typed_unless_it_deliberately_preserves_unknown_fie
 def test_preserved_unknown_fields_are_only_where_we_mean_them(crd):
     preserved = [path for path, node in walk(openapi(crd), "root")
                  if node.get("x-kubernetes-preserve-unknown-fields")]
-    allowed = ("root.metadata", "choices[]", "spec.params", "space{}")
+    allowed = ("root.metadata", "choices[]", "spec.params", "space{}", "lineage.ensemble[].params")
     for path in preserved:
         assert path == "root.metadata" or path.endswith(allowed), f"unexpected free-form field {path}"
 

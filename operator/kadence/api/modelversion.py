@@ -57,6 +57,15 @@ class Signature(KadenceModel):
     classes: list[str] | None = Field(None, description="Class labels, for classifiers.")
 
 
+class EnsembleMember(KadenceModel):
+    """A trial whose refitted model votes in an ensemble (greedy ensemble selection)."""
+
+    trial: int = Field(ge=0, description="The trial's number in the run's trials.json (from 0; the log counts from 1).")
+    family: str
+    params: dict[str, Any] = Field(json_schema_extra={"x-kubernetes-preserve-unknown-fields": True})
+    weight: float = Field(gt=0, le=1, description="Its share of the vote.")
+
+
 class Lineage(KadenceModel):
     """Where the model came from: Dataset → FeatureSet → TrainingRun."""
 
@@ -68,6 +77,11 @@ class Lineage(KadenceModel):
     seed: int | None = None
     image: str | None = None
     libraries: dict[str, str] | None = Field(None, description="Library versions, e.g. {scikit-learn: 1.9.1}.")
+    ensemble: list[EnsembleMember] | None = Field(
+        None, max_length=32, description="When the model is an ensemble of the run's trials: its members and weights.")
+    mlflow_run_id: str | None = Field(None, max_length=64, description=(
+        "The MLflow run the TrainingRun was logged as (its model is registered in MLflow's model registry from it, "
+        "the stage mirrored as an alias)."))
     training_spec_hash: str | None = Field(
         None, description="sha256 of the TrainingRun's spec without its data version pins and promotion: with the "
                           "data versions, what a retrain compares to know whether it has anything new to learn.")

@@ -36,6 +36,9 @@ Family = Literal[
     "hist_gradient_boosting",
     "knn",
     "svm",
+    "lightgbm",
+    "xgboost",
+    "catboost",
 ]
 Strategy = Literal["tpe", "random", "grid"]
 Stage = Literal["Candidate", "Staging", "Production", "Archived"]
@@ -102,7 +105,7 @@ class ParameterRange(KadenceModel):
 class FamilySearch(KadenceModel):
     """A model family and, optionally, a narrower search space than its default."""
 
-    name: Family = Field(description="The scikit-learn model family.")
+    name: Family = Field(description="The model family (scikit-learn's, or LightGBM, XGBoost, CatBoost with the boosting extra).")
     space: dict[str, ParameterRange] | None = Field(
         None, description="Overrides of the family's default ranges, by estimator parameter name."
     )
@@ -123,6 +126,10 @@ class Search(KadenceModel):
     timeout: str | None = duration_field(None, "Stop starting trials after this long, e.g. 30m.")
     parallelism: int = Field(1, ge=1, le=64, description="Trials evaluated at once.")
     pruning: bool = Field(True, description="Stop clearly bad trials after their first folds (tpe, random).")
+    ensemble: bool = Field(True, description=(
+        "Greedy ensemble selection over the out-of-fold predictions of the best trials: the model is a weighted "
+        "vote of several trials when that beats the best single trial on cross-validation (not with "
+        "dataSelection RecencyWeighted, whose weighted scores it does not reproduce)."))
 
 
 class Split(KadenceModel):

@@ -34,7 +34,11 @@ def _final_estimator(pipeline):
 
 
 def _is_classifier(pipeline) -> bool:
-    return hasattr(_final_estimator(pipeline), "classes_")
+    from sklearn.base import is_regressor
+
+    # is_regressor too: CatBoost's regressor has a classes_ attribute
+    final = _final_estimator(pipeline)
+    return hasattr(final, "classes_") and not is_regressor(final)
 
 
 def _options(pipeline) -> dict:
@@ -59,6 +63,9 @@ def _tensor_type_for(series, float_type):
 def _convert(model, initial_types, options):
     from skl2onnx import convert_sklearn
 
+    from ..domain.training.boosting import register_onnx_converters
+
+    register_onnx_converters()
     return convert_sklearn(model, initial_types=initial_types, options=options,
                            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ML_OPSET})
 

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..api.modelversion import Artifact, EstimationReference, Lineage, Signature, SignatureColumn
+from ..api.modelversion import Artifact, EnsembleMember, EstimationReference, Lineage, Signature, SignatureColumn
 from ..api.segments import SegmentResult
 from ..api.trainingrun import TrialsSummary
 from ..domain.training import artifact as artifacts
+from ..domain.training import ensemble as ensembles
 from ..domain.training import families as fam
 from ..domain.training.evaluation import classification_details, holdout_metrics, residual_summary
 from ..domain.training.metrics import direction, make_metric_scorer
@@ -555,6 +556,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         parallelism=parallelism, pruning=spec.search.pruning,
         threads_per_trial=max(1, available_cpus() // parallelism),
         scale=data.transformer is not None, n_classes=max(n_classes, 2),
+        keep_predictions=ensembles.CANDIDATES if spec.search.ensemble and train_weights is None else 0,
+        classes=tuple(classes or ()),
     )
     log(f"search: strategy={settings.strategy} families={','.join(spaces)} maxTrials={settings.max_trials} "
         f"cvFolds={spec.cv_folds} metric={metric} ({direction(metric)}) seed={settings.seed} "
@@ -582,13 +585,34 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
 
     fitted_preprocessor = None if preprocessor is None else clone(preprocessor).fit(X_train)
     transform = (lambda X: np.asarray(X, dtype=float)) if fitted_preprocessor is None else fitted_preprocessor.transform
-    estimator = fam.build_estimator(best.family, spec.task, best.params, metric=metric, seed=settings.seed,
-                                    threads=available_cpus(), scale=settings.scale, n_classes=settings.n_classes)
-    import warnings
+    X_train_model = transform(X_train)
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit_weighted(estimator, transform(X_train), np.asarray(y_train), train_weights, seed=settings.seed)
+    def refit(family: str, params: dict):
+        import warnings
+
+        estimator = fam.build_estimator(family, spec.task, params, metric=metric, seed=settings.seed,
+                                        threads=available_cpus(), scale=settings.scale, n_classes=settings.n_classes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_weighted(estimator, X_train_model, np.asarray(y_train), train_weights, seed=settings.seed)
+
+    ensemble = None
+    if settings.keep_predictions:
+        ensemble, why = ensembles.choose(search.trials, best.score, [f.y_valid for f in folds], scorer, classes)
+        log(why)
+    if ensemble is None:
+        estimator = refit(best.family, best.params)
+        winner = BestTrial(number=best.number, family=best.family, params=best.params, cv_score=best.score,
+                           fold_scores=best.fold_scores)
+    else:
+        by_number = {t.number: t for t in search.trials}
+        members = [(f"trial{n + 1}_{by_number[n].family}", refit(by_number[n].family, by_number[n].params))
+                   for n in sorted(ensemble.weights)]
+        estimator = ensembles.build_voting(spec.task, members, [ensemble.weights[n] for n in sorted(ensemble.weights)],
+                                           classes)
+        winner = BestTrial(number=best.number, family=ensembles.ENSEMBLE_FAMILY,
+                           params={"members": ensembles.member_list(ensemble, by_number)},
+                           cv_score=ensemble.score, fold_scores=ensemble.fold_scores)
     X_test_model = transform(X_test)
     metrics = holdout_metrics(estimator, X_test_model, np.asarray(y_test), spec.task, classes)
     y_pred = estimator.predict(X_test_model)
@@ -627,8 +651,11 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     trials_doc = {"metric": metric, "direction": search.direction, "strategy": settings.strategy,
                   "planned": search.planned, "stoppedBy": search.stopped_by,
                   "trials": [t.as_dict() for t in search.trials]}
+    if ensemble is not None:
+        trials_doc["ensemble"] = {"cvScore": ensemble.score, "foldScores": ensemble.fold_scores,
+                                  "members": winner.params["members"], "roundScores": ensemble.rounds}
     store.put_bytes(keys["trials.json"], json.dumps(trials_doc, indent=2, default=str).encode(), "application/json")
-    metrics_doc = {"metric": metric, "direction": search.direction, "cvScore": best.score, "holdout": metrics, **details,
+    metrics_doc = {"metric": metric, "direction": search.direction, "cvScore": winner.cv_score, "holdout": metrics, **details,
                    "rows": {"train": int(len(X_train)), "holdout": int(len(X_test))}}
     if selection is not None:
         metrics_doc["dataSelection"] = selection
@@ -648,6 +675,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         seed=settings.seed,
         image=Settings.from_env().image,
         libraries=library_versions(),
+        ensemble=None if ensemble is None else [EnsembleMember.model_validate(m) for m in winner.params["members"]],
     )
     from .model_card import render_model_card
 
@@ -657,8 +685,7 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     result = TrainResult(
         namespace=task.namespace, run=task.run, attempt=task.attempt, model=spec.model, task=spec.task,
         metric=metric, direction=search.direction,
-        best=BestTrial(number=best.number, family=best.family, params=best.params, cv_score=best.score,
-                       fold_scores=best.fold_scores),
+        best=winner,
         metrics=metrics,
         trials=TrialsSummary(done=len(search.trials), total=search.planned,
                              pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),

@@ -41,6 +41,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset({
     "sklearn._loss.link.MultinomialLogit",
     "sklearn._loss.link.Interval",
     "collections.OrderedDict",
+    "sklearn.utils._bunch.Bunch",  # an ensemble's named_estimators_ (VotingClassifier/Regressor)
 })
 
 _extra_trusted: set[str] = set()
@@ -65,8 +66,9 @@ def trust_types(names: Iterable[str]) -> None:
 
 def trusted_types() -> frozenset[str]:
     from ..data.transforms import TRUSTED_TYPES as FEATURESET_TYPES
+    from .boosting import TRUSTED_TYPES as BOOSTING_TYPES
 
-    return TRUSTED_TYPES | frozenset(FEATURESET_TYPES) | frozenset(_extra_trusted)
+    return TRUSTED_TYPES | frozenset(FEATURESET_TYPES) | BOOSTING_TYPES | frozenset(_extra_trusted)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -10,10 +10,11 @@ parameter is added (it must be one the estimator accepts).
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ...api.trainingrun import ParameterRange
+from . import boosting
 
 R = ParameterRange  # short alias for the tables below
 
@@ -53,6 +54,9 @@ class Family:
     # before it models (see `portfolio_points`); estimator parameters, HIGHEST = the top
     # of the searched range
     portfolio: tuple[Mapping[str, Any], ...] = ()
+    # the library's own defaults where its constructor says None ("the library decides"):
+    # what `default_point` starts from
+    defaults: Mapping[str, Any] = field(default_factory=dict)
     notes: str = ""
 
 
@@ -177,6 +181,73 @@ FAMILIES: dict[str, Family] = {
                         "max_iter": HIGHEST},),
         ),
         Family(
+            name="lightgbm",
+            tasks=("classification", "regression"),
+            estimator_class=_by_task("lightgbm.LGBMClassifier", "lightgbm.LGBMRegressor"),
+            default_space=lambda task: {
+                "n_estimators": R(low=50, high=1000, integer=True, log=True),
+                "learning_rate": R(low=0.01, high=0.3, log=True),
+                "num_leaves": R(low=8, high=256, integer=True, log=True),
+                "min_child_samples": R(low=5, high=100, integer=True, log=True),
+                "colsample_bytree": R(low=0.4, high=1.0),
+                "subsample": R(low=0.5, high=1.0),
+                "reg_lambda": R(low=1e-6, high=10.0, log=True),
+                **({"class_weight": R(choices=[None, "balanced"])} if task == "classification" else {}),
+            },
+            fixed=lambda task, metric, seed, threads: {
+                "random_state": seed, "n_jobs": threads, "deterministic": True, "force_col_wise": True,
+                "subsample_freq": 1, "verbose": -1},
+            rounds="n_estimators",
+            early_stopping_rows=boosting.EARLY_STOPPING_ROWS,
+            # AutoGluon's LightGBMLarge (see hist_gradient_boosting)
+            portfolio=({"learning_rate": 0.03, "num_leaves": 128, "min_child_samples": 5, "colsample_bytree": 0.9,
+                        "n_estimators": HIGHEST},),
+        ),
+        Family(
+            name="xgboost",
+            tasks=("classification", "regression"),
+            estimator_class=lambda task: (boosting.xgboost_classifier_class() if task == "classification"
+                                          else _import("xgboost.XGBRegressor")),
+            default_space=lambda task: {
+                "n_estimators": R(low=50, high=1000, integer=True, log=True),
+                "learning_rate": R(low=0.01, high=0.3, log=True),
+                "max_depth": R(low=3, high=10, integer=True),
+                "min_child_weight": R(low=0.5, high=20.0, log=True),
+                "subsample": R(low=0.5, high=1.0),
+                "colsample_bytree": R(low=0.4, high=1.0),
+                "reg_lambda": R(low=1e-3, high=10.0, log=True),
+                **({"class_weight": R(choices=[None, "balanced"])} if task == "classification" else {}),
+            },
+            fixed=lambda task, metric, seed, threads: {
+                "random_state": seed, "n_jobs": threads, "tree_method": "hist"},
+            rounds="n_estimators",
+            early_stopping_rows=boosting.EARLY_STOPPING_ROWS,
+            defaults={"learning_rate": 0.3, "max_depth": 6, "min_child_weight": 1.0, "subsample": 1.0,
+                      "colsample_bytree": 1.0, "reg_lambda": 1.0},
+        ),
+        Family(
+            name="catboost",
+            tasks=("classification", "regression"),
+            estimator_class=lambda task: (boosting.catboost_classifier_class() if task == "classification"
+                                          else _import("catboost.CatBoostRegressor")),
+            default_space=lambda task: {
+                "iterations": R(low=50, high=1000, integer=True, log=True),
+                "learning_rate": R(low=0.02, high=0.3, log=True),
+                "depth": R(low=4, high=8, integer=True),
+                "l2_leaf_reg": R(low=1.0, high=10.0, log=True),
+                **({"auto_class_weights": R(choices=[None, "Balanced"])} if task == "classification" else {}),
+            },
+            fixed=lambda task, metric, seed, threads: {
+                "random_seed": seed, "thread_count": threads, "verbose": 0, "allow_writing_files": False},
+            rounds="iterations",
+            early_stopping_rows=boosting.EARLY_STOPPING_ROWS,
+            # CatBoost picks its learning rate from the data when given none; 0.1 is its
+            # usual pick for a few thousand rows at 1,000 iterations
+            defaults={"learning_rate": 0.1, "depth": 6, "l2_leaf_reg": 3.0},
+            default_max_rows=100_000,
+            notes="symmetric trees: several times slower per round than LightGBM on 2 cores",
+        ),
+        Family(
             name="knn",
             tasks=("classification", "regression"),
             estimator_class=_by_task("sklearn.neighbors.KNeighborsClassifier",
@@ -231,6 +302,8 @@ def default_families(task: str, metric: str, n_classes: int, training_rows: int)
         f = FAMILIES[name]
         if metric in f.unsupported_metrics(task, n_classes):
             left_out.append(f"{name} (cannot compute {metric})")
+        elif (missing := boosting.missing_library(name)) is not None:
+            left_out.append(f"{name} ({missing})")
         elif f.default_max_rows is not None and training_rows > f.default_max_rows:
             left_out.append(f"{name} ({training_rows} rows > {f.default_max_rows}; list it to use it anyway)")
         else:
@@ -244,11 +317,16 @@ def check_family_fits(name: str, task: str, metric: str, n_classes: int) -> None
         raise FamilyError(f"model family {name} does not fit the task {task} (it fits {', '.join(f.tasks)})")
     if metric in f.unsupported_metrics(task, n_classes):
         raise FamilyError(f"model family {name} cannot compute the metric {metric} for this task")
+    if (missing := boosting.missing_library(name)) is not None:
+        raise FamilyError(f"model family {name} cannot run here: {missing}")
 
 
 def accepted_parameters(name: str, task: str) -> set[str]:
     cls = family(name).estimator_class(task)
-    return set(inspect.signature(cls.__init__).parameters) - {"self"}
+    # get_params, not the signature: XGBoost's constructor takes most parameters as **kwargs
+    # and the signature: CatBoost's get_params lists only the parameters that were set
+    signature = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"}
+    return signature | set(cls().get_params(deep=False)) | set(boosting.FIT_PARAMETERS.get(name, ()))
 
 
 def resolve_space(name: str, task: str, overrides: Mapping[str, ParameterRange] | None = None) -> dict[str, ParameterRange]:
@@ -325,8 +403,8 @@ def _point(name: str, task: str, space: Mapping[str, ParameterRange], overrides:
     asked as HIGHEST stay at the estimator's default where no early stopping would end
     them."""
     f = family(name)
-    defaults = {p.name: p.default for p in inspect.signature(f.estimator_class(task).__init__)
-                .parameters.values() if p.default is not inspect.Parameter.empty}
+    defaults = {**{p.name: p.default for p in inspect.signature(f.estimator_class(task).__init__)
+                   .parameters.values() if p.default is not inspect.Parameter.empty}, **f.defaults}
     if f.rounds is not None and overrides.get(f.rounds) == HIGHEST and not stops_early(name, train_rows):
         overrides = {k: v for k, v in overrides.items() if k != f.rounds}
     values = {**defaults, **overrides}

@@ -62,7 +62,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from ...api.trainingrun import ParameterRange
+from . import boosting
 from . import families as fam
+from .ensemble import oof_predictions
 from .metrics import MetricScorer, best_of, direction, is_better, natural_score
 from .space import grid_plan, optuna_name, suggest
 
@@ -91,7 +93,10 @@ class Fold:
 def fit_weighted(estimator, X, y, sample_weight=None, seed: int = 0):
     """`estimator.fit` with sample weights when given: passed to the final step (a scaler in
     front takes none); an estimator that takes no weights (k-nearest neighbours) is fitted on
-    a weighted resample of the rows instead, as many as there are, drawn with `seed`."""
+    a weighted resample of the rows instead, as many as there are, drawn with `seed`. LightGBM,
+    XGBoost and CatBoost fit with their own early stopping (`boosting.fit_boosting`)."""
+    if boosting.library_of(estimator) is not None:
+        return boosting.fit_boosting(estimator, X, y, sample_weight, seed)
     if sample_weight is None:
         return estimator.fit(X, y)
     import numpy as np
@@ -133,6 +138,10 @@ class SearchSettings:
     scale: bool = False  # put a scaler in front of scale-sensitive families
     n_classes: int = 2  # classification: how many classes (decides probability calibration)
     multi_fidelity: bool = True  # row-subsample rungs when the folds are large enough (see above)
+    # ensemble selection: how many of the best completed trials keep their out-of-fold predictions
+    # (`TrialRecord.predictions`), and the run's classes (sorted) the probabilities are aligned to
+    keep_predictions: int = 0
+    classes: tuple = ()
 
     def __post_init__(self):
         if self.strategy not in ("tpe", "random", "grid"):
@@ -156,6 +165,8 @@ class TrialRecord:
     rung_scores: list[float] = field(default_factory=list)  # mean score at each rung reached (multi-fidelity)
     rows: int | None = None  # training rows per fold of the last rung evaluated (None: the full folds)
     fits: int = 0  # fold fits done, every rung counted
+    # the validation folds' predictions, in fold order (SearchSettings.keep_predictions best trials only)
+    predictions: list[Any] | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -379,9 +390,11 @@ def make_subsamples(settings: SearchSettings, folds: Sequence[Fold], rows: Seque
 
 
 def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any], index: int, rung: int = -1
-                       ) -> tuple[float | None, str | None, float]:
+                       ) -> tuple[float | None, str | None, float, Any]:
     """Fit one parameter set on one fold (on the rung's subsample of its training rows)
-    and score it on the whole validation fold: (score, error, seconds)."""
+    and score it on the whole validation fold: (score, error, seconds, predictions). The
+    validation predictions (for ensemble selection) only on the full fold when the settings
+    keep predictions, else None."""
     from threadpoolctl import threadpool_limits
 
     settings, fold = context.settings, context.folds[index]
@@ -400,11 +413,15 @@ def fit_and_score_fold(context: _Context, family: str, params: Mapping[str, Any]
             warnings.simplefilter("ignore")  # convergence chatter; a bad fit shows in its score
             fit_weighted(estimator, X_train, y_train, w_train, seed=settings.seed + index)
             score = score_weighted(context.scorer, estimator, fold.X_valid, fold.y_valid, fold.w_valid)
+            predictions = None
+            if settings.keep_predictions and picked is None:
+                predictions = oof_predictions(estimator, fold.X_valid,
+                                              settings.classes if settings.task == "classification" else None)
     except Exception as error:  # noqa: BLE001 - a failing parameter set fails its trial, not the run
-        return None, f"{type(error).__name__}: {error}", time.perf_counter() - began
+        return None, f"{type(error).__name__}: {error}", time.perf_counter() - began, None
     if not math.isfinite(score):
-        return None, f"fold {index} scored {score}", time.perf_counter() - began
-    return float(score), None, time.perf_counter() - began
+        return None, f"fold {index} scored {score}", time.perf_counter() - began, None
+    return float(score), None, time.perf_counter() - began, predictions
 
 
 _PROCESS_CONTEXT: _Context | None = None
@@ -486,6 +503,7 @@ class _Running:
     seconds: float = 0.0
     state: str | None = None
     error: str | None = None
+    predictions: dict[int, Any] = field(default_factory=dict)  # the last rung's validation predictions, by fold
 
 
 def run_search(
@@ -544,6 +562,10 @@ def run_search(
         result.trials.append(record)
         if running.state == COMPLETE and (result.best is None or is_better(settings.metric, mean, result.best.score)):
             result.best = record
+        if running.state == COMPLETE and len(running.predictions) == n_folds and all(
+                p is not None for p in running.predictions.values()):
+            record.predictions = [running.predictions[i] for i in range(n_folds)]
+            keep_best_predictions(result.trials, settings.metric, settings.keep_predictions)
         if on_trial is not None:
             on_trial(record, result)
 
@@ -572,7 +594,8 @@ def run_search(
         for index in range(n_folds if rungs > 1 else 1):
             submit(running, index)
 
-    def fold_done(running: _Running, index: int, score: float | None, error: str | None, seconds: float) -> None:
+    def fold_done(running: _Running, index: int, score: float | None, error: str | None, seconds: float,
+                  predictions: Any = None) -> None:
         if running.state is not None:
             return  # a fold of a trial that has already failed
         running.seconds += seconds
@@ -581,6 +604,8 @@ def run_search(
             running.state, running.error = FAILED, error
             return
         running.fold_results[index] = score
+        if predictions is not None:
+            running.predictions[index] = predictions
         running.scores = [running.fold_results[i] for i in sorted(running.fold_results)]
         last_rung = running.rung == rungs - 1
         if len(running.scores) == n_folds:
@@ -666,6 +691,17 @@ def run_search(
         detail = f"; first error: {errors[0]}" if errors else ""
         raise SearchError(f"no trial completed ({len(result.trials)} tried{detail})")
     return result
+
+
+def keep_best_predictions(trials: Sequence[TrialRecord], metric: str, keep: int) -> None:
+    """Drop the out-of-fold predictions of every trial but the `keep` best-scoring ones (memory:
+    a trial's predictions are as many as the training rows)."""
+    holding = [t for t in trials if t.predictions is not None]
+    if len(holding) <= keep:
+        return
+    ranked = sorted(holding, key=lambda t: (t.score if direction(metric) == "minimize" else -t.score, t.number))
+    for trial in ranked[keep:]:
+        trial.predictions = None
 
 
 def best_score_so_far(result: SearchResult) -> float | None:
