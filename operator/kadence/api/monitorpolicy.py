@@ -258,15 +258,21 @@ class Triggers(KadenceModel):
 
 
 class MonitorPolicySpec(KadenceModel):
-    """Watch an InferenceService; alert and retrain when it degrades."""
+    """Watch an InferenceService or a BatchPrediction; alert and retrain when it degrades."""
 
     model_config = {"json_schema_extra": {"x-kubernetes-validations": [
         cel("has(self.drift) || has(self.performance)", "set drift, performance or both"),
+        cel("has(self.inferenceServiceRef) != has(self.batchPredictionRef)",
+            "exactly one of inferenceServiceRef, batchPredictionRef must be set"),
         cel("!has(self.segments) || has(self.performance)", "segments needs performance (the metric per segment)",
             "segments"),
     ]}}
 
-    inference_service_ref: LocalObjectReference
+    inference_service_ref: LocalObjectReference | None = Field(None, description=(
+        "The InferenceService whose logged predictions are judged."))
+    batch_prediction_ref: LocalObjectReference | None = Field(None, description=(
+        "The BatchPrediction whose scored rows are judged: drift on the scored inputs, quality once labels for "
+        "their entity ids arrive (a later input carrying the Dataset's target)."))
     interval: str = duration_field("5m", "How often to evaluate, e.g. 5m.")
     window: Window = Field(default_factory=lambda: Window(duration="1h"))
     drift: DriftPolicy | None = None
@@ -281,6 +287,8 @@ class MonitorPolicySpec(KadenceModel):
     def _something_to_watch(self) -> "MonitorPolicySpec":
         if self.drift is None and self.performance is None:
             raise ValueError("set drift, performance or both")
+        if (self.inference_service_ref is None) == (self.batch_prediction_ref is None):
+            raise ValueError("exactly one of inferenceServiceRef, batchPredictionRef must be set")
         if self.segments is not None and self.performance is None:
             raise ValueError("segments needs performance (the metric per segment)")
         return self

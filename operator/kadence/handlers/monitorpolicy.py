@@ -20,6 +20,7 @@ from ..domain.monitoring.retrain import Feedback, RetrainInputs, lineage_inputs
 from ..domain.monitoring.triggers import DatasetVersionInfo
 from ..k8s.apply import get, list_objects
 from ..metrics import monitor_metrics
+from ..planners.batch_monitoring import watched
 from ..planners.monitorpolicy import (RETRAIN_TRIGGER_ANNOTATION, RETRAINED_BY_LABEL, ModelInfo, MonitorContext, MonitorObservation, MonitorPlan,
                                       RetrainData, RetrainRun, plan_monitorpolicy, results_to_fetch)
 from .common import model_versions_of, owned_jobs, read_json_objects, realize, register_reconciler, utcnow, \
@@ -227,7 +228,8 @@ def resolve_context(obj: dict, spec: MonitorPolicySpec) -> MonitorContext:
     namespace = obj["metadata"]["namespace"]
     policy = obj["metadata"]["name"]
     context = MonitorContext()
-    isvc = get(API_VERSION, "InferenceService", namespace, spec.inference_service_ref.name)
+    target = watched(spec)  # a BatchPrediction names model and version or stage as an InferenceService does
+    isvc = get(API_VERSION, target.kind, namespace, target.name)
     context.inference_service_found = isvc is not None
 
     retrain = spec.actions.retrain

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..api.monitorpolicy import MonitorPolicySpec
+from .batch_monitoring import watched
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import child_name
 from ..api.common import parse_duration
@@ -60,7 +61,7 @@ def alert_children(body: dict, spec: MonitorPolicySpec, notice: AlertNotice, set
     if webhook is not None:
         decision = retrain_decision if notice.state == FIRING else None
         payload = alert_payload(namespace=meta["namespace"], policy=meta["name"],
-                                inference_service=spec.inference_service_ref.name, result=notice.result,
+                                inference_service=watched(spec).name, result=notice.result,
                                 retrain_decision=decision, training_run=(decision or {}).get("trainingRun"),
                                 state=notice.state, episode=notice.episode)
         receivers.append({"kind": "webhook", "url": webhook.url, "payload": payload,
@@ -70,7 +71,7 @@ def alert_children(body: dict, spec: MonitorPolicySpec, notice: AlertNotice, set
                           "payload": alertmanager_alerts(labels=labels or {}, result=notice.result,
                                                          state=notice.state, episode=notice.episode,
                                                          ends_after_seconds=parse_duration(alertmanager.ends_after),
-                                                         inference_service=spec.inference_service_ref.name)})
+                                                         inference_service=watched(spec).name)})
     task = {"receivers": receivers}
     token_env = ([{"name": TOKEN_ENV, "valueFrom": {"secretKeyRef": {"name": webhook.secret_ref.name,
                                                                     "key": webhook.secret_ref.key}}}]

@@ -37,6 +37,7 @@ from datetime import datetime
 
 from ...api.conditions import ConditionUpdate, find
 from ...api.monitorpolicy import MonitorPolicySpec
+from ..batch_monitoring import watched
 from ...builders.jobs import WorkloadSettings, job_state
 from ...domain.monitoring import triggers
 from ...domain.monitoring.retrain import NOT_YET_JUDGED, PENDING
@@ -112,12 +113,12 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         plan.phase = "Invalid"
         return plan
     if not context.inference_service_found:
-        message = f"InferenceService {spec.inference_service_ref.name} not found"
-        plan.conditions.append(ConditionUpdate("InferenceServiceFound", "False", "InferenceServiceNotFound", message))
+        message = f"{watched(spec)} not found"
+        plan.conditions.append(ConditionUpdate("InferenceServiceFound", "False", f"{watched(spec).kind}NotFound", message))
         plan.phase = "Waiting"  # the InferenceService's creation wakes the policy (no requeue needed)
         return plan
     plan.conditions.append(ConditionUpdate("InferenceServiceFound", "True", "Found",
-                                           f"InferenceService {spec.inference_service_ref.name}"))
+                                           str(watched(spec))))
 
     slot, evaluation_time = current_slot(spec, now)
     job_name = monitor_job_name(meta["name"], slot)

@@ -17,6 +17,7 @@ from typing import Any
 from ...api.common import parse_duration
 from ...api.conditions import ConditionUpdate
 from ...api.monitorpolicy import MonitorPolicySpec
+from ..batch_monitoring import watched
 from ...builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ...builders.meta import child_name
 from ...domain.monitoring import policy as verdicts
@@ -139,7 +140,7 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
     metric = spec.performance.metric if spec.performance else None
     task: dict[str, Any] = {
         "namespace": meta["namespace"], "policy": meta["name"],
-        "inferenceService": spec.inference_service_ref.name, "time": iso(evaluation_time),
+        "inferenceService": watched(spec).stream, "time": iso(evaluation_time),
         "window": _window(spec),
         "performance": spec.performance.wire() if spec.performance else None,
         "classes": production.classes if production else None,
