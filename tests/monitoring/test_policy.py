@@ -195,6 +195,10 @@ def challenge(**overrides):
     pytest.param({"challenger": None}, CHALLENGER_NOT_EVALUATED, False, id="an unscored candidate waits"),
     pytest.param({"champion": None}, NO_CHAMPION, True, id="with no production model there is nothing to beat"),
     pytest.param({"labelled": 10}, TOO_FEW_LABELS_TO_COMPARE, False, id="too few labels cannot decide"),
+    pytest.param({"labelled": 2, "champion": 0.0, "challenger": None}, TOO_FEW_LABELS_TO_COMPARE, False,
+                 id="a candidate unscored on a handful of rows waits for labels, not for a score"),
+    pytest.param({"labelled": 2, "champion": None, "challenger": 0.9}, NO_CHAMPION, True,
+                 id="with no production model the label count does not matter"),
     pytest.param({"metric": "rmse", "champion": 3.0, "challenger": 2.0}, CHALLENGER_WINS, True,
                  id="a lower rmse wins"),
 ])

@@ -175,14 +175,16 @@ def judge_evaluation(drift: Decision | None, quality: Decision | None) -> Decisi
 def challenger_gate(*, metric: str, champion: float | None, challenger: float | None, labelled: int,
                     min_labelled: int, margin: float = 0.0) -> Gate:
     """The candidate (challenger) must beat the Production model (champion) on the same recent
-    labelled window, by more than `margin`. With no Production model there is nothing to beat."""
+    labelled window, by more than `margin`. With no Production model there is nothing to beat.
+    Against a Production model, too few labelled predictions is the verdict whatever the scores:
+    on a handful of rows the metric may be undefined (f1 of one class), and the wait is for labels."""
+    if champion is not None and labelled < min_labelled:
+        return Gate(TOO_FEW_LABELS_TO_COMPARE,
+                    f"{labelled} labelled predictions in the window, {min_labelled} needed to compare", False)
     if challenger is None:
         return Gate(CHALLENGER_NOT_EVALUATED, "the candidate has not been scored on the recent labelled window", False)
     if champion is None:
         return Gate(NO_CHAMPION, f"no Production model to compare with; candidate {metric}={_fmt(challenger)}", True)
-    if labelled < min_labelled:
-        return Gate(TOO_FEW_LABELS_TO_COMPARE,
-                    f"{labelled} labelled predictions in the window, {min_labelled} needed to compare", False)
     comparison = (f"candidate {metric}={_fmt(challenger)} vs Production {_fmt(champion)} "
                   f"on {labelled} labelled predictions")
     if is_better(metric, challenger, champion, margin):
