@@ -94,6 +94,8 @@ class Settings(BaseModel):
     image: str | None = Field(None, alias="KADENCE_IMAGE", description="The image a Job runs in (lineage).")
     inline_data: str | None = Field(None, alias="KADENCE_INLINE_DATA",
                                     description="A configMapRef source's data, from the ingest Job's env.")
+    pii_key: str | None = Field(None, alias="KADENCE_PII_KEY",
+                                description="The namespace's personal-data hashing key (Secret kadence-pii-key).")
     owner_uid: str | None = Field(None, alias="KADENCE_OWNER_UID")
     owner_kind: str | None = Field(None, alias="KADENCE_OWNER_KIND")
     owner_name: str | None = Field(None, alias="KADENCE_OWNER_NAME")

@@ -20,6 +20,11 @@ Modes (operator env KADENCE_TENANCY):
 Tenant keys are derived from the admin secret (HMAC-SHA256 of the namespace), so they survive
 operator restarts without being stored anywhere else, and rotating the admin secret rotates
 them all.
+
+The namespace's personal-data key (Secret `kadence-pii-key`, key `key`: the HMAC key of
+domain.data.pii) is derived the same way but created once and never changed by the operator:
+a hash must stay the same for as long as logs hold it (drift compares hashes, erasure finds an
+entity by its hash), so rotating it is a person's decision (delete the Secret).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Callable, Protocol
 
 from pydantic import ValidationError
 
+from .domain.data.pii import PII_SECRET, PII_SECRET_KEY
 from .settings import Settings
 from .storage import TENANT_SECRET, StorageConfig, StorageError, tenant_prefixes
 from .api import keys
@@ -228,6 +234,19 @@ class MinioAdminProvisioner:
 
 # -- the operator's side --------------------------------------------------------------------
 
+def pii_key(admin: StorageConfig, namespace: str) -> str:
+    return hmac.new(admin.secret_key.encode(), f"kadence-pii-key:{namespace}".encode(), hashlib.sha256).hexdigest()
+
+
+def pii_secret_manifest(namespace: str, admin: StorageConfig) -> dict:
+    """The namespace's `kadence-pii-key` Secret (created once; model servers and monitor Jobs
+    read it through a secretKeyRef)."""
+    return {"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": PII_SECRET, "namespace": namespace, "labels": {keys.MANAGED_BY_LABEL: "kadence"}},
+            "type": "Opaque",
+            "data": {PII_SECRET_KEY: base64.b64encode(pii_key(admin, namespace).encode()).decode()}}
+
+
 def secret_manifest(namespace: str, config: StorageConfig, credentials: TenantCredentials | None) -> dict:
     """The namespace's `kadence-tenant-storage` Secret (keys as builders.jobs.STORAGE_ENV reads them)."""
     data = {
@@ -255,6 +274,7 @@ class Tenancy:
     admin: StorageConfig
     provisioner: Provisioner | None
     apply_secret: Callable[[dict], object]
+    create_secret: Callable[[dict], object] | None = None  # create once; an existing Secret is kept
     clock: Callable[[], float] = time.monotonic
     cache_seconds: float = CACHE_SECONDS
     _done: dict = field(default_factory=dict)
@@ -272,6 +292,8 @@ class Tenancy:
             policy = TenantPolicy(namespace=namespace, bucket=self.admin.bucket, granted=wanted[1])
             self.provisioner.ensure(credentials, policy)
         self.apply_secret(secret_manifest(namespace, self.admin, credentials))
+        if self.create_secret is not None:
+            self.create_secret(pii_secret_manifest(namespace, self.admin))
         with self._lock:
             self._done = {k: v for k, v in self._done.items() if k[0] != namespace}
             self._done[wanted] = self.clock()
@@ -287,7 +309,8 @@ def mode_from_env(env: dict[str, str] | None = None) -> str:
         raise TenancyError(f"KADENCE_TENANCY must be one of {', '.join(MODES)}, not {wrong[0]['input']!r}") from None
 
 
-def tenancy_from_env(apply_secret: Callable[[dict], object], env: dict[str, str] | None = None) -> Tenancy:
+def tenancy_from_env(apply_secret: Callable[[dict], object], env: dict[str, str] | None = None,
+                     create_secret: Callable[[dict], object] | None = None) -> Tenancy:
     env = os.environ if env is None else env
     mode = mode_from_env(env)
     admin = StorageConfig.from_env(env)
@@ -302,4 +325,5 @@ def tenancy_from_env(apply_secret: Callable[[dict], object], env: dict[str, str]
                                    weed=find_weed(env))
     elif mode == "minio":
         provisioner = MinioAdminProvisioner(admin)
-    return Tenancy(mode=mode, admin=admin, provisioner=provisioner, apply_secret=apply_secret)
+    return Tenancy(mode=mode, admin=admin, provisioner=provisioner, apply_secret=apply_secret,
+                   create_secret=create_secret)

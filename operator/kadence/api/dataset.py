@@ -77,6 +77,10 @@ class Column(KadenceModel):
     allowed_values: list[str] | None = Field(None, max_length=1000, description="The only values allowed.")
     regex: str | None = Field(None, max_length=1024, description="Every value must match this regular expression.")
     description: str | None = Field(None, max_length=1024, description="What the column means.")
+    pii: bool = Field(False, description=(
+        "Personal data: a model's prediction logs, and the feedback exports and monitor reports made from them, "
+        "hold a keyed hash of it (the namespace's Secret kadence-pii-key), never the value. Drift on a personal "
+        "category compares hashes; a personal number is skipped with that reason."))
 
     @model_validator(mode="after")
     def _consistent(self) -> "Column":

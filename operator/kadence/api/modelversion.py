@@ -47,6 +47,8 @@ class EstimationReference(KadenceModel):
 class SignatureColumn(KadenceModel):
     name: str = Field(min_length=1, max_length=128)
     type: ColumnType
+    pii: bool | None = Field(None, description="Personal data (its Dataset column's pii): the model server logs a "
+                                               "keyed hash of it, never the value.")
 
 
 class Signature(KadenceModel):

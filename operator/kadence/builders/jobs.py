@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from ..domain.data.pii import PII_KEY_ENV, PII_SECRET, PII_SECRET_KEY
 from ..images import WORKLOAD_IMAGE
 from ..storage import TENANT_SECRET
 from .meta import child_metadata
@@ -83,6 +84,13 @@ def storage_env(settings: WorkloadSettings) -> list[dict]:
         env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": settings.storage_secret, "key": key,
                                                                  **optional}}})
     return env
+
+
+def pii_env() -> list[dict]:
+    """$KADENCE_PII_KEY, the namespace's personal-data hashing key (domain.data.pii), from its
+    Secret; optional: without it a model server leaves personal inputs out of its log."""
+    return [{"name": PII_KEY_ENV, "valueFrom": {"secretKeyRef": {"name": PII_SECRET, "key": PII_SECRET_KEY,
+                                                                 "optional": True}}}]
 
 
 def owner_env(owner: dict) -> list[dict]:

@@ -27,7 +27,7 @@ import math
 
 from .jobs import (
     TASK_ENV, TASK_KEY, WorkloadSettings, restricted_container_settings, restricted_pod_security_context,
-    image_fields, owner_env, pod_identity, storage_env, task_configmap, tmp_volume,
+    image_fields, owner_env, pii_env, pod_identity, storage_env, task_configmap, tmp_volume,
 )
 from ..serving.task import ShutdownBudget
 from .meta import child_metadata, child_name
@@ -129,6 +129,7 @@ def serving_deployment(owner: dict, role: str, version: int, task: dict, replica
             {"name": FEEDBACK_TOKEN_ENV, "valueFrom": {"secretKeyRef": {
                 "name": feedback_token_secret_name(isvc), "key": FEEDBACK_TOKEN_KEY}}},
             *storage_env(settings),
+            *pii_env(),  # personal inputs are logged as keyed hashes (domain.data.pii)
             *owner_env(owner),  # stamped on the prediction logs and feedback the server writes
             *SINGLE_THREADED_NATIVE_LIBS,
         ],

@@ -87,7 +87,8 @@ def model_version_info(model_version: dict, verdict: dict | None = None) -> Mode
         version=int(spec["version"]),
         artifact_uri=spec["artifact"]["uri"],
         sha256=spec["artifact"]["sha256"],
-        inputs=[{"name": c["name"], "type": c["type"]} for c in signature.get("inputs") or []] or None,
+        inputs=[{"name": c["name"], "type": c["type"], **({"pii": True} if c.get("pii") else {})}
+                for c in signature.get("inputs") or []] or None,
         task=spec.get("task"),
         compiled=spec.get("compiled"),
         stage=status.get("stage"),

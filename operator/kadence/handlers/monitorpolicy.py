@@ -91,6 +91,7 @@ def model_info(version: dict, dataset: dict | None, feature_set: dict | None) ->
         inputs=[column["name"] for column in (spec.get("signature") or {}).get("inputs") or []] or None,
         training_run=lineage.get("trainingRun"),
         model=spec.get("model"),
+        personal=tuple(c["name"] for c in (spec.get("signature") or {}).get("inputs") or [] if c.get("pii")),
         estimation_reference=spec.get("estimationReference"),
     )
 

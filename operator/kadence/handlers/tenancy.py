@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ..api import references
 from ..api.common import API_VERSION
-from ..k8s.apply import apply, list_objects
+from ..k8s.apply import apply, create, list_objects
 from ..k8s.client import api_client
 from ..settings import Settings
 from ..storage import StoredObject, key_in_namespace
@@ -45,9 +45,18 @@ _grants_lock = threading.Lock()
 _grants_forbidden: list[bool] = []
 
 
+def create_once(body: dict) -> None:
+    """Create a Secret the operator never changes afterwards (409: it exists and is kept)."""
+    try:
+        create(body)
+    except ApiException as error:
+        if error.status != 409:
+            raise
+
+
 @functools.lru_cache(maxsize=1)
 def tenancy() -> Tenancy:
-    return tenancy_from_env(apply_secret=apply)
+    return tenancy_from_env(apply_secret=apply, create_secret=create_once)
 
 
 def _datasets_everywhere() -> list[dict]:

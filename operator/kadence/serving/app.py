@@ -60,6 +60,7 @@ import orjson
 
 from .. import __version__
 from ..domain.monitoring.logformat import format_time
+from ..domain.data.pii import pseudonymize_record
 from ..settings import Settings
 from .batching import MicroBatcher
 from .decoding import (
@@ -137,8 +138,12 @@ class ServingApp:
     """One model, served; `predictor` is loaded at startup when not given. `feedback_token`:
     the bearer token feedback must carry (None: feedback is refused)."""
 
-    def __init__(self, task: ServeTask, predictor=None, sink=None, store=None, feedback_token: str | None = None):
+    def __init__(self, task: ServeTask, predictor=None, sink=None, store=None, feedback_token: str | None = None,
+                 pii_key: str | None = None):
         self.task = task
+        # personal inputs are logged as keyed hashes (domain.data.pii), or not at all without a key
+        self.personal = [c.name for c in task.inputs or [] if c.pii]
+        self.pii_key = pii_key.encode() if pii_key else None
         self.name = task.served_name
         self.version = str(task.version)
         self.predictor = predictor
@@ -513,6 +518,8 @@ class ServingApp:
         else:
             by_column = {name: column_values(columns[name]) for name in names}
             inputs = [{n: by_column[n][i] for n in names} for i in range(rows)]
+        if self.personal:
+            inputs = [pseudonymize_record(row, self.personal, self.pii_key) for row in inputs]
         predicted = column_values(np.asarray(values))
         probs = probabilities.tolist() if probabilities is not None else None
         ids = [request_id] if rows == 1 else [f"{request_id}-{i}" for i in range(rows)]
@@ -738,7 +745,8 @@ def build_app(task: ServeTask, predictor=None, env=None) -> ServingApp:
         store = ObjectStore.from_env(http_client=server_http_client())
     sink = DirectorySink(task.logging.directory) if task.logging.directory else store
     return ServingApp(task, predictor=predictor, sink=sink, store=store,
-                      feedback_token=(settings.feedback_token or "").strip() or None)
+                      feedback_token=(settings.feedback_token or "").strip() or None,
+                      pii_key=(settings.pii_key or "").strip() or None)
 
 
 def app_from_environment() -> ServingApp:

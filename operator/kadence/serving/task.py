@@ -21,6 +21,7 @@ class ServeColumn(KadenceModel):
     name: str = Field(min_length=1, max_length=128)
     type: ColumnType
     nullable: bool = Field(False, description="Whether null/NaN is accepted (the pipeline imputes it).")
+    pii: bool = Field(False, description="Personal data: logged as a keyed hash (KADENCE_PII_KEY), else not at all.")
 
 
 class ServeArtifact(KadenceModel):

@@ -65,6 +65,8 @@ class IngestTask(KadenceModel):
 class ColumnInfo(KadenceModel):
     name: str
     type: str
+    pii: bool | None = Field(None, description="True for a personal column (set only then, so older manifests "
+                                               "read the same).")
 
 
 class IngestResult(KadenceModel):

@@ -140,7 +140,7 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
             workdir: Path) -> IngestResult:
     spec = task.spec
     columns = [(c.name, c.type) for c in spec.schema_.columns]
-    column_info = [ColumnInfo(name=n, type=t) for n, t in columns]
+    column_info = [ColumnInfo(name=c.name, type=c.type, pii=c.pii or None) for c in spec.schema_.columns]
     content = ContentHash(columns)
     profiler = Profiler(dict(columns))
     checker = QualityChecker(spec.schema_, spec.quality)
@@ -218,7 +218,7 @@ def _ingest_on_ray(task: IngestTask, store: ObjectStore | None, write: bool, out
     (engines.ingest); this driver merges their summaries and assembles the snapshot."""
     from ..engines.ingest import RayIngest
 
-    column_info = [ColumnInfo(name=c.name, type=c.type) for c in task.spec.schema_.columns]
+    column_info = [ColumnInfo(name=c.name, type=c.type, pii=c.pii or None) for c in task.spec.schema_.columns]
     with RayIngest(task, store) as run:
         scan = run.scan()
         if scan.problem is not None:

@@ -18,12 +18,15 @@ from pydantic import ValidationError
 from ..api.monitorpolicy import DriftWindowStatus, QualityWindowStatus
 from ..domain.monitoring import labelled as labels
 from ..domain.monitoring import policy as verdicts
+from ..domain.data import pii
+from ..domain.data.pii import PERSONAL_DATA, pseudonymize_categories
 from ..domain.monitoring.fairness import evaluate_segments
 from ..domain.monitoring.drift import DriftConfigError, DriftSettings, ReferenceFormatError, evaluate_drift
 from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
 from ..domain.monitoring.quality import QualityError, quality_for
 from ..domain.monitoring.triggers import production_gap
 from ..serving.artifact import ArtifactRefused
+from ..settings import Settings
 from ..storage import ObjectStore, StorageError
 from .monitor_io import (
     Labelled,
@@ -147,11 +150,17 @@ def evaluate(task: MonitorTask, store: ObjectStore) -> tuple[MonitorResult, dict
         if features is None and reference is not None:
             features = [c for c in reference.columns if c not in task.exclude_columns]
             features += [c for c in inputs.columns if c not in reference.columns]
+        personal: dict[str, str] = {}
+        if task.personal_columns:
+            reference, personal = personal_reference(reference, task.personal_columns, Settings.from_env().pii_key)
+            features = [f for f in features if f not in personal] if features is not None else None
+            inputs = inputs.drop(columns=[c for c in personal if c in inputs.columns])
         drift = evaluate_drift(reference, inputs, DriftSettings.from_policy(task.drift), features)
         result.update(
             drift_scores=drift.scores, drifted_features=drift.drifted_features, drifted_share=drift.share_drifted,
             features=[FeatureDriftReport(**{k: getattr(f, k) for k in FeatureDriftReport.model_fields})
-                      for f in drift.features],
+                      for f in drift.features] + [FeatureDriftReport(feature=name, status=PERSONAL_DATA, message=why)
+                                                  for name, why in personal.items()],
         )
         decision = verdicts.judge_drift(samples=samples, min_samples=task.drift.min_samples,
                                         reference_available=reference is not None,
@@ -242,6 +251,29 @@ def _with_estimate(task: MonitorTask, store: ObjectStore, log, labelled: Labelle
         verdict = verdicts.Decision(verdict.reason, f"{verdict.message}; {estimation.concept_drift.message}",
                                     verdict.breached)
     return verdict
+
+
+def personal_reference(reference, personal: list[str], key: str | None):
+    """(the reference with each personal category hashed as the logs hold it, {column: why it is
+    not judged}): personal numeric columns, and every personal column without a key."""
+    from dataclasses import replace
+
+    from ..domain.monitoring.drift import CategoricalReference
+
+    skipped: dict[str, str] = {}
+    if reference is None:
+        return None, skipped
+    columns = dict(reference.columns)
+    for name in personal:
+        column = columns.get(name)
+        if column is None:
+            continue
+        if key and isinstance(column, CategoricalReference):
+            columns[name] = pseudonymize_categories(column, key.strip().encode())
+        else:
+            skipped[name] = pii.numeric_skip_message(name) if key else pii.missing_key_message(name)
+            del columns[name]
+    return (replace(reference, columns=columns) if columns else None), skipped
 
 
 def segments_on(task: MonitorTask, joined, inputs, predictions: list, probabilities: list | None) -> dict[str, Any]:

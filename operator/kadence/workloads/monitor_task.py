@@ -126,6 +126,9 @@ class MonitorTask(KadenceModel):
                     "listed column missing from the window or the reference is reported as such. Unset: every "
                     "logged input and reference column except excludeColumns. The labelled export keeps every "
                     "logged input either way.")
+    personal_columns: list[str] = Field(
+        default_factory=list, description="Inputs the logs hold as keyed hashes (pii): the reference's categories are "
+                                          "hashed with KADENCE_PII_KEY to compare; numeric ones are not judged.")
     exclude_columns: list[str] = Field(
         default_factory=list, description="Never judged for drift, e.g. the target (only used without features).")
     classes: list[Any] | None = Field(None, description="The model's classes, in the order of logged probabilities.")

@@ -151,7 +151,8 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
     excluded = {target, entity, time_column}
     if source.kind == "Dataset":
         declared = manifest.get("columns") or [{"name": str(c), "type": infer_column_type(frame[c])} for c in frame.columns]
-        inputs = [SignatureColumn(name=c["name"], type=c["type"]) for c in declared if c["name"] not in excluded]
+        inputs = [SignatureColumn(name=c["name"], type=c["type"], pii=c.get("pii") or None)
+                  for c in declared if c["name"] not in excluded]
         missing = [c.name for c in inputs if c.name not in frame.columns]
         if missing:
             raise TrainingError(f"columns of the manifest missing from the data: {', '.join(missing)}")

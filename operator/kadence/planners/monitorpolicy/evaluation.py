@@ -18,7 +18,7 @@ from ...api.common import parse_duration
 from ...api.conditions import ConditionUpdate
 from ...api.monitorpolicy import MonitorPolicySpec
 from ..batch_monitoring import watched
-from ...builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
+from ...builders.jobs import WorkloadSettings, job_state, pii_env, task_configmap, workload_job
 from ...builders.meta import child_name
 from ...domain.monitoring import policy as verdicts
 from ...domain.monitoring import triggers
@@ -167,6 +167,8 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
             task["features"] = features
         if production and production.target:
             task["excludeColumns"] = [production.target]
+        if production and production.personal:
+            task["personalColumns"] = list(production.personal)
         task["feedbackExport"] = feedback_export_task(spec, context)
         if production and metric and metric in production.holdout_metrics:
             task["offlineMetric"] = production.holdout_metrics[metric]
@@ -179,7 +181,7 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
 def build_job(body: dict, task: MonitorTask, job_name: str, component: str, settings: WorkloadSettings,
               annotations: dict[str, str]) -> list[dict]:
     return [task_configmap(body, job_name, component, task.wire()),
-            workload_job(body, job_name, component, ["kadence", "monitor"], settings,
+            workload_job(body, job_name, component, ["kadence", "monitor"], settings, extra_env=pii_env(),
                          annotations={RESULT_KEY_ANNOTATION: task.resolved_result_key(), **annotations})]
 
 

@@ -47,6 +47,7 @@ class ModelInfo:
     training_run: str | None = None  # lineage.trainingRun
     estimation_reference: dict | None = None  # spec.estimationReference (uri, sha256, rows): its hold-out
     model: str | None = None  # spec.model: the registry name (an alert's model label)
+    personal: tuple[str, ...] = ()  # signature inputs with pii: logged as keyed hashes
 
 
 @dataclass(frozen=True)
