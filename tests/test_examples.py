@@ -24,7 +24,7 @@ def kadence_documents(paths):
 
 
 VALID = list(kadence_documents(sorted(EXAMPLES.glob("churn/*.yaml")) + sorted(EXAMPLES.glob("samples/*.yaml"))
-                                + sorted(EXAMPLES.glob("batch/*.yaml"))))
+                                + sorted(EXAMPLES.glob("batch/*.yaml")) + sorted(EXAMPLES.glob("ray/*.yaml"))))
 INVALID = list(kadence_documents([EXAMPLES / "invalid" / "invalid-manifests.yaml"]))
 
 

@@ -11,11 +11,13 @@ from .segments import SegmentPolicy, SegmentResult
 from .common import (
     DNS_LABEL_PATTERN,
     CommonStatus,
+    Engine,
     KadenceModel,
     ResourceRequirements,
     VersionedReference,
     cel,
     duration_field,
+    engine_field,
     exactly_one_of,
     require_exactly_one,
 )
@@ -247,6 +249,7 @@ class TrainingRunSpec(KadenceModel):
         "The objective per segment and fairness on a sensitive attribute, on the hold-out: reported in "
         "status.segments; a failed gate keeps the model Candidate whatever the promotion policy says."))
     max_attempts: int = Field(2, ge=1, le=10, description="Training Jobs to try before the run fails.")
+    engine: Engine | None = engine_field()
 
     @model_validator(mode="after")
     def _consistent(self) -> "TrainingRunSpec":

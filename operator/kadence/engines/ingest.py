@@ -17,12 +17,14 @@ group, bounded memory) and counts the histograms on the way; the parts are delet
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..api.dataset import DatasetSpec
@@ -92,6 +94,10 @@ def scan_unit(unit: Unit, spec: DatasetSpec, inline: str | None, part_key: str) 
     """Runs in a Ray worker: fetch, read, summarise and store one file as a Parquet part."""
     from ..storage import ObjectStore
 
+    # Ray starts workers with OMP_NUM_THREADS=1, which Arrow takes for its thread pool; its CSV
+    # reader then parses serially and words its errors differently (with row numbers). Parse as
+    # the local Job does, so both engines report a bad value with the same message.
+    pa.set_cpu_count(os.cpu_count() or 1)
     columns = [(c.name, c.type) for c in spec.schema_.columns]
     name = unit.uri or "inline"
     label = f"appended file {unit.uri}" if unit.appended else name

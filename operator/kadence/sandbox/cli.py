@@ -29,13 +29,14 @@ import httpx
 
 from . import s3, supervisor
 from . import tls
+from . import ray as sandbox_ray
 from .kubeconfig import (CONTEXT, api_url, client_options, kubeconfig_path, load_or_create_token, token_path,
                          write_kubeconfig)
 from ..api import keys
 
 DEFAULT_API_PORT = 6443
 RESTART_BACKOFF_S = 5.0
-COMPONENT_ORDER = ("s3", "apiserver", "node", "operator")
+COMPONENT_ORDER = ("s3", "ray", "apiserver", "node", "operator")
 
 
 class SandboxError(Exception):
@@ -67,6 +68,10 @@ def register(subparsers) -> None:
                     help=f"API server port (default {DEFAULT_API_PORT}, or a free one if that is taken; "
                          "0 for any free port)")
     up.add_argument("--no-operator", action="store_true", help="do not start the Kadence operator")
+    up.add_argument("--ray", action="store_true",
+                    help=f"also run a local Ray head ({sandbox_ray.NUM_CPUS} CPUs, "
+                         f"{sandbox_ray.OBJECT_STORE_BYTES >> 20} MiB object store) that `engine: ray` workloads "
+                         "submit to (needs pip install 'kadence[ray]')")
     up.set_defaults(handler=cmd_up)
 
     status = commands.add_parser("status", help="Show what runs.", description="Show each component and "
@@ -192,12 +197,18 @@ def _prepare_state_dir(state_dir: Path) -> None:
 
 def operator_env(state_dir: Path, settings: s3.S3Settings) -> dict[str, str]:
     return _python_env({"KUBECONFIG": str(kubeconfig_path(state_dir)), **settings.operator_env(),
-                        "KADENCE_METRICS_ADDRESS": "127.0.0.1"})
+                        "KADENCE_METRICS_ADDRESS": "127.0.0.1", **ray_env(state_dir)})
+
+
+def ray_env(state_dir: Path) -> dict[str, str]:
+    """KADENCE_RAY_ADDRESS of the sandbox's Ray head, when it runs one (`up --ray`)."""
+    head = next((r for r in supervisor.read_records(state_dir) if r.name == sandbox_ray.NAME), None)
+    return {"KADENCE_RAY_ADDRESS": sandbox_ray.address(head.port)} if head and head.port else {}
 
 
 def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
               backoff: tuple[float, float] | None = None, out=sys.stdout,
-              snapshot_interval: float | None = None) -> dict:
+              snapshot_interval: float | None = None, with_ray: bool = False) -> dict:
     """Start every component; on any failure stop what was started and raise SandboxError.
 
     `snapshot_interval` (seconds) overrides how often the API server writes its state."""
@@ -230,6 +241,9 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         supervisor.wait_until(lambda: s3.answers(settings), timeout=90, record=s3_record, what="SeaweedFS S3")
         supervisor.wait_until(lambda: s3._try(s3.ensure_bucket, settings), timeout=60, record=s3_record,
                               what="the S3 bucket")
+        if with_ray:
+            print("starting the Ray head ...", file=out, flush=True)
+            summary["ray"] = sandbox_ray.address(sandbox_ray.start(state_dir, _python_env({})).port)
         kubeconfig = write_kubeconfig(state_dir, url)
         summary["notes"] += _bootstrap(url, state_dir, settings)
 
@@ -289,6 +303,7 @@ def _print_usage(summary: dict, out=sys.stdout) -> None:
 The Kadence sandbox is running (state in {summary['state_dir']}).
   API server:  {summary['server']}   (context {CONTEXT})
   S3 storage:  {summary['s3']}   (admin keys: Secret kadence-storage in kadence-system; each namespace gets its own)
+  Ray:         {summary.get('ray', 'not started (kadence sandbox up --ray)')}
   operator:    {summary['operator']}
 
 Use it:
@@ -312,6 +327,8 @@ def _component_env(state_dir: Path, name: str) -> dict[str, str] | None:
         return operator_env(state_dir, _recorded_s3_settings(state_dir))
     if name in ("apiserver", "node"):
         return _python_env({})
+    if name == sandbox_ray.NAME:
+        return _python_env({"RAY_USAGE_STATS_ENABLED": "0"})
     return None
 
 
@@ -353,7 +370,7 @@ def cmd_up(args) -> int:
         print(f"The sandbox in {state_dir} was partly running: restarted {', '.join(restarted)}.")
         return 0
     try:
-        summary = start_all(state_dir, args.port, with_operator=not args.no_operator)
+        summary = start_all(state_dir, args.port, with_operator=not args.no_operator, with_ray=args.ray)
     except SandboxError as exc:
         print(f"kadence sandbox up: {exc}", file=sys.stderr)
         return 1
@@ -412,7 +429,7 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     s3_asked_at = time.monotonic()
     if procs.get("s3") is not None:
         supervisor.signal_group(procs["s3"], signal.SIGTERM)
-    for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15)):
+    for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15), (sandbox_ray.NAME, 30)):
         proc = procs.get(name)
         if proc is None:
             continue

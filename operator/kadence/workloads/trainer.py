@@ -41,6 +41,8 @@ from ..domain.training.search import (
 )
 from ..storage import ObjectStore
 from ..api.common import parse_duration
+from ..engines import EngineError, resolve_engine
+from ..engines.search import search_fits
 from ..settings import Settings
 from .compile_model import compile_winner
 from .train_task import BestTrial, Progress, ResultFiles, TrainResult, TrainTask
@@ -571,8 +573,12 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
 
     from ..domain.training.search import SearchError
 
+    engine = resolve_engine(spec.engine, Settings.from_env())
     try:
-        search = run_search(settings, folds, scorer, on_trial=on_trial)
+        with search_fits(engine, Settings.from_env()) as fits:
+            search = run_search(settings, folds, scorer, on_trial=on_trial, fits=fits)
+    except EngineError as error:
+        raise TrainingError(str(error)) from error
     except SearchError as error:
         raise TrainingError(str(error)) from error
     best = search.best

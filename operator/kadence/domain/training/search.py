@@ -512,10 +512,12 @@ def run_search(
     scorer: MetricScorer,
     on_trial: Callable[[TrialRecord, SearchResult], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    fits: Callable[[_Context], Any] | None = None,
 ) -> SearchResult:
     """Run the search; `on_trial` is called after every trial (in trial order) with the
-    record and the result so far (for logs and progress)."""
-    if settings.parallelism > 1:
+    record and the result so far (for logs and progress). `fits` makes the executor the fold
+    fits run on (engines.search.RayFits); by default this process and its worker processes."""
+    if settings.parallelism > 1 and fits is None:
         start_fork_server(settings)
     import optuna
 
@@ -643,7 +645,7 @@ def run_search(
                 start_rung(running)
 
     subsamples = make_subsamples(settings, folds, rows) if rungs > 1 else ()
-    with _Executor(_Context(settings, tuple(folds), scorer, subsamples)) as executor:
+    with (fits or _Executor)(_Context(settings, tuple(folds), scorer, subsamples)) as executor:
         sampling = True
         while True:
             # The strict order of events — tell(k - window), sample(k), tell(k - window + 1) —

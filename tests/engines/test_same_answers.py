@@ -1,0 +1,182 @@
+"""engine: ray gives the local engine's answers: the same version, verdicts, profile and
+snapshot for a Dataset, the same trials and winner for a search. One real Ray head (conftest)
+and the session's SeaweedFS; every ingest runs once per engine (module-scoped)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kadence.domain.training import families as fam
+from kadence.domain.training.metrics import make_metric_scorer
+from kadence.domain.training.search import Fold, SearchSettings, run_search
+from kadence.engines.search import search_fits
+from kadence.settings import Settings
+from kadence.workloads.data_tasks import IngestTask
+from kadence.workloads.ingest_run import ingest
+
+COLUMNS = [
+    {"name": "amount", "type": "float", "min": -50, "max": 1e6},
+    {"name": "visits", "type": "int", "min": 0},
+    {"name": "active", "type": "bool"},
+    {"name": "plan", "type": "category", "allowedValues": ["basic", "pro", "team"]},
+    {"name": "code", "type": "string", "regex": "C[0-9]{4}", "nullable": False},
+    {"name": "seen", "type": "datetime"},
+    {"name": "churned", "type": "int", "allowedValues": ["0", "1"]},
+]
+QUALITY = {"minRows": 100, "maxMissingFraction": 0.2, "maxMissingFractionPerColumn": {"amount": 0.1},
+           "maxDuplicateFraction": 0.01, "classBalance": {"minFraction": 0.1, "maxFraction": 0.9}}
+
+
+def frame(rows: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    data = pd.DataFrame({
+        "amount": rng.lognormal(3, 1, rows).round(4),
+        "visits": rng.integers(0, 60, rows),
+        "active": rng.random(rows) < 0.4,
+        "plan": rng.choice(["basic", "pro", "team"], rows, p=[0.6, 0.3, 0.1]),
+        "code": [f"C{i % 10_000:04d}" for i in range(seed * rows, (seed + 1) * rows)],
+        "seen": pd.Timestamp("2026-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**7, rows), unit="s"),
+        "churned": (rng.random(rows) < 0.3).astype(int),
+    })
+    data.loc[rng.random(rows) < 0.05, "amount"] = np.nan
+    data.loc[rng.random(rows) < 0.1, "plan"] = None
+    return data
+
+
+def put_source(store, prefix: str, parts: list[pd.DataFrame]) -> str:
+    for index, part in enumerate(parts):
+        store.put_bytes(f"{prefix}part-{index}.csv", part.to_csv(index=False).encode(), "text/csv")
+    return f"s3://{store.bucket}/{prefix}"
+
+
+def run_both(store, tmp: Path, name: str, spec: dict, appended: list[str] = ()) -> dict:
+    """engine -> (IngestResult, profile, manifest), each engine's run in its own output directory."""
+    out = {}
+    for engine in ("local", "ray"):
+        task = IngestTask.model_validate({"namespace": "engines", "name": f"{name}-{engine}", "runId": "r1",
+                                          "spec": {**spec, "engine": engine}, "appended": list(appended)})
+        result = ingest(task, store, output_dir=tmp / engine)
+        written = (tmp / engine / "profile.json").exists()
+        out[engine] = (result,
+                       json.loads((tmp / engine / "profile.json").read_text()) if written else None,
+                       json.loads((tmp / engine / "manifest.json").read_text()) if written else None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine_env(ray_address, s3_config):
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in s3_config.as_env().items():
+            patch.setenv(key, value)
+        patch.setenv("KADENCE_RAY_ADDRESS", ray_address)
+        yield
+
+
+@pytest.fixture(scope="module")
+def valid(engine_env, store, tmp_path_factory):
+    parts = [frame(700, 1), frame(900, 2), frame(400, 3)]
+    uri = put_source(store, "sources/engines/valid/", parts)
+    appended = frame(150, 4).drop(columns=["visits"])  # feedback files may lack columns
+    store.put_bytes("sources/engines/appended/feedback.csv", appended.to_csv(index=False).encode(), "text/csv")
+    spec = {"source": {"uri": uri}, "format": "csv", "schema": {"columns": COLUMNS, "target": "churned"},
+            "quality": QUALITY}
+    return run_both(store, tmp_path_factory.mktemp("valid"), "valid", spec,
+                    [f"s3://{store.bucket}/sources/engines/appended/feedback.csv"])
+
+
+def test_both_engines_store_the_same_version_of_a_multi_file_source_with_an_appended_file(valid):
+    local, ray = valid["local"][0], valid["ray"][0]
+    assert local.outcome == ray.outcome == "Valid", (local.message, ray.message)
+    assert (ray.version, ray.sha256, ray.rows) == (local.version, local.sha256, local.rows) and local.rows == 2150
+    assert ray.source_files == local.source_files and len(local.source_files) == 3
+
+
+def test_both_engines_give_every_rule_the_same_verdict_and_numbers(valid):
+    local, ray = valid["local"][0], valid["ray"][0]
+    assert [r.model_dump() for r in ray.rule_results] == [r.model_dump() for r in local.rule_results]
+    assert {r.rule for r in local.rule_results} >= {"min[amount]", "allowedValues[plan]", "regex[code]",
+                                                    "nullable[code]", "minRows", "maxDuplicateFraction",
+                                                    "classBalance[min]", "maxMissingFraction[amount]"}
+
+
+def test_both_engines_give_the_same_profile_to_the_last_bit(valid):
+    local, ray = valid["local"][1], valid["ray"][1]
+    assert ray == local
+    assert set(local["columns"]) == {c["name"] for c in COLUMNS}
+    assert local["columns"]["amount"]["histogram"]["counts"] and local["columns"]["plan"]["topCategories"]
+
+
+def test_both_engines_write_the_same_snapshot_table(valid):
+    local, ray = valid["local"][2], valid["ray"][2]
+    assert ray["dataFileSha256"] == local["dataFileSha256"]
+
+
+def test_the_ray_engine_leaves_no_parts_behind(valid, store):
+    assert not list(store.list_keys("datasets/engines/valid-ray/runs/r1/parts/"))
+
+
+@pytest.fixture(scope="module")
+def broken(engine_env, store, tmp_path_factory):
+    bad = frame(300, 5)
+    bad.loc[:9, "amount"] = -99.5  # below min
+    bad.loc[10:14, "plan"] = "enterprise"  # not allowed
+    bad.loc[15:16, "code"] = None  # nullable: false
+    uri = put_source(store, "sources/engines/broken/", [frame(200, 6), bad])
+    spec = {"source": {"uri": uri}, "format": "csv", "schema": {"columns": COLUMNS, "target": "churned"},
+            "quality": QUALITY}
+    return run_both(store, tmp_path_factory.mktemp("broken"), "broken", spec)
+
+
+def test_both_engines_fail_the_same_rules_with_the_same_message(broken):
+    local, ray = broken["local"][0], broken["ray"][0]
+    assert local.outcome == ray.outcome == "Invalid"
+    assert ray.failed_rules == local.failed_rules and set(local.failed_rules) >= {"min[amount]", "allowedValues[plan]",
+                                                                                 "nullable[code]"}
+    assert ray.message == local.message and ray.version == local.version
+
+
+def test_both_engines_report_a_value_of_the_wrong_type_in_the_same_file(engine_env, store, tmp_path):
+    bad = frame(50, 7).astype({"visits": object})
+    bad.loc[3, "visits"] = "many"
+    uri = put_source(store, "sources/engines/typed/", [frame(50, 8), bad])
+    spec = {"source": {"uri": uri}, "format": "csv", "schema": {"columns": COLUMNS}}
+    both = run_both(store, tmp_path, "typed", spec)
+    local, ray = both["local"][0], both["ray"][0]
+    assert local.outcome == ray.outcome == "Invalid" and ray.failed_rules == local.failed_rules == ["schema[types]"]
+    assert ray.message == local.message and "part-1.csv" in local.message
+
+
+def test_a_missing_ray_address_is_a_clear_error(s3_config, store, monkeypatch):
+    for key, value in s3_config.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KADENCE_RAY_ADDRESS", raising=False)
+    task = IngestTask.model_validate({"namespace": "engines", "name": "noaddress", "spec": {
+        "source": {"inline": "x\n1\n"}, "schema": {"columns": [{"name": "x", "type": "int"}]}, "engine": "ray"}})
+    result = ingest(task, store)
+    assert result.outcome == "Error" and "ray.address" in result.message
+
+
+def _search(fits):
+    from sklearn.datasets import make_classification
+    from sklearn.model_selection import StratifiedKFold
+
+    X, y = make_classification(n_samples=600, n_features=8, n_informative=4, random_state=0)
+    folds = [Fold(X[a], y[a], X[b], y[b]) for a, b in StratifiedKFold(3, shuffle=True, random_state=0).split(X, y)]
+    spaces = {name: fam.resolve_space(name, "classification") for name in ("logistic_regression", "random_forest")}
+    settings = SearchSettings(task="classification", metric="f1", strategy="tpe", spaces=spaces, max_trials=8,
+                              seed=7, parallelism=2)
+    return run_search(settings, folds, make_metric_scorer("f1", [0, 1]), fits=fits)
+
+
+def test_a_search_on_ray_runs_the_same_trials_and_picks_the_same_winner(ray_address):
+    local = _search(None)
+    with search_fits("ray", Settings(KADENCE_RAY_ADDRESS=ray_address)) as fits:
+        ray = _search(fits)
+    trials = [(t.number, t.family, t.params, t.state, t.score, t.fold_scores) for t in local.trials]
+    assert [(t.number, t.family, t.params, t.state, t.score, t.fold_scores) for t in ray.trials] == trials
+    assert (ray.best.number, ray.best.score) == (local.best.number, local.best.score)
