@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -153,12 +152,13 @@ def test_the_first_run_writes_every_row_of_the_dataset_version_to_s3(first_run, 
         assert hashlib.sha256(store.get_bytes(store.key_of(run["outputUri"]) + part["name"])).hexdigest() == part["sha256"]
 
 
-def test_the_batch_predictions_are_the_online_servers_row_by_row(first_run, store, kubectl):
+def test_the_batch_predictions_are_the_online_servers_row_by_row(first_run, served, store, kubectl):
     _, table = read_run(store, first_run[0])
     frame = churn_frame(400, seed=11).set_index("customer_id")
+    signature = get_json(kubectl, NAMESPACE, "modelversion", served[1])["spec"]["signature"]["inputs"]
     ids = table["customer_id"].tolist()[:50]
-    rows = [{k: (v.item() if hasattr(v, "item") else v) for k, v in frame.loc[i].drop(labels=["churned"]).items()}
-            for i in ids]
+    rows = [{c["name"]: (v.item() if hasattr(v, "item") else v) for c in signature
+             for v in [frame.loc[i, c["name"]]]} for i in ids]
     url = proxy_url(kubectl, "churn")
     response = httpx.post(f"{url}/v1/models/churn:predict", json={"instances": rows}, timeout=60)
     assert response.status_code == 200, response.text
