@@ -175,6 +175,8 @@ def test_kubectl_shows_the_run_history_and_the_versions_scored(second_run, kubec
     table = kubectl("get", "batchpredictions", "-n", NAMESPACE).stdout
     assert BATCH in table and second_run[0]["name"] in table
     assert BATCH in kubectl("get", "kadence", "-n", NAMESPACE).stdout  # in the kadence category
+    explained = kubectl("explain", "batchpredictions.spec.input.dataset").stdout
+    assert "follow" in explained and "EveryNewVersion" in explained, explained
 
 
 def test_a_monitorpolicy_judges_the_scored_inputs_and_their_labels(policy):
