@@ -163,3 +163,17 @@ def test_the_files_are_a_png_the_html_page_demo_json_with_the_loops_steps_and_th
     assert record["breach"]["month"] == 2 and record["promotion"]["month"] == 4
     assert [m["f1"] for m in record["months"]] == [1.0, 0.0, 1.0]
     assert record["months"][2]["f1Original"] == 0.0
+
+
+def test_the_monitors_estimated_f1_is_a_second_line_a_column_and_a_field_of_each_month():
+    plain = months()
+    estimated = months()
+    for month, value in zip(estimated, (0.81, 0.42, 0.77)):
+        month.evaluation = {"breached": False, "reason": "EstimatedQualityOK",
+                            "estimate": {"metrics": {"f1": value}, "predictions": 200, "method": "CBPE"}}
+    assert [m.f1_estimated for m in estimated] == [0.81, 0.42, 0.77]
+    assert [m.f1_estimated for m in plain] == [None, None, None]
+    assert estimated[1].summary()["f1Estimated"] == 0.42
+    page = report.render_html(b"\x89PNGfake", estimated, 0.55, CLOSED, (True, "closed"))
+    assert "monitor F1 estimated" in page and "<td>0.420</td>" in page
+    assert report.plot_png(estimated, 0.55, CLOSED) != report.plot_png(plain, 0.55, CLOSED)

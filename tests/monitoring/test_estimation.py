@@ -98,9 +98,10 @@ def test_a_multiclass_estimate_is_support_weighted_like_the_realized_metric():
     assert estimated["f1"] == pytest.approx(f1_score(y, predictions, average="weighted"), abs=0.03)
 
 
-def test_labels_numbers_and_class_names_as_strings_are_the_same_classes():
+def test_labels_numbers_booleans_and_class_names_as_strings_are_the_same_classes():
     assert list(class_keys([1, 0.0, "1"])) == list(class_keys(["1.0", "0", 1]))
     assert list(class_keys(["no", "yes"])) == ["no", "yes"]
+    assert list(class_keys([True, False, "True", "false"])) == list(class_keys([1, 0, "1", 0.0]))
 
 
 def test_a_reference_with_one_class_or_the_wrong_width_cannot_be_used():

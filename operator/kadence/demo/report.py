@@ -87,9 +87,16 @@ class Month:
         """The first model's F1 on the same rows (what the month would have scored without the loop)."""
         return f1(self.labels, self.original) if len(self.original) == len(self.labels) else None
 
+    @property
+    def f1_estimated(self) -> float | None:
+        """The F1 the MonitorPolicy estimated without labels over the month's window (from the served
+        probabilities), beside the F1 of the labelled answers."""
+        return (((self.evaluation or {}).get("estimate") or {}).get("metrics") or {}).get("f1")
+
     def summary(self) -> dict:
         data = {k: v for k, v in asdict(self).items() if k not in ("labels", "predictions", "original")}
-        return {**data, "rows": self.rows, "f1": _round(self.f1), "f1Original": _round(self.f1_original)}
+        return {**data, "rows": self.rows, "f1": _round(self.f1), "f1Original": _round(self.f1_original),
+                "f1Estimated": _round(self.f1_estimated)}
 
 
 def _round(value: float | None) -> float | None:
@@ -184,6 +191,9 @@ def plot_png(months: list[Month], threshold: float, milestones: list[Milestone],
     if any(m.f1_original is not None for m in months):
         axes.plot(xs, [m.f1_original for m in months], linestyle="--", marker=".", color="#8c959f",
                   label="F1 of the first model (no retraining)")
+    if any(m.f1_estimated is not None for m in months):
+        axes.plot(xs, [m.f1_estimated for m in months], linestyle="-.", marker="s", markersize=4, color="#8250df",
+                  label="F1 estimated by the monitor without labels")
     axes.axhline(threshold, color="#cf222e", linestyle=":", label=f"threshold {threshold:g}")
     by_month = {m.month: m.f1 for m in months}
     breach = _first(milestones, BREACH)
@@ -229,6 +239,7 @@ def render_html(png: bytes, months: list[Month], threshold: float, milestones: l
             m.month, f"{m.share:.0%}", m.rows, _fmt(m.f1), _fmt(m.f1_original),
             ", ".join(f"v{v}: {n}" for v, n in sorted(m.versions.items())), m.canary_weight or "",
             _fmt((m.evaluation or {}).get("metrics", {}).get("f1") if m.evaluation else None),
+            _fmt(m.f1_estimated),
             ("breached" if (m.evaluation or {}).get("breached") else (m.evaluation or {}).get("reason", "")),
         )) + "</tr>" for m in months)
     event_rows = "\n".join("<tr>" + "".join(cell(v) for v in m.row()) + "</tr>" for m in milestones)
@@ -244,7 +255,7 @@ td,th{{border:1px solid #d0d7de;padding:.25em .6em;text-align:left;font-size:.9e
 <img alt="F1 per month with the threshold {threshold:g} and the retraining marked" src="data:image/png;base64,{image}">
 <h2>Months</h2>
 <table><tr><th>month</th><th>new segment</th><th>rows</th><th>F1 served</th><th>F1 first model</th>
-<th>answered by</th><th>canary weight</th><th>monitor F1</th><th>monitor verdict</th></tr>
+<th>answered by</th><th>canary weight</th><th>monitor F1</th><th>monitor F1 estimated</th><th>monitor verdict</th></tr>
 {month_rows}
 </table>
 <h2>Events</h2>

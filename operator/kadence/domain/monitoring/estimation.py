@@ -50,16 +50,23 @@ class EstimationError(ValueError):
 # ---------------------------------------------------------------- values as comparable keys
 
 
-def class_keys(values: Sequence[Any]) -> np.ndarray:
-    """Labels, predictions or class names as comparable strings: numbers in one canonical
-    form (so a label 1, a prediction 1.0 and a class "1" are the same class), else str."""
-    import pandas as pd
+def class_key(value: Any) -> str:
+    """A label, prediction or class name as a comparable string: numbers, booleans and their
+    spellings in one canonical form (a label 1, a prediction 1.0 or True, a class "1" or "True"
+    are the same class), anything else as str."""
+    if isinstance(value, (bool, np.bool_)):
+        return repr(float(value))
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return repr(1.0 if value.strip().lower() == "true" else 0.0)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return repr(number) if math.isfinite(number) else str(value)
 
-    series = pd.Series(list(values), dtype=object)
-    numeric = pd.to_numeric(series, errors="coerce")
-    if len(series) and numeric.notna().all():
-        return np.asarray([repr(float(v)) for v in numeric], dtype=object)
-    return series.astype(str).to_numpy(dtype=object)
+
+def class_keys(values: Sequence[Any]) -> np.ndarray:
+    return np.asarray([class_key(v) for v in values], dtype=object)
 
 
 def _indices(values: Sequence[Any], classes: Sequence[str]) -> np.ndarray:
