@@ -252,11 +252,15 @@ def log_records(task: BatchTask, store: ObjectStore, entity: list, columns: dict
 
 def load_model(task: BatchTask, store: ObjectStore):
     """The Predictor a model server builds for the same ModelVersion."""
+    from ..builders.meta import cut_name
     from ..serving.predictor import load_predictor
     from ..serving.task import ServeTask
 
     model = task.model
-    serve_task = ServeTask(namespace=task.namespace, inference_service=task.name, model=model.model,
+    # `inference_service` only names the server's own logs, which a batch run does not write; a BatchPrediction's
+    # name may hold dots, a DNS label may not
+    serve_task = ServeTask(namespace=task.namespace, inference_service=cut_name(task.name.replace(".", "-")),
+                           model=model.model,
                            version=model.version, task=model.task, artifact=model.artifact, compiled=model.compiled,
                            inputs=model.inputs)
     return load_predictor(serve_task, store)
