@@ -33,6 +33,7 @@ TOOLS = {
     "models": "List the model registry and show a model's lineage.",
     "demo": "Run the closed-loop demo on the sandbox.",
     "console": "Serve a web console of the loop (read-only unless --enable-writes) on the current cluster.",
+    "data": "Erase an entity's predictions and feedback (personal data), with an audit record.",
 }
 
 
