@@ -12,6 +12,7 @@ from kadence.domain.training.metrics import make_metric_scorer
 from kadence.domain.training.search import Fold, SearchSettings, TrialRecord, fit_weighted, run_search
 from kadence.serving.compiled import verify_compiled
 
+
 CLASSES = ["a", "b"]
 
 
@@ -114,3 +115,60 @@ def test_an_ensemble_is_one_skops_artifact_and_its_onnx_graph_is_verified(search
     assert np.array_equal(reloaded.predict(X), voting.predict(X))
     ok, difference, graph = verify_compiled(voting, X[:200], 1e-5)
     assert graph is not None and ok, difference
+
+
+# ---- a training run end to end (real S3): boosting families, the ensemble, the card
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(store):
+    import json
+
+    from kadence.workloads.train_task import TrainTask
+    from kadence.workloads.trainer import train
+
+    from .datagen import CHURN_COLUMNS, churn_frame, put_dataset
+
+    uri = put_dataset(store, "ml", "churn", "v1ens", churn_frame(rows=400, seed=3), CHURN_COLUMNS, "churned",
+                      "customer_id")
+    task = TrainTask.model_validate({
+        "namespace": "ml", "run": "churn-ensemble",
+        "spec": {"datasetRef": {"name": "churn"}, "task": "classification", "objective": {"metric": "log_loss"},
+                 "search": {"strategy": "tpe", "maxTrials": 6,
+                            "families": [{"name": "logistic_regression"}, {"name": "lightgbm"},
+                                         {"name": "random_forest"}]},
+                 "cvFolds": 3, "model": "churn"},
+        "input": {"kind": "Dataset", "name": "churn", "version": "v1ens", "uri": uri},
+    })
+    lines: list[str] = []
+    result = train(task, store, log=lines.append)
+    trials = json.loads(store.get_bytes("runs/ml/churn-ensemble/trials.json"))
+    card = store.get_bytes("runs/ml/churn-ensemble/model_card.html").decode()
+    return result, trials, card, lines
+
+
+def test_the_run_returns_an_ensemble_that_beats_its_best_trial_on_cv(ensemble_run):
+    result, trials, _, lines = ensemble_run
+    assert result.best.family == "ensemble", [line for line in lines if line.startswith("ensemble")]
+    single = min(t["score"] for t in trials["trials"] if t["state"] == "complete")
+    assert result.best.cv_score < single  # log loss: lower is better
+    members = result.lineage.ensemble
+    assert len(members) >= 2 and sum(m.weight for m in members) == pytest.approx(1.0, abs=1e-5)
+    assert [m.trial for m in members] == [m["trial"] for m in trials["ensemble"]["members"]]
+    by_number = {t["number"]: t for t in trials["trials"]}
+    assert all(by_number[m.trial]["family"] == m.family and by_number[m.trial]["params"] == m.params for m in members)
+
+
+def test_the_ensemble_is_one_verified_compiled_artifact(store, ensemble_run):
+    result, _, _, _ = ensemble_run
+    data = store.get_bytes(store.key_of(result.artifact.uri))
+    model = artifacts.loads(data, expected_sha256=result.artifact.sha256)
+    assert type(model[-1]).__name__ == "VotingClassifier"
+    assert result.compiled is not None and result.compiled.verified
+
+
+def test_the_card_of_the_run_has_its_search_picture_and_the_model_version_links_it(ensemble_run):
+    result, _, card, _ = ensemble_run
+    for alt in ("score against time", "permutation importance", "calibration curve"):
+        assert f"alt='{alt}'" in card
+    assert result.lineage.model_card == result.files.model_card

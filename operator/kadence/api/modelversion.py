@@ -79,6 +79,9 @@ class Lineage(KadenceModel):
     seed: int | None = None
     image: str | None = None
     libraries: dict[str, str] | None = Field(None, description="Library versions, e.g. {scikit-learn: 1.9.1}.")
+    model_card: str | None = Field(None, description="The training run's model card (HTML): the search's score "
+                                                     "against time by family, hold-out metrics, permutation importance, "
+                                                     "calibration.")
     ensemble: list[EnsembleMember] | None = Field(
         None, max_length=32, description="When the model is an ensemble of the run's trials: its members and weights.")
     mlflow_run_id: str | None = Field(None, max_length=64, description=(
@@ -154,4 +157,5 @@ class ModelVersionStatus(CommonStatus):
     verified_sha256: str | None = Field(None, pattern=SHA256_PATTERN,
                                         description="The sha256 the stored artifact was verified to have.")
     metric_summary: str | None = Field(None, description="e.g. f1=0.832, for kubectl get.")
+    model_card: str | None = Field(None, description="Where the model card is (spec.lineage.modelCard).")
     history: list[StageHistoryEntry] | None = Field(None, max_length=100, description="Stage changes, oldest first.")

@@ -98,6 +98,8 @@ def plan_modelversion(body: dict, observed: ModelVersionObservation, now: dateti
     summary = metric_summary(spec)
     if summary:
         plan.status.metric_summary = summary
+    if spec.lineage is not None and spec.lineage.model_card:
+        plan.status.model_card = spec.lineage.model_card
     requested = registry.resolve_requested_stage(body)
     plan.status.requested_stage = requested.stage
     _report_stage_request(plan, status, requested)

@@ -567,7 +567,10 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         f"parallelism={parallelism} train={len(X_train)} holdout={len(X_test)}")
     scorer = make_metric_scorer(metric, classes)
 
+    search_began, finished_s = time.monotonic(), {}
+
     def on_trial(record: TrialRecord, result: SearchResult) -> None:
+        finished_s[record.number] = round(time.monotonic() - search_began, 3)  # the card's score against time
         log(_trial_line(record, result, metric))
         progress.maybe_write(result)
 
@@ -682,11 +685,17 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         seed=settings.seed,
         image=Settings.from_env().image,
         libraries=library_versions(),
+        model_card=store.uri(keys["model_card.html"]),
         ensemble=None if ensemble is None else [EnsembleMember.model_validate(m) for m in winner.params["members"]],
     )
-    from .model_card import render_model_card
+    from .model_card import calibration, permutation_importances, render_model_card
 
-    card = render_model_card(task, search, metrics, details, signature, lineage, sha)
+    # On a FeatureSet the hold-out rows are already features: the transformer step is skipped.
+    explained = pipeline[1:] if data.transformer is not None else pipeline
+    card = render_model_card(
+        task, search, metrics, details, signature, lineage, sha, winner=winner, finished_s=finished_s,
+        importances=permutation_importances(explained, X_test, np.asarray(y_test), scorer, settings.seed),
+        calibration_curve=calibration(explained, X_test, np.asarray(y_test), classes))
     store.put_bytes(keys["model_card.html"], card.encode(), "text/html; charset=utf-8")
 
     result = TrainResult(
