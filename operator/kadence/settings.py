@@ -70,6 +70,10 @@ class Settings(BaseModel):
     sandbox: bool = Field(False, alias="KADENCE_SANDBOX",
                           description="Running against the local sandbox: file:// sources are allowed.")
     sandbox_dir: str | None = Field(None, alias="KADENCE_SANDBOX_DIR")
+    mlflow_tracking_uri: str | None = Field(None, alias="KADENCE_MLFLOW_TRACKING_URI",
+                                            description="MLflow tracking server the training and registry-sync Jobs "
+                                                        "log to (the chart's `mlflow.trackingUri`); unset: no "
+                                                        "tracking.")
     engine: Literal["local", "ray"] = Field("local", alias="KADENCE_ENGINE",
                                             description="The engine of a Dataset, TrainingRun… whose spec.engine is "
                                                         "unset (operator-wide default; the chart's `engine`; also "

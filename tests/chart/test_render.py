@@ -123,6 +123,12 @@ def test_the_default_install_watches_all_namespaces_with_the_package_version_ima
     assert "WARNING: no object storage is configured" in notes(default_render)
 
 
+def test_an_mlflow_tracking_uri_reaches_the_operator_only_when_set(default_render, full_render):
+    assert "KADENCE_MLFLOW_TRACKING_URI" not in env_of(operator_container(default_render))
+    env = env_of(operator_container(full_render))
+    assert env["KADENCE_MLFLOW_TRACKING_URI"]["value"] == "http://mlflow.mlflow.svc:5000"
+
+
 def test_a_watched_namespace_list_becomes_namespace_flags_and_pinned_digests_win(full_render):
     container = operator_container(full_render)
     assert "--namespace=ml-team-a" in container["args"] and "--namespace=ml-team-b" in container["args"]

@@ -87,6 +87,9 @@ class Lineage(KadenceModel):
     mlflow_run_id: str | None = Field(None, max_length=64, description=(
         "The MLflow run the TrainingRun was logged as (its model is registered in MLflow's model registry from it, "
         "the stage mirrored as an alias)."))
+    mlflow_run_id: str | None = Field(None, max_length=64, description=(
+        "The MLflow run the TrainingRun was logged as (its model is registered in MLflow's model registry from it, "
+        "the stage mirrored as an alias)."))
     training_spec_hash: str | None = Field(
         None, description="sha256 of the TrainingRun's spec without its data version pins and promotion: with the "
                           "data versions, what a retrain compares to know whether it has anything new to learn.")
@@ -143,7 +146,8 @@ class ModelVersionStatus(CommonStatus):
         dependents=(SPEC_VALID, "ArtifactVerified"),
         # StageChange: the requested stage is in force (or why not); StageRequest: the
         # kadence.dev/stage-request annotation, when present, can be read.
-        informational=("StageChange", "StageRequest"),
+        # Tracked: the version is registered in MLflow with its stage as an alias (MLflow configured).
+        informational=("StageChange", "StageRequest", "Tracked"),
     )
 
     stage: Stage | None = Field(None, description="The stage in force.")

@@ -222,6 +222,14 @@ class PromotionPolicy(KadenceModel):
         return self
 
 
+class Tracking(KadenceModel):
+    """Experiment tracking of the run."""
+
+    mlflow: bool = Field(True, description="Log the run (a child run per trial, the model, the data versions) to "
+                                           "the operator's MLflow tracking server, when the operator has one "
+                                           "(chart value mlflow.trackingUri). false: this run is not logged.")
+
+
 class TrainingRunSpec(KadenceModel):
     """One AutoML training run."""
 
@@ -249,6 +257,7 @@ class TrainingRunSpec(KadenceModel):
         "The objective per segment and fairness on a sensitive attribute, on the hold-out: reported in "
         "status.segments; a failed gate keeps the model Candidate whatever the promotion policy says."))
     max_attempts: int = Field(2, ge=1, le=10, description="Training Jobs to try before the run fails.")
+    tracking: Tracking = Field(default_factory=Tracking)
     engine: Engine | None = engine_field()
 
     @model_validator(mode="after")
@@ -272,6 +281,8 @@ class TrainingRunStatus(CommonStatus):
         # InputReady: the Dataset/FeatureSet version to train on is validated; Trained: the search
         # produced a model; Registered: the winner is a ModelVersion.
         dependents=(SPEC_VALID, "InputReady", "Trained", "Registered"),
+        # Tracked: the run was logged to MLflow (False: why not; training never fails for it).
+        informational=("Tracked",),
     )
 
     attempt: int | None = Field(None, ge=0, description="Current Job attempt, from 1.")

@@ -4,14 +4,16 @@ from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND
 from ..k8s.apply import merge_patch
 from ..planners.modelversion import ModelVersionObservation, needs_verification, plan_modelversion
-from .common import model_versions_of, object_store, realize, register_reconciler, utcnow
+from .common import (model_versions_of, object_store, owned_jobs, realize, register_reconciler, utcnow,
+                     workload_settings)
 
 KIND = BY_KIND["ModelVersion"]
 
 
-def observe(obj: dict, spec) -> ModelVersionObservation:
+def observe(obj: dict, spec, mlflow: bool) -> ModelVersionObservation:
     namespace = obj["metadata"]["namespace"]
-    observation = ModelVersionObservation(siblings=model_versions_of(namespace, spec.model))
+    observation = ModelVersionObservation(siblings=model_versions_of(namespace, spec.model),
+                                          jobs=owned_jobs(KIND, obj) if mlflow else [])
     if needs_verification(obj):
         store = object_store()
         try:
@@ -22,7 +24,8 @@ def observe(obj: dict, spec) -> ModelVersionObservation:
 
 
 def reconcile_modelversion(obj, spec, body, patch):
-    plan = plan_modelversion(obj, observe(obj, spec), utcnow())
+    settings = workload_settings()
+    plan = plan_modelversion(obj, observe(obj, spec, bool(settings.mlflow_tracking_uri)), utcnow(), settings)
     realize(plan, obj.get("status") or {}, obj["metadata"], patch, body)
     for sibling in plan.sibling_patches:
         merge_patch(API_VERSION, "ModelVersion", sibling.namespace, sibling.name, sibling.patch)

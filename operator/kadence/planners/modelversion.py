@@ -36,7 +36,9 @@ from datetime import datetime
 from ..api.conditions import ConditionUpdate, find
 from ..api.modelversion import ModelVersionSpec, ModelVersionStatus
 from ..domain import registry
+from ..builders.jobs import WorkloadSettings
 from ..domain.registry import TransitionError, VersionState
+from .mlflow_sync import plan_alias_sync
 from .plan import EventSpec, Plan
 
 RECHECK_S = 30.0
@@ -50,6 +52,7 @@ class ModelVersionObservation:
     siblings: list[dict] = field(default_factory=list)  # every ModelVersion of the same model (self included or not)
     artifact: bytes | None = None
     artifact_missing: bool = False
+    jobs: list[dict] = field(default_factory=list)  # the version's `kadence track` Jobs (MLflow configured)
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,8 @@ def _stamp(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def plan_modelversion(body: dict, observed: ModelVersionObservation, now: datetime) -> ModelVersionPlan:
+def plan_modelversion(body: dict, observed: ModelVersionObservation, now: datetime,
+                      settings: WorkloadSettings = WorkloadSettings()) -> ModelVersionPlan:
     meta, status = body["metadata"], body.get("status") or {}
     spec = ModelVersionSpec.model_validate(body["spec"])
     plan = ModelVersionPlan()
@@ -161,7 +165,17 @@ def plan_modelversion(body: dict, observed: ModelVersionObservation, now: dateti
     plan.phase = stage
     plan.conditions.append(ConditionUpdate(ARTIFACT_VERIFIED, "True", "Verified",
                                            f"{stage}; artifact sha256 verified" + (f"; {summary}" if summary else "")))
+    if settings.mlflow_tracking_uri:
+        history = plan.status.history if "history" in plan.status.model_fields_set else status.get("history")
+        mirror = plan_alias_sync(body, stage, _last_change_at(history), observed.jobs, settings)
+        plan.children, plan.delete = mirror.children, mirror.delete
+        plan.conditions += [mirror.condition] if mirror.condition else []
     return plan
+
+
+def _last_change_at(history: list | None) -> str:
+    last = (history or [None])[-1]
+    return "" if last is None else (last.get("at", "") if isinstance(last, dict) else last.at)
 
 
 def _report_stage_request(plan: ModelVersionPlan, status: dict, requested: registry.RequestedStage) -> None:

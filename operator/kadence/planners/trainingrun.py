@@ -39,6 +39,7 @@ from ..builders.jobs import WorkloadSettings, job_finished_at, job_state
 from ..builders.training import RUN_LABEL, RUN_UID_ANNOTATION, model_version_body, train_children, train_job_name
 from ..domain.monitoring.retrain import training_spec_hash
 from ..domain.training.promotion import decide, held_by_segments
+from ..tracking.model import MlflowTarget, tracked_condition
 from ..workloads.train_task import FAILURE_PREFIX, Progress, TrainInput, TrainResult, TrainTask
 from .plan import ChildRef, EventSpec, Plan
 from ..api import keys
@@ -138,10 +139,13 @@ def resolve_source(spec: TrainingRunSpec, source: dict | None) -> tuple[TrainInp
     return TrainInput(kind=kind, name=reference.name, version=entry["id"], uri=entry["uri"]), None
 
 
-def build_task(body: dict, spec: TrainingRunSpec, source: TrainInput, attempt: int) -> dict:
+def build_task(body: dict, spec: TrainingRunSpec, source: TrainInput, attempt: int,
+               mlflow_tracking_uri: str | None = None) -> dict:
     meta = body["metadata"]
+    mlflow = (MlflowTarget(tracking_uri=mlflow_tracking_uri, experiment=spec.model)
+              if mlflow_tracking_uri and spec.tracking.mlflow else None)
     return TrainTask(namespace=meta["namespace"], run=meta["name"], run_uid=meta.get("uid"), attempt=attempt,
-                     spec=spec, input=source).wire()
+                     spec=spec, input=source, mlflow=mlflow).wire()
 
 
 def registered_version(body: dict, model_versions: list[dict]) -> dict | None:
@@ -279,6 +283,9 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
             ConditionUpdate(INPUT_READY, "True", "InputResolved", _trained_on(result)),
             ConditionUpdate(TRAINED, "True", "Trained",
                             f"{result.best.family}: hold-out {result.metric}={result.metrics.get(result.metric)}")]
+        tracked = tracked_condition(result.tracking)
+        if tracked is not None:
+            plan.conditions.append(tracked)
         registered = registered_version(body, observed.model_versions)
         identical = identical_version(result.artifact.sha256, observed.model_versions)
         if registered is None and identical is not None:
@@ -334,7 +341,8 @@ def plan_trainingrun(body: dict, observed: TrainingRunObservation, now: datetime
 
     # 3. Start the attempt's Job (idempotent: same name, same body).
     if job is None:
-        plan.children = train_children(body, attempt, build_task(body, spec, source, attempt), settings)
+        plan.children = train_children(body, attempt, build_task(body, spec, source, attempt,
+                                                                 settings.mlflow_tracking_uri), settings)
         plan.status.attempt = attempt
         plan.status.job_name = job_name
         plan.status.start_time = status.get("startTime") or _stamp(now)

@@ -27,7 +27,7 @@ from typing import Iterator
 
 import httpx
 
-from . import s3, supervisor
+from . import mlflow, s3, supervisor
 from . import tls
 from . import ray as sandbox_ray
 from .kubeconfig import (CONTEXT, api_url, client_options, kubeconfig_path, load_or_create_token, token_path,
@@ -36,7 +36,7 @@ from ..api import keys
 
 DEFAULT_API_PORT = 6443
 RESTART_BACKOFF_S = 5.0
-COMPONENT_ORDER = ("s3", "ray", "apiserver", "node", "operator")
+COMPONENT_ORDER = ("s3", "mlflow", "ray", "apiserver", "node", "operator")
 
 
 class SandboxError(Exception):
@@ -68,6 +68,9 @@ def register(subparsers) -> None:
                     help=f"API server port (default {DEFAULT_API_PORT}, or a free one if that is taken; "
                          "0 for any free port)")
     up.add_argument("--no-operator", action="store_true", help="do not start the Kadence operator")
+    up.add_argument("--mlflow", action="store_true",
+                    help="also run an MLflow tracking server (SQLite, artifacts in the sandbox's S3); the operator "
+                         "logs every TrainingRun and ModelVersion to it (needs pip install 'kadence[mlflow-server]')")
     up.add_argument("--ray", action="store_true",
                     help=f"also run a local Ray head ({sandbox_ray.NUM_CPUS} CPUs, "
                          f"{sandbox_ray.OBJECT_STORE_BYTES >> 20} MiB object store) that `engine: ray` workloads "
@@ -195,9 +198,10 @@ def _prepare_state_dir(state_dir: Path) -> None:
     tls.load_or_create(state_dir)
 
 
-def operator_env(state_dir: Path, settings: s3.S3Settings) -> dict[str, str]:
+def operator_env(state_dir: Path, settings: s3.S3Settings, mlflow_port: int | None = None) -> dict[str, str]:
+    extra = {"KADENCE_MLFLOW_TRACKING_URI": mlflow.tracking_uri(mlflow_port)} if mlflow_port else {}
     return _python_env({"KUBECONFIG": str(kubeconfig_path(state_dir)), **settings.operator_env(),
-                        "KADENCE_METRICS_ADDRESS": "127.0.0.1", **ray_env(state_dir)})
+                        "KADENCE_METRICS_ADDRESS": "127.0.0.1", **extra, **ray_env(state_dir)})
 
 
 def ray_env(state_dir: Path) -> dict[str, str]:
@@ -208,7 +212,7 @@ def ray_env(state_dir: Path) -> dict[str, str]:
 
 def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
               backoff: tuple[float, float] | None = None, out=sys.stdout,
-              snapshot_interval: float | None = None, with_ray: bool = False) -> dict:
+              snapshot_interval: float | None = None, with_mlflow: bool = False, with_ray: bool = False) -> dict:
     """Start every component; on any failure stop what was started and raise SandboxError.
 
     `snapshot_interval` (seconds) overrides how often the API server writes its state."""
@@ -241,6 +245,7 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         supervisor.wait_until(lambda: s3.answers(settings), timeout=90, record=s3_record, what="SeaweedFS S3")
         supervisor.wait_until(lambda: s3._try(s3.ensure_bucket, settings), timeout=60, record=s3_record,
                               what="the S3 bucket")
+        mlflow_port = start_mlflow(state_dir, settings, summary, out) if with_mlflow else None
         if with_ray:
             print("starting the Ray head ...", file=out, flush=True)
             summary["ray"] = sandbox_ray.address(sandbox_ray.start(state_dir, _python_env({})).port)
@@ -264,7 +269,7 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         else:
             op_record, _ = supervisor.start_component(
                 state_dir, "operator", [sys.executable, "-m", "kadence", "operator"],
-                env=operator_env(state_dir, settings))
+                env=operator_env(state_dir, settings, mlflow_port))
             print("starting the Kadence operator ...", file=out, flush=True)
             time.sleep(2)  # an operator that cannot start fails within this
             if op_record.alive():
@@ -282,6 +287,19 @@ def start_all(state_dir: Path, port: int | None, with_operator: bool = True,
         if isinstance(exc, (supervisor.ComponentFailed, FileNotFoundError)):  # a part failed or is missing
             raise SandboxError(str(exc)) from exc
         raise
+
+
+def start_mlflow(state_dir: Path, settings: s3.S3Settings, summary: dict, out, die_with_parent: bool = False) -> int:
+    """The MLflow tracking server (`up --mlflow`); its port. `down` (stop_all) stops it."""
+    if not mlflow.available():
+        raise SandboxError("--mlflow needs the MLflow server and boto3: pip install 'kadence[mlflow-server]'")
+    port = supervisor.free_port()
+    record, _ = supervisor.start_component(state_dir, mlflow.COMPONENT, mlflow.argv(state_dir, port, settings),
+                                           env=mlflow.env(settings), port=port, die_with_parent=die_with_parent)
+    print(f"starting MLflow on {mlflow.tracking_uri(port)} ...", file=out, flush=True)
+    supervisor.wait_until(lambda: mlflow.answers(port), timeout=180, record=record, what="the MLflow server")
+    summary["mlflow"] = mlflow.tracking_uri(port)
+    return port
 
 
 @contextlib.contextmanager
@@ -303,6 +321,7 @@ def _print_usage(summary: dict, out=sys.stdout) -> None:
 The Kadence sandbox is running (state in {summary['state_dir']}).
   API server:  {summary['server']}   (context {CONTEXT})
   S3 storage:  {summary['s3']}   (admin keys: Secret kadence-storage in kadence-system; each namespace gets its own)
+  MLflow:      {summary.get('mlflow', 'not started (kadence sandbox up --mlflow)')}
   Ray:         {summary.get('ray', 'not started (kadence sandbox up --ray)')}
   operator:    {summary['operator']}
 
@@ -324,7 +343,10 @@ def _recorded_s3_settings(state_dir: Path) -> s3.S3Settings:
 
 def _component_env(state_dir: Path, name: str) -> dict[str, str] | None:
     if name == "operator":
-        return operator_env(state_dir, _recorded_s3_settings(state_dir))
+        tracking = next((r for r in supervisor.read_records(state_dir) if r.name == mlflow.COMPONENT), None)
+        return operator_env(state_dir, _recorded_s3_settings(state_dir), tracking.port if tracking else None)
+    if name == mlflow.COMPONENT:
+        return mlflow.env(_recorded_s3_settings(state_dir))
     if name in ("apiserver", "node"):
         return _python_env({})
     if name == sandbox_ray.NAME:
@@ -370,7 +392,8 @@ def cmd_up(args) -> int:
         print(f"The sandbox in {state_dir} was partly running: restarted {', '.join(restarted)}.")
         return 0
     try:
-        summary = start_all(state_dir, args.port, with_operator=not args.no_operator, with_ray=args.ray)
+        summary = start_all(state_dir, args.port, with_operator=not args.no_operator, with_mlflow=args.mlflow,
+                            with_ray=args.ray)
     except SandboxError as exc:
         print(f"kadence sandbox up: {exc}", file=sys.stderr)
         return 1
@@ -429,7 +452,8 @@ def stop_all(state_dir: Path, out=sys.stdout) -> list[str]:
     s3_asked_at = time.monotonic()
     if procs.get("s3") is not None:
         supervisor.signal_group(procs["s3"], signal.SIGTERM)
-    for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15), (sandbox_ray.NAME, 30)):
+    for name, timeout in (("operator", 15), ("node", 30), ("apiserver", 15), (mlflow.COMPONENT, 15),
+                          (sandbox_ray.NAME, 30)):
         proc = procs.get(name)
         if proc is None:
             continue

@@ -15,6 +15,7 @@ from ..api.common import KadenceModel
 from ..api.segments import SegmentResult
 from ..api.modelversion import Artifact, CompiledArtifact, EstimationReference, Lineage, Signature
 from ..api.trainingrun import TrainingRunSpec, TrialsSummary
+from ..tracking.model import MlflowTarget, TrackingOutcome
 
 TASK_ENV = "KADENCE_TASK"
 IMAGE_ENV = "KADENCE_IMAGE"
@@ -57,6 +58,8 @@ class TrainTask(KadenceModel):
     compiled_tolerance: float | None = Field(
         None, ge=0, description="Bound on |ONNX - scikit-learn| on the hold-out for the compiled path; the stated "
         "default when unset (kadence.workloads.compile_model).")
+    mlflow: MlflowTarget | None = Field(None, description="Log the run to this MLflow server (tracking.mlflow and "
+                                                          "the operator's KADENCE_MLFLOW_TRACKING_URI).")
 
     @property
     def prefix(self) -> str:
@@ -114,6 +117,7 @@ class TrainResult(KadenceModel):
     signature: Signature
     segments: SegmentResult | None = Field(None, description="The hold-out per segment and fairness (spec.segments).")
     lineage: Lineage
+    tracking: TrackingOutcome | None = Field(None, description="How logging to MLflow went; absent when not asked.")
     files: ResultFiles
     started_at: str
     finished_at: str

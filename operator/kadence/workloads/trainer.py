@@ -713,6 +713,10 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
                           spec=store.uri(keys["spec.json"])),
         started_at=started_at, finished_at=now_rfc3339(), duration_seconds=round(time.monotonic() - began, 3),
     )
+    if task.mlflow is not None:
+        from ..tracking.mlflow_log import tracked_result
+
+        result = tracked_result(task, search, result, pipeline, holdout_raw, model_bytes, log)
     final = progress_of(search, "Succeeded")
     progress.write(final)
     store.put_bytes(keys["result.json"], json.dumps(result.wire(), indent=2).encode(), "application/json")
