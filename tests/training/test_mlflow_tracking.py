@@ -359,6 +359,22 @@ def test_track_against_an_unreachable_server_exits_1_for_the_job_to_retry(tmp_pa
     assert code == track.EXIT_FAILED and line["synced"] is False
 
 
+def test_track_in_an_image_without_the_mlflow_client_is_refused_with_exit_3_saying_so(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow.exceptions", None)  # what `import` sees when mlflow is missing
+    code, line = run_track(tmp_path, sync_task("http://127.0.0.1:9", "r1", "Production").wire())
+    assert code == track.EXIT_REFUSED and "kadence[mlflow]" in line["message"]
+
+
+def test_training_in_an_image_without_the_mlflow_client_is_tracked_false_saying_so(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mlflow", None)
+    outcome = mlflow_log.log_training(None, log=quiet)
+    assert (outcome.tracked, outcome.reason) == (False, "MlflowUnavailable") and "kadence[mlflow]" in outcome.message
+
+
 def test_track_of_a_run_mlflow_does_not_know_is_refused_with_exit_3(tracked, tmp_path):
     _, client = tracked
     code, line = run_track(tmp_path, sync_task(client.tracking_uri, "0" * 32, "Production").wire())

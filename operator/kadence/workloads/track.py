@@ -6,7 +6,8 @@ The task (tracking.model.AliasSyncTask) comes from `--task FILE` or $KADENCE_TAS
 line: what was registered and which aliases were set or deleted.
 
 Exit codes: 0 in sync; 1 MLflow could not be reached or failed (the Job's backoffLimit tries
-again); 3 MLflow refused (the run or its model does not exist: retrying cannot help); 2 bad task.
+again); 3 MLflow refused (the run or its model does not exist) or the image has no MLflow client:
+retrying cannot help; 2 bad task.
 """
 
 from __future__ import annotations
@@ -36,7 +37,12 @@ def run(args: argparse.Namespace, env: dict[str, str] | None = None) -> int:
         return EXIT_BAD_TASK
     for name, value in HTTP_ENV.items():
         os.environ.setdefault(name, value)
-    from mlflow.exceptions import MlflowException
+    try:
+        from mlflow.exceptions import MlflowException
+    except ImportError:
+        print(json.dumps({"synced": False, "message": "the mlflow client is not installed in the workload image "
+                                                      "(pip install 'kadence[mlflow]')"}), flush=True)
+        return EXIT_REFUSED
 
     from ..tracking.registry_sync import sync
 
