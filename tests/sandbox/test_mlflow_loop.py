@@ -27,6 +27,19 @@ NAMESPACE = "mlflow-loop"
 pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(900)]
 
 
+CORE = {"s3", "apiserver", "node", "operator"}
+
+
+@pytest.mark.parametrize("recorded, alive, missing", [
+    (CORE, CORE, []),  # started without --mlflow: complete
+    (CORE | {"mlflow"}, CORE | {"mlflow"}, []),
+    (CORE | {"mlflow"}, CORE, ["mlflow"]),  # started with it, and it stopped
+    (CORE, CORE - {"node"}, ["node"]),
+])
+def test_a_sandbox_without_the_tracking_server_is_complete_one_whose_server_stopped_is_not(recorded, alive, missing):
+    assert sandbox_cli.missing_components(dict.fromkeys(recorded), set(alive)) == missing
+
+
 @pytest.fixture(scope="module")
 def tracking_server(sandbox_s3, tmp_path_factory):
     """The MLflow server as `kadence sandbox up --mlflow` starts it (SQLite, artifacts in the sandbox S3)."""

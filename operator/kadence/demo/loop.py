@@ -146,7 +146,7 @@ def ensure_sandbox(state_dir: Path, out: TextIO) -> Sandbox:
     records = {r.name: r for r in supervisor.read_records(state_dir)}
     alive = {name for name, r in records.items() if r.alive()}
     if alive:
-        missing = [name for name in sandbox_cli.COMPONENT_ORDER if name not in alive]
+        missing = sandbox_cli.missing_components(records, alive)
         if missing:
             raise DemoError(f"the sandbox in {state_dir} runs only partly ({', '.join(missing)} not running); "
                             "stop it with `kadence sandbox down` and run the demo again")

@@ -37,6 +37,15 @@ from ..api import keys
 DEFAULT_API_PORT = 6443
 RESTART_BACKOFF_S = 5.0
 COMPONENT_ORDER = ("s3", "mlflow", "ray", "apiserver", "node", "operator")
+# Started only when asked for (`up --mlflow`, `up --ray`): a sandbox without them is complete.
+OPTIONAL_COMPONENTS = ("mlflow", "ray")
+
+
+def missing_components(records: dict, alive: set[str]) -> list[str]:
+    """The components of a running sandbox that are not running: every required one, and an
+    optional one only when it was started (it has a record)."""
+    return [name for name in COMPONENT_ORDER
+            if name not in alive and (name in records or name not in OPTIONAL_COMPONENTS)]
 
 
 class SandboxError(Exception):
@@ -519,6 +528,8 @@ def collect_status(state_dir: Path) -> dict:
     components = []
     for name in COMPONENT_ORDER:
         record = records.get(name)
+        if record is None and name in OPTIONAL_COMPONENTS:
+            continue  # not asked for
         if record is None:
             components.append({"name": name, "pid": None, "port": None, "alive": False})
         else:
