@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 PAGE = REPO / "examples" / "export" / "index.html"
 ORT_WEB = "onnxruntime-web@1"
 NPM_CACHE = Path.home() / ".cache" / "kadence-tests" / "onnxruntime-web"
-ORT_FILES = ("ort.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
+ORT_FILES = ("ort.wasm.min.js", "ort-wasm-simd-threaded.wasm", "ort-wasm-simd-threaded.mjs")
 
 
 @pytest.fixture(scope="module")
