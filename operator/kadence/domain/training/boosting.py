@@ -180,9 +180,9 @@ def fit_boosting(estimator, X, y, sample_weight=None, seed: int = 0):
     w_fit = None if sample_weight is None else np.asarray(sample_weight)[fit_rows]
     w_stop = None if sample_weight is None else np.asarray(sample_weight)[stop_rows]
     if library == "lightgbm":
-        import lightgbm
-
         import warnings
+
+        import lightgbm
 
         with warnings.catch_warnings():
             # LightGBM 4.7 deprecates eval_set for eval_X/eval_y, whose labels its classifier does not
