@@ -14,6 +14,7 @@ from kadence.tracking import mlflow_log
 from kadence.tracking.model import MlflowTarget, TrackingOutcome, alias_for, owner_tags, tracked_condition, trial_metrics
 from kadence.workloads.trainer import train
 
+from .datagen import churn_frame
 from .test_train_workload import churn_task, quiet
 
 mlflow = pytest.importorskip("mlflow")
@@ -114,8 +115,6 @@ def test_the_model_is_an_mlflow_model_with_a_signature_that_predicts_like_the_ar
     from mlflow.models import get_model_info
 
     from kadence.domain.training import artifact as artifacts
-
-    from .datagen import churn_frame
 
     result, _ = tracked
     info = get_model_info(f"runs:/{result.tracking.run_id}/model")
@@ -329,6 +328,9 @@ def test_sync_registers_the_run_once_and_mirrors_each_stage_as_an_alias(tracked)
     again = sync(sync_task(uri, run_id, "Production"), log=quiet)
     assert again["version"] == first["version"] and again["set"] == ["champion"] and again["deleted"] == ["challenger"]
     assert aliases(client) == {"champion": first["version"]}
+    rows = churn_frame(rows=20, seed=9)[[c.name for c in result.signature.inputs]]
+    assert mlflow.sklearn.load_model("models:/churn@champion").predict(rows).tolist() == \
+        mlflow.sklearn.load_model(f"runs:/{run_id}/model").predict(rows).tolist()
     registered = client.get_model_version("churn", first["version"])
     assert registered.run_id == run_id and registered.tags["kadence.modelVersion"] == "churn-v1"
     assert registered.tags["kadence.uid"] == "mv-uid" and registered.tags["kadence.stage"] == "Production"
