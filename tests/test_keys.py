@@ -15,7 +15,8 @@ KEY = re.compile(r"^(sandbox\.)?kadence\.dev/[a-z][a-z0-9-]*=?$")
 DOCUMENT_KINDS = {"kadence.dev/ingest-result", "kadence.dev/materialize-result", "kadence.dev/monitor-result",
                   "kadence.dev/dataset-snapshot", "kadence.dev/featureset-snapshot", "kadence.dev/profile",
                   "kadence.dev/alert", "kadence.dev/compare-result", "kadence.dev/v1alpha1",
-                  "kadence.dev/batch-result", "kadence.dev/batch-output", "kadence.dev/model-export"}
+                  "kadence.dev/batch-result", "kadence.dev/batch-output", "kadence.dev/model-export",
+                  "kadence.dev/erasure"}
 
 
 def key_literals(path: Path) -> list[str]:
