@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlparse
+
+from .http_receiver import LocalServer
 
 NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
@@ -52,7 +53,7 @@ def validate(alert) -> str | None:
     return None
 
 
-class AlertmanagerReceiver:
+class AlertmanagerReceiver(LocalServer):
     def __init__(self, now: datetime | None = None):
         self.posts: list[list[dict]] = []  # every accepted POST body
         self.alerts: dict[tuple, dict] = {}  # fingerprint (sorted labels) -> the latest alert
@@ -94,8 +95,7 @@ class AlertmanagerReceiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     def active(self, alert: dict) -> bool:
         ends = _time(alert.get("endsAt"), "endsAt")
@@ -103,12 +103,4 @@ class AlertmanagerReceiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return self.base_url

@@ -1,4 +1,6 @@
-"""A real HTTP receiver on 127.0.0.1 for webhook tests: records every POST, answers from a script."""
+"""Real HTTP servers on 127.0.0.1 for webhook tests: `Receiver` records every POST and answers
+from a script; `LocalServer` is what every such test server shares (a port of its own, a thread,
+a `with` block that starts and stops it)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,28 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class Receiver:
-    """An HTTP server on 127.0.0.1 that records every POST and answers from a script."""
+class LocalServer:
+    """An HTTP server for `handler` on a free port of 127.0.0.1, serving in a thread inside `with`."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Receiver(LocalServer):
+    """Records every POST and answers from a script."""
 
     def __init__(self, answers: list[int] | None = None):
         self.requests: list[dict] = []
@@ -28,17 +50,8 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.base_url}/hook"
