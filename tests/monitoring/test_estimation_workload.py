@@ -126,3 +126,30 @@ def test_without_an_estimation_reference_the_estimate_says_why_and_judges_nothin
     code, result = run_monitor(tmp_path, task("est-none", None, judge_on="Estimated"))
     assert code == 0 and result["breached"] is False and result["reason"] == "NoEstimate"
     assert "no estimation reference" in result["estimate"]["unavailable"]
+
+
+def test_a_regressor_s_mae_is_estimated_by_a_loss_model_trained_on_its_hold_out(store, s3_env, tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+
+    def rows(n, shift):  # y = 2x with noise that grows with |x|: inputs far from 0 are served worse
+        x = rng.normal(shift, 1, n)
+        return x, 2 * x, 2 * x + rng.normal(0, 0.2 + np.abs(x), n)
+
+    x, predictions, labels = rows(1500, 0.0)
+    data = reference_frame(labels, predictions, None, pd.DataFrame({"x": x}))
+    reference = {"uri": store.put_bytes("training/estimation-tests/regressor/estimation-reference.parquet", data),
+                 "sha256": sha256_hex(data), "rows": 1500}
+    x, predictions, labels = rows(1000, 1.5)
+    records = [PredictionRecord(request_id=f"reg-{i}", time=T - HOUR + timedelta(seconds=(i + 1) * 3),
+                                model_version="1", inputs={"x": float(x[i])}, outputs={"prediction": float(p)})
+               for i, p in enumerate(predictions)]
+    store.put_bytes(prediction_batch_key("est-reg", "churn", "1", records[0].time), encode_batch(records))
+    body = task("est-reg", reference, judge_on="Estimated") | {"classes": None}
+    body["performance"] |= {"metric": "mae", "threshold": 1.2}
+    code, result = run_monitor(tmp_path, {k: v for k, v in body.items() if v is not None})
+    assert code == 0 and result["estimate"]["method"] == "DLE"
+    realized = float(np.mean(np.abs(labels - predictions)))  # about 1.5, the hold-out's about 0.8: beyond 1.2
+    assert result["estimate"]["metrics"]["mae"] == pytest.approx(realized, rel=0.1)
+    assert result["reason"] == "EstimatedQualityBelowThreshold" and result["breached"] is True
