@@ -5,6 +5,7 @@ and the session's SeaweedFS; every ingest runs once per engine (module-scoped)."
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 
 from kadence.domain.training import families as fam
 from kadence.domain.training.metrics import make_metric_scorer
-from kadence.domain.training.search import Fold, SearchSettings, run_search
+from kadence.domain.training.search import FAILED, Fold, SearchSettings, run_search
 from kadence.engines.search import search_fits
 from kadence.settings import Settings
 from kadence.workloads.data_tasks import IngestTask
@@ -173,10 +174,47 @@ def _search(fits):
     return run_search(settings, folds, make_metric_scorer("f1", [0, 1]), fits=fits)
 
 
-def test_a_search_on_ray_runs_the_same_trials_and_picks_the_same_winner(ray_address):
-    local = _search(None)
+def trials_of(result) -> list[tuple]:
+    return [(t.number, t.family, t.params, t.state, t.score, t.fold_scores) for t in result.trials]
+
+
+@pytest.fixture(scope="module")
+def local_search():
+    return _search(None)
+
+
+def test_a_search_on_ray_runs_the_same_trials_and_picks_the_same_winner(ray_address, local_search):
     with search_fits("ray", Settings(KADENCE_RAY_ADDRESS=ray_address)) as fits:
         ray = _search(fits)
-    trials = [(t.number, t.family, t.params, t.state, t.score, t.fold_scores) for t in local.trials]
-    assert [(t.number, t.family, t.params, t.state, t.score, t.fold_scores) for t in ray.trials] == trials
-    assert (ray.best.number, ray.best.score) == (local.best.number, local.best.score)
+    assert trials_of(ray) == trials_of(local_search)
+    assert (ray.best.number, ray.best.score) == (local_search.best.number, local_search.best.score)
+
+
+def test_a_fit_whose_ray_worker_is_killed_is_run_again_and_the_search_ends_the_same(ray_address, local_search):
+    """Kill -9 the first worker process seen running a fold fit (Ray titles it ray::_fit)."""
+    import threading
+
+    import psutil
+
+    killed: list[int] = []
+    done = threading.Event()
+
+    def kill_one_fit() -> None:
+        while not done.is_set() and not killed:
+            for proc in psutil.process_iter(["cmdline"]):
+                if any("ray::_fit" in part for part in proc.info["cmdline"] or []):
+                    proc.kill()
+                    killed.append(proc.pid)
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_fit, daemon=True)
+    killer.start()
+    try:
+        with search_fits("ray", Settings(KADENCE_RAY_ADDRESS=ray_address)) as fits:
+            ray = _search(fits)
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no fit was seen running"
+    assert trials_of(ray) == trials_of(local_search) and not [t for t in ray.trials if t.state == FAILED]
