@@ -63,7 +63,8 @@ def test_a_run_writes_trials_metrics_card_progress_and_result(store, churn_resul
     progress = json.loads(store.get_bytes(prefix + "progress.json"))
     assert progress["phase"] == "Succeeded" and progress["done"] == 8
     card = store.get_bytes(prefix + "model_card.html").decode()
-    assert card.count("data:image/png;base64,") == 2  # search progress + confusion matrix
+    # search progress, score against time, confusion matrix, calibration, permutation importance
+    assert card.count("data:image/png;base64,") == 5
     stored = TrainResult.model_validate(json.loads(store.get_bytes(prefix + "result.json")))
     assert stored == result
 
@@ -126,7 +127,8 @@ def test_a_regression_run_reports_residuals(store):
     assert result.metrics["rmse"] > 0 and result.metrics["r2"] > 0.5
     metrics = json.loads(store.get_bytes("runs/ml/houses/metrics.json"))
     assert set(metrics["residuals"]) >= {"mean", "std", "p05", "p95", "maxAbs"}
-    assert store.get_bytes("runs/ml/houses/model_card.html").decode().count("data:image/png") == 2
+    # search progress, score against time, residuals, permutation importance (no calibration: a regressor)
+    assert store.get_bytes("runs/ml/houses/model_card.html").decode().count("data:image/png") == 4
 
 
 def test_a_missing_target_column_fails_with_a_clear_message(store):
