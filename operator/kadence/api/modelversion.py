@@ -87,9 +87,6 @@ class Lineage(KadenceModel):
     mlflow_run_id: str | None = Field(None, max_length=64, description=(
         "The MLflow run the TrainingRun was logged as (its model is registered in MLflow's model registry from it, "
         "the stage mirrored as an alias)."))
-    mlflow_run_id: str | None = Field(None, max_length=64, description=(
-        "The MLflow run the TrainingRun was logged as (its model is registered in MLflow's model registry from it, "
-        "the stage mirrored as an alias)."))
     training_spec_hash: str | None = Field(
         None, description="sha256 of the TrainingRun's spec without its data version pins and promotion: with the "
                           "data versions, what a retrain compares to know whether it has anything new to learn.")

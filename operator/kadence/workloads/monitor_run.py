@@ -305,8 +305,6 @@ def run_model(pipeline, inputs, labels: list, metric: str) -> tuple[float | None
     return quality.metrics.get(metric), predictions, probabilities
 
 
-
-
 def unseen_rows(task: MonitorTask, labelled: Labelled) -> tuple[Any, Any]:
     """The quality window's labelled predictions the challenger did not train on (made after
     `compare.unseenAfter`), and their logged inputs in the same order. Being the newest of
