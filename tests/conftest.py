@@ -24,9 +24,17 @@ LONGEST_FIRST = (
 )
 
 
+# Everything here runs against a sandbox (API server, kubelet, S3): marked `sandbox`, so that
+# `-m "not sandbox"` is the fast lane whether or not a module says so itself.
+SANDBOX_DIRECTORIES = ("tests/sandbox/", "tests/faults/")
+
+
 def pytest_collection_modifyitems(items):
     rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
+    for item in items:
+        if item.nodeid.startswith(SANDBOX_DIRECTORIES):
+            item.add_marker(pytest.mark.sandbox)
 
 
 @pytest.fixture(scope="session")

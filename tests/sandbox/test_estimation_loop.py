@@ -9,23 +9,19 @@ probabilities made by the registered Production model itself."""
 
 from __future__ import annotations
 
-import io
 import json
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import numpy as np
 import pytest
 
-from kadence.domain.monitoring.logformat import encode_batch, feedback_batch_key, prediction_batch_key
 from kadence.domain.synthetic import churn_frame
-from kadence.domain.training.artifact import loads
-from kadence.sandbox import s3
 
 from .conftest import wait_for
 from .operator_process import condition, get_json, running_operator
 from .test_data_loop import SCHEMA
-from .test_training_loop import apply, data_and_features, finished, training_run
+from .test_monitor_loop import evaluated_after, serve_production
+from .test_training_loop import apply, finished
 
 NAMESPACE = "estimation-loop"
 ISVC = "churn"
@@ -33,40 +29,8 @@ TARGET = "churned"
 THRESHOLD = 0.3
 
 
-class Traffic:
-    def __init__(self, settings: s3.S3Settings, model, version: int):
-        self.client, self.bucket = s3.client(settings), settings.bucket
-        self.model, self.version = model, str(version)
-
-    def _put(self, key: str, records: list[dict]) -> None:
-        data = encode_batch(records)
-        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
-
-    def predict(self, frame) -> tuple[datetime, list[str], list[float]]:
-        """Log one prediction per row (no label), stamped a moment ago."""
-        inputs = frame.drop(columns=[TARGET])
-        predictions = self.model.predict(inputs).tolist()
-        probabilities = self.model.predict_proba(inputs).tolist()
-        moment = datetime.now(timezone.utc) - timedelta(milliseconds=500)
-        ids = [uuid.uuid4().hex for _ in range(len(frame))]
-        records = [{"requestId": rid, "time": moment.isoformat(), "modelVersion": self.version,
-                    "inputs": json.loads(row.to_json()), "outputs": {"prediction": p, "probabilities": pr}}
-                   for rid, (_, row), p, pr in zip(ids, inputs.iterrows(), predictions, probabilities)]
-        self._put(prediction_batch_key(NAMESPACE, ISVC, self.version, moment), records)
-        return moment, ids, [pr[-1] for pr in probabilities]
-
-    def feedback(self, ids: list[str], labels: list) -> None:
-        moment = datetime.now(timezone.utc)
-        self._put(feedback_batch_key(NAMESPACE, ISVC, moment),
-                  [{"requestId": rid, "time": moment.isoformat(), "label": int(label)} for rid, label in zip(ids, labels)])
-
-
 def last_evaluation_after(kubectl, moment: datetime, **expected) -> dict | None:
-    obj = get_json(kubectl, NAMESPACE, "monitorpolicy", "estimated")
-    last = ((obj or {}).get("status") or {}).get("lastEvaluation") or {}
-    if not last.get("time") or datetime.fromisoformat(last["time"].replace("Z", "+00:00")) < moment:
-        return None
-    return obj if all(last.get(k) == v for k, v in expected.items()) else None
+    return evaluated_after(kubectl, "estimated", moment, NAMESPACE, **expected)
 
 
 def retrain_runs(kubectl) -> list[dict]:
@@ -82,19 +46,7 @@ def operator(sandbox_apiserver, sandbox_node, sandbox_s3, sandbox_kubeconfig, ku
 
 @pytest.fixture(scope="module")
 def production(operator, kubectl, sandbox_s3, tmp_path_factory):
-    data_and_features(kubectl, tmp_path_factory.mktemp("estimation"), NAMESPACE)
-    apply(kubectl, training_run("base", trials=1), NAMESPACE)
-    run = wait_for(lambda: finished(kubectl, "base", NAMESPACE), timeout=240, message="base run finished")
-    assert run["status"]["phase"] == "Succeeded", run["status"]
-    version = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "modelversion", run["status"]["modelVersion"]))
-                       and (o.get("status") or {}).get("stage") == "Production" and o,
-                       timeout=60, message="Production ModelVersion")
-    apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": ISVC},
-                    "spec": {"model": "churn", "stage": "Production", "replicas": 0}}, NAMESPACE)
-    artifact = version["spec"]["artifact"]
-    bucket, key = artifact["uri"][len("s3://"):].split("/", 1)
-    model = loads(s3.client(sandbox_s3).get_object(bucket, key).read(), artifact["sha256"])
-    return version, Traffic(sandbox_s3, model, version["spec"]["version"])
+    return serve_production(kubectl, sandbox_s3, tmp_path_factory.mktemp("estimation"), NAMESPACE)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +63,7 @@ def scenario(production, kubectl, tmp_path_factory):
                              "actions": {"retrain": {"fromTrainingRun": "base", "cooldown": "1h", "maxPerDay": 2,
                                                      "includeFeedback": False,
                                                      "promotion": {"mode": "Candidate"}}}}}, NAMESPACE)
-    moment, _, _ = traffic.predict(churn_frame(200, seed=41))
+    moment, _, _, _ = traffic.predict(churn_frame(200, seed=41))
     healthy = wait_for(lambda: last_evaluation_after(kubectl, moment, samples=200), timeout=120,
                        message="an evaluation of healthy traffic")
     # a new validated Dataset version, so that a retrain has something new to learn from
@@ -124,11 +76,11 @@ def scenario(production, kubectl, tmp_path_factory):
              and o["status"].get("latestVersion") not in (None, trained_on), timeout=120,
              message="the new Dataset version")
     # shifted customers the model is unsure about: it predicts no churn with 20-50 % confidence
-    pool = churn_frame(8000, seed=43, drift=1.5)
+    pool = churn_frame(30000, seed=43, drift=1.5)  # 8,000 left only 140 in the band for one model
     churn_probability = traffic.model.predict_proba(pool.drop(columns=[TARGET]))[:, -1]
     shifted = pool[(churn_probability >= 0.2) & (churn_probability < 0.5)].head(200)
     assert len(shifted) == 200
-    moment, ids, probabilities = traffic.predict(shifted)
+    moment, ids, _, probabilities = traffic.predict(shifted)
     breached = wait_for(lambda: last_evaluation_after(kubectl, moment, breached=True), timeout=120,
                         message="a breach on the estimated f1")
     runs = wait_for(lambda: retrain_runs(kubectl), timeout=180, message="the retrain TrainingRun")

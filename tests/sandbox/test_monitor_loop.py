@@ -56,9 +56,9 @@ def metric_line(operator, name: str, **labels) -> str:
     return next((line for line in text.splitlines() if line.startswith(wanted + " ")), "")
 
 
-def evaluated_after(kubectl, policy: str, moment: datetime, **expected) -> dict | None:
+def evaluated_after(kubectl, policy: str, moment: datetime, namespace: str = NAMESPACE, **expected) -> dict | None:
     """The policy once its last evaluation's window ends after `moment` (and matches `expected`)."""
-    obj = get_json(kubectl, NAMESPACE, "monitorpolicy", policy)
+    obj = get_json(kubectl, namespace, "monitorpolicy", policy)
     last = ((obj or {}).get("status") or {}).get("lastEvaluation") or {}
     if not last.get("time") or datetime.fromisoformat(last["time"].replace("Z", "+00:00")) < moment:
         return None
@@ -68,20 +68,21 @@ def evaluated_after(kubectl, policy: str, moment: datetime, **expected) -> dict 
 class Traffic:
     """Writes what the model server and the label source would: predictions, then feedback."""
 
-    def __init__(self, settings: s3.S3Settings, model, version: int):
+    def __init__(self, settings: s3.S3Settings, model, version: int, namespace: str = NAMESPACE):
         self.client = s3.client(settings)
         self.bucket = settings.bucket
         self.model = model
         self.version = str(version)
+        self.namespace = namespace
 
     def _put(self, key: str, records: list[dict]) -> None:
         data = encode_batch(records)
         self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
 
-    def predict(self, frame, labels_of=None) -> tuple[datetime, list[str], list]:
+    def predict(self, frame, labels_of=None) -> tuple[datetime, list[str], list, list[float]]:
         """Log one prediction per row, stamped a moment ago; with `labels_of(predictions)` the
         feedback is written first, so every evaluation that sees the predictions sees their
-        labels too. Returns (time, request ids, predictions)."""
+        labels too. Returns (time, request ids, predictions, positive-class probabilities)."""
         inputs = frame.drop(columns=[TARGET])
         predictions = self.model.predict(inputs).tolist()
         probabilities = self.model.predict_proba(inputs).tolist()
@@ -92,14 +93,14 @@ class Traffic:
         records = [{"requestId": rid, "time": moment.isoformat(), "modelVersion": self.version,
                     "inputs": json.loads(row.to_json()), "outputs": {"prediction": p, "probabilities": pr}}
                    for rid, (_, row), p, pr in zip(ids, inputs.iterrows(), predictions, probabilities)]
-        self._put(prediction_batch_key(NAMESPACE, ISVC, self.version, moment), records)
-        return moment, ids, predictions
+        self._put(prediction_batch_key(self.namespace, ISVC, self.version, moment), records)
+        return moment, ids, predictions, [p[-1] for p in probabilities]
 
     def feedback(self, ids: list[str], labels: list, moment: datetime | None = None) -> None:
         moment = moment or datetime.now(timezone.utc)
         records = [{"requestId": rid, "time": moment.isoformat(), "label": int(label)}
                    for rid, label in zip(ids, labels)]
-        self._put(feedback_batch_key(NAMESPACE, ISVC, moment), records)
+        self._put(feedback_batch_key(self.namespace, ISVC, moment), records)
 
 
 def policy(name: str, **spec) -> dict:
@@ -113,22 +114,27 @@ def operator(sandbox_apiserver, sandbox_node, sandbox_s3, sandbox_kubeconfig, ku
         yield process
 
 
-@pytest.fixture(scope="module")
-def production(operator, kubectl, sandbox_s3, tmp_path_factory):
-    """Dataset, FeatureSet, a quick TrainingRun promoted to Production, and an InferenceService on it."""
-    data_and_features(kubectl, tmp_path_factory.mktemp("monitor"), NAMESPACE)
-    apply(kubectl, training_run("base", trials=1), NAMESPACE)
-    run = wait_for(lambda: finished(kubectl, "base", NAMESPACE), timeout=240, message="base run finished")
+def serve_production(kubectl, sandbox_s3, folder, namespace: str = NAMESPACE) -> tuple[dict, Traffic]:
+    """Dataset, FeatureSet, a quick TrainingRun promoted to Production, and an InferenceService on
+    it (no replicas: Traffic writes what its server would log)."""
+    data_and_features(kubectl, folder, namespace)
+    apply(kubectl, training_run("base", trials=1), namespace)
+    run = wait_for(lambda: finished(kubectl, "base", namespace), timeout=240, message="base run finished")
     assert run["status"]["phase"] == "Succeeded", run["status"]
-    version = wait_for(lambda: (o := get_json(kubectl, NAMESPACE, "modelversion", run["status"]["modelVersion"]))
+    version = wait_for(lambda: (o := get_json(kubectl, namespace, "modelversion", run["status"]["modelVersion"]))
                        and (o.get("status") or {}).get("stage") == "Production" and o,
                        timeout=60, message="Production ModelVersion")
     apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "InferenceService", "metadata": {"name": ISVC},
-                    "spec": {"model": "churn", "stage": "Production", "replicas": 0}}, NAMESPACE)
+                    "spec": {"model": "churn", "stage": "Production", "replicas": 0}}, namespace)
     artifact = version["spec"]["artifact"]
     bucket, key = artifact["uri"][len("s3://"):].split("/", 1)
     model = loads(s3.client(sandbox_s3).get_object(bucket, key).read(), artifact["sha256"])
-    return version, Traffic(sandbox_s3, model, version["spec"]["version"])
+    return version, Traffic(sandbox_s3, model, version["spec"]["version"], namespace)
+
+
+@pytest.fixture(scope="module")
+def production(operator, kubectl, sandbox_s3, tmp_path_factory):
+    return serve_production(kubectl, sandbox_s3, tmp_path_factory.mktemp("monitor"))
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +193,7 @@ def healthy(quality_policy, production, kubectl):
     empty = wait_for(lambda: evaluated_after(kubectl, "quality", datetime.fromtimestamp(0, timezone.utc)),
                      timeout=90, message="a first evaluation")
     frame = churn_frame(200, seed=41)
-    moment, ids, predictions = traffic.predict(frame)
+    moment, ids, predictions, _ = traffic.predict(frame)
     unlabelled = wait_for(lambda: evaluated_after(kubectl, "quality", moment, samples=200), timeout=90,
                           message="an evaluation of the predictions")
     traffic.feedback(ids, frame[TARGET].tolist())
@@ -238,7 +244,7 @@ def breach(healthy, production, kubectl):
     frame = churn_frame(3000, seed=43, drift=1.5)
     frame = frame[traffic.model.predict(frame.drop(columns=[TARGET])) == 1].head(200)
     assert len(frame) == 200
-    moment, _, _ = traffic.predict(frame, labels_of=lambda predictions: [0] * len(predictions))
+    moment, _, _, _ = traffic.predict(frame, labels_of=lambda predictions: [0] * len(predictions))
     return moment, wait_for(lambda: evaluated_after(kubectl, "quality", moment, breached=True), timeout=90,
                             message="a breached evaluation")
 
