@@ -1,7 +1,7 @@
 """The exported model scored in headless Chromium by onnxruntime-web, from examples/export/index.html, against
 the model server's answers for the same rows.
 
-Chromium is Debian's package (installed by tests/console's fixture when missing and root), driven by
+Chromium is Debian's package (installed by tests/browser.py when missing and root), driven by
 Playwright (`.[dev]`); onnxruntime-web comes from npm, installed here into a cache folder on first use.
 Each is skipped, saying what is missing, only when it cannot be installed."""
 
@@ -20,7 +20,7 @@ import pytest
 
 from kadence.commands.export import export
 
-from ..console.conftest import CHROMIUM, CHROMIUM_ARGS, _apt_install
+from ..browser import apt_install, chromium_or_skip, launched
 from ..serving.conftest import churn_frame
 from .test_export import _read, model_version, rows_for, served_answers
 
@@ -36,7 +36,7 @@ def ort_web() -> Path:
     dist = NPM_CACHE / "node_modules" / "onnxruntime-web" / "dist"
     if not all((dist / name).exists() for name in ORT_FILES):
         if shutil.which("npm") is None:
-            why = _apt_install("npm")
+            why = apt_install("npm")
             if why:
                 pytest.skip(f"onnxruntime-web comes from npm, and npm is missing: {why}")
         NPM_CACHE.mkdir(parents=True, exist_ok=True)
@@ -49,15 +49,8 @@ def ort_web() -> Path:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        why = _apt_install("chromium")
-        if why:
-            pytest.skip(f"Debian's chromium is needed to run the page and {why}")
-    playwright = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' (extra console-test)")
-    with playwright.sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    with launched(chromium_or_skip("to run the page")) as opened:
+        yield opened
 
 
 @pytest.fixture(scope="module")
