@@ -281,3 +281,19 @@ def test_a_cpu_autoscaler_scales_a_busy_deployment_up_and_an_idle_one_down(kube,
     wait_for(lambda: kube.get("apps/v1", "deployments", ns, "burner")["spec"]["replicas"] == 1, timeout=90,
              message="a scale-down to 1 once idle")
     wait_for(lambda: len(kube.pods_of(ns, "app=burner")) == 1, message="one pod left")
+
+
+def test_a_pod_bound_to_another_node_is_left_to_that_nodes_kubelet(kube, sandbox_namespace):
+    ns, marker = sandbox_namespace, f"elsewhere-{uuid.uuid4().hex[:8]}"
+    pod = {"metadata": {"name": "elsewhere"},
+           "spec": {"nodeName": "elsewhere", "containers": [{"name": "c", "image": "i", "command": server_command(marker)}]}}
+    kube.create("v1", "pods", ns, pod)
+    kube.create("v1", "pods", ns, {"metadata": {"name": "here"},
+                                   "spec": {"containers": [{"name": "c", "image": "i", "command": server_command(marker)}]}})
+    # By the time this node runs the pod created after it, it has seen the other one too.
+    wait_for(lambda: pid_of(kube.get("v1", "pods", ns, "here")), message="the pod bound to this node running")
+    other = kube.get("v1", "pods", ns, "elsewhere")
+    assert other["spec"]["nodeName"] == "elsewhere"
+    assert not (other.get("status") or {}).get("containerStatuses"), "no status from this node's kubelet"
+    assert len(processes_with(marker)) == 1, "only the pod bound here runs"
+    kube.delete("v1", "pods", ns, "here")

@@ -693,6 +693,8 @@ class Kubelet:
     def on_pod(self, kind: str, pod: dict, old: dict | None) -> None:
         meta = pod.get("metadata") or {}
         uid = meta.get("uid", "")
+        if (pod.get("spec") or {}).get("nodeName") not in (None, "", podspec.NODE_NAME):
+            return  # bound to another node: its kubelet's, as on a cluster (this one would overwrite its status)
         if kind == "DELETED":
             worker = self.workers.pop(uid, None)
             self._finished.discard(uid)
