@@ -12,7 +12,7 @@ CASES = [
     ("a nested field is joined with dots", TrainingRunSpec, {**BASE_RUN, "search": {"maxTrials": 0}},
      "spec.search.maxTrials"),
     ("a list item is written with its index", TrainingRunSpec,
-     {**BASE_RUN, "search": {"families": [{"name": "random_forest"}, {"name": "xgboost"}]}},
+     {**BASE_RUN, "search": {"families": [{"name": "random_forest"}, {"name": "tabnet"}]}},
      "spec.search.families[1].name"),
     ("a map key is written in brackets", TrainingRunSpec,
      {**BASE_RUN, "search": {"families": [{"name": "knn", "space": {"n_neighbors": {"low": 9, "high": 1}}}]}},
