@@ -49,7 +49,11 @@ def sync(task: AliasSyncTask, log: Callable[[str], None] = print) -> dict:
     for alias, version in to_set.items():
         client.set_registered_model_alias(task.model, alias, version)
     for alias in to_delete:
-        client.delete_registered_model_alias(task.model, alias)
+        # A promotion archives the old version while the new one's Job moves the alias to it: read
+        # it again so as not to delete the alias it has just moved (MLflow has no conditional delete).
+        now = {a: str(v) for a, v in (client.get_registered_model(task.model).aliases or {}).items()}
+        if now.get(alias) == str(mlflow_version.version):
+            client.delete_registered_model_alias(task.model, alias)
     outcome = {"model": task.model, "version": str(mlflow_version.version), "stage": task.stage,
                "set": sorted(to_set), "deleted": to_delete}
     log(f"mlflow-sync: {task.model} version {mlflow_version.version} ({task.model_version}) in stage {task.stage}: "
