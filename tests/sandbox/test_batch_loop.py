@@ -24,7 +24,7 @@ from kadence.storage import ObjectStore, StorageConfig
 from .conftest import wait_for
 from .operator_process import get_json, running_operator
 from .test_data_loop import SCHEMA
-from .test_training_loop import apply, finished, training_run
+from .test_training_loop import apply, churn_features, finished, training_run
 
 NAMESPACE = "batch-loop"
 BATCH = "churn-scores"
@@ -69,13 +69,7 @@ def served(operator, kubectl, tmp_path_factory):
     """Dataset, FeatureSet, a quick TrainingRun promoted to Production, and an InferenceService serving it."""
     directory = tmp_path_factory.mktemp("batch")
     apply(kubectl, dataset(write_csv(directory, 400, seed=11)), NAMESPACE)
-    apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "FeatureSet", "metadata": {"name": "churn-features"},
-                    "spec": {"datasetRef": {"name": "churn"}, "target": "churned", "features": [
-                        {"name": "tenure", "expression": "log1p(tenure_months)"},
-                        {"name": "charges", "transform": {"type": "standardScale", "column": "monthly_charges"}},
-                        {"name": "calls", "expression": "support_calls"},
-                        {"name": "contract", "transform": {"type": "oneHot", "column": "contract"}},
-                    ]}}, NAMESPACE)
+    churn_features(kubectl, NAMESPACE)
     apply(kubectl, training_run("base", trials=1), NAMESPACE)
     run = wait_for(lambda: finished(kubectl, "base", NAMESPACE), timeout=300, message="base run finished")
     assert run["status"]["phase"] == "Succeeded", run["status"]

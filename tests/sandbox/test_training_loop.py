@@ -28,6 +28,11 @@ def data_and_features(kubectl, tmp_path, namespace: str = NAMESPACE) -> None:
     churn_frame(400, seed=11).to_csv(path, index=False)
     apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "Dataset", "metadata": {"name": "churn"},
                     "spec": {"source": {"uri": f"file://{path}"}, "schema": SCHEMA}}, namespace)
+    churn_features(kubectl, namespace)
+
+
+def churn_features(kubectl, namespace: str = NAMESPACE) -> None:
+    """The churn FeatureSet on Dataset 'churn'."""
     apply(kubectl, {"apiVersion": "kadence.dev/v1alpha1", "kind": "FeatureSet", "metadata": {"name": "churn-features"},
                     "spec": {"datasetRef": {"name": "churn"}, "target": "churned", "features": [
                         {"name": "tenure", "expression": "log1p(tenure_months)"},
