@@ -146,7 +146,7 @@ from kadence.builders.jobs import WorkloadSettings  # noqa: E402
 from kadence.planners.mlflow_sync import plan_alias_sync, sync_job_name  # noqa: E402
 from kadence.planners.modelversion import ModelVersionObservation, plan_modelversion  # noqa: E402
 from kadence.planners.trainingrun import TrainingRunObservation, plan_trainingrun  # noqa: E402
-from kadence.tracking.model import alias_changes  # noqa: E402
+from kadence.tracking.model import alias_changes, releasable_aliases  # noqa: E402
 
 from .test_planners import NOW, featureset, job, ready_of, result, run_body  # noqa: E402
 
@@ -224,6 +224,35 @@ def test_the_registration_carries_the_mlflow_run_into_the_modelversions_lineage(
 ])
 def test_alias_changes_mirror_the_stage_and_leave_other_versions_aliases_alone(stage, current, expected):
     assert alias_changes(stage, "2", current) == expected
+
+
+def test_an_alias_is_deleted_only_where_releasable_allows():
+    assert alias_changes("Archived", "2", {"champion": "2"}, releasable=[]) == ({}, [])
+    assert alias_changes("Archived", "2", {"champion": "2", "challenger": "2"}, releasable=["challenger"]) == (
+        {}, ["challenger"])
+
+
+@pytest.mark.parametrize("stage, others, expected", [
+    ("Archived", [], ["challenger", "champion"]),  # the last Production version archived: nobody holds it
+    ("Archived", [("Staging", "Production")], []),  # a successor asks for Production (and holds Staging)
+    ("Archived", [("Candidate", "Production")], ["challenger"]),
+    ("Archived", [("Production", "Production")], ["challenger"]),  # a successor already holds it
+    ("Production", [("Candidate", "Staging")], []),  # a new challenger is on its way
+    ("Production", [("Archived", "Archived")], ["challenger"]),
+    ("Staging", [(None, "Candidate")], ["champion"]),
+])
+def test_a_version_releases_only_the_aliases_no_other_version_holds_or_asks_for(stage, others, expected):
+    assert releasable_aliases(stage, others) == expected
+
+
+def test_a_version_archived_for_a_successor_leaves_champion_for_the_successors_job():
+    import json
+
+    successor = model_version_body(stage="Staging")
+    successor["metadata"]["name"], successor["spec"]["version"], successor["spec"]["stage"] = "churn-v2", 2, "Production"
+    plan = plan_modelversion(model_version_body(stage="Archived"), ModelVersionObservation(siblings=[successor]), NOW,
+                             TRACKING)
+    assert json.loads(plan.children[0]["data"]["task.json"])["releaseAliases"] == []
 
 
 def model_version_body(stage="Production", run_id="r1", history_at="2026-01-02T11:00:00Z"):
@@ -313,7 +342,8 @@ def test_only_a_refusal_that_another_attempt_cannot_fix_stops_the_retries(code, 
 
 def sync_task(uri: str, run_id: str, stage: str, **extra) -> AliasSyncTask:
     return AliasSyncTask(tracking_uri=uri, namespace="ml", model_version="churn-v1", model_version_uid="mv-uid",
-                         model="churn", version=1, run_id=run_id, stage=stage, **extra)
+                         model="churn", version=1, run_id=run_id, stage=stage,
+                         release_aliases=releasable_aliases(stage, []), **extra)  # the model's only version
 
 
 def aliases(client) -> dict[str, str]:

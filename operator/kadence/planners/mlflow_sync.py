@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from ..api.conditions import ConditionUpdate
 from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
 from ..builders.meta import cut_name
-from ..tracking.model import TRACKED, AliasSyncTask, alias_for
+from ..domain.registry import requested_stage
+from ..tracking.model import TRACKED, AliasSyncTask, alias_for, releasable_aliases
 from .plan import ChildRef
 
 COMPONENT = "mlflow-sync"
@@ -37,9 +38,10 @@ def sync_job_name(model_version: str, stage: str, changed_at: str) -> str:
 
 
 def plan_alias_sync(body: dict, stage: str, changed_at: str, jobs: list[dict],
-                    settings: WorkloadSettings) -> AliasSyncPlan:
+                    settings: WorkloadSettings, siblings: list[dict] = ()) -> AliasSyncPlan:
     """The sync Job for `stage` (the stage in force since `changed_at`, its status.history entry),
-    the older sync Jobs to delete, and Tracked."""
+    the older sync Jobs to delete, and Tracked. `siblings` (the model's other ModelVersions) decide
+    which aliases the Job may release: none that another version holds or asks for."""
     plan = AliasSyncPlan()
     meta, spec = body["metadata"], body.get("spec") or {}
     run_id = (spec.get("lineage") or {}).get("mlflowRunId")
@@ -55,7 +57,8 @@ def plan_alias_sync(body: dict, stage: str, changed_at: str, jobs: list[dict],
     if job is None:
         task = AliasSyncTask(tracking_uri=settings.mlflow_tracking_uri, namespace=meta["namespace"],
                              model_version=meta["name"], model_version_uid=meta.get("uid"), model=spec["model"],
-                             version=int(spec["version"]), run_id=run_id, stage=stage)
+                             version=int(spec["version"]), run_id=run_id, stage=stage,
+                             release_aliases=releasable_aliases(stage, [_claim(s) for s in siblings]))
         job_body = workload_job(body, name, COMPONENT, ["kadence", "track"], settings)
         plan.children = [task_configmap(body, name, COMPONENT, task.wire()), job_body]
         plan.condition = ConditionUpdate(TRACKED, "Unknown", "Syncing", f"Job {name} mirrors {target} in MLflow")
@@ -70,6 +73,10 @@ def plan_alias_sync(body: dict, stage: str, changed_at: str, jobs: list[dict],
     else:
         plan.condition = ConditionUpdate(TRACKED, "Unknown", "Syncing", f"Job {name} mirrors {target} in MLflow")
     return plan
+
+
+def _claim(sibling: dict) -> tuple[str | None, str | None]:
+    return (sibling.get("status") or {}).get("stage"), requested_stage(sibling)
 
 
 def _failure(job: dict) -> str:

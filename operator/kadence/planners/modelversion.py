@@ -167,7 +167,9 @@ def plan_modelversion(body: dict, observed: ModelVersionObservation, now: dateti
                                            f"{stage}; artifact sha256 verified" + (f"; {summary}" if summary else "")))
     if settings.mlflow_tracking_uri:
         history = plan.status.history if "history" in plan.status.model_fields_set else status.get("history")
-        mirror = plan_alias_sync(body, stage, _last_change_at(history), observed.jobs, settings)
+        others = [s for s in observed.siblings if s["metadata"]["name"] != meta["name"]
+                  and (s.get("spec") or {}).get("model") == spec.model]
+        mirror = plan_alias_sync(body, stage, _last_change_at(history), observed.jobs, settings, others)
         plan.children, plan.delete = mirror.children, mirror.delete
         plan.conditions += [mirror.condition] if mirror.condition else []
     return plan

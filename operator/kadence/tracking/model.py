@@ -90,13 +90,28 @@ class AliasSyncTask(KadenceModel):
     version: int = Field(ge=1, description="The ModelVersion's spec.version.")
     run_id: str = Field(min_length=1, description="spec.lineage.mlflowRunId.")
     stage: str = Field(description="The stage in force.")
+    release_aliases: list[str] = Field(default_factory=list, description=(
+        "Aliases this version may drop if they still point at it: those of stages no version of the model "
+        "holds or asks for (releasable_aliases). A version leaving Production for a successor never drops "
+        "`champion`: the successor's Job moves it, and MLflow has no conditional delete to order the two."))
 
 
-def alias_changes(stage: str, version: str, current: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+def releasable_aliases(stage: str, others: list[tuple[str | None, str | None]]) -> list[str]:
+    """The aliases a version in `stage` may delete: those of stages it does not hold that none of
+    the model's `others` (their (stage in force, stage asked for)) holds or asks for either."""
+    claimed = {s for pair in others for s in pair if s}
+    return sorted(alias for held, alias in ALIASES.items() if held != stage and held not in claimed)
+
+
+def alias_changes(stage: str, version: str, current: dict[str, str],
+                  releasable: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
     """(aliases to set -> version, aliases to delete) so that the aliases mirror `stage` for
     `version`, given `current` (alias -> version) of the registered model. Another version's
-    alias is never touched: moving `champion` to this version moves it away from the old one."""
+    alias is never touched: moving `champion` to this version moves it away from the old one;
+    an alias is deleted only when `releasable` (default: every alias) allows it."""
     wanted = alias_for(stage)
+    allowed = set(ALIASES.values()) if releasable is None else set(releasable)
     to_set = {wanted: version} if wanted and current.get(wanted) != version else {}
-    to_delete = sorted(alias for alias in ALIASES.values() if alias != wanted and current.get(alias) == version)
+    to_delete = sorted(alias for alias in ALIASES.values()
+                       if alias != wanted and current.get(alias) == version and alias in allowed)
     return to_set, to_delete

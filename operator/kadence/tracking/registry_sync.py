@@ -45,12 +45,12 @@ def sync(task: AliasSyncTask, log: Callable[[str], None] = print) -> dict:
     client.set_model_version_tag(task.model, mlflow_version.version, "kadence.stage", task.stage)
     model = client.get_registered_model(task.model)
     current = {alias: str(version) for alias, version in (model.aliases or {}).items() if alias in ALIASES.values()}
-    to_set, to_delete = alias_changes(task.stage, str(mlflow_version.version), current)
+    to_set, to_delete = alias_changes(task.stage, str(mlflow_version.version), current, task.release_aliases)
     for alias, version in to_set.items():
         client.set_registered_model_alias(task.model, alias, version)
     for alias in to_delete:
-        # A promotion archives the old version while the new one's Job moves the alias to it: read
-        # it again so as not to delete the alias it has just moved (MLflow has no conditional delete).
+        # Only aliases no other version claims are released (a successor's Job moves the rest); read
+        # again anyway, as a user may promote another version while this Job runs.
         now = {a: str(v) for a, v in (client.get_registered_model(task.model).aliases or {}).items()}
         if now.get(alias) == str(mlflow_version.version):
             client.delete_registered_model_alias(task.model, alias)
