@@ -249,8 +249,8 @@ def test_with_writes_promote_on_the_approved_candidate_promotes_it(pages, consol
              timeout=180, interval=0.5, message="churn-v2 promoted: stable and in Production")
     events = get_json(kubectl, NAMESPACE, "events", "--field-selector", "involvedObject.name=churn")["items"]
     [promoted] = [e for e in events if e["reason"] == "ConsolePromote"]
-    # Who: the API server's SelfSubjectReview where it answers one, else the kubeconfig's user (the sandbox's).
-    assert promoted["message"] == ("kadence-sandbox (kadence console) promoted canary churn-v2 of churn in kadence "
+    # Who: the API server's SelfSubjectReview (the sandbox answers it, as kube-apiserver >= 1.28 does).
+    assert promoted["message"] == ("kadence-sandbox-admin (kadence console) promoted canary churn-v2 of churn in kadence "
                                    "console (kadence.dev/promote)")
     assert promoted["source"]["component"] == "kadence-console"
     expect()(page.locator("#served-version")).to_have_text("churn-v2", timeout=60_000)

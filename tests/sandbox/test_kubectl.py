@@ -250,3 +250,12 @@ def _assert_contains(actual, expected, path):
 def test_auth_can_i_answers_yes_because_the_sandbox_authorizes_everything(kubectl, ns):
     assert kubectl("auth", "can-i", "delete", "deployments", "-n", ns).stdout.strip() == "yes"
     assert "*.*" in kubectl("auth", "can-i", "--list", "-n", ns).stdout
+
+
+def test_auth_whoami_names_the_tokens_user(kubectl):
+    """SelfSubjectReview, as kube-apiserver >= 1.28 answers it: the console names the actor with it."""
+    review = json.loads(kubectl("auth", "whoami", "-o", "json").stdout)
+    assert review["kind"] == "SelfSubjectReview"
+    assert review["status"]["userInfo"]["username"] == "kadence-sandbox-admin"
+    assert "system:authenticated" in review["status"]["userInfo"]["groups"]
+    assert "kadence-sandbox-admin" in kubectl("auth", "whoami").stdout

@@ -123,6 +123,8 @@ SCHEMAS: dict[str, dict[int, tuple[str, Any, bool]]] = {
     "SelfSubjectRulesReview": {1: ("metadata", "ObjectMeta", False),
                                2: ("spec", "SelfSubjectRulesReviewSpec", False)},
     "SelfSubjectRulesReviewSpec": {1: ("namespace", "string", False)},
+    # `kubectl auth whoami` (the spec is empty: the token names the user)
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta", False)},
 }
 
 # Optional (pointer) fields whose zero value was set on purpose and must be kept.
@@ -132,7 +134,8 @@ KEEP_ZERO = {("DeploymentSpec", "replicas"), ("JobSpec", "parallelism"),
              ("JobSpec", "suspend")}
 
 SUPPORTED_KINDS = ("ConfigMap", "Secret", "Namespace", "ServiceAccount", "Deployment", "Job",
-                   "CronJob", "Service", "SelfSubjectAccessReview", "SelfSubjectRulesReview")
+                   "CronJob", "Service", "SelfSubjectAccessReview", "SelfSubjectRulesReview",
+                   "SelfSubjectReview")
 
 
 class ProtobufError(ValueError):

@@ -127,6 +127,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
              "SelfSubjectAccessReview", False, verbs=("create",)),
     _builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview",
              False, verbs=("create",)),
+    # authentication.k8s.io/v1: `kubectl auth whoami` (answered, never stored)
+    _builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", False,
+             verbs=("create",)),
     # apiextensions.k8s.io/v1
     _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
              "CustomResourceDefinition", False, short=["crd", "crds"], status=True,
@@ -134,7 +137,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 )
 
 REVIEW_KEYS = {("authorization.k8s.io", "selfsubjectaccessreviews"),
-               ("authorization.k8s.io", "selfsubjectrulesreviews")}
+               ("authorization.k8s.io", "selfsubjectrulesreviews"),
+               ("authentication.k8s.io", "selfsubjectreviews")}
 
 CRD_TYPE = next(t for t in BUILTIN_TYPES if t.plural == "customresourcedefinitions")
 NAMESPACE_TYPE = next(t for t in BUILTIN_TYPES if t.plural == "namespaces")

@@ -26,6 +26,9 @@ from aiohttp import web
 from .errors import status_object
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The one user the token authenticates, as SelfSubjectReview (`kubectl auth whoami`) names it; the
+# groups are those a cluster-admin kubeconfig of kubeadm carries.
+SANDBOX_USER = {"username": "kadence-sandbox-admin", "groups": ["system:masters", "system:authenticated"]}
 ANONYMOUS_PATHS = ("/healthz", "/livez", "/readyz")
 BODY_MEDIA_TYPES = frozenset({
     "application/json",

@@ -694,13 +694,15 @@ class Handlers:
 
 def review_answer(rtype: ResourceType, body: Any) -> dict[str, Any]:
     """Every authenticated client (it holds the sandbox's token) may do everything: every
-    review says allowed."""
+    review says allowed. A SelfSubjectReview names the token's one user, SANDBOX_USER."""
     if not isinstance(body, dict):
         raise bad_request("the body of the request must be a JSON object")
     answer = {**body, "apiVersion": rtype.group_version, "kind": rtype.kind,
               "metadata": {**(body.get("metadata") or {}),
                            "creationTimestamp": None}}
-    if rtype.plural == "selfsubjectaccessreviews":
+    if rtype.plural == "selfsubjectreviews":
+        answer["status"] = {"userInfo": dict(security.SANDBOX_USER)}
+    elif rtype.plural == "selfsubjectaccessreviews":
         answer["status"] = {"allowed": True,
                             "reason": "the Kadence sandbox authorizes every request"}
     else:
