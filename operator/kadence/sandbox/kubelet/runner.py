@@ -122,7 +122,7 @@ class PodWorker:
         self.stopping = False
         self._conditions: dict[str, tuple[str, str]] = {}
         self._dirty = asyncio.Event()
-        self._published = asyncio.Event()
+        self._publish_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._inherit_previous_status()
 
@@ -196,18 +196,28 @@ class PodWorker:
         while True:
             await self._dirty.wait()
             self._dirty.clear()
-            await self._publish()
+            if not await self._publish():
+                self._dirty.set()
+                await asyncio.sleep(0.5)
 
-    async def _publish(self) -> None:
-        try:
-            await self.kubelet.client.patch_status(PODS, self.namespace, self.name, self.api_status())
-        except ApiError as exc:
-            if exc.status != 404:
+    async def _publish(self) -> bool:
+        """Write the pod's status as it is now; False when the API server could not be reached.
+
+        One write at a time, each computing the status when it starts: two writes in flight at
+        once can land out of order, and a Running written after Failed moved a finished pod
+        back to Running (its Job then deleted it as a pod still active). The kubelet's status
+        manager likewise syncs a pod from one worker, so the phase only moves forward.
+        """
+        async with self._publish_lock:
+            try:
+                await self.kubelet.client.patch_status(PODS, self.namespace, self.name, self.api_status())
+            except ApiError as exc:
+                if exc.status != 404:
+                    log.warning("status of pod %s/%s: %s", self.namespace, self.name, exc)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 log.warning("status of pod %s/%s: %s", self.namespace, self.name, exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            log.warning("status of pod %s/%s: %s", self.namespace, self.name, exc)
-            self._dirty.set()
-            await asyncio.sleep(0.5)
+                return False
+            return True
 
     # ---- life cycle ---------------------------------------------------------------------
 
@@ -226,7 +236,8 @@ class PodWorker:
         finally:
             if not self.stopping:
                 await self._publish()
-            publisher.cancel()
+            async with self._publish_lock:  # never cut a write short: it could land after a later one
+                publisher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await publisher
 
