@@ -179,7 +179,8 @@ def churn_features(store):
     from kadence.workloads.data_tasks import MaterializeTask
     from kadence.workloads.materialize_run import materialize
 
-    dataset_uri = put_dataset(store, "ml", "churn-raw", "d7", churn_frame(rows=300, seed=3), CHURN_COLUMNS,
+    personal_plan = [dict(c, pii=True) if c["name"] == "plan" else c for c in CHURN_COLUMNS]
+    dataset_uri = put_dataset(store, "ml", "churn-raw", "d7", churn_frame(rows=300, seed=3), personal_plan,
                               "churned", "customer_id")
     task = MaterializeTask.model_validate({
         "namespace": "ml", "name": "churn-features", "datasetUri": dataset_uri,
@@ -210,6 +211,8 @@ def test_a_featureset_run_ships_the_featureset_transformer_in_front_of_the_model
     assert result.lineage.feature_set_version == churn_features.version
     assert result.lineage.dataset == "churn-raw" and result.lineage.dataset_version == "d7"
     assert {c.name for c in result.signature.inputs} == {"tenure", "monthly_charges", "plan"}
+    # the Dataset's personal column stays personal through the FeatureSet: the server hashes it in the logs
+    assert {c.name: c.pii for c in result.signature.inputs} == {"tenure": None, "monthly_charges": None, "plan": True}
     model = artifacts.loads(store.get_bytes(store.key_of(result.artifact.uri)), result.artifact.sha256)
     assert [name for name, _ in model.steps][0] == "features"
     raw = churn_frame(rows=15, seed=11)[["tenure", "monthly_charges", "plan"]]

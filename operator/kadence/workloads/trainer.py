@@ -189,6 +189,8 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
         if names is None:
             raise TrainingError("the FeatureSet transformer does not name its input columns")
         inputs = [SignatureColumn(name=str(n), type="float") for n in names]
+    personal = _personal_columns(store, manifest.get("datasetUri"))
+    inputs = [c.model_copy(update={"pii": True}) if c.name in personal else c for c in inputs]
     data = TrainingData(X.astype(float), y, inputs, None, transformer, target,
                         dataset=manifest.get("dataset") or _dataset_name(manifest),
                         dataset_version=manifest.get("datasetVersion"), dataset_uri=manifest.get("datasetUri"))
@@ -205,6 +207,15 @@ def load_training_data(store: ObjectStore, task: TrainTask) -> TrainingData:
             frame = raw
         data.times = _event_times(frame, time_column, task)
     return data
+
+
+def _personal_columns(store: ObjectStore, dataset_uri: str | None) -> set[str]:
+    """The Dataset columns declared `pii: true` behind a FeatureSet snapshot: a model trained on
+    features takes the raw columns as inputs, and the server must hash the personal ones too."""
+    if not dataset_uri:
+        return set()
+    columns = read_manifest(store, dataset_uri.rstrip("/") + "/").get("columns") or []
+    return {c["name"] for c in columns if c.get("pii")}
 
 
 def _event_times(frame: pd.DataFrame, column: str | None, task: TrainTask) -> pd.Series | None:
