@@ -164,30 +164,46 @@ class Isotonic:
         return np.interp(scores, self.x, self.y)
 
 
-def _isotonic(scores: np.ndarray, outcomes: np.ndarray) -> Isotonic:
+def _isotonic(scores: np.ndarray, outcomes: np.ndarray, presorted: bool = False) -> Isotonic:
     from scipy.optimize import isotonic_regression
 
-    x, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
-    means = np.bincount(inverse, weights=outcomes, minlength=len(x)) / counts
-    fitted = isotonic_regression(means, weights=counts.astype(float), increasing=True).x
-    return Isotonic(x, np.clip(fitted, 0.0, 1.0))
+    if not presorted:
+        order = np.argsort(scores)
+        scores, outcomes = scores[order], outcomes[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(scores)) + 1]  # the first row of each distinct score
+    x = scores[starts]
+    counts = np.diff(np.r_[starts, len(scores)])
+    means = np.add.reduceat(outcomes, starts) / counts if len(scores) else np.zeros(0)
+    fitted = np.clip(isotonic_regression(means, weights=counts.astype(float), increasing=True).x, 0.0, 1.0)
+    # the fit is flat within each pooled block: its first and last points draw the same line, and
+    # interpolating through a few hundred points instead of every distinct score is what is fast
+    keep = np.ones(len(x), dtype=bool)
+    if len(x) > 2:
+        same = fitted[1:-1] == fitted[:-2]
+        keep[1:-1] = ~(same & (fitted[1:-1] == fitted[2:]))
+    return Isotonic(x[keep], fitted[keep])
 
 
-def needs_calibration(scores: np.ndarray, outcomes: np.ndarray, seed: int = 0) -> bool:
+def needs_calibration(scores: np.ndarray, outcomes: np.ndarray, seed: int = 0, order: np.ndarray | None = None) -> bool:
     """True when isotonic calibration lowers the expected calibration error out of fold
     (NannyML's rule): on a well-calibrated model a calibrator only adds noise."""
     if len(scores) < 2 * CALIBRATION_FOLDS or outcomes.min() == outcomes.max():
         return False
-    order = np.random.default_rng(seed).permutation(len(scores))
+    fold_of = np.empty(len(scores), dtype=int)  # the same folds as before: a seeded permutation cut in five
+    for i, fold in enumerate(np.array_split(np.random.default_rng(seed).permutation(len(scores)), CALIBRATION_FOLDS)):
+        fold_of[fold] = i
+    order = np.argsort(scores) if order is None else order  # sorted once; each fold's training rows stay sorted
+    sorted_scores, sorted_outcomes, sorted_folds = scores[order], outcomes[order], fold_of[order]
     raw, calibrated = 0.0, 0.0
-    for fold in np.array_split(order, CALIBRATION_FOLDS):
-        train = np.ones(len(scores), dtype=bool)
-        train[fold] = False
-        if outcomes[train].min() == outcomes[train].max():
+    for i in range(CALIBRATION_FOLDS):
+        train = sorted_folds != i
+        train_outcomes = sorted_outcomes[train]
+        if train_outcomes.min() == train_outcomes.max():
             return False
-        fitted = _isotonic(scores[train], outcomes[train])
-        raw += expected_calibration_error(scores[fold], outcomes[fold])
-        calibrated += expected_calibration_error(fitted.predict(scores[fold]), outcomes[fold])
+        fitted = _isotonic(sorted_scores[train], train_outcomes, presorted=True)
+        held = ~train
+        raw += expected_calibration_error(sorted_scores[held], sorted_outcomes[held])
+        calibrated += expected_calibration_error(fitted.predict(sorted_scores[held]), sorted_outcomes[held])
     return calibrated < raw
 
 
@@ -204,9 +220,10 @@ class Calibrator:
         targets = range(1, 2) if columns == 2 else range(columns)  # binary: the positive class decides both
         maps: list[Any] = [None] * columns
         for k in targets:
-            outcome = (labels == k).astype(float)
-            if needs_calibration(probabilities[:, k], outcome):
-                maps[k] = _isotonic(probabilities[:, k], outcome)
+            scores, outcome = probabilities[:, k], (labels == k).astype(float)
+            order = np.argsort(scores)  # one sort serves the check's folds and the final fit
+            if needs_calibration(scores, outcome, order=order):
+                maps[k] = _isotonic(scores[order], outcome[order], presorted=True)
         return cls(maps)
 
     @property
@@ -246,7 +263,14 @@ def metrics_from_confusion(matrix: np.ndarray) -> dict[str, float]:
     else:
         weights = actual / total if total > 0 else np.zeros(k)
         out.update(precision=float(precision @ weights), recall=float(recall @ weights), f1=float(f1 @ weights))
+    out["f1_macro"] = float(f1.mean())
     return out
+
+
+def expected_log_loss(scores: np.ndarray, expected: np.ndarray) -> float:
+    """Mean cross-entropy of the served probabilities under the calibrated ones: what log loss
+    the labels would give on average were they drawn from the calibrated probabilities."""
+    return float(-(expected * np.log(np.clip(scores, 1e-15, 1.0))).sum(axis=1).mean())
 
 
 def expected_roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
@@ -255,7 +279,7 @@ def expected_roc_auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
     positives, negatives = positive.sum(), (1 - positive).sum()
     if positives <= 0 or negatives <= 0:
         return None
-    order = np.argsort(-scores, kind="mergesort")
+    order = np.argsort(-scores)  # ties are summed as groups: their order does not matter
     ranked, weight = scores[order], positive[order]
     last_of_each = np.r_[np.nonzero(np.diff(ranked))[0], len(ranked) - 1]
     tps = np.r_[0.0, np.cumsum(weight)[last_of_each]]
@@ -333,6 +357,7 @@ class ConfidenceEstimator:
             unavailable["roc_auc"] = "the calibrated probabilities expect a single class in the window"
         else:
             metrics["roc_auc"] = auc
+        metrics["log_loss"] = expected_log_loss(scores, expected)
         return Estimate(metrics, n, unavailable)
 
     def realized_spread(self, metric: str, predictions: Sequence[Any], probabilities: Any,
@@ -350,6 +375,8 @@ class ConfidenceEstimator:
             if metric == "roc_auc":
                 membership = np.eye(k)[drawn]
                 value = _roc_auc(scores, membership, membership.sum(axis=0))
+            elif metric == "log_loss":
+                value = float(-np.log(np.clip(scores[np.arange(len(drawn)), drawn], 1e-15, 1.0)).mean())
             else:
                 value = metrics_from_confusion(confusion(drawn, predicted, k)).get(metric)
             if value is not None:
@@ -360,7 +387,7 @@ class ConfidenceEstimator:
 def expected_confusion(expected: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """C[k, j] = sum over the rows predicted j of P(label = k)."""
     k = expected.shape[1]
-    return np.stack([expected[predicted == j].sum(axis=0) for j in range(k)], axis=1)
+    return np.stack([np.bincount(predicted, weights=expected[:, c], minlength=k) for c in range(k)])
 
 
 def confusion(true: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
