@@ -163,3 +163,21 @@ def test_the_direct_loss_estimator_follows_the_realized_mae_and_rmse_as_inputs_s
         assert estimate["mae"] == pytest.approx(mean_absolute_error(labels, predictions), rel=0.08)
         assert estimate["rmse"] == pytest.approx(root_mean_squared_error(labels, predictions), rel=0.08)
     assert realized_loss_spread("mae", labels, predictions) > 0
+
+
+def test_the_isotonic_map_keeps_only_block_ends_and_interpolates_as_scikit_learn_s():
+    from sklearn.isotonic import IsotonicRegression
+
+    from kadence.domain.monitoring.estimation import _isotonic
+
+    rng = np.random.default_rng(5)
+    scores = np.round(rng.random(3000), 3)  # ties included
+    outcomes = (rng.random(3000) < scores ** 2).astype(float)
+    fitted = _isotonic(scores, outcomes)
+    assert len(fitted.x) < len(np.unique(scores)) / 2  # pooled blocks collapse to their end points
+    reference = IsotonicRegression(out_of_bounds="clip", y_min=0, y_max=1).fit(scores, outcomes)
+    grid = np.linspace(-0.1, 1.1, 2001)
+    np.testing.assert_allclose(fitted.predict(grid), reference.predict(grid), atol=1e-9)
+    order = np.argsort(scores)
+    presorted = _isotonic(scores[order], outcomes[order], presorted=True)
+    np.testing.assert_allclose(presorted.predict(grid), fitted.predict(grid), atol=1e-12)
