@@ -250,11 +250,28 @@ class ProductionGapTrigger(KadenceModel):
     retrain: bool = Field(False, description="Retrain on a gap; otherwise only report it.")
 
 
+class ManualTrigger(KadenceModel):
+    """A person's request for one retrain (`kadence console` writes it, as `kubectl patch` can): a
+    requestedAt the policy has not handled yet (status.lastManualRequest) fires the manual trigger
+    once. The retrain then passes the same gates as any other (one at a time, cooldown, budget, and
+    nothing new to learn), and status.lastRetrainDecision says what came of it."""
+
+    requested_at: str = Field(json_schema_extra={"format": "date-time"},
+                              description="When the retrain was asked for; a new value asks again.")
+    requested_by: str = Field(min_length=1, max_length=253,
+                              description="Who asked (a user name), named in the decision and its Event.")
+    reason: str | None = Field(None, max_length=1000, description="Why, in the asker's words.")
+
+
 class Triggers(KadenceModel):
     on_breach: bool = Field(True, description="Retrain when drift or quality breaches the policy.")
     schedule: Schedule | None = None
     on_new_data: NewDataTrigger | None = None
     on_production_gap: ProductionGapTrigger | None = None
+    manual: ManualTrigger | None = Field(None, description=(
+        "Retrain once on request, e.g. {requestedAt: '2026-12-07T21:00:00Z', requestedBy: alice, reason: "
+        "'labels of the new campaign are in'}."))
+
 
 
 class MonitorPolicySpec(KadenceModel):
@@ -411,8 +428,8 @@ class RetrainInputs(KadenceModel):
 
 class RetrainRecord(KadenceModel):
     time: str = Field(json_schema_extra={"format": "date-time"})
-    trigger: str = Field(description="The triggers that fired together, primary first: breach, productionGap, "
-                                     "newData, schedule (comma-separated).")
+    trigger: str = Field(description="The triggers that fired together, primary first: manual, breach, "
+                                     "productionGap, newData, schedule (comma-separated).")
     training_run: str | None = Field(None, description="The TrainingRun started (none when nothing was new).")
     message: str | None = Field(None, description="Why each trigger fired.")
     inputs: RetrainInputs | None = None
@@ -516,6 +533,8 @@ class MonitorPolicyStatus(CommonStatus):
     last_job: str | None = Field(None, description="The last monitor Job whose result is in status.")
     last_scheduled_run: str | None = Field(None, description="The schedule slot last consumed (run or held).",
                                            json_schema_extra={"format": "date-time"})
+    last_manual_request: str | None = Field(None, description="The spec.triggers.manual.requestedAt last handled "
+                                                             "(run or held).")
     data_version_baseline: str | None = Field(None, description="Dataset version the new-data trigger compares with.")
     last_retrain_decision: RetrainDecision | None = None
     last_comparison: Comparison | None = None

@@ -17,8 +17,10 @@ BREACH = "breach"
 PRODUCTION_GAP = "productionGap"
 NEW_DATA = "newData"
 SCHEDULE = "schedule"
-# The order in which causes are listed; the first is the retrain's primary trigger.
-TRIGGER_ORDER = (BREACH, PRODUCTION_GAP, NEW_DATA, SCHEDULE)
+MANUAL = "manual"
+# The order in which causes are listed; the first is the retrain's primary trigger (a person's
+# request first: the decision then names who asked).
+TRIGGER_ORDER = (MANUAL, BREACH, PRODUCTION_GAP, NEW_DATA, SCHEDULE)
 
 MAX_MISSED_COUNTED = 1000
 
@@ -186,6 +188,20 @@ def check_production_gap(*, metric: str, offline: float | None, live: float | No
     if not retrain:
         return TriggerCheck(PRODUCTION_GAP, False, "ProductionGapReported", text + " (reported only)", gap=gap)
     return TriggerCheck(PRODUCTION_GAP, True, "ProductionGap", text, gap=gap)
+
+
+# --- manual -----------------------------------------------------------------------------
+
+
+def check_manual(*, requested_at: str | None, requested_by: str | None, reason: str | None,
+                 handled: str | None) -> TriggerCheck:
+    """Fires once per request: a requestedAt other than the one last handled (run or held)."""
+    if requested_at is None:
+        return TriggerCheck(MANUAL, False, "NotRequested", "no retrain was requested")
+    if requested_at == handled:
+        return TriggerCheck(MANUAL, False, "RequestHandled", f"the request of {requested_at} was handled")
+    why = f": {reason}" if reason else ""
+    return TriggerCheck(MANUAL, True, "ManualRequest", f"requested by {requested_by} at {requested_at}{why}")
 
 
 # --- breach and merging -----------------------------------------------------------------

@@ -167,6 +167,10 @@ def plan_monitorpolicy(body: dict, observed: MonitorObservation, context: Monito
         created = parse_time(meta.get("creationTimestamp")) or now
         checks.append(triggers.check_schedule(cron=schedule.cron, time_zone=schedule.time_zone, now=now,
                                               last_run=parse_time(status.get("lastScheduledRun")), since=created))
+    manual = spec.triggers.manual
+    if manual is not None:
+        checks.append(triggers.check_manual(requested_at=manual.requested_at, requested_by=manual.requested_by,
+                                            reason=manual.reason, handled=status.get("lastManualRequest")))
     new_data = spec.triggers.on_new_data
     pending = bool(status.get("pendingRetrain"))  # its own feedback version must not fire new data
     if new_data is not None and new_data.enabled and context.latest_dataset is not None and not pending:

@@ -197,6 +197,8 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
     request = triggers.merge_firings(checks)
     if request is None:
         return
+    if triggers.MANUAL in request.triggers:  # handled once, run or held (a decided retrain first starts)
+        plan.status["lastManualRequest"] = spec.triggers.manual.requested_at
     retrain = spec.actions.retrain
     data = context.retrain_data
     export, export_status = latest_export(result, plan, status)
