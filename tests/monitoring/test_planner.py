@@ -481,6 +481,12 @@ DRIFT = dict(breached=True, reason="DriftDetected", message="2/3 features drifte
              metrics={"f1": 0.8})
 
 
+ESTIMATED = dict(breached=True, reason="EstimatedQualityBelowThreshold", labelledSamples=0, metrics={},
+                 message="estimated f1=0.41 < 0.55 over 500 predictions",
+                 quality={"reason": "EstimatedQualityBelowThreshold", "breached": True,
+                          "message": "estimated f1=0.41 < 0.55 over 500 predictions"})
+
+
 @pytest.mark.parametrize("choice, result_overrides, trained_on, outcome", [
     pytest.param("WaitForLabels", DRIFT, None, "WaitingForLabels", id="by default drift without labels waits"),
     pytest.param("RetrainAnyway", DRIFT, None, "start", id="retrain anyway retrains on the data as it is"),
@@ -490,6 +496,17 @@ DRIFT = dict(breached=True, reason="DriftDetected", message="2/3 features drifte
     pytest.param("WaitForLabels", {**DRIFT, "feedbackExport": export(300)}, Feedback(300, "e" * 64), "WaitingForLabels",
                  id="labels the serving model was trained on are not new"),
     pytest.param("WaitForLabels", BREACH, None, "start", id="a quality breach is measured on labels and retrains"),
+    pytest.param("WaitForLabels", ESTIMATED, None, "WaitingForLabels",
+                 id="an estimated breach without labels waits for them by default"),
+    pytest.param("AlertOnly", ESTIMATED, None, "AlertOnly", id="alert only never retrains on an estimate alone"),
+    pytest.param("RetrainAnyway", ESTIMATED, None, "start", id="retrain anyway retrains on an estimated breach"),
+    pytest.param("AlertOnly", {**ESTIMATED, "feedbackExport": export(300)}, None, "start",
+                 id="an estimated breach with labels the serving model never saw retrains"),
+    pytest.param("AlertOnly", {**ESTIMATED, "reason": "DriftAndQualityBreached"}, None, "AlertOnly",
+                 id="drift and an estimated breach are still seen without labels"),
+    pytest.param("AlertOnly", {**ESTIMATED, "reason": "DriftAndQualityBreached", "quality": {
+        "reason": "QualityBelowThreshold", "message": "f1=0.5 < 0.55", "breached": True}}, None, "start",
+                 id="drift and a realized breach are measured on labels and retrain"),
 ])
 def test_drift_breach_without_new_labels_choices(choice, result_overrides, trained_on, outcome):
     retrain_spec = {"template": TRAINING, "withoutNewLabels": choice, "includeFeedback": False}

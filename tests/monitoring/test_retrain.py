@@ -4,7 +4,8 @@ detection, new labels, the decision-derived name."""
 import pytest
 
 from kadence.domain.monitoring.retrain import (Feedback, RetrainInputs, learnt_before, lineage_inputs, new_labels,
-                                              retrain_run_name_suffix, training_spec_hash, without_new_labels)
+                                              retrain_run_name_suffix, training_spec_hash, without_new_labels,
+                                              label_free_breach)
 
 SPEC = {"datasetRef": {"name": "churn"}, "task": "classification", "objective": {"metric": "f1"}, "model": "churn"}
 
@@ -63,16 +64,38 @@ def test_new_labels_count_from_the_feedback_the_serving_model_was_trained_on(exp
     assert new_labels(export, trained_on) == new
 
 
-@pytest.mark.parametrize("choice, drift_only, new, reason", [
-    ("WaitForLabels", True, 0, "WaitingForLabels"),
-    ("AlertOnly", True, 0, "AlertOnly"),
-    ("RetrainAnyway", True, 0, None),
-    ("WaitForLabels", True, 5, None),
-    ("AlertOnly", False, 0, None),
+@pytest.mark.parametrize("choice, breach, new, reason", [
+    ("WaitForLabels", "drift", 0, "WaitingForLabels"),
+    ("AlertOnly", "drift", 0, "AlertOnly"),
+    ("RetrainAnyway", "drift", 0, None),
+    ("WaitForLabels", "drift", 5, None),
+    ("WaitForLabels", "estimated quality", 0, "WaitingForLabels"),
+    ("AlertOnly", "estimated quality", 0, "AlertOnly"),
+    ("RetrainAnyway", "estimated quality", 0, None),
+    ("AlertOnly", "estimated quality", 5, None),
+    ("AlertOnly", None, 0, None),
 ])
-def test_the_policys_choice_for_drift_without_new_labels(choice, drift_only, new, reason):
-    hold = without_new_labels(choice=choice, drift_only=drift_only, new=new)
+def test_the_policys_choice_for_a_breach_seen_without_new_labels(choice, breach, new, reason):
+    hold = without_new_labels(choice=choice, breach=breach, new=new)
     assert (hold.reason if hold else None) == reason
+    if hold is not None:
+        assert breach in hold.message
+
+
+@pytest.mark.parametrize("breach_only, reason, quality_reason, breach", [
+    pytest.param(True, "DriftDetected", None, "drift", id="drift alone"),
+    pytest.param(True, "EstimatedQualityBelowThreshold", "EstimatedQualityBelowThreshold", "estimated quality",
+                 id="an estimated metric below its threshold"),
+    pytest.param(True, "DriftAndQualityBreached", "EstimatedQualityBelowThreshold", "drift and estimated quality",
+                 id="drift and an estimated metric"),
+    pytest.param(True, "DriftAndQualityBreached", "QualityBelowThreshold", None,
+                 id="drift and a realized metric: measured on labels"),
+    pytest.param(True, "QualityBelowThreshold", "QualityBelowThreshold", None, id="a realized metric"),
+    pytest.param(False, "EstimatedQualityBelowThreshold", "EstimatedQualityBelowThreshold", None,
+                 id="a schedule or new data fired too: asked for, not inferred"),
+])
+def test_a_breach_is_label_free_when_only_drift_or_an_estimate_breached(breach_only, reason, quality_reason, breach):
+    assert label_free_breach(breach_only=breach_only, reason=reason, quality_reason=quality_reason) == breach
 
 
 def test_the_retrain_name_derives_from_the_decision_not_the_clock():

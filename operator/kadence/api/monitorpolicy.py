@@ -176,9 +176,10 @@ class RetrainAction(KadenceModel):
                                                            "retrain TrainingRuns created.")
     without_new_labels: Literal["RetrainAnyway", "WaitForLabels", "AlertOnly"] = Field(
         "WaitForLabels",
-        description="What a drift breach does when no labelled prediction arrived since the serving model's data: "
+        description="What a breach seen without labels (drift, or an estimated metric under performance.judgeOn "
+                    "Estimated/Either) does when no labelled prediction arrived since the serving model's data: "
                     "RetrainAnyway (on the data as it is), WaitForLabels (the default; retrains once labels "
-                    "arrive, and alerts after labelWait), AlertOnly (never retrains on drift alone).")
+                    "arrive, and alerts after labelWait), AlertOnly (never retrains on drift or an estimate alone).")
     label_wait: str = duration_field(
         "24h", "How long the policy waits for new labels or data (WaitForLabels, or a retrain with nothing new to "
                "learn) before a Warning Event and condition say they are overdue.")

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
+from .policy import DRIFT_AND_QUALITY, DRIFT_DETECTED, ESTIMATED_QUALITY_BELOW_THRESHOLD
+
 # Retrain outcomes (status.retrains[].outcome)
 PENDING = "Pending"
 WON = "Won"
@@ -170,16 +172,32 @@ class Hold:
     message: str
 
 
-def without_new_labels(*, choice: str, drift_only: bool, new: int) -> Hold | None:
-    """What a drift breach with no new labelled predictions does (spec.actions.retrain.withoutNewLabels).
-    Only drift-only requests are concerned: a quality breach is measured on labels."""
-    if not drift_only or new > 0 or choice == RETRAIN_ANYWAY:
+def label_free_breach(*, breach_only: bool, reason: str | None, quality_reason: str | None) -> str | None:
+    """What breached when nothing measured on labels did: "drift", "estimated quality" or
+    "drift and estimated quality"; None when a realized metric breached or another trigger fired
+    (a schedule, new data, a manual request: those are asked for, not inferred)."""
+    if not breach_only:
+        return None
+    if reason == DRIFT_DETECTED:
+        return "drift"
+    if reason == ESTIMATED_QUALITY_BELOW_THRESHOLD:
+        return "estimated quality"
+    if reason == DRIFT_AND_QUALITY and quality_reason == ESTIMATED_QUALITY_BELOW_THRESHOLD:
+        return "drift and estimated quality"
+    return None
+
+
+def without_new_labels(*, choice: str, breach: str | None, new: int) -> Hold | None:
+    """What a breach seen without labels (drift, an estimated metric: `label_free_breach`) does when no
+    new labelled prediction arrived (spec.actions.retrain.withoutNewLabels). A realized quality
+    breach is measured on labels and is not concerned."""
+    if breach is None or new > 0 or choice == RETRAIN_ANYWAY:
         return None
     if choice == ALERT_ONLY:
-        return Hold(ALERT_ONLY, "drift breached with no new labelled predictions; withoutNewLabels is AlertOnly: "
-                                "no retrain on drift alone")
-    return Hold(WAITING_FOR_LABELS, "drift breached, but no labelled prediction arrived since the serving model's "
-                                    "data: waiting for labels (withoutNewLabels: WaitForLabels)")
+        return Hold(ALERT_ONLY, f"{breach} breached with no new labelled predictions; withoutNewLabels is "
+                                f"AlertOnly: no retrain on {breach} alone")
+    return Hold(WAITING_FOR_LABELS, f"{breach} breached, but no labelled prediction arrived since the serving "
+                                    "model's data: waiting for labels (withoutNewLabels: WaitForLabels)")
 
 
 # --- cooldown, budget, outcomes -----------------------------------------------------------

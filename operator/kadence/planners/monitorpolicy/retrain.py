@@ -3,7 +3,8 @@ reason for not starting one.
 
 A decision goes through, in order:
 1. the source: retraining enabled, the TrainingRun spec and its Dataset resolvable;
-2. a drift breach without new labels: the policy's choice (withoutNewLabels);
+2. a breach seen without labels (drift, an estimated metric) and no new labels: the policy's
+   choice (withoutNewLabels);
 3. the gate (`domain.monitoring.retrain.retrain_gate`): one retrain at a time, the cooldown
    from the last retrain that WON champion/challenger, after a lost one enough new labels,
    the daily budget counted from the retrain TrainingRuns;
@@ -171,9 +172,12 @@ def latest_export(result: MonitorResult | None, plan: MonitorPlan, status: dict)
     return Feedback.from_wire(entry), entry
 
 
-def _drift_only(request: triggers.RetrainRequest, plan: MonitorPlan, status: dict) -> bool:
+def _label_free_breach(request: triggers.RetrainRequest, plan: MonitorPlan, status: dict,
+                       result: MonitorResult | None) -> str | None:
     evaluation = plan.status.get("lastEvaluation") or status.get("lastEvaluation") or {}
-    return request.triggers == [triggers.BREACH] and evaluation.get("reason") == verdicts.DRIFT_DETECTED
+    quality = result.quality.reason if result is not None and result.quality is not None else None
+    return learning.label_free_breach(breach_only=request.triggers == [triggers.BREACH],
+                                      reason=evaluation.get("reason"), quality_reason=quality)
 
 
 def _min_new_labels(spec: MonitorPolicySpec) -> int:
@@ -215,7 +219,7 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
                                            "reads could not be found")
     else:
         hold = learning.without_new_labels(choice=retrain.without_new_labels,
-                                           drift_only=_drift_only(request, plan, status),
+                                           breach=_label_free_breach(request, plan, status, result),
                                            new=learning.new_labels(export, context.production_feedback))
         if hold is None:
             hold = learning.retrain_gate(
