@@ -3,6 +3,7 @@ import pytest
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
+    log_loss,
     mean_absolute_error,
     precision_score,
     recall_score,
@@ -32,9 +33,11 @@ def test_binary_metrics_match_scikit_learn_with_the_larger_label_as_positive():
     assert result.metrics == pytest.approx({
         "accuracy": accuracy_score(Y_TRUE, Y_PRED),
         "f1": f1_score(Y_TRUE, Y_PRED),
+        "f1_macro": f1_score(Y_TRUE, Y_PRED, average="macro"),
         "precision": precision_score(Y_TRUE, Y_PRED),
         "recall": recall_score(Y_TRUE, Y_PRED),
         "roc_auc": roc_auc_score(Y_TRUE, P_POSITIVE),
+        "log_loss": log_loss(Y_TRUE, np.clip(PROBABILITIES, 1e-15, 1)),
     })
     assert result.labelled == 500 and result.unavailable == {}
 
@@ -131,3 +134,31 @@ def test_better_needs_more_than_the_margin():
     assert is_better("f1", 0.80, 0.75, margin=0.01)
     assert not is_better("f1", 0.755, 0.75, margin=0.01)
     assert is_better("rmse", 1.0, 1.2)
+
+
+def test_f1_macro_counts_a_rare_class_as_much_as_a_common_one_unlike_the_weighted_f1():
+    true = [0] * 90 + [1] * 5 + [2] * 5
+    pred = [0] * 90 + [0] * 5 + [2] * 5  # class 1 never found
+    result = classification_metrics(true, pred, wanted=("f1", "f1_macro"))
+    assert result.metrics["f1_macro"] == pytest.approx(f1_score(true, pred, average="macro"))
+    assert result.metrics["f1_macro"] < result.metrics["f1"] - 0.2
+
+
+def test_multiclass_log_loss_over_the_models_classes_matches_scikit_learn_and_is_worse_for_wrong_labels():
+    true = RNG.integers(0, 3, 200)
+    raw = RNG.uniform(size=(200, 3)) + 2 * np.eye(3)[true]
+    probabilities = raw / raw.sum(axis=1, keepdims=True)
+    pred = probabilities.argmax(axis=1)
+    honest = classification_metrics(true, pred, probabilities.tolist(), classes=["0", "1", "2"], wanted=("log_loss",))
+    assert honest.metrics["log_loss"] == pytest.approx(log_loss(true, probabilities, labels=[0, 1, 2]))
+    rotated = classification_metrics((true + 1) % 3, pred, probabilities.tolist(), classes=["0", "1", "2"],
+                                     wanted=("log_loss",))
+    assert rotated.metrics["log_loss"] > honest.metrics["log_loss"] + 0.5
+    assert is_worse_than("log_loss", rotated.metrics["log_loss"], 1.0) and not is_worse_than("log_loss", 0.5, 1.0)
+
+
+def test_log_loss_without_probabilities_or_with_a_label_the_model_does_not_know_is_unavailable_with_the_reason():
+    missing = classification_metrics([0, 1], [0, 1], None, wanted=("log_loss",))
+    assert missing.unavailable == {"log_loss": "no probabilities were logged"}
+    unknown = classification_metrics([0, 7], [0, 1], [[0.9, 0.1], [0.2, 0.8]], classes=["0", "1"], wanted=("log_loss",))
+    assert "log_loss" not in unknown.metrics and "labels ['7.0'] are none of" in unknown.unavailable["log_loss"]

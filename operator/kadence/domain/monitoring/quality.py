@@ -5,9 +5,12 @@ and the hold-out metric recorded at training time mean the same thing:
 
 - `f1`, `precision`, `recall`: of the positive class for two classes (the larger of the two
   sorted labels: 1 of {0, 1}, "yes" of {"no", "yes"}), support-weighted for more classes.
+- `f1_macro`: the unweighted mean of every class's F1 (each class counts the same, however rare).
 - `roc_auc`: binary ROC AUC on the probability of the positive class (the last entry of the
   logged `probabilities`, which are in sorted class order); one-vs-rest, support-weighted for
   more classes. It needs logged probabilities and both classes among the labels.
+- `log_loss`: cross-entropy of the logged probabilities against the labels, over the model's
+  classes (lower is better; it needs logged probabilities, as roc_auc does).
 - `rmse`, `mae`: regression, lower is better.
 
 A metric that cannot be computed is left out of the result and its reason is reported in
@@ -22,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-CLASSIFICATION_METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+CLASSIFICATION_METRICS = ("accuracy", "f1", "f1_macro", "precision", "recall", "roc_auc", "log_loss")
 REGRESSION_METRICS = ("rmse", "mae")
-LOWER_IS_BETTER = frozenset(REGRESSION_METRICS)
+LOWER_IS_BETTER = frozenset(REGRESSION_METRICS) | {"log_loss"}
 
 
 class QualityError(ValueError):
@@ -40,7 +43,7 @@ def task_of(metric: str) -> str:
 
 
 def is_worse_than(metric: str, value: float, threshold: float) -> bool:
-    """True when `value` is on the wrong side of `threshold` (below it; above it for rmse/mae)."""
+    """True when `value` is on the wrong side of `threshold` (below it; above it for log_loss/rmse/mae)."""
     return value > threshold if metric in LOWER_IS_BETTER else value < threshold
 
 
@@ -121,6 +124,25 @@ def classification_metrics(y_true: Sequence[Any], y_pred: Sequence[Any], probabi
                 metrics[name] = float(score(true, pred, pos_label=labels[-1], zero_division=0))
             else:
                 metrics[name] = float(score(true, pred, labels=labels, average="weighted", zero_division=0))
+        elif name == "f1_macro":
+            if len(labels) < 2:
+                unavailable[name] = f"only one class ({labels[0]!r}) among labels and predictions"
+            else:
+                metrics[name] = float(f1_score(true, pred, labels=labels, average="macro", zero_division=0))
+        elif name == "log_loss":
+            matrix, why = _probability_matrix(probabilities, n)
+            model_classes = sorted(_aligned_classes(classes, true)) if classes is not None else labels
+            if why:
+                unavailable[name] = why
+            elif matrix.shape[1] != len(model_classes):
+                unavailable[name] = (f"{matrix.shape[1]} probabilities per prediction but {len(model_classes)} "
+                                     "known classes; log the model's classes to compute log_loss")
+            elif unknown := sorted({str(v) for v in true.tolist()} - {str(c) for c in model_classes})[:5]:
+                unavailable[name] = f"labels {unknown} are none of the model's classes {model_classes}"
+            else:
+                position = {str(c): i for i, c in enumerate(model_classes)}
+                given = matrix[np.arange(n), [position[str(v)] for v in true.tolist()]]
+                metrics[name] = float(-np.log(np.clip(given, 1e-15, 1.0)).mean())
         elif name == "roc_auc":
             matrix, why = _probability_matrix(probabilities, n)
             present = sorted(set(true.tolist()))
