@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from kadence.handlers.runtime import Dependencies, Engine, WorkQueue, owners_of
-from kadence.k8s.cache import ObjectCache, Reads, contains, current_reads, parse_selector, selector_matches
+from kadence.k8s.cache import ObjectCache, Reads, contains, current_reads
 
 MV = ("kadence.dev/v1alpha1", "ModelVersion")
 
@@ -20,25 +20,6 @@ def obj(kind="Job", name="a", namespace="ns", labels=None, api_version="batch/v1
 
 def model_version(name, model, rv="1"):
     return obj("ModelVersion", name, api_version=MV[0], rv=rv, uid=name, spec={"model": model})
-
-
-# ------------------------------------------------------------------ selectors
-
-
-@pytest.mark.parametrize("selector, labels, expected", [
-    ("a=b", {"a": "b"}, True),
-    ("a=b", {"a": "c"}, False),
-    ("a==b", {"a": "b"}, True),
-    ("a!=b", {}, True),
-    ("a=b,c in (x, y)", {"a": "b", "c": "y"}, True),
-    ("a=b,c in (x, y)", {"a": "b", "c": "z"}, False),
-    ("c notin (x)", {"c": "y"}, True),
-    ("a", {"a": ""}, True),
-    ("!a", {"a": ""}, False),
-    ("", {"anything": "x"}, True),
-])
-def test_a_label_selector_matches_as_the_api_server_does(selector, labels, expected):
-    assert selector_matches(parse_selector(selector), labels) is expected
 
 
 # ------------------------------------------------------------------ cache

@@ -111,6 +111,7 @@ def test_the_pod_phase_follows_its_containers(states, init_done, init_failed, ph
     ({"matchExpressions": [{"key": "tier", "operator": "DoesNotExist"}]}, {}, True),
     ({}, {"app": "x"}, False),
     (None, {"app": "x"}, False),
+    ({"matchExpressions": [{"key": "app", "operator": "Near", "values": ["x"]}]}, {"app": "x"}, False),
 ])
 def test_label_selectors_match_as_on_a_cluster(selector, labels, matches):
     assert podspec.selector_matches(selector, labels) is matches

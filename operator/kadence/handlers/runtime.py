@@ -41,7 +41,9 @@ from prometheus_client import Counter
 from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND, Kind
 from ..settings import settings
-from ..k8s.cache import CACHE, GVK, Reads, current_reads, parse_selector, selector_matches
+from ..k8s.cache import CACHE, GVK, Reads, current_reads
+from ..k8s.selectors import matches as selector_matches
+from ..k8s.selectors import parse as parse_selector
 from ..api import keys
 
 log = logging.getLogger(__name__)

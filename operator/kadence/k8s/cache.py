@@ -15,80 +15,15 @@ from __future__ import annotations
 
 import contextvars
 import copy
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from .selectors import matches as selector_matches
+from .selectors import parse as parse_selector
+
 GVK = tuple[str, str]  # (apiVersion, kind)
 Key = tuple[str, str]  # (namespace, name)
-
-
-# ------------------------------------------------------------------ label selectors
-
-
-@dataclass(frozen=True)
-class Requirement:
-    key: str
-    operator: str  # "=", "!=", "in", "notin", "exists", "!"
-    values: frozenset[str] = frozenset()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
-        if self.operator == "=":
-            return present and value in self.values
-        if self.operator == "!=":
-            return not present or value not in self.values
-        if self.operator == "in":
-            return present and value in self.values
-        if self.operator == "notin":
-            return not present or value not in self.values
-        if self.operator == "exists":
-            return present
-        return not present  # "!"
-
-
-_SET = re.compile(r"^\s*([^\s!=,()]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
-
-
-def parse_selector(selector: str | None) -> tuple[Requirement, ...]:
-    """A Kubernetes label selector string, e.g. `a=b,c in (x,y),!d`."""
-    if not selector:
-        return ()
-    parts, depth, current = [], 0, ""
-    for char in selector:
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-            continue
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        current += char
-    parts.append(current)
-    requirements = []
-    for part in (p.strip() for p in parts):
-        if not part:
-            continue
-        match = _SET.match(part)
-        if match:
-            values = frozenset(v.strip() for v in match.group(3).split(",") if v.strip())
-            requirements.append(Requirement(match.group(1), match.group(2), values))
-        elif "!=" in part:
-            key, value = part.split("!=", 1)
-            requirements.append(Requirement(key.strip(), "!=", frozenset([value.strip()])))
-        elif "=" in part:
-            key, value = part.split("==", 1) if "==" in part else part.split("=", 1)
-            requirements.append(Requirement(key.strip(), "=", frozenset([value.strip()])))
-        elif part.startswith("!"):
-            requirements.append(Requirement(part[1:].strip(), "!"))
-        else:
-            requirements.append(Requirement(part, "exists"))
-    return tuple(requirements)
-
-
-def selector_matches(requirements: tuple[Requirement, ...], labels: dict[str, str] | None) -> bool:
-    labels = labels or {}
-    return all(r.matches(labels) for r in requirements)
 
 
 # ------------------------------------------------------------------ what a reconcile read

@@ -1,4 +1,7 @@
-"""Label and field selectors, parsed from their query-string form and matched against objects."""
+"""Label and field selectors, parsed from their query-string form and matched against objects.
+
+Label selectors are `kadence.k8s.selectors` (shared with the operator's cache and the node's
+controllers); here their errors become 400s, and field selectors are the API server's own."""
 
 from __future__ import annotations
 
@@ -6,106 +9,27 @@ import dataclasses
 import re
 from typing import Any, Callable
 
+from ...k8s import selectors as label_selectors
 from .errors import bad_request
 
-_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Requirement:
-    key: str
-    operator: str  # "=", "!=", "in", "notin", "exists", "!"
-    values: tuple[str, ...] = ()
-
-    def matches(self, labels: dict[str, str]) -> bool:
-        present = self.key in labels
-        value = labels.get(self.key)
-        if self.operator == "=":
-            return present and value == self.values[0]
-        if self.operator == "!=":
-            return not present or value != self.values[0]
-        if self.operator == "in":
-            return present and value in self.values
-        if self.operator == "notin":
-            return not present or value not in self.values
-        if self.operator == "exists":
-            return present
-        if self.operator == "!":
-            return not present
-        raise AssertionError(self.operator)
-
-
-LabelSelector = tuple[Requirement, ...]
-
-
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas that are not inside parentheses."""
-    parts, depth, current = [], 0, []
-    for char in text:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts if p.strip()]
-
-
-_SET_RE = re.compile(r"^(\S+)\s+(in|notin)\s*\(([^)]*)\)$")
-_EQ_RE = re.compile(r"^([^=!\s]+)\s*(==|=|!=)\s*(\S*)$")
+LabelSelector = label_selectors.Selector
+labels_match = label_selectors.matches
 
 
 def parse_label_selector(text: str | None) -> LabelSelector:
     """Parse `a=b,c!=d,e in (x,y),f notin (z),g,!h`; raise 400 for anything else."""
-    if not text:
-        return ()
-    requirements = []
-    for part in _split_top_level(text):
-        if match := _SET_RE.match(part):
-            key, op, values = match.groups()
-            items = tuple(v.strip() for v in values.split(",") if v.strip())
-            requirements.append(Requirement(_checked_key(key, text), op, items))
-        elif match := _EQ_RE.match(part):
-            key, op, value = match.groups()
-            requirements.append(
-                Requirement(_checked_key(key, text), "!=" if op == "!=" else "=", (value,))
-            )
-        elif part.startswith("!"):
-            requirements.append(Requirement(_checked_key(part[1:].strip(), text), "!"))
-        else:
-            requirements.append(Requirement(_checked_key(part, text), "exists"))
-    return tuple(requirements)
-
-
-def _checked_key(key: str, text: str) -> str:
-    if not _LABEL_KEY.match(key):
-        raise bad_request(f'unable to parse requirement: invalid label key "{key}" in "{text}"')
-    return key
-
-
-def labels_match(selector: LabelSelector, labels: dict[str, str] | None) -> bool:
-    labels = labels or {}
-    return all(req.matches(labels) for req in selector)
+    try:
+        return label_selectors.parse(text)
+    except label_selectors.SelectorError as error:
+        raise bad_request(str(error)) from None
 
 
 def label_selector_from_object(selector: dict[str, Any] | None) -> LabelSelector:
-    """A `metav1.LabelSelector` (matchLabels / matchExpressions) as requirements."""
-    if not selector:
-        return ()
-    requirements = [Requirement(k, "=", (v,)) for k, v in (selector.get("matchLabels") or {}).items()]
-    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
-    for expression in selector.get("matchExpressions") or []:
-        operator = operators.get(expression.get("operator"))
-        if operator is None:
-            raise bad_request(f"{expression.get('operator')!r} is not a valid label selector operator")
-        requirements.append(
-            Requirement(expression["key"], operator, tuple(expression.get("values") or ()))
-        )
-    return tuple(requirements)
+    """A `metav1.LabelSelector` (matchLabels / matchExpressions) as requirements; 400 if invalid."""
+    try:
+        return label_selectors.from_object(selector)
+    except label_selectors.SelectorError as error:
+        raise bad_request(str(error)) from None
 
 
 # ---- field selectors ---------------------------------------------------------------------
@@ -168,7 +92,7 @@ def parse_field_selector(
         return ()
     allowed = _COMMON_FIELDS | SUPPORTED_FIELDS.get((group, plural), set()) | (custom_fields or set())
     requirements = []
-    for part in _split_top_level(text):
+    for part in label_selectors.split_top_level(text):
         match = re.match(r"^([^=!\s]+)\s*(==|=|!=)\s*(.*)$", part)
         if not match:
             raise bad_request(f'invalid selector: \'{text}\'; can\'t understand \'{part}\'')

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ...api import keys
-
 import base64
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
+
+from ...api import keys
+from ...k8s import selectors as label_selectors
 
 PORT_ANNOTATION = keys.SANDBOX_PORT_ANNOTATION
 # A named container port after the pod's first gets a local port of its own, kept here
@@ -34,26 +35,15 @@ def parse_time(text: str | None) -> datetime | None:
 def selector_matches(selector: dict | None, labels: dict | None) -> bool:
     """A metav1.LabelSelector (matchLabels + matchExpressions) against labels.
 
-    An empty or missing selector matches nothing, as controllers treat it
+    An empty, missing or invalid selector matches nothing, as controllers treat it
     (a Service without a selector has no endpoints; a Deployment must have one).
     """
-    if not selector:
+    if not selector or not (selector.get("matchLabels") or selector.get("matchExpressions")):
         return False
-    labels = labels or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return bool(selector.get("matchLabels") or selector.get("matchExpressions"))
+    try:
+        return label_selectors.matches(label_selectors.from_object(selector), labels)
+    except label_selectors.SelectorError:
+        return False
 
 
 def service_selector_matches(selector: dict | None, labels: dict | None) -> bool:
