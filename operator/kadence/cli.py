@@ -25,6 +25,7 @@ WORKLOADS = {
     "serve": "Serve a ModelVersion over KServe v1 and Open Inference Protocol v2.",
     "batch": "Score a table with a registered model for one BatchPrediction run (runs in a Job).",
     "track": "Register a ModelVersion in MLflow's model registry, its stage as an alias (runs in a Job).",
+    "erase": "Erase an ErasureRequest's subject from logs, exports and Dataset snapshots (runs in a Job).",
 }
 
 # Commands that work with the registry and catalog; each lives in kadence.commands.<name>.
@@ -33,7 +34,7 @@ TOOLS = {
     "models": "List the model registry and show a model's lineage.",
     "demo": "Run the closed-loop demo on the sandbox.",
     "console": "Serve a web console of the loop (read-only unless --enable-writes) on the current cluster.",
-    "data": "Erase an entity's predictions and feedback (personal data), with an audit record.",
+    "data": "Erase entities from prediction logs, feedback and exports (personal data), with an audit record.",
 }
 
 

@@ -51,12 +51,15 @@ def test_erase_removes_an_entitys_predictions_and_labels_and_audits_without_pers
     assert all(r["inputs"]["customer_id"] not in ("c-3", pseudonym("c-3", KEY.encode())) for r in predictions)
     feedback = stored(store, feedback_prefix(NS, "churn"))
     assert {r["requestId"] for r in feedback} == {r["requestId"] for r in predictions}
-    assert audit["erased"] == {"predictions": 8, "feedback": 8} and len(audit["objectsRewritten"]) == 4
-    assert audit["entity"] == pseudonym("c-3", KEY.encode()) and audit["reason"] == "GDPR request 42"
-    [trail] = [k for k in store.list_keys(f"monitoring/{NS}/erasures/")]
+    [log] = audit["erased"]["stores"]
+    assert audit["erased"]["rows"] == 16 and log["erasedRows"] == 16 and log["message"] == \
+        "8 predictions and 8 labels erased"
+    assert len(audit["objectsRewritten"]) == 4
+    assert audit["subjectHashes"] == [pseudonym("c-3", KEY.encode())] and audit["reason"] == "GDPR request 42"
+    [trail] = [k for k in store.list_keys(f"erasures/{NS}/audit/")]
     text = store.get_bytes(trail).decode()
     assert json.loads(text) == audit and "c-3" not in text  # the audit trail holds no personal data
 
     assert main(["data", "erase", "-n", NS, "--inference-service", "churn", "--entity-column", "customer_id",
                  "--entity", "c-3"]) == 0  # again: nothing left to erase, still audited
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["erased"] == {"predictions": 0, "feedback": 0}
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["erased"]["rows"] == 0
