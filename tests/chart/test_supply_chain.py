@@ -79,7 +79,7 @@ def test_the_operator_may_write_the_tenant_secret_by_name_and_read_no_other(full
 
 LOCKS = {"operator": (REPO / "images" / "operator" / "requirements.txt", ()),
          "workloads": (REPO / "images" / "workloads" / "requirements.txt",
-                       ("train", "serve", "fairness", "mlflow", "boosting"))}
+                       ("train", "serve", "fairness", "mlflow", "boosting", "ray"))}
 BUILD_LOCK = REPO / "images" / "requirements-build.txt"
 
 
