@@ -4,6 +4,7 @@ and the session's SeaweedFS; every ingest runs once per engine (module-scoped)."
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from pathlib import Path
@@ -117,8 +118,15 @@ def test_both_engines_write_the_same_snapshot_table(valid):
     assert ray["dataFileSha256"] == local["dataFileSha256"]
 
 
-def test_the_ray_engine_leaves_no_parts_behind(valid, store):
-    assert not list(store.list_keys("datasets/engines/valid-ray/runs/r1/parts/"))
+def test_the_ray_engine_stores_the_snapshot_its_tasks_assembled_and_leaves_no_parts_behind(valid, store):
+    import hashlib
+
+    result, _, manifest = valid["ray"]
+    prefix = store.key_of(result.uri)
+    stored = sorted(key[len(prefix):] for key in store.list_keys(prefix))
+    assert stored == ["data.parquet", "manifest.json", "profile.json"]
+    assert hashlib.sha256(store.get_bytes(prefix + "data.parquet")).hexdigest() == manifest["dataFileSha256"]
+    assert not list(store.list_keys("datasets/engines/valid-ray/runs/"))
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +226,123 @@ def test_a_fit_whose_ray_worker_is_killed_is_run_again_and_the_search_ends_the_s
         killer.join()
     assert killed, "no fit was seen running"
     assert trials_of(ray) == trials_of(local_search) and not [t for t in ray.trials if t.state == FAILED]
+
+
+FEATURES = [
+    {"name": "amount_z", "transform": {"type": "standardScale", "column": "amount"}},
+    {"name": "amount_filled", "transform": {"type": "impute", "column": "amount", "strategy": "median"}},
+    {"name": "visits_01", "transform": {"type": "minMaxScale", "column": "visits"}},
+    {"name": "visits_band", "transform": {"type": "bucketize", "column": "visits", "boundaries": [5, 20, 40]}},
+    {"name": "plan", "transform": {"type": "oneHot", "column": "plan", "maxCategories": 2}},
+    {"name": "code", "transform": {"type": "hash", "column": "code", "buckets": 8}},
+    {"name": "seen_weekday", "transform": {"type": "datePart", "column": "seen", "part": "dayOfWeek"}},
+    {"name": "engaged", "expression": "where(active, log1p(visits), 0)"},
+]
+
+
+@pytest.fixture(scope="module")
+def materialized(valid, store):
+    """The valid Dataset's local snapshot materialized once per engine: engine -> (result, table)."""
+    import pyarrow.parquet as pq
+    import skops.io as sio
+
+    from kadence.domain.data.transforms import TRUSTED_TYPES
+    from kadence.workloads.data_tasks import MaterializeTask
+    from kadence.workloads.materialize_run import materialize
+
+    out = {}
+    for engine in ("local", "ray"):
+        task = MaterializeTask.model_validate({
+            "namespace": "engines", "name": f"features-{engine}", "datasetUri": valid["local"][0].uri,
+            "spec": {"datasetRef": {"name": "valid-local"}, "entityColumn": "code", "features": FEATURES,
+                     "engine": engine}})
+        result = materialize(task, store)
+        table = transformer = None
+        if result.valid:
+            table = pq.read_table(io.BytesIO(store.get_bytes(store.key_of(result.uri) + "features.parquet"))).to_pandas()
+            transformer = sio.loads(store.get_bytes(store.key_of(result.transformer_uri)), trusted=TRUSTED_TYPES)
+        out[engine] = (result, table, transformer)
+    return out
+
+
+def test_both_engines_materialize_the_same_feature_version_and_table_row_for_row(materialized):
+    (local, local_table, local_fitted), (ray, ray_table, ray_fitted) = materialized["local"], materialized["ray"]
+    assert local.outcome == ray.outcome == "Valid", (local.message, ray.message)
+    assert ray.created and local.created  # each engine wrote its own FeatureSet's snapshot
+    assert (ray.version, ray.dataset_version, ray.rows) == (local.version, local.dataset_version, local.rows) == (
+        local.version, local.dataset_version, 2150)
+    # 3 one-hot columns (2 categories and the other bucket), 8 hash buckets, one column per other feature
+    assert ray.feature_columns == local.feature_columns and len(local.feature_columns) == 17
+    pd.testing.assert_frame_equal(ray_table, local_table, check_exact=True)
+    assert list(local_table.columns[:1]) == ["code"] and "churned" in local_table.columns
+    # the same fitted transformer (its skops bytes carry a zip timestamp, so they are compared by content)
+    assert ray_fitted.steps_ == local_fitted.steps_ and ray_fitted.feature_names_out_ == local_fitted.feature_names_out_
+
+
+def test_a_materialize_on_ray_refuses_a_bad_feature_as_the_local_one_does(valid, engine_env, store):
+    from kadence.workloads.data_tasks import MaterializeTask
+    from kadence.workloads.materialize_run import materialize
+
+    results = [materialize(MaterializeTask.model_validate({
+        "namespace": "engines", "name": f"bad-features-{engine}", "datasetUri": valid["local"][0].uri,
+        "spec": {"datasetRef": {"name": "valid-local"}, "engine": engine,
+                 "features": [{"name": "ratio", "expression": "amount / nosuch"}]}}), store)
+        for engine in ("local", "ray")]
+    assert [r.outcome for r in results] == ["Invalid", "Invalid"]
+    assert results[1].message == results[0].message and results[1].failed_feature == results[0].failed_feature
+
+
+@pytest.fixture(scope="module")
+def monitored(engine_env, store, tmp_path_factory):
+    """One drifted hour of traffic with labels, evaluated by each engine in its own namespace
+    (the same seeded logs in both): engine -> (exit code, result, report)."""
+    import argparse
+
+    from tests.monitoring.test_monitor_workload import HOUR, T, task, write_reference, write_traffic
+
+    from kadence.workloads.monitor_run import run_from_args
+
+    reference = write_reference(store, "datasets/engines-monitor/churn/v1/sample.parquet")
+    tmp = tmp_path_factory.mktemp("monitor")
+    out = {}
+    for engine in ("local", "ray"):
+        namespace = f"monitor-{engine}"
+        write_traffic(store, namespace, "churn", n=600, start=T - HOUR, end=T, shift=0.6, accuracy=0.7, seed=3)
+        body = task(namespace, reference, engine=engine, drift={"method": "ks", "minSamples": 100})
+        path = tmp / f"{engine}.json"
+        path.write_text(json.dumps(body))
+        stdout = io.StringIO()
+        code = run_from_args(argparse.Namespace(task=str(path)), "KADENCE_TASK", stdout)
+        result = json.loads(stdout.getvalue().strip().splitlines()[-1])
+        report_key = next(k for k in store.list_keys(f"monitoring/{namespace}/") if k.endswith("report.json"))
+        out[engine] = (code, result, json.loads(store.get_bytes(report_key)))
+    return out
+
+
+def test_both_engines_evaluate_a_monitor_policy_to_the_same_scores_and_verdicts(monitored):
+    (local_code, local, local_report), (ray_code, ray, ray_report) = monitored["local"], monitored["ray"]
+    assert ray_code == local_code == 0, (local, ray)
+    where = ("reportUri", "resultUri")  # each policy's own namespace
+    assert {k: v for k, v in ray.items() if k not in where} == {k: v for k, v in local.items() if k not in where}
+    assert "/monitor-ray/" in ray["reportUri"] and "/monitor-local/" in local["reportUri"]
+    assert local["driftedFeatures"] and set(local["driftScores"]) == {"x", "y", "plan"}
+    assert "f1" in local["metrics"]
+    assert ray_report["histograms"] == local_report["histograms"] and local_report["histograms"]
+
+
+def test_a_monitor_on_ray_without_an_address_fails_with_the_setting_to_set(s3_config, store, monkeypatch, tmp_path):
+    import argparse
+
+    from tests.monitoring.test_monitor_workload import task
+
+    from kadence.workloads.monitor_run import run_from_args
+
+    for key, value in s3_config.as_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("KADENCE_RAY_ADDRESS", raising=False)
+    path = tmp_path / "task.json"
+    path.write_text(json.dumps(task("monitor-noaddress", None, engine="ray")))
+    stdout = io.StringIO()
+    code = run_from_args(argparse.Namespace(task=str(path)), "KADENCE_TASK", stdout)
+    result = json.loads(stdout.getvalue().strip().splitlines()[-1])
+    assert code != 0 and "ray.address" in result["message"]

@@ -7,7 +7,16 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .conditions import SPEC_VALID, ConditionSet
-from .common import CommonStatus, KadenceModel, VersionedReference, cel, exactly_one_of, require_exactly_one
+from .common import (
+    CommonStatus,
+    Engine,
+    KadenceModel,
+    VersionedReference,
+    cel,
+    engine_field,
+    exactly_one_of,
+    require_exactly_one,
+)
 
 TransformType = Literal["oneHot", "bucketize", "standardScale", "minMaxScale", "impute", "hash", "datePart"]
 ImputeStrategy = Literal["mean", "median", "constant", "mostFrequent"]
@@ -101,6 +110,7 @@ class FeatureSetSpec(KadenceModel):
         description="The feature definitions.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    engine: Engine | None = engine_field()
 
     @model_validator(mode="after")
     def _unique_names(self) -> "FeatureSetSpec":

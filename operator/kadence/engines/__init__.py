@@ -4,11 +4,13 @@ A Dataset's or TrainingRun's `spec.engine` picks one; unset, the operator-wide d
 ($KADENCE_ENGINE, the chart's `engine` value) does. With `ray` the workload Job is a thin
 driver: it connects to the cluster at $KADENCE_RAY_ADDRESS (the chart's `ray.address`, the
 sandbox's `--ray` head) and submits Ray tasks that run the same functions the local path runs
-(`engines.ingest` for a Dataset's ingest, `engines.search` for a TrainingRun's fold fits), so
-both engines give the same versions and answers.
+(`engines.ingest` for a Dataset's ingest, `engines.search` for a TrainingRun's fold fits,
+`run_with_store` for a FeatureSet's materialization and a MonitorPolicy's evaluation), so both
+engines give the same versions and answers.
 
 The Ray workers get the Job's object-storage settings (and a Dataset source's own
-credentials) through the Ray job's runtime environment, so they read and write S3 themselves.
+credentials, the monitor's PII key) through the Ray job's runtime environment, so they read and
+write S3 themselves.
 """
 
 from __future__ import annotations
@@ -34,11 +36,18 @@ def resolve_engine(spec_engine: str | None, settings: Settings) -> str:
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    """The variables Ray workers need to reach object storage as this Job does: KADENCE_S3_* and a
-    Dataset source's KADENCE_SOURCE_S3_*."""
+    """The variables Ray workers need to reach object storage as this Job does: KADENCE_S3_*, a
+    Dataset source's KADENCE_SOURCE_S3_*, (a monitor's) KADENCE_PII_KEY and KADENCE_OWNER_*."""
     env = dict(settings.storage_env())
     env.update({"KADENCE_SOURCE_S3_" + key[len("KADENCE_S3_"):]: value
                 for key, value in settings.source_s3.items()})
+    if settings.pii_key:
+        env["KADENCE_PII_KEY"] = settings.pii_key
+    # what the workers write is stamped with the Job's owner, as the Job's own writes are
+    env.update({name: value for name, value in (("KADENCE_OWNER_UID", settings.owner_uid),
+                                                ("KADENCE_OWNER_KIND", settings.owner_kind),
+                                                ("KADENCE_OWNER_NAME", settings.owner_name),
+                                                ("KADENCE_OWNER_NAMESPACE", settings.owner_namespace)) if value})
     return env
 
 
@@ -85,3 +94,34 @@ def ordered_map(remote_fn, calls: Iterable[tuple], window: int) -> Iterator:
     finally:
         for ref in pending:
             ray.cancel(ref)
+
+
+def run_remote(fn, *args, settings: Settings):
+    """`fn(*args)` run as one Ray task on the cluster (retried there if its worker dies), its result
+    returned. An exception `fn` raises is raised here as its own class."""
+    import ray
+
+    with ray_session(settings, worker_env(settings)):
+        return ray.get(ray.remote(fn).options(max_retries=TASK_RETRIES, num_cpus=1).remote(*args))
+
+
+def run_with_store(fn, task, settings: Settings):
+    """`fn(task, store)` run as one Ray task with the worker's own object store, its result returned:
+    a FeatureSet's materialization and a MonitorPolicy's evaluation on `engine: ray`.
+
+    The task runs the local path's own function, so both engines give the same answers by
+    construction (the same version and feature table row for row and the same transformer
+    bytes; the same drift scores and verdicts). It reads its inputs (the Dataset snapshot; the
+    prediction logs, feedback and reference) from object storage and writes its outputs there;
+    the driver gets the result (kilobytes: summaries, never rows). One task, not one per row
+    group: the transformer's fit needs statistics of whole columns (a median, the most frequent
+    categories) and the window's drift tests whole samples, so one worker reads them either way;
+    what `ray` changes is where that memory is spent (a Ray worker sized for it, retried if it
+    dies, instead of the Job's pod)."""
+    return run_remote(_with_store, fn, task, settings=settings)
+
+
+def _with_store(fn, task):
+    from ..storage import ObjectStore
+
+    return fn(task, ObjectStore.from_env())

@@ -11,8 +11,11 @@ id, the validation verdicts and the profile are the local path's, bit for bit (o
 with more than profile.MAX_TRACKED distinct values, whose pruned top categories are approximate
 on either engine, may differ in its approximate tail).
 
-`assemble` then streams the parts into the one data.parquet of the snapshot (row group by row
-group, bounded memory) and counts the histograms on the way; the parts are deleted.
+The snapshot is written by Ray too: `assemble` submits one task (`assemble_snapshot`) that
+streams the parts, in order, into the one data.parquet of the snapshot (row group by row group,
+bounded memory), counts the histograms on the way, uploads the file to its place in the snapshot
+and returns the finished profile and the file's sha256. The driver only coordinates: it writes
+the profile and, last, the manifest, as the local path does; the parts are deleted.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -41,6 +43,7 @@ from ..workloads.dataio import (
     arrow_schema,
     fetch_appended,
     fetch_sources,
+    file_sha256,
     make_workdir,
     numeric_arrays,
     read_batches,
@@ -86,8 +89,12 @@ class Scan:
     problem: RuleResult | None = None
 
 
+def run_prefix(task: IngestTask) -> str:
+    return f"datasets/{task.namespace}/{task.name}/runs/{task.run_id}/"
+
+
 def parts_prefix(task: IngestTask) -> str:
-    return f"datasets/{task.namespace}/{task.name}/runs/{task.run_id}/parts/"
+    return f"{run_prefix(task)}parts/"
 
 
 def scan_unit(unit: Unit, spec: DatasetSpec, inline: str | None, part_key: str) -> UnitScan:
@@ -143,7 +150,7 @@ def scan_unit(unit: Unit, spec: DatasetSpec, inline: str | None, part_key: str) 
 
 
 class RayIngest:
-    """The driver's side: `scan()` the files on Ray, then `assemble()` the snapshot."""
+    """The driver's side: `scan()` the files on Ray, then have Ray `assemble()` the snapshot."""
 
     def __init__(self, task: IngestTask, store: ObjectStore | None, settings: Settings | None = None):
         if store is None:
@@ -151,7 +158,6 @@ class RayIngest:
                               "back through it")
         self.task, self.store = task, store
         self.settings = settings or Settings.from_env()
-        self.workdir = make_workdir()
         self._session = ray_session(self.settings, worker_env(self.settings))
 
     def __enter__(self) -> "RayIngest":
@@ -160,8 +166,7 @@ class RayIngest:
 
     def __exit__(self, *exc) -> None:
         try:
-            self.store.delete_prefix(parts_prefix(self.task))
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.store.delete_prefix(run_prefix(self.task))
         finally:
             self._session.__exit__(*exc)
 
@@ -208,17 +213,36 @@ class RayIngest:
             fold(scan, part)
         return scan
 
-    def assemble(self, scan: Scan, local: Path) -> dict:
-        """Stream the parts, in order, into `local` (the snapshot's data.parquet), counting the
-        histograms on the way; returns the finished profile."""
-        profiler = scan.profiler
+    def assemble(self, scan: Scan, data_key: str) -> tuple[dict, str]:
+        """The snapshot's data.parquet written at `data_key` by a Ray task; (profile, sha256)."""
+        import ray
+
+        columns = [(c.name, c.type) for c in self.task.spec.schema_.columns]
+        remote = ray.remote(assemble_snapshot).options(max_retries=TASK_RETRIES, num_cpus=1)
+        return ray.get(remote.remote(scan.parts, columns, scan.profiler, data_key))
+
+    def scratch_key(self) -> str:
+        """Where a snapshot that is not stored (or already is) is assembled; deleted with the parts."""
+        return f"{run_prefix(self.task)}data.parquet"
+
+
+def assemble_snapshot(parts: list[str], columns: list[tuple[str, str]], profiler: Profiler,
+                      data_key: str) -> tuple[dict, str]:
+    """Runs in a Ray worker: stream the parts, in order, into one Parquet file (the bytes the local
+    path writes), counting the histograms on the way, and upload it to `data_key`; returns the
+    finished profile and the file's sha256."""
+    from ..storage import ObjectStore
+
+    store = ObjectStore.from_env()
+    workdir = make_workdir()
+    try:
         profiler.start_histograms()
         numeric = profiler.numeric_columns()
-        columns = [(c.name, c.type) for c in self.task.spec.schema_.columns]
+        local = workdir / "data.parquet"
         with BackgroundParquetWriter(local, arrow_schema(columns)) as writer:
-            for index, key in enumerate(scan.parts):
-                path = self.workdir / f"part-{index}.parquet"
-                self.store.get_file(key, str(path))
+            for index, key in enumerate(parts):
+                path = workdir / f"part-{index}.parquet"
+                store.get_file(key, str(path))
                 parquet = pq.ParquetFile(str(path))
                 for group in range(parquet.num_row_groups):
                     for batch in parquet.read_row_group(group).to_batches():
@@ -226,7 +250,10 @@ class RayIngest:
                         if numeric:
                             profiler.update_histogram_arrays(numeric_arrays(batch, numeric))
                 path.unlink()
-        return profiler.result()
+        store.put_file(data_key, str(local), "application/vnd.apache.parquet")
+        return profiler.result(), file_sha256(local)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def fold(scan: Scan, part: UnitScan) -> None:

@@ -215,7 +215,8 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
 def _ingest_on_ray(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None,
                    workdir: Path) -> IngestResult:
     """The same ingest with reading, typing, hashing, profiling and validating in Ray tasks
-    (engines.ingest); this driver merges their summaries and assembles the snapshot."""
+    (engines.ingest), and the snapshot's data file assembled and uploaded by a Ray task too; this
+    driver merges the tasks' summaries and writes the profile and, last, the manifest."""
     from ..engines.ingest import RayIngest
 
     column_info = [ColumnInfo(name=c.name, type=c.type, pii=c.pii or None) for c in task.spec.schema_.columns]
@@ -228,9 +229,17 @@ def _ingest_on_ray(task: IngestTask, store: ObjectStore | None, write: bool, out
         if not all(r.passed for r in results):
             return _invalid(results, scan.files, column_info, content.version(), content.hexdigest(), content.rows,
                             task.appended)
-        local = workdir / "data.parquet"
-        profile = run.assemble(scan, local)
-    return finish(task, store, write, output_dir, local, profile, results, content, scan.files)
+        prefix = dataset_prefix(task.namespace, task.name, content.version())
+        # straight to its place in the snapshot, unless not stored or stored already (nothing rewritten)
+        in_place = write and not store.exists(prefix + "manifest.json")
+        data_key = prefix + "data.parquet" if in_place else run.scratch_key()
+        profile, data_sha256 = run.assemble(scan, data_key)
+        local = None
+        if output_dir is not None:  # a local copy asked for (`kadence ingest --output`)
+            local = workdir / "data.parquet"
+            store.get_file(data_key, str(local))
+    return finish(task, store, write, output_dir, local, profile, results, content, scan.files,
+                  data_in_place=in_place, data_sha256=data_sha256)
 
 
 def rule_results(checker: QualityChecker, profile: dict) -> list[RuleResult]:
@@ -240,9 +249,13 @@ def rule_results(checker: QualityChecker, profile: dict) -> list[RuleResult]:
             *checker.results(profile)]
 
 
-def finish(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None, local: Path,
-           profile: dict, results: list[RuleResult], content: ContentHash, files: list[str]) -> IngestResult:
-    """Store the valid snapshot `local` (data.parquet) with its profile and manifest; the result."""
+def finish(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None, local: Path | None,
+           profile: dict, results: list[RuleResult], content: ContentHash, files: list[str],
+           data_in_place: bool = False, data_sha256: str | None = None) -> IngestResult:
+    """Store the valid snapshot `local` (data.parquet) with its profile and manifest; the result.
+    `data_in_place`: the snapshot's data.parquet is stored already (the ray engine's Ray task
+    wrote it): only the profile and the manifest are written; `data_sha256`: that file's sha256
+    (`local`, when there is one, is a copy)."""
     spec = task.spec
     column_info = [ColumnInfo(name=c.name, type=c.type) for c in spec.schema_.columns]
     version, sha256, rows = content.version(), content.hexdigest(), content.rows
@@ -261,7 +274,7 @@ def finish(task: IngestTask, store: ObjectStore | None, write: bool, output_dir:
                    "configMapRef": spec.source.config_map_ref.wire() if spec.source.config_map_ref else None,
                    "files": files, "appended": list(task.appended)},
         "dataFile": "data.parquet",
-        "dataFileSha256": file_sha256(local),
+        "dataFileSha256": data_sha256 or file_sha256(local),
         "profileFile": "profile.json",
         "ruleResults": [r.wire() for r in results],
         "createdAt": now_iso(),
@@ -274,7 +287,8 @@ def finish(task: IngestTask, store: ObjectStore | None, write: bool, output_dir:
         (output_dir / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     created, uri, created_at, pruned = False, None, manifest["createdAt"], []
     if write and store is not None:
-        created, created_at = _store_snapshot(store, task, version, local, profile_bytes, manifest)
+        created, created_at = _store_snapshot(store, task, version, None if data_in_place else local, profile_bytes,
+                                              manifest)
         uri = store.uri(dataset_prefix(task.namespace, task.name, version))
         pruned = prune_versions(store, task.namespace, task.name, keep=spec.retention, current=version)
     return IngestResult(
@@ -307,14 +321,16 @@ def prune_versions(store: ObjectStore, namespace: str, name: str, keep: int, cur
     return pruned
 
 
-def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: Path, profile: bytes,
+def _store_snapshot(store: ObjectStore, task: IngestTask, version: str, local: Path | None, profile: bytes,
                     manifest: dict) -> tuple[bool, str]:
-    """Upload data, profile, then the write-once manifest. Returns (created, createdAt)."""
+    """Upload data (unless `local` is None: in place already), profile, then the write-once
+    manifest. Returns (created, createdAt)."""
     prefix = dataset_prefix(task.namespace, task.name, version)
     manifest_key = prefix + "manifest.json"
     if store.exists(manifest_key):
         return False, json.loads(store.get_bytes(manifest_key)).get("createdAt", "")
-    store.put_file(prefix + "data.parquet", str(local), "application/vnd.apache.parquet")
+    if local is not None:
+        store.put_file(prefix + "data.parquet", str(local), "application/vnd.apache.parquet")
     store.put_bytes(prefix + "profile.json", profile, "application/json")
     from ..storage import ObjectExistsWithOtherContent
 

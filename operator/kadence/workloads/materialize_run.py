@@ -26,6 +26,8 @@ from ..domain.data.expressions import ExpressionError
 from ..domain.data.profile import profile_frame
 from ..domain.data.transforms import FeatureDefinitionError, FeatureTransformer, InputError, resolve_features
 from ..domain.data.versioning import canonical_json, featureset_version
+from ..engines import EngineError, resolve_engine, run_with_store
+from ..settings import Settings
 from ..storage import ObjectExistsWithOtherContent, ObjectStore, StorageError
 from .data_tasks import MaterializeResult, MaterializeTask, features_prefix
 from .ingest_run import load_task, now_iso, report
@@ -65,6 +67,17 @@ def read_dataset(store: ObjectStore, dataset_uri: str) -> tuple[dict, pd.DataFra
 
 
 def materialize(task: MaterializeTask, store: ObjectStore) -> MaterializeResult:
+    """On the FeatureSet's engine: here, or `materialize_locally` as a Ray task on the cluster."""
+    settings = Settings.from_env()
+    if resolve_engine(task.spec.engine, settings) == "ray":
+        try:
+            return run_with_store(materialize_locally, task, settings)
+        except EngineError as error:
+            return MaterializeResult(outcome="Error", valid=False, message=str(error))
+    return materialize_locally(task, store)
+
+
+def materialize_locally(task: MaterializeTask, store: ObjectStore) -> MaterializeResult:
     try:
         return _materialize(task, store)
     except (StorageError, FileNotFoundError) as error:
