@@ -57,6 +57,9 @@ def test_a_manual_request_with_nothing_new_to_learn_is_held_and_says_who_asked()
     plan = manual_plan(ctx=context(model_inputs=TRAINED_ON_V1))
     assert training_runs(plan) == []
     assert plan.status["lastRetrainDecision"]["reason"] == "NothingNewToLearn"
+    assert plan.status["lastRetrainDecision"]["message"].endswith(
+        f"nothing new to learn; waiting for new labels or data (manual: requested by alice at {ASKED_AT}: "
+        "the new labelling campaign is in)")
     assert "requested by alice" in plan.status["retrains"][0]["message"]
     assert plan.status["lastManualRequest"] == ASKED_AT  # handled: asking again needs a new requestedAt
 
@@ -71,6 +74,7 @@ def test_a_manual_request_passes_the_same_gate_as_a_breach(retrains, reason):
     assert training_runs(plan) == []
     assert plan.status["lastRetrainDecision"]["reason"] == reason
     assert plan.status["lastRetrainDecision"]["trigger"] == "manual"
+    assert "(manual: requested by alice at" in plan.status["lastRetrainDecision"]["message"]
     assert plan.status["lastManualRequest"] == ASKED_AT
 
 
@@ -79,6 +83,11 @@ def test_a_manual_request_with_retraining_disabled_is_held_and_handled():
     assert training_runs(plan) == []
     assert plan.status["lastRetrainDecision"]["reason"] == "RetrainDisabled"
     assert plan.status["lastManualRequest"] == ASKED_AT
+
+
+def test_a_held_breach_alone_names_no_asker():
+    plan = plan_with(BREACH, status={"retrains": [retrain(1, "Won")]})
+    assert "requested by" not in plan.status["lastRetrainDecision"]["message"]
 
 
 def test_a_manual_request_and_a_breach_together_make_one_retrain_the_request_first():

@@ -228,7 +228,8 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
                 labelled_rows=export.rows if retrain.include_feedback and export is not None else None,
                 min_new_labels=_min_new_labels(spec))
     if hold is not None:
-        hold_retrain(plan, status, spec, hold, request.annotation, now)
+        hold_retrain(plan, status, spec, Hold(hold.reason, hold.message + asked_by(request.message)),
+                     request.annotation, now)
         return
 
     history = plan.status.get("history") or status.get("history") or []
@@ -337,12 +338,19 @@ def start_or_wait(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, contex
                                            message[:1000]))
 
 
+def asked_by(message: str | None) -> str:
+    """' (manual: requested by <who> ...)' for a decision a person's request caused (the first cause
+    of a request lists it), so that a held decision names who asked; else ''."""
+    first = (message or "").split("; ")[0]
+    return f" ({first})" if first.startswith(f"{triggers.MANUAL}: ") else ""
+
+
 def nothing_new(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, records: list[dict], decided: dict,
                 inputs: RetrainInputs, same: str, now: datetime) -> None:
     """Equal inputs learn nothing new: no TrainingRun, cooldown and budget untouched; one
     NothingNew record per distinct inputs, and the policy waits for labels or data."""
     message = (f"{decided['trigger']} fired, but {inputs.describe()} are what {same} was trained on: nothing new "
-               "to learn; waiting for new labels or data")
+               "to learn; waiting for new labels or data") + asked_by(decided.get("message"))
     last = next((r for r in reversed(records) if r.get("outcome") == learning.NOTHING_NEW), None)
     if last is None or last.get("inputs") != inputs.wire() or records[-1] is not last:
         record = {"time": iso(now), "trigger": decided["trigger"], "message": decided.get("message"),
