@@ -43,7 +43,7 @@ def test_the_console_reads_every_namespace_and_writes_nothing_by_default():
 
 def test_writes_add_only_the_patches_and_events_the_actions_make():
     found = console_objects({"console": {"enabled": True, "enableWrites": True}})
-    assert rules(found)[2:] == [(("kadence.dev",), ("modelversions", "inferenceservices"), ("patch",)),
+    assert rules(found)[2:] == [(("kadence.dev",), ("modelversions", "inferenceservices", "monitorpolicies"), ("patch",)),
                                 (("",), ("events",), ("create",))]
     assert args(found)[-1] == "--enable-writes"
 

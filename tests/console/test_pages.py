@@ -88,7 +88,8 @@ def expect():
 def test_an_open_page_follows_the_canary_and_promotes_it_with_the_annotation(served, page):
     page.goto(f"{served.url}models/{NS}/churn")
     expect()(page.locator('[data-step-index="0"]')).to_have_attribute("data-state", "current")
-    expect()(page.locator("button[data-action]")).to_have_count(1)  # abort only: nothing awaits promotion yet
+    # abort and retrain: nothing awaits promotion yet
+    expect()(page.locator("button[data-action]")).to_have_count(2)
     page.evaluate("window.__sameDocument = true")
 
     served.change(service(canary=2, phase="Progressing", step=1, weight=50, source="challenger"))
@@ -104,8 +105,28 @@ def test_an_open_page_follows_the_canary_and_promotes_it_with_the_annotation(ser
 
     served.change(service(stable=2))
     expect()(page.locator("#served-version")).to_have_text("churn-v2")
-    expect()(page.locator("button[data-action]")).to_have_count(0)
+    expect()(page.locator("button[data-action]")).to_have_count(1)  # retrain only
     assert page.evaluate("window.__sameDocument") is True
+
+
+@pytest.mark.parametrize("served", [True], indirect=True)
+def test_retrain_now_asks_why_and_writes_the_policys_manual_trigger(served, browser):
+    context = browser.new_context()
+    context.on("dialog", lambda dialog: dialog.accept("the May labels are in"))  # the prompt asks why
+    page = context.new_page()
+    page.goto(f"{served.url}models/{NS}/churn")
+    page.locator('button[data-action="retrain"][data-name="churn-quality"]').click()
+    expect()(page.locator("#action-result")).to_contain_text(
+        "alice (kadence console) asked MonitorPolicy churn-quality to retrain in kadence console")
+    [(_, kind, name, patch)] = served.cluster.patches
+    assert (kind, name, patch["spec"]["triggers"]["manual"]["reason"]) == (
+        "MonitorPolicy", "churn-quality", "the May labels are in")
+    assert [e["reason"] for e in served.cluster.events] == ["ConsoleRetrain"]
+    asked = policy()
+    asked["spec"]["triggers"] = {"manual": patch["spec"]["triggers"]["manual"]}
+    served.change(asked)  # not handled yet: no second request is offered
+    expect()(page.locator('button[data-action="retrain"]')).to_have_count(0)
+    context.close()
 
 
 @pytest.mark.parametrize("served", [False], indirect=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -129,7 +130,7 @@ def test_with_writes_an_allowed_promotion_patches_the_annotation_and_records_who
         page = await (await client.get(f"/api/models/{NS}/churn")).json()
         return page["actions"], await post(client, promote_body())
     actions, (status, body) = call(recorder, True, fn)
-    assert [a["action"] for a in actions] == ["promote", "abort"]
+    assert [a["action"] for a in actions] == ["promote", "abort", "retrain"]
     assert status == 200, body
     assert recorder.reviews == [(NS, "InferenceService", "churn")]
     assert recorder.patches == [(NS, "InferenceService", "churn",
@@ -145,6 +146,30 @@ def test_an_action_the_users_rbac_refuses_is_not_made():
     assert status == 403
     assert body["error"] == f"alice may not patch inferenceservices/churn in {NS}: RBAC: no rule allows patch"
     assert recorder.patches == [] and recorder.events == []
+
+
+def test_with_writes_a_retrain_request_patches_the_policys_manual_trigger_naming_who_and_why():
+    recorder = Recorder()
+    body = {**promote_body(), "action": "retrain", "name": "churn-quality", "reason": "labels of May are in"}
+    status, answer = call(recorder, True, lambda client: post(client, body))
+    assert status == 200, answer
+    assert recorder.reviews == [(NS, "MonitorPolicy", "churn-quality")]
+    [(namespace, kind, name, patch)] = recorder.patches
+    assert (namespace, kind, name) == (NS, "MonitorPolicy", "churn-quality")
+    request = patch["spec"]["triggers"]["manual"]
+    assert request["requestedBy"] == "alice (kadence console)" and request["reason"] == "labels of May are in"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", request["requestedAt"])
+    [event] = recorder.events
+    assert event["reason"] == "ConsoleRetrain" and event["involvedObject"]["kind"] == "MonitorPolicy"
+    assert event["message"].startswith("alice (kadence console) asked MonitorPolicy churn-quality to retrain")
+
+
+def test_a_reason_that_is_not_a_string_is_refused():
+    recorder = Recorder()
+    body = {**promote_body(), "action": "retrain", "name": "churn-quality", "reason": {"why": 1}}
+    status, answer = call(recorder, True, lambda client: post(client, body))
+    assert status == 400 and "an optional reason, a string" in answer["error"]
+    assert recorder.patches == []
 
 
 def test_an_action_that_does_not_apply_now_is_refused_with_the_reason():

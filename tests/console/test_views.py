@@ -126,7 +126,7 @@ def test_a_candidate_of_a_manual_training_run_can_be_approved_to_its_target_stag
                              version(2, "Candidate", run_name="churn-manual"))
     loop = views.loop_of(snapshot, NS, "churn")
     assert [(a["action"], a["name"]) for a in views.available_actions(loop)] == [
-        ("approve", "churn-v2"), ("reject", "churn-v2")]
+        ("approve", "churn-v2"), ("reject", "churn-v2"), ("retrain", "churn-quality")]
     plan = views.plan_action(loop, "approve", "churn-v2", "alice (kadence console)")
     assert (plan.kind, plan.name) == ("ModelVersion", "churn-v2")
     assert plan.patch == {"spec": {"stage": "Staging"}, "metadata": {"annotations": {
@@ -147,7 +147,7 @@ def test_a_candidate_of_an_auto_run_or_a_refused_verdict_offers_nothing_and_refu
     refused = {"candidate": "churn-v2", "allowed": False, "rollout": None, "reason": "ChampionHolds",
                "time": "2026-12-03T00:00:00Z", "metric": "f1", "message": "m"}
     loop = views.loop_of(loop_snapshot(version(2, "Candidate"), pol=policy(verdicts=[refused])), NS, "churn")
-    assert views.available_actions(loop) == []
+    assert [a["action"] for a in views.available_actions(loop)] == ["retrain"]
     with pytest.raises(ActionRefused, match="churn-v2 is not a Candidate waiting for a person's approval"):
         views.plan_action(loop, "approve", "churn-v2", "bob")
 
@@ -157,7 +157,7 @@ def test_a_canary_paused_at_its_last_step_can_be_promoted_with_the_promote_annot
                      reason="awaiting promotion: every step passed and autoPromote is off")
     loop = views.loop_of(loop_snapshot(version(2, "Candidate"), svc=paused), NS, "churn")
     assert [(a["action"], a["name"]) for a in views.available_actions(loop)] == [
-        ("promote", "churn"), ("abort", "churn")]
+        ("promote", "churn"), ("abort", "churn"), ("retrain", "churn-quality")]
     plan = views.plan_action(loop, "promote", "churn", "alice")
     assert (plan.kind, plan.name, plan.patch) == (
         "InferenceService", "churn", {"metadata": {"annotations": {keys.PROMOTE_ANNOTATION: "true"}}})
@@ -210,3 +210,46 @@ def test_the_event_names_the_object_and_who_acted():
 def test_the_access_review_asks_to_patch_exactly_the_object_changed():
     assert views.access_review(NS, "ModelVersion", "churn-v2")["spec"]["resourceAttributes"] == {
         "namespace": NS, "verb": "patch", "group": "kadence.dev", "resource": "modelversions", "name": "churn-v2"}
+
+
+def test_a_policy_that_retrains_is_asked_for_one_retrain_through_spec_triggers_manual():
+    loop = views.loop_of(loop_snapshot(), NS, "churn")
+    assert {"action": "retrain", "kind": "MonitorPolicy", "name": "churn-quality",
+            "label": "Retrain now (churn-quality)"} in views.available_actions(loop)
+    plan = views.plan_action(loop, "retrain", "churn-quality", "alice (kadence console)", now="2026-12-07T21:00:00Z",
+                             reason="  new labels are in  ")
+    assert (plan.kind, plan.name, plan.reason) == ("MonitorPolicy", "churn-quality", "ConsoleRetrain")
+    assert plan.patch == {"spec": {"triggers": {"manual": {
+        "requestedAt": "2026-12-07T21:00:00Z", "requestedBy": "alice (kadence console)", "reason": "new labels are in"}}}}
+    assert plan.message == ("alice (kadence console) asked MonitorPolicy churn-quality to retrain in kadence console "
+                            "(spec.triggers.manual.requestedAt 2026-12-07T21:00:00Z): new labels are in")
+    assert views.plan_action(loop, "retrain", "churn-quality", "bob", now="2026-12-07T21:00:00Z").patch[
+        "spec"]["triggers"]["manual"]["reason"] == "asked in kadence console"
+
+
+def test_a_retrain_request_not_handled_yet_is_neither_offered_nor_made_again():
+    pending = policy()
+    pending["spec"]["triggers"] = {"manual": {"requestedAt": "2026-12-07T21:00:00Z", "requestedBy": "alice"}}
+    loop = views.loop_of(loop_snapshot(pol=pending), NS, "churn")
+    assert "retrain" not in [a["action"] for a in views.available_actions(loop)]
+    with pytest.raises(ActionRefused, match="the retrain alice asked for at 2026-12-07T21:00:00Z is not handled yet"):
+        views.plan_action(loop, "retrain", "churn-quality", "bob", now="2026-12-07T21:05:00Z")
+    pending["status"]["lastManualRequest"] = "2026-12-07T21:00:00Z"  # handled: a new request may be made
+    loop = views.loop_of(loop_snapshot(pol=pending), NS, "churn")
+    assert "retrain" in [a["action"] for a in views.available_actions(loop)]
+
+
+def test_a_policy_that_does_not_retrain_offers_no_retrain_and_refuses_one():
+    disabled = policy()
+    disabled["spec"]["actions"] = {"retrain": {"enabled": False}}
+    loop = views.loop_of(loop_snapshot(pol=disabled), NS, "churn")
+    assert views.available_actions(loop) == []
+    with pytest.raises(ActionRefused, match="does not retrain"):
+        views.plan_action(loop, "retrain", "churn-quality", "bob", now="2026-12-07T21:05:00Z")
+    with pytest.raises(ActionRefused, match="no MonitorPolicy fraud-quality"):
+        views.plan_action(loop, "retrain", "fraud-quality", "bob", now="2026-12-07T21:05:00Z")
+
+
+def test_the_access_review_of_a_retrain_asks_to_patch_the_policy():
+    assert views.access_review(NS, "MonitorPolicy", "churn-quality")["spec"]["resourceAttributes"]["resource"] == (
+        "monitorpolicies")

@@ -144,14 +144,19 @@ async def action(request: web.Request) -> web.Response:
     try:
         body = await request.json()
         namespace, model_name, verb, name = (str(body[k]) for k in ("namespace", "model", "action", "name"))
-    except (ValueError, KeyError, TypeError):
-        return _error(400, "the body must be JSON with namespace, model, action and name")
+        reason = body.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError("reason")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _error(400, "the body must be JSON with namespace, model, action and name (and an optional "
+                           "reason, a string)")
     if not _in_scope(request, namespace):
         return _error(404, f"namespace {namespace} is not watched by this console")
     user = request.app[USER]
     loop = views.loop_of(request.app[WATCHER].snapshot, namespace, model_name)
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        plan = views.plan_action(loop, verb, name, f"{user} (kadence console)")
+        plan = views.plan_action(loop, verb, name, f"{user} (kadence console)", now=now, reason=reason)
     except views.ActionRefused as refused:
         return _error(409, str(refused))
     cluster = request.app[CLUSTER]
@@ -164,7 +169,6 @@ async def action(request: web.Request) -> web.Response:
     except Exception as error:  # noqa: BLE001 - the API server's refusal, passed on
         status = getattr(error, "status", None) or 502
         return _error(status if 400 <= status < 600 else 502, f"{verb} {name}: {getattr(error, 'reason', error)}")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = views.event_manifest(namespace, plan, now, uuid.uuid4().hex[:10])
     try:
         await asyncio.to_thread(cluster.record_event, namespace, event)

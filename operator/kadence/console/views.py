@@ -474,7 +474,8 @@ def drift_chart(evaluation: dict, threshold: float | None) -> dict:
 
 # ---------------------------------------------------------------- guarded actions
 
-ACTIONS = ("approve", "reject", "promote", "abort")
+ACTIONS = ("approve", "reject", "promote", "abort", "retrain")
+MAX_REASON = 500
 
 
 def _manual_target(version: dict, loop: Loop) -> str | None:
@@ -506,9 +507,22 @@ def _challenger_canary(service: dict, loop: Loop) -> dict | None:
     return next((v for v in loop.versions if _spec(v).get("version") == status.get("canaryVersion")), None)
 
 
+def _retrain_refusal(policy: dict) -> str | None:
+    """Why the policy cannot take a retrain request now, or None."""
+    retrain = (_spec(policy).get("actions") or {}).get("retrain")
+    if not retrain or retrain.get("enabled") is False:
+        return f"MonitorPolicy {_name(policy)} does not retrain (spec.actions.retrain is not enabled)"
+    manual = (_spec(policy).get("triggers") or {}).get("manual") or {}
+    if manual.get("requestedAt") and manual["requestedAt"] != _status(policy).get("lastManualRequest"):
+        return (f"the retrain {manual.get('requestedBy')} asked for at {manual['requestedAt']} is not handled yet "
+                f"(MonitorPolicy {_name(policy)} status.lastManualRequest)")
+    return None
+
+
 def available_actions(loop: Loop) -> list[dict]:
     """The actions that apply to the loop as it is: approve/reject a Candidate waiting for a person,
-    promote a canary paused at its last step, abort a challenger canary (archive its candidate)."""
+    promote a canary paused at its last step, abort a challenger canary (archive its candidate),
+    ask a policy that retrains for one retrain now."""
     actions = []
     for version in loop.versions:
         target = _manual_target(version, loop)
@@ -525,6 +539,10 @@ def available_actions(loop: Loop) -> list[dict]:
         if candidate is not None:
             actions.append({"action": "abort", "kind": "InferenceService", "name": _name(service),
                             "label": f"Abort canary {_name(candidate)}"})
+    for policy in loop.policies:
+        if _retrain_refusal(policy) is None:
+            actions.append({"action": "retrain", "kind": "MonitorPolicy", "name": _name(policy),
+                            "label": f"Retrain now ({_name(policy)})"})
     return actions
 
 
@@ -551,13 +569,33 @@ def _event_object(obj: dict) -> dict:
     return {"kind": obj["kind"], "name": _name(obj), "uid": obj["metadata"].get("uid")}
 
 
-def plan_action(loop: Loop, action: str, name: str, user: str) -> ActionPlan:
+def _retrain_plan(loop: Loop, name: str, user: str, now: str, reason: str | None) -> ActionPlan:
+    """A retrain request as spec.triggers.manual (the planner handles each requestedAt once)."""
+    policy = next((p for p in loop.policies if _name(p) == name), None)
+    if policy is None:
+        raise ActionRefused(f"no MonitorPolicy {name} watching model {loop.model} in {loop.namespace}")
+    refusal = _retrain_refusal(policy)
+    if refusal:
+        raise ActionRefused(refusal)
+    why = (reason or "").strip()[:MAX_REASON] or "asked in kadence console"
+    request = {"requestedAt": now, "requestedBy": user, "reason": why}
+    return ActionPlan("MonitorPolicy", name, {"spec": {"triggers": {"manual": request}}}, _event_object(policy),
+                      "ConsoleRetrain", f"{user} asked MonitorPolicy {name} to retrain in kadence console "
+                                        f"(spec.triggers.manual.requestedAt {now}): {why}")
+
+
+def plan_action(loop: Loop, action: str, name: str, user: str, now: str | None = None,
+                reason: str | None = None) -> ActionPlan:
     """The API change a person would make with kubectl for `action` on `name`, as the console makes it;
-    ActionRefused when it does not apply now."""
+    ActionRefused when it does not apply now. `now` (RFC 3339) and `reason` are the retrain request's."""
     from ..api import keys
 
     if action not in ACTIONS:
         raise ActionRefused(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+    if action == "retrain":
+        if now is None:
+            raise ValueError("a retrain request needs the time it is made")
+        return _retrain_plan(loop, name, user, now, reason)
     if action in ("approve", "reject"):
         version = next((v for v in loop.versions if _name(v) == name), None)
         if version is None:
@@ -593,7 +631,7 @@ def plan_action(loop: Loop, action: str, name: str, user: str) -> ActionPlan:
                       f"(spec.stage Archived)")
 
 
-PLURALS = {"ModelVersion": "modelversions", "InferenceService": "inferenceservices"}
+PLURALS = {"ModelVersion": "modelversions", "InferenceService": "inferenceservices", "MonitorPolicy": "monitorpolicies"}
 
 
 def access_review(namespace: str, kind: str, name: str) -> dict:

@@ -103,7 +103,7 @@ async function model(namespace, name) {
 }
 
 function renderActions(d) {
-  if (!d.writes) return `<h2>Actions</h2><p class="muted" id="read-only">Read-only: start the console with <code>kadence console --enable-writes</code> to approve, reject, promote or abort.</p>`;
+  if (!d.writes) return `<h2>Actions</h2><p class="muted" id="read-only">Read-only: start the console with <code>kadence console --enable-writes</code> to approve, reject, promote, abort or retrain.</p>`;
   const buttons = d.actions.map(a => `<button data-action="${esc(a.action)}" data-name="${esc(a.name)}"
       class="${a.action === "reject" || a.action === "abort" ? "danger" : ""}">${esc(a.label)}</button>`).join("");
   return `<h2>Actions</h2><p class="muted">As ${esc(d.user)}; each is checked against your RBAC and recorded in an Event.</p>
@@ -114,13 +114,17 @@ document.addEventListener("click", async event => {
   const button = event.target.closest("button[data-action]");
   if (!button) return;
   const [, , namespace, name] = location.pathname.split("/").map(decodeURIComponent);
-  if (!confirm(`${button.textContent.trim()}?`)) return;
+  let reason;
+  if (button.dataset.action === "retrain") {  // the request records why (spec.triggers.manual.reason)
+    reason = prompt(`${button.textContent.trim()}: why? (recorded in the request)`, "");
+    if (reason === null) return;
+  } else if (!confirm(`${button.textContent.trim()}?`)) return;
   button.disabled = true;
   const out = document.getElementById("action-result");
   try {
     const response = await fetch("/api/actions", {
       method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ namespace, model: name, action: button.dataset.action, name: button.dataset.name }),
+      body: JSON.stringify({ namespace, model: name, action: button.dataset.action, name: button.dataset.name, reason }),
     });
     const body = await response.json();
     out.textContent = response.ok ? body.done : `refused: ${body.error}`;
