@@ -9,11 +9,13 @@ from pydantic import Field, field_validator, model_validator
 from .conditions import SPEC_VALID, ConditionSet
 from .common import (
     CommonStatus,
+    Engine,
     KadenceModel,
     LocalObjectReference,
     SecretKeyReference,
     cel,
     duration_field,
+    engine_field,
     exactly_one_of,
     require_exactly_one,
 )
@@ -293,6 +295,7 @@ class MonitorPolicySpec(KadenceModel):
         "their entity ids arrive (a later input carrying the Dataset's target)."))
     interval: str = duration_field("5m", "How often to evaluate, e.g. 5m.")
     window: Window = Field(default_factory=lambda: Window(duration="1h"))
+    engine: Engine | None = engine_field()
     drift: DriftPolicy | None = None
     performance: PerformancePolicy | None = None
     segments: SegmentPolicy | None = Field(None, description=(

@@ -25,6 +25,7 @@ from ..domain.monitoring.drift import DriftConfigError, DriftSettings, Reference
 from ..domain.monitoring.logformat import LogFormatError, feedback_prefix, predictions_prefix
 from ..domain.monitoring.quality import QualityError, quality_for
 from ..domain.monitoring.triggers import production_gap
+from ..engines import EngineError, resolve_engine, run_with_store
 from ..serving.artifact import ArtifactRefused
 from ..settings import Settings
 from ..storage import ObjectStore, StorageError
@@ -492,9 +493,14 @@ def run_from_args(args: Any, env_name: str, out: IO[str]) -> int:
     except StorageError as error:
         emit(_error(task, str(error)), None, None, out)
         return EXIT_ERROR
+    settings = Settings.from_env()
     try:
-        result, report, page = evaluate(task, store)
-    except (LogFormatError, DriftConfigError, QualityError, ValueError, FileNotFoundError, ArtifactRefused) as error:
+        if resolve_engine(task.engine, settings) == "ray":  # the same evaluate, as a Ray task
+            result, report, page = run_with_store(evaluate, task, settings)
+        else:
+            result, report, page = evaluate(task, store)
+    except (EngineError, LogFormatError, DriftConfigError, QualityError, ValueError, FileNotFoundError,
+            ArtifactRefused) as error:
         emit(_error(task, f"{type(error).__name__}: {error}"), store, task.resolved_result_key(), out)
         return EXIT_ERROR
     store.put_bytes(f"{task.prefix}report.json", json.dumps(report, sort_keys=True).encode(), "application/json")

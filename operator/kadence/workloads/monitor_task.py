@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..api.common import KadenceModel, require_exactly_one
+from ..api.common import Engine, KadenceModel, require_exactly_one
 from ..api.modelversion import EstimationReference
 from ..api.segments import SegmentPolicy, SegmentResult
 from ..api.monitorpolicy import (ConceptDriftStatus, DriftPolicy, DriftWindowStatus, EstimateStatus, OutputDriftStatus,
@@ -140,6 +140,8 @@ class MonitorTask(KadenceModel):
         None, description="The model version (as its predictions are logged) the reference belongs to: only its "
                           "predictions are estimated.")
     history: int = Field(50, ge=0, le=1000, description="Previous results shown in the report's metric over time.")
+    engine: Engine | None = Field(None, description="The policy's spec.engine: local, ray (one Ray task), or unset "
+                                                    "(the operator-wide default).")
     compare: Comparison | None = Field(None, description="Also judge a retrained candidate against Production.")
     segments: SegmentPolicy | None = Field(None, description="The metric per segment and fairness, with gates.")
     feedback_export: FeedbackExport | None = Field(

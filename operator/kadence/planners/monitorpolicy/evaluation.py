@@ -145,6 +145,7 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
         "performance": spec.performance.wire() if spec.performance else None,
         "classes": production.classes if production else None,
         "segments": spec.segments.wire() if spec.segments else None,
+        "engine": spec.engine,
     }
     if compare:
         task["resultKey"] = compare_result_key(meta["namespace"], meta["name"], job_name, meta.get("uid"))
