@@ -21,6 +21,7 @@ PLANNERS = {  # kind -> (module, function)
     "InferenceService": ("kadence.planners.inferenceservice", "plan_inferenceservice"),
     "MonitorPolicy": ("kadence.planners.monitorpolicy", "plan_monitorpolicy"),
     "BatchPrediction": ("kadence.planners.batchprediction", "plan_batchprediction"),
+    "ErasureRequest": ("kadence.planners.erasurerequest", "plan_erasurerequest"),
 }
 TYPES = {"string": str, "integer": int, "number": (int, float), "boolean": bool, "object": dict, "array": list}
 

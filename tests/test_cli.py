@@ -29,18 +29,18 @@ def test_kadence_version_prints_the_package_version():
     assert result.returncode == 0 and result.stdout.strip() == f"kadence {__version__}"
 
 
-def test_kadence_crds_prints_seven_documents_for_kubectl_apply():
+def test_kadence_crds_prints_eight_documents_for_kubectl_apply():
     result = kadence("crds")
     documents = list(yaml.safe_load_all(result.stdout))
     assert result.returncode == 0
-    assert [d["kind"] for d in documents] == ["CustomResourceDefinition"] * 7
+    assert [d["kind"] for d in documents] == ["CustomResourceDefinition"] * 8
     assert {d["spec"]["group"] for d in documents} == {"kadence.dev"}
 
 
 def test_kadence_crds_write_creates_one_file_per_kind(tmp_path):
     result = kadence("crds", "--write", str(tmp_path))
     assert result.returncode == 0
-    assert len(list(tmp_path.glob("kadence.dev_*.yaml"))) == 7
+    assert len(list(tmp_path.glob("kadence.dev_*.yaml"))) == 8
 
 
 def subcommands():

@@ -96,6 +96,6 @@ def test_every_printer_column_points_at_a_field_the_schema_declares(crd):
             node = node["properties"][part]
 
 
-def test_the_rendered_stream_has_seven_documents():
+def test_the_rendered_stream_has_eight_documents():
     stream = "---\n".join(render(c) for c in all_crds())
-    assert len(list(yaml.safe_load_all(stream))) == 7
+    assert len(list(yaml.safe_load_all(stream))) == 8

@@ -16,7 +16,7 @@ DOCUMENT_KINDS = {"kadence.dev/ingest-result", "kadence.dev/materialize-result",
                   "kadence.dev/dataset-snapshot", "kadence.dev/featureset-snapshot", "kadence.dev/profile",
                   "kadence.dev/alert", "kadence.dev/compare-result", "kadence.dev/v1alpha1",
                   "kadence.dev/batch-result", "kadence.dev/batch-output", "kadence.dev/model-export",
-                  "kadence.dev/erasure"}
+                  "kadence.dev/erasure", "kadence.dev/erasure-result", "kadence.dev/erasure-guard"}
 
 
 def key_literals(path: Path) -> list[str]:

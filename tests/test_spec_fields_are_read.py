@@ -27,7 +27,8 @@ ALLOWED: dict[str, str] = {}
 # The modules that define the API models (and make the CRDs from them); api/references.py, the
 # checks of what a spec points at, is code that reads specs like any other.
 MODEL_MODULES = {"common", "conditions", "crdgen", "dataset", "featureset", "inferenceservice", "keys", "kinds",
-                 "modelversion", "monitorpolicy", "trainingrun", "validation", "__init__", "batchprediction"}
+                 "modelversion", "monitorpolicy", "trainingrun", "validation", "__init__", "batchprediction",
+                 "erasurerequest"}
 
 
 def sources() -> str:

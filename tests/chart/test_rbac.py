@@ -7,7 +7,7 @@ from .helm import objects, render
 from .test_render import by_kind, one
 
 KADENCE_KINDS = ["datasets", "featuresets", "trainingruns", "modelversions", "inferenceservices", "monitorpolicies",
-                 "batchpredictions"]
+                 "batchpredictions", "erasurerequests"]
 
 
 def rules_of(rendered, kind: str, name: str) -> list[dict]:

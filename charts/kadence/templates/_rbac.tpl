@@ -1,20 +1,20 @@
 {{/* The rules on namespaced objects, shared by the ClusterRole (all namespaces) and the per-namespace Roles. */}}
 {{- define "kadence.namespacedRules" -}}
-# The seven kinds: watched, annotated (kopf's progress), finalized. TrainingRuns are created by
+# The eight kinds: watched, annotated (kopf's progress), finalized. TrainingRuns are created by
 # MonitorPolicies that retrain and ModelVersions by TrainingRuns that register a model.
 - apiGroups: [kadence.dev]
-  resources: [datasets, featuresets, inferenceservices, monitorpolicies, batchpredictions]
+  resources: [datasets, featuresets, inferenceservices, monitorpolicies, batchpredictions, erasurerequests]
   verbs: [get, list, watch, patch]
 - apiGroups: [kadence.dev]
   resources: [trainingruns, modelversions]
   verbs: [get, list, watch, patch, create]
 - apiGroups: [kadence.dev]
-  resources: [datasets/status, featuresets/status, trainingruns/status, modelversions/status, inferenceservices/status, monitorpolicies/status, batchpredictions/status]
+  resources: [datasets/status, featuresets/status, trainingruns/status, modelversions/status, inferenceservices/status, monitorpolicies/status, batchpredictions/status, erasurerequests/status]
   verbs: [get, patch]
 # Children carry ownerReferences with blockOwnerDeletion, which the
 # OwnerReferencesPermissionEnforcement admission plugin allows only with this right.
 - apiGroups: [kadence.dev]
-  resources: [datasets/finalizers, featuresets/finalizers, trainingruns/finalizers, modelversions/finalizers, inferenceservices/finalizers, monitorpolicies/finalizers, batchpredictions/finalizers]
+  resources: [datasets/finalizers, featuresets/finalizers, trainingruns/finalizers, modelversions/finalizers, inferenceservices/finalizers, monitorpolicies/finalizers, batchpredictions/finalizers, erasurerequests/finalizers]
   verbs: [update]
 # Children: Jobs for ingest/materialize/train/monitor; Deployments, Services, ConfigMaps,
 # autoscalers and routes for model servers.

@@ -15,7 +15,7 @@ guard (hashes, not values) stay.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -24,6 +24,8 @@ from .conditions import SPEC_VALID, ConditionSet
 
 NO_SCOPE = "scope must name at least one InferenceService or Dataset"
 StoreKind = Literal["PredictionLog", "FeedbackExport", "DatasetSnapshot"]
+SubjectKey = Annotated[str, Field(min_length=1, max_length=256)]
+ObjectName = Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
 
 
 class SubjectMatch(KadenceModel):
@@ -33,9 +35,8 @@ class SubjectMatch(KadenceModel):
     column: str = Field(min_length=1, max_length=128, description=(
         "The identifying column, e.g. customer_id (a Dataset column and a logged model input), or requestId "
         "(a prediction's id in the logs)."))
-    values: list[str] = Field(min_length=1, max_length=1000, description=(
-        "The subject's keys in that column, e.g. [c-1042]. They are never written anywhere else."),
-        json_schema_extra={"items": {"maxLength": 256, "minLength": 1}})
+    values: list[SubjectKey] = Field(min_length=1, max_length=1000, description=(
+        "The subject's keys in that column, e.g. [c-1042]. They are never written anywhere else."))
 
 
 class ErasureScope(KadenceModel):
@@ -46,13 +47,12 @@ class ErasureScope(KadenceModel):
             "(has(self.datasets) && size(self.datasets) > 0)", NO_SCOPE),
     ]}}
 
-    inference_services: list[str] | None = Field(None, max_length=64, description=(
+    inference_services: list[ObjectName] | None = Field(None, max_length=64, description=(
         "Their prediction logs and feedback (every model version), and the feedback exports of the "
-        "MonitorPolicies watching them."), json_schema_extra={"items": {"pattern": DNS_SUBDOMAIN_PATTERN,
-                                                                        "maxLength": 253}})
-    datasets: list[str] | None = Field(None, max_length=64, description=(
+        "MonitorPolicies watching them."))
+    datasets: list[ObjectName] | None = Field(None, max_length=64, description=(
         "Their snapshots still kept (each rewritten as a new version) and every later version (a guard "
-        "every ingest applies)."), json_schema_extra={"items": {"pattern": DNS_SUBDOMAIN_PATTERN, "maxLength": 253}})
+        "every ingest applies)."))
 
     @model_validator(mode="after")
     def _something(self) -> "ErasureScope":

@@ -1,4 +1,4 @@
-"""The seven kinds: their names, models and how `kubectl get` shows them."""
+"""The eight kinds: their names, models and how `kubectl get` shows them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from .batchprediction import BatchPredictionSpec, BatchPredictionStatus
 from .common import GROUP
 from .dataset import DatasetSpec, DatasetStatus
+from .erasurerequest import ErasureRequestSpec, ErasureRequestStatus
 from .featureset import FeatureSetSpec, FeatureSetStatus
 from .inferenceservice import InferenceServiceSpec, InferenceServiceStatus
 from .modelversion import ModelVersionSpec, ModelVersionStatus
@@ -182,6 +183,24 @@ KINDS: tuple[Kind, ...] = (
             column("Last-Run", ".status.lastRun"),
             column("Rows", ".status.lastRows", "integer"),
             column("Next-Run", ".status.nextRunAt", priority=1),
+            column("Phase", ".status.phase"),
+            READY,
+            REASON,
+            AGE,
+        ),
+    ),
+    Kind(
+        kind="ErasureRequest",
+        plural="erasurerequests",
+        short_names=("er",),
+        spec=ErasureRequestSpec,
+        status=ErasureRequestStatus,
+        description="A subject's rows erased from prediction logs, feedback exports and Dataset snapshots, and "
+                    "kept out of later versions (GDPR's right to erasure), with an audit record.",
+        columns=(
+            column("Column", ".spec.match.column"),
+            column("Erased-Rows", ".status.erasedRows", "integer"),
+            column("Audit", ".status.auditUri", priority=1),
             column("Phase", ".status.phase"),
             READY,
             REASON,

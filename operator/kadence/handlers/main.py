@@ -42,6 +42,7 @@ HANDLER_MODULES = (
     "inferenceservice",
     "monitorpolicy",
     "batchprediction",
+    "erasurerequest",
 )
 
 
