@@ -255,3 +255,43 @@ def test_with_writes_promote_on_the_approved_candidate_promotes_it(pages, consol
     assert promoted["source"]["component"] == "kadence-console"
     expect()(page.locator("#served-version")).to_have_text("churn-v2", timeout=60_000)
     page.screenshot(path=str(artifacts / "promoted.png"), full_page=True)
+
+
+def test_with_writes_retrain_now_writes_the_policys_request_and_the_planner_handles_it(pages, consoles, kubectl):
+    """The button writes spec.triggers.manual; the operator handles it as any trigger: churn-v1's
+    data and spec are all there is, so nothing new to learn, the decision naming who asked."""
+    page = pages["writes"]
+    page.goto(f"{consoles['writes'].url}models/{NAMESPACE}/churn")
+    button = page.locator('button[data-action="retrain"][data-name="churn-quality"]')
+    expect()(button).to_have_text("Retrain now (churn-quality)")
+    button.click()  # the prompt asking why is accepted empty: the console's default reason
+    expect()(page.locator("#action-result")).to_contain_text(
+        "kadence-sandbox-admin (kadence console) asked MonitorPolicy churn-quality to retrain in kadence console")
+    request = get_json(kubectl, NAMESPACE, "monitorpolicy", "churn-quality")["spec"]["triggers"]["manual"]
+    assert request["requestedBy"] == "kadence-sandbox-admin (kadence console)"
+    assert request["reason"] == "asked in kadence console"
+    wait_for(lambda: status_of(kubectl, "monitorpolicy", "churn-quality").get("lastManualRequest")
+             == request["requestedAt"], timeout=120, interval=0.5, message="the operator handled the request")
+    decision = status_of(kubectl, "monitorpolicy", "churn-quality")["lastRetrainDecision"]
+    assert (decision["trigger"], decision["reason"]) == ("manual", "NothingNewToLearn"), decision
+    assert "(manual: requested by kadence-sandbox-admin (kadence console) at" in decision["message"]
+    events = get_json(kubectl, NAMESPACE, "events", "--field-selector", "involvedObject.name=churn-quality")["items"]
+    assert any(e["reason"] == "ConsoleRetrain" and e["source"]["component"] == "kadence-console" for e in events)
+    expect()(button).to_have_count(1)  # handled: another request may be made
+
+
+def test_a_retrain_request_patched_by_hand_with_kubectl_is_handled_once(kubectl):
+    explained = kubectl("explain", "monitorpolicies.spec.triggers.manual").stdout
+    assert "requestedAt" in explained and "requestedBy" in explained and "reason" in explained
+    request = {"requestedAt": "2026-12-07T23:00:00Z", "requestedBy": "alice", "reason": "labels of May are in"}
+    kubectl("patch", "-n", NAMESPACE, "monitorpolicy", "churn-quality", "--type=merge",
+            "-p", json.dumps({"spec": {"triggers": {"manual": request}}}))
+    wait_for(lambda: status_of(kubectl, "monitorpolicy", "churn-quality").get("lastManualRequest")
+             == request["requestedAt"], timeout=120, interval=0.5, message="the operator handled alice's request")
+    decision = status_of(kubectl, "monitorpolicy", "churn-quality")["lastRetrainDecision"]
+    assert decision["trigger"] == "manual"
+    assert "(manual: requested by alice at 2026-12-07T23:00:00Z: labels of May are in)" in decision["message"]
+    invalid = kubectl("patch", "-n", NAMESPACE, "monitorpolicy", "churn-quality", "--type=merge", "-p",
+                      json.dumps({"spec": {"triggers": {"manual": {"requestedAt": "yesterday", "requestedBy": "bob"}}}}),
+                      check=False)
+    assert invalid.returncode != 0 and "requestedAt" in invalid.stderr
