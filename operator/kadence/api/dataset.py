@@ -229,6 +229,16 @@ class IncludedFeedback(KadenceModel):
     sha256: str
 
 
+class VersionErasure(KadenceModel):
+    """Rows an ErasureRequest erased from this version's data ("erased N rows per request X")."""
+
+    request: str = Field(description="The ErasureRequest.")
+    erased_rows: int = Field(ge=0, description="Rows erased.")
+    replaces: str | None = Field(None, description=(
+        "The version they were erased from (its snapshot is deleted); unset when this version's ingest dropped "
+        "them (the request's guard)."))
+
+
 class DatasetVersion(KadenceModel):
     id: str = Field(description="Content-derived version id.")
     rows: int = Field(ge=0, description="Number of rows.")
@@ -238,6 +248,8 @@ class DatasetVersion(KadenceModel):
     feedback: list[IncludedFeedback] | None = Field(
         None, max_length=10,
         description="The MonitorPolicies' feedback exports whose rows this version includes after the source's.")
+    erasures: list[VersionErasure] | None = Field(
+        None, max_length=100, description="Rows erased from this version's data, per ErasureRequest.")
 
 
 class RuleResult(KadenceModel):

@@ -7,7 +7,7 @@ next ingest (its digest is part of the Job's name)."""
 from ..api.common import API_VERSION
 from ..api.kinds import BY_KIND
 from ..domain.data.feedback import published_feedback
-from ..k8s.apply import get
+from ..k8s.apply import get, list_objects
 from ..planners.dataset import DatasetObservation, plan_dataset, results_to_fetch
 from .common import owned_jobs, read_json_objects, realize, register_reconciler, utcnow, workload_settings
 
@@ -31,7 +31,9 @@ def reconcile_dataset(obj, spec, body, patch):
     jobs = owned_jobs(KIND, obj)
     results = read_json_objects(results_to_fetch(obj, jobs), owner=obj)  # only its own workloads' results
     feedback, missing = observe_feedback(obj["metadata"]["namespace"], spec)
-    plan = plan_dataset(obj, DatasetObservation(jobs, results, feedback, missing), utcnow(), workload_settings())
+    erasures = list_objects(API_VERSION, "ErasureRequest", obj["metadata"]["namespace"])  # snapshots they rewrote
+    plan = plan_dataset(obj, DatasetObservation(jobs, results, feedback, missing, erasures), utcnow(),
+                        workload_settings())
     realize(plan, obj.get("status") or {}, obj["metadata"], patch, body)
 
 

@@ -31,7 +31,7 @@ from ..api.common import parse_duration
 from ..api.conditions import ConditionUpdate, find
 from ..api.dataset import DatasetSpec, DatasetStatus, DatasetVersion, RuleResult
 from ..domain.data.feedback import FeedbackFile, feedback_digest
-from ..builders.jobs import WorkloadSettings, job_state, task_configmap, workload_job
+from ..builders.jobs import WorkloadSettings, job_state, pii_env, task_configmap, workload_job
 from ..builders.meta import child_name
 from ..workloads.data_tasks import IngestResult, IngestTask, ingest_result_key
 from .plan import ChildRef, EventSpec, Plan
@@ -52,6 +52,39 @@ class DatasetObservation:
     results: dict[str, dict] = field(default_factory=dict)  # Job name -> the result JSON it wrote
     feedback: list[FeedbackFile] = field(default_factory=list)  # published by the spec.feedback.from policies
     feedback_missing: dict[str, str] = field(default_factory=dict)  # policy -> why it published nothing usable
+    erasures: list[dict] = field(default_factory=list)  # the namespace's ErasureRequests (their status.stores)
+
+
+def erased_versions(requests: list[dict], dataset: str) -> dict[str, tuple[dict, str]]:
+    """Version id -> (the version replacing it, the ErasureRequest): what the requests' erasure Jobs
+    rewrote of this Dataset's snapshots (status.stores[DatasetSnapshot].versions)."""
+    out: dict[str, tuple[dict, str]] = {}
+    for request in requests:
+        for store in (request.get("status") or {}).get("stores") or []:
+            if store.get("store") == "DatasetSnapshot" and store.get("name") == dataset:
+                for version in store.get("versions") or []:
+                    out[version["replaced"]] = (version, request["metadata"]["name"])
+    return out
+
+
+def apply_erasures(versions: list[dict], replacements: dict[str, tuple[dict, str]]) -> tuple[list[dict], list[str]]:
+    """status.versions with each erased version replaced by its successor (the same createdAt and
+    feedback, the erasure added to its lineage; a version erased twice follows both), and a line per
+    replacement for the Events."""
+    out, lines = [], []
+    for entry in versions:
+        seen = set()
+        while entry.get("id") in replacements and entry["id"] not in seen:
+            seen.add(entry["id"])
+            new, request = replacements[entry["id"]]
+            lineage = [*(entry.get("erasures") or []),
+                       {"request": request, "erasedRows": new["erasedRows"], "replaces": entry["id"]}]
+            lines.append(f"version {entry['id']} -> {new['version']}: erased {new['erasedRows']} rows per request "
+                         f"{request}")
+            entry = {**entry, "id": new["version"], "rows": new["rows"], "uri": new["uri"],
+                     "sha256": new.get("sha256"), "erasures": lineage}
+        out.append(entry)
+    return out, lines
 
 
 def refresh_slot(spec: DatasetSpec, now: datetime) -> int:
@@ -85,7 +118,7 @@ def build_ingest(body: dict, spec: DatasetSpec, job_name: str, settings: Workloa
     annotations = {GENERATION_ANNOTATION: str(body["metadata"].get("generation") or 1)}
     if feedback:
         annotations[FEEDBACK_ANNOTATION] = json.dumps([f.wire() for f in feedback], separators=(",", ":"))
-    extra_env = []
+    extra_env = pii_env()  # the hashing key, to match the erasure guards of ErasureRequests
     if spec.source.config_map_ref is not None:
         ref = spec.source.config_map_ref
         extra_env.append({"name": INLINE_DATA_ENV, "valueFrom": {"configMapKeyRef": {"name": ref.name, "key": ref.key}}})
@@ -109,6 +142,7 @@ def plan_dataset(body: dict, observed: DatasetObservation, now: datetime,
     slot = refresh_slot(spec, now)
     plan = Plan(status=DatasetStatus())
     plan.requeue_after = _until_next_slot(spec, now)
+    status = _erased(plan, status, erased_versions(observed.erasures, meta["name"]))
     _restate_current_version(plan, status)
     feedback = _feedback_files(plan, spec, status, observed)
     job_name = ingest_job_name(meta["name"], generation, slot, feedback)
@@ -203,6 +237,25 @@ def _until_next_slot(spec: DatasetSpec, now: datetime) -> float | None:
     return interval - (now.timestamp() % interval)
 
 
+def _erased(plan: Plan, status: dict, replacements: dict[str, tuple[dict, str]]) -> dict:
+    """The status with the versions ErasureRequests rewrote re-pointed to their replacements (also
+    written to plan.status); the rest of the plan works on it."""
+    before = status.get("versions") or []
+    versions, lines = apply_erasures(before, replacements)
+    if not lines:
+        return status
+    plan.status.versions = [DatasetVersion.model_validate(v) for v in versions]
+    current = next((i for i, v in enumerate(before) if v.get("id") == status.get("latestVersion")), None)
+    latest = versions[current] if current is not None else None
+    status = {**status, "versions": versions}
+    if latest is not None and latest["id"] != status.get("latestVersion"):
+        plan.status.latest_version, plan.status.latest_rows = latest["id"], latest["rows"]
+        status.update(latestVersion=latest["id"], latestRows=latest["rows"])
+    for line in lines:
+        plan.events.append(EventSpec("Normal", "VersionErased", line))
+    return status
+
+
 def _restate_current_version(plan: Plan, status: dict) -> None:
     """A status written before Ingested existed (an operator upgrade) gets it from the version in it."""
     if find(status.get("conditions"), INGESTED) is None and status.get("latestVersion"):
@@ -231,6 +284,8 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
         included = [f for f in feedback or [] if f.uri in result.appended]
         if included:
             wire["feedback"] = [f.wire() for f in included]
+        if result.erased:  # rows a guard dropped: the subject of an ErasureRequest
+            wire["erasures"] = [{"request": request, "erasedRows": rows} for request, rows in sorted(result.erased.items())]
         entry = DatasetVersion.model_validate(wire)
         kept = [DatasetVersion.model_validate(v) for v in status.get("versions") or [] if v.get("id") != result.version]
         plan.status.latest_version = result.version

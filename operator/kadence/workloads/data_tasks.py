@@ -84,6 +84,8 @@ class IngestResult(KadenceModel):
     source_files: list[str] = Field(default_factory=list)
     appended: list[str] = Field(default_factory=list, description="The appended files read after the source.")
     pruned_versions: list[str] = Field(default_factory=list, description="Old snapshots deleted to keep `retention`.")
+    erased: dict[str, int] = Field(default_factory=dict, description=(
+        "ErasureRequest -> rows its guard dropped from this version (rows of an erased subject)."))
     columns: list[ColumnInfo] = Field(default_factory=list)
     rule_results: list[RuleResult] = Field(default_factory=list)
     failed_rules: list[str] = Field(default_factory=list)

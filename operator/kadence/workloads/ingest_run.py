@@ -119,9 +119,14 @@ def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,
     """Fetch, validate, profile and (when valid and `write`) store the snapshot."""
     workdir = make_workdir()
     try:
+        guards = erasure_guards(task, store)
         if resolve_engine(task.spec.engine, Settings.from_env()) == "ray":
+            if guards:
+                return IngestResult(outcome="Error", valid=False, message=(
+                    f"ErasureRequests {', '.join(g.request for g in guards)} guard this Dataset and the ray engine "
+                    "does not apply erasure guards yet: ingest it with spec.engine: local"))
             return _ingest_on_ray(task, store, write, output_dir, workdir)
-        return _ingest(task, store, write, output_dir, workdir)
+        return _ingest(task, store, write, output_dir, workdir, guards)
     except EngineError as error:
         return IngestResult(outcome="Error", valid=False, message=str(error))
     except SourceError as error:
@@ -136,8 +141,44 @@ def ingest(task: IngestTask, store: ObjectStore | None, write: bool = True,
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+class ErasureGuard:
+    """An ErasureRequest's guard (workloads.erase_run): rows whose `column` hashes to one of `hashes`
+    under the namespace's key are an erased subject's, and no version may hold them again."""
+
+    def __init__(self, request: str, column: str, hashes: set[str], key: bytes):
+        self.request, self.column, self.hashes, self.key = request, column, hashes, key
+
+    def mask(self, frame):
+        from ..domain.data.erasure import guarded_rows
+
+        if self.column not in frame.columns:
+            return None
+        return guarded_rows(frame[self.column], self.hashes, self.key)
+
+
+def erasure_guards(task: IngestTask, store: ObjectStore | None) -> list[ErasureGuard]:
+    """The guards of the ErasureRequests that named this Dataset; SourceError when one applies and
+    the Job has no hashing key to match them with."""
+    if store is None:
+        return []
+    from .erase_task import guard_prefix
+
+    guards = []
+    for key in sorted(store.list_keys(guard_prefix(task.namespace))):
+        guard = json.loads(store.get_bytes(key))
+        if task.name in (guard.get("datasets") or []):
+            guards.append(guard)
+    if not guards:
+        return []
+    secret = (Settings.from_env().pii_key or "").strip().encode()
+    if not secret:
+        raise SourceError(f"ErasureRequests {', '.join(g['request'] for g in guards)} guard this Dataset, and this "
+                          "Job has no hashing key (Secret kadence-pii-key) to keep their rows out")
+    return [ErasureGuard(g["request"], g["column"], set(g.get("hashes") or []), secret) for g in guards]
+
+
 def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None,
-            workdir: Path) -> IngestResult:
+            workdir: Path, guards: list[ErasureGuard] = ()) -> IngestResult:
     spec = task.spec
     columns = [(c.name, c.type) for c in spec.schema_.columns]
     column_info = [ColumnInfo(name=c.name, type=c.type, pii=c.pii or None) for c in spec.schema_.columns]
@@ -157,10 +198,18 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     kept_bytes = 0
     reading = ""  # the file being read, for messages
 
+    erased: dict[str, int] = {}
+
     def take(batch: pa.RecordBatch) -> None:
         nonlocal kept, kept_bytes
-        writer.write_batch(batch)
         frame = to_pandas(batch)
+        for guard in guards:  # an erased subject's rows never come back, from the source or folded feedback
+            mask = guard.mask(frame)
+            if mask is not None and mask.any():
+                erased[guard.request] = erased.get(guard.request, 0) + int(mask.sum())
+                batch = batch.filter(pa.array(~mask))
+                frame = to_pandas(batch)
+        writer.write_batch(batch)
         hashes = row_hashes(frame)
         content.update_hashes(hashes)
         numeric_values = profiler.update(frame, hashes)
@@ -209,7 +258,9 @@ def _ingest(task: IngestTask, store: ObjectStore | None, write: bool, output_dir
     if not all(r.passed for r in results):
         return _invalid(results, files, column_info, content.version(), content.hexdigest(), content.rows,
                         task.appended)
-    return finish(task, store, write, output_dir, local, profile, results, content, files)
+    result = finish(task, store, write, output_dir, local, profile, results, content, files)
+    result.erased = erased
+    return result
 
 
 def _ingest_on_ray(task: IngestTask, store: ObjectStore | None, write: bool, output_dir: Path | None,
