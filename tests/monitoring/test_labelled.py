@@ -159,3 +159,25 @@ def test_a_checkpoint_round_trips_and_folds_old_rows_with_newly_read_ones():
     assert folded["request_id"].tolist() == ["old", "mid", "new"]
     assert folded["label"].tolist() == [0, 1, 1]  # the retention's rows as read now
     assert folded["input:z"].isna().tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("labelled, rows, max_fraction, held", [
+    pytest.param(1000, 100, 0.5, 100, id="the declared rows when there are plenty"),
+    pytest.param(150, 100, 0.5, 75, id="never more than the fraction so that a small feedback still trains"),
+    pytest.param(1, 100, 0.5, 0, id="a single labelled prediction trains"),
+    pytest.param(1000, 0, 0.5, 0, id="zero rows hold none out"),
+])
+def test_a_hold_out_keeps_back_its_rows_up_to_a_share_of_the_labelled_predictions(labelled, rows, max_fraction, held):
+    assert labels.held_out_count(labelled, rows, max_fraction) == held
+
+
+def test_the_hold_out_is_the_newest_request_ids_by_prediction_time_each_kept_whole():
+    joined = pd.DataFrame({"request_id": ["a", "b", "c", "c", "d", "e"],
+                           "time": pd.to_datetime([END - 5 * DAY, END - DAY, END - 3 * DAY, END - 3 * DAY,
+                                                   END - DAY, END - 4 * DAY], utc=True),
+                           "label": [0, 1, 0, 1, 1, 0]})
+    kept, held = labels.hold_out_newest(joined, 3)
+    assert sorted(held["request_id"]) == ["b", "c", "c", "d"]  # ties at END - DAY broken by request id
+    assert kept["request_id"].tolist() == ["a", "e"]
+    kept, held = labels.hold_out_newest(joined, 0)
+    assert len(kept) == len(joined) and held.empty

@@ -202,6 +202,31 @@ def test_the_feedback_export_holds_every_labelled_prediction_since_once_with_its
     assert empty["feedbackExport"]["rows"] == 0 and "uri" not in empty["feedbackExport"]
 
 
+def test_the_export_holds_the_newest_labelled_predictions_out_for_the_comparison(store, s3_env, tmp_path):
+    predict_days(store, "holdout", [6, 4, 2], per_day=10, label_after=timedelta(hours=1))
+    export = {"target": "churned", "timeColumn": "event_time", "holdOut": 8}
+    code, result = run_monitor(tmp_path, body("holdout", feedbackExport=export))
+    assert code == 0, result["message"]
+    held = result["feedbackExport"]
+    # 30 labelled predictions; day 2's newest 8 (minutes 2..9) are kept out
+    assert (held["rows"], held["heldOut"]) == (22, 8) and held["end"] == "2026-11-21T12:01:00Z"
+    frame = pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(held["uri"]))))
+    assert len(frame) == 22 and frame["event_time"].max() == pd.Timestamp("2026-11-21T12:01:00Z")
+    page = store.get_bytes(store.key_of(result["reportUri"])).decode()
+    assert "the newest 8 held out for champion/challenger" in page
+    # never more than holdOutMaxFraction of them: a small feedback still trains
+    code, capped = run_monitor(tmp_path, body("holdout", feedbackExport=export | {"holdOutMaxFraction": 0.1}))
+    assert (capped["feedbackExport"]["rows"], capped["feedbackExport"]["heldOut"]) == (27, 3)
+    # nothing new arrived: the same export, the same digest (nothing new to learn)
+    code, again = run_monitor(tmp_path, body("holdout", feedbackExport=export))
+    assert again["feedbackExport"]["sha256"] == held["sha256"]
+    # 10 more labelled predictions: the 8 held out before are trained on, the newest 8 held out
+    predict_days(store, "holdout", [1], per_day=10, label_after=timedelta(hours=1), seed=3)
+    code, later = run_monitor(tmp_path, body("holdout", feedbackExport=export))
+    assert (later["feedbackExport"]["rows"], later["feedbackExport"]["heldOut"]) == (32, 8)
+    assert later["feedbackExport"]["end"] == "2026-11-22T12:01:00Z"
+
+
 def test_champion_and_challenger_are_scored_only_on_predictions_the_challenger_did_not_see(store, s3_env, tmp_path):
     champion = _publish_model(store, "models/unseen/churn/1/model.skops", shift=0.0, seed=11)
     challenger = _publish_model(store, "models/unseen/churn/2/model.skops", shift=1.0, seed=12)
@@ -219,9 +244,12 @@ def test_champion_and_challenger_are_scored_only_on_predictions_the_challenger_d
     give_labels(store, "unseen", labels)
     trained_until = T - 3 * DAY
     code, result = run_monitor(tmp_path, body("unseen", compare={
-        "champion": champion, "challenger": challenger, "unseenAfter": trained_until.isoformat()}))
+        "champion": champion, "challenger": challenger, "unseenAfter": trained_until.isoformat(), "heldOut": 40}))
     assert code == 0, result["message"]
     comparison = result["comparison"]
+    assert comparison["heldOut"] == 40
+    assert comparison["message"].endswith("(the retrain held the newest 40 labelled predictions out of its training "
+                                          "data for this comparison)")
     # days 3 .. 1 only, less day 3's first prediction, made at unseenAfter itself
     assert result["labelledSamples"] == 320 and comparison["labelled"] == 119
     assert comparison["unseenAfter"] == "2026-11-20T12:00:00Z"
@@ -229,7 +257,8 @@ def test_champion_and_challenger_are_scored_only_on_predictions_the_challenger_d
     assert comparison["reason"] == "ChallengerBeatsChampion"
     page = store.get_bytes(store.key_of(result["reportUri"])).decode()
     assert ("Scored on 119 labelled predictions of 2026-11-20T12:01:00Z to 2026-11-22T12:39:00Z, made after "
-            "2026-11-20T12:00:00Z (what the challenger trained on)") in page
+            "2026-11-20T12:00:00Z (what the challenger trained on); the retrain held the newest 40 labelled "
+            "predictions out for it") in page
     code, result = run_monitor(tmp_path, body("unseen", compare={
         "champion": champion, "challenger": challenger, "unseenAfter": T.isoformat()}))
     assert result["comparison"]["labelled"] == 0 and result["comparison"]["reason"] == "TooFewLabelsToCompare"

@@ -127,7 +127,8 @@ def test_the_task_judges_the_window_ending_at_the_slot_start_against_the_product
     assert task["window"] == {"durationSeconds": 3600.0}
     assert task["referenceUri"] == PRODUCTION.reference_uri
     assert task["excludeColumns"] == ["churned"]
-    assert task["feedbackExport"] == {"target": "churned"}  # every stored labelled prediction, for retrains
+    # every stored labelled prediction, for retrains, less the newest 50 (performance.minLabelled) for the comparison
+    assert task["feedbackExport"] == {"target": "churned", "holdOut": 50, "holdOutMaxFraction": 0.5}
     assert task["offlineMetric"] == 0.82 and task["classes"] == [0, 1]
 
 
@@ -682,6 +683,63 @@ def test_a_recorded_retrain_whose_training_run_was_deleted_fails_and_frees_the_n
     assert len(training_runs(plan)) == 1
 
 
+# --- the comparison hold-out: the newest labelled predictions kept out of a retrain's feedback ----
+
+
+@pytest.mark.parametrize("retrain, performance, rows", [
+    pytest.param({}, {"metric": "f1", "threshold": 0.55, "minLabelled": 120}, 120,
+                 id="by default what the comparison needs to judge"),
+    pytest.param({}, None, 50, id="without performance the default of minLabelled"),
+    pytest.param({"comparisonHoldout": {"rows": 300}}, {"metric": "f1", "threshold": 0.55}, 300,
+                 id="the declared row count"),
+    pytest.param({"comparisonHoldout": {"rows": 0}}, {"metric": "f1", "threshold": 0.55}, 0,
+                 id="zero holds none back"),
+    pytest.param({"includeFeedback": False}, {"metric": "f1", "threshold": 0.55}, 0,
+                 id="a retrain that does not train on feedback holds none back"),
+])
+def test_how_many_labelled_predictions_a_retrains_feedback_holds_out(retrain, performance, rows):
+    from kadence.api.monitorpolicy import MonitorPolicySpec
+    from kadence.planners.monitorpolicy.evaluation import comparison_holdout_rows
+
+    spec = policy()["spec"] | {"performance": performance}
+    spec["actions"] = {"retrain": spec["actions"]["retrain"] | retrain}
+    assert comparison_holdout_rows(MonitorPolicySpec.model_validate({k: v for k, v in spec.items() if v})) == rows
+
+
+def test_a_hold_out_larger_than_the_quality_window_is_refused_naming_the_field():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=r"comparisonHoldout.rows \(500\) exceeds performance.window"):
+        plan_with(jobs=[], performance={"metric": "f1", "threshold": 0.55, "window": {"labelledPredictions": 200}},
+                  actions={"retrain": {"template": TRAINING, "comparisonHoldout": {"rows": 500}}})
+
+
+def test_every_evaluation_asks_for_the_export_less_the_hold_out_and_publishes_how_many_it_held_out():
+    import json
+
+    plan = plan_with(status={"lastJob": PREVIOUS}, jobs=[job(PREVIOUS)], now=NOW + timedelta(minutes=5),
+                     actions={"retrain": {"template": TRAINING, "comparisonHoldout": {"rows": 80, "maxFraction": 0.3}}})
+    task = json.loads(next(c for c in plan.children if c["kind"] == "ConfigMap")["data"]["task.json"])
+    assert (task["feedbackExport"]["holdOut"], task["feedbackExport"]["holdOutMaxFraction"]) == (80, 0.3)
+    plan = plan_with({"feedbackExport": export(1200, SHA) | {"heldOut": 80}})
+    assert plan.status["lastEvaluation"]["feedback"] == EXPORTED | {"heldOut": 80}
+
+
+@pytest.mark.parametrize("published, held_out", [
+    pytest.param(EXPORTED | {"heldOut": 100}, 100, id="the published export it trains on held 100 out"),
+    pytest.param(EXPORTED | {"heldOut": 100, "sha256": "a" * 64}, None,
+                 id="another export's hold-out is not this retrain's"),
+    pytest.param(EXPORTED, None, id="an export that held none out records none"),
+])
+def test_the_retrain_record_says_how_many_newer_labelled_predictions_its_feedback_held_out(published, held_out):
+    data = RetrainData("churn", opts_in=True, latest_version="v2", versions=("v2", "v1"), feedback_in={"v2": FOLDED})
+    plan = plan_with(status={"pendingRetrain": PENDING, "lastJob": JOB, "feedback": published}, jobs=[job(JOB)],
+                     now=NOW + timedelta(minutes=2), ctx=context(retrain_data=data))
+    [record] = plan.status["retrains"]
+    assert record["inputs"].get("comparisonHoldout") == held_out
+    assert record["inputs"]["feedbackTo"] == "2026-11-23T11:00:00Z"  # the hold-out is newer than what it trains on
+
+
 # --- champion/challenger ------------------------------------------------------------------------
 
 
@@ -690,12 +748,13 @@ def test_a_candidate_gets_one_comparison_job_on_the_labels_its_training_did_not_
 
     status = {"lastJob": JOB, "retrains": [{"time": "2026-11-23T11:00:00Z", "trigger": "breach", "outcome": "Pending",
                                             "trainingRun": CANDIDATE.training_run,
-                                            "inputs": {**V1_INPUTS, "feedbackTo": "2026-11-23T10:00:00Z"}}]}
+                                            "inputs": {**V1_INPUTS, "feedbackTo": "2026-11-23T10:00:00Z",
+                                                       "comparisonHoldout": 100}}]}
     plan = plan_with(status=status, jobs=[job(JOB)], ctx=context(candidate=CANDIDATE))
     assert kinds(plan) == [("ConfigMap", "churn-monitor-compare-churn-v4"), ("Job", "churn-monitor-compare-churn-v4")]
     task = json.loads(plan.children[0]["data"]["task.json"])
     assert task["compare"]["challenger"]["version"] == "4" and task["compare"]["champion"]["version"] == "3"
-    assert task["compare"]["unseenAfter"] == "2026-11-23T10:00:00Z"
+    assert task["compare"]["unseenAfter"] == "2026-11-23T10:00:00Z" and task["compare"]["heldOut"] == 100
     # keyed by the policy's uid: a re-created policy never reads its predecessor's verdict
     assert task["resultKey"] == ("monitoring/ns/churn-monitor/comparisons/uid-1/churn-monitor-compare-churn-v4/"
                                  "result.json")
@@ -724,10 +783,12 @@ def test_the_comparison_result_is_the_typed_verdict_the_inference_service_reads(
              "metric": "f1", "message": "stale"}
     plan = plan_monitorpolicy(policy({"lastJob": JOB, "verdicts": [older, stale]}),
                               MonitorObservation([job(JOB), job(COMPARED)],
-                                                 {COMPARED: result(comparison=comparison(allowed, reason))}),
+                                                 {COMPARED: result(comparison=comparison(allowed, reason)
+                                                                   | {"heldOut": 100})}),
                               context(candidate=CANDIDATE), NOW)
     verdict = plan.status["lastComparison"]
     assert (verdict["allowed"], verdict["reason"], verdict["candidate"]) == (allowed, reason, "churn-v4")
+    assert verdict["heldOut"] == 100
     assert verdict["champion"] == "churn-v3"
     assert plan.status["verdicts"] == [older, verdict], "one verdict per candidate, newest last"
     assert condition(plan, "CandidateApproved").status == ("True" if allowed else "False")

@@ -208,3 +208,15 @@ def test_with_labels_a_month_late_no_two_training_runs_learned_from_the_same_inp
     assert all(r["inputs"]["feedbackRows"] > 0 for r in started), "every retrain had labelled feedback"
     artifacts = [v["spec"]["artifact"]["sha256"] for v in kubectl("get", "modelversions")["items"]]
     assert len(set(artifacts)) == len(artifacts), "no artifact registered twice"
+
+
+def test_with_labels_a_month_late_the_retrain_weights_recent_rows_and_is_judged_on_labels_it_held_out(delayed):
+    _, _, _, kubectl, _ = delayed
+    policy = kubectl("get", "monitorpolicy", POLICY)
+    first = next(r for r in policy["status"]["retrains"] if r.get("trainingRun"))
+    assert first["inputs"]["comparisonHoldout"] == 100, first["inputs"]
+    assert kubectl("get", "trainingrun", first["trainingRun"])["spec"]["dataSelection"]["mode"] == "RecencyWeighted"
+    [candidate] = [v for v in kubectl("get", "modelversions")["items"]
+                   if (v["spec"].get("lineage") or {}).get("trainingRun") == first["trainingRun"]]
+    verdict = verdicts(kubectl)[candidate["metadata"]["name"]]
+    assert verdict["heldOut"] == 100 and verdict["labelled"] >= 100, verdict

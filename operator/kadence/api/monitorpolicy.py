@@ -151,6 +151,23 @@ class AlertAction(KadenceModel):
     alertmanager: AlertmanagerTarget | None = None
 
 
+class ComparisonHoldout(KadenceModel):
+    """The newest labelled predictions (by prediction time) kept out of a retrain's feedback, so
+    that champion/challenger scores both models on them as soon as the candidate is registered,
+    instead of waiting for labels of predictions made after its training data."""
+
+    rows: int | None = Field(
+        None, ge=0, le=1_000_000,
+        description="How many of the newest labelled predictions are held out (default: performance.minLabelled, "
+                    "what the comparison needs to judge, else 50). 0 holds none back: the comparison then waits for "
+                    "labels of predictions made after the training data. At most performance.window."
+                    "labelledPredictions (the comparison scores the quality window).")
+    max_fraction: float = Field(
+        0.5, gt=0, le=0.9,
+        description="Never more than this share of the exported labelled predictions, so a small feedback still "
+                    "trains; the comparison then also counts labels that arrive later.")
+
+
 class RetrainAction(KadenceModel):
     """A new TrainingRun when a trigger fires, bounded by cooldown and a daily budget."""
 
@@ -189,6 +206,10 @@ class RetrainAction(KadenceModel):
         None, ge=1, le=10_000_000,
         description="After a retrain whose candidate lost, the next one needs this many more labelled predictions "
                     "(default: performance.minLabelled, else 50).")
+    comparison_holdout: ComparisonHoldout = Field(
+        default_factory=ComparisonHoldout,
+        description="includeFeedback: the newest labelled predictions are kept out of the training data and score "
+                    "the candidate against Production right after it is registered, e.g. {rows: 200}.")
     promotion: PromotionPolicy | None = Field(
         None,
         description="What happens to the retrained model. It is always registered as a Candidate and scored "
@@ -286,6 +307,13 @@ class MonitorPolicySpec(KadenceModel):
             "exactly one of inferenceServiceRef, batchPredictionRef must be set"),
         cel("!has(self.segments) || has(self.performance)", "segments needs performance (the metric per segment)",
             "segments"),
+        cel("!has(self.performance) || !has(self.actions) || !has(self.actions.retrain) || "
+            "!has(self.actions.retrain.comparisonHoldout) || !has(self.actions.retrain.comparisonHoldout.rows) || "
+            "self.actions.retrain.comparisonHoldout.rows <= (has(self.performance.window) && "
+            "has(self.performance.window.labelledPredictions) ? self.performance.window.labelledPredictions : "
+            f"{QualityWindow.model_fields['labelled_predictions'].default})",
+            "actions.retrain.comparisonHoldout.rows exceeds performance.window.labelledPredictions: the comparison "
+            "scores the quality window only", "actions.retrain.comparisonHoldout.rows"),
     ]}}
 
     inference_service_ref: LocalObjectReference | None = Field(None, description=(
@@ -312,6 +340,12 @@ class MonitorPolicySpec(KadenceModel):
             raise ValueError("exactly one of inferenceServiceRef, batchPredictionRef must be set")
         if self.segments is not None and self.performance is None:
             raise ValueError("segments needs performance (the metric per segment)")
+        retrain = self.actions.retrain
+        if (retrain is not None and self.performance is not None and retrain.comparison_holdout.rows is not None
+                and retrain.comparison_holdout.rows > self.performance.window.labelled_predictions):
+            raise ValueError(f"actions.retrain.comparisonHoldout.rows ({retrain.comparison_holdout.rows}) exceeds "
+                             f"performance.window.labelledPredictions ({self.performance.window.labelled_predictions}): "
+                             "the comparison scores the quality window only")
         return self
 
 
@@ -325,6 +359,8 @@ class FeedbackExport(KadenceModel):
     from_: str | None = Field(None, alias="from", description="Oldest prediction time exported.")
     to: str | None = Field(None, description="Newest prediction time exported.")
     sha256: str = Field(description="sha256 of the exported file: equal digests are equal feedback.")
+    held_out: int | None = Field(None, ge=0, description="Labelled predictions newer than `to` kept out of the file "
+                                                         "for champion/challenger (comparisonHoldout).")
     time: str | None = Field(None, description="The evaluation that exported it.",
                              json_schema_extra={"format": "date-time"})
     job: str | None = None
@@ -428,6 +464,9 @@ class RetrainInputs(KadenceModel):
     feedback_from: str | None = Field(None, description="Oldest prediction time among them.")
     feedback_to: str | None = Field(None, description="Newest prediction time among them.")
     feedback_sha256: str | None = None
+    comparison_holdout: int | None = Field(
+        None, ge=0, description="Labelled predictions newer than feedbackTo kept out of the training data; "
+                                "champion/challenger scores the candidate on them (and on later labels).")
 
 
 class RetrainRecord(KadenceModel):
@@ -472,6 +511,8 @@ class Comparison(KadenceModel):
     candidate_score: float | None = None
     champion_score: float | None = None
     labelled: int = Field(0, ge=0)
+    held_out: int | None = Field(None, ge=0, description="Of which held out of the candidate's training data for "
+                                                         "this comparison (comparisonHoldout).")
     allowed: bool = Field(description="True when the candidate may go on to canary.")
     rollout: Literal["Canary", "Manual"] | None = Field(
         None, description="What follows an allowed verdict: Canary (the InferenceService rolls it out by itself) or "

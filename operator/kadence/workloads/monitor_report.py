@@ -165,11 +165,15 @@ def render_html(*, title: str, result: dict[str, Any], histograms: dict[str, dic
     export = result.get("feedbackExport")
     if export:
         out.append(f"<p>Feedback export: {export['rows']} labelled predictions of {_fmt(export.get('start'))} to "
-                   f"{_fmt(export.get('end'))} (since {_fmt(export.get('since'))}) — {_fmt(export.get('uri'))}.</p>")
+                   f"{_fmt(export.get('end'))} (since {_fmt(export.get('since'))}) — {_fmt(export.get('uri'))}"
+                   + (f"; the newest {export['heldOut']} held out for champion/challenger" if export.get("heldOut")
+                      else "") + ".</p>")
     comparison = result.get("comparison")
     if comparison:
         unseen = (f", made after {_fmt(comparison.get('unseenAfter'))} (what the challenger trained on)"
                   if comparison.get("unseenAfter") else "")
+        if comparison.get("heldOut"):
+            unseen += f"; the retrain held the newest {comparison['heldOut']} labelled predictions out for it"
         out.append(
             f"<h2>Champion/challenger</h2><p>{html.escape(str(comparison.get('reason')))}: "
             f"{html.escape(str(comparison.get('message')))}. Scored on {comparison.get('labelled', 0)} labelled "

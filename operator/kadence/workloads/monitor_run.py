@@ -347,12 +347,16 @@ def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) ->
         unseen = f" made after {_iso(compare.unseen_after)} (what the challenger trained on)" if compare.unseen_after else ""
         gate = verdicts.Gate(verdicts.TOO_FEW_LABELS_TO_COMPARE,
                              f"no labelled predictions{unseen} in the quality window yet", False)
+    elif compare.held_out:
+        gate = verdicts.Gate(gate.reason, f"{gate.message} (the retrain held the newest {compare.held_out} labelled "
+                                          "predictions out of its training data for this comparison)", gate.allowed)
     times = joined["time"]
     return ComparisonResult(metric=metric, labelled=len(labels_),
                             champion_version=compare.champion.version if compare.champion else None,
                             challenger_version=compare.challenger.version, champion=scores["champion"],
                             challenger=scores["challenger"],
                             unseen_after=_iso(compare.unseen_after) if compare.unseen_after else None,
+                            held_out=compare.held_out,
                             start=labels.iso(times.min()) if len(times) else None,
                             end=labels.iso(times.max()) if len(times) else None,
                             reason=gate.reason, message=gate.message, allowed=gate.allowed, segments=segments)
@@ -427,6 +431,8 @@ def export_feedback(task: MonitorTask, store: ObjectStore, plan: ExportPlan, rea
     if plan.previous is not None:
         checkpoint = labels.fold_checkpoint(plan.previous, checkpoint, plan.horizon)
     joined, inputs = labels.from_checkpoint(checkpoint)
+    held = labels.held_out_count(joined["request_id"].nunique(), export.hold_out, export.hold_out_max_fraction)
+    joined, _ = labels.hold_out_newest(joined, held)
     frame = labels.export_frame(inputs, joined, export.target, export.time_column)
     times = joined["time"]
     uri = sha = None
@@ -445,7 +451,7 @@ def export_feedback(task: MonitorTask, store: ObjectStore, plan: ExportPlan, rea
         uri=uri, rows=len(frame), target=export.target, time_column=export.time_column,
         since=_iso(export.since) if export.since else None,
         start=labels.iso(times.min()) if len(times) else None, end=labels.iso(times.max()) if len(times) else None,
-        labels_until=_iso(task.time), sha256=sha,
+        labels_until=_iso(task.time), sha256=sha, held_out=held,
         carried_until=_iso(plan.horizon) if plan.previous is not None else None)
 
 

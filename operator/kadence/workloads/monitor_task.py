@@ -67,6 +67,9 @@ class FeedbackExport(KadenceModel):
     since: datetime | None = Field(None, description="Only predictions made after it; every stored one when unset.")
     time_column: str | None = Field(None, min_length=1, description="Also write the prediction time in this column.")
     key: str | None = Field(None, min_length=1, description="Object key; <evaluation prefix>feedback.parquet when unset.")
+    hold_out: int = Field(0, ge=0, description="Keep the newest this many labelled predictions (by prediction time) "
+                                               "out of the file, for champion/challenger.")
+    hold_out_max_fraction: float = Field(0.5, gt=0, le=0.9, description="At most this share of them.")
 
     @field_validator("since")
     @classmethod
@@ -100,6 +103,8 @@ class Comparison(KadenceModel):
     unseen_after: datetime | None = Field(
         None, description="Only labelled predictions made after it: the challenger's training data (its feedback) "
                           "ends there, so both models are scored on rows the challenger never saw.")
+    held_out: int | None = Field(None, ge=0, description="How many labelled predictions after unseenAfter the "
+                                                         "retrain kept out of its feedback for this comparison.")
 
     @field_validator("unseen_after")
     @classmethod
@@ -235,6 +240,7 @@ class ComparisonResult(KadenceModel):
     champion: float | None = None
     challenger: float | None = None
     unseen_after: str | None = Field(None, description="Only predictions made after it were scored.")
+    held_out: int | None = Field(None, ge=0, description="The retrain's hold-out among them (compare.heldOut).")
     start: str | None = Field(None, description="The oldest scored prediction's time.")
     end: str | None = Field(None, description="The newest scored prediction's time.")
     reason: str
@@ -254,6 +260,7 @@ class FeedbackExportResult(KadenceModel):
     end: str | None = Field(None, description="The newest exported prediction's time.")
     labels_until: str = Field(description="Labels given up to this time (the evaluation time) are in.")
     sha256: str | None = Field(None, description="Of the file's bytes.")
+    held_out: int = Field(0, ge=0, description="The newest labelled predictions kept out of the file (after `end`).")
     carried_until: str | None = Field(
         None, description="Rows of predictions made up to this time (the retention's start) were carried over from "
                           "the previous export; only the retention's logs were read.")

@@ -125,6 +125,23 @@ def export_frame(inputs, joined, target: str, time_column: str | None = None):
     return frame.reset_index(drop=True)
 
 
+def held_out_count(labelled: int, rows: int, max_fraction: float) -> int:
+    """How many of `labelled` labelled predictions a hold-out of `rows` keeps back: never more
+    than `max_fraction` of them, so that the rest still trains."""
+    return max(0, min(rows, int(labelled * max_fraction)))
+
+
+def hold_out_newest(joined, count: int):
+    """(kept, held): the joined labelled predictions less the newest `count` request ids by
+    prediction time (ties broken by request id), and those. A request id is held out whole."""
+    if count <= 0:
+        return joined, joined.iloc[0:0]
+    newest = (joined[["request_id", "time"]].sort_values(["time", "request_id"], kind="stable")
+              .drop_duplicates("request_id", keep="last")["request_id"].tail(count))
+    held = joined["request_id"].isin(set(newest))
+    return joined[~held].reset_index(drop=True), joined[held].reset_index(drop=True)
+
+
 def parquet_bytes(frame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)

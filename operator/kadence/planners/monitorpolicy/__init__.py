@@ -82,8 +82,9 @@ def plan_comparison(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, cont
         return
     if name in jobs or (verdict or {}).get("job") == name:
         return
-    after = unseen_after(merged, candidate.training_run)
-    plan.children += build_job(body, build_task(body, spec, context, now, name, compare=True, unseen_after=after),
+    after, held_out = unseen_after(merged, candidate.training_run)
+    plan.children += build_job(body, build_task(body, spec, context, now, name, compare=True, unseen_after=after,
+                                                held_out=held_out),
                                name, COMPARE, settings,
                                {CANDIDATE_ANNOTATION: candidate.model_version, SLOT_ANNOTATION: str(slot)})
     previous = (verdict or {}).get("job")

@@ -24,15 +24,17 @@ def rollout_after_verdict(spec: MonitorPolicySpec) -> str:
     return "Manual" if promotion is not None and promotion.mode in ("Candidate", "Manual") else "Canary"
 
 
-def unseen_after(status: dict, candidate_run: str | None) -> str | None:
-    """Where the candidate's training feedback ends (the retrain record's inputs): the comparison
-    scores both models on labelled predictions made after it only."""
+def unseen_after(status: dict, candidate_run: str | None) -> tuple[str | None, int | None]:
+    """Where the candidate's training feedback ends, and how many newer labelled predictions
+    its retrain held out (the retrain record's inputs): the comparison scores both models on
+    labelled predictions made after it only."""
     if not candidate_run:
-        return None
+        return None, None
     for record in reversed(status.get("retrains") or []):
         if record.get("trainingRun") == candidate_run:
-            return (record.get("inputs") or {}).get("feedbackTo")
-    return None
+            inputs = record.get("inputs") or {}
+            return inputs.get("feedbackTo"), inputs.get("comparisonHoldout")
+    return None, None
 
 
 def with_verdict(verdicts: list[dict] | None, verdict: dict) -> list[dict]:
@@ -58,7 +60,8 @@ def apply_comparison(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, r
             comparison.challenger_version,
             "champion": context.production.model_version if context.production else None,
             "metric": comparison.metric, "candidateScore": comparison.challenger,
-            "championScore": comparison.champion, "labelled": comparison.labelled, "allowed": comparison.allowed,
+            "championScore": comparison.champion, "labelled": comparison.labelled, "heldOut": comparison.held_out,
+            "allowed": comparison.allowed,
             "rollout": rollout_after_verdict(spec) if comparison.allowed else None,
             "reason": comparison.reason, "message": comparison.message, "job": job_name,
         }

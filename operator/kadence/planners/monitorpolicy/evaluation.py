@@ -27,6 +27,8 @@ from ..plan import EventSpec
 from .model import (CANDIDATE_ANNOTATION, COMPARE, COMPONENT, HISTORY_LIMIT, RESULT_KEY_ANNOTATION, SLOT_ANNOTATION,
                     MonitorContext, MonitorPlan, iso)
 
+DEFAULT_HOLDOUT_ROWS = 50  # comparisonHoldout without performance (performance.minLabelled's default)
+
 
 def interval_seconds(spec: MonitorPolicySpec) -> float:
     return parse_duration(spec.interval)
@@ -117,6 +119,18 @@ def _window(spec: MonitorPolicySpec) -> dict:
     return {"lastPredictions": spec.window.last_predictions}
 
 
+def comparison_holdout_rows(spec: MonitorPolicySpec) -> int:
+    """How many of the newest labelled predictions a retrain's feedback leaves out for
+    champion/challenger: comparisonHoldout.rows, by default what the comparison needs to judge
+    (performance.minLabelled, else 50); none when the retrain does not train on feedback."""
+    retrain = spec.actions.retrain
+    if retrain is None or not retrain.include_feedback:
+        return 0
+    if retrain.comparison_holdout.rows is not None:
+        return retrain.comparison_holdout.rows
+    return spec.performance.min_labelled if spec.performance else DEFAULT_HOLDOUT_ROWS
+
+
 def feedback_export_task(spec: MonitorPolicySpec, context: MonitorContext) -> dict | None:
     """Ask the monitor Job for every stored labelled prediction as one file (a row per request id,
     its latest label) whenever the policy retrains: what a retrain would learn from, and whether
@@ -125,7 +139,8 @@ def feedback_export_task(spec: MonitorPolicySpec, context: MonitorContext) -> di
     retrain, production = spec.actions.retrain, context.production
     if retrain is None or not retrain.enabled or production is None or not production.target:
         return None
-    task: dict[str, Any] = {"target": production.target}
+    task: dict[str, Any] = {"target": production.target, "holdOut": comparison_holdout_rows(spec),
+                            "holdOutMaxFraction": retrain.comparison_holdout.max_fraction}
     time_column = ((context.retrain_spec or {}).get("dataSelection") or {}).get("timeColumn")
     if time_column and time_column != production.target:
         task["timeColumn"] = time_column
@@ -133,7 +148,8 @@ def feedback_export_task(spec: MonitorPolicySpec, context: MonitorContext) -> di
 
 
 def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, evaluation_time: datetime,
-               job_name: str, compare: bool = False, unseen_after: str | None = None) -> MonitorTask:
+               job_name: str, compare: bool = False, unseen_after: str | None = None,
+               held_out: int | None = None) -> MonitorTask:
     meta = body["metadata"]
     production = context.production
     retrain = spec.actions.retrain
@@ -157,6 +173,7 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
         }
         if unseen_after:
             task["compare"]["unseenAfter"] = unseen_after
+            task["compare"]["heldOut"] = held_out or None
         if retrain is not None and retrain.promotion is not None:
             task["compare"]["margin"] = retrain.promotion.margin
         task["history"] = 0
@@ -193,7 +210,7 @@ def feedback_status(result: MonitorResult, job_name: str) -> dict | None:
     if export is None or not export.uri or not export.rows or not export.sha256:
         return None
     entry = {"uri": export.uri, "rows": export.rows, "since": export.since, "from": export.start, "to": export.end,
-             "sha256": export.sha256, "time": result.time, "job": job_name}
+             "sha256": export.sha256, "heldOut": export.held_out or None, "time": result.time, "job": job_name}
     return {k: v for k, v in entry.items() if v is not None}
 
 

@@ -310,11 +310,12 @@ def start_or_wait(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, contex
     if feedback_sha and version is not None:
         plan.status["dataVersionBaseline"] = version  # its own new version must not fire the new-data trigger
 
+    held_out = published_hold_out(plan.status.get("feedback") or status.get("feedback"), feedback_sha)
     in_flight = [(r["trainingRun"], RetrainInputs.from_wire(r.get("inputs"))) for r in records
                  if r.get("outcome", learning.PENDING) == learning.PENDING and r.get("trainingRun")]
     same = learning.learnt_before(inputs, [*context.model_inputs, *in_flight])
     if same is not None:
-        nothing_new(plan, status, spec, records, decided, inputs, same, now)
+        nothing_new(plan, status, spec, records, decided, inputs, held_out, same, now)
         return
 
     name = retrain_run_name(body["metadata"]["name"], decided["slot"], decided["trigger"], inputs)
@@ -323,7 +324,8 @@ def start_or_wait(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, contex
     pin = inputs.data_version if feedback_sha and version == data.version_with(feedback_sha) else None
     if not any(r.get("trainingRun") == name for r in records):
         record = {"time": iso(now), "trigger": decided["trigger"], "trainingRun": name,
-                  "message": decided.get("message"), "inputs": inputs.wire(), "outcome": learning.PENDING,
+                  "message": decided.get("message"), "inputs": record_inputs(inputs, held_out),
+                  "outcome": learning.PENDING,
                   "breachedAt": decided.get("breachedAt")}
         records.append({k: v for k, v in record.items() if v is not None})
         plan.status["retrains"] = records[-RETRAINS_LIMIT:]
@@ -345,16 +347,29 @@ def asked_by(message: str | None) -> str:
     return f" ({first})" if first.startswith(f"{triggers.MANUAL}: ") else ""
 
 
+def published_hold_out(published: dict | None, feedback_sha: str | None) -> int | None:
+    """The hold-out of the published export (status.feedback) the retrain trains on: how many
+    newer labelled predictions it left out for champion/challenger."""
+    if not feedback_sha or not published or published.get("sha256") != feedback_sha:
+        return None
+    return published.get("heldOut") or None
+
+
+def record_inputs(inputs: RetrainInputs, held_out: int | None) -> dict:
+    """A retrain record's inputs: what it learns from, and the labelled predictions it left out."""
+    return {**inputs.wire(), **({"comparisonHoldout": held_out} if held_out else {})}
+
+
 def nothing_new(plan: MonitorPlan, status: dict, spec: MonitorPolicySpec, records: list[dict], decided: dict,
-                inputs: RetrainInputs, same: str, now: datetime) -> None:
+                inputs: RetrainInputs, held_out: int | None, same: str, now: datetime) -> None:
     """Equal inputs learn nothing new: no TrainingRun, cooldown and budget untouched; one
     NothingNew record per distinct inputs, and the policy waits for labels or data."""
     message = (f"{decided['trigger']} fired, but {inputs.describe()} are what {same} was trained on: nothing new "
                "to learn; waiting for new labels or data") + asked_by(decided.get("message"))
     last = next((r for r in reversed(records) if r.get("outcome") == learning.NOTHING_NEW), None)
-    if last is None or last.get("inputs") != inputs.wire() or records[-1] is not last:
+    if last is None or last.get("inputs") != record_inputs(inputs, held_out) or records[-1] is not last:
         record = {"time": iso(now), "trigger": decided["trigger"], "message": decided.get("message"),
-                  "inputs": inputs.wire(), "outcome": learning.NOTHING_NEW,
+                  "inputs": record_inputs(inputs, held_out), "outcome": learning.NOTHING_NEW,
                   "outcomeMessage": f"same inputs as {same}", "breachedAt": decided.get("breachedAt")}
         records.append({k: v for k, v in record.items() if v is not None})
         plan.status["retrains"] = records[-RETRAINS_LIMIT:]
