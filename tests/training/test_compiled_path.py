@@ -105,7 +105,7 @@ def test_a_regression_run_is_checked_against_a_tolerance_relative_to_its_predict
     assert result.compiled.tolerance > REGRESSION_RELATIVE_TOLERANCE  # house prices are far above 1
 
 
-def test_a_featureset_run_compiles_the_estimator_behind_the_featureset_transformer(store):
+def test_a_featureset_run_compiles_the_whole_pipeline_featureset_transformer_included(store):
     from kadence.workloads.data_tasks import MaterializeTask
     from kadence.workloads.materialize_run import materialize
 
@@ -132,7 +132,7 @@ def test_a_featureset_run_compiles_the_estimator_behind_the_featureset_transform
     assert result.compiled is not None and result.compiled.verified, lines
     pipeline = artifacts.loads(store.get_bytes(store.key_of(result.artifact.uri)), result.artifact.sha256)
     model = CompiledModel(store.get_bytes(store.key_of(result.compiled.uri)), pipeline)
-    assert model.scope == "estimator"  # the FeatureTransformer has no ONNX converter: it stays in scikit-learn
+    assert (model.scope, model.input_mode) == ("pipeline", "columns")  # the transformer's converter: raw columns in
     fresh = churn_frame(rows=30, seed=77)[[c.name for c in result.signature.inputs]]
     _, probabilities = model.run({c: fresh[c].to_numpy() for c in fresh.columns}, fresh)
     assert np.max(np.abs(probabilities - pipeline.predict_proba(fresh))) <= result.compiled.tolerance

@@ -4,7 +4,11 @@ devices, browsers and apps.
 Writes `<dir>/<name>.onnx` (the graph training compiled and checked against scikit-learn on the
 hold-out: the feature transformation included, raw columns in, one tensor per column) and
 `<dir>/<name>.manifest.json` (what it takes and returns, its sha256, Kadence's version and the
-opsets), so that ONNX Runtime alone, in any language, scores rows as the model server does.
+opsets), so that ONNX Runtime alone, in any language, scores rows as the model server does. A
+datetime column is one int64 tensor of milliseconds since the Unix epoch in UTC (INT64_MIN when
+missing); the manifest marks it with `encoding`. Models trained on a FeatureSet export whole (the
+FeatureSet transformer has its converter, `domain.data.transforms_onnx`), unless a feature has no
+ONNX form (hash, weekOfYear, text inside an expression): their graph covers the estimator only.
 A ModelVersion whose graph was not verified, or covers only the estimator (the transformation
 would still need scikit-learn), refuses to export and says why. Reads the ModelVersion from the
 cluster and the graph from object storage (KADENCE_S3_*, as `kadence sandbox up` prints them).
@@ -22,6 +26,8 @@ MANIFEST_KIND = "kadence.dev/model-export"
 FORMATS = ("onnx",)
 # ONNX tensor element types (onnx.TensorProto) of the inputs a per-column graph takes.
 ELEMENT_TYPES = {1: "float32", 7: "int64", 8: "string", 9: "bool", 11: "float64"}
+# How a datetime column is fed (serving.compiled.epoch_milliseconds).
+EPOCH_MILLISECONDS = "milliseconds since 1970-01-01T00:00:00Z (UTC); -9223372036854775808 when missing"
 
 
 class ExportRefused(Exception):
@@ -56,10 +62,12 @@ def graph_facts(onnx_bytes: bytes) -> dict:
     """The graph's scope, input mode, opsets and tensors, as the manifest states them."""
     import onnx
 
-    from ..serving.compiled import COLUMNS_KEY, INPUTS_KEY, SCOPE_KEY
+    from ..serving.compiled import COLUMNS_KEY, DATETIMES_KEY, INPUTS_KEY, SCOPE_KEY
 
     graph = onnx.load_from_string(onnx_bytes)
     meta = {p.key: p.value for p in graph.metadata_props}
+
+    datetimes = set(json.loads(meta.get(DATETIMES_KEY, "[]")))
 
     def tensors(values) -> list[dict]:
         found = []
@@ -67,7 +75,7 @@ def graph_facts(onnx_bytes: bytes) -> dict:
             tensor = value.type.tensor_type
             shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
             found.append({"name": value.name, "type": ELEMENT_TYPES.get(tensor.elem_type, str(tensor.elem_type)),
-                          "shape": shape})
+                          "shape": shape, **({"encoding": EPOCH_MILLISECONDS} if value.name in datetimes else {})})
         return found
 
     return {"scope": meta.get(SCOPE_KEY), "inputMode": meta.get(INPUTS_KEY),

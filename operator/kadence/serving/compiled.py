@@ -20,6 +20,8 @@ DEFAULT_TOLERANCE = 1e-6
 SCOPE_KEY = "kadence.scope"  # "pipeline" (raw columns in) or "estimator" (transformed features in)
 INPUTS_KEY = "kadence.inputs"  # "columns" (one tensor per column) or "matrix" (one 2-D tensor)
 COLUMNS_KEY = "kadence.columns"  # JSON list of raw column names, in order
+# JSON list of the datetime columns, fed as int64 milliseconds since the Unix epoch (UTC), INT64_MIN if missing
+DATETIMES_KEY = "kadence.datetimes"
 ML_OPSET = 3
 ONNX_OPSET = 17
 
@@ -41,6 +43,14 @@ def _is_classifier(pipeline) -> bool:
     return hasattr(final, "classes_") and not is_regressor(final)
 
 
+def _leading_feature_transformer(pipeline):
+    """The FeatureSet transformer a pipeline starts with, or None."""
+    from ..domain.data.transforms import FeatureTransformer
+
+    steps = getattr(pipeline, "steps", None)
+    return steps[0][1] if steps and isinstance(steps[0][1], FeatureTransformer) else None
+
+
 def _options(pipeline) -> dict:
     return {id(_final_estimator(pipeline)): {"zipmap": False}} if _is_classifier(pipeline) else {}
 
@@ -49,6 +59,8 @@ def _tensor_type_for(series, float_type):
     from skl2onnx.common.data_types import BooleanTensorType, Int64TensorType, StringTensorType
 
     kind = series.dtype.kind
+    if kind == "M" or str(series.dtype).startswith("datetime64"):
+        return Int64TensorType([None, 1])  # epoch milliseconds (DATETIMES_KEY)
     if kind == "f":
         return float_type([None, 1])
     if kind in "iu":
@@ -63,15 +75,20 @@ def _tensor_type_for(series, float_type):
 def _convert(model, initial_types, options):
     from skl2onnx import convert_sklearn
 
+    from ..domain.data.transforms_onnx import register_feature_converter
     from ..domain.training.boosting import register_onnx_converters
 
     register_onnx_converters()
+    register_feature_converter()
     return convert_sklearn(model, initial_types=initial_types, options=options,
                            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ML_OPSET})
 
 
-def _with_metadata(onnx_model, scope: str, inputs: str, columns: list[str]) -> bytes:
-    for key, value in ((SCOPE_KEY, scope), (INPUTS_KEY, inputs), (COLUMNS_KEY, json.dumps(columns))):
+def _with_metadata(onnx_model, scope: str, inputs: str, columns: list[str], datetimes: list[str] = ()) -> bytes:
+    entries = [(SCOPE_KEY, scope), (INPUTS_KEY, inputs), (COLUMNS_KEY, json.dumps(columns))]
+    if datetimes:
+        entries.append((DATETIMES_KEY, json.dumps(list(datetimes))))
+    for key, value in entries:
         entry = onnx_model.metadata_props.add()
         entry.key, entry.value = key, value
     return onnx_model.SerializeToString()
@@ -90,8 +107,14 @@ def candidate_graphs(pipeline, X_sample):
     columns = [str(c) for c in X_sample.columns] if is_frame else [f"x{i}" for i in range(np.asarray(X_sample).shape[1])]
 
     def per_column(float_type):
+        transformer = _leading_feature_transformer(pipeline)
+        column_options = options
+        if transformer is not None:  # raw numbers stay float64; the features are rounded to float32 once
+            column_options = {**options, id(transformer): {"float32": float_type is FloatTensorType}}
+            float_type = DoubleTensorType
         types = [(name, _tensor_type_for(X_sample[name], float_type)) for name in columns]
-        return _with_metadata(_convert(pipeline, types, options), "pipeline", "columns", columns)
+        datetimes = [name for name in columns if X_sample[name].dtype.kind == "M"]
+        return _with_metadata(_convert(pipeline, types, column_options), "pipeline", "columns", columns, datetimes)
 
     def one_matrix(float_type):
         if is_frame and not all(X_sample[c].dtype.kind in "fiub" for c in columns):
@@ -158,6 +181,15 @@ def _columns_of(X, names: list[str]) -> dict[str, np.ndarray]:
     return {name: array[:, j] for j, name in enumerate(names)}
 
 
+def epoch_milliseconds(values) -> np.ndarray:
+    """Times (datetime64 or ISO-8601 text, as requests send them) as int64 milliseconds since the
+    Unix epoch in UTC, INT64_MIN where missing: what a graph's datetime inputs take."""
+    import pandas as pd
+
+    times = pd.DatetimeIndex(pd.to_datetime(pd.Series(np.asarray(values).ravel()), utc=True, format="ISO8601"))
+    return times.tz_convert(None).as_unit("ms").asi8.astype(np.int64)
+
+
 class CompiledModel:
     """An ONNX Runtime session fed from typed columns."""
 
@@ -171,6 +203,7 @@ class CompiledModel:
         self.scope = meta[SCOPE_KEY]
         self.input_mode = meta[INPUTS_KEY]
         self.columns: list[str] = json.loads(meta[COLUMNS_KEY])
+        self.datetimes = set(json.loads(meta.get(DATETIMES_KEY, "[]")))
         if self.scope == "estimator":
             if pipeline is None:
                 raise CompiledUnavailable("this graph covers only the estimator; the pipeline is needed for the transformer")
@@ -203,6 +236,8 @@ class CompiledModel:
                 values = np.asarray(values, dtype=np.float64)
             elif kind == "tensor(float)":
                 values = np.asarray(values, dtype=np.float32)
+            elif name in self.datetimes:
+                values = epoch_milliseconds(values)
             elif kind == "tensor(int64)":
                 values = np.asarray(values, dtype=np.int64)
             elif kind == "tensor(bool)":

@@ -15,11 +15,12 @@ uses it); converted but outside -> written and recorded verified=false with the 
 (the server keeps scikit-learn); not convertible, labels that differ, or onnxruntime/skl2onnx
 not installed (they come with the `serve` extra) -> nothing recorded, and the log says why.
 
-A FeatureSet's FeatureTransformer (expressions, hashing, one-hot with an "other" bucket) has
-no skl2onnx converter, and none is registered here: writing one would re-implement every
-feature kind in ONNX. `verify_compiled` then compiles the estimator alone and the server
-runs the transformer in scikit-learn in front of it; the check still runs end to end, on
-the raw hold-out rows read back from the FeatureSet's dataset snapshot.
+A FeatureSet's FeatureTransformer converts through its own skl2onnx converter
+(`domain.data.transforms_onnx`), so a FeatureSet model compiles whole, raw columns in; a
+feature without an ONNX form (hash, weekOfYear, text inside an expression) makes
+`verify_compiled` compile the estimator alone, the server then running the transformer in
+scikit-learn in front of it. Either way the check runs end to end, on the raw hold-out rows
+read back from the FeatureSet's dataset snapshot.
 """
 
 from __future__ import annotations
