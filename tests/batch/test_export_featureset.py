@@ -16,6 +16,7 @@ from kadence.commands.export import export
 from kadence.domain.data.transforms import FeatureTransformer
 
 from ..serving.conftest import Server, _save, s3_env, upload
+from .test_export_browser import ORT_FILES, PAGE, browser, ort_web  # noqa: F401 - the browser test's fixtures
 
 pytest.importorskip("skl2onnx")
 onnxruntime = pytest.importorskip("onnxruntime")
@@ -126,3 +127,41 @@ def test_onnxruntime_alone_scores_the_exported_featureset_model_as_the_server_do
     assert len(set(labels.ravel().tolist())) == 2  # both classes scored: the comparison is not vacuous
     platform = httpx.get(f"{served.url}/v2/models/churn", timeout=10).json()["platform"]
     assert platform == "onnxruntime_onnx"  # the server scored with the whole graph too
+
+
+def test_the_example_page_scores_the_featureset_model_in_chromium_as_the_server_does(exported, served, ort_web,
+                                                                                     browser, tmp_path):
+    """examples/export/index.html with onnxruntime-web: times go in as ISO text, the page feeds epoch milliseconds."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    graph, manifest = exported
+    shutil.copy(PAGE, tmp_path / "index.html")
+    (tmp_path / "ort").mkdir()
+    for name in ORT_FILES:
+        shutil.copy(ort_web / name, tmp_path / "ort" / name)
+    shutil.copy(graph, tmp_path / graph.name)
+    (tmp_path / "churn-v3.manifest.json").write_text(json.dumps(manifest))
+    data, _ = frame(30, seed=33)
+    rows = [{"tenure": int(r.tenure), "charges": float(r.charges), "plan": r.plan, "paperless": bool(r.paperless),
+             "signup": r.signup.strftime("%Y-%m-%dT%H:%M:%SZ")} for r in data.itertuples()]
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *args: None
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{site.server_address[1]}/index.html?model=churn-v3&rows=rows.json")
+        page.wait_for_function("window.kadence && !['loading', 'ready'].includes(window.kadence.status)",
+                               timeout=120_000)
+        result = page.evaluate("window.kadence")
+        assert result["status"] == "scored", result.get("error")
+        served_labels = httpx.post(f"{served.url}/v1/models/churn:predict", json={"instances": rows},
+                                   timeout=60).json()["predictions"]
+        assert result["labels"] == served_labels
+    finally:
+        page.close()
+        site.shutdown()
