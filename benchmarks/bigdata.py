@@ -18,8 +18,8 @@ It prints each side's wall time (interpreter start and imports included), the dr
 (wait4) and, for ray, the peak RSS of the largest Ray worker and of the whole Ray head process
 tree (sampled every 0.2 s), and checks that every side stored the same version id.
 
-FeatureSet materialization and MonitorPolicy drift evaluation have no ray engine yet: not
-measured here.
+FeatureSet materialization and MonitorPolicy drift evaluation (engine: ray runs each as one Ray
+task of the local function) are not measured here.
 
 Usage: python benchmarks/bigdata.py [--rows 1000000 ...] [--files 4] [--base COMMIT]
 """
@@ -213,6 +213,7 @@ def main() -> int:
             print(f"{'side':<8}{'wall s':>9}{'driver peak RSS':>17}{'largest Ray process':>20}{'Ray tree peak':>15}"
                   "  version")
             task_dir = Path(tempfile.mkdtemp(prefix="bigdata-task-"))
+            walls: dict[str, float] = {}
             for side in ("floor", "local", "ray", "base"):
                 if side in args.skip:
                     continue
@@ -239,7 +240,11 @@ def main() -> int:
                     if side == "ray":
                         worker = f"{max(sampler.peak.values()) / GIB:.2f} GiB"
                         tree = f"{sampler.total / GIB:.2f} GiB"
+                walls[side] = wall
                 print(f"{side:<8}{wall:>9.1f}{rss / GIB:>13.2f} GiB{worker:>20}{tree:>15}  {version}", flush=True)
+            if "floor" in walls:
+                print("vs the pyarrow floor: " + ", ".join(f"{side} {wall / walls['floor']:.1f}x" for side, wall in
+                                                        walls.items() if side != "floor") + " (target: ray <= 2.5x)")
             store.delete_prefix(prefix)
             store.delete_prefix("datasets/bench/")
     finally:

@@ -346,3 +346,17 @@ def test_a_monitor_on_ray_without_an_address_fails_with_the_setting_to_set(s3_co
     code = run_from_args(argparse.Namespace(task=str(path)), "KADENCE_TASK", stdout)
     result = json.loads(stdout.getvalue().strip().splitlines()[-1])
     assert code != 0 and "ray.address" in result["message"]
+
+
+def test_a_feature_set_without_an_engine_follows_the_operator_default(store, monkeypatch):
+    """spec.engine unset and KADENCE_ENGINE=ray (the chart's `engine`): the ray path, here refused
+    for want of an address with the setting to set."""
+    from kadence.workloads.data_tasks import MaterializeTask
+    from kadence.workloads.materialize_run import materialize
+
+    monkeypatch.setenv("KADENCE_ENGINE", "ray")
+    monkeypatch.delenv("KADENCE_RAY_ADDRESS", raising=False)
+    result = materialize(MaterializeTask.model_validate({
+        "namespace": "engines", "name": "default-engine", "datasetUri": f"s3://{store.bucket}/datasets/none/",
+        "spec": {"datasetRef": {"name": "none"}, "features": [{"name": "x", "expression": "x"}]}}), store)
+    assert result.outcome == "Error" and "ray.address" in result.message

@@ -180,9 +180,8 @@ class QualityChecker:
             found.not_allowed += len(bad)
         pattern = self.patterns.get(column["name"])
         if pattern is not None and len(present):
-            text = present.astype(str)
-            bad = text[~text.map(lambda v: pattern.fullmatch(v) is not None).astype(bool)]
-            found.no_match += len(bad)
+            fullmatch = pattern.fullmatch  # a plain loop: Series.map's per-value overhead doubled its cost
+            found.no_match += sum(1 for value in present.astype(str).tolist() if fullmatch(value) is None)
 
     def merge(self, other: "QualityChecker") -> "QualityChecker":
         """Add another checker's findings (the same rules over later rows)."""
