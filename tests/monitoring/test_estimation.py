@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score, mean_absolute_error, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import f1_score, log_loss, mean_absolute_error, roc_auc_score, root_mean_squared_error
 
 from kadence.domain.monitoring.estimation import (
     ConfidenceEstimator,
@@ -43,7 +43,9 @@ def test_a_calibrated_classifier_s_estimated_f1_follows_the_realized_f1_under_co
         assert estimate.predictions == 5000
         assert estimate.metrics["f1"] == pytest.approx(f1_score(y, predictions), abs=0.03)
         assert estimate.metrics["roc_auc"] == pytest.approx(roc_auc_score(y, window[:, 1]), abs=0.03)
-        assert set(estimate.metrics) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+        assert estimate.metrics["f1_macro"] == pytest.approx(f1_score(y, predictions, average="macro"), abs=0.03)
+        assert estimate.metrics["log_loss"] == pytest.approx(log_loss(y, window), rel=0.05)
+        assert set(estimate.metrics) == {"accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "log_loss"}
 
 
 def test_an_overconfident_classifier_is_calibrated_on_the_reference_before_estimating():

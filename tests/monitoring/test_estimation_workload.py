@@ -75,7 +75,7 @@ def test_shifted_inputs_without_labels_breach_on_the_estimated_f1(store, s3_env,
     estimate = result["estimate"]
     assert estimate["method"] == "CBPE" and estimate["predictions"] == 1500
     assert 0.2 < estimate["metrics"]["f1"] < 0.45  # realized f1 of this population is about 0.31
-    assert set(estimate["metrics"]) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+    assert set(estimate["metrics"]) == {"accuracy", "precision", "recall", "f1", "f1_macro", "roc_auc", "log_loss"}
     assert result["labelledSamples"] == 0 and result["metrics"] == {}
     assert f"estimated f1={estimate['metrics']['f1']:.4g} < 0.55 over 1500 predictions without labels" \
         in result["message"]

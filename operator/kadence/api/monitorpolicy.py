@@ -23,8 +23,8 @@ from .segments import SegmentPolicy
 from .trainingrun import PromotionPolicy, TrainingRunSpec
 
 DriftMethod = Literal["psi", "ks", "wasserstein", "jensenshannon", "chisquared"]
-PerformanceMetric = Literal["f1", "accuracy", "precision", "recall", "roc_auc", "rmse", "mae"]
-LOWER_IS_BETTER = ("rmse", "mae")
+PerformanceMetric = Literal["f1", "f1_macro", "accuracy", "precision", "recall", "roc_auc", "log_loss", "rmse", "mae"]
+LOWER_IS_BETTER = ("rmse", "mae", "log_loss")
 
 
 class Window(KadenceModel):
@@ -99,9 +99,10 @@ class QualityWindow(KadenceModel):
 class PerformancePolicy(KadenceModel):
     """Quality over labelled feedback, and the threshold that counts as a breach."""
 
-    metric: PerformanceMetric = Field(description="f1, accuracy, precision, recall, roc_auc, rmse or mae.")
+    metric: PerformanceMetric = Field(description="f1, f1_macro, accuracy, precision, recall, roc_auc, log_loss, rmse or "
+                                                   "mae.")
     threshold: float = Field(
-        ge=0, description="Breach when the metric falls below it (rises above it for rmse and mae), e.g. 0.55."
+        ge=0, description="Breach when the metric falls below it (rises above it for log_loss, rmse and mae), e.g. 0.55."
     )
     min_labelled: int = Field(50, ge=1, description="Labelled predictions needed before judging (for the estimate: "
                                                     "predictions in the drift window).")
@@ -295,7 +296,6 @@ class Triggers(KadenceModel):
     manual: ManualTrigger | None = Field(None, description=(
         "Retrain once on request, e.g. {requestedAt: '2026-12-07T21:00:00Z', requestedBy: alice, reason: "
         "'labels of the new campaign are in'}."))
-
 
 
 class MonitorPolicySpec(KadenceModel):
