@@ -95,11 +95,14 @@ def test_every_trial_is_a_child_run_with_params_fold_metrics_duration_and_state(
     assert len(children) == result.trials.done == 4
     for child in children:
         assert child.data.params["family"] in ("logistic_regression", "random_forest")
-        assert child.data.tags["kadence.pruned"] in ("true", "false")
+        state = child.data.tags["kadence.trialState"]
+        assert state in ("complete", "pruned", "failed", "timeout")
+        assert child.data.tags["kadence.pruned"] == str(state == "pruned").lower()
+        assert child.info.status == {"failed": "FAILED", "timeout": "KILLED"}.get(state, "FINISHED")
         assert child.data.metrics["duration_seconds"] >= 0
         folds = [v for k, v in child.data.metrics.items() if k.startswith("cv_f1_fold")]
         assert folds, child.data.metrics
-        if child.data.tags["kadence.trialState"] == "COMPLETE":
+        if state == "complete":
             assert child.data.metrics["cv_f1"] == pytest.approx(np.mean(folds))
     assert sorted(int(c.data.tags["kadence.trial"]) for c in children) == [0, 1, 2, 3]
 

@@ -163,13 +163,13 @@ def test_job_names_are_deterministic_and_fit_a_kubernetes_name():
 
 
 def test_a_running_job_shows_progress_from_progress_json():
-    progress = {"done": 7, "total": 20, "pruned": 2, "failed": 0, "bestScore": 0.81, "bestFamily": "knn",
+    progress = {"done": 7, "total": 20, "pruned": 2, "failed": 0, "timedOut": 1, "bestScore": 0.81, "bestFamily": "knn",
                 "phase": "Searching", "updatedAt": "2026-01-02T11:59:00Z"}
     plan = plan_trainingrun(run_body(status={"attempt": 1}),
                             TrainingRunObservation(source=featureset(), jobs=[job("churn-train-train-1")],
                                                    progress=progress), NOW)
     assert status(plan)["progress"] == "7/20" and status(plan)["bestScore"] == 0.81
-    assert status(plan)["trials"] == {"done": 7, "total": 20, "pruned": 2, "failed": 0}
+    assert status(plan)["trials"] == {"done": 7, "total": 20, "pruned": 2, "failed": 0, "timedOut": 1}
     assert "7/20 trials, best knn 0.81" in ready_of(plan).message
 
 

@@ -197,14 +197,6 @@ def test_a_search_where_every_trial_fails_says_why():
         _run(settings)
 
 
-def test_the_timeout_stops_starting_new_trials():
-    ticks = iter(range(1000))
-    settings = _settings("random", trials=50, timeout_s=2.5)
-    folds, classes = CLASSIFICATION
-    result = run_search(settings, folds, make_metric_scorer("f1", classes), clock=lambda: next(ticks))
-    assert result.stopped_by == "timeout" and 1 <= len(result.trials) < 50
-
-
 def test_an_unknown_strategy_is_refused():
     with pytest.raises(SearchError, match="unknown strategy 'bayes'"):
         _settings("bayes")

@@ -125,7 +125,8 @@ class Search(KadenceModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     max_trials: int = Field(30, ge=1, le=10000, description="Trial budget.")
-    timeout: str | None = duration_field(None, "Stop starting trials after this long, e.g. 30m.")
+    timeout: str | None = duration_field(None, "The search's budget, e.g. 30m: at the deadline no trial starts and "
+                                                "the running ones are stopped (recorded as timeout).")
     parallelism: int = Field(1, ge=1, le=64, description="Trials evaluated at once.")
     pruning: bool = Field(True, description="Stop clearly bad trials after their first folds (tpe, random).")
     ensemble: bool = Field(True, description=(
@@ -274,6 +275,7 @@ class TrialsSummary(KadenceModel):
     total: int = Field(0, ge=0)
     pruned: int = Field(0, ge=0)
     failed: int = Field(0, ge=0)
+    timed_out: int = Field(0, ge=0, description="Trials stopped while running when search.timeout ran out.")
 
 
 class TrainingRunStatus(CommonStatus):

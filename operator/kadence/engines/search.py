@@ -39,9 +39,20 @@ class RayFits:
 
         self._context = ray.put(context)
         self._remote = ray.remote(_fit).options(max_retries=TASK_RETRIES, num_cpus=1)
+        self._refs: list = []
 
     def submit(self, family: str, params: Mapping[str, Any], index: int, rung: int = -1) -> Future:
-        return self._remote.remote(self._context, family, dict(params), index, rung).future()
+        ref = self._remote.remote(self._context, family, dict(params), index, rung)
+        self._refs.append(ref)
+        return ref.future()
+
+    def stop(self) -> None:
+        """The search's deadline: cancel every fit task still running on the cluster."""
+        import ray
+
+        for ref in self._refs:
+            ray.cancel(ref, force=True)
+        self._refs = []
 
     def __enter__(self) -> "RayFits":
         return self

@@ -218,7 +218,7 @@ def _progress_status(status: TrainingRunStatus, progress: dict | None, result: T
         p = Progress.model_validate(progress)
     except ValidationError:
         return
-    status.trials = TrialsSummary(done=p.done, total=p.total, pruned=p.pruned, failed=p.failed)
+    status.trials = TrialsSummary(done=p.done, total=p.total, pruned=p.pruned, failed=p.failed, timed_out=p.timed_out)
     status.progress = f"{p.done}/{p.total}"
     if p.best_score is not None:
         status.best_score = p.best_score

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..domain.training.search import FAILED, PRUNED, TIMED_OUT
 from .model import (
     TAG_ATTEMPT,
     TAG_TRIAL,
@@ -182,7 +183,7 @@ def _log_trial(client, experiment_id: str, parent_id: str, record: TrainingRecor
     child_tags = {**{k: v for k, v in tags.items() if k != "mlflow.runName"},
                   "mlflow.parentRunId": parent_id, TAG_TRIAL: str(trial.number),
                   "mlflow.runName": f"trial-{trial.number}-{trial.family}",
-                  "kadence.trialState": trial.state, "kadence.pruned": str(trial.state == "PRUNED").lower()}
+                  "kadence.trialState": trial.state, "kadence.pruned": str(trial.state == PRUNED).lower()}
     if trial.error:
         child_tags["kadence.error"] = param_value(trial.error)[:5000]
     child = client.create_run(experiment_id, tags=child_tags)
@@ -193,7 +194,8 @@ def _log_trial(client, experiment_id: str, parent_id: str, record: TrainingRecor
                                                                           record.metric).items()]
     metrics.append(Metric("duration_seconds", float(trial.duration_s), now, 0))
     client.log_batch(child.info.run_id, metrics=metrics, params=params)
-    client.set_terminated(child.info.run_id, "FINISHED" if trial.state != "FAILED" else "FAILED")
+    # MLflow's statuses: a trial stopped at the search's deadline is KILLED, a failed one FAILED
+    client.set_terminated(child.info.run_id, {FAILED: "FAILED", TIMED_OUT: "KILLED"}.get(trial.state, "FINISHED"))
 
 
 def _log_model(record: TrainingRecord, run_id: str, signature) -> None:

@@ -255,7 +255,7 @@ def render_model_card(task: TrainTask, search: SearchResult, metrics: dict[str, 
         "<h2>Search</h2>",
         f"<p>Strategy {e(spec.search.strategy)}, {len(search.trials)} of {search.planned} trials run "
         f"({search.counts.get('complete', 0)} complete, {search.counts.get('pruned', 0)} pruned, "
-        f"{search.counts.get('failed', 0)} failed), stopped by {e(search.stopped_by)}, {spec.cv_folds}-fold CV.</p>",
+        f"{search.counts.get('failed', 0)} failed, {search.counts.get('timeout', 0)} timed out), stopped by {e(search.stopped_by)}, {spec.cv_folds}-fold CV.</p>",
         f"<p><img alt='search progress' src='{search_progress_plot(search)}'></p>",
         *([f"<p><img alt='score against time' src='{score_against_time_plot(search, finished_s)}'></p>"]
           if finished_s else []),

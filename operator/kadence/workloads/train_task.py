@@ -131,6 +131,7 @@ class Progress(KadenceModel):
     total: int
     pruned: int = 0
     failed: int = 0
+    timed_out: int = 0  # stopped at the search's timeout while running
     best_score: float | None = None
     best_family: str | None = None
     phase: str = "Searching"  # Loading, Searching, Refitting, Writing, Succeeded

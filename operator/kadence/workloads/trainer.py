@@ -32,6 +32,7 @@ from ..domain.training.search import (
     COMPLETE,
     FAILED,
     PRUNED,
+    TIMED_OUT,
     Fold,
     SearchResult,
     SearchSettings,
@@ -523,6 +524,7 @@ def progress_of(result: SearchResult, phase: str) -> Progress:
     states = [t.state for t in result.trials]
     return Progress(
         done=len(result.trials), total=result.planned, pruned=states.count(PRUNED), failed=states.count(FAILED),
+        timed_out=states.count(TIMED_OUT),
         best_score=None if result.best is None else result.best.score,
         best_family=None if result.best is None else result.best.family,
         phase=phase, updated_at=now_rfc3339(),
@@ -598,7 +600,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     best = search.best
     log(f"best: trial {best.number + 1} family={best.family} cv_{metric}={best.score:.6f} "
         f"({search.counts.get(COMPLETE, 0)} complete, {search.counts.get(PRUNED, 0)} pruned, "
-        f"{search.counts.get(FAILED, 0)} failed, stopped by {search.stopped_by})")
+        f"{search.counts.get(FAILED, 0)} failed, {search.counts.get(TIMED_OUT, 0)} timed out, "
+        f"stopped by {search.stopped_by})")
     progress.write(progress_of(search, "Refitting"))
 
     # Refit the winner on the whole training split, evaluate on the hold-out.
@@ -715,7 +718,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
         best=winner,
         metrics=metrics,
         trials=TrialsSummary(done=len(search.trials), total=search.planned,
-                             pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0)),
+                             pruned=search.counts.get(PRUNED, 0), failed=search.counts.get(FAILED, 0),
+                             timed_out=search.counts.get(TIMED_OUT, 0)),
         stopped_by=search.stopped_by,
         artifact=Artifact(uri=model_uri, sha256=sha, format=artifacts.ARTIFACT_FORMAT),
         compiled=compiled, estimation_reference=reference, signature=signature, segments=segments, lineage=lineage,

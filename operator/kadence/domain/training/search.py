@@ -45,8 +45,13 @@ trial k is sampled right after trial k - window is told (`sampling_window`), and
 pruner compares a trial only with completed trials numbered at most k - window. What
 the sampler and the pruner see is therefore the same whichever fit finishes first, so
 a fixed seed gives the same trials, scores and winner for a given parallelism. Only
-`timeout` (stop starting new trials after so long) can make a run depend on the
-machine's speed.
+`timeout` can make a run depend on the machine's speed.
+
+The timeout is the search's budget, running trials included: at the deadline no trial
+starts, queued fits are dropped, the fits in flight are stopped (their worker processes
+terminated; with a timeout, fits always run in worker processes, even one at a time, so
+that they can be), and every trial not finished is recorded as `timeout`. Only the
+trials finished by then compete for the winner.
 """
 
 from __future__ import annotations
@@ -70,7 +75,7 @@ from .space import grid_plan, optuna_name, suggest
 
 log = logging.getLogger(__name__)
 
-COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
+COMPLETE, PRUNED, FAILED, TIMED_OUT = "complete", "pruned", "failed", "timeout"
 
 
 class SearchError(RuntimeError):
@@ -334,6 +339,9 @@ class FitQueue:
         """ids of the trials with a fit waiting."""
         return {id(running) for _, running in self._heap}
 
+    def clear(self) -> None:
+        self._heap = []
+
 
 def portfolio_plan(settings: SearchSettings, train_rows: int | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The tpe search's first trials, before the sampler models: every family at its
@@ -469,7 +477,7 @@ class _Executor:
 
     def __init__(self, context: _Context):
         self.context = context
-        if context.settings.parallelism == 1:
+        if context.settings.parallelism == 1 and context.settings.timeout_s is None:
             self.pool = ThreadPoolExecutor(max_workers=1)
         else:
             from concurrent.futures import ProcessPoolExecutor
@@ -482,6 +490,15 @@ class _Executor:
         if isinstance(self.pool, ThreadPoolExecutor):
             return self.pool.submit(fit_and_score_fold, self.context, family, params, index, rung)
         return self.pool.submit(_fit_in_process, family, params, index, rung)
+
+    def stop(self) -> None:
+        """Stop every fit in flight at the search's deadline: the worker processes are
+        terminated (the pool is broken afterwards; the search submits nothing more)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        # ProcessPoolExecutor has no public way to stop a running call before Python 3.14
+        # (terminate_workers); its processes are what that method terminates.
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            process.terminate()
 
     def __enter__(self) -> "_Executor":
         return self
@@ -517,7 +534,7 @@ def run_search(
     """Run the search; `on_trial` is called after every trial (in trial order) with the
     record and the result so far (for logs and progress). `fits` makes the executor the fold
     fits run on (engines.search.RayFits); by default this process and its worker processes."""
-    if settings.parallelism > 1 and fits is None:
+    if (settings.parallelism > 1 or settings.timeout_s is not None) and fits is None:
         start_fork_server(settings)
     import optuna
 
@@ -550,7 +567,7 @@ def run_search(
 
     def tell(running: _Running) -> None:
         scores = running.scores
-        mean = sum(scores) / len(scores) if scores and running.state != FAILED else None
+        mean = sum(scores) / len(scores) if scores and running.state not in (FAILED, TIMED_OUT) else None
         if running.state == COMPLETE:
             study.tell(running.trial, mean)
         elif running.state == PRUNED:
@@ -644,6 +661,29 @@ def run_search(
                 running.rung += 1
                 start_rung(running)
 
+    deadline = None if settings.timeout_s is None else started + settings.timeout_s
+
+    def stop_at_deadline() -> None:
+        """The budget is spent: stop the fits in flight, drop the queued ones, and record
+        every trial not finished (running, queued or parked between rungs) as timed out."""
+        nonlocal sampling
+        stop = getattr(executor, "stop", None)
+        if stop is not None:
+            stop()
+        else:  # an executor that cannot stop its fits: they are abandoned, never awaited
+            for future in pending:
+                future.cancel()
+        pending.clear()
+        fold_of.clear()
+        queued.clear()
+        parked.clear()
+        for running in trials:
+            if running.state is None:
+                running.state = TIMED_OUT
+                running.error = f"stopped at the search's timeout ({settings.timeout_s:g}s)"
+        result.stopped_by = "timeout"
+        sampling = False
+
     subsamples = make_subsamples(settings, folds, rows) if rungs > 1 else ()
     with (fits or _Executor)(_Context(settings, tuple(folds), scorer, subsamples)) as executor:
         sampling = True
@@ -666,6 +706,8 @@ def run_search(
                 else:
                     break
             dispatch()
+            if deadline is not None and clock() >= deadline and (pending or parked or queued.trials()):
+                stop_at_deadline()
             # Tell finished trials in order, but never trial k - window + 1 before trial k
             # was sampled.
             progressed = False
@@ -681,16 +723,20 @@ def run_search(
                 continue
             if not pending:
                 break
-            done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            done, _ = wait(list(pending), return_when=FIRST_COMPLETED,
+                           timeout=None if deadline is None else max(0.0, deadline - clock()))
             for future in sorted(done, key=lambda f: pending[f].trial.number):
                 running = pending.pop(future)
                 fold_done(running, fold_of.pop(future), *future.result())
             promote_or_prune_parked()
 
-    result.counts = {s: sum(1 for t in result.trials if t.state == s) for s in (COMPLETE, PRUNED, FAILED)}
+    result.counts = {s: sum(1 for t in result.trials if t.state == s) for s in (COMPLETE, PRUNED, FAILED, TIMED_OUT)}
     if result.best is None:
-        errors = [t.error for t in result.trials if t.error]
+        errors = [t.error for t in result.trials if t.error and t.state == FAILED]
         detail = f"; first error: {errors[0]}" if errors else ""
+        if result.counts[TIMED_OUT]:
+            detail += (f"; {result.counts[TIMED_OUT]} stopped at the {settings.timeout_s:g}s timeout: raise "
+                       "search.timeout or lower maxTrials")
         raise SearchError(f"no trial completed ({len(result.trials)} tried{detail})")
     return result
 
