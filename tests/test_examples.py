@@ -24,7 +24,8 @@ def kadence_documents(paths):
 
 
 VALID = list(kadence_documents(sorted(EXAMPLES.glob("churn/*.yaml")) + sorted(EXAMPLES.glob("samples/*.yaml"))
-                                + sorted(EXAMPLES.glob("batch/*.yaml")) + sorted(EXAMPLES.glob("ray/*.yaml"))))
+                                + sorted(EXAMPLES.glob("batch/*.yaml")) + sorted(EXAMPLES.glob("ray/*.yaml"))
+                                + sorted(EXAMPLES.glob("tasks/*.yaml"))))
 INVALID = list(kadence_documents([EXAMPLES / "invalid" / "invalid-manifests.yaml"]))
 
 
@@ -69,10 +70,11 @@ def test_every_invalid_manifest_is_refused_by_the_operator_with_the_field_named(
     assert any(names_the_field(field, message, expected) for field, message in problems), problems
 
 
-def test_the_example_data_is_what_its_generator_makes():
+@pytest.mark.parametrize("example", ["churn", "tasks"])
+def test_the_example_data_is_what_its_generator_makes(example):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("generate_data", EXAMPLES / "churn" / "generate_data.py")
+    spec = importlib.util.spec_from_file_location("generate_data", EXAMPLES / example / "generate_data.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (EXAMPLES / "churn" / "00-data.yaml").read_text() == module.render()
+    assert (EXAMPLES / example / "00-data.yaml").read_text() == module.render()
