@@ -181,19 +181,18 @@ def test_a_monitorpolicy_judges_the_scored_inputs_and_their_labels(policy):
     assert found["status"] == "True" and found["message"] == f"BatchPrediction {BATCH}"
 
 
-def test_kadence_models_export_writes_the_graph_or_says_why_not(served, kubectl, sandbox_kubeconfig, sandbox_s3,
+def test_kadence_models_export_writes_the_featureset_models_whole_graph(served, kubectl, sandbox_kubeconfig, sandbox_s3,
                                                                  tmp_path):
     env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), **sandbox_s3.env()}
     done = subprocess.run([str(BIN / "kadence"), "models", "export", served[1], "--format", "onnx", "-n", NAMESPACE,
                            "-o", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
     version = get_json(kubectl, NAMESPACE, "modelversion", served[1])
     compiled = version["spec"].get("compiled") or {}
-    if done.returncode == 0:
-        manifest = json.loads((tmp_path / f"{served[1]}.manifest.json").read_text())
-        assert manifest["sha256"] == compiled["sha256"]
-        assert hashlib.sha256((tmp_path / f"{served[1]}.onnx").read_bytes()).hexdigest() == compiled["sha256"]
-    else:
-        # a FeatureSet's transformer has no ONNX converter: its graph covers the estimator only, and says so
-        assert done.returncode == 3, done.stderr
-        assert "refused" in done.stderr and served[1] in done.stderr
-        assert list(tmp_path.iterdir()) == []
+    # the churn FeatureSet's transformer converts: the whole pipeline exports, raw columns in
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / f"{served[1]}.manifest.json").read_text())
+    assert manifest["sha256"] == compiled["sha256"]
+    assert hashlib.sha256((tmp_path / f"{served[1]}.onnx").read_bytes()).hexdigest() == compiled["sha256"]
+    inputs = {i["name"]: i["type"] for i in manifest["signature"]["inputs"]}
+    assert inputs == {"contract": "string", "monthly_charges": "float64", "support_calls": "int64",
+                      "tenure_months": "int64"}
