@@ -127,8 +127,10 @@ def test_the_task_judges_the_window_ending_at_the_slot_start_against_the_product
     assert task["window"] == {"durationSeconds": 3600.0}
     assert task["referenceUri"] == PRODUCTION.reference_uri
     assert task["excludeColumns"] == ["churned"]
-    # every stored labelled prediction, for retrains, less the newest 50 (performance.minLabelled) for the comparison
-    assert task["feedbackExport"] == {"target": "churned", "holdOut": 50, "holdOutMaxFraction": 0.5}
+    # every stored labelled prediction, for retrains, less the newest 50 (performance.minLabelled) for the comparison;
+    # its checkpoint kept under this policy's uid (a policy re-created under the same name starts afresh)
+    assert task["feedbackExport"] == {"target": "churned", "holdOut": 50, "holdOutMaxFraction": 0.5,
+                                      "policyUid": "uid-1", "policyCreated": "2026-11-01T00:00:00Z"}
     assert task["offlineMetric"] == 0.82 and task["classes"] == [0, 1]
 
 

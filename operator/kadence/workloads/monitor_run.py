@@ -365,17 +365,39 @@ def compare_models(task: MonitorTask, store: ObjectStore, labelled: Labelled) ->
 DEFAULT_EXPORT_HORIZON = timedelta(days=30)
 
 
-def _checkpoint_pointer(task: MonitorTask) -> str:
-    since = stamp(task.feedback_export.since) if task.feedback_export.since else "all"
-    return f"{monitoring_prefix(task.namespace, task.policy)}feedback/checkpoint-{since}.json"
+def _checkpoint_pointer(task: MonitorTask, by_name: bool = False) -> str:
+    """Where the pointer to the latest checkpoint lies: under the policy's uid, so that a policy
+    re-created under the same name starts afresh (under its name when the task names no uid, and
+    before uids keyed them)."""
+    export = task.feedback_export
+    since = stamp(export.since) if export.since else "all"
+    incarnation = f"{export.policy_uid}/" if export.policy_uid and not by_name else ""
+    return f"{monitoring_prefix(task.namespace, task.policy)}feedback/{incarnation}checkpoint-{since}.json"
 
 
 def _read_pointer(task: MonitorTask, store: ObjectStore) -> dict | None:
+    pointer = _pointer_at(_checkpoint_pointer(task), store)
+    export = task.feedback_export
+    if pointer is None and export.policy_uid and export.policy_created:
+        # Kept under the name before uids keyed it: this policy's own only when written after its creation.
+        legacy = _pointer_at(_checkpoint_pointer(task, by_name=True), store)
+        if legacy is not None and _parse_time(legacy["time"]) >= export.policy_created:
+            return legacy
+    return pointer
+
+
+def _pointer_at(key: str, store: ObjectStore) -> dict | None:
     try:
-        pointer = json.loads(store.get_bytes(_checkpoint_pointer(task)))
-        return pointer if isinstance(pointer, dict) and isinstance(pointer.get("time"), str) else None
+        pointer = json.loads(store.get_bytes(key))
+        if isinstance(pointer, dict) and isinstance(pointer.get("time"), str) and _parse_time(pointer["time"]).tzinfo:
+            return pointer
     except (FileNotFoundError, ValueError, StorageError):
-        return None
+        pass
+    return None
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _previous_checkpoint(pointer: dict | None, task: MonitorTask, store: ObjectStore, horizon: datetime):
@@ -386,7 +408,7 @@ def _previous_checkpoint(pointer: dict | None, task: MonitorTask, store: ObjectS
     if pointer is None:
         return None
     try:
-        time = datetime.fromisoformat(pointer["time"].replace("Z", "+00:00"))
+        time = _parse_time(pointer["time"])
         if not horizon <= time <= task.time:
             return None
         return pd.read_parquet(io.BytesIO(store.get_bytes(store.key_of(pointer["uri"]))))

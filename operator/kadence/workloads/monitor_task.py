@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ..api.common import Engine, KadenceModel, require_exactly_one
 from ..api.modelversion import EstimationReference
@@ -70,12 +70,18 @@ class FeedbackExport(KadenceModel):
     hold_out: int = Field(0, ge=0, description="Keep the newest this many labelled predictions (by prediction time) "
                                                "out of the file, for champion/challenger.")
     hold_out_max_fraction: float = Field(0.5, gt=0, le=0.9, description="At most this share of them.")
+    policy_uid: str | None = Field(None, min_length=1, description=(
+        "The policy's uid: the checkpoint the next export starts from is kept under it, so a policy re-created "
+        "under the same name never starts from its predecessor's rows. Unset: kept under the policy's name."))
+    policy_created: datetime | None = Field(None, description=(
+        "When the policy was created: a checkpoint kept under its name (before uids keyed them) is taken over "
+        "only when written after it, i.e. by this same policy."))
 
-    @field_validator("since")
+    @field_validator("since", "policy_created")
     @classmethod
-    def _aware_since(cls, value: datetime | None) -> datetime | None:
+    def _aware_since(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
         if value is not None and value.tzinfo is None:
-            raise ValueError("since must carry a time zone")
+            raise ValueError(f"{'since' if info.field_name == 'since' else 'policyCreated'} must carry a time zone")
         return value.astimezone(timezone.utc) if value is not None else None
 
     @model_validator(mode="after")

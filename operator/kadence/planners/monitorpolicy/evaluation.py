@@ -187,7 +187,10 @@ def build_task(body: dict, spec: MonitorPolicySpec, context: MonitorContext, eva
             task["excludeColumns"] = [production.target]
         if production and production.personal:
             task["personalColumns"] = list(production.personal)
-        task["feedbackExport"] = feedback_export_task(spec, context)
+        export = feedback_export_task(spec, context)
+        if export is not None:  # its checkpoint is this incarnation's: see FeedbackExport.policyUid
+            export.update({"policyUid": meta.get("uid"), "policyCreated": meta.get("creationTimestamp")})
+        task["feedbackExport"] = export
         if production and metric and metric in production.holdout_metrics:
             task["offlineMetric"] = production.holdout_metrics[metric]
         if production and production.estimation_reference:
