@@ -164,6 +164,15 @@ def test_with_writes_a_retrain_request_patches_the_policys_manual_trigger_naming
     assert event["message"].startswith("alice (kadence console) asked MonitorPolicy churn-quality to retrain")
 
 
+def test_a_retrain_the_users_rbac_refuses_is_not_requested():
+    recorder = Recorder(allowed=False)
+    body = {**promote_body(), "action": "retrain", "name": "churn-quality"}
+    status, answer = call(recorder, True, lambda client: post(client, body))
+    assert status == 403
+    assert answer["error"] == f"alice may not patch monitorpolicies/churn-quality in {NS}: RBAC: no rule allows patch"
+    assert recorder.patches == [] and recorder.events == []
+
+
 def test_a_reason_that_is_not_a_string_is_refused():
     recorder = Recorder()
     body = {**promote_body(), "action": "retrain", "name": "churn-quality", "reason": {"why": 1}}
