@@ -75,6 +75,18 @@ def test_an_ingest_dropping_guarded_rows_says_so_in_the_version():
         "request": "forget-a", "erasedRows": 1}
 
 
+def test_the_guarded_ingest_of_an_erased_version_keeps_the_lineage_it_had():
+    erased = {**V2, "id": "v3", "erasures": [{"request": "forget-a", "erasedRows": 1, "replaces": "v2"}]}
+    status = {"latestVersion": "v3", "versions": [erased, V1]}
+    result = {"outcome": "Valid", "valid": True, "version": "v3", "rows": 9, "uri": erased["uri"], "created": False,
+              "createdAt": V2["createdAt"], "erased": {"forget-a": 1}}
+    name = ingest_job_name("users", 1, 0)
+    plan = plan_dataset(dataset(status), DatasetObservation(jobs=[job(name, "Succeeded")], results={name: result}), NOW)
+    assert [v.id for v in plan.status.versions] == ["v3", "v1"]
+    assert [e.model_dump(by_alias=True, exclude_none=True) for e in plan.status.versions[0].erasures] == [
+        {"request": "forget-a", "erasedRows": 1, "replaces": "v2"}]
+
+
 CSV = "id,age,churn\n1,34,0\n2,40,1\n3,51,0\n2,41,1\n"
 SCHEMA = {"columns": [{"name": "id", "type": "int", "nullable": False}, {"name": "age", "type": "float"},
                       {"name": "churn", "type": "int"}], "target": "churn", "entityColumn": "id"}

@@ -284,8 +284,13 @@ def apply_result(plan: Plan, status: dict, result: IngestResult, job_name: str, 
         included = [f for f in feedback or [] if f.uri in result.appended]
         if included:
             wire["feedback"] = [f.wire() for f in included]
-        if result.erased:  # rows a guard dropped: the subject of an ErasureRequest
-            wire["erasures"] = [{"request": request, "erasedRows": rows} for request, rows in sorted(result.erased.items())]
+        # rows a guard dropped (an ErasureRequest's subject); the same content again keeps the lineage it had
+        previous = next((v for v in status.get("versions") or [] if v.get("id") == result.version), {})
+        known = list(previous.get("erasures") or [])
+        dropped = [{"request": request, "erasedRows": rows} for request, rows in sorted(result.erased.items())
+                   if request not in {e["request"] for e in known}]
+        if known or dropped:
+            wire["erasures"] = known + dropped
         entry = DatasetVersion.model_validate(wire)
         kept = [DatasetVersion.model_validate(v) for v in status.get("versions") or [] if v.get("id") != result.version]
         plan.status.latest_version = result.version
