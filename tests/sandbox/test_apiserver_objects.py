@@ -226,6 +226,23 @@ def test_a_status_write_cannot_change_anything_but_status(apiserver_http, gizmos
     assert updated["status"] == {"replicas": 2}
 
 
+def test_a_finished_pod_cannot_be_reported_running_again(apiserver_http, apiserver_namespace):
+    pods = f"/api/v1/namespaces/{apiserver_namespace}/pods"
+    apiserver_http.post(pods, json={"metadata": {"name": "done"}, "spec": {
+        "nodeName": "elsewhere", "restartPolicy": "Never", "containers": [{"name": "main", "image": "i"}]}})
+
+    def report(phase: str, state: dict):
+        return apiserver_http.patch(f"{pods}/done/status", headers=MERGE, json={"status": {
+            "phase": phase, "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": False,
+                                                   "restartCount": 0, "state": state}]}})
+    assert report("Failed", {"terminated": {"exitCode": 3}}).status_code == 200
+    late = report("Running", {"running": {"startedAt": "2026-01-01T00:00:00Z"}})
+    assert late.status_code == 422, late.text
+    assert late.json()["message"] == ('Pod "done" is invalid: status.containerStatuses[0].state: '
+                                      "Forbidden: may not be transitioned to non-terminated state")
+    assert apiserver_http.get(f"{pods}/done").json()["status"]["phase"] == "Failed"
+
+
 def test_a_dry_run_create_validates_but_stores_nothing(apiserver_http, configmaps):
     response = apiserver_http.post(configmaps, params={"dryRun": "All"}, json=configmap("c"))
     assert response.status_code == 201 and response.json()["metadata"]["name"] == "c"

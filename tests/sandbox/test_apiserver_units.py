@@ -8,7 +8,7 @@ import datetime
 
 import pytest
 
-from kadence.sandbox.apiserver import gc, jsonpath, patching, protobuf, selectors, tables
+from kadence.sandbox.apiserver import gc, jsonpath, patching, podstatus, protobuf, selectors, tables
 from kadence.sandbox.apiserver.errors import ApiError
 from kadence.sandbox.apiserver.resources import Registry, served_types_of_crd
 from kadence.sandbox.apiserver.server import parse_resource_path
@@ -267,6 +267,33 @@ def test_a_crd_date_column_is_served_as_an_age_and_a_missing_value_as_none():
 ])
 def test_a_job_status_column_reads_its_conditions(status, spec, expected):
     assert tables._job_status({"status": status, "spec": spec}) == expected
+
+
+# ---- pod status transitions -------------------------------------------------------------------
+
+def pod_with(policy: str, state: dict) -> dict:
+    return {"spec": {"restartPolicy": policy},
+            "status": {"containerStatuses": [{"name": "main", "state": state}]}}
+
+
+TERMINATED_0 = {"terminated": {"exitCode": 0}}
+TERMINATED_3 = {"terminated": {"exitCode": 3}}
+RUNNING = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
+
+
+@pytest.mark.parametrize("policy, before, after, refused", [
+    ("Never", TERMINATED_3, RUNNING, True),
+    ("Never", TERMINATED_0, {"waiting": {"reason": "ContainerCreating"}}, True),
+    ("OnFailure", TERMINATED_0, RUNNING, True),
+    ("OnFailure", TERMINATED_3, RUNNING, False),  # restarted after a failure, as the policy says
+    ("Always", TERMINATED_0, RUNNING, False),
+    ("Never", RUNNING, TERMINATED_3, False),
+    ("Never", TERMINATED_3, TERMINATED_3, False),
+])
+def test_a_container_that_terminated_for_good_may_not_run_again(policy, before, after, refused):
+    causes = podstatus.illegal_container_transitions(pod_with(policy, before), pod_with(policy, after))
+    assert causes == ([{"reason": "FieldValueForbidden", "field": "status.containerStatuses[0].state",
+                        "message": "Forbidden: may not be transitioned to non-terminated state"}] if refused else [])
 
 
 # ---- garbage collection decisions ------------------------------------------------------------

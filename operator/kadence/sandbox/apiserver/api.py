@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from . import gc, patching
+from . import gc, patching, podstatus
 from .defaults import ClusterIPAllocator, apply_defaults, initial_status
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
 from .resources import CRD_TYPE, NAMESPACE_TYPE, POD_TYPE, Registry, ResourceType
@@ -389,6 +389,8 @@ class Api:
             else:
                 new.pop("status", None)
             new_meta = new["metadata"]
+            if rtype.key == POD_TYPE.key and (causes := podstatus.illegal_container_transitions(old, new)):
+                raise invalid("", "Pod", old_meta["name"], causes)
         else:
             new = copy.deepcopy(body)
             new["apiVersion"], new["kind"] = rtype.group_version, rtype.kind
