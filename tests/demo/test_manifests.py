@@ -11,7 +11,7 @@ from pandas.api.types import is_numeric_dtype
 from kadence.api.kinds import BY_KIND
 from kadence.api.validation import parse_spec
 from kadence.demo import loop
-from kadence.demo.scenario import INPUTS, TARGET, TIME_COLUMN, Scenario
+from kadence.demo.scenario import INPUTS, TARGET, Scenario
 from kadence.sandbox.apiserver.schema import validate_custom_resource
 from kadence.sandbox.s3 import DEFAULT_BUCKET
 
@@ -47,13 +47,10 @@ def test_the_demo_reads_and_writes_where_the_manifests_say():
 
 def test_the_datasets_schema_accepts_every_month_of_the_scenario():
     columns = {c["name"]: c for c in BY_NAME[("Dataset", loop.DATASET)]["spec"]["schema"]["columns"]}
-    assert set(columns) == {*INPUTS, TARGET, TIME_COLUMN}
-    assert columns[TIME_COLUMN]["type"] == "datetime"
+    assert set(columns) == {*INPUTS, TARGET}
     scenario = Scenario(months=7)
     for month in [scenario.base(), *(scenario.month(m, 300) for m in range(8))]:
         for name, column in columns.items():
-            if name == TIME_COLUMN:
-                continue  # not in the traffic: the upload time (base_at) or the prediction time (the export)
             values = month[name]
             if "min" in column:
                 assert values.min() >= column["min"], name
@@ -105,44 +102,7 @@ def test_a_missing_manifests_folder_says_they_ship_in_the_package(tmp_path):
         loop.load_manifests(tmp_path / "nowhere")
 
 
-def test_the_demos_retrain_weights_rows_by_the_datasets_event_time_and_holds_labels_out_for_the_comparison():
+
+def test_the_demos_retrain_holds_the_newest_labels_out_for_the_comparison():
     retrain = BY_NAME[("MonitorPolicy", loop.POLICY)]["spec"]["actions"]["retrain"]
-    selection = retrain["template"]["dataSelection"]
-    assert selection["timeColumn"] == TIME_COLUMN and selection["mode"] == "RecencyWeighted"
     assert 0 < retrain["comparisonHoldout"]["rows"] <= WINDOW  # the comparison scores the quality window
-
-
-def test_the_month0_rows_and_a_feedback_export_fold_into_one_version_with_every_row_timed(store):
-    """What the retrain weights by recency: the upload time on the month-0 rows, each feedback
-    row's prediction time (the export writes it under the retrain's timeColumn)."""
-    import io
-    import uuid
-
-    import pandas as pd
-
-    from kadence.domain.monitoring import labelled
-    from kadence.workloads.data_tasks import IngestTask
-    from kadence.workloads.ingest_run import ingest
-
-    scenario = Scenario(months=7)
-    traffic = scenario.month(3, 40)
-    ids = [f"r{i}" for i in range(len(traffic))]
-    predicted = pd.date_range("2026-02-01T10:00:00Z", periods=len(traffic), freq="s")
-    joined = pd.DataFrame({"request_id": ids, "time": predicted, "label": traffic[TARGET].to_numpy()})
-    inputs = traffic[list(INPUTS)].assign(request_id=ids)
-    export = labelled.export_frame(inputs, joined, TARGET, TIME_COLUMN)
-    name = f"demo-{uuid.uuid4().hex[:8]}"
-    key = f"monitoring/{name}/feedback.parquet"
-    store.put_bytes(key, labelled.parquet_bytes(export), "application/vnd.apache.parquet")
-    spec = dict(BY_NAME[("Dataset", loop.DATASET)]["spec"])
-    spec.pop("feedback")
-    spec["source"] = {"inline": scenario.base_at("2026-01-01T00:00:00Z").to_csv(index=False)}
-    task = IngestTask.model_validate({"namespace": "demo", "name": name, "spec": spec,
-                                      "appended": [f"s3://kadence/{key}"]})
-    result = ingest(task, store)
-    assert result.outcome == "Valid", result.message
-    frame = pd.read_parquet(io.BytesIO(store.get_bytes(f"datasets/demo/{name}/{result.version}/data.parquet")))
-    times = pd.to_datetime(frame[TIME_COLUMN], utc=True)
-    assert len(frame) == scenario.base_rows + len(traffic) and times.notna().all()
-    assert (times.iloc[:scenario.base_rows] == pd.Timestamp("2026-01-01T00:00:00Z")).all()
-    assert times.iloc[scenario.base_rows:].tolist() == predicted.tolist()

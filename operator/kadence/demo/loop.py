@@ -251,7 +251,7 @@ def fresh_namespace(cluster: Cluster, kubectl: Kubectl, sandbox: Sandbox, out: T
 
 
 def upload_base_data(sandbox: Sandbox, scenario: Scenario) -> None:
-    data = scenario.base_at(utc_now()).to_csv(index=False).encode()
+    data = scenario.base().to_csv(index=False).encode()
     s3.client(sandbox.storage).put_object(sandbox.storage.bucket, DATA_KEY, io.BytesIO(data), len(data),
                                           content_type="text/csv")
 

@@ -33,7 +33,6 @@ TARGET = "churned"
 CONTRACTS = ("month-to-month", "one-year", "two-year")
 COLUMNS = ("tenure_months", "monthly_charges", "support_calls", "contract", TARGET)
 INPUTS = COLUMNS[:-1]
-TIME_COLUMN = "observed_at"  # the Dataset's event time (not a model input): `Scenario.base_at`
 PREMIUM_CHARGES = (130.0, 180.0)
 PREMIUM_CHURN_TENURE = 24  # premium customers with at least this many months churn
 # With concept drift: the churn tenure of premium customers in month 1, and from the crossing on.
@@ -128,11 +127,6 @@ class Scenario:
     def base(self) -> pd.DataFrame:
         """The first Dataset: month-0 customers."""
         return customers(self.base_rows, self.seed, 0.0)
-
-    def base_at(self, observed_at: str) -> pd.DataFrame:
-        """The first Dataset as uploaded: month-0 customers observed at `observed_at` (RFC 3339),
-        before any traffic; feedback rows get their prediction time in the same column."""
-        return self.base().assign(**{TIME_COLUMN: observed_at})
 
     def month(self, month: int, rows: int, part: int = 0) -> pd.DataFrame:
         """Part `part` of month `month`'s traffic (parts are independent draws of the same month)."""
