@@ -153,6 +153,48 @@ def test_the_model_page_shows_the_lineage_the_f1_chart_with_its_threshold_and_th
     page.screenshot(path=str(artifacts / "model.png"), full_page=True)
 
 
+def service_url(kubectl) -> str:
+    def port():
+        service = get_json(kubectl, NAMESPACE, "service", "churn") or {}
+        return (service.get("metadata", {}).get("annotations") or {}).get("sandbox.kadence.dev/proxy-port")
+    return f"http://127.0.0.1:{wait_for(port, timeout=30, message='the Service proxy port')}"
+
+
+def test_the_churn_examples_model_exports_whole_and_onnxruntime_alone_scores_it_as_served(
+        churn, kubectl, sandbox_kubeconfig, sandbox_s3, tmp_path):
+    """`kadence models export` on the example's FeatureSet model (expressions, one-hot, buckets, the month of a
+    datetime column): the whole graph, raw columns in, scored without Kadence as the InferenceService answers."""
+    import numpy as np
+    import onnxruntime
+
+    env = {**os.environ, "KUBECONFIG": str(sandbox_kubeconfig), **sandbox_s3.env()}
+    done = subprocess.run([sys.executable, "-m", "kadence", "models", "export", "churn-v1", "-n", NAMESPACE,
+                           "-o", str(tmp_path)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((tmp_path / "churn-v1.manifest.json").read_text())
+    inputs = {i["name"]: i for i in manifest["signature"]["inputs"]}
+    assert inputs["signup_date"]["type"] == "int64" and inputs["signup_date"]["encoding"].startswith("milliseconds")
+    rows = [{**INSTANCE, "tenure_months": tenure, "contract": contract, "signup_date": f"20{year}-0{month}-15",
+             "support_calls": calls}
+            for tenure, contract, year, month, calls in ((2, "month-to-month", 21, 3, 5), (40, "two-year", 19, 9, 0),
+                                                        (12, "one-year", 23, 1, 2), (30, "month-to-month", 24, 7, 1))]
+    feeds = {}
+    for name, tensor in inputs.items():
+        values = [row[name] for row in rows]
+        if tensor.get("encoding"):
+            array = np.array([np.datetime64(v, "ms").astype(np.int64) for v in values])
+        else:
+            array = np.array(values, dtype={"int64": np.int64, "float64": np.float64, "bool": np.bool_,
+                                            "string": object}[tensor["type"]])
+        feeds[name] = array.reshape(-1, 1)
+    labels, _ = onnxruntime.InferenceSession(str(tmp_path / "churn-v1.onnx"),
+                                             providers=["CPUExecutionProvider"]).run(None, feeds)
+    instances = [{name: row[name] for name in inputs} for row in rows]
+    served = httpx.post(f"{service_url(kubectl)}/v1/models/churn:predict", json={"instances": instances},
+                        timeout=30).json()["predictions"]
+    assert [str(label) for label in labels.ravel().tolist()] == [str(label) for label in served]
+
+
 @pytest.fixture(scope="module")
 def canary(consoles, kubectl):
     """churn-v2 (churn-v1's artifact, registered again) as a Candidate the policy approved; the
