@@ -34,6 +34,8 @@ def run_job(job: dict, configmap: dict, s3_config) -> subprocess.CompletedProces
         source = variable["valueFrom"]
         if "configMapKeyRef" in source:
             env[variable["name"]] = configmap["data"][source["configMapKeyRef"]["key"]]
+        elif source["secretKeyRef"].get("optional") and source["secretKeyRef"]["key"] not in secret:
+            continue  # an optional Secret this namespace has not got (the hashing key), as a kubelet does
         else:
             env[variable["name"]] = secret[source["secretKeyRef"]["key"]]
     assert container["command"][0] == "kadence"
