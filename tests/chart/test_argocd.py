@@ -120,3 +120,12 @@ def test_the_example_applications_values_pass_the_chart_schema_and_render():
     deployment = next(o for o in rendered if o["kind"] == "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--namespace=ml-team-a" in args
+
+
+@pytest.mark.parametrize("ready, phase, expected", [
+    ("False", "Erasing", "Progressing"),  # its Job is still erasing: not a failure yet
+    ("True", "Erased", "Healthy"),
+    ("False", "Failed", "Degraded"),
+])
+def test_an_erasure_request_is_progressing_while_it_erases_and_degraded_when_it_failed(ready, phase, expected):
+    assert health(sample("ErasureRequest", ready, phase))[0] == expected

@@ -1,6 +1,6 @@
 -- Argo CD health check for every kadence.dev kind (Dataset, FeatureSet, TrainingRun,
--- ModelVersion, InferenceService, MonitorPolicy). Register it once per kind in argocd-cm
--- (see argocd/argocd-cm.yaml). Argo CD sets `obj` to the live object.
+-- ModelVersion, InferenceService, MonitorPolicy, BatchPrediction, ErasureRequest). Register it
+-- once per kind in argocd-cm (see argocd/argocd-cm.yaml). Argo CD sets `obj` to the live object.
 --
 -- The Ready condition is the verdict; status.phase only refines a Ready that is not True:
 --   no status yet, or status.observedGeneration behind metadata.generation -> Progressing
@@ -27,6 +27,7 @@ local MOVING_PHASES = {
   Pending = true, Accepted = true, Running = true, Progressing = true, Promoting = true,
   Ingesting = true, Materializing = true, Training = true, Registering = true,
   Verifying = true, Evaluating = true, Retraining = true,
+  Erasing = true,           -- ErasureRequest: its Job is erasing
 }
 
 local function find_condition(status, condition_type)
