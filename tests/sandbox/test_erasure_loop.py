@@ -104,7 +104,7 @@ def test_the_logs_keep_only_the_others_and_the_audit_holds_no_personal_data(scen
     logged = [r for key, data in objects(sandbox_s3, predictions_prefix(NAMESPACE, "churn")).items()
               for r in decode_batch(key, data)]
     assert sorted(r["requestId"] for r in logged) == ["r2", "r3", "r4"]
-    [audit] = objects(sandbox_s3, f"monitoring/{NAMESPACE}/erasures/audit/").values()
+    [audit] = objects(sandbox_s3, f"monitoring/{NAMESPACE}/_erasures/audit/").values()
     assert SUBJECT.encode() not in audit and json.loads(audit)["reason"] == "ticket 9"
 
 

@@ -33,8 +33,8 @@ POLICIES = [{"metadata": {"name": "churn-quality"}, "spec": {"inferenceServiceRe
             {"metadata": {"name": "other"}, "spec": {"inferenceServiceRef": {"name": "fraud"}}}]
 JOB = erase_job_name("forget", 1)
 SUCCEEDED = {"kind": "kadence.dev/erasure-result", "outcome": "Succeeded", "request": "forget", "erasedRows": 6,
-             "auditUri": "s3://k/monitoring/ml/erasures/audit/x.json",
-             "guardUri": "s3://k/monitoring/ml/erasures/guards/forget.json", "finishedAt": "2026-12-01T12:00:05Z",
+             "auditUri": "s3://k/monitoring/ml/_erasures/audit/x.json",
+             "guardUri": "s3://k/monitoring/ml/_erasures/guards/forget.json", "finishedAt": "2026-12-01T12:00:05Z",
              "message": "erased 6 rows per request forget: ...",
              "stores": [{"store": "PredictionLog", "name": "churn", "erasedRows": 2, "objects": 1},
                         {"store": "DatasetSnapshot", "name": "people", "erasedRows": 4, "objects": 2,

@@ -56,7 +56,7 @@ def test_erase_removes_an_entitys_predictions_and_labels_and_audits_without_pers
         "8 predictions and 8 labels erased"
     assert len(audit["objectsRewritten"]) == 4
     assert audit["subjectHashes"] == [pseudonym("c-3", KEY.encode())] and audit["reason"] == "GDPR request 42"
-    [trail] = [k for k in store.list_keys(f"monitoring/{NS}/erasures/audit/")]
+    [trail] = [k for k in store.list_keys(f"monitoring/{NS}/_erasures/audit/")]
     text = store.get_bytes(trail).decode()
     assert json.loads(text) == audit and "c-3" not in text  # the audit trail holds no personal data
 

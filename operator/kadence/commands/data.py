@@ -10,7 +10,7 @@ Every prediction batch under predictions/<ns>/<isvc>/ (all model versions) whose
 hash when the column is personal - is rewritten without those records, every feedback batch
 without the labels of those request ids, and every Parquet file of each --monitor-policy's
 monitoring prefix (feedback exports, checkpoints) without the matching rows. The audit record
-goes to monitoring/<ns>/erasures/audit/: counts, objects rewritten, the entity only as keyed hashes (none
+goes to monitoring/<ns>/_erasures/audit/: counts, objects rewritten, the entity only as keyed hashes (none
 without KADENCE_PII_KEY), the reason. Dataset snapshots and later Dataset versions are an
 ErasureRequest's work (kubectl apply): the operator re-points the Dataset's versions to the
 erased snapshots, which this command cannot do. Storage comes from KADENCE_S3_*, the key from

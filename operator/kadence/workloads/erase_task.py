@@ -3,8 +3,8 @@ planner; `kadence data erase` runs the same code from the command line.
 
 Objects it writes besides the stores it rewrites:
 
-  monitoring/<namespace>/erasures/audit/<time>-<request>.json   the audit record (no personal data)
-  monitoring/<namespace>/erasures/guards/<request>.json        the guard later ingests apply (keyed hashes)
+  monitoring/<namespace>/_erasures/audit/<time>-<request>.json   the audit record (no personal data)
+  monitoring/<namespace>/_erasures/guards/<request>.json        the guard later ingests apply (keyed hashes)
   runs/<namespace>/erasurerequests/<name>/<job>/result.json   EraseResult, for the operator
 """
 
@@ -27,7 +27,7 @@ def result_key(namespace: str, name: str, job: str) -> str:
 
 
 def guard_prefix(namespace: str) -> str:
-    return f"monitoring/{namespace}/erasures/guards/"  # a tenant root: the namespace's own store key writes it
+    return f"monitoring/{namespace}/_erasures/guards/"  # a tenant root: the namespace's own store key writes it
 
 
 def guard_key(namespace: str, request: str) -> str:
@@ -35,7 +35,7 @@ def guard_key(namespace: str, request: str) -> str:
 
 
 def audit_prefix(namespace: str) -> str:
-    return f"monitoring/{namespace}/erasures/audit/"
+    return f"monitoring/{namespace}/_erasures/audit/"
 
 
 class DatasetVersionRef(KadenceModel):
