@@ -23,7 +23,7 @@ from .common import DNS_SUBDOMAIN_PATTERN, CommonStatus, KadenceModel, cel
 from .conditions import SPEC_VALID, ConditionSet
 
 NO_SCOPE = "scope must name at least one InferenceService or Dataset"
-StoreKind = Literal["PredictionLog", "FeedbackExport", "DatasetSnapshot"]
+StoreKind = Literal["PredictionLog", "FeedbackExport", "DatasetSnapshot", "FeatureSetSnapshot"]
 SubjectKey = Annotated[str, Field(min_length=1, max_length=256)]
 ObjectName = Annotated[str, Field(pattern=DNS_SUBDOMAIN_PATTERN, max_length=253)]
 
@@ -51,8 +51,8 @@ class ErasureScope(KadenceModel):
         "Their prediction logs and feedback (every model version), and the feedback exports of the "
         "MonitorPolicies watching them."))
     datasets: list[ObjectName] | None = Field(None, max_length=64, description=(
-        "Their snapshots still kept (each rewritten as a new version) and every later version (a guard "
-        "every ingest applies)."))
+        "Their snapshots still kept (each rewritten as a new version), every later version (a guard "
+        "every ingest applies), and the kept snapshots of the FeatureSets built on them."))
 
     @model_validator(mode="after")
     def _something(self) -> "ErasureScope":
@@ -69,7 +69,7 @@ class ErasureRequestSpec(KadenceModel):
 
 
 class ReplacedVersion(KadenceModel):
-    """A Dataset snapshot that held the subject, and the version that replaces it."""
+    """A Dataset or FeatureSet snapshot that held the subject, and the version that replaces it."""
 
     replaced: str = Field(description="The version id that held the rows (its snapshot is deleted).")
     version: str = Field(description="The new version id, without them.")
@@ -77,17 +77,21 @@ class ReplacedVersion(KadenceModel):
     rows: int = Field(ge=0, description="Rows of the new version.")
     erased_rows: int = Field(ge=0, description="Rows erased from the replaced version.")
     sha256: str | None = Field(None, description="sha256 of the new snapshot's data.")
+    dataset_version: str | None = Field(None, description=(
+        "FeatureSetSnapshot: the Dataset version the new feature table derives from (the erased one when the "
+        "same request replaced it)."))
 
 
 class StoreErasure(KadenceModel):
     """What was erased in one store."""
 
-    store: StoreKind = Field(description="PredictionLog (logs and their feedback), FeedbackExport, DatasetSnapshot.")
-    name: str = Field(description="The InferenceService, MonitorPolicy or Dataset.")
+    store: StoreKind = Field(description=(
+        "PredictionLog (logs and their feedback), FeedbackExport, DatasetSnapshot, FeatureSetSnapshot."))
+    name: str = Field(description="The InferenceService, MonitorPolicy, Dataset or FeatureSet.")
     erased_rows: int = Field(0, ge=0, description="Rows removed (predictions plus their labels for a log).")
     objects: int = Field(0, ge=0, description="Objects rewritten or replaced.")
     versions: list[ReplacedVersion] | None = Field(None, max_length=1000,
-                                                   description="DatasetSnapshot: each replaced version.")
+                                                   description="Snapshots: each replaced version.")
     message: str = Field("", max_length=1024, description="What was done, or why it could not be.")
 
 

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from .conditions import SPEC_VALID, ConditionSet
+from .dataset import VersionErasure
 from .common import (
     CommonStatus,
     Engine,
@@ -135,6 +136,8 @@ class FeatureSetVersion(KadenceModel):
     uri: str = Field(description="The feature table's prefix (features.parquet, manifest.json, profile.json).")
     transformer_uri: str | None = Field(None, description="The fitted transformer (skops).")
     transformer_sha256: str | None = Field(None, description="sha256 of the transformer artifact.")
+    erasures: list[VersionErasure] | None = Field(
+        None, max_length=100, description="Rows an ErasureRequest erased from this version's feature table.")
 
 
 class FeatureSetStatus(CommonStatus):

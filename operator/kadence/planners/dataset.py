@@ -24,6 +24,7 @@ The version id comes from the content, so a refresh of unchanged data lists no n
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,22 +56,30 @@ class DatasetObservation:
     erasures: list[dict] = field(default_factory=list)  # the namespace's ErasureRequests (their status.stores)
 
 
-def erased_versions(requests: list[dict], dataset: str) -> dict[str, tuple[dict, str]]:
+def erased_versions(requests: list[dict], dataset: str, store_kind: str = "DatasetSnapshot"
+                    ) -> dict[str, tuple[dict, str]]:
     """Version id -> (the version replacing it, the ErasureRequest): what the requests' erasure Jobs
-    rewrote of this Dataset's snapshots (status.stores[DatasetSnapshot].versions)."""
+    rewrote of this Dataset's snapshots (status.stores[DatasetSnapshot].versions; a FeatureSet's
+    with store_kind FeatureSetSnapshot)."""
     out: dict[str, tuple[dict, str]] = {}
     for request in requests:
         for store in (request.get("status") or {}).get("stores") or []:
-            if store.get("store") == "DatasetSnapshot" and store.get("name") == dataset:
+            if store.get("store") == store_kind and store.get("name") == dataset:
                 for version in store.get("versions") or []:
                     out[version["replaced"]] = (version, request["metadata"]["name"])
     return out
 
 
-def apply_erasures(versions: list[dict], replacements: dict[str, tuple[dict, str]]) -> tuple[list[dict], list[str]]:
+def snapshot_fields(entry: dict, new: dict) -> dict:
+    """What a Dataset version entry takes from the version replacing it."""
+    return {"rows": new["rows"], "uri": new["uri"], "sha256": new.get("sha256")}
+
+
+def apply_erasures(versions: list[dict], replacements: dict[str, tuple[dict, str]],
+                   fields: Callable[[dict, dict], dict] = snapshot_fields) -> tuple[list[dict], list[str]]:
     """status.versions with each erased version replaced by its successor (the same createdAt and
-    feedback, the erasure added to its lineage; a version erased twice follows both), and a line per
-    replacement for the Events."""
+    feedback, the erasure added to its lineage, `fields` taken from it; a version erased twice
+    follows both), and a line per replacement for the Events."""
     out, lines = [], []
     for entry in versions:
         seen = set()
@@ -81,8 +90,7 @@ def apply_erasures(versions: list[dict], replacements: dict[str, tuple[dict, str
                        {"request": request, "erasedRows": new["erasedRows"], "replaces": entry["id"]}]
             lines.append(f"version {entry['id']} -> {new['version']}: erased {new['erasedRows']} rows per request "
                          f"{request}")
-            entry = {**entry, "id": new["version"], "rows": new["rows"], "uri": new["uri"],
-                     "sha256": new.get("sha256"), "erasures": lineage}
+            entry = {**entry, "id": new["version"], **fields(entry, new), "erasures": lineage}
         out.append(entry)
     return out, lines
 

@@ -2,15 +2,17 @@
 
 How the handler uses it on every reconcile:
 1. read the Datasets named in spec.scope.datasets (None when absent), the namespace's
-   MonitorPolicies, and the Jobs the request controls;
+   MonitorPolicies and FeatureSets, and the Jobs the request controls;
 2. `results_to_fetch(body, jobs)` -> {job name: S3 key}; read them;
 3. `plan_erasurerequest(body, ErasureObservation(...))`; realize the Plan.
 
 One erasure Job per generation, `<name>-erase-g<generation>`: its task lists the InferenceServices,
 the feedback prefixes of the MonitorPolicies watching them, and each Dataset's kept versions as its
-status lists them now. The Job's result becomes status.stores (per store: rows erased, the
-Dataset versions replaced), the audit record's and the guard's URIs, and the Erased condition.
-A Dataset re-points its versions to the replacements itself (planners.dataset reads them here);
+status lists them now, and so the versions of each FeatureSet built on one of those Datasets
+(spec.datasetRef: a Dataset in scope implies its FeatureSets). The Job's result becomes
+status.stores (per store: rows erased, the Dataset and FeatureSet versions replaced), the audit
+record's and the guard's URIs, and the Erased condition. A Dataset or FeatureSet re-points its
+versions to the replacements itself (planners.dataset and planners.featureset read them here);
 later ingests of it apply the guard. A finished generation is never erased again: a new
 generation (an edit of the spec) runs a new Job.
 """
@@ -24,7 +26,8 @@ from ..api.conditions import ConditionUpdate
 from ..api.erasurerequest import ErasureRequestSpec, ErasureRequestStatus, StoreErasure
 from ..builders.jobs import WorkloadSettings, job_state, pii_env, task_configmap, workload_job
 from ..builders.meta import child_name
-from ..workloads.erase_task import DatasetVersionRef, EraseDataset, EraseResult, EraseTask, result_key
+from ..workloads.erase_task import (DatasetVersionRef, EraseDataset, EraseFeatureSet, EraseResult, EraseTask,
+                                   result_key)
 from .plan import ChildRef, EventSpec, Plan
 
 COMPONENT = "erase"
@@ -38,6 +41,7 @@ class ErasureObservation:
     monitor_policies: list[dict] = field(default_factory=list)  # the namespace's
     jobs: list[dict] = field(default_factory=list)
     results: dict[str, dict] = field(default_factory=dict)
+    feature_sets: list[dict] = field(default_factory=list)  # the namespace's (when Datasets are in scope)
 
 
 def erase_job_name(name: str, generation: int) -> str:
@@ -61,18 +65,29 @@ def watching_policies(policies: list[dict], services: list[str]) -> list[str]:
                   if ((p.get("spec") or {}).get("inferenceServiceRef") or {}).get("name") in wanted)
 
 
+def kept_versions(obj: dict | None) -> list[DatasetVersionRef]:
+    versions = ((obj or {}).get("status") or {}).get("versions") or []
+    return [DatasetVersionRef(id=v["id"], uri=v["uri"]) for v in versions if v.get("id") and v.get("uri")]
+
+
+def feature_sets_on(feature_sets: list[dict], datasets: list[str]) -> list[EraseFeatureSet]:
+    """The FeatureSets whose spec.datasetRef names one of `datasets`, with their kept versions."""
+    wanted = set(datasets)
+    return [EraseFeatureSet(name=f["metadata"]["name"], versions=kept_versions(f))
+            for f in sorted(feature_sets, key=lambda f: f["metadata"]["name"])
+            if ((f.get("spec") or {}).get("datasetRef") or {}).get("name") in wanted]
+
+
 def erase_task(body: dict, spec: ErasureRequestSpec, observed: ErasureObservation, job: str) -> EraseTask:
     meta = body["metadata"]
-    datasets = []
-    for name in spec.scope.datasets or []:
-        versions = ((observed.datasets.get(name) or {}).get("status") or {}).get("versions") or []
-        datasets.append(EraseDataset(name=name, versions=[DatasetVersionRef(id=v["id"], uri=v["uri"])
-                                                          for v in versions if v.get("id") and v.get("uri")]))
+    datasets = [EraseDataset(name=name, versions=kept_versions(observed.datasets.get(name)))
+                for name in spec.scope.datasets or []]
     services = list(spec.scope.inference_services or [])
     return EraseTask(namespace=meta["namespace"], request=meta["name"], match=spec.match, reason=spec.reason,
                      inference_services=services, monitor_policies=watching_policies(observed.monitor_policies,
                                                                                       services),
-                     datasets=datasets, result_key=result_key(meta["namespace"], meta["name"], job))
+                     datasets=datasets, feature_sets=feature_sets_on(observed.feature_sets, spec.scope.datasets or []),
+                     result_key=result_key(meta["namespace"], meta["name"], job))
 
 
 def plan_erasurerequest(body: dict, observed: ErasureObservation, now: datetime,

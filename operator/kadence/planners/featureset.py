@@ -13,6 +13,11 @@ the feature's name. The FeatureSet version is the hash of the definitions plus t
 version; the materialize Job is named after it, so only a change of either runs a new Job.
 A Dataset without a validated version, or a pinned version that is not one of its
 validated versions, blocks the FeatureSet (Ready=False) instead of materializing bad data.
+
+Erasure: the versions an ErasureRequest's Job rewrote (its status.stores, FeatureSetSnapshot) are
+re-pointed to their replacements, latestVersion with them, an Event each; a Dataset version an
+erasure replaced is followed to its replacement (pinned or latest, even before the Dataset itself
+re-points), so the next materialization reads the erased data.
 """
 
 from __future__ import annotations
@@ -28,10 +33,12 @@ from ..builders.meta import child_name
 from ..domain.data.transforms import FeatureDefinitionError, resolve_features
 from ..domain.data.versioning import featureset_version
 from ..workloads.data_tasks import MaterializeResult, MaterializeTask, materialize_result_key
+from .dataset import apply_erasures, erased_versions
 from .plan import ChildRef, EventSpec, Plan
 
 COMPONENT = "materialize"
 MAX_VERSIONS = 20
+FEATURESET_SNAPSHOT = "FeatureSetSnapshot"
 RUNNING_RECHECK_S = 15.0
 
 
@@ -40,6 +47,7 @@ class FeatureSetObservation:
     dataset: dict | None = None
     jobs: list[dict] = field(default_factory=list)
     results: dict[str, dict] = field(default_factory=dict)
+    erasures: list[dict] = field(default_factory=list)  # the namespace's ErasureRequests (their status.stores)
 
 
 def materialize_job_name(name: str, version: str) -> str:
@@ -56,16 +64,20 @@ def results_to_fetch(body: dict, jobs: list[dict]) -> dict[str, str]:
 DATA_AVAILABLE, DEFINITIONS_VALID, MATERIALIZED = "DataAvailable", "DefinitionsValid", "Materialized"
 
 
-def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple[dict | None, ConditionUpdate | None]:
-    """The dataset version entry to materialize, or the DataAvailable=False condition explaining why not."""
+def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None,
+                            replacements: dict[str, tuple[dict, str]] | None = None
+                            ) -> tuple[dict | None, ConditionUpdate | None]:
+    """The dataset version entry to materialize, or the DataAvailable=False condition explaining why not.
+    `replacements` (erased_versions of the Dataset): an erased version is followed to the one replacing it."""
     reference = spec.dataset_ref
     if dataset is None:
         return None, ConditionUpdate(DATA_AVAILABLE, "False", "DatasetNotFound",
                                      f"Dataset {reference.name!r} does not exist")
     status = dataset.get("status") or {}
-    versions = status.get("versions") or []
+    versions, _ = apply_erasures(status.get("versions") or [], replacements or {})
     if reference.version:
-        entry = next((v for v in versions if v.get("id") == reference.version), None)
+        wanted = follow(reference.version, replacements or {})
+        entry = next((v for v in versions if v.get("id") == wanted), None)
         if entry is None:
             known = ", ".join(v["id"] for v in versions) or "none"
             return None, ConditionUpdate(
@@ -73,7 +85,7 @@ def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple
                 f"version {reference.version} is not a validated version of Dataset {reference.name!r} "
                 f"(validated versions: {known})")
         return entry, None
-    latest = status.get("latestVersion")
+    latest = follow(status.get("latestVersion"), replacements or {})
     entry = next((v for v in versions if v.get("id") == latest), None) if latest else None
     if entry is None:
         ready = find(status.get("conditions"), "Ready") or {}
@@ -81,6 +93,25 @@ def resolve_dataset_version(spec: FeatureSetSpec, dataset: dict | None) -> tuple
         return None, ConditionUpdate(DATA_AVAILABLE, "False", "DatasetNotReady",
                                      f"Dataset {reference.name!r} has no validated version yet{detail}")
     return entry, None
+
+
+def follow(version: str | None, replacements: dict[str, tuple[dict, str]]) -> str | None:
+    """The version that replaces `version` after every erasure (itself when none did)."""
+    seen = set()
+    while version in replacements and version not in seen:
+        seen.add(version)
+        version = replacements[version][0]["version"]
+    return version
+
+
+def feature_table_fields(entry: dict, new: dict) -> dict:
+    """What a FeatureSet version entry takes from the version an erasure wrote: the same transformer
+    file, carried into the new snapshot."""
+    fields = {"rows": new["rows"], "uri": new["uri"], "datasetVersion": new.get("datasetVersion") or
+              entry.get("datasetVersion")}
+    if entry.get("transformerUri"):
+        fields["transformerUri"] = new["uri"].rstrip("/") + "/" + entry["transformerUri"].rsplit("/", 1)[-1]
+    return fields
 
 
 def check_definitions(spec: FeatureSetSpec, dataset_spec: DatasetSpec) -> list[dict]:
@@ -104,7 +135,9 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
     meta, status = body["metadata"], body.get("status") or {}
     spec = FeatureSetSpec.model_validate(body["spec"])
     plan = Plan(status=FeatureSetStatus())
-    entry, blocked = resolve_dataset_version(spec, observed.dataset)
+    status = _erased(plan, status, erased_versions(observed.erasures, meta["name"], FEATURESET_SNAPSHOT))
+    entry, blocked = resolve_dataset_version(spec, observed.dataset,
+                                             erased_versions(observed.erasures, spec.dataset_ref.name))
     if blocked is not None:
         return _blocked(plan, status, blocked, "Waiting")
     plan.conditions.append(ConditionUpdate(DATA_AVAILABLE, "True", "DatasetVersionValidated",
@@ -152,6 +185,25 @@ def plan_featureset(body: dict, observed: FeatureSetObservation, now: datetime,
         outcome="Error", valid=False, message=f"the materialize Job {job_name} failed without a result; see its logs")
     apply_result(plan, status, result, job_name, now)
     return plan
+
+
+def _erased(plan: Plan, status: dict, replacements: dict[str, tuple[dict, str]]) -> dict:
+    """The status with the versions ErasureRequests rewrote re-pointed to their replacements (also
+    written to plan.status, with an Event each); the rest of the plan works on it."""
+    before = status.get("versions") or []
+    versions, lines = apply_erasures(before, replacements, feature_table_fields)
+    if not lines:
+        return status
+    plan.status.versions = [FeatureSetVersion.model_validate(v) for v in versions]
+    status = {**status, "versions": versions}
+    latest = follow(status.get("latestVersion"), replacements)
+    current = next((v for v in versions if v["id"] == latest), None)
+    if current is not None and latest != status.get("latestVersion"):
+        plan.status.latest_version, plan.status.dataset_version = latest, current["datasetVersion"]
+        status.update(latestVersion=latest, datasetVersion=current["datasetVersion"])
+    for line in lines:
+        plan.events.append(EventSpec("Normal", "VersionErased", line))
+    return status
 
 
 def _blocked(plan: Plan, status: dict, condition: ConditionUpdate, phase: str,

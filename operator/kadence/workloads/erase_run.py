@@ -8,9 +8,14 @@ In order, for the task's subject (the values of one column):
 3. each kept snapshot of each Dataset: a snapshot with matching rows becomes a new version (its
    content-derived id, the same createdAt, `erasure` in the manifest: "erased N rows per request
    X", replacing the old id); the old snapshot is deleted, manifest first;
-4. the guard (the values' keyed hashes and the Datasets in scope): every later ingest of those
+4. each kept snapshot of each FeatureSet built on those Datasets: a feature table with matching rows
+   (by the matched column when the table has it, else by the entity key the table carries, the
+   subject's keys read from the Dataset snapshot it was built from, before 3 deletes it) becomes a
+   new version with the same lineage, pointing at the Dataset version 3 wrote; its transformer is
+   carried over as it is (fitted before the erasure: a later materialization refits);
+5. the guard (the values' keyed hashes and the Datasets in scope): every later ingest of those
    Datasets drops the rows it matches, so a re-read source or folded feedback cannot bring them back;
-5. the audit record: counts, objects, stores, the subject as keyed hashes only.
+6. the audit record: counts, objects, stores, the subject as keyed hashes only.
 
 The operator reads none of this: it reads the EraseResult at the task's result key.
 """
@@ -31,11 +36,12 @@ from ..api.erasurerequest import ReplacedVersion, StoreErasure
 from ..domain.data.erasure import entity_forms, erase_feedback, erase_predictions, guard_hashes, matching_rows
 from ..domain.data.pii import pseudonym
 from ..domain.data.profile import profile_frame
-from ..domain.data.versioning import canonical_json, dataset_version
+from ..domain.data.versioning import VERSION_LENGTH, canonical_json, dataset_version
 from ..domain.monitoring.logformat import decode_batch, encode_batch, feedback_prefix, is_batch_key, predictions_prefix
 from ..storage import ObjectStore
-from .data_tasks import dataset_prefix
-from .erase_task import (AUDIT_KIND, GUARD_KIND, EraseDataset, EraseResult, EraseTask, audit_prefix, guard_key)
+from .data_tasks import dataset_prefix, features_prefix
+from .erase_task import (AUDIT_KIND, GUARD_KIND, EraseDataset, EraseFeatureSet, EraseResult, EraseTask, audit_prefix,
+                         guard_key)
 from .monitor_task import monitoring_prefix
 
 EXIT_OK, EXIT_ERROR, EXIT_INVALID = 0, 2, 3
@@ -71,8 +77,15 @@ def erase(task: EraseTask, store: ObjectStore, key: bytes | None, now: datetime 
         entry, keys = erase_tables(store, monitoring_prefix(task.namespace, policy), policy, column, forms, erased_ids)
         stores.append(entry)
         objects += keys
+    entity_keys = subject_entity_keys(store, task, forms)  # before the Dataset snapshots are replaced
+    replaced_datasets: dict[str, ReplacedVersion] = {}
     for dataset in task.datasets:
         entry, keys = erase_snapshots(store, task, dataset, forms, moment)
+        stores.append(entry)
+        objects += keys
+        replaced_datasets.update({v.replaced: v for v in entry.versions or []})
+    for feature_set in task.feature_sets:
+        entry, keys = erase_feature_tables(store, task, feature_set, forms, entity_keys, replaced_datasets, moment)
         stores.append(entry)
         objects += keys
     result = EraseResult(outcome="Succeeded", request=task.request, stores=stores,
@@ -190,6 +203,105 @@ def _rewrite_snapshot(store: ObjectStore, task: EraseTask, name: str, old: str, 
         store.delete_prefix(old_prefix)
     return ReplacedVersion(replaced=old, version=version, uri=store.uri(prefix), rows=len(frame), erased_rows=erased,
                            sha256=sha256), [prefix + "manifest.json", old_prefix + "manifest.json"]
+
+
+def _manifests(store: ObjectStore, feature_set: EraseFeatureSet):
+    """(version ref, snapshot prefix, manifest) of each kept version whose snapshot is still there."""
+    for version in feature_set.versions:
+        prefix = store.key_of(version.uri.rstrip("/") + "/")
+        try:
+            yield version, prefix, json.loads(store.get_bytes(prefix + "manifest.json"))
+        except FileNotFoundError:
+            continue  # pruned since the task was built
+
+
+def _table_columns(manifest: dict) -> set[str]:
+    return {c for c in (manifest.get("entityColumn"), *(manifest.get("featureColumns") or []), manifest.get("target"))
+            if c}
+
+
+def subject_entity_keys(store: ObjectStore, task: EraseTask, forms: set[str]) -> dict[str, set]:
+    """Dataset snapshot URI -> the entity keys of the subject's rows in it, for the feature tables
+    that carry the entity column but not the matched one (read from the snapshot each was built from)."""
+    column, keys = task.match.column, {}
+    for feature_set in task.feature_sets:
+        for _, _, manifest in _manifests(store, feature_set):
+            entity, uri = manifest.get("entityColumn"), manifest.get("datasetUri")
+            if column in _table_columns(manifest) or not entity or not uri or uri in keys:
+                continue
+            prefix = store.key_of(uri.rstrip("/") + "/")
+            try:
+                source = json.loads(store.get_bytes(prefix + "manifest.json"))
+                frame = pd.read_parquet(io.BytesIO(store.get_bytes(prefix + source.get("dataFile", "data.parquet"))))
+            except FileNotFoundError:
+                continue  # its Dataset snapshot is gone: said so per version below
+            if column in frame.columns and entity in frame.columns:
+                keys[uri] = set(frame.loc[matching_rows(frame, column, forms), entity])
+    return keys
+
+
+def erase_feature_tables(store: ObjectStore, task: EraseTask, feature_set: EraseFeatureSet, forms: set[str],
+                         entity_keys: dict[str, set], replaced_datasets: dict[str, ReplacedVersion],
+                         moment: datetime) -> tuple[StoreErasure, list[str]]:
+    column = task.match.column
+    replaced: list[ReplacedVersion] = []
+    keys: list[str] = []
+    unmatchable: list[str] = []
+    for version, prefix, manifest in _manifests(store, feature_set):
+        entity = manifest.get("entityColumn")
+        frame = pd.read_parquet(io.BytesIO(store.get_bytes(prefix + manifest.get("dataFile", "features.parquet"))))
+        if column in frame.columns:
+            mask = matching_rows(frame, column, forms)
+        elif entity in frame.columns and manifest.get("datasetUri") in entity_keys:
+            mask = frame[entity].isin(entity_keys[manifest["datasetUri"]]).to_numpy()
+        else:
+            why = (f"its Dataset snapshot {manifest.get('datasetVersion')} cannot be read for the subject's "
+                   f"{entity} keys" if entity in frame.columns else "its table has no entity column")
+            unmatchable.append(f"version {version.id}: no column {column!r} and {why}")
+            continue
+        if not mask.any():
+            continue
+        entry, written = _rewrite_features(store, task, feature_set.name, version.id, prefix, manifest,
+                                           frame[~mask].reset_index(drop=True), int(mask.sum()),
+                                           replaced_datasets.get(manifest.get("datasetVersion")), moment)
+        replaced.append(entry)
+        keys += written
+    lines = [f"version {v.replaced} -> {v.version}: erased {v.erased_rows} rows per request {task.request}"
+             for v in replaced] + [f"not erased: {line}" for line in unmatchable]
+    message = "; ".join(lines) or f"no row of its {len(feature_set.versions)} kept versions matched"
+    return StoreErasure(store="FeatureSetSnapshot", name=feature_set.name,
+                        erased_rows=sum(v.erased_rows for v in replaced), objects=len(keys), versions=replaced or None, message=message[:1024]), keys
+
+
+def _rewrite_features(store: ObjectStore, task: EraseTask, name: str, old: str, old_prefix: str, manifest: dict,
+                      frame: pd.DataFrame, erased: int, dataset: ReplacedVersion | None, moment: datetime
+                      ) -> tuple[ReplacedVersion, list[str]]:
+    """The feature table without the rows, as a new version (its id: the old one's plus the new
+    content, never a materialization's, so materializing the erased Dataset version still refits
+    the transformer), then the old snapshot deleted."""
+    data = _parquet(frame)
+    data_sha = hashlib.sha256(data).hexdigest()
+    version = hashlib.sha256(f"{old}\nerased\n{data_sha}".encode()).hexdigest()[:VERSION_LENGTH]
+    prefix = features_prefix(task.namespace, name, version)
+    transformer = manifest.get("transformer") or {}
+    if transformer.get("file"):
+        store.put_bytes(prefix + transformer["file"], store.get_bytes(old_prefix + transformer["file"]))
+    names = [c for c in manifest.get("featureColumns") or [] if c in frame.columns]
+    store.put_bytes(prefix + manifest.get("dataFile", "features.parquet"), data, PARQUET)
+    store.put_bytes(prefix + manifest.get("profileFile", "profile.json"),
+                    canonical_json(profile_frame(frame[names])).encode(), "application/json")
+    lineage = list(manifest.get("erasures") or []) + [
+        {"request": task.request, "erasedRows": erased, "replaces": old, "erasedAt": iso(moment)}]
+    new_manifest = {**manifest, "version": version, "rows": len(frame), "dataFileSha256": data_sha, "erasures": lineage}
+    if dataset is not None:  # the same request replaced the Dataset version it was built from
+        new_manifest.update(datasetVersion=dataset.version, datasetUri=dataset.uri)
+    store.put_bytes(prefix + "manifest.json", json.dumps(new_manifest, indent=2, sort_keys=True).encode(),
+                    "application/json")
+    store.client.remove_object(store.bucket, old_prefix + "manifest.json")  # first: never taken for complete
+    store.delete_prefix(old_prefix)
+    return ReplacedVersion(replaced=old, version=version, uri=store.uri(prefix), rows=len(frame), erased_rows=erased,
+                           sha256=data_sha, dataset_version=new_manifest.get("datasetVersion")), [
+        prefix + "manifest.json", old_prefix + "manifest.json"]
 
 
 def write_guard(store: ObjectStore, task: EraseTask, key: bytes, moment: datetime) -> str:

@@ -50,6 +50,13 @@ class EraseDataset(KadenceModel):
     versions: list[DatasetVersionRef] = Field(default_factory=list)
 
 
+class EraseFeatureSet(KadenceModel):
+    """A FeatureSet built on a Dataset in scope, and its kept versions (status.versions) when the Job was built."""
+
+    name: str
+    versions: list[DatasetVersionRef] = Field(default_factory=list)
+
+
 class EraseTask(KadenceModel):
     namespace: str
     request: str = Field(description="The ErasureRequest's name (or the CLI's request id).")
@@ -58,6 +65,7 @@ class EraseTask(KadenceModel):
     inference_services: list[str] = Field(default_factory=list)
     monitor_policies: list[str] = Field(default_factory=list, description="Their feedback exports and checkpoints.")
     datasets: list[EraseDataset] = Field(default_factory=list)
+    feature_sets: list[EraseFeatureSet] = Field(default_factory=list, description="Those built on the datasets.")
     result_key: str | None = None
 
 
