@@ -4,8 +4,9 @@ A request names the subject (the values of one column: a customer id, a request 
 scope (InferenceServices, Datasets). The operator runs one erasure Job per generation (the
 operator process reads no data); the Job, the same code as `kadence data erase`, removes the
 matching rows from the prediction logs and their feedback, from the feedback exports the
-services' MonitorPolicies published, and from every Dataset snapshot still kept (each becomes
-a new version whose manifest says "erased N rows per request X"); it leaves a guard (the values'
+services' MonitorPolicies published, and from every Dataset snapshot still kept and every kept
+feature table of the FeatureSets built on those Datasets (each becomes a new version whose
+manifest says "erased N rows per request X"); it leaves a guard (the values'
 keyed hashes) that every later ingest of the Datasets applies, so neither a re-read source nor
 folded feedback brings the rows back; and it writes an audit record without personal data.
 
