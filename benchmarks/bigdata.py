@@ -32,8 +32,9 @@ commit the issue was filed against (9672e38), as a `git worktree` (--base-dir).
 
 --csv-rows N also runs the whole sequence on the same table written as FILES CSV objects.
 Each part and side can be left out: --parts ingest materialize drift, --skip floor local ray base
-evidently. Materialize and drift need the local side's snapshot, so `--skip local` runs its ingest
-untimed when they are asked for.
+evidently. Materialize and drift need the local side's snapshot: without the local ingest side they
+run it first, printed in parentheses. --side-timeout kills a Kadence side that runs longer (printed
+as did not finish, with its peak RSS), --evidently-timeout Evidently's.
 
 Usage: python benchmarks/bigdata.py [--rows 1000000 ...] [--csv-rows 10000000] [--files 4]
        [--parts ingest materialize drift] [--skip ...] [--predictions 1000000] [--setup]
