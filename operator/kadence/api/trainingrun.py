@@ -139,6 +139,13 @@ class Split(KadenceModel):
     test_fraction: float = Field(0.2, ge=0.05, le=0.5, description="Hold-out share, e.g. 0.2.")
     stratify: bool = Field(True, description="Keep class shares equal in both parts (classification).")
     seed: int = Field(42, ge=0, le=2**31 - 1, description="Seed for the split, the folds and the search.")
+    refit: bool = Field(False, description=(
+        "Once the chosen model is scored on the hold-out, fit it again on the training and hold-out rows "
+        "together (same family and parameters, same sample weights rule: with RecencyWeighted the weights of "
+        "every row) and register that model. The reported metrics, the segment and fairness gates and the "
+        "estimation reference stay those of the model fitted without the hold-out; the metrics file and the "
+        "model card say refit with the row count. Useful with a dataSelection time column, whose hold-out is "
+        "the newest rows: without refit the registered model never sees them."))
 
 
 class RecentData(KadenceModel):

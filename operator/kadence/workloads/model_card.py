@@ -210,10 +210,11 @@ def render_model_card(task: TrainTask, search: SearchResult, metrics: dict[str, 
                       signature: Signature, lineage: Lineage, sha256: str, *, winner=None,
                       finished_s: dict[int, float] | None = None,
                       importances: list[tuple[str, float, float]] | None = None,
-                      calibration_curve: dict[str, Any] | None = None) -> str:
+                      calibration_curve: dict[str, Any] | None = None, refit: dict[str, Any] | None = None) -> str:
     """`winner`: what the run returns (an ensemble's BestTrial) when not the best single trial;
     `finished_s`: each trial's finish time from the search's start (the score-against-time plot);
-    `importances`, `calibration_curve`: from `permutation_importances` and `calibration`."""
+    `importances`, `calibration_curve`: from `permutation_importances` and `calibration`;
+    `refit`: the metrics file's refit entry when split.refit fitted the registered model again."""
     spec = task.spec
     best = search.best
     family, params, cv = ((winner.family, winner.params, winner.cv_score) if winner is not None
@@ -233,6 +234,10 @@ def render_model_card(task: TrainTask, search: SearchResult, metrics: dict[str, 
         "<h2>Hold-out metrics</h2>",
         _table(sorted((k, f"{v:.6f}") for k, v in metrics.items()), ("metric", "value")),
     ]
+    if refit is not None:
+        parts.append(f"<p>Refit (split.refit): the registered model was fitted again on {refit['rows']} rows, "
+                     f"the {refit['holdoutRows']} hold-out rows included, after it was scored; the hold-out "
+                     "metrics, importances and calibration here are those of the model that did not see them.</p>")
     if "perClass" in details:
         parts.append("<h3>Per class</h3>")
         parts.append(_table([(label, f"{m['precision']:.4f}", f"{m['recall']:.4f}", f"{m['f1']:.4f}", m["support"])

@@ -488,6 +488,53 @@ def assemble_pipeline(data: TrainingData, fitted_preprocessor, fitted_estimator)
     return Pipeline(steps)
 
 
+def model_input(fitted_preprocessor, X) -> np.ndarray:
+    return np.asarray(X, dtype=float) if fitted_preprocessor is None else fitted_preprocessor.transform(X)
+
+
+def fit_chosen(preprocessor, search: SearchResult, ensemble, X, y, weights: np.ndarray | None, task: str, metric: str,
+               settings: SearchSettings, classes):
+    """Fit the chosen model (the best trial, or the ensemble's members) and its preprocessor on
+    the rows X, y with the sample weights given: (fitted preprocessor, estimator)."""
+    import warnings
+
+    from sklearn.base import clone
+
+    fitted_preprocessor = None if preprocessor is None else clone(preprocessor).fit(X)
+    X_model = model_input(fitted_preprocessor, X)
+
+    def fit(family: str, params: dict):
+        estimator = fam.build_estimator(family, task, params, metric=metric, seed=settings.seed,
+                                        threads=available_cpus(), scale=settings.scale, n_classes=settings.n_classes)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return fit_weighted(estimator, X_model, np.asarray(y), weights, seed=settings.seed)
+
+    best = search.best
+    if ensemble is None:
+        return fitted_preprocessor, fit(best.family, best.params)
+    by_number = {t.number: t for t in search.trials}
+    members = [(f"trial{n + 1}_{by_number[n].family}", fit(by_number[n].family, by_number[n].params))
+               for n in sorted(ensemble.weights)]
+    return fitted_preprocessor, ensembles.build_voting(task, members, [ensemble.weights[n] for n in
+                                                                       sorted(ensemble.weights)], classes)
+
+
+def refit_on_all(data: TrainingData, X_train, X_test, y_train, y_test, fit_winner, log: Callable[[str], None]):
+    """split.refit: the chosen model fitted again on the training and hold-out rows together,
+    each row weighted as dataSelection weights it over all the rows (recency weights are computed
+    over every row before the split). Returns the pipeline to register and the metrics file's
+    `refit` entry."""
+    X_all = pd.concat([X_train, X_test])
+    y_all = pd.concat([y_train, y_test])
+    weights = data.weights.loc[X_all.index].to_numpy() if data.weights is not None else None
+    fitted_preprocessor, estimator = fit_winner(X_all, y_all, weights)
+    log(f"refit: the chosen model fitted again on {len(X_all)} rows (training {len(X_train)} + hold-out "
+        f"{len(X_test)}); the metrics above are those of the model that did not see the hold-out")
+    return assemble_pipeline(data, fitted_preprocessor, estimator), {
+        "rows": int(len(X_all)), "holdoutRows": int(len(X_test)), "weighted": weights is not None}
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -605,46 +652,34 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     progress.write(progress_of(search, "Refitting"))
 
     # Refit the winner on the whole training split, evaluate on the hold-out.
-    from sklearn.base import clone
-
-    fitted_preprocessor = None if preprocessor is None else clone(preprocessor).fit(X_train)
-    transform = (lambda X: np.asarray(X, dtype=float)) if fitted_preprocessor is None else fitted_preprocessor.transform
-    X_train_model = transform(X_train)
-
-    def refit(family: str, params: dict):
-        import warnings
-
-        estimator = fam.build_estimator(family, spec.task, params, metric=metric, seed=settings.seed,
-                                        threads=available_cpus(), scale=settings.scale, n_classes=settings.n_classes)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return fit_weighted(estimator, X_train_model, np.asarray(y_train), train_weights, seed=settings.seed)
-
     ensemble = None
     if settings.keep_predictions:
         ensemble, why = ensembles.choose(search.trials, best.score, [f.y_valid for f in folds], scorer, classes)
         log(why)
     if ensemble is None:
-        estimator = refit(best.family, best.params)
         winner = BestTrial(number=best.number, family=best.family, params=best.params, cv_score=best.score,
                            fold_scores=best.fold_scores)
     else:
-        by_number = {t.number: t for t in search.trials}
-        members = [(f"trial{n + 1}_{by_number[n].family}", refit(by_number[n].family, by_number[n].params))
-                   for n in sorted(ensemble.weights)]
-        estimator = ensembles.build_voting(spec.task, members, [ensemble.weights[n] for n in sorted(ensemble.weights)],
-                                           classes)
         winner = BestTrial(number=best.number, family=ensembles.ENSEMBLE_FAMILY,
-                           params={"members": ensembles.member_list(ensemble, by_number)},
+                           params={"members": ensembles.member_list(ensemble, {t.number: t for t in search.trials})},
                            cv_score=ensemble.score, fold_scores=ensemble.fold_scores)
-    X_test_model = transform(X_test)
+
+    def fit_winner(X, y, weights):
+        return fit_chosen(preprocessor, search, ensemble, X, y, weights, spec.task, metric, settings, classes)
+
+    fitted_preprocessor, estimator = fit_winner(X_train, y_train, train_weights)
+    X_test_model = model_input(fitted_preprocessor, X_test)
     metrics = holdout_metrics(estimator, X_test_model, np.asarray(y_test), spec.task, classes)
     y_pred = estimator.predict(X_test_model)
     details = (classification_details(np.asarray(y_test), y_pred, classes) if spec.task == "classification"
                else {"residuals": residual_summary(np.asarray(y_test), y_pred)})
     log("holdout: " + " ".join(f"{k}={v:.6f}" for k, v in sorted(metrics.items())))
+    # What the hold-out scored: the metrics, gates, estimation reference and card figures are its.
+    scored = assemble_pipeline(data, fitted_preprocessor, estimator)
 
-    pipeline = assemble_pipeline(data, fitted_preprocessor, estimator)
+    pipeline, refit_doc = scored, None
+    if spec.split.refit:
+        pipeline, refit_doc = refit_on_all(data, X_train, X_test, y_train, y_test, fit_winner, log)
     progress.write(progress_of(search, "Writing"))
     model_bytes = artifacts.dumps(pipeline)
     sha = artifacts.sha256_hex(model_bytes)
@@ -681,6 +716,8 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     store.put_bytes(keys["trials.json"], json.dumps(trials_doc, indent=2, default=str).encode(), "application/json")
     metrics_doc = {"metric": metric, "direction": search.direction, "cvScore": winner.cv_score, "holdout": metrics, **details,
                    "rows": {"train": int(len(X_train)), "holdout": int(len(X_test))}}
+    if refit_doc is not None:
+        metrics_doc["refit"] = refit_doc
     if selection is not None:
         metrics_doc["dataSelection"] = selection
     store.put_bytes(keys["metrics.json"], json.dumps(metrics_doc, indent=2).encode(), "application/json")
@@ -705,9 +742,9 @@ def train(task: TrainTask, store: ObjectStore, log: Callable[[str], None] = prin
     from .model_card import calibration, permutation_importances, render_model_card
 
     # On a FeatureSet the hold-out rows are already features: the transformer step is skipped.
-    explained = pipeline[1:] if data.transformer is not None else pipeline
+    explained = scored[1:] if data.transformer is not None else scored
     card = render_model_card(
-        task, search, metrics, details, signature, lineage, sha, winner=winner, finished_s=finished_s,
+        task, search, metrics, details, signature, lineage, sha, winner=winner, finished_s=finished_s, refit=refit_doc,
         importances=permutation_importances(explained, X_test, np.asarray(y_test), scorer, settings.seed),
         calibration_curve=calibration(explained, X_test, np.asarray(y_test), classes))
     store.put_bytes(keys["model_card.html"], card.encode(), "text/html; charset=utf-8")
