@@ -522,6 +522,15 @@ def test_drift_breach_without_new_labels_choices(choice, result_overrides, train
     assert condition(plan, "Retraining").reason == outcome
 
 
+
+@pytest.mark.parametrize("overrides", [DRIFT, ESTIMATED], ids=["drift", "an estimated breach"])
+def test_a_breach_without_labels_retrains_when_the_dataset_has_a_version_the_serving_model_was_not_trained_on(
+        overrides):
+    retrain_spec = {"template": TRAINING, "withoutNewLabels": "WaitForLabels", "includeFeedback": False}
+    newer = RetrainData("churn", latest_version="v2", versions=("v2", "v1"))
+    plan = plan_with(overrides, actions={"retrain": retrain_spec}, ctx=context(retrain_data=newer))
+    assert len(training_runs(plan)) == 1
+
 # --- feedback: published in status.feedback, folded in by the Dataset that opts in ------------------
 
 SHA = "f" * 64

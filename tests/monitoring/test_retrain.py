@@ -82,6 +82,12 @@ def test_the_policys_choice_for_a_breach_seen_without_new_labels(choice, breach,
         assert breach in hold.message
 
 
+@pytest.mark.parametrize("choice", ["WaitForLabels", "AlertOnly"])
+@pytest.mark.parametrize("breach", ["drift", "estimated quality"])
+def test_a_breach_seen_without_labels_retrains_on_a_dataset_version_the_serving_model_never_saw(choice, breach):
+    assert without_new_labels(choice=choice, breach=breach, new=0, new_data=True) is None
+
+
 @pytest.mark.parametrize("breach_only, reason, quality_reason, breach", [
     pytest.param(True, "DriftDetected", None, "drift", id="drift alone"),
     pytest.param(True, "EstimatedQualityBelowThreshold", "EstimatedQualityBelowThreshold", "estimated quality",

@@ -187,11 +187,12 @@ def label_free_breach(*, breach_only: bool, reason: str | None, quality_reason: 
     return None
 
 
-def without_new_labels(*, choice: str, breach: str | None, new: int) -> Hold | None:
+def without_new_labels(*, choice: str, breach: str | None, new: int, new_data: bool = False) -> Hold | None:
     """What a breach seen without labels (drift, an estimated metric: `label_free_breach`) does when no
     new labelled prediction arrived (spec.actions.retrain.withoutNewLabels). A realized quality
-    breach is measured on labels and is not concerned."""
-    if breach is None or new > 0 or choice == RETRAIN_ANYWAY:
+    breach is measured on labels and is not concerned; nor is a breach with a Dataset version newer
+    than the serving model's (`new_data`): there is something new to learn from without labels."""
+    if breach is None or new > 0 or new_data or choice == RETRAIN_ANYWAY:
         return None
     if choice == ALERT_ONLY:
         return Hold(ALERT_ONLY, f"{breach} breached with no new labelled predictions; withoutNewLabels is "

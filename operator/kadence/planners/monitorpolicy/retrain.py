@@ -38,7 +38,7 @@ from .challenger import verdicts_by_candidate
 from .evaluation import breach_started
 from .model import (CAUSED_BY_ANNOTATION, EVALUATION_ANNOTATION, RETRAIN, RETRAIN_CAUSE_ANNOTATION,
                     RETRAIN_TRIGGER_ANNOTATION, RETRAINED_BY_LABEL, RETRAINS_LIMIT, RUNNING_RECHECK_S,
-                    MonitorContext, MonitorPlan, iso, parse_time)
+                    MonitorContext, MonitorPlan, RetrainData, iso, parse_time)
 
 FEEDBACK_WAIT = timedelta(minutes=20)
 RUN_GONE_GRACE = timedelta(minutes=2)  # a recorded TrainingRun not seen for this long was deleted
@@ -180,6 +180,12 @@ def _label_free_breach(request: triggers.RetrainRequest, plan: MonitorPlan, stat
                                       reason=evaluation.get("reason"), quality_reason=quality)
 
 
+def _newer_data_than_serving(data: RetrainData, context: MonitorContext) -> bool:
+    """A Dataset version the serving model was not trained on is the retrain's to learn from."""
+    serving = context.production.dataset_version if context.production else None
+    return bool(data.latest_version and serving and data.latest_version != serving)
+
+
 def _min_new_labels(spec: MonitorPolicySpec) -> int:
     retrain = spec.actions.retrain
     if retrain is not None and retrain.min_new_labels is not None:
@@ -220,7 +226,8 @@ def decide_retrain(plan: MonitorPlan, body: dict, spec: MonitorPolicySpec, conte
     else:
         hold = learning.without_new_labels(choice=retrain.without_new_labels,
                                            breach=_label_free_breach(request, plan, status, result),
-                                           new=learning.new_labels(export, context.production_feedback))
+                                           new=learning.new_labels(export, context.production_feedback),
+                                           new_data=_newer_data_than_serving(data, context))
         if hold is None:
             hold = learning.retrain_gate(
                 now=now, triggers=request.triggers, past=learning.past_retrains(records),
