@@ -365,8 +365,8 @@ def test_a_project_crd_is_acceptable(path):
     assert validate_crd(yaml.safe_load(path.read_text())) == []
 
 
-def test_there_are_seven_project_crds():
-    assert len(PROJECT_CRDS) == 7
+def test_there_are_eight_project_crds():
+    assert len(PROJECT_CRDS) == 8
 
 
 @pytest.mark.parametrize(("name", "document"), custom_objects(EXAMPLE_FILES),
