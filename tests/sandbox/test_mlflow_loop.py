@@ -59,7 +59,10 @@ def operator(tracking_server, sandbox_apiserver, sandbox_node, sandbox_s3, sandb
 
 @pytest.fixture(scope="module")
 def client(tracking_server):
-    mlflow.set_tracking_uri(tracking_server["uri"])  # for the fluent API (mlflow.models.get_model_info)
+    # The fluent API (mlflow.models.get_model_info) reads both process globals; another module in this
+    # worker (kadence track's sync, run in-process) may have pointed the registry at its own store.
+    mlflow.set_tracking_uri(tracking_server["uri"])
+    mlflow.set_registry_uri(tracking_server["uri"])
     return mlflow.MlflowClient(tracking_uri=tracking_server["uri"], registry_uri=tracking_server["uri"])
 
 
