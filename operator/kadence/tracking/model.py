@@ -104,14 +104,13 @@ def releasable_aliases(stage: str, others: list[tuple[str | None, str | None]]) 
 
 
 def alias_changes(stage: str, version: str, current: dict[str, str],
-                  releasable: list[str] | None = None) -> tuple[dict[str, str], list[str]]:
+                  releasable: list[str]) -> tuple[dict[str, str], list[str]]:
     """(aliases to set -> version, aliases to delete) so that the aliases mirror `stage` for
     `version`, given `current` (alias -> version) of the registered model. Another version's
     alias is never touched: moving `champion` to this version moves it away from the old one;
-    an alias is deleted only when `releasable` (default: every alias) allows it."""
+    an alias is deleted only when `releasable` allows it."""
     wanted = alias_for(stage)
-    allowed = set(ALIASES.values()) if releasable is None else set(releasable)
     to_set = {wanted: version} if wanted and current.get(wanted) != version else {}
     to_delete = sorted(alias for alias in ALIASES.values()
-                       if alias != wanted and current.get(alias) == version and alias in allowed)
+                       if alias != wanted and current.get(alias) == version and alias in releasable)
     return to_set, to_delete
